@@ -1,0 +1,334 @@
+/**
+ * Policy engine: which requirements of a containers-policy.json apply to an image (most specific
+ * scope, as containers/image's `requirementsForImageRef`), and whether an image with its manifest and
+ * simple-signing signatures satisfies all of them (`IsRunningImageAllowed`).
+ */
+import type * as openpgp from 'openpgp';
+import type { Policy, PolicyRequirement, SignedByRequirement, TransportScopes } from '../config/policy.ts';
+import { dockerScopeCandidates, parseDockerReference } from '../config/reference.ts';
+import type { DockerReference } from '../config/reference.ts';
+import type { FileSystem } from '../system/types.ts';
+import { manifestDigest as defaultManifestDigest, parseDigest } from './digest.ts';
+import type { DigestAlgorithm } from './digest.ts';
+import { matchesSignedIdentity } from './identity.ts';
+import { readPublicKeys as defaultReadPublicKeys } from './keys.ts';
+import { verifySimpleSigning } from './simple-signing.ts';
+import type { VerifiedSignature } from './simple-signing.ts';
+
+/** The requirements that govern an image, and why. */
+export interface RequirementsDecision {
+  /** The matching scope of the transport, `''` for the transport's default scope or for `default`. */
+  readonly scope: string;
+  /** True when the top-level `default` applies. */
+  readonly isDefault: boolean;
+  readonly requirements: readonly PolicyRequirement[];
+  readonly reason: string;
+}
+
+const PATH_TRANSPORTS = new Set(['dir', 'oci', 'oci-archive', 'docker-archive', 'sif', 'tarball']);
+const SCOPE_INDEX = new WeakMap<TransportScopes, Map<string, readonly PolicyRequirement[]>>();
+
+/** Scopes of one transport as a Map, built once per (immutable) scopes object. */
+function scopeIndex(scopes: TransportScopes): Map<string, readonly PolicyRequirement[]> {
+  let index = SCOPE_INDEX.get(scopes);
+  if (index === undefined) {
+    index = new Map(Object.entries(scopes));
+    SCOPE_INDEX.set(scopes, index);
+  }
+  return index;
+}
+
+/** Identity then namespaces of a path-based reference (`/a/b/c[:ref]` -> itself, `/a/b/c`, `/a/b`, `/a`). */
+function pathCandidates(reference: string): string[] {
+  const res = [reference];
+  let path = reference;
+  const colon = path.indexOf(':');
+  if (colon > 0) {
+    path = path.slice(0, colon);
+    res.push(path);
+  }
+  for (;;) {
+    const slash = path.lastIndexOf('/');
+    if (slash <= 0) break;
+    path = path.slice(0, slash);
+    res.push(path);
+  }
+  return res;
+}
+
+/**
+ * Scope lookup keys for `reference` under `transport`, most specific first. For docker: the full
+ * reference (`:latest` added to name-only references), the repository, parent namespaces, the host, then
+ * `*.domain` wildcards. Path transports walk parent directories; other transports use the reference as is.
+ * @throws UsageError `REFERENCE_INVALID` for an invalid docker reference
+ */
+export function scopeCandidates(transport: string, reference: string | DockerReference): string[] {
+  if (transport === 'docker' || transport === 'atomic') {
+    const ref = typeof reference === 'string' ? parseDockerReference(reference) : reference;
+    return dockerScopeCandidates(ref.withDefaultTag());
+  }
+  const text = String(reference);
+  return PATH_TRANSPORTS.has(transport) ? pathCandidates(text) : [text];
+}
+
+/**
+ * Requirements that apply to `reference` of `transport`: the most specific listed scope
+ * (see {@link scopeCandidates}), else the transport's `""` scope, else `default`.
+ * @throws UsageError `REFERENCE_INVALID` for an invalid docker reference
+ */
+export function requirementsFor(policy: Policy, transport: string, reference: string | DockerReference): RequirementsDecision {
+  const scopes = policy.transports?.[transport];
+  if (scopes !== undefined) {
+    const index = scopeIndex(scopes);
+    if (index.size > 0) {
+      for (const candidate of scopeCandidates(transport, reference)) {
+        if (candidate === '') continue;
+        const found = index.get(candidate);
+        if (found !== undefined) {
+          return { scope: candidate, isDefault: false, requirements: found, reason: `matched ${transport} scope ${JSON.stringify(candidate)}` };
+        }
+      }
+      const fallback = index.get('');
+      if (fallback !== undefined) {
+        return { scope: '', isDefault: false, requirements: fallback, reason: `no specific scope; using the ${transport} transport default ("")` };
+      }
+    }
+  }
+  return {
+    scope: '',
+    isDefault: true,
+    requirements: policy.default,
+    reason: scopes === undefined ? `transport ${transport} is not listed; using default` : `no ${transport} scope matches; using default`,
+  };
+}
+
+/** The image being accepted. */
+export interface ImageToEvaluate {
+  /** containers/image transport name, e.g. `docker`. */
+  readonly transport: string;
+  /** Transport-specific reference; for docker `host[:port]/repo[:tag|@digest]`. */
+  readonly reference: string;
+  /** The manifest bytes exactly as stored (digests are computed over them). */
+  readonly manifest: Uint8Array;
+  /** Raw simple-signing signature blobs (`signature-1`, ...). */
+  readonly signatures: readonly Uint8Array[];
+  /** Docker identity for non-docker transports (e.g. containers-storage); docker uses `reference`. */
+  readonly dockerReference?: string;
+}
+
+/** Outcome of one signature under a signedBy requirement. */
+export interface SignatureResult {
+  readonly index: number;
+  readonly accepted: boolean;
+  readonly reason: string;
+  readonly keyFingerprint?: string;
+  readonly dockerReference?: string;
+  readonly manifestDigest?: string;
+}
+
+/** Outcome of one requirement. */
+export interface RequirementResult {
+  readonly type: PolicyRequirement['type'];
+  readonly accepted: boolean;
+  readonly reason: string;
+  /** Per-signature details (signedBy only). */
+  readonly signatures?: readonly SignatureResult[];
+}
+
+/** Outcome of {@link evaluateImage}. */
+export interface EvaluationResult {
+  /** True only when every requirement accepted. */
+  readonly accepted: boolean;
+  readonly scope: string;
+  readonly isDefault: boolean;
+  readonly reason: string;
+  readonly results: readonly RequirementResult[];
+}
+
+/** Verifies one signature blob against trusted keys; throws on any failure. */
+export type VerifyFunction = (blob: Uint8Array, trustedKeys: readonly openpgp.PublicKey[]) => Promise<Pick<VerifiedSignature, 'payload' | 'keyFingerprint'>>;
+
+/** Services of an evaluation: key loading (cached) and signature verification. */
+export interface EvaluationContext {
+  /** Public keys of a signedBy requirement (keyPath, keyPaths or keyData). */
+  loadKeys(requirement: SignedByRequirement): Promise<readonly openpgp.PublicKey[]>;
+  readonly verify: VerifyFunction;
+  /** Digest of manifest bytes with a given algorithm. @default digest.ts manifestDigest */
+  readonly manifestDigest?: (bytes: Uint8Array, algorithm: DigestAlgorithm) => string;
+}
+
+/** Options of {@link createEvaluationContext}. */
+export interface EvaluationContextOptions {
+  /** @default keys.ts readPublicKeys */
+  readonly readPublicKeys?: (data: Uint8Array | string) => Promise<readonly openpgp.PublicKey[]>;
+  /** @default simple-signing.ts verifySimpleSigning */
+  readonly verify?: VerifyFunction;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * An evaluation context that reads key files through `fs` (system paths) and caches parsed keys per
+ * keyPath / keyData for its lifetime.
+ */
+export function createEvaluationContext(fs: Pick<FileSystem, 'readFile'>, options: EvaluationContextOptions = {}): EvaluationContext {
+  const read = options.readPublicKeys ?? defaultReadPublicKeys;
+  const cache = new Map<string, Promise<readonly openpgp.PublicKey[]>>();
+  const cached = (key: string, load: () => Promise<readonly openpgp.PublicKey[]>): Promise<readonly openpgp.PublicKey[]> => {
+    let p = cache.get(key);
+    if (p === undefined) {
+      p = load();
+      cache.set(key, p);
+    }
+    return p;
+  };
+  const fromPath = (path: string): Promise<readonly openpgp.PublicKey[]> =>
+    cached(`path:${path}`, async () => {
+      let data: Uint8Array;
+      try {
+        data = await fs.readFile(path);
+      } catch (e) {
+        throw new Error(`cannot read key file ${path}: ${errorText(e)}`, { cause: e });
+      }
+      try {
+        return await read(data);
+      } catch (e) {
+        throw new Error(`cannot read keys from ${path}: ${errorText(e)}`, { cause: e });
+      }
+    });
+  return {
+    verify: options.verify ?? verifySimpleSigning,
+    async loadKeys(requirement) {
+      if (requirement.keyPath !== undefined) return fromPath(requirement.keyPath);
+      if (requirement.keyPaths !== undefined) {
+        const all = await Promise.all(requirement.keyPaths.map(fromPath));
+        return all.flat();
+      }
+      if (requirement.keyData !== undefined) {
+        const data = requirement.keyData;
+        return cached(`data:${data}`, () => read(Buffer.from(data, 'base64')));
+      }
+      throw new Error('not exactly one of keyPath, keyPaths and keyData specified');
+    },
+  };
+}
+
+function digestMatches(context: EvaluationContext, manifest: Uint8Array, digest: string): boolean {
+  let parsed;
+  try {
+    parsed = parseDigest(digest);
+  } catch {
+    return false;
+  }
+  const compute = context.manifestDigest ?? defaultManifestDigest;
+  return compute(manifest, parsed.algorithm) === parsed.digest;
+}
+
+async function evaluateSignedBy(
+  requirement: SignedByRequirement,
+  image: ImageToEvaluate,
+  imageRef: DockerReference | undefined,
+  context: EvaluationContext,
+): Promise<RequirementResult> {
+  const type = requirement.type;
+  if (requirement.keyType !== 'GPGKeys') {
+    return { type, accepted: false, reason: `unimplemented keyType ${JSON.stringify(requirement.keyType)}`, signatures: [] };
+  }
+  let keys: readonly openpgp.PublicKey[];
+  try {
+    keys = await context.loadKeys(requirement);
+  } catch (e) {
+    return { type, accepted: false, reason: errorText(e), signatures: [] };
+  }
+  if (keys.length === 0) return { type, accepted: false, reason: 'no public keys imported', signatures: [] };
+  if (image.signatures.length === 0) {
+    return { type, accepted: false, reason: 'a signature was required, but no signature exists', signatures: [] };
+  }
+  const results: SignatureResult[] = [];
+  for (const [index, blob] of image.signatures.entries()) {
+    let verified;
+    try {
+      verified = await context.verify(blob, keys);
+    } catch (e) {
+      results.push({ index, accepted: false, reason: errorText(e) });
+      continue;
+    }
+    const { dockerReference, manifestDigest } = verified.payload;
+    const details = { keyFingerprint: verified.keyFingerprint, dockerReference, manifestDigest };
+    // containers/image order: key, then digest, then identity.
+    if (!digestMatches(context, image.manifest, manifestDigest)) {
+      results.push({ index, accepted: false, reason: `signature for digest ${manifestDigest} does not match`, ...details });
+      continue;
+    }
+    if (!matchesSignedIdentity(requirement.signedIdentity, imageRef, dockerReference)) {
+      results.push({ index, accepted: false, reason: `signature for identity ${dockerReference} is not accepted`, ...details });
+      continue;
+    }
+    results.push({ index, accepted: true, reason: `signed by ${verified.keyFingerprint} for ${dockerReference}`, ...details });
+  }
+  const ok = results.find((r) => r.accepted);
+  if (ok !== undefined) return { type, accepted: true, reason: `signature ${ok.index + 1} accepted: ${ok.reason}`, signatures: results };
+  const reason =
+    results.length === 1
+      ? (results[0] as SignatureResult).reason
+      : `none of the signatures were accepted, reasons: ${results.map((r) => r.reason).join('; ')}`;
+  return { type, accepted: false, reason, signatures: results };
+}
+
+async function evaluateRequirement(
+  requirement: PolicyRequirement,
+  image: ImageToEvaluate,
+  imageRef: DockerReference | undefined,
+  context: EvaluationContext,
+): Promise<RequirementResult> {
+  switch (requirement.type) {
+    case 'insecureAcceptAnything':
+      return { type: requirement.type, accepted: true, reason: 'insecureAcceptAnything accepts any image' };
+    case 'reject':
+      return { type: requirement.type, accepted: false, reason: 'reject: images are rejected by policy' };
+    case 'signedBy':
+      return evaluateSignedBy(requirement, image, imageRef, context);
+    case 'sigstoreSigned':
+      return { type: requirement.type, accepted: false, reason: 'sigstoreSigned requirements are not evaluated by podsec; rejected' };
+    case 'signedBaseLayer':
+      return { type: requirement.type, accepted: false, reason: 'signedBaseLayer is not implemented (containers/image rejects it too)' };
+  }
+}
+
+/**
+ * Decide whether `image` is accepted by `policy`: every requirement of the governing scope must accept.
+ * signedBy accepts iff at least one signature verifies with one of its keys, names the digest of
+ * `image.manifest`, and its docker reference satisfies `signedIdentity`. A docker reference by digest
+ * must also match the manifest. Never throws for policy failures; they are reported in the result.
+ * @throws UsageError `REFERENCE_INVALID` for an invalid docker reference
+ */
+export async function evaluateImage(policy: Policy, image: ImageToEvaluate, context: EvaluationContext): Promise<EvaluationResult> {
+  const docker = image.transport === 'docker' || image.transport === 'atomic';
+  const parsed = docker ? parseDockerReference(image.reference).withDefaultTag() : undefined;
+  const decision = requirementsFor(policy, image.transport, parsed ?? image.reference);
+  let imageRef = parsed;
+  if (!docker && image.dockerReference !== undefined) {
+    try {
+      imageRef = parseDockerReference(image.dockerReference).withDefaultTag();
+    } catch {
+      imageRef = undefined;
+    }
+  }
+  const base = { scope: decision.scope, isDefault: decision.isDefault };
+  if (parsed?.digest !== undefined && !digestMatches(context, image.manifest, parsed.digest)) {
+    return { ...base, accepted: false, reason: `manifest does not match the digest of ${parsed.toString()}`, results: [] };
+  }
+  const results: RequirementResult[] = [];
+  for (const requirement of decision.requirements) {
+    results.push(await evaluateRequirement(requirement, image, imageRef, context));
+  }
+  const rejected = results.find((r) => !r.accepted);
+  return {
+    ...base,
+    accepted: rejected === undefined,
+    reason: rejected === undefined ? `accepted (${decision.reason})` : `rejected (${decision.reason}): ${rejected.reason}`,
+    results,
+  };
+}
