@@ -1,0 +1,420 @@
+/**
+ * "Simple signing" (atomic container signature, containers-signature(5)): a non-detached OpenPGP
+ * signed message whose literal data is a small JSON document binding a docker reference to a
+ * manifest digest. Spec §10.9.
+ */
+import * as openpgp from 'openpgp';
+import { VerificationError } from '../errors.ts';
+import { manifestDigest as computeDigest, parseDigest } from './digest.ts';
+
+/** The `critical.type` value of every simple-signing payload. */
+export const SIMPLE_SIGNING_TYPE = 'atomic container signature';
+/** Default `optional.creator` written by {@link signSimpleSigning}. */
+export const DEFAULT_CREATOR = 'podsec-ts 0.1.0';
+/** Largest signature blob accepted by default (containers/image uses the same 4 MiB limit). */
+export const MAX_SIGNATURE_SIZE = 4 * 1024 * 1024;
+
+/** The claims of a simple-signing signature. */
+export interface SimpleSigningPayload {
+  /** `critical.identity.docker-reference`, e.g. `registry.local/c10f/pause:3.9`. */
+  readonly dockerReference: string;
+  /** `critical.image.docker-manifest-digest`, e.g. `sha256:…`. */
+  readonly manifestDigest: string;
+  /** `optional.creator`. */
+  readonly creator?: string;
+  /** `optional.timestamp`, integral seconds since the epoch. */
+  readonly timestamp?: number;
+}
+
+/** A signature that passed {@link verifySimpleSigning}. */
+export interface VerifiedSignature {
+  readonly payload: SimpleSigningPayload;
+  /** Upper-case fingerprint of the trusted primary key that made the signature. */
+  readonly keyFingerprint: string;
+  /** Upper-case fingerprint of the (sub)key whose signature packet verified. */
+  readonly signingKeyFingerprint: string;
+  readonly userIds: string[];
+  /** Creation time from the OpenPGP signature packet. */
+  readonly signedAt?: Date;
+}
+
+/** Options of {@link signSimpleSigning}. */
+export interface SignSimpleSigningOptions {
+  /** A decrypted private key (see `readPrivateKey`). */
+  readonly privateKey: openpgp.PrivateKey;
+  readonly dockerReference: string;
+  readonly manifestDigest: string;
+  /** @default DEFAULT_CREATOR */
+  readonly creator?: string;
+  /** Seconds since the epoch. @default now */
+  readonly timestamp?: number;
+  /** Wrap the signed message in a ZLIB compressed-data packet, as GnuPG does. @default true */
+  readonly compress?: boolean;
+}
+
+/** Options of {@link verifySimpleSigning}. */
+export interface VerifySimpleSigningOptions {
+  /** @default MAX_SIGNATURE_SIZE (4 MiB) */
+  readonly maxSize?: number;
+  /** Time at which key validity is judged. @default now */
+  readonly now?: Date;
+}
+
+function fail(code: string, msg: string, cause?: unknown): never {
+  throw new VerificationError(code, msg, cause === undefined ? undefined : { cause });
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Serialize a payload exactly as containers/image does (Go `json.Marshal` of maps: sorted keys, compact).
+ * @throws VerificationError `SIGNATURE_PAYLOAD_INVALID` for a non-integral timestamp
+ */
+export function formatSimpleSigningPayload(payload: SimpleSigningPayload): Uint8Array {
+  const optional: Record<string, unknown> = {};
+  if (payload.creator !== undefined) optional['creator'] = payload.creator;
+  if (payload.timestamp !== undefined) {
+    if (!Number.isSafeInteger(payload.timestamp)) fail('SIGNATURE_PAYLOAD_INVALID', 'timestamp must be an integer');
+    optional['timestamp'] = payload.timestamp;
+  }
+  const doc = {
+    critical: {
+      identity: { 'docker-reference': payload.dockerReference },
+      image: { 'docker-manifest-digest': payload.manifestDigest },
+      type: SIMPLE_SIGNING_TYPE,
+    },
+    optional,
+  };
+  return new TextEncoder().encode(JSON.stringify(doc));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strict JSON: like JSON.parse but refuses duplicate object members (containers/image's
+// paranoid unmarshalling), so two verifiers can never read different claims from one payload.
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+function parseStrictJson(text: string): Json {
+  let i = 0;
+  const ws = (): void => {
+    while (i < text.length && ' \t\n\r'.includes(text[i] as string)) i++;
+  };
+  const err = (what: string): never => {
+    throw new SyntaxError(`${what} at offset ${i}`);
+  };
+  const value = (depth: number): Json => {
+    if (depth > 64) err('nesting too deep');
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      const obj: Record<string, Json> = Object.create(null) as Record<string, Json>;
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return obj;
+      }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') err('expected member name');
+        const key = str();
+        if (Object.prototype.hasOwnProperty.call(obj, key)) err(`duplicate member "${key}"`);
+        ws();
+        if (text[i] !== ':') err('expected ":"');
+        i++;
+        obj[key] = value(depth + 1);
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') {
+          i++;
+          return obj;
+        }
+        err('expected "," or "}"');
+      }
+    }
+    if (c === '[') {
+      i++;
+      const arr: Json[] = [];
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return arr;
+      }
+      for (;;) {
+        arr.push(value(depth + 1));
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') {
+          i++;
+          return arr;
+        }
+        err('expected "," or "]"');
+      }
+    }
+    if (c === '"') return str();
+    const m = /^(?:true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)/.exec(text.slice(i, i + 400));
+    if (m === null) return err('unexpected token');
+    i += m[0].length;
+    return JSON.parse(m[0]) as Json;
+  };
+  const str = (): string => {
+    // eslint-disable-next-line no-control-regex
+    const m = /^"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/.exec(text.slice(i));
+    if (m === null) return err('invalid string');
+    i += m[0].length;
+    return JSON.parse(m[0]) as string;
+  };
+  const result = value(0);
+  ws();
+  if (i !== text.length) err('trailing data');
+  return result;
+}
+
+function isObject(v: Json | undefined): v is { [k: string]: Json } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function exactMembers(obj: { [k: string]: Json }, names: readonly string[], where: string): void {
+  const keys = Object.keys(obj);
+  for (const k of keys) {
+    if (!names.includes(k)) fail('SIGNATURE_PAYLOAD_INVALID', `unexpected member "${k}" in ${where}`);
+  }
+  for (const n of names) {
+    if (!keys.includes(n)) fail('SIGNATURE_PAYLOAD_INVALID', `missing member "${n}" in ${where}`);
+  }
+}
+
+/**
+ * Parse a simple-signing JSON payload strictly (containers-signature(5)): top level exactly `critical`
+ * and `optional`; `critical` exactly `type`, `image`, `identity`; unknown `optional` members ignored.
+ * Only call this on data whose signature was verified.
+ * @throws VerificationError `SIGNATURE_PAYLOAD_INVALID`
+ */
+export function parseSimpleSigningPayload(bytes: Uint8Array): SimpleSigningPayload {
+  let doc: Json;
+  try {
+    doc = parseStrictJson(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes));
+  } catch (e) {
+    return fail('SIGNATURE_PAYLOAD_INVALID', `signature payload is not valid JSON: ${errorText(e)}`, e);
+  }
+  if (!isObject(doc)) return fail('SIGNATURE_PAYLOAD_INVALID', 'signature payload is not a JSON object');
+  exactMembers(doc, ['critical', 'optional'], 'the payload');
+  const critical = doc['critical'];
+  const optional = doc['optional'];
+  if (!isObject(critical)) return fail('SIGNATURE_PAYLOAD_INVALID', '"critical" is not an object');
+  exactMembers(critical, ['type', 'image', 'identity'], '"critical"');
+  if (critical['type'] !== SIMPLE_SIGNING_TYPE) {
+    fail('SIGNATURE_PAYLOAD_INVALID', `unrecognized signature type ${JSON.stringify(critical['type'])}`);
+  }
+  const image = critical['image'];
+  if (!isObject(image)) return fail('SIGNATURE_PAYLOAD_INVALID', '"critical.image" is not an object');
+  exactMembers(image, ['docker-manifest-digest'], '"critical.image"');
+  const digest = image['docker-manifest-digest'];
+  if (typeof digest !== 'string') return fail('SIGNATURE_PAYLOAD_INVALID', '"docker-manifest-digest" is not a string');
+  const identity = critical['identity'];
+  if (!isObject(identity)) return fail('SIGNATURE_PAYLOAD_INVALID', '"critical.identity" is not an object');
+  exactMembers(identity, ['docker-reference'], '"critical.identity"');
+  const reference = identity['docker-reference'];
+  if (typeof reference !== 'string') return fail('SIGNATURE_PAYLOAD_INVALID', '"docker-reference" is not a string');
+  if (!isObject(optional)) return fail('SIGNATURE_PAYLOAD_INVALID', '"optional" is not an object');
+  const creator = optional['creator'];
+  if (creator !== undefined && typeof creator !== 'string') {
+    fail('SIGNATURE_PAYLOAD_INVALID', '"optional.creator" is not a string');
+  }
+  const timestamp = optional['timestamp'];
+  if (timestamp !== undefined && !(typeof timestamp === 'number' && Number.isSafeInteger(timestamp))) {
+    fail('SIGNATURE_PAYLOAD_INVALID', '"optional.timestamp" is not an integer');
+  }
+  return {
+    dockerReference: reference,
+    manifestDigest: digest,
+    ...(creator !== undefined ? { creator } : {}),
+    ...(timestamp !== undefined ? { timestamp } : {}),
+  };
+}
+
+/**
+ * Sign a payload for `dockerReference` / `manifestDigest`: returns the binary, non-detached OpenPGP
+ * signed message that is stored verbatim as a lookaside `signature-N` file.
+ * @throws VerificationError `SIGNATURE_PAYLOAD_INVALID` for a malformed digest or timestamp
+ */
+export async function signSimpleSigning(options: SignSimpleSigningOptions): Promise<Uint8Array> {
+  try {
+    parseDigest(options.manifestDigest);
+  } catch (e) {
+    fail('SIGNATURE_PAYLOAD_INVALID', `cannot sign: ${errorText(e)}`, e);
+  }
+  if (typeof options.dockerReference !== 'string' || options.dockerReference === '') {
+    fail('SIGNATURE_PAYLOAD_INVALID', 'cannot sign: empty docker reference');
+  }
+  const payload = formatSimpleSigningPayload({
+    dockerReference: options.dockerReference,
+    manifestDigest: options.manifestDigest,
+    creator: options.creator ?? DEFAULT_CREATOR,
+    timestamp: options.timestamp ?? Math.floor(Date.now() / 1000),
+  });
+  const message = await openpgp.createMessage({ binary: payload, format: 'binary' });
+  const binary = await openpgp.sign({ message, signingKeys: options.privateKey, format: 'binary', detached: false });
+  if (options.compress === false) return binary;
+  return compressedDataPacket(await deflate(binary));
+}
+
+/** ZLIB-compress (RFC 1950) with the web CompressionStream built into Node. */
+async function deflate(data: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream('deflate'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/**
+ * A new-format Compressed Data packet (RFC 4880 §5.6, algorithm 2 = ZLIB) around `zlibData`, the layout
+ * GnuPG writes for `gpg --sign`. Built by hand because openpgp's Message.compress drops streamed signatures.
+ */
+function compressedDataPacket(zlibData: Uint8Array): Uint8Array {
+  const bodyLength = zlibData.length + 1;
+  let header: number[];
+  if (bodyLength < 192) header = [0xc8, bodyLength];
+  else if (bodyLength < 8384) header = [0xc8, ((bodyLength - 192) >> 8) + 192, (bodyLength - 192) & 0xff];
+  else header = [0xc8, 0xff, (bodyLength >>> 24) & 0xff, (bodyLength >>> 16) & 0xff, (bodyLength >>> 8) & 0xff, bodyLength & 0xff];
+  const out = new Uint8Array(header.length + bodyLength);
+  out.set(header, 0);
+  out[header.length] = openpgp.enums.compression.zlib;
+  out.set(zlibData, header.length + 1);
+  return out;
+}
+
+const PACKET = openpgp.enums.packet;
+
+/**
+ * openpgp parses up to the literal data packet and leaves the rest (the trailing signature packets)
+ * in an internal array stream; read it all so the structure can be checked and verified as a whole.
+ */
+async function materialize(msg: openpgp.Message<Uint8Array>): Promise<openpgp.Message<Uint8Array>> {
+  const rest = (msg.packets as unknown as { stream?: unknown }).stream;
+  if (rest === undefined || rest === null) return msg;
+  const reader = rest as { readToEnd?: (join: (chunks: unknown[]) => unknown[]) => Promise<unknown[]> };
+  // Only in-memory input is ever given to readMessage, so anything but openpgp's ArrayStream is a bug: fail closed.
+  if (typeof reader.readToEnd !== 'function' || !Array.isArray(rest)) throw new Error('unexpected streamed message');
+  const tail = await reader.readToEnd((chunks) => chunks);
+  const list = new openpgp.PacketList<openpgp.AnyPacket>();
+  list.push(...msg.packets, ...(tail as openpgp.AnyPacket[]));
+  return new openpgp.Message(list);
+}
+
+/**
+ * Verify a simple-signing blob against `trustedKeys` and return its payload. Refuses (never accepts
+ * on error): non-OpenPGP, truncated or oversized data, messages that are not exactly one literal data
+ * packet with exactly one signature, signatures by keys outside `trustedKeys`, bad signatures, keys
+ * expired or revoked now or at signing time, and payloads that are not strictly valid.
+ * The manifest digest is NOT compared here; use {@link checkSignatureDigest}.
+ * @throws VerificationError `SIGNATURE_NOT_OPENPGP`, `SIGNATURE_TOO_LARGE`, `SIGNATURE_NOT_SIGNED`,
+ *   `SIGNATURE_UNTRUSTED_KEY`, `SIGNATURE_KEY_EXPIRED`, `SIGNATURE_KEY_REVOKED`, `SIGNATURE_INVALID`,
+ *   `SIGNATURE_PAYLOAD_INVALID`
+ */
+export async function verifySimpleSigning(
+  blob: Uint8Array,
+  trustedKeys: readonly openpgp.PublicKey[],
+  options: VerifySimpleSigningOptions = {},
+): Promise<VerifiedSignature> {
+  const maxSize = options.maxSize ?? MAX_SIGNATURE_SIZE;
+  const now = options.now ?? new Date();
+  if (!(blob instanceof Uint8Array) || blob.length === 0) fail('SIGNATURE_NOT_OPENPGP', 'signature is empty');
+  if (blob.length > maxSize) fail('SIGNATURE_TOO_LARGE', `signature is ${blob.length} bytes, limit is ${maxSize}`);
+  // Binary packets only: bit 7 of the first octet is set in every OpenPGP packet header (armour is not stored).
+  if (((blob[0] as number) & 0x80) === 0) fail('SIGNATURE_NOT_OPENPGP', 'signature is not a binary OpenPGP message');
+  const config = { maxDecompressedMessageSize: maxSize, enforceGrammar: true };
+  let msg: openpgp.Message<Uint8Array>;
+  try {
+    msg = await materialize((await openpgp.readMessage({ binaryMessage: blob, config })).unwrapCompressed());
+  } catch (e) {
+    return fail('SIGNATURE_NOT_OPENPGP', `signature is not a valid OpenPGP message: ${errorText(e)}`, e);
+  }
+  const tags = msg.packets.map((p) => (p.constructor as unknown as { tag: number }).tag);
+  const count = (tag: number): number => tags.filter((t) => t === tag).length;
+  const literals = count(PACKET.literalData);
+  const signatures = count(PACKET.signature);
+  const onePass = count(PACKET.onePassSignature);
+  if (literals !== 1) fail('SIGNATURE_NOT_SIGNED', `signed message must hold one literal data packet, found ${literals}`);
+  if (signatures === 0) fail('SIGNATURE_NOT_SIGNED', 'message carries no signature');
+  if (signatures !== 1 || onePass > 1) fail('SIGNATURE_INVALID', `expected exactly one signature, found ${signatures}`);
+  if (tags.length !== literals + signatures + onePass) {
+    fail('SIGNATURE_INVALID', 'signed message contains unexpected packets');
+  }
+  const sigPacket = msg.packets.filterByTag(PACKET.signature)[0] as openpgp.SignaturePacket;
+  const issuer = sigPacket.issuerKeyID;
+  const issuerFlags = issuer as unknown as { isNull(): boolean; isWildcard(): boolean };
+  if (issuerFlags.isNull() || issuerFlags.isWildcard()) fail('SIGNATURE_UNTRUSTED_KEY', 'signature names no issuer key');
+  const key = trustedKeys.find((k) => k.getKeys(issuer).length > 0);
+  if (key === undefined) fail('SIGNATURE_UNTRUSTED_KEY', `signature made by key ${issuer.toHex().toUpperCase()}, which is not trusted`);
+
+  let results: Awaited<ReturnType<typeof msg.verify>>;
+  try {
+    results = await msg.verify([key], now, { ...openpgp.config, ...config });
+  } catch (e) {
+    return fail('SIGNATURE_INVALID', `cannot verify signature: ${errorText(e)}`, e);
+  }
+  // createVerificationObjects drops non-document signature types; one result must remain.
+  if (results.length !== 1) fail('SIGNATURE_INVALID', 'signature is not a document signature');
+  const classify = (e: unknown, prefix: string): never => {
+    const text = errorText(e);
+    if (/revoked/i.test(text)) fail('SIGNATURE_KEY_REVOKED', `${prefix}: ${text}`, e);
+    if (/expired/i.test(text)) fail('SIGNATURE_KEY_EXPIRED', `${prefix}: ${text}`, e);
+    return fail('SIGNATURE_INVALID', `${prefix}: ${text}`, e);
+  };
+  try {
+    await (results[0] as (typeof results)[number]).verified;
+  } catch (e) {
+    classify(e, 'signature verification failed');
+  }
+  // openpgp judges the key at signing time; like gpgme (valid summary) also require it to be valid now.
+  let signingKey: Awaited<ReturnType<openpgp.PublicKey['getSigningKey']>>;
+  try {
+    signingKey = await key.getSigningKey(issuer, now);
+  } catch (e) {
+    return classify(e, 'signing key is not valid now');
+  }
+  const data = msg.getLiteralData();
+  if (!(data instanceof Uint8Array)) fail('SIGNATURE_INVALID', 'unexpected streamed literal data');
+  const payload = parseSimpleSigningPayload(data);
+  return {
+    payload,
+    keyFingerprint: key.getFingerprint().toUpperCase(),
+    signingKeyFingerprint: signingKey.getFingerprint().toUpperCase(),
+    userIds: key.getUserIDs(),
+    ...(sigPacket.created instanceof Date ? { signedAt: sigPacket.created } : {}),
+  };
+}
+
+/**
+ * Check that a verified payload names the manifest being accepted. `manifest` is either the expected
+ * digest (`sha256:…`) or the raw manifest bytes (digested with the payload's algorithm).
+ * @throws VerificationError `SIGNATURE_DIGEST_MISMATCH`
+ */
+export function checkSignatureDigest(payload: SimpleSigningPayload, manifest: string | Uint8Array): void {
+  let signed;
+  try {
+    signed = parseDigest(payload.manifestDigest);
+  } catch (e) {
+    return fail('SIGNATURE_DIGEST_MISMATCH', `signature carries an invalid digest: ${errorText(e)}`, e);
+  }
+  let expected: string;
+  if (typeof manifest === 'string') {
+    try {
+      expected = parseDigest(manifest).digest;
+    } catch (e) {
+      return fail('SIGNATURE_DIGEST_MISMATCH', `invalid expected digest: ${errorText(e)}`, e);
+    }
+  } else {
+    expected = computeDigest(manifest, signed.algorithm);
+  }
+  if (signed.digest !== expected) {
+    fail('SIGNATURE_DIGEST_MISMATCH', `signature is for ${signed.digest}, image manifest is ${expected}`);
+  }
+}
