@@ -4,6 +4,7 @@
  * manifest digest. Spec §10.9.
  */
 import * as openpgp from 'openpgp';
+import { parseStrictJson as parseJson } from '../config/strict-json.ts';
 import { VerificationError } from '../errors.ts';
 import { manifestDigest as computeDigest, parseDigest } from './digest.ts';
 
@@ -90,93 +91,7 @@ export function formatSimpleSigningPayload(payload: SimpleSigningPayload): Uint8
   return new TextEncoder().encode(JSON.stringify(doc));
 }
 
-// ---------------------------------------------------------------------------------------------
-// Strict JSON: like JSON.parse but refuses duplicate object members (containers/image's
-// paranoid unmarshalling), so two verifiers can never read different claims from one payload.
-
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-
-function parseStrictJson(text: string): Json {
-  let i = 0;
-  const ws = (): void => {
-    while (i < text.length && ' \t\n\r'.includes(text[i] as string)) i++;
-  };
-  const err = (what: string): never => {
-    throw new SyntaxError(`${what} at offset ${i}`);
-  };
-  const value = (depth: number): Json => {
-    if (depth > 64) err('nesting too deep');
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      const obj: Record<string, Json> = Object.create(null) as Record<string, Json>;
-      ws();
-      if (text[i] === '}') {
-        i++;
-        return obj;
-      }
-      for (;;) {
-        ws();
-        if (text[i] !== '"') err('expected member name');
-        const key = str();
-        if (Object.prototype.hasOwnProperty.call(obj, key)) err(`duplicate member "${key}"`);
-        ws();
-        if (text[i] !== ':') err('expected ":"');
-        i++;
-        obj[key] = value(depth + 1);
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === '}') {
-          i++;
-          return obj;
-        }
-        err('expected "," or "}"');
-      }
-    }
-    if (c === '[') {
-      i++;
-      const arr: Json[] = [];
-      ws();
-      if (text[i] === ']') {
-        i++;
-        return arr;
-      }
-      for (;;) {
-        arr.push(value(depth + 1));
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === ']') {
-          i++;
-          return arr;
-        }
-        err('expected "," or "]"');
-      }
-    }
-    if (c === '"') return str();
-    const m = /^(?:true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)/.exec(text.slice(i, i + 400));
-    if (m === null) return err('unexpected token');
-    i += m[0].length;
-    return JSON.parse(m[0]) as Json;
-  };
-  const str = (): string => {
-    // eslint-disable-next-line no-control-regex
-    const m = /^"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/.exec(text.slice(i));
-    if (m === null) return err('invalid string');
-    i += m[0].length;
-    return JSON.parse(m[0]) as string;
-  };
-  const result = value(0);
-  ws();
-  if (i !== text.length) err('trailing data');
-  return result;
-}
 
 function isObject(v: Json | undefined): v is { [k: string]: Json } {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -201,7 +116,8 @@ function exactMembers(obj: { [k: string]: Json }, names: readonly string[], wher
 export function parseSimpleSigningPayload(bytes: Uint8Array): SimpleSigningPayload {
   let doc: Json;
   try {
-    doc = parseStrictJson(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes));
+    // Duplicate members are refused, so no two verifiers can read different claims from one payload.
+    doc = parseJson(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)) as Json;
   } catch (e) {
     return fail('SIGNATURE_PAYLOAD_INVALID', `signature payload is not valid JSON: ${errorText(e)}`, e);
   }
@@ -293,6 +209,68 @@ function compressedDataPacket(zlibData: Uint8Array): Uint8Array {
 const PACKET = openpgp.enums.packet;
 
 /**
+ * Fast path for the usual GnuPG layout, a blob that is exactly one ZIP/ZLIB Compressed Data packet:
+ * returns the decompressed inner packets, or `undefined` to let openpgp handle any other layout.
+ * openpgp's streamed decompression costs ~1 ms per signature; the built-in DecompressionStream is ~4x faster.
+ * @throws VerificationError `SIGNATURE_TOO_LARGE` when the inflated data exceeds `maxSize`
+ */
+async function inflateCompressedPacket(blob: Uint8Array, maxSize: number): Promise<Uint8Array | undefined> {
+  const ctb = blob[0] as number;
+  const at = (i: number): number => {
+    if (i >= blob.length) throw new Error('truncated packet header');
+    return blob[i] as number;
+  };
+  const u32 = (i: number): number => ((at(i) << 24) >>> 0) + (at(i + 1) << 16) + (at(i + 2) << 8) + at(i + 3);
+  let tag: number;
+  let start: number;
+  let length: number;
+  if ((ctb & 0x40) !== 0) {
+    tag = ctb & 0x3f;
+    const l0 = at(1);
+    if (l0 < 192) [start, length] = [2, l0];
+    else if (l0 < 224) [start, length] = [3, ((l0 - 192) << 8) + at(2) + 192];
+    else if (l0 === 255) [start, length] = [6, u32(2)];
+    else return undefined; // partial body lengths: leave to openpgp
+  } else {
+    tag = (ctb >> 2) & 0x0f;
+    const lengthType = ctb & 0x03;
+    if (lengthType === 0) [start, length] = [2, at(1)];
+    else if (lengthType === 1) [start, length] = [3, (at(1) << 8) + at(2)];
+    else if (lengthType === 2) [start, length] = [5, u32(1)];
+    else [start, length] = [1, blob.length - 1]; // indeterminate: up to the end, as GnuPG writes it
+  }
+  if (tag !== PACKET.compressedData || start + length !== blob.length || length < 1) return undefined;
+  const algorithm = blob[start];
+  const format =
+    algorithm === openpgp.enums.compression.zip ? 'deflate-raw' : algorithm === openpgp.enums.compression.zlib ? 'deflate' : undefined;
+  if (format === undefined) return undefined;
+  const ds = new DecompressionStream(format);
+  const writer = ds.writable.getWriter();
+  writer.write(blob.subarray(start + 1) as Uint8Array<ArrayBuffer>).catch(() => {});
+  writer.close().catch(() => {});
+  const reader = ds.readable.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxSize) {
+      await reader.cancel().catch(() => {});
+      fail('SIGNATURE_TOO_LARGE', `decompressed signature exceeds ${maxSize} bytes`);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+
+/**
  * openpgp parses up to the literal data packet and leaves the rest (the trailing signature packets)
  * in an internal array stream; read it all so the structure can be checked and verified as a whole.
  */
@@ -332,8 +310,10 @@ export async function verifySimpleSigning(
   const config = { maxDecompressedMessageSize: maxSize, enforceGrammar: true };
   let msg: openpgp.Message<Uint8Array>;
   try {
-    msg = await materialize((await openpgp.readMessage({ binaryMessage: blob, config })).unwrapCompressed());
+    const inner = await inflateCompressedPacket(blob, maxSize);
+    msg = await materialize((await openpgp.readMessage({ binaryMessage: inner ?? blob, config })).unwrapCompressed());
   } catch (e) {
+    if (e instanceof VerificationError) throw e;
     return fail('SIGNATURE_NOT_OPENPGP', `signature is not a valid OpenPGP message: ${errorText(e)}`, e);
   }
   const tags = msg.packets.map((p) => (p.constructor as unknown as { tag: number }).tag);
