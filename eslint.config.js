@@ -1,0 +1,70 @@
+// One flat config for the whole repository (design B8): typescript-eslint type-checked rules plus the
+// house rules of the system boundary (B5) encoded as lint rules.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import nodePlugin from 'eslint-plugin-n';
+
+const boundaryImports = {
+  paths: [
+    { name: 'execa', message: 'Run processes through System.proc (design B5).' },
+    { name: 'chokidar', message: 'Watch files through the Watcher interface (design B5).' },
+    { name: '@kubernetes/client-node', message: 'Use the KubeApi interface (design B5).', allowTypeImports: true },
+  ],
+  patterns: [
+    { group: ['node:fs', 'node:fs/*', 'fs', 'fs/*'], message: 'Use System.fs (design B5).' },
+    { group: ['node:child_process', 'child_process'], message: 'Use System.proc (design B5).' },
+  ],
+};
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/bundle/**', '**/node_modules/**', '**/.turbo/**', 'tools/rpm/build/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['*.js', '*.mjs', 'tools/*/*.mjs', 'packages/*/bin/*.js'] }, tsconfigRootDir: import.meta.dirname },
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    plugins: { n: nodePlugin },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "CallExpression[callee.object.name='process'][callee.property.name='exit']", message: 'Return an exit code; only runCli ends the process.' },
+        { selector: 'TSEnumDeclaration', message: 'Use an `as const` object and a union type.' },
+      ],
+    },
+  },
+  {
+    // library code: no direct host access, no console
+    files: ['packages/*/src/**/*.ts'],
+    ignores: ['packages/*/src/system/**', 'packages/*/src/**/*.test.ts', 'packages/*/src/**/test-helpers/**'],
+    rules: {
+      'no-restricted-imports': ['error', boundaryImports],
+      'no-console': 'error',
+    },
+  },
+  {
+    files: ['packages/*/src/cli/**/*.ts'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    // tests, tools and plain JS: relaxed type-aware rules
+    files: ['**/*.test.ts', 'test/**/*.ts', 'tools/**', '**/*.js', '**/*.mjs', '**/test-helpers/**'],
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+  },
+);

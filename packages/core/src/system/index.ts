@@ -1,0 +1,15 @@
+export type {
+  FileStat, FileSystem, Logger, LogPriority, ProcessResult, ProcessRunner, Reporter, RunOptions, System, WriteOptions, WriteResult,
+} from './types.ts';
+export { createRootFs, formatBackupStamp } from './node-fs.ts';
+export type { RootFsOptions } from './node-fs.ts';
+export { createProcessRunner, runOrThrow } from './process.ts';
+export { createUserDatabase, parseGroup, parsePasswd, parseSubIds, validateName } from './users.ts';
+export type { AddUserOptions, GroupEntry, PasswdEntry, SubIdRange, UserDatabase } from './users.ts';
+export { allocateSubIds, planSubIdRange } from './subid.ts';
+export type { AllocateSubIdsOptions, AllocateSubIdsResult, SubIdFile } from './subid.ts';
+export { createMemoryLogger, createSyslogLogger } from './logger.ts';
+export { createMemoryReporter, createStreamReporter } from './reporter.ts';
+export type { ReporterStreams, StreamReporterOptions } from './reporter.ts';
+export { createNodeSystem } from './node-system.ts';
+export type { NodeSystemOptions } from './node-system.ts';

@@ -1,0 +1,139 @@
+import type { UserDatabase } from './users.ts';
+
+/**
+ * The side-effect boundary (design B5). Library code reaches the host only through these interfaces,
+ * passed in as the first argument. Paths given to {@link FileSystem} are *system* paths ("/etc/passwd");
+ * the adapter maps them under {@link FileSystem.root}.
+ */
+
+/** What `lstat` tells about a path. */
+export interface FileStat {
+  readonly kind: 'file' | 'dir' | 'symlink' | 'other';
+  /** Permission bits only (0o7777). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+/** Options of an atomic write. */
+export interface WriteOptions {
+  /** Permission bits of the new file. @default the old file's mode, else 0o644 */
+  readonly mode?: number;
+  /** Owner of the new file. @default the old file's owner, else the caller */
+  readonly uid?: number;
+  readonly gid?: number;
+  /**
+   * Keep the previous content as `<path>.<YYYYmmdd-HHMMSS.mmm>.bak` (unique name) before replacing it.
+   * @default true
+   */
+  readonly backup?: boolean;
+}
+
+/** Result of an atomic write. */
+export interface WriteResult {
+  /** System path of the backup of the previous content, if there was one. */
+  readonly backup?: string;
+  /** False when the file already had exactly this content, mode and owner (nothing was written). */
+  readonly changed: boolean;
+}
+
+/** A root-prefixed file system. Every method takes absolute system paths. */
+export interface FileSystem {
+  /** Host directory that stands for "/". */
+  readonly root: string;
+  /** Map a system path to the host path under root; refuses paths and symlinks that leave root. */
+  resolve(path: string): Promise<string>;
+  readFile(path: string): Promise<Uint8Array>;
+  readText(path: string): Promise<string>;
+  /** Like readText, but `undefined` for a missing file. */
+  readTextIfExists(path: string): Promise<string | undefined>;
+  exists(path: string): Promise<boolean>;
+  /** lstat; `undefined` when missing. */
+  stat(path: string): Promise<FileStat | undefined>;
+  /** Names in a directory, sorted. */
+  readdir(path: string): Promise<string[]>;
+  mkdir(
+    path: string,
+    options?: { readonly mode?: number; readonly uid?: number; readonly gid?: number },
+  ): Promise<void>;
+  /** Temp file in the same directory, fsync, rename, fsync of the directory; keeps a backup. */
+  writeFileAtomic(path: string, data: string | Uint8Array, options?: WriteOptions): Promise<WriteResult>;
+  /** Create or atomically replace a symlink `path` -> `target` (target kept verbatim). */
+  symlink(target: string, path: string): Promise<void>;
+  readlink(path: string): Promise<string | undefined>;
+  rename(from: string, to: string): Promise<void>;
+  remove(path: string, options?: { readonly recursive?: boolean }): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  chown(path: string, uid: number, gid: number): Promise<void>;
+  /** Run `fn` holding an exclusive advisory lock on `<path>.lock` (read-modify-write of shared files). */
+  withLock<T>(path: string, fn: () => Promise<T>, options?: { readonly timeoutMs?: number }): Promise<T>;
+  /** A private temporary directory (0700) on the host, outside root; returns a host path. */
+  makeTempDir(prefix: string): Promise<string>;
+}
+
+/** Result of a finished process. */
+export interface ProcessResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Set when the process was killed by a signal or a timeout. */
+  readonly signal?: string;
+  readonly timedOut?: boolean;
+}
+
+/** Options of {@link ProcessRunner.run}. */
+export interface RunOptions {
+  readonly cwd?: string;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Data written to stdin. */
+  readonly input?: string | Uint8Array;
+  /** @default 600000 */
+  readonly timeoutMs?: number;
+  /** Stream the child's stderr to ours (progress of long tools). @default false */
+  readonly inheritStderr?: boolean;
+  /** Return stdout as raw bytes in `stdoutBytes`. */
+  readonly binary?: boolean;
+}
+
+/** Runs external programs with argument arrays only; never through a shell. */
+export interface ProcessRunner {
+  run(file: string, args: readonly string[], options?: RunOptions): Promise<ProcessResult & { readonly stdoutBytes?: Uint8Array }>;
+}
+
+/** Priority of a log record (syslog names, as `logger -p`). */
+export type LogPriority = 'emerg' | 'alert' | 'crit' | 'err' | 'warning' | 'notice' | 'info' | 'debug';
+
+/** Sends records to syslog/journal, as `logger -p <facility>.<prio> -t <tag>` does. */
+export interface Logger {
+  log(priority: LogPriority, message: string, options?: { readonly tag?: string; readonly facility?: string }): Promise<void>;
+}
+
+/** The only way a library talks to the user. */
+export interface Reporter {
+  info(message: string): void;
+  warn(message: string): void;
+  /** Progress of long work, e.g. "3/20 pushed registry.local/c10f/pause:3.9". */
+  progress(message: string): void;
+  /** The command's result: text for humans, or data for `--json`. */
+  result(text: string, data?: unknown): void;
+  debug(message: string): void;
+}
+
+/** Everything that touches the host. */
+export interface System {
+  /** Directory that stands for "/". "/" in production, a temp dir in tests. */
+  readonly root: string;
+  readonly fs: FileSystem;
+  readonly proc: ProcessRunner;
+  readonly users: UserDatabase;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly clock: { now(): Date };
+  readonly report: Reporter;
+  readonly log: Logger;
+  /** Effective uid and gid of the process. */
+  readonly identity: { readonly uid: number; readonly gid: number; readonly user?: string };
+  /** Plan only: mutating helpers report what they would do and change nothing. */
+  readonly dryRun: boolean;
+}

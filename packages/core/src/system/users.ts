@@ -1,0 +1,171 @@
+import { PodsecError, UsageError } from '../errors.ts';
+import { runOrThrow } from './process.ts';
+import type { FileSystem, ProcessRunner } from './types.ts';
+
+/** One line of /etc/passwd. */
+export interface PasswdEntry {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly gecos: string;
+  readonly home: string;
+  readonly shell: string;
+}
+/** One line of /etc/group. */
+export interface GroupEntry {
+  readonly name: string;
+  readonly gid: number;
+  readonly members: readonly string[];
+}
+/** One line of /etc/subuid or /etc/subgid. */
+export interface SubIdRange {
+  readonly owner: string;
+  readonly start: number;
+  readonly count: number;
+}
+
+/** Options of {@link UserDatabase.addUser}. */
+export interface AddUserOptions {
+  /** Primary group name. */
+  readonly group?: string;
+  readonly groups?: readonly string[];
+  readonly system?: boolean;
+  readonly home?: string;
+  readonly createHome?: boolean;
+  readonly shell?: string;
+  readonly comment?: string;
+}
+
+/** The user and group database under the root. Reads parse the files; changes run the shadow tools. */
+export interface UserDatabase {
+  passwd(): Promise<PasswdEntry[]>;
+  groups(): Promise<GroupEntry[]>;
+  getUser(name: string): Promise<PasswdEntry | undefined>;
+  getGroup(name: string): Promise<GroupEntry | undefined>;
+  /** Names of all groups the user belongs to (primary first), as getgrouplist(3). */
+  groupsOf(name: string): Promise<string[]>;
+  subuids(): Promise<SubIdRange[]>;
+  subgids(): Promise<SubIdRange[]>;
+  /** groupadd [-r]; `false` if the group already existed. */
+  ensureGroup(name: string, options?: { readonly system?: boolean }): Promise<boolean>;
+  /** useradd; throws `USER_EXISTS` if present. */
+  addUser(name: string, options?: AddUserOptions): Promise<void>;
+  /** usermod -a -G. */
+  addToGroups(name: string, groups: readonly string[]): Promise<void>;
+  deleteUser(name: string, options?: { readonly removeHome?: boolean }): Promise<void>;
+}
+
+// POSIX portable user names, as shadow's default: start with a lower-case letter or underscore.
+const NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+/** Validates a user or group name; throws `USAGE_BAD_NAME`. */
+export function validateName(name: string, what = 'user'): string {
+  if (typeof name !== 'string' || !NAME_RE.test(name)) {
+    throw new UsageError(
+      'USAGE_BAD_NAME',
+      `invalid ${what} name ${JSON.stringify(name)}: use 1-32 characters a-z 0-9 _ -, starting with a letter or _`,
+      { details: { what, name: String(name) } },
+    );
+  }
+  return name;
+}
+
+function num(s: string | undefined, file: string, line: number): number {
+  const n = Number(s);
+  if (s === undefined || s === '' || !Number.isInteger(n) || n < 0) {
+    throw new PodsecError('USERDB_CORRUPT', `${file}:${line}: bad number ${JSON.stringify(s)}`);
+  }
+  return n;
+}
+
+function lines(text: string | undefined): Array<[string, number]> {
+  if (!text) return [];
+  return text
+    .split('\n')
+    .map((l, i): [string, number] => [l, i + 1])
+    .filter(([l]) => l.trim() !== '' && !l.startsWith('#'));
+}
+
+/** Parses /etc/passwd text. */
+export function parsePasswd(text: string | undefined): PasswdEntry[] {
+  return lines(text).map(([l, n]) => {
+    const f = l.split(':');
+    return {
+      name: f[0]!,
+      uid: num(f[2], 'passwd', n),
+      gid: num(f[3], 'passwd', n),
+      gecos: f[4] ?? '',
+      home: f[5] ?? '',
+      shell: f[6] ?? '',
+    };
+  });
+}
+/** Parses /etc/group text. */
+export function parseGroup(text: string | undefined): GroupEntry[] {
+  return lines(text).map(([l, n]) => {
+    const f = l.split(':');
+    return { name: f[0]!, gid: num(f[2], 'group', n), members: (f[3] ?? '').split(',').filter((m) => m !== '') };
+  });
+}
+/** Parses /etc/subuid or /etc/subgid text. */
+export function parseSubIds(text: string | undefined): SubIdRange[] {
+  return lines(text).map(([l, n]) => {
+    const f = l.split(':');
+    return { owner: f[0]!, start: num(f[1], 'subid', n), count: num(f[2], 'subid', n) };
+  });
+}
+
+/** The real database: files under `fs.root`, changes through useradd/groupadd/usermod/userdel --prefix. */
+export function createUserDatabase(fs: FileSystem, proc: ProcessRunner): UserDatabase {
+  const prefix = fs.root === '/' ? [] : ['--prefix', fs.root];
+  const db: UserDatabase = {
+    passwd: async () => parsePasswd(await fs.readTextIfExists('/etc/passwd')),
+    groups: async () => parseGroup(await fs.readTextIfExists('/etc/group')),
+    async getUser(name) {
+      return (await db.passwd()).find((u) => u.name === name);
+    },
+    async getGroup(name) {
+      return (await db.groups()).find((g) => g.name === name);
+    },
+    async groupsOf(name) {
+      const user = await db.getUser(name);
+      const groups = await db.groups();
+      const out: string[] = [];
+      const primary = user && groups.find((g) => g.gid === user.gid);
+      if (primary) out.push(primary.name);
+      for (const g of groups) if (g.members.includes(name) && !out.includes(g.name)) out.push(g.name);
+      return out;
+    },
+    subuids: async () => parseSubIds(await fs.readTextIfExists('/etc/subuid')),
+    subgids: async () => parseSubIds(await fs.readTextIfExists('/etc/subgid')),
+    async ensureGroup(name, o = {}) {
+      validateName(name, 'group');
+      if (await db.getGroup(name)) return false;
+      await runOrThrow(proc, 'groupadd', [...prefix, ...(o.system ? ['-r'] : []), '--', name]);
+      return true;
+    },
+    async addUser(name, o = {}) {
+      validateName(name);
+      if (await db.getUser(name)) throw new UsageError('USER_EXISTS', `user ${name} already exists`);
+      const args = [...prefix];
+      if (o.system) args.push('-r');
+      if (o.group) args.push('-g', validateName(o.group, 'group'));
+      if (o.groups?.length) args.push('-G', o.groups.map((g) => validateName(g, 'group')).join(','));
+      if (o.home) args.push('-d', o.home);
+      if (o.createHome ?? true) args.push('-m');
+      else args.push('-M');
+      if (o.shell) args.push('-s', o.shell);
+      if (o.comment !== undefined) args.push('-c', o.comment);
+      await runOrThrow(proc, 'useradd', [...args, '--', name]);
+    },
+    async addToGroups(name, groups) {
+      validateName(name);
+      await runOrThrow(proc, 'usermod', [...prefix, '-a', '-G', groups.map((g) => validateName(g, 'group')).join(','), '--', name]);
+    },
+    async deleteUser(name, o = {}) {
+      validateName(name);
+      await runOrThrow(proc, 'userdel', [...prefix, ...(o.removeHome ? ['-r'] : []), '--', name]);
+    },
+  };
+  return db;
+}
