@@ -1,0 +1,243 @@
+/**
+ * containers-registries.d(5): per-registry lookaside (signature storage) configuration in `*.yaml`
+ * files, merged across a directory and resolved like containers/image's `signatureTopLevel`.
+ */
+import { isMap, isScalar, parseDocument } from 'yaml';
+import type { Document } from 'yaml';
+import { UsageError } from '../errors.ts';
+import { dockerScopeCandidates, isValidDockerScope, parseDockerReference } from './reference.ts';
+import type { DockerReference } from './reference.ts';
+
+/** Settings of one namespace (`default-docker` or a `docker` scope). */
+export interface RegistryNamespace {
+  readonly lookaside?: string;
+  readonly 'lookaside-staging'?: string;
+  /** Deprecated alias of `lookaside` (still needed by CRI-O of Kubernetes < 1.26). */
+  readonly sigstore?: string;
+  /** Deprecated alias of `lookaside-staging`. */
+  readonly 'sigstore-staging'?: string;
+  readonly 'use-sigstore-attachments'?: boolean;
+}
+
+/** Contents of one registries.d file, or of a merged directory. */
+export interface RegistriesDConfig {
+  readonly defaultDocker?: RegistryNamespace;
+  /** scope -> settings, file order kept. */
+  readonly docker: Readonly<Record<string, RegistryNamespace>>;
+}
+
+/** A merged directory, with the file each section came from. */
+export interface MergedRegistriesD extends RegistriesDConfig {
+  readonly sources: { readonly defaultDocker?: string; readonly docker: Readonly<Record<string, string>> };
+}
+
+const STRING_KEYS = ['lookaside', 'lookaside-staging', 'sigstore', 'sigstore-staging'] as const;
+const NAMESPACE_KEYS: readonly string[] = [...STRING_KEYS, 'use-sigstore-attachments'];
+
+function invalid(file: string, message: string): UsageError {
+  return new UsageError('REGISTRIES_D_INVALID', `${file}: ${message}`, { details: { file } });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseNamespace(file: string, where: string, v: unknown): RegistryNamespace {
+  if (v === null || v === undefined) return {};
+  if (!isRecord(v)) throw invalid(file, `${where} must be a mapping`);
+  const out: Record<string, string | boolean> = {};
+  for (const [key, value] of Object.entries(v)) {
+    if (!NAMESPACE_KEYS.includes(key)) throw invalid(file, `unknown key ${where}.${key}`);
+    if (key === 'use-sigstore-attachments') {
+      if (typeof value !== 'boolean') throw invalid(file, `${where}.${key} must be a boolean`);
+    } else if (typeof value !== 'string') {
+      throw invalid(file, `${where}.${key} must be a string`);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+function parseYaml(name: string, text: string): Document.Parsed {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) throw invalid(name, `invalid YAML: ${doc.errors[0]?.message ?? ''}`);
+  return doc;
+}
+
+/**
+ * Parse one registries.d file; unknown keys and wrong types are rejected.
+ * @throws UsageError `REGISTRIES_D_INVALID`
+ */
+export function parseRegistriesDFile(name: string, text: string): RegistriesDConfig {
+  const value: unknown = parseYaml(name, text).toJS();
+  if (value === null || value === undefined) return { docker: {} };
+  if (!isRecord(value)) throw invalid(name, 'top level must be a mapping');
+  let defaultDocker: RegistryNamespace | undefined;
+  const docker: Record<string, RegistryNamespace> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (key === 'default-docker') {
+      defaultDocker = parseNamespace(name, key, v);
+    } else if (key === 'docker') {
+      if (v === null) continue;
+      if (!isRecord(v)) throw invalid(name, 'docker must be a mapping of scopes');
+      for (const [scope, ns] of Object.entries(v)) {
+        if (!isValidDockerScope(scope)) throw invalid(name, `invalid docker scope ${JSON.stringify(scope)}`);
+        Object.defineProperty(docker, scope, { value: parseNamespace(name, `docker[${JSON.stringify(scope)}]`, ns), enumerable: true, writable: true, configurable: true });
+      }
+    } else {
+      throw invalid(name, `unknown key ${key}`);
+    }
+  }
+  return defaultDocker === undefined ? { docker } : { defaultDocker, docker };
+}
+
+/**
+ * Merge the files of a registries.d directory as containers/image does: only `*.yaml` names count,
+ * in name order; `default-docker` or a scope defined in two files is an error.
+ * @throws UsageError `REGISTRIES_D_INVALID`, `REGISTRIES_D_CONFLICT`
+ */
+export function mergeRegistriesD(files: readonly { readonly name: string; readonly text: string }[]): MergedRegistriesD {
+  let defaultDocker: RegistryNamespace | undefined;
+  let defaultSource: string | undefined;
+  const docker: Record<string, RegistryNamespace> = {};
+  const sources: Record<string, string> = {};
+  const yamlFiles = files.filter((f) => f.name.endsWith('.yaml')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const file of yamlFiles) {
+    const config = parseRegistriesDFile(file.name, file.text);
+    if (config.defaultDocker !== undefined) {
+      if (defaultSource !== undefined) {
+        throw new UsageError('REGISTRIES_D_CONFLICT', `"default-docker" defined both in ${defaultSource} and ${file.name}`, {
+          details: { files: [defaultSource, file.name] },
+        });
+      }
+      defaultDocker = config.defaultDocker;
+      defaultSource = file.name;
+    }
+    for (const [scope, ns] of Object.entries(config.docker)) {
+      const previous = sources[scope];
+      if (previous !== undefined) {
+        throw new UsageError('REGISTRIES_D_CONFLICT', `docker scope ${JSON.stringify(scope)} defined both in ${previous} and ${file.name}`, {
+          details: { files: [previous, file.name], scope },
+        });
+      }
+      Object.defineProperty(docker, scope, { value: ns, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(sources, scope, { value: file.name, enumerable: true, writable: true, configurable: true });
+    }
+  }
+  return {
+    ...(defaultDocker === undefined ? {} : { defaultDocker }),
+    docker,
+    sources: { ...(defaultSource === undefined ? {} : { defaultDocker: defaultSource }), docker: sources },
+  };
+}
+
+function topLevel(ns: RegistryNamespace | undefined, write: boolean): string | undefined {
+  if (ns === undefined) return undefined;
+  if (write) {
+    if (ns['lookaside-staging']) return ns['lookaside-staging'];
+    if (ns['sigstore-staging']) return ns['sigstore-staging'];
+  }
+  if (ns.lookaside) return ns.lookaside;
+  if (ns.sigstore) return ns.sigstore;
+  return undefined;
+}
+
+/** Options of {@link lookasideFor}. */
+export interface LookasideOptions {
+  /** Where signatures are written (staging keys first) rather than read. @default false */
+  readonly write?: boolean;
+}
+
+/**
+ * Lookaside base URL for an image: the most specific `docker` scope by path components (full
+ * reference, repository, namespaces, host, `*.domain`) that defines a usable URL, else `default-docker`.
+ * `lookaside` is preferred over `sigstore`; for writing `lookaside-staging`, then `sigstore-staging`,
+ * then the read keys. `undefined` when nothing is configured.
+ * @throws UsageError `REFERENCE_INVALID`
+ */
+export function lookasideFor(
+  config: RegistriesDConfig,
+  dockerReference: string | DockerReference,
+  options: LookasideOptions = {},
+): string | undefined {
+  const write = options.write ?? false;
+  const ref = (typeof dockerReference === 'string' ? parseDockerReference(dockerReference) : dockerReference).withDefaultTag();
+  for (const scope of dockerScopeCandidates(ref)) {
+    if (!Object.hasOwn(config.docker, scope)) continue;
+    const url = topLevel(config.docker[scope], write);
+    if (url !== undefined) return url;
+  }
+  return topLevel(config.defaultDocker, write);
+}
+
+/**
+ * URL of signature number `n` (1-based) of a manifest in a lookaside store, as containers/image builds
+ * it: `<base>/<repository path>@<algorithm>=<hex>/signature-<n>`.
+ * @throws UsageError `REFERENCE_INVALID`, `REGISTRIES_D_INVALID` for a malformed base URL or digest
+ */
+export function formatLookasideSignatureUrl(base: string, dockerReference: string | DockerReference, digest: string, n: number): string {
+  const ref = typeof dockerReference === 'string' ? parseDockerReference(dockerReference) : dockerReference;
+  const m = /^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/.exec(digest);
+  if (!m) throw new UsageError('REGISTRIES_D_INVALID', `invalid digest ${JSON.stringify(digest)}`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError('REGISTRIES_D_INVALID', `invalid signature index ${n}`);
+  let url: URL;
+  try {
+    url = new URL(base);
+  } catch (e) {
+    throw new UsageError('REGISTRIES_D_INVALID', `invalid lookaside URL ${JSON.stringify(base)}`, { cause: e });
+  }
+  url.pathname = `${url.pathname}/${ref.path}@${m[1]}=${m[2]}/signature-${n}`;
+  return url.toString();
+}
+
+/** Format a configuration as a registries.d YAML file (`default-docker` first). */
+export function formatRegistriesD(config: RegistriesDConfig): string {
+  const doc = parseDocument('{}');
+  doc.contents = doc.createNode({
+    ...(config.defaultDocker === undefined ? {} : { 'default-docker': config.defaultDocker }),
+    ...(Object.keys(config.docker).length === 0 ? {} : { docker: config.docker }),
+  }) as typeof doc.contents;
+  const text = Object.keys(config.docker).length === 0 && config.defaultDocker === undefined ? '' : doc.toString({ lineWidth: 0 });
+  return text;
+}
+
+/**
+ * Set (or with `undefined` values, remove) keys of one namespace in registries.d YAML text, keeping
+ * comments and the order of everything else. `scope` `null` means `default-docker`.
+ * `changed: false` returns the input text unchanged.
+ * @throws UsageError `REGISTRIES_D_INVALID`
+ */
+export function updateRegistriesDText(
+  text: string,
+  scope: string | null,
+  values: { readonly [K in keyof RegistryNamespace]?: RegistryNamespace[K] | undefined },
+  name = 'registries.d file',
+): { text: string; changed: boolean } {
+  parseRegistriesDFile(name, text);
+  if (scope !== null && !isValidDockerScope(scope)) throw invalid(name, `invalid docker scope ${JSON.stringify(scope)}`);
+  for (const key of Object.keys(values)) if (!NAMESPACE_KEYS.includes(key)) throw invalid(name, `unknown key ${key}`);
+  const doc = parseYaml(name, text);
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
+    doc.contents = doc.createNode({}) as typeof doc.contents;
+  }
+  const path = scope === null ? ['default-docker'] : ['docker', scope];
+  let changed = false;
+  for (const [key, value] of Object.entries(values)) {
+    const current: unknown = doc.getIn([...path, key]);
+    if (value === undefined) {
+      if (doc.hasIn([...path, key])) {
+        doc.deleteIn([...path, key]);
+        changed = true;
+      }
+    } else if (current !== value) {
+      const parent = doc.getIn(path, true);
+      if (!isMap(parent)) doc.setIn(path, doc.createNode({}));
+      doc.setIn([...path, key], value);
+      changed = true;
+    }
+  }
+  if (!changed) return { text, changed: false };
+  const out = doc.toString({ lineWidth: 0 });
+  parseRegistriesDFile(name, out);
+  return { text: out, changed: true };
+}
