@@ -218,7 +218,7 @@ export function updateRegistriesDText(
   for (const key of Object.keys(values)) if (!NAMESPACE_KEYS.includes(key)) throw invalid(name, `unknown key ${key}`);
   const doc = parseYaml(name, text);
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
-    doc.contents = doc.createNode({}) as typeof doc.contents;
+    doc.contents = doc.createNode({}) as unknown as typeof doc.contents;
   }
   const path = scope === null ? ['default-docker'] : ['docker', scope];
   let changed = false;
