@@ -1,0 +1,86 @@
+/**
+ * Tiny test images: built FROM scratch with buildah in isolated storage and pushed to a test registry.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+
+/** Accept header for manifests: Docker v2s2, manifest list, OCI manifest and index. */
+export const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+
+/** A pushed test image. */
+export interface TinyImage {
+  /** `host/repo:tag`. */
+  readonly reference: string;
+  /** `sha256:…` of the manifest exactly as the registry stores it. */
+  readonly digest: string;
+  readonly manifest: Uint8Array;
+  readonly mediaType: string;
+}
+
+/** Options of {@link buildTinyImage}. */
+export interface BuildTinyImageOptions {
+  /** Content of the single file `/hello.txt`. @default a random UUID (so every call yields a new digest) */
+  readonly contents?: string;
+  /** `oci` or `docker` manifest format. @default 'oci' */
+  readonly format?: 'oci' | 'docker';
+}
+
+/** A manifest fetched from the registry API. */
+export interface FetchedManifest {
+  readonly manifest: Uint8Array;
+  readonly mediaType: string;
+  /** Digest computed over the body (the registry's `Docker-Content-Digest` is checked against it). */
+  readonly digest: string;
+}
+
+/** GET `/v2/<repo>/manifests/<tagOrDigest>` with v2s2 and OCI media types accepted. */
+export async function fetchManifest(registryHost: string, repo: string, tagOrDigest: string): Promise<FetchedManifest> {
+  const res = await fetch(`http://${registryHost}/v2/${repo}/manifests/${tagOrDigest}`, {
+    headers: { Accept: MANIFEST_ACCEPT },
+  });
+  if (!res.ok) throw new Error(`GET manifest ${repo}:${tagOrDigest}: HTTP ${res.status} ${await res.text()}`);
+  const manifest = new Uint8Array(await res.arrayBuffer());
+  const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+  const header = res.headers.get('docker-content-digest');
+  if (header !== null && header !== digest) throw new Error(`registry digest ${header} differs from body digest ${digest}`);
+  return { manifest, digest, mediaType: (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '' };
+}
+
+/**
+ * Build an image FROM scratch holding one small file with buildah (vfs storage in a temp dir),
+ * push it to `registryHost/repo:tag` without TLS, and return its reference and manifest digest.
+ */
+export async function buildTinyImage(
+  registryHost: string,
+  repo: string,
+  tag: string,
+  options: BuildTinyImageOptions = {},
+): Promise<TinyImage> {
+  const work = await mkdtemp(path.join(tmpdir(), 'podsec-image-'));
+  const storage = ['--root', path.join(work, 'root'), '--runroot', path.join(work, 'runroot'), '--storage-driver', 'vfs'];
+  const env = { BUILDAH_ISOLATION: 'chroot', STORAGE_DRIVER: 'vfs' };
+  try {
+    const file = path.join(work, 'hello.txt');
+    await writeFile(file, options.contents ?? `podsec test image ${randomUUID()}\n`);
+    const { stdout: container } = await execa('buildah', [...storage, 'from', 'scratch'], { env });
+    const id = container.trim();
+    await execa('buildah', [...storage, 'copy', id, file, '/hello.txt'], { env });
+    await execa('buildah', [...storage, 'config', '--cmd', '/hello.txt', id], { env });
+    const local = `localhost/podsec-test-${randomUUID()}:latest`;
+    await execa('buildah', [...storage, 'commit', '--format', options.format ?? 'oci', id, local], { env });
+    const reference = `${registryHost}/${repo}:${tag}`;
+    await execa('buildah', [...storage, 'push', '--tls-verify=false', local, `docker://${reference}`], { env });
+    const fetched = await fetchManifest(registryHost, repo, tag);
+    return { reference, digest: fetched.digest, manifest: fetched.manifest, mediaType: fetched.mediaType };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
