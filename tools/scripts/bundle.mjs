@@ -2,7 +2,7 @@
 // Bundles every binary of every product package into one file: packages/<pkg>/bundle/<bin>.mjs.
 // These single files are what the RPMs install as /usr/bin/<bin> (design decision 4: start-up speed).
 import { build } from 'esbuild';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +13,13 @@ let count = 0;
 for (const pkg of products) {
   const dir = path.join(repo, 'packages', pkg);
   const manifest = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8'));
-  const bins = Object.keys(manifest.bin ?? {}).filter((b) => only.length === 0 || only.includes(b));
+  const bins = [];
+  for (const b of Object.keys(manifest.bin ?? {})) {
+    if (only.length > 0 && !only.includes(b)) continue;
+    const src = path.join(dir, 'src/cli', `${b}.ts`);
+    if (await access(src).then(() => true, () => false)) bins.push(b);
+    else console.warn(`bundle: ${b} has no ${path.relative(repo, src)} yet, skipped`);
+  }
   if (bins.length === 0) continue;
   const out = path.join(dir, 'bundle');
   const entries = path.join(out, '.entries');

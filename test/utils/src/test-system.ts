@@ -28,6 +28,8 @@ export interface TestSystemOptions {
   readonly now?: Date;
   readonly uid?: number;
   readonly dryRun?: boolean;
+  /** Addresses of the local interfaces. @default ['127.0.0.1', '::1'] */
+  readonly localAddresses?: readonly string[];
 }
 
 /** A System over a fresh temp root, with memory reporter and logger. */
@@ -64,6 +66,7 @@ export async function createTestSystem(t: TestContext | undefined, o: TestSystem
     clock: { now: () => now },
     report: createMemoryReporter(),
     log: createMemoryLogger(),
+    host: { localAddresses: () => Promise.resolve([...(o.localAddresses ?? ['127.0.0.1', '::1'])]) },
     identity: { uid: o.uid ?? 0, gid: 0, user: 'root' },
     dryRun: o.dryRun ?? false,
   };

@@ -1,5 +1,5 @@
 export type {
-  FileStat, FileSystem, Logger, LogPriority, ProcessResult, ProcessRunner, Reporter, RunOptions, System, WriteOptions, WriteResult,
+  FileStat, FileSystem, HostInfo, Logger, LogPriority, ProcessResult, ProcessRunner, Reporter, RunOptions, System, WriteOptions, WriteResult,
 } from './types.ts';
 export { createRootFs, formatBackupStamp } from './node-fs.ts';
 export type { RootFsOptions } from './node-fs.ts';

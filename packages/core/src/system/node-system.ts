@@ -35,6 +35,14 @@ export function createNodeSystem(o: NodeSystemOptions): System {
     clock: { now: () => new Date() },
     report: o.report,
     log: createSyslogLogger(proc, o.tag),
+    host: {
+      localAddresses: () =>
+        Promise.resolve(
+          Object.values(os.networkInterfaces())
+            .flatMap((l) => l ?? [])
+            .map((a) => a.address),
+        ),
+    },
     identity: { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0, ...(user ? { user } : {}) },
     dryRun: o.dryRun ?? false,
   };

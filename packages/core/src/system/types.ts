@@ -121,6 +121,12 @@ export interface Reporter {
   debug(message: string): void;
 }
 
+/** Facts about the host that are not files. */
+export interface HostInfo {
+  /** Every address configured on a local interface (IPv4 and IPv6, without prefix length). */
+  localAddresses(): Promise<string[]>;
+}
+
 /** Everything that touches the host. */
 export interface System {
   /** Directory that stands for "/". "/" in production, a temp dir in tests. */
@@ -134,6 +140,8 @@ export interface System {
   readonly log: Logger;
   /** Effective uid and gid of the process. */
   readonly identity: { readonly uid: number; readonly gid: number; readonly user?: string };
+  /** Facts about this host's network. */
+  readonly host: HostInfo;
   /** Plan only: mutating helpers report what they would do and change nothing. */
   readonly dryRun: boolean;
 }
