@@ -21,7 +21,9 @@ describe('getContainersConfValue', () => {
   });
 
   it('rejects malformed TOML with CONTAINERS_CONF_INVALID', () => {
-    assert.throws(() => getContainersConfValue('[engine\n', 'x'), { code: 'CONTAINERS_CONF_INVALID' });
+    assert.throws(() => getContainersConfValue('[engine\n', 'x'), {
+      code: 'CONTAINERS_CONF_INVALID',
+    });
   });
 });
 
@@ -45,10 +47,15 @@ describe('setContainersConfValue', () => {
   });
 
   it('is a no-op for an unchanged value', () => {
-    assert.deepEqual(setContainersConfValue(CONF, 'cgroup_manager', 'systemd'), { text: CONF, changed: false });
+    assert.deepEqual(setContainersConfValue(CONF, 'cgroup_manager', 'systemd'), {
+      text: CONF,
+      changed: false,
+    });
   });
 
   it('rejects keys that would need quoting', () => {
-    assert.throws(() => setContainersConfValue(CONF, 'a b', 'x'), { code: 'TOML_EDIT_UNSUPPORTED' });
+    assert.throws(() => setContainersConfValue(CONF, 'a b', 'x'), {
+      code: 'TOML_EDIT_UNSUPPORTED',
+    });
   });
 });

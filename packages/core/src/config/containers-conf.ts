@@ -18,6 +18,11 @@ export function getContainersConfValue(text: string, key: string, table = 'engin
  * Set `[table] key = value` in containers.conf text (`table` defaults to `engine`), keeping comments.
  * @throws UsageError `CONTAINERS_CONF_INVALID`, `TOML_EDIT_UNSUPPORTED`
  */
-export function setContainersConfValue(text: string, key: string, value: TomlScalar, table = 'engine'): { text: string; changed: boolean } {
+export function setContainersConfValue(
+  text: string,
+  key: string,
+  value: TomlScalar,
+  table = 'engine',
+): { text: string; changed: boolean } {
   return setTomlValue(text, table.split('.'), key, value, ERR);
 }

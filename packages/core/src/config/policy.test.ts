@@ -16,14 +16,21 @@ const SERVER = {
   default: [{ type: 'reject' }],
   transports: {
     docker: {
-      'registry.local/c10f': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/immkk8s.pgp' }],
-      'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/imagemaker.pgp' }],
+      'registry.local/c10f': [
+        { type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/immkk8s.pgp' },
+      ],
+      'registry.local': [
+        { type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/imagemaker.pgp' },
+      ],
     },
   },
 };
 
 function policyWith(req: unknown, scope = 'x.io'): string {
-  return JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { [scope]: [req] } } });
+  return JSON.stringify({
+    default: [{ type: 'reject' }],
+    transports: { docker: { [scope]: [req] } },
+  });
 }
 
 describe('parsePolicy', () => {
@@ -42,10 +49,18 @@ describe('parsePolicy', () => {
       { type: 'remapIdentity', prefix: 'mirror.local/ns', signedPrefix: 'registry.local' },
     ];
     for (const signedIdentity of ids) {
-      const req = { type: 'signedBy', keyType: 'GPGKeys', keyPaths: ['/k1', '/k2'], signedIdentity };
+      const req = {
+        type: 'signedBy',
+        keyType: 'GPGKeys',
+        keyPaths: ['/k1', '/k2'],
+        signedIdentity,
+      };
       assert.deepEqual(parsePolicy(policyWith(req)).transports?.['docker']?.['x.io'], [req]);
     }
-    for (const req of [{ type: 'insecureAcceptAnything' }, { type: 'signedBy', keyType: 'GPGKeys', keyData: 'AAEC' }]) {
+    for (const req of [
+      { type: 'insecureAcceptAnything' },
+      { type: 'signedBy', keyType: 'GPGKeys', keyData: 'AAEC' },
+    ]) {
       assert.deepEqual(parsePolicy(policyWith(req)).transports?.['docker']?.['x.io'], [req]);
     }
   });
@@ -78,68 +93,149 @@ describe('parsePolicy', () => {
 
   it('rejects malformed JSON with POLICY_INVALID_JSON', () => {
     assert.throws(() => parsePolicy('{"default": ['), { code: 'POLICY_INVALID_JSON' });
-    assert.throws(() => parsePolicy('{"default": [{"type":"reject"}]} x'), { code: 'POLICY_INVALID_JSON' });
-  });
-
-  it('rejects duplicate keys that JSON.parse would silently merge', () => {
-    assert.throws(() => parsePolicy('{"default":[{"type":"reject"}],"default":[{"type":"insecureAcceptAnything"}]}'), {
+    assert.throws(() => parsePolicy('{"default": [{"type":"reject"}]} x'), {
       code: 'POLICY_INVALID_JSON',
     });
   });
 
+  it('rejects duplicate keys that JSON.parse would silently merge', () => {
+    assert.throws(
+      () =>
+        parsePolicy(
+          '{"default":[{"type":"reject"}],"default":[{"type":"insecureAcceptAnything"}]}',
+        ),
+      {
+        code: 'POLICY_INVALID_JSON',
+      },
+    );
+  });
+
   it('rejects an unknown field anywhere with its path', () => {
-    assert.throws(() => parsePolicy('{"default":[{"type":"reject"}],"extra":1}'), { code: 'POLICY_UNKNOWN_FIELD' });
+    assert.throws(() => parsePolicy('{"default":[{"type":"reject"}],"extra":1}'), {
+      code: 'POLICY_UNKNOWN_FIELD',
+    });
     assert.throws(() => parsePolicy('{"default":[{"type":"reject","x":1}]}'), {
       code: 'POLICY_UNKNOWN_FIELD',
       message: /default\[0\]\.x/,
     });
-    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k', keypath: '/k' })), {
-      code: 'POLICY_UNKNOWN_FIELD',
-      message: /transports\.docker\["x\.io"\]\[0\]\.keypath/,
-    });
     assert.throws(
-      () => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k', signedIdentity: { type: 'matchExact', x: 1 } })),
+      () =>
+        parsePolicy(
+          policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k', keypath: '/k' }),
+        ),
+      {
+        code: 'POLICY_UNKNOWN_FIELD',
+        message: /transports\.docker\["x\.io"\]\[0\]\.keypath/,
+      },
+    );
+    assert.throws(
+      () =>
+        parsePolicy(
+          policyWith({
+            type: 'signedBy',
+            keyType: 'GPGKeys',
+            keyPath: '/k',
+            signedIdentity: { type: 'matchExact', x: 1 },
+          }),
+        ),
       { code: 'POLICY_UNKNOWN_FIELD' },
     );
-    assert.throws(() => parsePolicy(policyWith({ type: 'sigstoreSigned', keyPath: '/k', fulcio: { caPath: '/c', bogus: 'x' } })), {
-      code: 'POLICY_UNKNOWN_FIELD',
-    });
+    assert.throws(
+      () =>
+        parsePolicy(
+          policyWith({
+            type: 'sigstoreSigned',
+            keyPath: '/k',
+            fulcio: { caPath: '/c', bogus: 'x' },
+          }),
+        ),
+      {
+        code: 'POLICY_UNKNOWN_FIELD',
+      },
+    );
   });
 
   it('requires a non-empty default and non-empty requirement lists', () => {
     assert.throws(() => parsePolicy('{}'), { code: 'POLICY_INVALID', message: /default/ });
     assert.throws(() => parsePolicy('{"default":[]}'), { code: 'POLICY_INVALID' });
-    assert.throws(() => parsePolicy('{"default":[{"type":"reject"}],"transports":{"docker":{"a.io":[]}}}'), { code: 'POLICY_INVALID' });
+    assert.throws(
+      () => parsePolicy('{"default":[{"type":"reject"}],"transports":{"docker":{"a.io":[]}}}'),
+      { code: 'POLICY_INVALID' },
+    );
   });
 
   it('rejects wrong types with the offending path', () => {
     assert.throws(() => parsePolicy('[]'), { code: 'POLICY_INVALID' });
     assert.throws(() => parsePolicy('{"default":{"type":"reject"}}'), { code: 'POLICY_INVALID' });
-    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPath: 5 })), {
-      code: 'POLICY_INVALID',
-      message: /transports\.docker\["x\.io"\]\[0\]\.keyPath/,
-    });
-    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPaths: ['/a', 1] })), { code: 'POLICY_INVALID' });
+    assert.throws(
+      () => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPath: 5 })),
+      {
+        code: 'POLICY_INVALID',
+        message: /transports\.docker\["x\.io"\]\[0\]\.keyPath/,
+      },
+    );
+    assert.throws(
+      () => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPaths: ['/a', 1] })),
+      { code: 'POLICY_INVALID' },
+    );
   });
 
   it('rejects unknown requirement and identity types', () => {
-    assert.throws(() => parsePolicy('{"default":[{"type":"acceptAll"}]}'), { code: 'POLICY_INVALID' });
-    assert.throws(() => parsePolicy('{"default":[{}]}'), { code: 'POLICY_INVALID' });
-    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k', signedIdentity: { type: 'any' } })), {
+    assert.throws(() => parsePolicy('{"default":[{"type":"acceptAll"}]}'), {
       code: 'POLICY_INVALID',
     });
+    assert.throws(() => parsePolicy('{"default":[{}]}'), { code: 'POLICY_INVALID' });
+    assert.throws(
+      () =>
+        parsePolicy(
+          policyWith({
+            type: 'signedBy',
+            keyType: 'GPGKeys',
+            keyPath: '/k',
+            signedIdentity: { type: 'any' },
+          }),
+        ),
+      {
+        code: 'POLICY_INVALID',
+      },
+    );
   });
 
   it('requires exactly one of keyPath, keyPaths, keyData and a valid keyType', () => {
-    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys' })), { code: 'POLICY_INVALID', message: /none/ });
-    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/a', keyData: 'AAEC' })), {
+    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys' })), {
       code: 'POLICY_INVALID',
+      message: /none/,
     });
-    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyPath: '/a' })), { code: 'POLICY_INVALID', message: /keyType/ });
-    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyType: 'PGP', keyPath: '/a' })), { code: 'POLICY_INVALID' });
-    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPath: '' })), { code: 'POLICY_INVALID' });
-    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPaths: [] })), { code: 'POLICY_INVALID' });
-    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyData: 'not base64!' })), { code: 'POLICY_INVALID' });
+    assert.throws(
+      () =>
+        parsePolicy(
+          policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/a', keyData: 'AAEC' }),
+        ),
+      {
+        code: 'POLICY_INVALID',
+      },
+    );
+    assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyPath: '/a' })), {
+      code: 'POLICY_INVALID',
+      message: /keyType/,
+    });
+    assert.throws(
+      () => parsePolicy(policyWith({ type: 'signedBy', keyType: 'PGP', keyPath: '/a' })),
+      { code: 'POLICY_INVALID' },
+    );
+    assert.throws(
+      () => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPath: '' })),
+      { code: 'POLICY_INVALID' },
+    );
+    assert.throws(
+      () => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPaths: [] })),
+      { code: 'POLICY_INVALID' },
+    );
+    assert.throws(
+      () =>
+        parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyData: 'not base64!' })),
+      { code: 'POLICY_INVALID' },
+    );
   });
 
   it('validates signedIdentity values', () => {
@@ -151,28 +247,48 @@ describe('parsePolicy', () => {
       { type: 'remapIdentity', prefix: 'registry.local' },
     ];
     for (const signedIdentity of bad) {
-      assert.throws(() => parsePolicy(policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k', signedIdentity })), {
-        code: 'POLICY_INVALID',
-      });
+      assert.throws(
+        () =>
+          parsePolicy(
+            policyWith({ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k', signedIdentity }),
+          ),
+        {
+          code: 'POLICY_INVALID',
+        },
+      );
     }
   });
 
   it('validates docker scopes and accepts *.domain wildcards', () => {
-    assert.equal(dockerScopes(parsePolicy(policyWith({ type: 'reject' }, '*.example.com')))[0], '*.example.com');
-    assert.throws(() => parsePolicy(policyWith({ type: 'reject' }, 'Registry.local/UP')), { code: 'POLICY_INVALID' });
-    assert.throws(() => parsePolicy(policyWith({ type: 'reject' }, '*.example.com/ns')), { code: 'POLICY_INVALID' });
+    assert.equal(
+      dockerScopes(parsePolicy(policyWith({ type: 'reject' }, '*.example.com')))[0],
+      '*.example.com',
+    );
+    assert.throws(() => parsePolicy(policyWith({ type: 'reject' }, 'Registry.local/UP')), {
+      code: 'POLICY_INVALID',
+    });
+    assert.throws(() => parsePolicy(policyWith({ type: 'reject' }, '*.example.com/ns')), {
+      code: 'POLICY_INVALID',
+    });
   });
 
   it('validates cheap scope rules of other transports', () => {
     const doc = (t: string, scope: string): string =>
-      JSON.stringify({ default: [{ type: 'reject' }], transports: { [t]: { [scope]: [{ type: 'reject' }] } } });
+      JSON.stringify({
+        default: [{ type: 'reject' }],
+        transports: { [t]: { [scope]: [{ type: 'reject' }] } },
+      });
     assert.throws(() => parsePolicy(doc('dir', 'relative/path')), { code: 'POLICY_INVALID' });
-    assert.throws(() => parsePolicy(doc('docker-daemon', 'busybox:latest')), { code: 'POLICY_INVALID' });
+    assert.throws(() => parsePolicy(doc('docker-daemon', 'busybox:latest')), {
+      code: 'POLICY_INVALID',
+    });
     assert.doesNotThrow(() => parsePolicy(doc('some-future-transport', 'anything')));
   });
 
   it('keeps __proto__ as an ordinary scope name', () => {
-    const p = parsePolicy('{"default":[{"type":"reject"}],"transports":{"x":{"__proto__":[{"type":"reject"}]}}}');
+    const p = parsePolicy(
+      '{"default":[{"type":"reject"}],"transports":{"x":{"__proto__":[{"type":"reject"}]}}}',
+    );
     assert.deepEqual(Object.keys(p.transports?.['x'] ?? {}), ['__proto__']);
   });
 });
@@ -206,8 +322,13 @@ describe('setDockerScope', () => {
   it('replaces an existing scope in place, keeping key order', () => {
     const p = parsePolicy(JSON.stringify(SERVER));
     const q = setDockerScope(p, 'registry.local/c10f', [{ type: 'insecureAcceptAnything' }]);
-    assert.deepEqual(Object.keys(q.transports?.['docker'] ?? {}), ['registry.local/c10f', 'registry.local']);
-    assert.deepEqual(q.transports?.['docker']?.['registry.local/c10f'], [{ type: 'insecureAcceptAnything' }]);
+    assert.deepEqual(Object.keys(q.transports?.['docker'] ?? {}), [
+      'registry.local/c10f',
+      'registry.local',
+    ]);
+    assert.deepEqual(q.transports?.['docker']?.['registry.local/c10f'], [
+      { type: 'insecureAcceptAnything' },
+    ]);
   });
 
   it('rejects invalid scopes and invalid requirements', () => {
@@ -223,8 +344,14 @@ describe('inspection helpers', () => {
       default: [{ type: 'insecureAcceptAnything' }],
       transports: {
         docker: {
-          'b.io': [{ type: 'insecureAcceptAnything' }, { type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k' }],
-          'a.io': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k' }, { type: 'signedBy', keyType: 'GPGKeys', keyPath: '/j' }],
+          'b.io': [
+            { type: 'insecureAcceptAnything' },
+            { type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k' },
+          ],
+          'a.io': [
+            { type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k' },
+            { type: 'signedBy', keyType: 'GPGKeys', keyPath: '/j' },
+          ],
           'c.io': [{ type: 'reject' }],
         },
         oci: { '': [{ type: 'reject' }] },

@@ -7,7 +7,12 @@ import { isValidDockerScope, parseDockerReference } from './reference.ts';
 import { defineKey, JsonSyntaxError, parseStrictJson } from './strict-json.ts';
 
 /** `signedBy` key types accepted by containers/image (only `GPGKeys` is implemented there). */
-export const KEY_TYPES = ['GPGKeys', 'signedByGPGKeys', 'X509Certificates', 'signedByX509CAs'] as const;
+export const KEY_TYPES = [
+  'GPGKeys',
+  'signedByGPGKeys',
+  'X509Certificates',
+  'signedByX509CAs',
+] as const;
 /** A `signedBy.keyType` value. */
 export type KeyType = (typeof KEY_TYPES)[number];
 
@@ -94,13 +99,19 @@ type Json = unknown;
 type JsonObject = Record<string, Json>;
 
 function fieldPath(base: string, key: string): string {
-  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${base}${base === '' ? '' : '.'}${key}` : `${base}[${JSON.stringify(key)}]`;
+  return /^[A-Za-z_$][\w$]*$/.test(key)
+    ? `${base}${base === '' ? '' : '.'}${key}`
+    : `${base}[${JSON.stringify(key)}]`;
 }
 
 function invalid(path: string, message: string): UsageError {
-  return new UsageError('POLICY_INVALID', `invalid policy: ${path === '' ? '' : `${path}: `}${message}`, {
-    details: { path },
-  });
+  return new UsageError(
+    'POLICY_INVALID',
+    `invalid policy: ${path === '' ? '' : `${path}: `}${message}`,
+    {
+      details: { path },
+    },
+  );
 }
 
 function isObject(v: Json): v is JsonObject {
@@ -117,11 +128,18 @@ function expectObject(v: Json, path: string): JsonObject {
 }
 
 /** Check that `obj` has only `allowed` keys and all `required` ones. */
-function checkFields(obj: JsonObject, path: string, allowed: readonly string[], required: readonly string[] = []): void {
+function checkFields(
+  obj: JsonObject,
+  path: string,
+  allowed: readonly string[],
+  required: readonly string[] = [],
+): void {
   for (const key of Object.keys(obj)) {
     if (!allowed.includes(key)) {
       const p = fieldPath(path, key);
-      throw new UsageError('POLICY_UNKNOWN_FIELD', `invalid policy: unknown field ${p}`, { details: { path: p } });
+      throw new UsageError('POLICY_UNKNOWN_FIELD', `invalid policy: unknown field ${p}`, {
+        details: { path: p },
+      });
     }
   }
   for (const key of required) {
@@ -142,7 +160,8 @@ function expectStringArray(obj: JsonObject, key: string, path: string): string[]
   const p = fieldPath(path, key);
   if (!Array.isArray(v)) throw invalid(p, `expected an array of strings, got ${describe(v)}`);
   return v.map((item, i) => {
-    if (typeof item !== 'string') throw invalid(`${p}[${i}]`, `expected a string, got ${describe(item)}`);
+    if (typeof item !== 'string')
+      throw invalid(`${p}[${i}]`, `expected a string, got ${describe(item)}`);
     return item;
   });
 }
@@ -155,7 +174,8 @@ function expectBase64(obj: JsonObject, key: string, path: string): string {
   return v;
 }
 
-const REMAP_PREFIX_RE = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?(?:\/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$/;
+const REMAP_PREFIX_RE =
+  /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?(?:\/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$/;
 
 function parseSignedIdentity(v: Json, path: string): SignedIdentity {
   const obj = expectObject(v, path);
@@ -175,7 +195,8 @@ function parseSignedIdentity(v: Json, path: string): SignedIdentity {
       } catch (e) {
         throw invalid(fieldPath(path, 'dockerReference'), (e as Error).message);
       }
-      if (ref.isNameOnly) throw invalid(fieldPath(path, 'dockerReference'), 'contains neither a tag nor a digest');
+      if (ref.isNameOnly)
+        throw invalid(fieldPath(path, 'dockerReference'), 'contains neither a tag nor a digest');
       return { type, dockerReference };
     }
     case 'exactRepository': {
@@ -192,9 +213,13 @@ function parseSignedIdentity(v: Json, path: string): SignedIdentity {
       checkFields(obj, path, ['type', 'prefix', 'signedPrefix'], ['prefix', 'signedPrefix']);
       const prefix = expectString(obj, 'prefix', path);
       const signedPrefix = expectString(obj, 'signedPrefix', path);
-      for (const [k, value] of [['prefix', prefix], ['signedPrefix', signedPrefix]] as const) {
+      for (const [k, value] of [
+        ['prefix', prefix],
+        ['signedPrefix', signedPrefix],
+      ] as const) {
         // A domain alone, or a name starting with a domain (containers/image validateIdentityRemappingPrefix).
-        if (!REMAP_PREFIX_RE.test(value)) throw invalid(fieldPath(path, k), `prefix ${JSON.stringify(value)} is not valid`);
+        if (!REMAP_PREFIX_RE.test(value))
+          throw invalid(fieldPath(path, k), `prefix ${JSON.stringify(value)} is not valid`);
       }
       return { type, prefix, signedPrefix };
     }
@@ -228,7 +253,8 @@ const SIGSTORE_FIELDS = [
 
 function parseRequirement(v: Json, path: string): PolicyRequirement {
   const obj = expectObject(v, path);
-  if (!Object.hasOwn(obj, 'type')) throw invalid(fieldPath(path, 'type'), 'required field is missing');
+  if (!Object.hasOwn(obj, 'type'))
+    throw invalid(fieldPath(path, 'type'), 'required field is missing');
   const type = expectString(obj, 'type', path);
   switch (type) {
     case 'insecureAcceptAnything':
@@ -236,14 +262,25 @@ function parseRequirement(v: Json, path: string): PolicyRequirement {
       checkFields(obj, path, ['type']);
       return { type };
     case 'signedBy': {
-      checkFields(obj, path, ['type', 'keyType', 'keyPath', 'keyPaths', 'keyData', 'signedIdentity'], ['keyType']);
+      checkFields(
+        obj,
+        path,
+        ['type', 'keyType', 'keyPath', 'keyPaths', 'keyData', 'signedIdentity'],
+        ['keyType'],
+      );
       const keyType = expectString(obj, 'keyType', path);
       if (!(KEY_TYPES as readonly string[]).includes(keyType)) {
-        throw invalid(fieldPath(path, 'keyType'), `unrecognized keyType ${JSON.stringify(keyType)}`);
+        throw invalid(
+          fieldPath(path, 'keyType'),
+          `unrecognized keyType ${JSON.stringify(keyType)}`,
+        );
       }
       const sources = ['keyPath', 'keyPaths', 'keyData'].filter((k) => Object.hasOwn(obj, k));
       if (sources.length !== 1) {
-        throw invalid(path, `exactly one of keyPath, keyPaths and keyData must be specified, ${sources.length === 0 ? 'none' : sources.join(' and ')} present`);
+        throw invalid(
+          path,
+          `exactly one of keyPath, keyPaths and keyData must be specified, ${sources.length === 0 ? 'none' : sources.join(' and ')} present`,
+        );
       }
       const out: Record<string, unknown> = { type, keyType };
       if (Object.hasOwn(obj, 'keyPath')) out['keyPath'] = expectString(obj, 'keyPath', path, true);
@@ -259,7 +296,11 @@ function parseRequirement(v: Json, path: string): PolicyRequirement {
         out['keyData'] = expectBase64(obj, 'keyData', path);
         if (out['keyData'] === '') throw invalid(fieldPath(path, 'keyData'), 'must not be empty');
       }
-      if (Object.hasOwn(obj, 'signedIdentity')) out['signedIdentity'] = parseSignedIdentity(obj['signedIdentity'], fieldPath(path, 'signedIdentity'));
+      if (Object.hasOwn(obj, 'signedIdentity'))
+        out['signedIdentity'] = parseSignedIdentity(
+          obj['signedIdentity'],
+          fieldPath(path, 'signedIdentity'),
+        );
       return out as unknown as SignedByRequirement;
     }
     case 'sigstoreSigned': {
@@ -277,7 +318,8 @@ function parseRequirement(v: Json, path: string): PolicyRequirement {
           case 'keyDatas':
           case 'rekorPublicKeyDatas':
             out[key] = expectStringArray(obj, key, path).map((d, i) => {
-              if (!BASE64_RE.test(d)) throw invalid(`${fieldPath(path, key)}[${i}]`, 'expected base64 data');
+              if (!BASE64_RE.test(d))
+                throw invalid(`${fieldPath(path, key)}[${i}]`, 'expected base64 data');
               return d;
             });
             break;
@@ -286,7 +328,12 @@ function parseRequirement(v: Json, path: string): PolicyRequirement {
             out[key] = expectBase64(obj, key, path);
             break;
           case 'fulcio':
-            out[key] = parseStringMap(obj[key], fieldPath(path, key), ['caPath', 'caData', 'oidcIssuer', 'subjectEmail']);
+            out[key] = parseStringMap(obj[key], fieldPath(path, key), [
+              'caPath',
+              'caData',
+              'oidcIssuer',
+              'subjectEmail',
+            ]);
             break;
           case 'pki':
             out[key] = parseStringMap(obj[key], fieldPath(path, key), [
@@ -309,15 +356,25 @@ function parseRequirement(v: Json, path: string): PolicyRequirement {
     }
     case 'signedBaseLayer': {
       checkFields(obj, path, ['type', 'baseLayerIdentity'], ['baseLayerIdentity']);
-      return { type, baseLayerIdentity: parseSignedIdentity(obj['baseLayerIdentity'], fieldPath(path, 'baseLayerIdentity')) };
+      return {
+        type,
+        baseLayerIdentity: parseSignedIdentity(
+          obj['baseLayerIdentity'],
+          fieldPath(path, 'baseLayerIdentity'),
+        ),
+      };
     }
     default:
-      throw invalid(fieldPath(path, 'type'), `unknown policy requirement type ${JSON.stringify(type)}`);
+      throw invalid(
+        fieldPath(path, 'type'),
+        `unknown policy requirement type ${JSON.stringify(type)}`,
+      );
   }
 }
 
 function parseRequirements(v: Json, path: string): PolicyRequirement[] {
-  if (!Array.isArray(v)) throw invalid(path, `expected an array of requirements, got ${describe(v)}`);
+  if (!Array.isArray(v))
+    throw invalid(path, `expected an array of requirements, got ${describe(v)}`);
   if (v.length === 0) throw invalid(path, 'the list of requirements must not be empty');
   return v.map((r, i) => parseRequirement(r, `${path}[${i}]`));
 }
@@ -328,7 +385,8 @@ const PATH_TRANSPORTS = new Set(['dir', 'oci', 'oci-archive', 'docker-archive', 
 function checkScope(transport: string, scope: string, path: string): void {
   if (scope === '') return;
   if (transport === 'docker' || transport === 'atomic') {
-    if (!isValidDockerScope(scope)) throw invalid(path, `invalid ${transport} scope ${JSON.stringify(scope)}`);
+    if (!isValidDockerScope(scope))
+      throw invalid(path, `invalid ${transport} scope ${JSON.stringify(scope)}`);
   } else if (PATH_TRANSPORTS.has(transport)) {
     if (!scope.startsWith('/')) throw invalid(path, `${transport} scope must be an absolute path`);
   } else if (transport === 'docker-daemon') {
@@ -340,7 +398,10 @@ function checkScope(transport: string, scope: string, path: string): void {
 export function parsePolicyValue(value: unknown): Policy {
   const root = expectObject(value, '');
   checkFields(root, '', ['default', 'transports'], ['default']);
-  const policy: { default: PolicyRequirement[]; transports?: Record<string, Record<string, PolicyRequirement[]>> } = {
+  const policy: {
+    default: PolicyRequirement[];
+    transports?: Record<string, Record<string, PolicyRequirement[]>>;
+  } = {
     default: parseRequirements(root['default'], 'default'),
   };
   if (Object.hasOwn(root, 'transports')) {
@@ -391,13 +452,18 @@ export function formatPolicy(policy: Policy): string {
  * scope exists, appended otherwise). The input is not modified.
  * @throws UsageError `POLICY_INVALID` for an invalid scope or requirement list
  */
-export function setDockerScope(policy: Policy, scope: string, requirements: readonly PolicyRequirement[]): Policy {
+export function setDockerScope(
+  policy: Policy,
+  scope: string,
+  requirements: readonly PolicyRequirement[],
+): Policy {
   const path = `transports.docker[${JSON.stringify(scope)}]`;
   checkScope('docker', scope, path);
   // Re-validate through the parser so programmatic callers cannot build an invalid document.
   const reqs = parseRequirements(JSON.parse(JSON.stringify(requirements)) as unknown, path);
   const transports: Record<string, TransportScopes> = {};
-  for (const [name, scopes] of Object.entries(policy.transports ?? {})) defineKey(transports, name, scopes);
+  for (const [name, scopes] of Object.entries(policy.transports ?? {}))
+    defineKey(transports, name, scopes);
   const docker: Record<string, readonly PolicyRequirement[]> = {};
   for (const [s, r] of Object.entries(policy.transports?.['docker'] ?? {})) defineKey(docker, s, r);
   defineKey(docker, scope, reqs);
@@ -417,12 +483,16 @@ export function dockerScopes(policy: Policy): string[] {
 
 /** Docker scopes having a `signedBy` requirement, sorted, each once (podsec's `getSignedRegistries`). */
 export function signedScopes(policy: Policy): string[] {
-  return dockerScopes(policy).filter((s) => policy.transports?.['docker']?.[s]?.some((r) => r.type === 'signedBy'));
+  return dockerScopes(policy).filter((s) =>
+    policy.transports?.['docker']?.[s]?.some((r) => r.type === 'signedBy'),
+  );
 }
 
 /** Docker scopes having a requirement other than `signedBy`, sorted, each once (podsec's `getNotSignedRegistries`). */
 export function notSignedScopes(policy: Policy): string[] {
-  return dockerScopes(policy).filter((s) => policy.transports?.['docker']?.[s]?.some((r) => r.type !== 'signedBy'));
+  return dockerScopes(policy).filter((s) =>
+    policy.transports?.['docker']?.[s]?.some((r) => r.type !== 'signedBy'),
+  );
 }
 
 /** Transport names listed other than `docker`, sorted (podsec's `getForbiddenTransports`). */

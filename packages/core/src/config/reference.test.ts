@@ -26,12 +26,18 @@ describe('parseDockerReference', () => {
   });
 
   it('maps index.docker.io to docker.io', () => {
-    assert.equal(parseDockerReference('index.docker.io/busybox').toString(), 'docker.io/library/busybox');
+    assert.equal(
+      parseDockerReference('index.docker.io/busybox').toString(),
+      'docker.io/library/busybox',
+    );
   });
 
   it('parses host:port/ns/repo:tag', () => {
     const r = parseDockerReference('127.0.0.1:5000/ns/repo:v1.2');
-    assert.deepEqual([r.domain, r.path, r.tag, r.digest], ['127.0.0.1:5000', 'ns/repo', 'v1.2', undefined]);
+    assert.deepEqual(
+      [r.domain, r.path, r.tag, r.digest],
+      ['127.0.0.1:5000', 'ns/repo', 'v1.2', undefined],
+    );
     assert.equal(r.name, '127.0.0.1:5000/ns/repo');
     assert.equal(r.named().toString(), '127.0.0.1:5000/ns/repo');
   });
@@ -54,15 +60,21 @@ describe('parseDockerReference', () => {
   });
 
   it('rejects bad tags, bad digests and 64-hex identifiers', () => {
-    assert.throws(() => parseDockerReference('registry.local/r:-bad'), { code: 'REFERENCE_INVALID' });
-    assert.throws(() => parseDockerReference('registry.local/r@sha256:abc'), { code: 'REFERENCE_INVALID' });
+    assert.throws(() => parseDockerReference('registry.local/r:-bad'), {
+      code: 'REFERENCE_INVALID',
+    });
+    assert.throws(() => parseDockerReference('registry.local/r@sha256:abc'), {
+      code: 'REFERENCE_INVALID',
+    });
     assert.throws(() => parseDockerReference('a'.repeat(64)), { code: 'REFERENCE_INVALID' });
     assert.throws(() => parseDockerReference(''), { code: 'REFERENCE_INVALID' });
     assert.throws(() => parseDockerReference('registry.local/a//b'), { code: 'REFERENCE_INVALID' });
   });
 
   it('rejects names longer than 255 characters', () => {
-    assert.throws(() => parseDockerReference(`registry.local/${'a'.repeat(250)}`), { code: 'REFERENCE_INVALID' });
+    assert.throws(() => parseDockerReference(`registry.local/${'a'.repeat(250)}`), {
+      code: 'REFERENCE_INVALID',
+    });
   });
 
   it('gives the familiar form for docker.io references', () => {
@@ -90,13 +102,28 @@ describe('isValidTag / isValidDigest', () => {
 
 describe('isValidDockerScope', () => {
   it('accepts hosts, namespaces, repositories with tag or digest, and *.domain wildcards', () => {
-    for (const s of ['registry.local', 'host:5000', 'registry.local/c10f', 'registry.local/c10f/pause:3.9', `r.l/a@${D}`, '*.example.com']) {
+    for (const s of [
+      'registry.local',
+      'host:5000',
+      'registry.local/c10f',
+      'registry.local/c10f/pause:3.9',
+      `r.l/a@${D}`,
+      '*.example.com',
+    ]) {
       assert.equal(isValidDockerScope(s), true, s);
     }
   });
 
   it('rejects upper-case paths, wildcards with ports or paths, and a tag on a bare host', () => {
-    for (const s of ['registry.local/C10f', '*.example.com:5000', '*.example.com/ns', '*', 'a b', 'registry.local/', 'host:tag:x']) {
+    for (const s of [
+      'registry.local/C10f',
+      '*.example.com:5000',
+      '*.example.com/ns',
+      '*',
+      'a b',
+      'registry.local/',
+      'host:tag:x',
+    ]) {
       assert.equal(isValidDockerScope(s), false, s);
     }
   });
@@ -104,14 +131,17 @@ describe('isValidDockerScope', () => {
 
 describe('dockerScopeCandidates', () => {
   it('lists identity, repository, namespaces, host, then wildcards without the port', () => {
-    assert.deepEqual(dockerScopeCandidates(parseDockerReference('reg.example.com:5000/ns/repo:tag')), [
-      'reg.example.com:5000/ns/repo:tag',
-      'reg.example.com:5000/ns/repo',
-      'reg.example.com:5000/ns',
-      'reg.example.com:5000',
-      '*.example.com',
-      '*.com',
-    ]);
+    assert.deepEqual(
+      dockerScopeCandidates(parseDockerReference('reg.example.com:5000/ns/repo:tag')),
+      [
+        'reg.example.com:5000/ns/repo:tag',
+        'reg.example.com:5000/ns/repo',
+        'reg.example.com:5000/ns',
+        'reg.example.com:5000',
+        '*.example.com',
+        '*.com',
+      ],
+    );
   });
 
   it('walks path components, not string prefixes', () => {

@@ -80,7 +80,10 @@ export class DockerReference {
   familiar(): string {
     let name = this.name;
     if (this.domain === DEFAULT_DOMAIN) {
-      name = this.path.startsWith('library/') && this.path.indexOf('/', 8) === -1 ? this.path.slice(8) : this.path;
+      name =
+        this.path.startsWith('library/') && this.path.indexOf('/', 8) === -1
+          ? this.path.slice(8)
+          : this.path;
     }
     return (
       name +
@@ -91,9 +94,13 @@ export class DockerReference {
 }
 
 function invalid(text: string, why: string): UsageError {
-  return new UsageError('REFERENCE_INVALID', `invalid image reference ${JSON.stringify(text)}: ${why}`, {
-    details: { reference: text },
-  });
+  return new UsageError(
+    'REFERENCE_INVALID',
+    `invalid image reference ${JSON.stringify(text)}: ${why}`,
+    {
+      details: { reference: text },
+    },
+  );
 }
 
 /** distribution's splitDockerDomain: the first component is a domain only if it looks like one. */
@@ -104,7 +111,10 @@ function splitDomain(text: string): [string, string] {
   const first = slash === -1 ? '' : text.slice(0, slash);
   if (
     slash === -1 ||
-    (!first.includes('.') && !first.includes(':') && first !== 'localhost' && first.toLowerCase() === first)
+    (!first.includes('.') &&
+      !first.includes(':') &&
+      first !== 'localhost' &&
+      first.toLowerCase() === first)
   ) {
     domain = DEFAULT_DOMAIN;
     remainder = text;
@@ -133,12 +143,14 @@ export function parseDockerReference(text: string): DockerReference {
   if (colon !== -1) end = colon;
   if (at !== -1 && at < end) end = at;
   const remoteName = remainder.slice(0, end);
-  if (remoteName.toLowerCase() !== remoteName) throw invalid(text, 'repository name must be lowercase');
+  if (remoteName.toLowerCase() !== remoteName)
+    throw invalid(text, 'repository name must be lowercase');
   if (!DOMAIN_RE.test(domain)) throw invalid(text, `invalid domain ${JSON.stringify(domain)}`);
   const m = REMAINDER_RE.exec(remainder);
   if (!m) throw invalid(text, 'invalid reference format');
   const path = m[1] as string;
-  if (domain.length + 1 + path.length > NAME_MAX) throw invalid(text, `repository name must not be more than ${NAME_MAX} characters`);
+  if (domain.length + 1 + path.length > NAME_MAX)
+    throw invalid(text, `repository name must not be more than ${NAME_MAX} characters`);
   return new DockerReference(domain, path, m[2], m[3]);
 }
 

@@ -46,11 +46,22 @@ describe('parseRegistriesConf', () => {
   });
 
   it('rejects malformed TOML, mixed v1/v2 files and wrong types', () => {
-    assert.throws(() => parseRegistriesConf('[[registry]\nlocation = "x"'), { code: 'REGISTRIES_CONF_INVALID' });
-    assert.throws(() => parseRegistriesConf(`${V1}\n[[registry]]\nlocation = "x"\n`), { code: 'REGISTRIES_CONF_INVALID', message: /mixing/ });
-    assert.throws(() => parseRegistriesConf('[[registry]]\nlocation = "x"\ninsecure = "yes"\n'), { code: 'REGISTRIES_CONF_INVALID' });
-    assert.throws(() => parseRegistriesConf('[[registry]]\ninsecure = true\n'), { code: 'REGISTRIES_CONF_INVALID' });
-    assert.throws(() => parseRegistriesConf('unqualified-search-registries = "docker.io"\n'), { code: 'REGISTRIES_CONF_INVALID' });
+    assert.throws(() => parseRegistriesConf('[[registry]\nlocation = "x"'), {
+      code: 'REGISTRIES_CONF_INVALID',
+    });
+    assert.throws(() => parseRegistriesConf(`${V1}\n[[registry]]\nlocation = "x"\n`), {
+      code: 'REGISTRIES_CONF_INVALID',
+      message: /mixing/,
+    });
+    assert.throws(() => parseRegistriesConf('[[registry]]\nlocation = "x"\ninsecure = "yes"\n'), {
+      code: 'REGISTRIES_CONF_INVALID',
+    });
+    assert.throws(() => parseRegistriesConf('[[registry]]\ninsecure = true\n'), {
+      code: 'REGISTRIES_CONF_INVALID',
+    });
+    assert.throws(() => parseRegistriesConf('unqualified-search-registries = "docker.io"\n'), {
+      code: 'REGISTRIES_CONF_INVALID',
+    });
   });
 
   it('accepts an empty file as v2', () => {
@@ -68,18 +79,24 @@ describe('ensureInsecureRegistry', () => {
 
   it('is idempotent: a second run returns the text byte for byte', () => {
     const once = ensureInsecureRegistry(V2, 'registry.local').text;
-    assert.deepEqual(ensureInsecureRegistry(once, 'registry.local'), { text: once, changed: false, version: 2 });
+    assert.deepEqual(ensureInsecureRegistry(once, 'registry.local'), {
+      text: once,
+      changed: false,
+      version: 2,
+    });
   });
 
   it('marks an existing entry with that prefix insecure instead of adding a duplicate', () => {
-    const text = '[[registry]]\nprefix = "registry.local"\nlocation = "registry.local"\ninsecure = false\nblocked = false\n';
+    const text =
+      '[[registry]]\nprefix = "registry.local"\nlocation = "registry.local"\ninsecure = false\nblocked = false\n';
     const r = ensureInsecureRegistry(text, 'registry.local');
     assert.equal(r.text, text.replace('insecure = false', 'insecure = true'));
     assert.equal(parseRegistriesConf(r.text).registries.length, 1);
   });
 
   it('inserts insecure = true into an existing entry that lacks it, not into its mirror table', () => {
-    const text = '[[registry]]\nlocation = "registry.local"\n  [[registry.mirror]]\n  location = "m.local"\n  insecure = false\n';
+    const text =
+      '[[registry]]\nlocation = "registry.local"\n  [[registry.mirror]]\n  location = "m.local"\n  insecure = false\n';
     const c = parseRegistriesConf(ensureInsecureRegistry(text, 'registry.local').text);
     assert.equal(c.registries[0]?.insecure, true);
     assert.equal(c.registries[0]?.mirror?.[0]?.insecure, false);
@@ -91,34 +108,60 @@ describe('ensureInsecureRegistry', () => {
     assert.doesNotMatch(r.text, /\[\[registry\]\]/);
     assert.deepEqual(parseRegistriesConf(r.text).v1.insecure, ['registry.local']);
     const again = ensureInsecureRegistry(r.text, 'other.local');
-    assert.deepEqual(parseRegistriesConf(again.text).v1.insecure, ['registry.local', 'other.local']);
+    assert.deepEqual(parseRegistriesConf(again.text).v1.insecure, [
+      'registry.local',
+      'other.local',
+    ]);
     assert.match(again.text, /^# v1 format\n/);
   });
 
   it('handles multi-line v1 arrays and a missing [registries.insecure] table', () => {
-    const multi = '[registries.search]\nregistries = ["docker.io"]\n[registries.insecure]\nregistries = [\n  "a.local",  # first\n]\n';
-    assert.deepEqual(parseRegistriesConf(ensureInsecureRegistry(multi, 'b.local').text).v1.insecure, ['a.local', 'b.local']);
+    const multi =
+      '[registries.search]\nregistries = ["docker.io"]\n[registries.insecure]\nregistries = [\n  "a.local",  # first\n]\n';
+    assert.deepEqual(
+      parseRegistriesConf(ensureInsecureRegistry(multi, 'b.local').text).v1.insecure,
+      ['a.local', 'b.local'],
+    );
     const none = '[registries.search]\nregistries = ["docker.io"]\n';
-    assert.deepEqual(parseRegistriesConf(ensureInsecureRegistry(none, 'b.local').text).v1.insecure, ['b.local']);
+    assert.deepEqual(
+      parseRegistriesConf(ensureInsecureRegistry(none, 'b.local').text).v1.insecure,
+      ['b.local'],
+    );
   });
 
   it('leaves a v1 file that already lists the registry untouched', () => {
     const text = '[registries.insecure]\nregistries = ["registry.local"]\n';
-    assert.deepEqual(ensureInsecureRegistry(text, 'registry.local'), { text, changed: false, version: 1 });
+    assert.deepEqual(ensureInsecureRegistry(text, 'registry.local'), {
+      text,
+      changed: false,
+      version: 1,
+    });
   });
 
   it('refuses entries written as inline arrays it cannot edit safely', () => {
     const text = 'registry = [{ location = "registry.local", insecure = false }]\n';
-    assert.throws(() => ensureInsecureRegistry(text, 'registry.local'), { code: 'REGISTRIES_CONF_UNSUPPORTED' });
+    assert.throws(() => ensureInsecureRegistry(text, 'registry.local'), {
+      code: 'REGISTRIES_CONF_UNSUPPORTED',
+    });
   });
 
   it('rejects malformed input and invalid locations', () => {
-    assert.throws(() => ensureInsecureRegistry('[[registry]\n', 'registry.local'), { code: 'REGISTRIES_CONF_INVALID' });
-    assert.throws(() => ensureInsecureRegistry('', 'bad"location\n'), { code: 'REGISTRIES_CONF_INVALID' });
+    assert.throws(() => ensureInsecureRegistry('[[registry]\n', 'registry.local'), {
+      code: 'REGISTRIES_CONF_INVALID',
+    });
+    assert.throws(() => ensureInsecureRegistry('', 'bad"location\n'), {
+      code: 'REGISTRIES_CONF_INVALID',
+    });
   });
 
   it('keeps CRLF line endings', () => {
-    const r = ensureInsecureRegistry('unqualified-search-registries = ["docker.io"]\r\n', 'registry.local');
-    assert.equal(r.text, 'unqualified-search-registries = ["docker.io"]\r\n\r\n[[registry]]\r\nlocation = "registry.local"\r\ninsecure = true\r\n');
+    const r = ensureInsecureRegistry(
+      'unqualified-search-registries = ["docker.io"]\r\n',
+      'registry.local',
+    );
+    assert.equal(
+      r.text,
+      'unqualified-search-registries = ["docker.io"]\r\n\r\n[[registry]]\r\nlocation = "registry.local"\r\ninsecure = true\r\n',
+    );
   });
 });

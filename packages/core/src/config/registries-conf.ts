@@ -32,11 +32,19 @@ export interface RegistriesConf {
   /** `[aliases]` short name -> reference. */
   readonly aliases: Readonly<Record<string, string>>;
   /** v1 lists (empty for v2). */
-  readonly v1: { readonly search: readonly string[]; readonly insecure: readonly string[]; readonly block: readonly string[] };
+  readonly v1: {
+    readonly search: readonly string[];
+    readonly insecure: readonly string[];
+    readonly block: readonly string[];
+  };
 }
 
 function invalid(message: string, cause?: unknown): UsageError {
-  return new UsageError('REGISTRIES_CONF_INVALID', `invalid registries.conf: ${message}`, cause === undefined ? undefined : { cause });
+  return new UsageError(
+    'REGISTRIES_CONF_INVALID',
+    `invalid registries.conf: ${message}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -48,7 +56,13 @@ function plain(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(plain);
   if (typeof v !== 'object' || v === null || v instanceof Date) return v;
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) Object.defineProperty(out, k, { value: plain(x), enumerable: true, writable: true, configurable: true });
+  for (const [k, x] of Object.entries(v))
+    Object.defineProperty(out, k, {
+      value: plain(x),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   return out;
 }
 
@@ -63,11 +77,17 @@ function parseToml(text: string): Record<string, unknown> {
 
 function stringList(v: unknown, where: string): string[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid(`${where} must be an array of strings`);
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+    throw invalid(`${where} must be an array of strings`);
   return v as string[];
 }
 
-function optional<T extends string | boolean>(obj: Record<string, unknown>, key: string, type: 'string' | 'boolean', where: string): T | undefined {
+function optional<T extends string | boolean>(
+  obj: Record<string, unknown>,
+  key: string,
+  type: 'string' | 'boolean',
+  where: string,
+): T | undefined {
   const v = obj[key];
   if (v === undefined) return undefined;
   if (typeof v !== type) throw invalid(`${where}.${key} must be a ${type}`);
@@ -79,17 +99,20 @@ function parseEntry(v: unknown, i: number): RegistryEntry {
   if (!isRecord(v)) throw invalid(`${where} must be a table`);
   const out: Record<string, unknown> = { ...v };
   for (const key of ['prefix', 'location'] as const) optional(v, key, 'string', where);
-  for (const key of ['insecure', 'blocked', 'mirror-by-digest-only'] as const) optional(v, key, 'boolean', where);
+  for (const key of ['insecure', 'blocked', 'mirror-by-digest-only'] as const)
+    optional(v, key, 'boolean', where);
   if (v['mirror'] !== undefined) {
     if (!Array.isArray(v['mirror'])) throw invalid(`${where}.mirror must be an array of tables`);
     v['mirror'].forEach((m: unknown, j: number) => {
       const mw = `${where}.mirror[${j}]`;
-      if (!isRecord(m) || typeof m['location'] !== 'string') throw invalid(`${mw} needs a string location`);
+      if (!isRecord(m) || typeof m['location'] !== 'string')
+        throw invalid(`${mw} needs a string location`);
       optional(m, 'insecure', 'boolean', mw);
     });
   }
-  if (out['prefix'] === undefined && out['location'] === undefined) throw invalid(`${where} needs a prefix or a location`);
-  return out as RegistryEntry;
+  if (out['prefix'] === undefined && out['location'] === undefined)
+    throw invalid(`${where} needs a prefix or a location`);
+  return out;
 }
 
 function detectVersion(doc: Record<string, unknown>): 1 | 2 {
@@ -119,16 +142,23 @@ export function parseRegistriesConf(text: string): RegistriesConf {
     }
   }
   const registryList = doc['registry'];
-  if (registryList !== undefined && !Array.isArray(registryList)) throw invalid('registry must be an array of tables');
+  if (registryList !== undefined && !Array.isArray(registryList))
+    throw invalid('registry must be an array of tables');
   const aliases = doc['aliases'];
-  if (aliases !== undefined && (!isRecord(aliases) || Object.values(aliases).some((x) => typeof x !== 'string'))) {
+  if (
+    aliases !== undefined &&
+    (!isRecord(aliases) || Object.values(aliases).some((x) => typeof x !== 'string'))
+  ) {
     throw invalid('aliases must map names to strings');
   }
   const shortNameMode = optional<string>(doc, 'short-name-mode', 'string', '');
   return {
     version,
     registries: (registryList ?? []).map((e: unknown, i: number) => parseEntry(e, i)),
-    unqualifiedSearchRegistries: stringList(doc['unqualified-search-registries'], 'unqualified-search-registries'),
+    unqualifiedSearchRegistries: stringList(
+      doc['unqualified-search-registries'],
+      'unqualified-search-registries',
+    ),
     ...(shortNameMode === undefined ? {} : { shortNameMode }),
     aliases: (aliases ?? {}) as Record<string, string>,
     v1,
@@ -153,7 +183,11 @@ function sections(lines: readonly string[]): Section[] {
     const m = /^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$/.exec(line);
     if (m) {
       out.push({ ...current, end: i });
-      current = { header: (m[2] as string).replace(/\s*\.\s*/g, '.'), array: m[1] === '[[', start: i };
+      current = {
+        header: (m[2] as string).replace(/\s*\.\s*/g, '.'),
+        array: m[1] === '[[',
+        start: i,
+      };
     }
   });
   out.push({ ...current, end: lines.length });
@@ -188,7 +222,11 @@ export interface EnsureInsecureResult {
  *   (an entry podsec cannot edit textually, e.g. inline tables)
  */
 export function ensureInsecureRegistry(text: string, location: string): EnsureInsecureResult {
-  if (!/^[A-Za-z0-9.\-:[\]/]+$/.test(location)) throw new UsageError('REGISTRIES_CONF_INVALID', `invalid registry location ${JSON.stringify(location)}`);
+  if (!/^[A-Za-z0-9.\-:[\]/]+$/.test(location))
+    throw new UsageError(
+      'REGISTRIES_CONF_INVALID',
+      `invalid registry location ${JSON.stringify(location)}`,
+    );
   const before = parseRegistriesConf(text);
   const nl = eol(text);
   const lines = text.split(/\r?\n/);
@@ -199,13 +237,20 @@ export function ensureInsecureRegistry(text: string, location: string): EnsureIn
   } else {
     const index = before.registries.findIndex((r) => (r.prefix ?? r.location) === location);
     if (index === -1) {
-      out = appendBlock(text, ['[[registry]]', `location = ${JSON.stringify(location)}`, 'insecure = true']);
+      out = appendBlock(text, [
+        '[[registry]]',
+        `location = ${JSON.stringify(location)}`,
+        'insecure = true',
+      ]);
     } else {
       if (before.registries[index]?.insecure === true) return { text, changed: false, version: 2 };
       const entries = sections(lines).filter((s) => s.array && s.header === 'registry');
       const section = entries[index];
       if (section === undefined || entries.length !== before.registries.length) {
-        throw new UsageError('REGISTRIES_CONF_UNSUPPORTED', 'cannot edit registries.conf: [[registry]] entries are not all written as [[registry]] tables');
+        throw new UsageError(
+          'REGISTRIES_CONF_UNSUPPORTED',
+          'cannot edit registries.conf: [[registry]] entries are not all written as [[registry]] tables',
+        );
       }
       const copy = [...lines];
       let replaced = false;
@@ -228,7 +273,11 @@ export function ensureInsecureRegistry(text: string, location: string): EnsureIn
 
 function addV1Insecure(text: string, lines: string[], location: string, nl: string): string {
   const section = sections(lines).find((s) => !s.array && s.header === 'registries.insecure');
-  if (section === undefined) return appendBlock(text, ['[registries.insecure]', `registries = [${JSON.stringify(location)}]`]);
+  if (section === undefined)
+    return appendBlock(text, [
+      '[registries.insecure]',
+      `registries = [${JSON.stringify(location)}]`,
+    ]);
   const body = lines.slice(section.start + 1, section.end).join('\n');
   const key = /^\s*registries\s*=\s*\[/m.exec(body);
   if (key === null) {
@@ -268,13 +317,23 @@ function verifyInsecureEdit(before: RegistriesConf, text: string, location: stri
   try {
     after = parseRegistriesConf(text);
   } catch (e) {
-    throw new InternalError('REGISTRIES_CONF_EDIT_FAILED', 'editing registries.conf produced an invalid file', { cause: e });
+    throw new InternalError(
+      'REGISTRIES_CONF_EDIT_FAILED',
+      'editing registries.conf produced an invalid file',
+      { cause: e },
+    );
   }
   const ok =
     after.version === before.version &&
     (before.version === 1
-      ? after.v1.insecure.includes(location) && after.v1.insecure.length === before.v1.insecure.length + 1
-      : after.registries.some((r) => (r.prefix ?? r.location) === location && r.insecure === true) &&
-        after.registries.length - before.registries.length <= 1);
-  if (!ok) throw new InternalError('REGISTRIES_CONF_EDIT_FAILED', 'editing registries.conf did not produce the expected entry');
+      ? after.v1.insecure.includes(location) &&
+        after.v1.insecure.length === before.v1.insecure.length + 1
+      : after.registries.some(
+          (r) => (r.prefix ?? r.location) === location && r.insecure === true,
+        ) && after.registries.length - before.registries.length <= 1);
+  if (!ok)
+    throw new InternalError(
+      'REGISTRIES_CONF_EDIT_FAILED',
+      'editing registries.conf did not produce the expected entry',
+    );
 }

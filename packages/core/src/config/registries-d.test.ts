@@ -27,7 +27,10 @@ describe('parseRegistriesDFile', () => {
       `${MAKER}docker:\n  registry.local/c10f:\n    lookaside: http://x/\n    use-sigstore-attachments: true\n`,
     );
     assert.equal(c.defaultDocker?.['lookaside-staging'], 'file:///var/sigstore/sigstore/');
-    assert.deepEqual(c.docker['registry.local/c10f'], { lookaside: 'http://x/', 'use-sigstore-attachments': true });
+    assert.deepEqual(c.docker['registry.local/c10f'], {
+      lookaside: 'http://x/',
+      'use-sigstore-attachments': true,
+    });
   });
 
   it('accepts an empty file', () => {
@@ -35,17 +38,37 @@ describe('parseRegistriesDFile', () => {
   });
 
   it('rejects unknown keys at the top level and inside namespaces', () => {
-    assert.throws(() => parseRegistriesDFile('a.yaml', 'default-dokcer:\n  lookaside: x\n'), { code: 'REGISTRIES_D_INVALID' });
-    assert.throws(() => parseRegistriesDFile('a.yaml', 'default-docker:\n  lookaside-stageing: x\n'), { code: 'REGISTRIES_D_INVALID' });
-    assert.throws(() => parseRegistriesDFile('a.yaml', 'docker:\n  r.io:\n    url: x\n'), { code: 'REGISTRIES_D_INVALID' });
+    assert.throws(() => parseRegistriesDFile('a.yaml', 'default-dokcer:\n  lookaside: x\n'), {
+      code: 'REGISTRIES_D_INVALID',
+    });
+    assert.throws(
+      () => parseRegistriesDFile('a.yaml', 'default-docker:\n  lookaside-stageing: x\n'),
+      { code: 'REGISTRIES_D_INVALID' },
+    );
+    assert.throws(() => parseRegistriesDFile('a.yaml', 'docker:\n  r.io:\n    url: x\n'), {
+      code: 'REGISTRIES_D_INVALID',
+    });
   });
 
   it('rejects wrong types, duplicate keys, invalid scopes and malformed YAML', () => {
-    assert.throws(() => parseRegistriesDFile('a.yaml', 'default-docker:\n  lookaside: [1]\n'), { code: 'REGISTRIES_D_INVALID' });
-    assert.throws(() => parseRegistriesDFile('a.yaml', 'default-docker:\n  use-sigstore-attachments: "yes"\n'), { code: 'REGISTRIES_D_INVALID' });
-    assert.throws(() => parseRegistriesDFile('a.yaml', 'default-docker:\n  lookaside: a\n  lookaside: b\n'), { code: 'REGISTRIES_D_INVALID' });
-    assert.throws(() => parseRegistriesDFile('a.yaml', 'docker:\n  "Bad Scope":\n    lookaside: a\n'), { code: 'REGISTRIES_D_INVALID' });
-    assert.throws(() => parseRegistriesDFile('a.yaml', 'default-docker: [\n'), { code: 'REGISTRIES_D_INVALID' });
+    assert.throws(() => parseRegistriesDFile('a.yaml', 'default-docker:\n  lookaside: [1]\n'), {
+      code: 'REGISTRIES_D_INVALID',
+    });
+    assert.throws(
+      () => parseRegistriesDFile('a.yaml', 'default-docker:\n  use-sigstore-attachments: "yes"\n'),
+      { code: 'REGISTRIES_D_INVALID' },
+    );
+    assert.throws(
+      () => parseRegistriesDFile('a.yaml', 'default-docker:\n  lookaside: a\n  lookaside: b\n'),
+      { code: 'REGISTRIES_D_INVALID' },
+    );
+    assert.throws(
+      () => parseRegistriesDFile('a.yaml', 'docker:\n  "Bad Scope":\n    lookaside: a\n'),
+      { code: 'REGISTRIES_D_INVALID' },
+    );
+    assert.throws(() => parseRegistriesDFile('a.yaml', 'default-docker: [\n'), {
+      code: 'REGISTRIES_D_INVALID',
+    });
     assert.throws(() => parseRegistriesDFile('a.yaml', '- a\n'), { code: 'REGISTRIES_D_INVALID' });
   });
 });
@@ -59,19 +82,36 @@ describe('mergeRegistriesD', () => {
       { name: 'x.yaml', text: 'docker:\n  registry.local/a:\n    lookaside: http://a/\n' },
     ]);
     assert.equal(m.defaultDocker?.lookaside, 'http://sigstore.local:81/sigstore/');
-    assert.deepEqual(m.sources, { defaultDocker: 'default.yaml', docker: { 'registry.local/a': 'x.yaml' } });
+    assert.deepEqual(m.sources, {
+      defaultDocker: 'default.yaml',
+      docker: { 'registry.local/a': 'x.yaml' },
+    });
   });
 
   it('rejects default-docker defined in two files', () => {
-    assert.throws(() => mergeRegistriesD([{ name: 'a.yaml', text: SERVER }, { name: 'b.yaml', text: MAKER }]), {
-      code: 'REGISTRIES_D_CONFLICT',
-      message: /a\.yaml and b\.yaml/,
-    });
+    assert.throws(
+      () =>
+        mergeRegistriesD([
+          { name: 'a.yaml', text: SERVER },
+          { name: 'b.yaml', text: MAKER },
+        ]),
+      {
+        code: 'REGISTRIES_D_CONFLICT',
+        message: /a\.yaml and b\.yaml/,
+      },
+    );
   });
 
   it('rejects a docker scope defined in two files', () => {
     const t = 'docker:\n  registry.local:\n    lookaside: http://a/\n';
-    assert.throws(() => mergeRegistriesD([{ name: 'a.yaml', text: t }, { name: 'b.yaml', text: t }]), { code: 'REGISTRIES_D_CONFLICT' });
+    assert.throws(
+      () =>
+        mergeRegistriesD([
+          { name: 'a.yaml', text: t },
+          { name: 'b.yaml', text: t },
+        ]),
+      { code: 'REGISTRIES_D_CONFLICT' },
+    );
   });
 });
 
@@ -117,10 +157,19 @@ describe('lookasideFor', () => {
   });
 
   it('uses staging keys for writing, then the read keys', () => {
-    assert.equal(lookasideFor(config, 'quay.io/x:1', { write: true }), 'file:///var/sigstore/sigstore/');
-    assert.equal(lookasideFor(config, 'registry.local/x:1', { write: true }), 'file:///host-staging/');
+    assert.equal(
+      lookasideFor(config, 'quay.io/x:1', { write: true }),
+      'file:///var/sigstore/sigstore/',
+    );
+    assert.equal(
+      lookasideFor(config, 'registry.local/x:1', { write: true }),
+      'file:///host-staging/',
+    );
     assert.equal(lookasideFor(config, 'registry.local/c10f/x:1', { write: true }), 'http://c10f/');
-    const onlyLegacy = parseRegistriesDFile('a.yaml', 'default-docker:\n  sigstore: http://r/\n  sigstore-staging: file:///s/\n  lookaside-staging: file:///l/\n');
+    const onlyLegacy = parseRegistriesDFile(
+      'a.yaml',
+      'default-docker:\n  sigstore: http://r/\n  sigstore-staging: file:///s/\n  lookaside-staging: file:///l/\n',
+    );
     assert.equal(lookasideFor(onlyLegacy, 'x.io/a', { write: true }), 'file:///l/');
     assert.equal(lookasideFor(onlyLegacy, 'x.io/a'), 'http://r/');
   });
@@ -134,44 +183,76 @@ describe('formatLookasideSignatureUrl', () => {
   it('builds <base>/<path>@<alg>=<hex>/signature-<n>', () => {
     const d = `sha256:${'3'.repeat(64)}`;
     assert.equal(
-      formatLookasideSignatureUrl('http://sigstore.local:81/sigstore', 'registry.local/c10f/pause@' + d, d, 1),
+      formatLookasideSignatureUrl(
+        'http://sigstore.local:81/sigstore',
+        'registry.local/c10f/pause@' + d,
+        d,
+        1,
+      ),
       `http://sigstore.local:81/sigstore/c10f/pause@sha256=${'3'.repeat(64)}/signature-1`,
     );
-    assert.throws(() => formatLookasideSignatureUrl('not a url', 'r.io/a', d, 1), { code: 'REGISTRIES_D_INVALID' });
-    assert.throws(() => formatLookasideSignatureUrl('http://x', 'r.io/a', d, 0), { code: 'REGISTRIES_D_INVALID' });
+    assert.throws(() => formatLookasideSignatureUrl('not a url', 'r.io/a', d, 1), {
+      code: 'REGISTRIES_D_INVALID',
+    });
+    assert.throws(() => formatLookasideSignatureUrl('http://x', 'r.io/a', d, 0), {
+      code: 'REGISTRIES_D_INVALID',
+    });
   });
 });
 
 describe('formatRegistriesD', () => {
   it('writes the server file of spec 10.3(a) and round-trips', () => {
-    const text = formatRegistriesD({ defaultDocker: { lookaside: 'http://sigstore.local:81/sigstore/', sigstore: 'http://sigstore.local:81/sigstore/' }, docker: {} });
+    const text = formatRegistriesD({
+      defaultDocker: {
+        lookaside: 'http://sigstore.local:81/sigstore/',
+        sigstore: 'http://sigstore.local:81/sigstore/',
+      },
+      docker: {},
+    });
     assert.equal(text, SERVER);
-    assert.deepEqual(parseRegistriesDFile('a.yaml', formatRegistriesD(parseRegistriesDFile('b.yaml', MAKER))), parseRegistriesDFile('b.yaml', MAKER));
+    assert.deepEqual(
+      parseRegistriesDFile('a.yaml', formatRegistriesD(parseRegistriesDFile('b.yaml', MAKER))),
+      parseRegistriesDFile('b.yaml', MAKER),
+    );
   });
 });
 
 describe('updateRegistriesDText', () => {
   it('adds keys while keeping comments', () => {
-    const r = updateRegistriesDText(`# managed by podsec\n${SERVER}`, null, { 'lookaside-staging': 'file:///var/sigstore/sigstore/' });
+    const r = updateRegistriesDText(`# managed by podsec\n${SERVER}`, null, {
+      'lookaside-staging': 'file:///var/sigstore/sigstore/',
+    });
     assert.equal(r.changed, true);
     assert.match(r.text, /^# managed by podsec\n/);
-    assert.equal(parseRegistriesDFile('a.yaml', r.text).defaultDocker?.['lookaside-staging'], 'file:///var/sigstore/sigstore/');
+    assert.equal(
+      parseRegistriesDFile('a.yaml', r.text).defaultDocker?.['lookaside-staging'],
+      'file:///var/sigstore/sigstore/',
+    );
   });
 
   it('returns the same text when nothing changes', () => {
     const input = `# c\n${SERVER}`;
-    assert.deepEqual(updateRegistriesDText(input, null, { lookaside: 'http://sigstore.local:81/sigstore/' }), { text: input, changed: false });
+    assert.deepEqual(
+      updateRegistriesDText(input, null, { lookaside: 'http://sigstore.local:81/sigstore/' }),
+      { text: input, changed: false },
+    );
   });
 
   it('creates docker scopes in an empty file and removes keys', () => {
     const a = updateRegistriesDText('', 'registry.local', { lookaside: 'http://x/' });
-    assert.deepEqual(parseRegistriesDFile('a.yaml', a.text).docker, { 'registry.local': { lookaside: 'http://x/' } });
+    assert.deepEqual(parseRegistriesDFile('a.yaml', a.text).docker, {
+      'registry.local': { lookaside: 'http://x/' },
+    });
     const b = updateRegistriesDText(a.text, 'registry.local', { lookaside: undefined });
     assert.equal(b.changed, true);
   });
 
   it('rejects unknown keys and invalid scopes', () => {
-    assert.throws(() => updateRegistriesDText(SERVER, null, { bogus: 'x' } as never), { code: 'REGISTRIES_D_INVALID' });
-    assert.throws(() => updateRegistriesDText(SERVER, 'Bad Scope', { lookaside: 'x' }), { code: 'REGISTRIES_D_INVALID' });
+    assert.throws(() => updateRegistriesDText(SERVER, null, { bogus: 'x' } as never), {
+      code: 'REGISTRIES_D_INVALID',
+    });
+    assert.throws(() => updateRegistriesDText(SERVER, 'Bad Scope', { lookaside: 'x' }), {
+      code: 'REGISTRIES_D_INVALID',
+    });
   });
 });

@@ -28,7 +28,10 @@ export interface RegistriesDConfig {
 
 /** A merged directory, with the file each section came from. */
 export interface MergedRegistriesD extends RegistriesDConfig {
-  readonly sources: { readonly defaultDocker?: string; readonly docker: Readonly<Record<string, string>> };
+  readonly sources: {
+    readonly defaultDocker?: string;
+    readonly docker: Readonly<Record<string, string>>;
+  };
 }
 
 const STRING_KEYS = ['lookaside', 'lookaside-staging', 'sigstore', 'sigstore-staging'] as const;
@@ -81,8 +84,14 @@ export function parseRegistriesDFile(name: string, text: string): RegistriesDCon
       if (v === null) continue;
       if (!isRecord(v)) throw invalid(name, 'docker must be a mapping of scopes');
       for (const [scope, ns] of Object.entries(v)) {
-        if (!isValidDockerScope(scope)) throw invalid(name, `invalid docker scope ${JSON.stringify(scope)}`);
-        Object.defineProperty(docker, scope, { value: parseNamespace(name, `docker[${JSON.stringify(scope)}]`, ns), enumerable: true, writable: true, configurable: true });
+        if (!isValidDockerScope(scope))
+          throw invalid(name, `invalid docker scope ${JSON.stringify(scope)}`);
+        Object.defineProperty(docker, scope, {
+          value: parseNamespace(name, `docker[${JSON.stringify(scope)}]`, ns),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
     } else {
       throw invalid(name, `unknown key ${key}`);
@@ -96,19 +105,27 @@ export function parseRegistriesDFile(name: string, text: string): RegistriesDCon
  * in name order; `default-docker` or a scope defined in two files is an error.
  * @throws UsageError `REGISTRIES_D_INVALID`, `REGISTRIES_D_CONFLICT`
  */
-export function mergeRegistriesD(files: readonly { readonly name: string; readonly text: string }[]): MergedRegistriesD {
+export function mergeRegistriesD(
+  files: readonly { readonly name: string; readonly text: string }[],
+): MergedRegistriesD {
   let defaultDocker: RegistryNamespace | undefined;
   let defaultSource: string | undefined;
   const docker: Record<string, RegistryNamespace> = {};
   const sources: Record<string, string> = {};
-  const yamlFiles = files.filter((f) => f.name.endsWith('.yaml')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const yamlFiles = files
+    .filter((f) => f.name.endsWith('.yaml'))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const file of yamlFiles) {
     const config = parseRegistriesDFile(file.name, file.text);
     if (config.defaultDocker !== undefined) {
       if (defaultSource !== undefined) {
-        throw new UsageError('REGISTRIES_D_CONFLICT', `"default-docker" defined both in ${defaultSource} and ${file.name}`, {
-          details: { files: [defaultSource, file.name] },
-        });
+        throw new UsageError(
+          'REGISTRIES_D_CONFLICT',
+          `"default-docker" defined both in ${defaultSource} and ${file.name}`,
+          {
+            details: { files: [defaultSource, file.name] },
+          },
+        );
       }
       defaultDocker = config.defaultDocker;
       defaultSource = file.name;
@@ -116,18 +133,35 @@ export function mergeRegistriesD(files: readonly { readonly name: string; readon
     for (const [scope, ns] of Object.entries(config.docker)) {
       const previous = sources[scope];
       if (previous !== undefined) {
-        throw new UsageError('REGISTRIES_D_CONFLICT', `docker scope ${JSON.stringify(scope)} defined both in ${previous} and ${file.name}`, {
-          details: { files: [previous, file.name], scope },
-        });
+        throw new UsageError(
+          'REGISTRIES_D_CONFLICT',
+          `docker scope ${JSON.stringify(scope)} defined both in ${previous} and ${file.name}`,
+          {
+            details: { files: [previous, file.name], scope },
+          },
+        );
       }
-      Object.defineProperty(docker, scope, { value: ns, enumerable: true, writable: true, configurable: true });
-      Object.defineProperty(sources, scope, { value: file.name, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(docker, scope, {
+        value: ns,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+      Object.defineProperty(sources, scope, {
+        value: file.name,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
   }
   return {
     ...(defaultDocker === undefined ? {} : { defaultDocker }),
     docker,
-    sources: { ...(defaultSource === undefined ? {} : { defaultDocker: defaultSource }), docker: sources },
+    sources: {
+      ...(defaultSource === undefined ? {} : { defaultDocker: defaultSource }),
+      docker: sources,
+    },
   };
 }
 
@@ -161,7 +195,9 @@ export function lookasideFor(
   options: LookasideOptions = {},
 ): string | undefined {
   const write = options.write ?? false;
-  const ref = (typeof dockerReference === 'string' ? parseDockerReference(dockerReference) : dockerReference).withDefaultTag();
+  const ref = (
+    typeof dockerReference === 'string' ? parseDockerReference(dockerReference) : dockerReference
+  ).withDefaultTag();
   for (const scope of dockerScopeCandidates(ref)) {
     if (!Object.hasOwn(config.docker, scope)) continue;
     const url = topLevel(config.docker[scope], write);
@@ -175,16 +211,25 @@ export function lookasideFor(
  * it: `<base>/<repository path>@<algorithm>=<hex>/signature-<n>`.
  * @throws UsageError `REFERENCE_INVALID`, `REGISTRIES_D_INVALID` for a malformed base URL or digest
  */
-export function formatLookasideSignatureUrl(base: string, dockerReference: string | DockerReference, digest: string, n: number): string {
-  const ref = typeof dockerReference === 'string' ? parseDockerReference(dockerReference) : dockerReference;
+export function formatLookasideSignatureUrl(
+  base: string,
+  dockerReference: string | DockerReference,
+  digest: string,
+  n: number,
+): string {
+  const ref =
+    typeof dockerReference === 'string' ? parseDockerReference(dockerReference) : dockerReference;
   const m = /^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/.exec(digest);
   if (!m) throw new UsageError('REGISTRIES_D_INVALID', `invalid digest ${JSON.stringify(digest)}`);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError('REGISTRIES_D_INVALID', `invalid signature index ${n}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError('REGISTRIES_D_INVALID', `invalid signature index ${n}`);
   let url: URL;
   try {
     url = new URL(base);
   } catch (e) {
-    throw new UsageError('REGISTRIES_D_INVALID', `invalid lookaside URL ${JSON.stringify(base)}`, { cause: e });
+    throw new UsageError('REGISTRIES_D_INVALID', `invalid lookaside URL ${JSON.stringify(base)}`, {
+      cause: e,
+    });
   }
   url.pathname = `${url.pathname}/${ref.path}@${m[1]}=${m[2]}/signature-${n}`;
   return url.toString();
@@ -197,7 +242,10 @@ export function formatRegistriesD(config: RegistriesDConfig): string {
     ...(config.defaultDocker === undefined ? {} : { 'default-docker': config.defaultDocker }),
     ...(Object.keys(config.docker).length === 0 ? {} : { docker: config.docker }),
   }) as typeof doc.contents;
-  const text = Object.keys(config.docker).length === 0 && config.defaultDocker === undefined ? '' : doc.toString({ lineWidth: 0 });
+  const text =
+    Object.keys(config.docker).length === 0 && config.defaultDocker === undefined
+      ? ''
+      : doc.toString({ lineWidth: 0 });
   return text;
 }
 
@@ -214,8 +262,10 @@ export function updateRegistriesDText(
   name = 'registries.d file',
 ): { text: string; changed: boolean } {
   parseRegistriesDFile(name, text);
-  if (scope !== null && !isValidDockerScope(scope)) throw invalid(name, `invalid docker scope ${JSON.stringify(scope)}`);
-  for (const key of Object.keys(values)) if (!NAMESPACE_KEYS.includes(key)) throw invalid(name, `unknown key ${key}`);
+  if (scope !== null && !isValidDockerScope(scope))
+    throw invalid(name, `invalid docker scope ${JSON.stringify(scope)}`);
+  for (const key of Object.keys(values))
+    if (!NAMESPACE_KEYS.includes(key)) throw invalid(name, `unknown key ${key}`);
   const doc = parseYaml(name, text);
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
     doc.contents = doc.createNode({}) as unknown as typeof doc.contents;

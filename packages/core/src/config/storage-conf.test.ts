@@ -17,8 +17,16 @@ mountopt = "nodev"
 
 describe('parseStorageConf', () => {
   it('reads driver, graphroot, runroot and mount_program', () => {
-    assert.deepEqual(parseStorageConf(CONF), { driver: 'overlay', graphroot: '/var/lib/containers/storage', runroot: '/run/containers/storage' });
-    assert.equal(parseStorageConf('[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n').mountProgram, '/usr/bin/fuse-overlayfs');
+    assert.deepEqual(parseStorageConf(CONF), {
+      driver: 'overlay',
+      graphroot: '/var/lib/containers/storage',
+      runroot: '/run/containers/storage',
+    });
+    assert.equal(
+      parseStorageConf('[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n')
+        .mountProgram,
+      '/usr/bin/fuse-overlayfs',
+    );
   });
 
   it('rejects malformed TOML with STORAGE_CONF_INVALID', () => {
@@ -31,17 +39,29 @@ describe('updateStorageConf', () => {
     const r = updateStorageConf(CONF, { driver: 'vfs', mountProgram: '/usr/bin/fuse-overlayfs' });
     assert.equal(r.changed, true);
     assert.match(r.text, /^# storage\.conf\n\[storage\]\ndriver = "vfs" # default\n/);
-    assert.match(r.text, /\[storage\.options\.overlay\]\nmount_program = "\/usr\/bin\/fuse-overlayfs"\nmountopt = "nodev"\n/);
+    assert.match(
+      r.text,
+      /\[storage\.options\.overlay\]\nmount_program = "\/usr\/bin\/fuse-overlayfs"\nmountopt = "nodev"\n/,
+    );
     assert.deepEqual(parseStorageConf(r.text).driver, 'vfs');
   });
 
   it('returns the input byte for byte when nothing changes', () => {
-    assert.deepEqual(updateStorageConf(CONF, { driver: 'overlay' }), { text: CONF, changed: false });
+    assert.deepEqual(updateStorageConf(CONF, { driver: 'overlay' }), {
+      text: CONF,
+      changed: false,
+    });
   });
 
   it('creates missing tables at the end', () => {
-    const r = updateStorageConf('', { graphroot: '/home/u/.local/share/containers/storage', mountProgram: '/usr/bin/fuse-overlayfs' });
-    assert.deepEqual(parseStorageConf(r.text), { graphroot: '/home/u/.local/share/containers/storage', mountProgram: '/usr/bin/fuse-overlayfs' });
+    const r = updateStorageConf('', {
+      graphroot: '/home/u/.local/share/containers/storage',
+      mountProgram: '/usr/bin/fuse-overlayfs',
+    });
+    assert.deepEqual(parseStorageConf(r.text), {
+      graphroot: '/home/u/.local/share/containers/storage',
+      mountProgram: '/usr/bin/fuse-overlayfs',
+    });
   });
 
   it('escapes values so a quote cannot inject TOML', () => {
@@ -50,6 +70,12 @@ describe('updateStorageConf', () => {
   });
 
   it('refuses a table defined inline that it cannot edit as text', () => {
-    assert.throws(() => updateStorageConf('[storage.options]\noverlay = { mountopt = "nodev" }\n', { mountProgram: '/x' }), { code: 'TOML_EDIT_UNSUPPORTED' });
+    assert.throws(
+      () =>
+        updateStorageConf('[storage.options]\noverlay = { mountopt = "nodev" }\n', {
+          mountProgram: '/x',
+        }),
+      { code: 'TOML_EDIT_UNSUPPORTED' },
+    );
   });
 });

@@ -39,7 +39,10 @@ export function parseStorageConf(text: string): StorageSettings {
  * Set storage.conf settings in text, keeping comments; `changed: false` returns the input unchanged.
  * @throws UsageError `STORAGE_CONF_INVALID`, `TOML_EDIT_UNSUPPORTED`
  */
-export function updateStorageConf(text: string, settings: StorageSettings): { text: string; changed: boolean } {
+export function updateStorageConf(
+  text: string,
+  settings: StorageSettings,
+): { text: string; changed: boolean } {
   let out = text;
   let changed = false;
   for (const [name, [table, key]] of Object.entries(PLACES)) {

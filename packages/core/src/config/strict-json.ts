@@ -15,7 +15,12 @@ export class JsonSyntaxError extends Error {
 
 /** Define an own enumerable property, safe for keys like `__proto__`. */
 export function defineKey(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
 }
 
 const WS = new Set([' ', '\t', '\n', '\r']);

@@ -11,7 +11,7 @@ export type TomlScalar = string | number | boolean | readonly string[];
 /** Parse TOML, mapping syntax errors to a UsageError with `code`. */
 export function parseTomlText(text: string, code: string, what: string): Record<string, unknown> {
   try {
-    return parse(text) as Record<string, unknown>;
+    return parse(text);
   } catch (e) {
     const msg = e instanceof TomlError ? (e.message.split('\n')[0] ?? '') : String(e);
     throw new UsageError(code, `invalid ${what}: ${msg}`, { cause: e });
@@ -19,7 +19,11 @@ export function parseTomlText(text: string, code: string, what: string): Record<
 }
 
 /** Value at a table path + key, or undefined. */
-export function getTomlValue(doc: Record<string, unknown>, table: readonly string[], key: string): unknown {
+export function getTomlValue(
+  doc: Record<string, unknown>,
+  table: readonly string[],
+  key: string,
+): unknown {
   let node: unknown = doc;
   for (const part of [...table, key]) {
     if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined;
@@ -35,7 +39,9 @@ function formatValue(v: TomlScalar): string {
 }
 
 function sameValue(a: unknown, b: TomlScalar): boolean {
-  return Array.isArray(b) ? Array.isArray(a) && a.length === b.length && a.every((x, i) => x === b[i]) : a === b;
+  return Array.isArray(b)
+    ? Array.isArray(a) && a.length === b.length && a.every((x, i) => x === b[i])
+    : a === b;
 }
 
 const BARE_KEY = /^[A-Za-z0-9_-]+$/;
@@ -52,7 +58,8 @@ export function setTomlValue(
   value: TomlScalar,
   errors: { readonly code: string; readonly what: string },
 ): { text: string; changed: boolean } {
-  if (![...table, key].every((p) => BARE_KEY.test(p))) throw new UsageError('TOML_EDIT_UNSUPPORTED', `unsupported key ${[...table, key].join('.')}`);
+  if (![...table, key].every((p) => BARE_KEY.test(p)))
+    throw new UsageError('TOML_EDIT_UNSUPPORTED', `unsupported key ${[...table, key].join('.')}`);
   const doc = parseTomlText(text, errors.code, errors.what);
   if (sameValue(getTomlValue(doc, table, key), value)) return { text, changed: false };
   const nl = text.includes('\r\n') ? '\r\n' : '\n';
@@ -76,8 +83,14 @@ export function setTomlValue(
   const keyRe = new RegExp(`^(\\s*)${key}\\s*=`);
   let out: string;
   if (start === -1) {
-    if (getTomlValue(doc, table.slice(0, -1), table.at(-1) ?? '') !== undefined && table.length > 0) {
-      throw new UsageError('TOML_EDIT_UNSUPPORTED', `[${header}] is defined in a form podsec cannot edit`);
+    if (
+      getTomlValue(doc, table.slice(0, -1), table.at(-1) ?? '') !== undefined &&
+      table.length > 0
+    ) {
+      throw new UsageError(
+        'TOML_EDIT_UNSUPPORTED',
+        `[${header}] is defined in a form podsec cannot edit`,
+      );
     }
     let base = text;
     if (base !== '' && !base.endsWith('\n')) base += nl;
@@ -91,19 +104,29 @@ export function setTomlValue(
       const old = copy[at] as string;
       const indent = keyRe.exec(old)?.[1] ?? '';
       // Keep a trailing comment when the old value was a simple one-line scalar.
-      const comment = /^\s*[A-Za-z0-9_-]+\s*=\s*(?:"(?:[^"\\]|\\.)*"|'[^']*'|[^#"'[\]{}]+?)\s*(#.*)$/.exec(old)?.[1];
+      const comment =
+        /^\s*[A-Za-z0-9_-]+\s*=\s*(?:"(?:[^"\\]|\\.)*"|'[^']*'|[^#"'[\]{}]+?)\s*(#.*)$/.exec(
+          old,
+        )?.[1];
       copy[at] = `${indent}${assignment}${comment === undefined ? '' : ` ${comment}`}`;
     }
     out = copy.join(nl);
   }
   let after: Record<string, unknown>;
   try {
-    after = parse(out) as Record<string, unknown>;
+    after = parse(out);
   } catch (e) {
-    throw new UsageError('TOML_EDIT_UNSUPPORTED', `cannot edit ${key} in [${header}] safely (multi-line value?)`, { cause: e });
+    throw new UsageError(
+      'TOML_EDIT_UNSUPPORTED',
+      `cannot edit ${key} in [${header}] safely (multi-line value?)`,
+      { cause: e },
+    );
   }
   if (!sameValue(getTomlValue(after, table, key), value)) {
-    throw new InternalError('TOML_EDIT_FAILED', `editing ${header}.${key} did not produce the expected value`);
+    throw new InternalError(
+      'TOML_EDIT_FAILED',
+      `editing ${header}.${key} did not produce the expected value`,
+    );
   }
   return { text: out, changed: true };
 }

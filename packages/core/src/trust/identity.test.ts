@@ -24,7 +24,10 @@ describe('matchesSignedIdentity', () => {
   });
 
   it('normalises the signature reference (busybox:1 is docker.io/library/busybox:1)', () => {
-    assert.equal(matchesSignedIdentity(undefined, 'docker.io/library/busybox:1', 'busybox:1'), true);
+    assert.equal(
+      matchesSignedIdentity(undefined, 'docker.io/library/busybox:1', 'busybox:1'),
+      true,
+    );
   });
 
   it('matchExact requires equal strings: a digest image needs the same digest signed', () => {
@@ -61,17 +64,34 @@ describe('matchesSignedIdentity', () => {
   });
 
   it('remapIdentity rewrites the image prefix at a component boundary, then matches repo-digest-or-exact', () => {
-    const m: SignedIdentity = { type: 'remapIdentity', prefix: 'mirror.local/ns', signedPrefix: 'registry.local' };
+    const m: SignedIdentity = {
+      type: 'remapIdentity',
+      prefix: 'mirror.local/ns',
+      signedPrefix: 'registry.local',
+    };
     assert.equal(matchesSignedIdentity(m, 'mirror.local/ns/app:1', 'registry.local/app:1'), true);
     assert.equal(matchesSignedIdentity(m, 'mirror.local/ns/app:1', 'mirror.local/ns/app:1'), false);
-    assert.equal(matchesSignedIdentity(m, `mirror.local/ns/app@${D}`, 'registry.local/app:2'), true);
+    assert.equal(
+      matchesSignedIdentity(m, `mirror.local/ns/app@${D}`, 'registry.local/app:2'),
+      true,
+    );
     // "mirror.local/nsx" is not under "mirror.local/ns": unchanged, so the signature must match it as is.
-    assert.equal(matchesSignedIdentity(m, 'mirror.local/nsx/app:1', 'registry.local/x/app:1'), false);
-    assert.equal(matchesSignedIdentity(m, 'mirror.local/nsx/app:1', 'mirror.local/nsx/app:1'), true);
+    assert.equal(
+      matchesSignedIdentity(m, 'mirror.local/nsx/app:1', 'registry.local/x/app:1'),
+      false,
+    );
+    assert.equal(
+      matchesSignedIdentity(m, 'mirror.local/nsx/app:1', 'mirror.local/nsx/app:1'),
+      true,
+    );
   });
 
   it('remapIdentity fails when the rewritten reference is not canonical', () => {
-    const m: SignedIdentity = { type: 'remapIdentity', prefix: 'mirror.local/ns', signedPrefix: 'example' };
+    const m: SignedIdentity = {
+      type: 'remapIdentity',
+      prefix: 'mirror.local/ns',
+      signedPrefix: 'example',
+    };
     assert.equal(matchesSignedIdentity(m, 'mirror.local/ns/app:1', 'example/app:1'), false);
   });
 

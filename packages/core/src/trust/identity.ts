@@ -26,10 +26,16 @@ function matchRepoDigestOrExact(intended: DockerReference, signature: DockerRefe
 }
 
 /** `remapIdentity`: replace `prefix` by `signedPrefix` at a path-component boundary of the repository name. */
-function remap(ref: DockerReference, prefix: string, signedPrefix: string): DockerReference | undefined {
+function remap(
+  ref: DockerReference,
+  prefix: string,
+  signedPrefix: string,
+): DockerReference | undefined {
   const name = ref.name;
   const matches =
-    name.length === prefix.length ? name === prefix : name.startsWith(prefix) && name[prefix.length] === '/';
+    name.length === prefix.length
+      ? name === prefix
+      : name.startsWith(prefix) && name[prefix.length] === '/';
   if (!matches) return ref;
   const rewritten = signedPrefix + ref.toString().slice(prefix.length);
   try {

@@ -4,7 +4,12 @@ import type * as openpgp from 'openpgp';
 import { parsePolicy } from '../config/policy.ts';
 import type { Policy } from '../config/policy.ts';
 import { manifestDigest } from './digest.ts';
-import { createEvaluationContext, evaluateImage, requirementsFor, scopeCandidates } from './policy-engine.ts';
+import {
+  createEvaluationContext,
+  evaluateImage,
+  requirementsFor,
+  scopeCandidates,
+} from './policy-engine.ts';
 import type { VerifyFunction } from './policy-engine.ts';
 
 const enc = new TextEncoder();
@@ -15,7 +20,12 @@ describe('scopeCandidates', () => {
   });
 
   it('walks parent directories for path transports', () => {
-    assert.deepEqual(scopeCandidates('oci', '/srv/img/app:v1'), ['/srv/img/app:v1', '/srv/img/app', '/srv/img', '/srv']);
+    assert.deepEqual(scopeCandidates('oci', '/srv/img/app:v1'), [
+      '/srv/img/app:v1',
+      '/srv/img/app',
+      '/srv/img',
+      '/srv',
+    ]);
   });
 });
 
@@ -63,21 +73,30 @@ describe('requirementsFor', () => {
   it('falls back to the transport "" scope, then to default', () => {
     const d = requirementsFor(policy, 'docker', 'quay.io/x:1');
     assert.deepEqual([d.scope, d.isDefault], ['', false]);
-    assert.deepEqual(requirementsFor(policy, 'docker-archive', '/tmp/a.tar').requirements, [{ type: 'reject' }]);
+    assert.deepEqual(requirementsFor(policy, 'docker-archive', '/tmp/a.tar').requirements, [
+      { type: 'reject' },
+    ]);
     assert.equal(requirementsFor(policy, 'docker-archive', '/tmp/a.tar').isDefault, true);
     assert.equal(scope('oci', '/srv/images/a:1'), '/srv');
     assert.equal(scope('oci', '/other/a'), '<default>');
   });
 
   it('uses default when no docker scope matches and there is no "" scope', () => {
-    const p = parsePolicy(JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { 'registry.local': [{ type: 'insecureAcceptAnything' }] } } }));
+    const p = parsePolicy(
+      JSON.stringify({
+        default: [{ type: 'reject' }],
+        transports: { docker: { 'registry.local': [{ type: 'insecureAcceptAnything' }] } },
+      }),
+    );
     const d = requirementsFor(p, 'docker', 'busybox');
     assert.equal(d.isDefault, true);
     assert.match(d.reason, /default/);
   });
 
   it('throws REFERENCE_INVALID for an invalid docker reference', () => {
-    assert.throws(() => requirementsFor(policy, 'docker', 'Registry.local/UPPER'), { code: 'REFERENCE_INVALID' });
+    assert.throws(() => requirementsFor(policy, 'docker', 'Registry.local/UPPER'), {
+      code: 'REFERENCE_INVALID',
+    });
   });
 });
 
@@ -86,13 +105,22 @@ interface FakeKey {
   fp: string;
 }
 const fakeVerify: VerifyFunction = async (blob, keys) => {
-  const s = JSON.parse(new TextDecoder().decode(blob)) as { key: string; ref: string; digest: string };
-  if (!(keys as unknown as FakeKey[]).some((k) => k.fp === s.key)) throw new Error(`signature by unknown key ${s.key}`);
+  const s = JSON.parse(new TextDecoder().decode(blob)) as {
+    key: string;
+    ref: string;
+    digest: string;
+  };
+  if (!(keys as unknown as FakeKey[]).some((k) => k.fp === s.key))
+    throw new Error(`signature by unknown key ${s.key}`);
   return { keyFingerprint: s.key, payload: { dockerReference: s.ref, manifestDigest: s.digest } };
 };
-const sig = (key: string, ref: string, digest: string): Uint8Array => enc.encode(JSON.stringify({ key, ref, digest }));
+const sig = (key: string, ref: string, digest: string): Uint8Array =>
+  enc.encode(JSON.stringify({ key, ref, digest }));
 
-function fakeFs(files: Record<string, string>): { readFile(p: string): Promise<Uint8Array>; reads: string[] } {
+function fakeFs(files: Record<string, string>): {
+  readFile(p: string): Promise<Uint8Array>;
+  reads: string[];
+} {
   const reads: string[] = [];
   return {
     reads,
@@ -118,17 +146,34 @@ const OTHER = manifestDigest(enc.encode('other'));
 
 function ctx(files: Record<string, string> = { '/k/a.pgp': 'A', '/k/b.pgp': 'B' }) {
   const fs = fakeFs(files);
-  return { fs, context: createEvaluationContext(fs, { verify: fakeVerify, readPublicKeys: fakeReadKeys }) };
+  return {
+    fs,
+    context: createEvaluationContext(fs, { verify: fakeVerify, readPublicKeys: fakeReadKeys }),
+  };
 }
 
 function signedPolicy(req: Record<string, unknown>, def = 'reject'): Policy {
   return parsePolicy(
-    JSON.stringify({ default: [{ type: def }], transports: { docker: { 'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', ...req }] } } }),
+    JSON.stringify({
+      default: [{ type: def }],
+      transports: {
+        docker: { 'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', ...req }] },
+      },
+    }),
   );
 }
 
-async function verdict(policy: Policy, reference: string, signatures: Uint8Array[], files?: Record<string, string>) {
-  return evaluateImage(policy, { transport: 'docker', reference, manifest: MANIFEST, signatures }, ctx(files).context);
+async function verdict(
+  policy: Policy,
+  reference: string,
+  signatures: Uint8Array[],
+  files?: Record<string, string>,
+) {
+  return evaluateImage(
+    policy,
+    { transport: 'docker', reference, manifest: MANIFEST, signatures },
+    ctx(files).context,
+  );
 }
 
 describe('evaluateImage', () => {
@@ -154,15 +199,23 @@ describe('evaluateImage', () => {
   });
 
   it('rejects a signature for another identity', async () => {
-    const r = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), REF, [sig('A', 'registry.local/app:2', DIGEST)]);
+    const r = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), REF, [
+      sig('A', 'registry.local/app:2', DIGEST),
+    ]);
     assert.equal(r.accepted, false);
     assert.match(r.results[0]?.reason ?? '', /identity registry.local\/app:2/);
   });
 
   it('accepts when any one of several signatures is good', async () => {
-    const r = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), REF, [sig('B', REF, DIGEST), sig('A', REF, DIGEST)]);
+    const r = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), REF, [
+      sig('B', REF, DIGEST),
+      sig('A', REF, DIGEST),
+    ]);
     assert.equal(r.accepted, true);
-    assert.deepEqual(r.results[0]?.signatures?.map((s) => s.accepted), [false, true]);
+    assert.deepEqual(
+      r.results[0]?.signatures?.map((s) => s.accepted),
+      [false, true],
+    );
   });
 
   it('rejects an image without signatures', async () => {
@@ -183,13 +236,17 @@ describe('evaluateImage', () => {
   });
 
   it('rejects when a key file is missing', async () => {
-    const r = await verdict(signedPolicy({ keyPath: '/k/missing.pgp' }), REF, [sig('A', REF, DIGEST)]);
+    const r = await verdict(signedPolicy({ keyPath: '/k/missing.pgp' }), REF, [
+      sig('A', REF, DIGEST),
+    ]);
     assert.equal(r.accepted, false);
     assert.match(r.reason, /cannot read key file \/k\/missing.pgp/);
   });
 
   it('rejects when the keyring holds no key', async () => {
-    const r = await verdict(signedPolicy({ keyPath: '/k/empty' }), REF, [sig('A', REF, DIGEST)], { '/k/empty': '' });
+    const r = await verdict(signedPolicy({ keyPath: '/k/empty' }), REF, [sig('A', REF, DIGEST)], {
+      '/k/empty': '',
+    });
     assert.equal(r.accepted, false);
     assert.match(r.reason, /no public keys/);
   });
@@ -203,39 +260,70 @@ describe('evaluateImage', () => {
     );
     const r = await verdict(p, REF, []);
     assert.equal(r.accepted, false);
-    assert.deepEqual(r.results.map((x) => x.accepted), [true, false]);
+    assert.deepEqual(
+      r.results.map((x) => x.accepted),
+      [true, false],
+    );
   });
 
   it('accepts anything under insecureAcceptAnything and nothing under reject', async () => {
-    assert.equal((await verdict(parsePolicy('{"default":[{"type":"insecureAcceptAnything"}]}'), 'busybox', [])).accepted, true);
-    assert.equal((await verdict(parsePolicy('{"default":[{"type":"reject"}]}'), 'busybox', [])).accepted, false);
+    assert.equal(
+      (await verdict(parsePolicy('{"default":[{"type":"insecureAcceptAnything"}]}'), 'busybox', []))
+        .accepted,
+      true,
+    );
+    assert.equal(
+      (await verdict(parsePolicy('{"default":[{"type":"reject"}]}'), 'busybox', [])).accepted,
+      false,
+    );
   });
 
   it('does not evaluate sigstoreSigned and says so', async () => {
-    const r = await verdict(parsePolicy('{"default":[{"type":"sigstoreSigned","keyPath":"/k"}]}'), REF, []);
+    const r = await verdict(
+      parsePolicy('{"default":[{"type":"sigstoreSigned","keyPath":"/k"}]}'),
+      REF,
+      [],
+    );
     assert.equal(r.accepted, false);
     assert.match(r.reason, /sigstoreSigned requirements are not evaluated/);
   });
 
   it('rejects unimplemented keyTypes', async () => {
-    const r = await verdict(signedPolicy({ keyType: 'X509Certificates', keyPath: '/k/a.pgp' }), REF, [sig('A', REF, DIGEST)]);
+    const r = await verdict(
+      signedPolicy({ keyType: 'X509Certificates', keyPath: '/k/a.pgp' }),
+      REF,
+      [sig('A', REF, DIGEST)],
+    );
     assert.equal(r.accepted, false);
     assert.match(r.reason, /unimplemented keyType/);
   });
 
   it('accepts a digest reference signed for a tag of the same repository', async () => {
-    const r = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), `registry.local/app@${DIGEST}`, [sig('A', REF, DIGEST)]);
+    const r = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), `registry.local/app@${DIGEST}`, [
+      sig('A', REF, DIGEST),
+    ]);
     assert.equal(r.accepted, true);
   });
 
   it('rejects a digest reference whose digest is not the manifest', async () => {
-    const r = await verdict(parsePolicy('{"default":[{"type":"insecureAcceptAnything"}]}'), `registry.local/app@${OTHER}`, []);
+    const r = await verdict(
+      parsePolicy('{"default":[{"type":"insecureAcceptAnything"}]}'),
+      `registry.local/app@${OTHER}`,
+      [],
+    );
     assert.equal(r.accepted, false);
     assert.match(r.reason, /manifest does not match/);
   });
 
   it('applies signedIdentity rules such as remapIdentity', async () => {
-    const p = signedPolicy({ keyPath: '/k/a.pgp', signedIdentity: { type: 'remapIdentity', prefix: 'registry.local', signedPrefix: 'golden.io/ns' } });
+    const p = signedPolicy({
+      keyPath: '/k/a.pgp',
+      signedIdentity: {
+        type: 'remapIdentity',
+        prefix: 'registry.local',
+        signedPrefix: 'golden.io/ns',
+      },
+    });
     assert.equal((await verdict(p, REF, [sig('A', 'golden.io/ns/app:1', DIGEST)])).accepted, true);
     assert.equal((await verdict(p, REF, [sig('A', REF, DIGEST)])).accepted, false);
   });
@@ -244,16 +332,33 @@ describe('evaluateImage', () => {
     const p = parsePolicy(
       JSON.stringify({ default: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/k/a.pgp' }] }),
     );
-    const image = { transport: 'containers-storage', reference: 'x', manifest: MANIFEST, signatures: [sig('A', REF, DIGEST)] };
+    const image = {
+      transport: 'containers-storage',
+      reference: 'x',
+      manifest: MANIFEST,
+      signatures: [sig('A', REF, DIGEST)],
+    };
     assert.equal((await evaluateImage(p, image, ctx().context)).accepted, false);
-    assert.equal((await evaluateImage(p, { ...image, dockerReference: REF }, ctx().context)).accepted, true);
+    assert.equal(
+      (await evaluateImage(p, { ...image, dockerReference: REF }, ctx().context)).accepted,
+      true,
+    );
   });
 
   it('caches parsed keys per keyPath within one context', async () => {
     const { fs, context } = ctx();
     const p = signedPolicy({ keyPath: '/k/a.pgp' });
     for (let i = 0; i < 3; i++) {
-      await evaluateImage(p, { transport: 'docker', reference: REF, manifest: MANIFEST, signatures: [sig('A', REF, DIGEST)] }, context);
+      await evaluateImage(
+        p,
+        {
+          transport: 'docker',
+          reference: REF,
+          manifest: MANIFEST,
+          signatures: [sig('A', REF, DIGEST)],
+        },
+        context,
+      );
     }
     assert.deepEqual(fs.reads, ['/k/a.pgp']);
   });

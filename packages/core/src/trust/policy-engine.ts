@@ -4,7 +4,12 @@
  * simple-signing signatures satisfies all of them (`IsRunningImageAllowed`).
  */
 import type * as openpgp from 'openpgp';
-import type { Policy, PolicyRequirement, SignedByRequirement, TransportScopes } from '../config/policy.ts';
+import type {
+  Policy,
+  PolicyRequirement,
+  SignedByRequirement,
+  TransportScopes,
+} from '../config/policy.ts';
 import { dockerScopeCandidates, parseDockerReference } from '../config/reference.ts';
 import type { DockerReference } from '../config/reference.ts';
 import type { FileSystem } from '../system/types.ts';
@@ -76,7 +81,11 @@ export function scopeCandidates(transport: string, reference: string | DockerRef
  * (see {@link scopeCandidates}), else the transport's `""` scope, else `default`.
  * @throws UsageError `REFERENCE_INVALID` for an invalid docker reference
  */
-export function requirementsFor(policy: Policy, transport: string, reference: string | DockerReference): RequirementsDecision {
+export function requirementsFor(
+  policy: Policy,
+  transport: string,
+  reference: string | DockerReference,
+): RequirementsDecision {
   const scopes = policy.transports?.[transport];
   if (scopes !== undefined) {
     const index = scopeIndex(scopes);
@@ -85,12 +94,22 @@ export function requirementsFor(policy: Policy, transport: string, reference: st
         if (candidate === '') continue;
         const found = index.get(candidate);
         if (found !== undefined) {
-          return { scope: candidate, isDefault: false, requirements: found, reason: `matched ${transport} scope ${JSON.stringify(candidate)}` };
+          return {
+            scope: candidate,
+            isDefault: false,
+            requirements: found,
+            reason: `matched ${transport} scope ${JSON.stringify(candidate)}`,
+          };
         }
       }
       const fallback = index.get('');
       if (fallback !== undefined) {
-        return { scope: '', isDefault: false, requirements: fallback, reason: `no specific scope; using the ${transport} transport default ("")` };
+        return {
+          scope: '',
+          isDefault: false,
+          requirements: fallback,
+          reason: `no specific scope; using the ${transport} transport default ("")`,
+        };
       }
     }
   }
@@ -98,7 +117,10 @@ export function requirementsFor(policy: Policy, transport: string, reference: st
     scope: '',
     isDefault: true,
     requirements: policy.default,
-    reason: scopes === undefined ? `transport ${transport} is not listed; using default` : `no ${transport} scope matches; using default`,
+    reason:
+      scopes === undefined
+        ? `transport ${transport} is not listed; using default`
+        : `no ${transport} scope matches; using default`,
   };
 }
 
@@ -146,7 +168,10 @@ export interface EvaluationResult {
 }
 
 /** Verifies one signature blob against trusted keys; throws on any failure. */
-export type VerifyFunction = (blob: Uint8Array, trustedKeys: readonly openpgp.PublicKey[]) => Promise<Pick<VerifiedSignature, 'payload' | 'keyFingerprint'>>;
+export type VerifyFunction = (
+  blob: Uint8Array,
+  trustedKeys: readonly openpgp.PublicKey[],
+) => Promise<Pick<VerifiedSignature, 'payload' | 'keyFingerprint'>>;
 
 /** Services of an evaluation: key loading (cached) and signature verification. */
 export interface EvaluationContext {
@@ -173,10 +198,16 @@ function errorText(e: unknown): string {
  * An evaluation context that reads key files through `fs` (system paths) and caches parsed keys per
  * keyPath / keyData for its lifetime.
  */
-export function createEvaluationContext(fs: Pick<FileSystem, 'readFile'>, options: EvaluationContextOptions = {}): EvaluationContext {
+export function createEvaluationContext(
+  fs: Pick<FileSystem, 'readFile'>,
+  options: EvaluationContextOptions = {},
+): EvaluationContext {
   const read = options.readPublicKeys ?? defaultReadPublicKeys;
   const cache = new Map<string, Promise<readonly openpgp.PublicKey[]>>();
-  const cached = (key: string, load: () => Promise<readonly openpgp.PublicKey[]>): Promise<readonly openpgp.PublicKey[]> => {
+  const cached = (
+    key: string,
+    load: () => Promise<readonly openpgp.PublicKey[]>,
+  ): Promise<readonly openpgp.PublicKey[]> => {
     let p = cache.get(key);
     if (p === undefined) {
       p = load();
@@ -234,7 +265,12 @@ async function evaluateSignedBy(
 ): Promise<RequirementResult> {
   const type = requirement.type;
   if (requirement.keyType !== 'GPGKeys') {
-    return { type, accepted: false, reason: `unimplemented keyType ${JSON.stringify(requirement.keyType)}`, signatures: [] };
+    return {
+      type,
+      accepted: false,
+      reason: `unimplemented keyType ${JSON.stringify(requirement.keyType)}`,
+      signatures: [],
+    };
   }
   let keys: readonly openpgp.PublicKey[];
   try {
@@ -242,9 +278,15 @@ async function evaluateSignedBy(
   } catch (e) {
     return { type, accepted: false, reason: errorText(e), signatures: [] };
   }
-  if (keys.length === 0) return { type, accepted: false, reason: 'no public keys imported', signatures: [] };
+  if (keys.length === 0)
+    return { type, accepted: false, reason: 'no public keys imported', signatures: [] };
   if (image.signatures.length === 0) {
-    return { type, accepted: false, reason: 'a signature was required, but no signature exists', signatures: [] };
+    return {
+      type,
+      accepted: false,
+      reason: 'a signature was required, but no signature exists',
+      signatures: [],
+    };
   }
   const results: SignatureResult[] = [];
   for (const [index, blob] of image.signatures.entries()) {
@@ -259,17 +301,38 @@ async function evaluateSignedBy(
     const details = { keyFingerprint: verified.keyFingerprint, dockerReference, manifestDigest };
     // containers/image order: key, then digest, then identity.
     if (!digestMatches(context, image.manifest, manifestDigest)) {
-      results.push({ index, accepted: false, reason: `signature for digest ${manifestDigest} does not match`, ...details });
+      results.push({
+        index,
+        accepted: false,
+        reason: `signature for digest ${manifestDigest} does not match`,
+        ...details,
+      });
       continue;
     }
     if (!matchesSignedIdentity(requirement.signedIdentity, imageRef, dockerReference)) {
-      results.push({ index, accepted: false, reason: `signature for identity ${dockerReference} is not accepted`, ...details });
+      results.push({
+        index,
+        accepted: false,
+        reason: `signature for identity ${dockerReference} is not accepted`,
+        ...details,
+      });
       continue;
     }
-    results.push({ index, accepted: true, reason: `signed by ${verified.keyFingerprint} for ${dockerReference}`, ...details });
+    results.push({
+      index,
+      accepted: true,
+      reason: `signed by ${verified.keyFingerprint} for ${dockerReference}`,
+      ...details,
+    });
   }
   const ok = results.find((r) => r.accepted);
-  if (ok !== undefined) return { type, accepted: true, reason: `signature ${ok.index + 1} accepted: ${ok.reason}`, signatures: results };
+  if (ok !== undefined)
+    return {
+      type,
+      accepted: true,
+      reason: `signature ${ok.index + 1} accepted: ${ok.reason}`,
+      signatures: results,
+    };
   const reason =
     results.length === 1
       ? (results[0] as SignatureResult).reason
@@ -285,15 +348,31 @@ async function evaluateRequirement(
 ): Promise<RequirementResult> {
   switch (requirement.type) {
     case 'insecureAcceptAnything':
-      return { type: requirement.type, accepted: true, reason: 'insecureAcceptAnything accepts any image' };
+      return {
+        type: requirement.type,
+        accepted: true,
+        reason: 'insecureAcceptAnything accepts any image',
+      };
     case 'reject':
-      return { type: requirement.type, accepted: false, reason: 'reject: images are rejected by policy' };
+      return {
+        type: requirement.type,
+        accepted: false,
+        reason: 'reject: images are rejected by policy',
+      };
     case 'signedBy':
       return evaluateSignedBy(requirement, image, imageRef, context);
     case 'sigstoreSigned':
-      return { type: requirement.type, accepted: false, reason: 'sigstoreSigned requirements are not evaluated by podsec; rejected' };
+      return {
+        type: requirement.type,
+        accepted: false,
+        reason: 'sigstoreSigned requirements are not evaluated by podsec; rejected',
+      };
     case 'signedBaseLayer':
-      return { type: requirement.type, accepted: false, reason: 'signedBaseLayer is not implemented (containers/image rejects it too)' };
+      return {
+        type: requirement.type,
+        accepted: false,
+        reason: 'signedBaseLayer is not implemented (containers/image rejects it too)',
+      };
   }
 }
 
@@ -304,7 +383,11 @@ async function evaluateRequirement(
  * must also match the manifest. Never throws for policy failures; they are reported in the result.
  * @throws UsageError `REFERENCE_INVALID` for an invalid docker reference
  */
-export async function evaluateImage(policy: Policy, image: ImageToEvaluate, context: EvaluationContext): Promise<EvaluationResult> {
+export async function evaluateImage(
+  policy: Policy,
+  image: ImageToEvaluate,
+  context: EvaluationContext,
+): Promise<EvaluationResult> {
   const docker = image.transport === 'docker' || image.transport === 'atomic';
   const parsed = docker ? parseDockerReference(image.reference).withDefaultTag() : undefined;
   const decision = requirementsFor(policy, image.transport, parsed ?? image.reference);
@@ -318,7 +401,12 @@ export async function evaluateImage(policy: Policy, image: ImageToEvaluate, cont
   }
   const base = { scope: decision.scope, isDefault: decision.isDefault };
   if (parsed?.digest !== undefined && !digestMatches(context, image.manifest, parsed.digest)) {
-    return { ...base, accepted: false, reason: `manifest does not match the digest of ${parsed.toString()}`, results: [] };
+    return {
+      ...base,
+      accepted: false,
+      reason: `manifest does not match the digest of ${parsed.toString()}`,
+      results: [],
+    };
   }
   const results: RequirementResult[] = [];
   for (const requirement of decision.requirements) {
@@ -328,7 +416,10 @@ export async function evaluateImage(policy: Policy, image: ImageToEvaluate, cont
   return {
     ...base,
     accepted: rejected === undefined,
-    reason: rejected === undefined ? `accepted (${decision.reason})` : `rejected (${decision.reason}): ${rejected.reason}`,
+    reason:
+      rejected === undefined
+        ? `accepted (${decision.reason})`
+        : `rejected (${decision.reason}): ${rejected.reason}`,
     results,
   };
 }

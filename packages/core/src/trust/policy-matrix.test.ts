@@ -29,7 +29,11 @@ interface Sig {
 type ImageName = 'app1' | 'app2' | 'mirror';
 interface Case {
   readonly name: string;
-  readonly policy: (h: string, k: Record<Key | 'both' | 'aliceArmored' | 'missing', string>, keyData: string) => unknown;
+  readonly policy: (
+    h: string,
+    k: Record<Key | 'both' | 'aliceArmored' | 'missing', string>,
+    keyData: string,
+  ) => unknown;
   readonly image: ImageName;
   /** Pull by digest instead of by tag. */
   readonly byDigest?: boolean;
@@ -40,17 +44,61 @@ interface Case {
 const REJECT = [{ type: 'reject' }];
 const ACCEPT = [{ type: 'insecureAcceptAnything' }];
 const signedBy = (keyPath: string, signedIdentity?: unknown): unknown[] => [
-  { type: 'signedBy', keyType: 'GPGKeys', keyPath, ...(signedIdentity === undefined ? {} : { signedIdentity }) },
+  {
+    type: 'signedBy',
+    keyType: 'GPGKeys',
+    keyPath,
+    ...(signedIdentity === undefined ? {} : { signedIdentity }),
+  },
 ];
-const docker = (scopes: Record<string, unknown>, def: unknown = REJECT): unknown => ({ default: def, transports: { docker: scopes } });
+const docker = (scopes: Record<string, unknown>, def: unknown = REJECT): unknown => ({
+  default: def,
+  transports: { docker: scopes },
+});
 
 const CASES: readonly Case[] = [
-  { name: 'default insecureAcceptAnything, unsigned', policy: () => ({ default: ACCEPT }), image: 'app1', sigs: [], expected: true },
-  { name: 'default reject, unsigned', policy: () => ({ default: REJECT }), image: 'app1', sigs: [], expected: false },
-  { name: 'host scope insecureAcceptAnything over reject default', policy: (h) => docker({ [h]: ACCEPT }), image: 'app1', sigs: [], expected: true },
-  { name: 'signedBy, good signature', policy: (h, k) => docker({ [`${h}/ns`]: signedBy(k.alice) }), image: 'app1', sigs: [{ key: 'alice' }], expected: true },
-  { name: 'signedBy, no signature', policy: (h, k) => docker({ [`${h}/ns`]: signedBy(k.alice) }), image: 'app1', sigs: [], expected: false },
-  { name: 'signedBy, signature by the wrong key', policy: (h, k) => docker({ [`${h}/ns`]: signedBy(k.alice) }), image: 'app1', sigs: [{ key: 'bob' }], expected: false },
+  {
+    name: 'default insecureAcceptAnything, unsigned',
+    policy: () => ({ default: ACCEPT }),
+    image: 'app1',
+    sigs: [],
+    expected: true,
+  },
+  {
+    name: 'default reject, unsigned',
+    policy: () => ({ default: REJECT }),
+    image: 'app1',
+    sigs: [],
+    expected: false,
+  },
+  {
+    name: 'host scope insecureAcceptAnything over reject default',
+    policy: (h) => docker({ [h]: ACCEPT }),
+    image: 'app1',
+    sigs: [],
+    expected: true,
+  },
+  {
+    name: 'signedBy, good signature',
+    policy: (h, k) => docker({ [`${h}/ns`]: signedBy(k.alice) }),
+    image: 'app1',
+    sigs: [{ key: 'alice' }],
+    expected: true,
+  },
+  {
+    name: 'signedBy, no signature',
+    policy: (h, k) => docker({ [`${h}/ns`]: signedBy(k.alice) }),
+    image: 'app1',
+    sigs: [],
+    expected: false,
+  },
+  {
+    name: 'signedBy, signature by the wrong key',
+    policy: (h, k) => docker({ [`${h}/ns`]: signedBy(k.alice) }),
+    image: 'app1',
+    sigs: [{ key: 'bob' }],
+    expected: false,
+  },
   {
     name: 'signedBy, signature for the wrong identity (other tag)',
     policy: (h, k) => docker({ [`${h}/ns`]: signedBy(k.alice) }),
@@ -74,14 +122,16 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'keyPaths containing the signer',
-    policy: (h, k) => docker({ [h]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPaths: [k.bob, k.alice] }] }),
+    policy: (h, k) =>
+      docker({ [h]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPaths: [k.bob, k.alice] }] }),
     image: 'app1',
     sigs: [{ key: 'alice' }],
     expected: true,
   },
   {
     name: 'keyPaths without the signer',
-    policy: (h, k) => docker({ [h]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPaths: [k.bob] }] }),
+    policy: (h, k) =>
+      docker({ [h]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPaths: [k.bob] }] }),
     image: 'app1',
     sigs: [{ key: 'alice' }],
     expected: false,
@@ -93,9 +143,27 @@ const CASES: readonly Case[] = [
     sigs: [{ key: 'bob' }],
     expected: true,
   },
-  { name: 'keyPath with an armoured key', policy: (h, k) => docker({ [h]: signedBy(k.aliceArmored) }), image: 'app1', sigs: [{ key: 'alice' }], expected: true },
-  { name: 'keyData inline', policy: (h, _k, d) => docker({ [h]: [{ type: 'signedBy', keyType: 'GPGKeys', keyData: d }] }), image: 'app1', sigs: [{ key: 'alice' }], expected: true },
-  { name: 'keyPath to a missing file', policy: (h, k) => docker({ [h]: signedBy(k.missing) }), image: 'app1', sigs: [{ key: 'alice' }], expected: false },
+  {
+    name: 'keyPath with an armoured key',
+    policy: (h, k) => docker({ [h]: signedBy(k.aliceArmored) }),
+    image: 'app1',
+    sigs: [{ key: 'alice' }],
+    expected: true,
+  },
+  {
+    name: 'keyData inline',
+    policy: (h, _k, d) => docker({ [h]: [{ type: 'signedBy', keyType: 'GPGKeys', keyData: d }] }),
+    image: 'app1',
+    sigs: [{ key: 'alice' }],
+    expected: true,
+  },
+  {
+    name: 'keyPath to a missing file',
+    policy: (h, k) => docker({ [h]: signedBy(k.missing) }),
+    image: 'app1',
+    sigs: [{ key: 'alice' }],
+    expected: false,
+  },
   {
     name: 'matchRepository accepts a signature for another tag',
     policy: (h, k) => docker({ [h]: signedBy(k.alice, { type: 'matchRepository' }) }),
@@ -119,35 +187,67 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'exactReference accepts the configured identity',
-    policy: (h, k) => docker({ [h]: signedBy(k.alice, { type: 'exactReference', dockerReference: 'registry.local/c10f/app:1' }) }),
+    policy: (h, k) =>
+      docker({
+        [h]: signedBy(k.alice, {
+          type: 'exactReference',
+          dockerReference: 'registry.local/c10f/app:1',
+        }),
+      }),
     image: 'app1',
     sigs: [{ key: 'alice', identity: 'registry.local/c10f/app:1' }],
     expected: true,
   },
   {
     name: 'exactReference rejects the pulled reference itself',
-    policy: (h, k) => docker({ [h]: signedBy(k.alice, { type: 'exactReference', dockerReference: 'registry.local/c10f/app:1' }) }),
+    policy: (h, k) =>
+      docker({
+        [h]: signedBy(k.alice, {
+          type: 'exactReference',
+          dockerReference: 'registry.local/c10f/app:1',
+        }),
+      }),
     image: 'app1',
     sigs: [{ key: 'alice' }],
     expected: false,
   },
   {
     name: 'exactRepository accepts any tag of the configured repository',
-    policy: (h, k) => docker({ [h]: signedBy(k.alice, { type: 'exactRepository', dockerRepository: 'registry.local/c10f/app' }) }),
+    policy: (h, k) =>
+      docker({
+        [h]: signedBy(k.alice, {
+          type: 'exactRepository',
+          dockerRepository: 'registry.local/c10f/app',
+        }),
+      }),
     image: 'app1',
     sigs: [{ key: 'alice', identity: 'registry.local/c10f/app:9' }],
     expected: true,
   },
   {
     name: 'remapIdentity accepts the remapped identity',
-    policy: (h, k) => docker({ [h]: signedBy(k.alice, { type: 'remapIdentity', prefix: `${h}/mirror`, signedPrefix: 'registry.local/c10f' }) }),
+    policy: (h, k) =>
+      docker({
+        [h]: signedBy(k.alice, {
+          type: 'remapIdentity',
+          prefix: `${h}/mirror`,
+          signedPrefix: 'registry.local/c10f',
+        }),
+      }),
     image: 'mirror',
     sigs: [{ key: 'alice', identity: 'registry.local/c10f/app:1' }],
     expected: true,
   },
   {
     name: 'remapIdentity rejects the unmapped identity',
-    policy: (h, k) => docker({ [h]: signedBy(k.alice, { type: 'remapIdentity', prefix: `${h}/mirror`, signedPrefix: 'registry.local/c10f' }) }),
+    policy: (h, k) =>
+      docker({
+        [h]: signedBy(k.alice, {
+          type: 'remapIdentity',
+          prefix: `${h}/mirror`,
+          signedPrefix: 'registry.local/c10f',
+        }),
+      }),
     image: 'mirror',
     sigs: [{ key: 'alice' }],
     expected: false,
@@ -183,7 +283,13 @@ const CASES: readonly Case[] = [
   },
   // Wildcards: containers/image strips the port and builds *.0.0.1, *.0.1, *.1 from 127.0.0.1, so
   // *.0.0.1 is reachable without /etc/hosts changes; host-name wildcards are covered by unit tests.
-  { name: 'wildcard *.0.0.1 matches 127.0.0.1:PORT', policy: () => docker({ '*.0.0.1': ACCEPT }), image: 'app1', sigs: [], expected: true },
+  {
+    name: 'wildcard *.0.0.1 matches 127.0.0.1:PORT',
+    policy: () => docker({ '*.0.0.1': ACCEPT }),
+    image: 'app1',
+    sigs: [],
+    expected: true,
+  },
   {
     name: 'more specific wildcard wins (*.0.0.1 reject over *.1 accept)',
     policy: () => docker({ '*.1': ACCEPT, '*.0.0.1': REJECT }),
@@ -191,8 +297,20 @@ const CASES: readonly Case[] = [
     sigs: [],
     expected: false,
   },
-  { name: 'host scope beats wildcard', policy: (h) => docker({ '*.0.0.1': REJECT, [h]: ACCEPT }), image: 'app1', sigs: [], expected: true },
-  { name: 'docker "" scope before default', policy: () => docker({ '': ACCEPT }), image: 'app1', sigs: [], expected: true },
+  {
+    name: 'host scope beats wildcard',
+    policy: (h) => docker({ '*.0.0.1': REJECT, [h]: ACCEPT }),
+    image: 'app1',
+    sigs: [],
+    expected: true,
+  },
+  {
+    name: 'docker "" scope before default',
+    policy: () => docker({ '': ACCEPT }),
+    image: 'app1',
+    sigs: [],
+    expected: true,
+  },
   {
     name: 'other transports listed do not affect docker',
     policy: () => ({ default: REJECT, transports: { oci: { '': ACCEPT } } }),
@@ -237,18 +355,48 @@ describe('policy engine vs skopeo', { timeout: 180_000 }, () => {
       startRegistry(),
       (async () => {
         for (const who of ['alice', 'bob'] as const) {
-          await execa('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--quick-generate-key', `${who} <${who}@podsec.test>`, 'ed25519', 'sign', 'never'], { env });
-          const { stdout } = await execa('gpg', ['--batch', '--with-colons', '--list-keys', `${who}@podsec.test`], { env });
-          const fpr = stdout.split('\n').find((l) => l.startsWith('fpr:'))?.split(':')[9];
+          await execa(
+            'gpg',
+            [
+              '--batch',
+              '--pinentry-mode',
+              'loopback',
+              '--passphrase',
+              '',
+              '--quick-generate-key',
+              `${who} <${who}@podsec.test>`,
+              'ed25519',
+              'sign',
+              'never',
+            ],
+            { env },
+          );
+          const { stdout } = await execa(
+            'gpg',
+            ['--batch', '--with-colons', '--list-keys', `${who}@podsec.test`],
+            { env },
+          );
+          const fpr = stdout
+            .split('\n')
+            .find((l) => l.startsWith('fpr:'))
+            ?.split(':')[9];
           assert.ok(fpr, `no fingerprint for ${who}`);
           fingerprints[who] = fpr;
           keyFiles[who] = path.join(keys, `${who}.pgp`);
           await execa('gpg', ['--batch', '--output', keyFiles[who], '--export', fpr], { env });
         }
         keyFiles.both = path.join(keys, 'both.pgp');
-        await execa('gpg', ['--batch', '--output', keyFiles.both, '--export', fingerprints.alice, fingerprints.bob], { env });
+        await execa(
+          'gpg',
+          ['--batch', '--output', keyFiles.both, '--export', fingerprints.alice, fingerprints.bob],
+          { env },
+        );
         keyFiles.aliceArmored = path.join(keys, 'alice.asc');
-        await execa('gpg', ['--batch', '--armor', '--output', keyFiles.aliceArmored, '--export', fingerprints.alice], { env });
+        await execa(
+          'gpg',
+          ['--batch', '--armor', '--output', keyFiles.aliceArmored, '--export', fingerprints.alice],
+          { env },
+        );
         keyFiles.missing = path.join(keys, 'missing.pgp');
         aliceKeyData = (await readFile(keyFiles.alice)).toString('base64');
       })(),
@@ -270,7 +418,10 @@ describe('policy engine vs skopeo', { timeout: 180_000 }, () => {
     }
   });
 
-  async function runCase(c: Case, index: number): Promise<{ skopeo: boolean; ours: boolean; detail: string }> {
+  async function runCase(
+    c: Case,
+    index: number,
+  ): Promise<{ skopeo: boolean; ours: boolean; detail: string }> {
     const h = registry.host;
     const dir = path.join(work, `case-${index}`);
     const sigstore = path.join(dir, 'sigstore');
@@ -282,20 +433,38 @@ describe('policy engine vs skopeo', { timeout: 180_000 }, () => {
     const policyText = JSON.stringify(c.policy(h, keyFiles, aliceKeyData), null, 2);
     const policyFile = path.join(dir, 'policy.json');
     await writeFile(policyFile, policyText);
-    await writeFile(path.join(regd, 'default.yaml'), `default-docker:\n  lookaside: file://${sigstore}\n`);
+    await writeFile(
+      path.join(regd, 'default.yaml'),
+      `default-docker:\n  lookaside: file://${sigstore}\n`,
+    );
     const blobs: Uint8Array[] = [];
     for (const [i, s] of c.sigs.entries()) {
       const manifestFile = path.join(dir, `manifest-${i}.json`);
       await writeFile(manifestFile, images[s.digestOf ?? c.image].manifest);
       const identity = (s.identity ?? image.reference).replace('HOST', h);
-      const out = fileURLToPath(formatLookasideSignatureUrl(`file://${sigstore}`, pulled, image.digest, i + 1));
+      const out = fileURLToPath(
+        formatLookasideSignatureUrl(`file://${sigstore}`, pulled, image.digest, i + 1),
+      );
       await mkdir(path.dirname(out), { recursive: true });
-      await execa('skopeo', ['standalone-sign', '--output', out, manifestFile, identity, fingerprints[s.key]], { env: { GNUPGHOME: gnupg } });
+      await execa(
+        'skopeo',
+        ['standalone-sign', '--output', out, manifestFile, identity, fingerprints[s.key]],
+        { env: { GNUPGHOME: gnupg } },
+      );
       blobs.push(new Uint8Array(await readFile(out)));
     }
     const skopeoRun = await execa(
       'skopeo',
-      ['--policy', policyFile, '--registries.d', regd, 'copy', '--src-tls-verify=false', `docker://${pulled}`, `dir:${path.join(dir, 'out')}`],
+      [
+        '--policy',
+        policyFile,
+        '--registries.d',
+        regd,
+        'copy',
+        '--src-tls-verify=false',
+        `docker://${pulled}`,
+        `dir:${path.join(dir, 'out')}`,
+      ],
       { reject: false },
     );
     const fs = { readFile: async (p: string) => new Uint8Array(await readFile(p)) };
