@@ -23,6 +23,7 @@ export type { DigestAlgorithm, ParsedDigest } from './trust/digest.ts';
 export { listSignatures, lookasideRepositoryPath, readSignatures, signatureLocation, writeSignature } from './trust/lookaside.ts';
 export type { FetchFunction, ReadSignaturesOptions, SignatureEntry, WriteSignatureOptions, WriteSignatureResult } from './trust/lookaside.ts';
 export { matchesSignedIdentity } from './trust/identity.ts';
+export { signingKeyIds } from './trust/inspect.ts';
 export { createEvaluationContext, evaluateImage, requirementsFor, scopeCandidates } from './trust/policy-engine.ts';
 export type {
   EvaluationContext, EvaluationContextOptions, EvaluationResult, ImageToEvaluate, RequirementResult, RequirementsDecision, SignatureResult,
@@ -39,3 +40,8 @@ export {
 } from './config/reference.ts';
 export { formatRegistriesD, lookasideFor, mergeRegistriesD, parseRegistriesDFile, updateRegistriesDText } from './config/registries-d.ts';
 export type { MergedRegistriesD, RegistriesDConfig, RegistryNamespace } from './config/registries-d.ts';
+export { ensureInsecureRegistry, parseRegistriesConf } from './config/registries-conf.ts';
+export type { EnsureInsecureResult, RegistriesConf, RegistryEntry, RegistryMirror } from './config/registries-conf.ts';
+export { parseStorageConf, updateStorageConf } from './config/storage-conf.ts';
+export type { StorageSettings } from './config/storage-conf.ts';
+export { getContainersConfValue, setContainersConfValue } from './config/containers-conf.ts';

@@ -60,6 +60,7 @@ export async function createTestSystem(t: TestContext | undefined, o: TestSystem
   return {
     root,
     fs,
+    hostFs: createRootFs('/'),
     proc,
     users: createUserDatabase(fs, proc),
     env,

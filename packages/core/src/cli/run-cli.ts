@@ -63,7 +63,12 @@ export const EXIT_INTERNAL = 70;
  */
 export async function runCli(def: CliDefinition, argv: readonly string[], inject: RunCliOptions = {}): Promise<number> {
   const env = inject.env ?? process.env;
-  const out = inject.stdout ?? ((s: string) => void process.stdout.write(s));
+  const rawOut = inject.stdout ?? ((s: string) => void process.stdout.write(s));
+  let wroteOut = false;
+  const out = (s: string) => {
+    wroteOut = true;
+    rawOut(s);
+  };
   const err = inject.stderr ?? ((s: string) => void process.stderr.write(s));
   const lang = detectLanguage(env);
   const translate: Translator = createTranslator(lang, ...(def.messages ? [def.messages] : []), coreMessages);
@@ -121,7 +126,8 @@ export async function runCli(def: CliDefinition, argv: readonly string[], inject
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
   } catch (e) {
-    return reportError(e, def, { err, t, debug: readOptions().debug, json: readOptions().json, out });
+    // with --json, a command that already printed its result (e.g. a rejecting verdict) prints no second document
+    return reportError(e, def, { err, t, debug: readOptions().debug, json: readOptions().json && !wroteOut, out });
   }
 }
 

@@ -29,6 +29,7 @@ export function createNodeSystem(o: NodeSystemOptions): System {
   return {
     root: fs.root,
     fs,
+    hostFs: fs.root === '/' ? fs : createRootFs('/'),
     proc,
     users: createUserDatabase(fs, proc),
     env: o.env,

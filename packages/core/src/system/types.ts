@@ -132,6 +132,11 @@ export interface System {
   /** Directory that stands for "/". "/" in production, a temp dir in tests. */
   readonly root: string;
   readonly fs: FileSystem;
+  /**
+   * The host's own file system ("/" whatever --root says), for files the user names on the command line
+   * (keys, passphrase files, archives, bundles). CLIs make such paths absolute against the working directory.
+   */
+  readonly hostFs: FileSystem;
   readonly proc: ProcessRunner;
   readonly users: UserDatabase;
   readonly env: Readonly<Record<string, string | undefined>>;

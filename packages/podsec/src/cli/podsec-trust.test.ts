@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { generateKey } from '@podsec/core';
+import { buildTinyImage, createTestSystem, runProgram, startRegistry, type TestRegistry, type TinyImage } from '@podsec/test-utils';
+import { cli } from './podsec-trust.ts';
+
+// Real docker-registry, buildah and skopeo: podsec-trust signs an image in a registry, then tells who signed it.
+describe('podsec-trust', () => {
+  let registry: TestRegistry;
+  let signed: TinyImage;
+  let unsigned: TinyImage;
+  let dir: string;
+  let keyFile: string;
+  let otherKeyFile: string;
+  let passFile: string;
+  let fingerprint: string;
+  const policyFor = (host: string) =>
+    JSON.stringify({
+      default: [{ type: 'reject' }],
+      transports: { docker: { [`${host}/podsec`]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/maker.pgp' }] } },
+    });
+
+  before(async () => {
+    registry = await startRegistry();
+    signed = await buildTinyImage(registry.host, 'podsec/signed', '1', { contents: 'signed' });
+    unsigned = await buildTinyImage(registry.host, 'podsec/unsigned', '1', { contents: 'unsigned' });
+    dir = await mkdtemp(path.join(tmpdir(), 'podsec-trust-'));
+    const key = await generateKey({ type: 'ed25519', name: 'Maker', email: 'maker@example.org', passphrase: 'secret' });
+    const other = await generateKey({ type: 'ed25519', name: 'Other', email: 'other@example.org' });
+    fingerprint = key.fingerprint;
+    keyFile = path.join(dir, 'maker.asc');
+    otherKeyFile = path.join(dir, 'other.asc');
+    passFile = path.join(dir, 'pass');
+    await writeFile(keyFile, key.privateKeyArmored, { mode: 0o600 });
+    await writeFile(otherKeyFile, other.privateKeyArmored, { mode: 0o600 });
+    await writeFile(passFile, 'secret\n', { mode: 0o600 });
+    await writeFile(path.join(dir, 'maker.pub.asc'), key.publicKeyArmored);
+  });
+  after(async () => {
+    await registry?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function trustRoot(t: Parameters<typeof createTestSystem>[0]) {
+    return createTestSystem(t, {
+      tree: {
+        'etc/containers/policy.json': policyFor(registry.host),
+        'etc/containers/registries.d/default.yaml': 'default-docker:\n  lookaside: file:///var/sigstore/sigstore/\n  lookaside-staging: file:///var/sigstore/sigstore/\n',
+        'var/sigstore/keys/maker.pgp': await readFile(path.join(dir, 'maker.pub.asc'), 'utf8'),
+      },
+    });
+  }
+
+  it('signs into the lookaside, then reports the signer and the policy accepts', async (t) => {
+    const system = await trustRoot(t);
+    const s = await runProgram(cli, ['sign', signed.reference, '--key', keyFile, '--passphrase-file', passFile, '--insecure', '--json'], { system });
+    assert.equal(s.code, 0, s.stderr);
+    const signedOut = JSON.parse(s.stdout);
+    assert.equal(signedOut.digest, signed.digest);
+    assert.equal(signedOut.keyFingerprint, fingerprint);
+    const v = await runProgram(cli, ['verify', signed.reference, '--insecure', '--json'], { system });
+    assert.equal(v.code, 0, v.stderr);
+    const r = JSON.parse(v.stdout);
+    assert.equal(r.signatures.length, 1);
+    assert.equal(r.signatures[0].valid, true);
+    assert.equal(r.signatures[0].keyFingerprint, fingerprint);
+    assert.deepEqual(r.signatures[0].userIds, ['Maker <maker@example.org>']);
+    assert.equal(r.signatures[0].identity, signed.reference);
+    assert.equal(r.verdict.accepted, true);
+    const text = await runProgram(cli, ['verify', signed.reference, '--insecure'], { system });
+    assert.match(text.stdout, /signature-1: valid, key [0-9A-F]+ \(Maker <maker@example.org>\)/);
+    assert.match(text.stdout, /policy: +ACCEPTED/);
+  });
+
+  it('exits 3 and says why when the image is unsigned or signed by an unknown key', async (t) => {
+    const system = await trustRoot(t);
+    const u = await runProgram(cli, ['verify', unsigned.reference, '--insecure'], { system });
+    assert.equal(u.code, 3);
+    assert.match(u.stdout, /signatures: none/);
+    assert.match(u.stderr, /the policy rejects/);
+    const s = await runProgram(cli, ['sign', unsigned.reference, '--key', otherKeyFile, '--insecure'], { system });
+    assert.equal(s.code, 0, s.stderr);
+    const v = await runProgram(cli, ['verify', unsigned.reference, '--insecure', '--json'], { system });
+    assert.equal(v.code, 3);
+    const r = JSON.parse(v.stdout);
+    assert.equal(r.signatures[0].valid, false);
+    assert.equal(r.signatures[0].keyIds.length, 1);
+  });
+
+  it('shows the scopes of the policy and the one that applies to an image', async (t) => {
+    const system = await trustRoot(t);
+    const all = await runProgram(cli, ['show'], { system });
+    assert.equal(all.code, 0);
+    assert.match(all.stdout, /\*\s+default\s+reject/);
+    assert.match(all.stdout, new RegExp(`docker\\s+${registry.host.replace(/\./g, '\\.')}/podsec\\s+signedBy /var/sigstore/keys/maker.pgp`));
+    const one = await runProgram(cli, ['show', `${registry.host}/podsec/x:1`, '--json'], { system });
+    assert.equal(JSON.parse(one.stdout).decision.scope, `${registry.host}/podsec`);
+    const other = await runProgram(cli, ['show', 'docker.io/library/alpine'], { system });
+    assert.match(other.stdout, /scope: +default/);
+  });
+
+  it('refuses a malformed policy with a clear error', async (t) => {
+    const system = await createTestSystem(t, { tree: { 'etc/containers/policy.json': '{"default":[{"type":"reject"}],"bogus":1}' } });
+    const r = await runProgram(cli, ['show'], { system });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /bogus/);
+  });
+});
