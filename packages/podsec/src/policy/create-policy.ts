@@ -94,6 +94,8 @@ async function ensureDir(c: Ctx, path: string, mode: number, uid: number, gid: n
   record(c, { kind: 'dir', path, detail: `${mode.toString(8).padStart(4, '0')} ${uid}:${gid ?? '?'}` });
 }
 
+const parentOf = (path: string) => path.slice(0, path.lastIndexOf('/')) || '/';
+
 async function ensureFile(c: Ctx, path: string, content: string | Uint8Array, o: { mode: number; uid?: number; gid?: number; backup?: boolean }): Promise<void> {
   const st = await c.sys.fs.stat(path);
   if (st?.kind === 'file' && st.mode === o.mode && (o.uid === undefined || st.uid === o.uid) && (o.gid === undefined || st.gid === o.gid)) {
@@ -101,7 +103,10 @@ async function ensureFile(c: Ctx, path: string, content: string | Uint8Array, o:
     const want = typeof content === 'string' ? new TextEncoder().encode(content) : content;
     if (Buffer.from(cur).equals(Buffer.from(want))) return;
   }
-  if (!c.sys.dryRun) await c.sys.fs.writeFileAtomic(path, content, o);
+  if (!c.sys.dryRun) {
+    await c.sys.fs.mkdir(parentOf(path));
+    await c.sys.fs.writeFileAtomic(path, content, o);
+  }
   record(c, { kind: 'file', path });
 }
 
@@ -301,6 +306,9 @@ export async function exportTrustBundle(sys: System, file: string): Promise<Expo
   const text = formatTrustBundle(JSON.parse(formatPolicy(trust.policy)) as Policy, armored);
   let changed = true;
   if (sys.dryRun) sys.report.info(`would write ${file}`);
-  else changed = (await sys.fs.writeFileAtomic(file, text, { mode: 0o644, backup: false })).changed;
+  else {
+    await sys.fs.mkdir(parentOf(file));
+    changed = (await sys.fs.writeFileAtomic(file, text, { mode: 0o644, backup: false })).changed;
+  }
   return { file, keys: [...armored.keys()].sort(), changed };
 }
