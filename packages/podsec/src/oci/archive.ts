@@ -1,0 +1,277 @@
+/**
+ * Safe extraction and packing of the per-architecture OCI archives (`<arch>.tar.xz`, spec §10.10, W15):
+ * `xz -dc` streams into our own tar reader, which refuses absolute names, `..`, links, devices and FIFOs
+ * and enforces size and count limits; files are created exclusively (no following of anything) inside
+ * a fresh private directory. Memory stays bounded: bodies are streamed, never buffered.
+ */
+import { UsageError } from '@podsec/core';
+import { formatTarHeader, readTar, TarFormatError, tarEnd, tarPadding } from './tar.ts';
+
+/** A file being written. */
+export interface OutputFile {
+  write(chunk: Uint8Array): Promise<void>;
+  close(sync?: boolean): Promise<void>;
+}
+
+/** Decompressed output of an `xz -dc` process. */
+export interface XzReader {
+  readonly chunks: AsyncIterable<Uint8Array>;
+  finish(): Promise<{ readonly exitCode: number; readonly stderr: string }>;
+  kill(): void;
+}
+
+/** Input of an `xz -<level> -c > file` process. */
+export interface XzWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  finish(): Promise<{ readonly exitCode: number; readonly stderr: string }>;
+  kill(): void;
+}
+
+/** A directory entry (lstat). */
+export interface HostEntry {
+  readonly name: string;
+  readonly kind: 'file' | 'dir' | 'symlink' | 'other';
+  readonly size: number;
+  readonly mode: number;
+}
+
+/** Host operations of the archive code (host paths, not root-prefixed): see archive-adapter.ts. */
+export interface ArchiveHost {
+  /** Absolute host path of a user-given path. */
+  resolve(path: string): string;
+  /** stat (following symlinks). */
+  kind(path: string): Promise<'file' | 'dir' | 'other' | undefined>;
+  /** mkdtemp under `parent`: a new 0700 directory. */
+  makeTempDir(parent: string, prefix: string): Promise<string>;
+  removeTree(path: string): Promise<void>;
+  /** mkdir without following symlinks; an existing non-directory is an error. */
+  mkdir(path: string, mode: number): Promise<'created' | 'exists'>;
+  /** Create a new file (O_EXCL | O_NOFOLLOW). */
+  createFile(path: string, mode: number): Promise<OutputFile>;
+  readFile(path: string, maxBytes: number): Promise<Uint8Array>;
+  readStream(path: string): AsyncIterable<Uint8Array>;
+  /** Entries of a directory, sorted by name. */
+  list(dir: string): Promise<HostEntry[]>;
+  rename(from: string, to: string): Promise<void>;
+  syncDir(dir: string): Promise<void>;
+  xzDecompress(file: string, memlimitMiB: number): Promise<XzReader>;
+  xzCompress(outFile: string, level: number): Promise<XzWriter>;
+}
+
+/** Limits of {@link extractArchive}. */
+export interface ExtractLimits {
+  /** Total size of all member bodies. @default 8 GiB */
+  readonly maxTotalSize?: number;
+  /** Number of members. @default 100000 */
+  readonly maxEntries?: number;
+  /** Size of one member. @default maxTotalSize */
+  readonly maxEntrySize?: number;
+  /** Memory xz may use to decompress. @default 256 MiB */
+  readonly xzMemlimitMiB?: number;
+}
+
+/** Defaults of {@link ExtractLimits}. */
+export const DEFAULT_MAX_ARCHIVE_SIZE = 8 * 1024 ** 3;
+export const DEFAULT_MAX_ENTRIES = 100_000;
+
+/** Result of {@link extractArchive}. */
+export interface ExtractResult {
+  readonly files: number;
+  readonly directories: number;
+  readonly bytes: number;
+}
+
+function invalid(archive: string, reason: string, cause?: unknown): UsageError {
+  return new UsageError('OCI_ARCHIVE_INVALID', `cannot extract ${archive}: ${reason}`, {
+    details: { archive, reason },
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/**
+ * Relative path components of a member name, or a reason to refuse it: absolute names, `..`, NUL bytes and
+ * empty names are refused; `.` and empty components are dropped (`./amd64//x` -> `amd64/x`).
+ */
+export function planMemberPath(name: string): { readonly parts: readonly string[] } | { readonly refused: string } {
+  if (name.includes('\0')) return { refused: `member name with a NUL byte: ${JSON.stringify(name)}` };
+  if (name.startsWith('/')) return { refused: `absolute member name ${JSON.stringify(name)}` };
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) return { refused: `member name with "..": ${JSON.stringify(name)}` };
+  if (parts.length === 0) return { refused: `empty member name ${JSON.stringify(name)}` };
+  return { parts };
+}
+
+/**
+ * Extract `<archive>` (xz-compressed tar) into the existing, empty, private directory `dest`.
+ * Links of any kind, devices and FIFOs are refused, as are names leaving `dest`; nothing is ever
+ * written outside `dest`. On error `dest` may hold a partial tree: the caller removes it.
+ * @throws UsageError `OCI_ARCHIVE_INVALID` (details.reason)
+ */
+export async function extractArchive(
+  host: ArchiveHost,
+  archive: string,
+  dest: string,
+  limits: ExtractLimits = {},
+): Promise<ExtractResult> {
+  const maxTotal = limits.maxTotalSize ?? DEFAULT_MAX_ARCHIVE_SIZE;
+  const maxEntries = limits.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxEntry = Math.min(limits.maxEntrySize ?? maxTotal, maxTotal);
+  let xz: XzReader;
+  try {
+    xz = await host.xzDecompress(archive, limits.xzMemlimitMiB ?? 256);
+  } catch (e) {
+    throw invalid(archive, e instanceof Error ? e.message : String(e), e);
+  }
+  const dirs = new Set<string>();
+  const ensureDirs = async (parts: readonly string[]): Promise<void> => {
+    let rel = '';
+    for (const p of parts) {
+      rel = rel === '' ? p : `${rel}/${p}`;
+      if (dirs.has(rel)) continue;
+      await host.mkdir(`${dest}/${rel}`, 0o755);
+      dirs.add(rel);
+    }
+  };
+  let files = 0;
+  let entries = 0;
+  let total = 0;
+  let failure: unknown;
+  try {
+    const it = readTar(xz.chunks);
+    for (;;) {
+      const next = await it.next();
+      if (next.done) break;
+      const { entry, body } = next.value;
+      if (++entries > maxEntries) throw invalid(archive, `more than ${maxEntries} members`);
+      const planned = planMemberPath(entry.name);
+      if ('refused' in planned) throw invalid(archive, planned.refused);
+      const { parts } = planned;
+      switch (entry.type) {
+        case 'directory':
+          await ensureDirs(parts);
+          break;
+        case 'file': {
+          if (entry.size > maxEntry) throw invalid(archive, `member ${entry.name} is ${entry.size} bytes, limit is ${maxEntry}`);
+          total += entry.size;
+          if (total > maxTotal) throw invalid(archive, `archive exceeds the size limit of ${maxTotal} bytes`);
+          await ensureDirs(parts.slice(0, -1));
+          const rel = parts.join('/');
+          let out: OutputFile;
+          try {
+            out = await host.createFile(`${dest}/${rel}`, 0o644);
+          } catch (e) {
+            throw invalid(archive, `cannot create ${rel} (duplicate member?): ${e instanceof Error ? e.message : String(e)}`, e);
+          }
+          try {
+            for await (const chunk of body) await out.write(chunk);
+          } finally {
+            await out.close();
+          }
+          files++;
+          break;
+        }
+        case 'symlink':
+          throw invalid(archive, `symbolic link member ${entry.name} -> ${entry.linkname}`);
+        case 'hardlink':
+          throw invalid(archive, `hard link member ${entry.name} -> ${entry.linkname}`);
+        case 'device':
+          throw invalid(archive, `device member ${entry.name}`);
+        case 'fifo':
+          throw invalid(archive, `FIFO member ${entry.name}`);
+        default:
+          throw invalid(archive, `member ${entry.name} of unsupported type "${entry.typeflag}"`);
+      }
+    }
+  } catch (e) {
+    failure = e;
+  } finally {
+    if (failure !== undefined) xz.kill();
+  }
+  const status = await xz.finish();
+  if (status.exitCode !== 0 && failure === undefined) {
+    throw invalid(archive, `xz: ${status.stderr.trim() || `exit code ${status.exitCode}`}`);
+  }
+  if (failure !== undefined) {
+    // a decompression error explains a truncated tar stream better than the tar reader can
+    if (failure instanceof TarFormatError && status.exitCode !== 0 && status.stderr.trim() !== '') {
+      throw invalid(archive, `xz: ${status.stderr.trim()}`, failure);
+    }
+    if (failure instanceof TarFormatError) throw invalid(archive, failure.message, failure);
+    if (failure instanceof UsageError) throw failure;
+    throw invalid(archive, failure instanceof Error ? failure.message : 'unexpected error', failure);
+  }
+  return { files, directories: dirs.size, bytes: total };
+}
+
+/** Options of {@link packArchive}. */
+export interface PackOptions {
+  /** xz preset. @default 9 */
+  readonly level?: number;
+  /** mtime of every member, seconds since the epoch. */
+  readonly mtime: number;
+}
+
+/**
+ * Write `<outFile>` = xz of a tar stream whose single top-level directory is `<name>/` holding the tree
+ * `<parent>/<name>` (regular files and directories only; anything else is an error). The archive is
+ * written to a temporary name next to `outFile`, synced and renamed, so `outFile` appears complete or not at all.
+ * @throws UsageError `OCI_PACK_FAILED`
+ */
+export async function packArchive(host: ArchiveHost, parent: string, name: string, outFile: string, options: PackOptions): Promise<{ readonly bytes: number }> {
+  const slash = outFile.lastIndexOf('/');
+  const outDir = slash <= 0 ? '/' : outFile.slice(0, slash);
+  const temp = `${outFile}.${globalThis.crypto.randomUUID().slice(0, 8)}.tmp`;
+  const fail = (reason: string, cause?: unknown) =>
+    new UsageError('OCI_PACK_FAILED', `cannot write ${outFile}: ${reason}`, { details: { file: outFile, reason }, ...(cause === undefined ? {} : { cause }) });
+  let xz: XzWriter;
+  try {
+    xz = await host.xzCompress(temp, options.level ?? 9);
+  } catch (e) {
+    throw fail(e instanceof Error ? e.message : String(e), e);
+  }
+  let written = 0;
+  const emit = async (b: Uint8Array) => {
+    if (b.length === 0) return;
+    await xz.write(b);
+    written += b.length;
+  };
+  const walk = async (rel: string): Promise<void> => {
+    await emit(formatTarHeader({ name: rel, type: 'directory', mode: 0o755, mtime: options.mtime }));
+    for (const e of await host.list(`${parent}/${rel}`)) {
+      const child = `${rel}/${e.name}`;
+      if (e.kind === 'dir') await walk(child);
+      else if (e.kind === 'file') {
+        await emit(formatTarHeader({ name: child, type: 'file', size: e.size, mode: e.mode & 0o755, mtime: options.mtime }));
+        let n = 0;
+        for await (const chunk of host.readStream(`${parent}/${child}`)) {
+          n += chunk.length;
+          if (n > e.size) throw new Error(`${child} grew while it was archived`);
+          await emit(chunk);
+        }
+        if (n !== e.size) throw new Error(`${child} changed size while it was archived`);
+        await emit(tarPadding(n));
+      } else throw new Error(`${child} is not a regular file or directory`);
+    }
+  };
+  try {
+    await walk(name);
+    await emit(tarEnd(written));
+  } catch (e) {
+    xz.kill();
+    await host.removeTree(temp).catch(() => {});
+    throw fail(e instanceof Error ? e.message : String(e), e);
+  }
+  const status = await xz.finish();
+  if (status.exitCode !== 0) {
+    await host.removeTree(temp).catch(() => {});
+    throw fail(`xz: ${status.stderr.trim() || `exit code ${status.exitCode}`}`);
+  }
+  try {
+    await host.rename(temp, outFile);
+    await host.syncDir(outDir);
+  } catch (e) {
+    await host.removeTree(temp).catch(() => {});
+    throw fail(e instanceof Error ? e.message : String(e), e);
+  }
+  return { bytes: written };
+}
