@@ -149,9 +149,12 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
       stdin.on('error', (e: Error) => {
         state.broken = e;
       });
+      const check = (): void => {
+        if (state.broken) throw state.broken;
+      };
       return {
         async write(chunk) {
-          if (state.broken) throw state.broken;
+          check();
           if (!stdin.write(chunk)) {
             await new Promise<void>((resolve) => {
               const done = () => {
@@ -163,7 +166,7 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
               stdin.on('close', done);
             });
           }
-          if (state.broken) throw state.broken;
+          check();
         },
         async finish() {
           stdin.end();
