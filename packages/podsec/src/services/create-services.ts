@@ -158,7 +158,10 @@ export async function createServices(sys: System, o: CreateServicesOptions = {})
     }
   }
 
-  const { siteChanged, registryChanged } = await sys.fs.withLock(PODSEC_LOCK, async () => {
+  // read-modify-write of shared configuration under the podsec lock (W17); a dry run writes nothing, not even the lock
+  if (!dry) await sys.fs.mkdir(path.posix.dirname(PODSEC_LOCK));
+  const locked = <T>(fn: () => Promise<T>): Promise<T> => (dry ? fn() : sys.fs.withLock(PODSEC_LOCK, fn));
+  const { siteChanged, registryChanged } = await locked(async () => {
     let siteChanged = await write(sitePath, site);
     if ((await sys.fs.readlink(linkPath)) !== linkTarget) {
       if (!dry) {
@@ -201,10 +204,12 @@ export async function createServices(sys: System, o: CreateServicesOptions = {})
   }
 
   // the whole host configuration must accept the site, and must actually include it
-  const t = await run('nginx', ['-t', '-c', NGINX_MAIN_CONFIG]);
+  const mainConfig = await sys.fs.resolve(NGINX_MAIN_CONFIG);
+  const t = await run('nginx', ['-t', '-c', mainConfig]);
   if (t.exitCode !== 0) throw nginxInvalid(t.stderr);
-  const dump = await sys.proc.run('nginx', ['-T', '-c', NGINX_MAIN_CONFIG]);
-  if (dump.exitCode === 0 && !dump.stdout.includes(`# configuration file ${linkPath}:`) && !dump.stdout.includes(`# configuration file ${sitePath}:`)) {
+  const dump = await sys.proc.run('nginx', ['-T', '-c', mainConfig]);
+  const shown = [path.join(await sys.fs.resolve(enabledDir), NGINX_SITE_NAME), await sys.fs.resolve(sitePath)].map((p) => `# configuration file ${p}:`);
+  if (dump.exitCode === 0 && !shown.some((s) => dump.stdout.includes(s))) {
     notes.push({ code: 'note.siteNotIncluded', params: { dir: enabledDir, config: NGINX_MAIN_CONFIG } });
   }
 
