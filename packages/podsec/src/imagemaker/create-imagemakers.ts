@@ -492,7 +492,9 @@ async function importIntoGnupg(ctx: ApplyContext, p: MakerPlan, owner: { readonl
   const fpr = p.key.fingerprint ?? '';
   if (st !== undefined && !sys.dryRun) {
     const homedir = await sys.fs.resolve(gnupg);
-    const r = await sys.proc.run('gpg', ['--homedir', homedir, '--batch', '--no-tty', '--list-secret-keys', '--with-colons', '--', fpr]);
+    const r = await sys.proc.run('gpg', ['--homedir', homedir, '--batch', '--no-tty', '--no-auto-check-trustdb', '--list-secret-keys', '--with-colons', '--', fpr]);
+    await sys.proc.run('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent']).catch(() => undefined);
+    await chownTree(sys, gnupg, owner);
     if (r.exitCode === 0 && r.stdout.includes(`fpr:::::::::${fpr}:`)) return true;
   }
   try {

@@ -1,0 +1,78 @@
+/** Test helpers: a prepared signature-server root and a snapshot of a whole tree. */
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { formatPolicy } from '@podsec/core';
+import { createProcessRunner, type ProcessRunner } from '@podsec/core/system';
+import { createTestSystem, FakeRunner, type TestSystem, type Tree } from '@podsec/test-utils';
+import { writeVersioned } from '../../config-files/versioned.ts';
+
+/** The policy podsec-create-policy leaves on the server (§10.2 a). */
+export const FRESH_POLICY = formatPolicy({ default: [{ type: 'reject' }], transports: { docker: {} } });
+
+/** Account files with the podman groups, /etc/hosts binding the server names to 127.0.0.1. */
+export const SERVER_TREE: Tree = {
+  'etc/passwd': 'root:x:0:0:root:/root:/bin/bash\n',
+  'etc/group': 'root:x:0:\npodman:x:500:\npodman_dev:x:501:\n',
+  'etc/shadow': { content: 'root:*::0:99999:7:::\n', mode: 0o640 },
+  'etc/gshadow': { content: 'root:*::\npodman:!::\npodman_dev:!::\n', mode: 0o640 },
+  'etc/hosts': '127.0.0.1 localhost\n127.0.0.1 registry.local sigstore.local trivy.local\n',
+  'secret/passphrase': 'correct horse\n',
+  'secret/password': 'S3cret-pw\n',
+};
+
+/** Options of {@link prepareServer}. */
+export interface PrepareServerOptions {
+  readonly tree?: Tree;
+  readonly uid?: number;
+  readonly dryRun?: boolean;
+  readonly sigstore?: boolean;
+  readonly policy?: string;
+  /** Record process calls (falls through to the real tools). */
+  readonly record?: boolean;
+}
+
+/** A server root as podsec-create-policy + create-services leave it. */
+export async function prepareServer(
+  t: TestContext | undefined,
+  o: PrepareServerOptions = {},
+): Promise<{ system: TestSystem; runner: FakeRunner | undefined }> {
+  const env = { PATH: process.env['PATH'] };
+  const runner = o.record ? new FakeRunner(createProcessRunner(env)) : undefined;
+  const system = await createTestSystem(t, {
+    tree: { ...SERVER_TREE, ...o.tree },
+    env,
+    ...(runner ? { proc: runner as ProcessRunner } : {}),
+    ...(o.uid === undefined ? {} : { uid: o.uid }),
+  });
+  if (o.sigstore ?? true) {
+    await system.fs.mkdir('/var/sigstore', { mode: 0o755 });
+    await system.fs.mkdir('/var/sigstore/keys', { mode: 0o755 });
+    await system.fs.mkdir('/var/sigstore/sigstore', { mode: 0o775, uid: 0, gid: 501 });
+  }
+  await writeVersioned(system, '/etc/containers/policy.json', o.policy ?? FRESH_POLICY, { prefix: 'policy_' });
+  if (o.dryRun) return { system: { ...system, dryRun: true }, runner };
+  return { system, runner };
+}
+
+/** Every entry under `root`: kind, mode, owner, content hash or link target. */
+export async function snapshotTree(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (dir: string): Promise<void> => {
+    for (const name of (await readdir(dir)).sort()) {
+      const p = path.join(dir, name);
+      const st = await lstat(p);
+      const rel = path.relative(root, p);
+      const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
+      if (st.isSymbolicLink()) out[rel] = `link ${await readlink(p)}`;
+      else if (st.isDirectory()) {
+        out[rel] = `dir ${meta}`;
+        await walk(p);
+      } else if (!st.isFile()) out[rel] = `other ${meta}`;
+      else out[rel] = `file ${meta} ${createHash('sha256').update(await readFile(p)).digest('hex')}`;
+    }
+  };
+  await walk(root);
+  return out;
+}
