@@ -1,0 +1,120 @@
+import { Command, InvalidArgumentError, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import { createArchiveHost } from '../oci/archive-adapter.ts';
+import { DEFAULT_MAX_ARCHIVE_SIZE, DEFAULT_MAX_ENTRIES } from '../oci/archive.ts';
+import { loadSignOci } from '../oci/load-sign.ts';
+import { ociMessages } from '../oci/messages.ts';
+
+/** Exit codes of podsec-load-sign-oci (spec §8.2; 9 is new, W15). Everything else exits 1. */
+export const exitCodes = {
+  OCI_UNKNOWN_ARCH: 3,
+  OCI_REGISTRY_MISSING: 4,
+  OCI_REGISTRY_NO_DOT: 5,
+  OCI_ARCHIVE_INVALID: 6,
+  OCI_ARCH_DIR_MISSING: 7,
+  OCI_INDEX_MISSING: 8,
+  OCI_INDEX_INVALID: 8,
+  OCI_PUSH_FAILED: 9,
+} as const;
+
+/** `8G`, `512M`, `100k` or plain bytes. */
+export function parseSize(v: string): number {
+  const m = /^(\d+)([kKmMgGtT]?)(i?[bB])?$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError('expected a size such as 8G, 512M or 1048576');
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? '').toLowerCase()] ?? 1;
+  const n = Number(m[1]) * mult;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('size out of range');
+  return n;
+}
+
+function parseCount(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function parseBool(v: string): boolean {
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new InvalidArgumentError('expected true or false');
+}
+
+/** One line from a stream (the answer to the platform question); '' at end of input. */
+async function readLine(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream as AsyncIterable<string | Buffer>) {
+    text += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    const nl = text.indexOf('\n');
+    if (nl >= 0) return text.slice(0, nl);
+    if (text.length > 4096) break;
+  }
+  return text;
+}
+
+function createProgram(ctx: CliContext) {
+  return new Command('podsec-load-sign-oci')
+    .description(
+      'Load the images of a per-architecture OCI archive (made by podsec-save-oci) into the registry and sign them\n' +
+        'with the image maker\'s key. Exit codes: 0 ok, 1 usage/permission/key, 3 unknown architecture, 5 registry\n' +
+        'name without a dot, 6 archive cannot be extracted safely, 7 no <arch>/ in the archive, 8 no index.json,\n' +
+        '9 a push or signature failed (the references done so far are listed).',
+    )
+    .argument('<archive>', 'the <arch>.tar.xz archive')
+    .argument('<arch>', 'architecture: amd64, arm64, arm, ppc64le or 386')
+    .argument('<signer-email>', 'e-mail of the signing key (without <>)')
+    .argument('[target]', '<registry>/<path> for the images (default registry.local/<platform>)')
+    .option('--yes', 'accept an archive of another platform without asking')
+    .option('--platform <platform>', 'expected platform (default: U7S_PLATFORM or this system\'s)')
+    .option('--registry-host <host>', 'registry host[:port] instead of registry.local (sandbox; skips the server check)')
+    .option('--key <file>', 'armoured private key (default ~/.config/podsec/signing-key.asc)')
+    .option('--passphrase-file <file>', 'file holding the key passphrase')
+    .option('--lookaside <url>', 'file:// lookaside base for the signatures (default from registries.d)')
+    .option('--tmpdir <dir>', 'parent of the private work directory (default $TMPDIR or /var/tmp)')
+    .option('--max-size <size>', `largest total size of the archive content (default ${DEFAULT_MAX_ARCHIVE_SIZE / 1024 ** 3}G)`, parseSize)
+    .option('--max-entries <n>', `most members in the archive (default ${DEFAULT_MAX_ENTRIES})`, parseCount)
+    .option('--tls-verify <bool>', 'verify TLS of the registry (default: false for registry.local and loopback)', parseBool)
+    .showHelpAfterError()
+    .action(async (archive, arch, signerEmail, target, opts) => {
+      const sys = ctx.system;
+      const { stdin } = ctx;
+      const result = await loadSignOci(sys, createArchiveHost(sys.env), {
+        archive,
+        arch,
+        signerEmail,
+        target,
+        registryHost: opts.registryHost,
+        platform: opts.platform,
+        yes: opts.yes === true,
+        ...(ctx.isTTY && stdin
+          ? {
+            confirm: async (archivePlatform: string, platform: string) => {
+              ctx.stderr(ctx.t('oci.confirm', { archivePlatform, platform }));
+              return (await readLine(stdin)) === 'y';
+            },
+          }
+          : {}),
+        keyFile: opts.key,
+        passphraseFile: opts.passphraseFile,
+        lookaside: opts.lookaside,
+        tmpDir: opts.tmpdir,
+        limits: {
+          ...(opts.maxSize !== undefined ? { maxTotalSize: opts.maxSize } : {}),
+          ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
+        },
+        tlsVerify: opts.tlsVerify,
+        onProgress: (p) =>
+          sys.report.progress(
+            ctx.t(p.state === 'planned' ? 'oci.would' : p.state === 'signed' ? 'oci.pushed' : 'oci.pushedAlready', p as unknown as Record<string, unknown>),
+          ),
+      });
+      sys.report.result(ctx.t('oci.loaded', { count: result.loaded.length, archive }), result);
+    });
+}
+
+/** The podsec-load-sign-oci binary. */
+export const cli: CliDefinition = {
+  name: 'podsec-load-sign-oci',
+  create: createProgram,
+  exitCodes,
+  messages: ociMessages,
+  mutates: true,
+};
