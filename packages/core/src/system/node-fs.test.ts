@@ -133,3 +133,10 @@ describe('withLock', () => {
     await assert.rejects(fs.withLock('/f', async () => 'ran', { timeoutMs: 100 }), { code: 'FS_LOCK_TIMEOUT' });
   });
 });
+
+describe('withLock in a fresh root', () => {
+  it('creates the directory of the lock file (e.g. /run)', async (t) => {
+    const fs = createRootFs(await tempRoot(t));
+    assert.equal(await fs.withLock('/run/podsec.lock', async () => 'ran'), 'ran');
+  });
+});

@@ -270,6 +270,8 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       const host = await walk(p, false);
       const lock = `${host}.lock`;
       const mine = `${host}.${process.pid}.${randomBytes(4).toString('hex')}`;
+      // the lock may live in a directory a fresh root does not have yet (/run)
+      await fsp.mkdir(path.dirname(host), { recursive: true, mode: 0o755 });
       await fsp.writeFile(mine, `${process.pid}`, { mode: 0o600 });
       const deadline = Date.now() + (o.timeoutMs ?? 30_000);
       let delay = 2;
