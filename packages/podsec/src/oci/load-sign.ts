@@ -120,7 +120,13 @@ async function loadKey(sys: System, host: ArchiveHost, o: LoadSignOptions, home:
     });
     passphrase = passphraseFromBytes(bytes);
   }
-  const key = await readPrivateKey(keyBytes, passphrase);
+  const key = await readPrivateKey(keyBytes, passphrase).catch((e: unknown) => {
+    // the core error carries no details: give the CLI a message that names the option
+    if (e instanceof UsageError && e.code === 'KEY_PASSPHRASE_REQUIRED') {
+      throw new UsageError(e.code, `${e.message}: use --passphrase-file`, { details: {}, cause: e });
+    }
+    throw e;
+  });
   const info = await keyInfo(key, sys.clock.now());
   const email = o.signerEmail.toLowerCase();
   const matches = info.userIds.some((u) => (/<([^>]*)>\s*$/.exec(u)?.[1] ?? u).toLowerCase() === email);
@@ -249,7 +255,7 @@ export async function loadSignOci(sys: System, host: ArchiveHost, o: LoadSignOpt
         let already = false;
         for (const blob of have) {
           try {
-            const v = await verifySimpleSigning(blob, [signer.publicKey], { now: sys.clock.now() });
+            const v = await verifySimpleSigning(blob, [signer.publicKey]);
             if (v.payload.dockerReference === reference && v.payload.manifestDigest === digest) already = true;
           } catch {
             // somebody else's or a broken signature: not ours
