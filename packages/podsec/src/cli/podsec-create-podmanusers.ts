@@ -57,36 +57,44 @@ CONTAINERS_STORAGE_CONF, CONTAINERS_CONF, or run "podman --signature-policy <fil
 reject), the restricted newuidmap/newgidmap and the registry/keys served by the signature server.
 --password-file is read under --root; the password never appears on a command line.`;
 
-/** Reads a secret from a terminal without echo. */
-async function readSecret(ctx: CliContext, prompt: string): Promise<string> {
-  const stdin = ctx.stdin as (NodeJS.ReadableStream & { setRawMode?: (b: boolean) => void }) | undefined;
+/** Reads one secret per prompt from a terminal without echo (one listener, so no keystroke is lost). */
+async function readSecrets(ctx: CliContext, prompts: readonly string[]): Promise<string[]> {
+  const stdin = ctx.stdin;
   if (!stdin) throw new UsageError('PODUSERS_PASSWORD_REQUIRED', 'no terminal', { details: {} });
-  ctx.stderr(prompt);
-  stdin.setRawMode?.(true);
+  const raw = (on: boolean) => (stdin as unknown as { setRawMode?: (b: boolean) => unknown }).setRawMode?.call(stdin, on);
+  raw(true);
+  const answers: string[] = [];
+  ctx.stderr(prompts[0] ?? '');
   try {
-    return await new Promise<string>((resolve, reject) => {
+    return await new Promise<string[]>((resolve, reject) => {
       let value = '';
+      const finish = (e?: Error) => {
+        stdin.removeListener('data', onData);
+        stdin.removeListener('end', onEnd);
+        if (e) reject(e);
+        else resolve(answers);
+      };
+      const aborted = () => new UsageError('PODUSERS_PASSWORD_REQUIRED', 'password entry aborted', { details: {} });
+      const onEnd = () => finish(aborted());
       const onData = (chunk: Buffer | string) => {
         for (const ch of chunk.toString()) {
           if (ch === '\r' || ch === '\n') {
-            stdin.removeListener('data', onData);
             ctx.stderr('\n');
-            resolve(value);
-            return;
-          }
-          if (ch === '\u0003' || ch === '\u0004') {
-            stdin.removeListener('data', onData);
-            reject(new UsageError('PODUSERS_PASSWORD_REQUIRED', 'password entry aborted', { details: {} }));
-            return;
-          }
-          value = ch === '\u007f' || ch === '\b' ? value.slice(0, -1) : value + ch;
+            answers.push(value);
+            value = '';
+            if (answers.length === prompts.length) return finish();
+            ctx.stderr(prompts[answers.length] ?? '');
+          } else if (ch === '\u0003' || ch === '\u0004') {
+            return finish(aborted());
+          } else value = ch === '\u007f' || ch === '\b' ? value.slice(0, -1) : value + ch;
         }
       };
       stdin.on('data', onData);
+      stdin.on('end', onEnd);
       stdin.resume();
     });
   } finally {
-    stdin.setRawMode?.(false);
+    raw(false);
     stdin.pause();
   }
 }
@@ -113,9 +121,9 @@ async function passwordSource(ctx: CliContext, users: readonly string[], o: Opts
     if (ctx.options.dryRun) return { kind: 'none' };
     throw new UsageError('PODUSERS_PASSWORD_REQUIRED', 'no terminal to ask for a password: give --password-file <file> or --no-password', { details: {} });
   }
-  const first = await readSecret(ctx, ctx.t('users.prompt', { users: users.join(', ') }));
-  const second = await readSecret(ctx, ctx.t('users.again'));
+  const [first, second] = await readSecrets(ctx, [ctx.t('users.prompt', { users: users.join(', ') }), ctx.t('users.again')]);
   if (first !== second) throw bad(ctx.t('users.mismatch'));
+  if (!first) throw bad('the password is empty');
   return { kind: 'secret', value: first };
 }
 
