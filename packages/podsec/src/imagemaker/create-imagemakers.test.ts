@@ -58,7 +58,7 @@ describe('createImageMakers', () => {
     await assert.rejects(readPrivateKey(armored), (e: { code?: string }) => e.code === 'KEY_PASSPHRASE_REQUIRED', 'protected');
     const passphrase = await readPassphraseFile('/secret/passphrase', (f) => system.fs.readFile(f));
     const privateKey = await readPrivateKey(armored, passphrase);
-    const manifest = '{"schemaVersion":2}';
+    const manifest = new TextEncoder().encode('{"schemaVersion":2}');
     const digest = manifestDigest(manifest);
     const sig = await signSimpleSigning({ privateKey, dockerReference: 'registry.local/c10f/pause:3.9', manifestDigest: digest });
     const published = await readPublicKeys(await readFile(path.join(system.root, 'var/sigstore/keys/signer.pgp')));

@@ -4,7 +4,7 @@ import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { formatPolicy } from '@podsec/core';
-import { createProcessRunner, type ProcessRunner } from '@podsec/core/system';
+import { createProcessRunner } from '@podsec/core/system';
 import { createTestSystem, FakeRunner, type TestSystem, type Tree } from '@podsec/test-utils';
 import { writeVersioned } from '../../config-files/versioned.ts';
 
@@ -43,7 +43,7 @@ export async function prepareServer(
   const system = await createTestSystem(t, {
     tree: { ...SERVER_TREE, ...o.tree },
     env,
-    ...(runner ? { proc: runner as ProcessRunner } : {}),
+    ...(runner ? { proc: runner } : {}),
     ...(o.uid === undefined ? {} : { uid: o.uid }),
   });
   if (o.sigstore ?? true) {
