@@ -132,4 +132,16 @@ describe('createImageMakers', () => {
     assert.deepEqual([parent.mode, parent.uid, parent.gid], [0o1775, 0, 501]);
     assert.equal((await system.fs.stat('/var/sigstore/sigstore/a/b'))!.uid, (await system.users.getUser('deep'))!.uid);
   });
+
+  it('refuses an existing maker whose ~/.config is a symbolic link, before any change', async (t) => {
+    const { system } = await prepareServer(t);
+    await system.users.addUser('sly', { group: 'podman' });
+    await system.fs.symlink('/etc', '/home/sly/.config');
+    const before = await snapshotTree(system.root);
+    await assert.rejects(
+      createImageMakers(system, { makers: [{ user: 'sly', scope: 'registry.local' }], existing: true, key, ...secrets }),
+      (e: { code?: string }) => e.code === 'IMAGEMAKER_UNSAFE_DIR',
+    );
+    assert.deepEqual(await snapshotTree(system.root), before);
+  });
 });

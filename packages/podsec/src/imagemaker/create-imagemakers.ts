@@ -181,6 +181,17 @@ export async function createImageMakers(sys: System, o: CreateImageMakersOptions
     if (entry && (await sys.fs.stat(home))?.kind !== 'dir') {
       throw new NotFoundError('IMAGEMAKER_NO_HOME', `user ${user} has no home directory ${home}`, { details: { user, home } });
     }
+    if (entry) {
+      // the maker's own key directory must not lead elsewhere (a symlinked ~/.config would make root write there)
+      let cur = home;
+      for (const part of SIGNING_KEY_FILE.split('/').slice(0, -1)) {
+        cur = `${cur}/${part}`;
+        const st = await sys.fs.stat(cur);
+        if (st !== undefined && (st.kind !== 'dir' || (st.uid !== entry.uid && st.uid !== 0))) {
+          throw new UsageError('IMAGEMAKER_UNSAFE_DIR', `${cur} is not a directory of ${user}`, { details: { user, path: cur } });
+        }
+      }
+    }
     const email = fillUserTemplate(o.key?.email ?? `{user}@${hostname}`, user);
     const name = fillUserTemplate(o.key?.name ?? '{user}', user);
     const key = entry ? await inspectKey(sys, user, home, { email, name }) : { state: 'generate' as const, email, name };
