@@ -46,11 +46,11 @@ function formatResult(r: CreateImageMakersResult, ctx: CliContext): string {
 function createProgram(ctx: CliContext) {
   return new Command('podsec-create-imagemakeruser')
     .description(
-      'Create image-maker accounts (groups podman + podman_dev) with a signing key each and bind each scope\n' +
-        'of the system policy to its maker key; only on the signature server. Without arguments:\n' +
-        'imagemaker@registry.local; one argument without @: <user>@registry.local.\n' +
-        'The private key is stored in ~<user>/.config/podsec/signing-key.asc (and imported into ~<user>/.gnupg),\n' +
-        'the public key in /var/sigstore/keys/<user>.pgp. Exit codes: 0 ok, 1 error, 2 scope given twice or\n' +
+      'Create image-maker accounts (groups podman + podman_dev) with a signing key each and bind each scope ' +
+        'of the system policy to its maker key; only on the signature server. Without arguments: ' +
+        'imagemaker@registry.local; one argument without @: <user>@registry.local. ' +
+        'The private key is stored in ~<user>/.config/podsec/signing-key.asc (and imported into ~<user>/.gnupg), ' +
+        'the public key in /var/sigstore/keys/<user>.pgp. Exit codes: 0 ok, 1 error, 2 scope given twice or ' +
         'already bound to another key (see --force).',
     )
     .argument('[user@scope...]', 'image makers and their repository paths (e.g. immkk8s@registry.local/k8s-c10f1)')
