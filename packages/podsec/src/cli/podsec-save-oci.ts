@@ -1,0 +1,62 @@
+import { Command, InvalidArgumentError, requireRoot, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import { createArchiveHost } from '../oci/archive-adapter.ts';
+import { ociMessages } from '../oci/messages.ts';
+import { planSaveOci } from '../oci/plan-save.ts';
+import { saveOci } from '../oci/save.ts';
+
+/** Exit codes of podsec-save-oci (spec §9.2; 3 and 4 are new, W16). Everything else exits 1. */
+export const exitCodes = { SAVE_UNKNOWN_ARCH: 2, SAVE_COPY_FAILED: 3, OCI_PACK_FAILED: 4 } as const;
+
+function parseBool(v: string): boolean {
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new InvalidArgumentError('expected true or false');
+}
+
+function parseLevel(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 9) throw new InvalidArgumentError('expected 0 to 9');
+  return n;
+}
+
+function createProgram(ctx: CliContext) {
+  return new Command('podsec-save-oci')
+    .description(
+      'Save images per architecture into <dir>/<arch>.tar.xz OCI archives for podsec-load-sign-oci.\n' +
+        'Exit codes: 0 ok, 1 usage or <dir> exists, 2 unknown architecture, 3 a copy failed, 4 an archive could not be written.',
+    )
+    .argument('[dir]', 'output directory (must not exist)')
+    .argument('[archs]', 'comma-separated architectures (amd64, arm64, arm, ppc64le, 386) or all')
+    .argument('[images...]', '[<transport>] <image> ...: images without registry host, e.g. c10f/pause:3.9')
+    .option('--transport <prefix>', 'transport prefix of the sources (default docker://)')
+    .option('--registry <host>', 'source registry (default $U7S_ALTREGISTRY or registry.altlinux.org)')
+    .option('--src-tls-verify <bool>', 'verify TLS of the source registry (default: false for loopback registries)', parseBool)
+    .option('--tmpdir <dir>', 'parent of the private work directories (default $TMPDIR or /var/tmp)')
+    .option('--xz-level <n>', 'xz preset (default 9)', parseLevel)
+    .action(async (dir, archs, images, opts) => {
+      const sys = ctx.system;
+      const plan = planSaveOci({
+        args: [dir, archs, ...images].filter((a): a is string => a !== undefined),
+        transport: opts.transport,
+        registry: opts.registry,
+        env: sys.env,
+        srcTlsVerify: opts.srcTlsVerify,
+      });
+      requireRoot(ctx);
+      const result = await saveOci(sys, createArchiveHost(sys.env), plan, {
+        tmpDir: opts.tmpdir,
+        ...(opts.xzLevel !== undefined ? { level: opts.xzLevel } : {}),
+        onProgress: (p) => sys.report.progress(p.kind === 'copied' ? ctx.t('oci.saveCopy', p) : ctx.t('oci.saveArchive', p)),
+      });
+      sys.report.result(ctx.t('oci.saved', { count: result.archives.length, dir: result.dir }), result);
+    });
+}
+
+/** The podsec-save-oci binary. */
+export const cli: CliDefinition = {
+  name: 'podsec-save-oci',
+  create: createProgram,
+  exitCodes,
+  messages: ociMessages,
+  mutates: true,
+};
