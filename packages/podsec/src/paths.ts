@@ -21,8 +21,8 @@ export const NGINX_SITE_NAME = 'podsec-sigstore.conf';
 export const DOCKER_REGISTRY_CONFIG = '/etc/docker-registry/config.yml';
 export const REGISTRY_STORAGE = '/var/lib/containers/storage/volumes/registry/_data/';
 export const SYSTEMD_UNIT_DIR = '/etc/systemd/system';
-/** Lock against concurrent podsec runs changing the same configuration (W17). */
-export const PODSEC_LOCK = '/run/podsec.lock';
+/** Lock against concurrent podsec runs changing the same configuration (W17): `withLock` takes /run/podsec.lock. */
+export const PODSEC_LOCK = '/run/podsec';
 
 /** Well-known host names bound in /etc/hosts. */
 export const REGISTRY_HOST = 'registry.local';

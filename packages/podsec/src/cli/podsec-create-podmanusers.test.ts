@@ -124,8 +124,8 @@ describe('podsec-create-podmanusers (spec 12.4)', () => {
   it('--password-file: plain text is hashed by chpasswd, a crypt hash is stored as is; never on a command line', async (t) => {
     const hash = '$6$saltsalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghij';
     const { sys, root, proc } = await system(t, { tree: { 'root/pw': 'Plain-Secret-1\n', 'root/hash': `${hash}\n` } });
-    assert.equal((await runProgram(cli, ['u1', '--password-file', '/root/pw'], { system: sys })).code, 0);
-    assert.equal((await runProgram(cli, ['u2', '--password-file', '/root/hash'], { system: sys })).code, 0);
+    assert.equal((await runProgram(cli, ['u1', '--password-file', `${root}/root/pw`], { system: sys })).code, 0);
+    assert.equal((await runProgram(cli, ['u2', '--password-file', `${root}/root/hash`], { system: sys })).code, 0);
     const shadow = await readFile(`${root}/etc/shadow`, 'utf8');
     assert.match(shadow, /^u1:\$6\$[^:]+:/m);
     assert.ok(shadow.includes(`u2:${hash}:`));

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Command, requireRoot, UsageError, type CliContext, type CliDefinition } from '@podsec/core/cli';
 import { createPodmanUsers, type PasswordSource } from '../users/podman-users.ts';
 
@@ -55,7 +56,7 @@ user can still point HOME or XDG_CONFIG_HOME elsewhere, set CONTAINERS_REGISTRIE
 CONTAINERS_STORAGE_CONF, CONTAINERS_CONF, or run "podman --signature-policy <file>"/"podman pull
 --signature-policy". The real enforcement is the system policy /etc/containers/policy.json (default
 reject), the restricted newuidmap/newgidmap and the registry/keys served by the signature server.
---password-file is read under --root; the password never appears on a command line.`;
+--password-file is a file of this host (not under --root); the password never appears on a command line.`;
 
 /** Reads one secret per prompt from a terminal without echo (one listener, so no keystroke is lost). */
 async function readSecrets(ctx: CliContext, prompts: readonly string[]): Promise<string[]> {
@@ -109,8 +110,8 @@ async function passwordSource(ctx: CliContext, users: readonly string[], o: Opts
   const bad = (reason: string) => new UsageError('PODUSERS_OPTIONS', reason, { details: { reason } });
   if (o.passwordFile !== undefined && o.password === false) throw bad('--password-file and --no-password exclude each other');
   if (o.passwordFile !== undefined) {
-    if (!o.passwordFile.startsWith('/')) throw bad('--password-file needs an absolute path');
-    const text = await ctx.system.fs.readTextIfExists(o.passwordFile);
+    const file = path.resolve(process.cwd(), o.passwordFile);
+    const text = await ctx.system.hostFs.readTextIfExists(file);
     if (text === undefined) throw bad(`password file ${o.passwordFile} not found`);
     const value = text.split('\n')[0] ?? '';
     if (value === '') throw bad(`password file ${o.passwordFile} is empty`);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Command, requireRoot, UsageError, type CliContext, type CliDefinition } from '@podsec/core/cli';
 import { createPolicy, exportTrustBundle, type CreatePolicyResult, type TrustSource } from '../policy/create-policy.ts';
 import { parseRegistryIp } from '../policy/plan-policy.ts';
@@ -79,9 +80,9 @@ Client nodes never take keys over unauthenticated HTTP: use --bundle <file> (mad
 <sha256 of the server certificate>. Files given by option are read under --root.
 If control(8) is missing, /usr/bin/newuidmap and newgidmap are made root:podman 4750 instead.`;
 
-function absolute(path: string, option: string): string {
-  if (!path.startsWith('/')) throw new UsageError('POLICY_OPTIONS_CONFLICT', `${option} needs an absolute path`, { details: { reason: `${option} needs an absolute path` } });
-  return path;
+/** Files the user names (bundle, CA, export target) are host files, relative to the working directory. */
+function absolute(file: string, _option: string): string {
+  return path.resolve(process.cwd(), file);
 }
 
 interface Opts {
@@ -104,7 +105,7 @@ async function trustSource(ctx: CliContext, o: Opts): Promise<TrustSource | unde
   if (url.startsWith('http:') && !o.insecureHttp) throw conflict('a http: URL needs --insecure-http');
   if (url.startsWith('https:') && o.ca === undefined && o.fingerprint === undefined) throw conflict('an https: URL needs --ca and/or --fingerprint');
   if (o.insecureHttp) ctx.system.report.warn(ctx.t('policy.insecureHttp'));
-  const ca = o.ca === undefined ? undefined : await ctx.system.fs.readText(absolute(o.ca, '--ca'));
+  const ca = o.ca === undefined ? undefined : await ctx.system.hostFs.readText(absolute(o.ca, '--ca'));
   return {
     kind: 'url',
     url,

@@ -238,7 +238,7 @@ describe('createPolicy, client mode (spec 12.1-13..15, W6)', () => {
     const p = await published();
     const srv = await startServer(t, p.routes);
     const sys = await clientSystem(t, srv.cert);
-    const r = await runProgram(cli, [IP, '--url', srv.url, '--ca', '/etc/ca.pem'], { system: sys });
+    const r = await runProgram(cli, [IP, '--url', srv.url, '--ca', `${sys.root}/etc/ca.pem`], { system: sys });
     assert.equal(r.code, 0, r.stderr);
     const snap = await snapshot(sys.root);
     assert.equal(await readFile(`${sys.root}/var/sigstore/keys/imagemaker.pgp`, 'utf8'), p.key.publicKeyArmored);
@@ -271,7 +271,7 @@ describe('createPolicy, client mode (spec 12.1-13..15, W6)', () => {
       const srv = await startServer(t, p.routes);
       const sys = await clientSystem(t, opts === 'wrong-ca' ? srv.otherCert : srv.cert);
       const before = await snapshot(sys.root);
-      const args = opts === 'wrong-fp' ? ['--fingerprint', srv.otherFingerprint] : ['--ca', '/etc/ca.pem'];
+      const args = opts === 'wrong-fp' ? ['--fingerprint', srv.otherFingerprint] : ['--ca', `${sys.root}/etc/ca.pem`];
       const r = await runProgram(cli, [IP, '--url', srv.url, ...args], { system: sys });
       assert.equal(r.code, 4, r.stderr);
       assert.match(r.stderr, /nothing changed/);
@@ -306,13 +306,13 @@ describe('trust bundles (W6)', () => {
     const p = await published();
     await writeFile(`${root}/var/sigstore/keys/imagemaker.pgp`, p.key.publicKeyArmored);
     await writeFile(`${root}/var/sigstore/keys/policy.json`, p.policy);
-    const ex = await runProgram(cli, ['--export-bundle', '/root/trust.json'], { system: sys });
+    const ex = await runProgram(cli, ['--export-bundle', `${root}/root/trust.json`], { system: sys });
     assert.equal(ex.code, 0, ex.stderr);
     const bundle = await readFile(`${root}/root/trust.json`, 'utf8');
     assert.deepEqual(Object.keys(JSON.parse(bundle).keys), ['imagemaker.pgp']);
 
     const client = await createTestSystem(t, { tree: { ...CLIENT_TREE, 'root/trust.json': bundle } });
-    const r = await runProgram(cli, ['10.0.0.1', '--bundle', '/root/trust.json', '--json'], { system: client });
+    const r = await runProgram(cli, ['10.0.0.1', '--bundle', `${client.root}/root/trust.json`, '--json'], { system: client });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).mode, 'client');
     assert.deepEqual(JSON.parse(await readFile(`${client.root}/etc/containers/policy.json`, 'utf8')), JSON.parse(p.policy));
@@ -324,7 +324,7 @@ describe('trust bundles (W6)', () => {
     const bad = JSON.stringify({ version: 1, policy: JSON.parse(p.policy), keys: {} });
     const sys = await createTestSystem(t, { tree: { ...CLIENT_TREE, 'root/b.json': bad }, localAddresses: ['110.0.0.1'] });
     const before = await snapshot(sys.root);
-    const r = await runProgram(cli, ['10.0.0.1', '--bundle', '/root/b.json'], { system: sys });
+    const r = await runProgram(cli, ['10.0.0.1', '--bundle', `${sys.root}/root/b.json`], { system: sys });
     assert.equal(r.code, 4);
     assert.match(r.stderr, /imagemaker\.pgp, which is not among the published keys/);
     assert.deepEqual(await snapshot(sys.root), before);

@@ -145,7 +145,7 @@ async function checkRegistriesD(sys: System): Promise<void> {
 
 async function loadTrust(sys: System, ip: string, source: TrustSource): Promise<ValidatedTrust> {
   if (source.kind === 'bundle') {
-    const text = await sys.fs.readTextIfExists(source.file);
+    const text = await sys.hostFs.readTextIfExists(source.file);
     if (text === undefined) throw new UsageError('POLICY_BUNDLE_MISSING', `trust bundle ${source.file} not found`, { details: { file: source.file } });
     return validateTrust(parseTrustBundle(text));
   }
@@ -307,8 +307,8 @@ export async function exportTrustBundle(sys: System, file: string): Promise<Expo
   let changed = true;
   if (sys.dryRun) sys.report.info(`would write ${file}`);
   else {
-    await sys.fs.mkdir(parentOf(file));
-    changed = (await sys.fs.writeFileAtomic(file, text, { mode: 0o644, backup: false })).changed;
+    await sys.hostFs.mkdir(parentOf(file));
+    changed = (await sys.hostFs.writeFileAtomic(file, text, { mode: 0o644, backup: false })).changed;
   }
   return { file, keys: [...armored.keys()].sort(), changed };
 }
