@@ -29,8 +29,8 @@ export interface CliContext {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
-  /** Standard input (prompts); `undefined` in tests unless injected. */
-  readonly stdin?: NodeJS.ReadableStream;
+  /** Standard input (prompts): the injected stream, else the process's. */
+  readonly stdin: NodeJS.ReadableStream;
   readonly isTTY: boolean;
 }
 
@@ -100,7 +100,10 @@ export async function runCli(def: CliDefinition, argv: readonly string[], inject
     env,
     stdout: out,
     stderr: err,
-    ...(inject.stdin ? { stdin: inject.stdin } : {}),
+    // process.stdin is created on first use only: most commands never prompt
+    get stdin(): NodeJS.ReadableStream {
+      return inject.stdin ?? process.stdin;
+    },
     isTTY: inject.isTTY ?? Boolean(process.stdin.isTTY),
   };
 

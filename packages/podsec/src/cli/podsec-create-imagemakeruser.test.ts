@@ -5,10 +5,10 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { parsePolicy, parseRegistriesDFile, readPublicKeys } from '@podsec/core';
 import { runProgram } from '@podsec/test-utils';
-import { FRESH_POLICY, prepareServer, snapshotTree } from '../imagemaker/test-helpers/server-root.ts';
+import { FRESH_POLICY, PASSPHRASE_FILE, PASSWORD_FILE, prepareServer, snapshotTree } from '../imagemaker/test-helpers/server-root.ts';
 import { cli } from './podsec-create-imagemakeruser.ts';
 
-const FAST = ['--key-type', 'ed25519', '--passphrase-file', '/secret/passphrase', '--no-password'];
+const FAST = ['--key-type', 'ed25519', '--passphrase-file', PASSPHRASE_FILE, '--no-password'];
 const signedBy = (user: string) => [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: `/var/sigstore/keys/${user}.pgp` }];
 const json = async (root: string, p: string) => JSON.parse(await readFile(path.join(root, p), 'utf8'));
 
@@ -175,7 +175,7 @@ describe('podsec-create-imagemakeruser', () => {
 
   it('sets the password of a new account from --password-file (chpasswd)', async (t) => {
     const { system } = await prepareServer(t);
-    const r = await runProgram(cli, ['--key-type', 'ed25519', '--passphrase-file', '/secret/passphrase', '--password-file', '/secret/password', 'pat'], { system });
+    const r = await runProgram(cli, ['--key-type', 'ed25519', '--passphrase-file', PASSPHRASE_FILE, '--password-file', PASSWORD_FILE, 'pat'], { system });
     assert.equal(r.code, 0, r.stderr);
     assert.match(await readFile(path.join(system.root, 'etc/shadow'), 'utf8'), /^pat:\$6\$/m);
     assert.doesNotMatch(r.stderr + r.stdout, /S3cret-pw|correct horse/);

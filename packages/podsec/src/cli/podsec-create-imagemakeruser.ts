@@ -88,7 +88,7 @@ function createProgram(ctx: CliContext) {
               passphrase: async ({ user, email }) => {
                 if (opts.passphraseFile !== undefined) {
                   passphraseFromFile ??= checkSecretLine(
-                    await readPassphrase({ file: hostPath(opts.passphraseFile) }, (f) => sys.fs.readFile(f)),
+                    await readPassphrase({ file: hostPath(opts.passphraseFile) }, (f) => sys.hostFs.readFile(f)),
                     ctx.t('imagemaker.what.passphrase'),
                   );
                   return passphraseFromFile;
@@ -107,7 +107,7 @@ function createProgram(ctx: CliContext) {
                 if (opts.password === false) return null;
                 if (opts.passwordFile !== undefined) {
                   passwordFromFile ??= checkSecretLine(
-                    await readPassphrase({ file: hostPath(opts.passwordFile) }, (f) => sys.fs.readFile(f)),
+                    await readPassphrase({ file: hostPath(opts.passwordFile) }, (f) => sys.hostFs.readFile(f)),
                     ctx.t('imagemaker.what.password'),
                   );
                   return passwordFromFile;

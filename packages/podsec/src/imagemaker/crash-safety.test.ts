@@ -6,11 +6,11 @@ import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatPolicy, parsePolicy } from '@podsec/core';
 import { planMakerPolicy } from './plan-imagemakers.ts';
-import { FRESH_POLICY, prepareServer } from './test-helpers/server-root.ts';
+import { FRESH_POLICY, PASSPHRASE_FILE, prepareServer } from './test-helpers/server-root.ts';
 
 const RUNNER = fileURLToPath(new URL('./test-helpers/run-cli.ts', import.meta.url));
 const MAKERS = [{ user: 'a', scope: 'registry.local/c10f' }, { user: 'b', scope: 'registry.local' }];
-const ARGS = ['-v', '--key-type', 'ed25519', '--passphrase-file', '/secret/passphrase', '--no-password', 'a@registry.local/c10f', 'b@registry.local'];
+const ARGS = ['-v', '--key-type', 'ed25519', '--passphrase-file', PASSPHRASE_FILE, '--no-password', 'a@registry.local/c10f', 'b@registry.local'];
 const RUNS = 10;
 
 async function prepared(t: TestContext): Promise<string> {

@@ -7,7 +7,7 @@ import {
   type GenerateKeyOptions,
 } from '@podsec/core';
 import { createImageMakers, SIGNING_KEY_FILE } from './create-imagemakers.ts';
-import { prepareServer, snapshotTree } from './test-helpers/server-root.ts';
+import { PASSPHRASE_FILE, prepareServer, snapshotTree } from './test-helpers/server-root.ts';
 
 const secrets = { passphrase: async () => 'correct horse', password: async () => null };
 const key = { type: 'ed25519' as const };
@@ -56,7 +56,7 @@ describe('createImageMakers', () => {
     const armored = await readFile(path.join(system.root, home, SIGNING_KEY_FILE), 'utf8');
     assert.match(armored, /BEGIN PGP PRIVATE KEY BLOCK/);
     await assert.rejects(readPrivateKey(armored), (e: { code?: string }) => e.code === 'KEY_PASSPHRASE_REQUIRED', 'protected');
-    const passphrase = await readPassphraseFile('/secret/passphrase', (f) => system.fs.readFile(f));
+    const passphrase = await readPassphraseFile(PASSPHRASE_FILE, (f) => system.hostFs.readFile(f));
     const privateKey = await readPrivateKey(armored, passphrase);
     const manifest = new TextEncoder().encode('{"schemaVersion":2}');
     const digest = manifestDigest(manifest);

@@ -1,8 +1,9 @@
 /** Test helpers: a prepared signature-server root and a snapshot of a whole tree. */
 import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { TestContext } from 'node:test';
+import { after, type TestContext } from 'node:test';
 import { formatPolicy } from '@podsec/core';
 import { createProcessRunner } from '@podsec/core/system';
 import { createTestSystem, FakeRunner, type TestSystem, type Tree } from '@podsec/test-utils';
@@ -18,9 +19,15 @@ export const SERVER_TREE: Tree = {
   'etc/shadow': { content: 'root:*::0:99999:7:::\n', mode: 0o640 },
   'etc/gshadow': { content: 'root:*::\npodman:!::\npodman_dev:!::\n', mode: 0o640 },
   'etc/hosts': '127.0.0.1 localhost\n127.0.0.1 registry.local sigstore.local trivy.local\n',
-  'secret/passphrase': 'correct horse\n',
-  'secret/password': 'S3cret-pw\n',
 };
+
+/** Host directory with the files the user names on the command line (they are host files, not under --root). */
+export const SECRETS = await mkdtemp(path.join(tmpdir(), 'podsec-secrets-'));
+await writeFile(path.join(SECRETS, 'passphrase'), 'correct horse\n', { mode: 0o600 });
+await writeFile(path.join(SECRETS, 'password'), 'S3cret-pw\n', { mode: 0o600 });
+after(() => rm(SECRETS, { recursive: true, force: true }));
+export const PASSPHRASE_FILE = path.join(SECRETS, 'passphrase');
+export const PASSWORD_FILE = path.join(SECRETS, 'password');
 
 /** Options of {@link prepareServer}. */
 export interface PrepareServerOptions {
