@@ -20,7 +20,6 @@ try {
   const priv = await readPrivateKey(key.privateKeyArmored);
   await writeFile(path.join(work, 'pub.pgp'), key.publicKeyBinary);
   await run('gpg', ['--batch', '--quiet', '--import', path.join(work, 'pub.pgp')], { env });
-  await run('gpg', ['--batch', '--quiet', '--import-ownertrust'], { env }).catch(() => {});
 
   console.log(`signing ${N} payloads (RSA 4096, gpg-style compressed) ...`);
   const blobs = [];

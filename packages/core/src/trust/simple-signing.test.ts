@@ -131,8 +131,8 @@ describe('verifySimpleSigning', () => {
     const big = await signRaw(alice.priv, new Uint8Array(6 * 1024 * 1024).fill(0x20));
     const message = await openpgp.readMessage({ binaryMessage: big });
     const packet = new openpgp.CompressedDataPacket();
-    packet.algorithm = openpgp.enums.compression.zlib;
-    packet.packets = message.packets;
+    // NOTE: these fields exist at runtime but are not in openpgp's type declarations.
+    Object.assign(packet, { algorithm: openpgp.enums.compression.zlib, packets: await allPackets(message).then((p) => { const l = new openpgp.PacketList(); l.push(...p); return l; }) });
     const list = new openpgp.PacketList();
     list.push(packet);
     const bomb = await readAll(list.write());
