@@ -48,3 +48,7 @@ export const DEFAULT_SCOPE = 'registry.local';
 /** Upstream registry for archiving (§9) and the legacy alias prefix (§10.10). */
 export const ALT_REGISTRY = 'registry.altlinux.org';
 export const LEGACY_C10F_PREFIX = 'k8s-c10f2';
+
+/** The maker's private signing key and own registries.d, relative to the home directory (from passwd). */
+export const SIGNING_KEY_IN_HOME = '.config/podsec/signing-key.asc';
+export const USER_REGISTRIES_D_IN_HOME = '.config/containers/registries.d';

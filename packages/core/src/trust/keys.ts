@@ -136,7 +136,7 @@ export async function readPublicKeys(data: Uint8Array | string): Promise<openpgp
     throw new UsageError('KEY_INVALID', `cannot read OpenPGP keys: ${message(e)}`, { cause: e });
   }
   if (keys.length === 0) throw new UsageError('KEY_INVALID', 'no OpenPGP public key found');
-  return keys.map((k) => (k.isPrivate() ? k.toPublic() : (k as openpgp.PublicKey)));
+  return keys.map((k) => (k.isPrivate() ? k.toPublic() : k));
 }
 
 /**

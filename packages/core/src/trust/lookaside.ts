@@ -3,6 +3,8 @@
  * `<host>/<path>` with manifest digest `<alg>:<hex>` live at `<base>/<path>@<alg>=<hex>/signature-<n>`,
  * n = 1, 2, … without gaps; readers stop at the first missing index.
  */
+import type { ReadableStream } from 'node:stream/web';
+import { readLimited } from './read-limited.ts';
 import { parseDockerReference } from '../config/reference.ts';
 import { UsageError, VerificationError } from '../errors.ts';
 import type { FileSystem } from '../system/types.ts';
@@ -133,26 +135,9 @@ async function readBody(res: Response, limit: number, url: string): Promise<Uint
     throw lookasideError('SIGNATURE_TOO_LARGE', `signature ${url} is ${declared} bytes, limit is ${limit}`);
   }
   if (res.body === null) return new Uint8Array();
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      throw lookasideError('SIGNATURE_TOO_LARGE', `signature ${url} exceeds ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
+  return readLimited(res.body as ReadableStream<Uint8Array>, limit, () => {
+    throw lookasideError('SIGNATURE_TOO_LARGE', `signature ${url} exceeds ${limit} bytes`);
+  });
 }
 
 /** Fetch one signature over HTTP: `undefined` for 404 (end of list), bytes for 2xx, error otherwise. */

@@ -6,7 +6,8 @@ import {
   generateKey, manifestDigest, readPassphraseFile, readPrivateKey, readPublicKeys, signSimpleSigning, verifySimpleSigning,
   type GenerateKeyOptions,
 } from '@podsec/core';
-import { createImageMakers, SIGNING_KEY_FILE } from './create-imagemakers.ts';
+import { SIGNING_KEY_IN_HOME } from '../paths.ts';
+import { createImageMakers } from './create-imagemakers.ts';
 import { PASSPHRASE_FILE, prepareServer, snapshotTree } from './test-helpers/server-root.ts';
 
 const secrets = { passphrase: async () => 'correct horse', password: async () => null };
@@ -52,8 +53,8 @@ describe('createImageMakers', () => {
     const { system } = await prepareServer(t);
     const r = await createImageMakers(system, { makers: [{ user: 'signer', scope: 'registry.local/c10f' }], key, ...secrets });
     const home = r.makers[0]!.home;
-    assert.equal(r.makers[0]!.key.privateKeyPath, `${home}/${SIGNING_KEY_FILE}`);
-    const armored = await readFile(path.join(system.root, home, SIGNING_KEY_FILE), 'utf8');
+    assert.equal(r.makers[0]!.key.privateKeyPath, `${home}/${SIGNING_KEY_IN_HOME}`);
+    const armored = await readFile(path.join(system.root, home, SIGNING_KEY_IN_HOME), 'utf8');
     assert.match(armored, /BEGIN PGP PRIVATE KEY BLOCK/);
     await assert.rejects(readPrivateKey(armored), (e: { code?: string }) => e.code === 'KEY_PASSPHRASE_REQUIRED', 'protected');
     const passphrase = await readPassphraseFile(PASSPHRASE_FILE, (f) => system.hostFs.readFile(f));

@@ -11,7 +11,7 @@ import { allocateSubIds, runOrThrow, type System } from '@podsec/core/system';
 import { writeVersioned, type WriteVersionedResult } from '../config-files/versioned.ts';
 import { checkSigstoreServer } from '../host/role.ts';
 import {
-  PODMAN_DEV_GROUP, PODMAN_GROUP, PODSEC_LOCK, POLICY_JSON, PUBLISHED_POLICY, SIGSTORE_DIR, SIGSTORE_KEYS, SIGSTORE_SIGNATURES,
+  PODMAN_DEV_GROUP, PODMAN_GROUP, PODSEC_LOCK, POLICY_JSON, PUBLISHED_POLICY, SIGNING_KEY_IN_HOME, SIGSTORE_DIR, SIGSTORE_KEYS, SIGSTORE_SIGNATURES,
 } from '../paths.ts';
 import { translateEnglish, type ImagemakerTranslate } from './messages.ts';
 import {
@@ -21,8 +21,6 @@ import {
 
 /** Base of new makers' home directories (the original assumed `/home/<user>`). */
 export const HOME_BASE = '/home';
-/** The maker's private signing key, relative to its home: armoured, passphrase-protected, 0600. */
-export const SIGNING_KEY_FILE = '.config/podsec/signing-key.asc';
 /** Source of the default e-mail domain. */
 const ETC_HOSTNAME = '/etc/hostname';
 const PERSONAL_POLICY = '.config/containers/policy.json';
@@ -184,7 +182,7 @@ export async function createImageMakers(sys: System, o: CreateImageMakersOptions
     if (entry) {
       // the maker's own key directory must not lead elsewhere (a symlinked ~/.config would make root write there)
       let cur = home;
-      for (const part of SIGNING_KEY_FILE.split('/').slice(0, -1)) {
+      for (const part of SIGNING_KEY_IN_HOME.split('/').slice(0, -1)) {
         cur = `${cur}/${part}`;
         const st = await sys.fs.stat(cur);
         if (st !== undefined && (st.kind !== 'dir' || (st.uid !== entry.uid && st.uid !== 0))) {
@@ -270,7 +268,7 @@ async function inspectKey(
   id: { readonly email: string; readonly name: string },
 ): Promise<KeyPlan> {
   const pubPath = publicKeyPathOf(user);
-  const privPath = `${home}/${SIGNING_KEY_FILE}`;
+  const privPath = `${home}/${SIGNING_KEY_IN_HOME}`;
   const pubText = await sys.fs.readTextIfExists(pubPath);
   const privText = await sys.fs.readTextIfExists(privPath);
   if (privText === undefined && pubText === undefined) return { state: 'generate', ...id };
@@ -450,7 +448,7 @@ async function applyMaker(ctx: ApplyContext, p: MakerPlan): Promise<MakerResult>
   let privateKeyPath: string | undefined;
   let gpgImported = false;
   if (p.key.state !== 'public-only') {
-    privateKeyPath = `${p.home}/${SIGNING_KEY_FILE}`;
+    privateKeyPath = `${p.home}/${SIGNING_KEY_IN_HOME}`;
     if (p.key.state === 'generate' && (await ensureUserDirs(ctx, p.home, '.config/podsec', owner, 0o700))) {
       const path = privateKeyPath;
       await change(ctx, `write the private key ${path} (600 ${p.user})`, () =>
@@ -492,7 +490,7 @@ async function importIntoGnupg(ctx: ApplyContext, p: MakerPlan, owner: { readonl
   try {
     await runOrThrow(sys.proc, 'gpg', ['--version']);
   } catch {
-    ctx.warn('imagemaker.gpgMissing', { user: p.user, path: `${p.home}/${SIGNING_KEY_FILE}` });
+    ctx.warn('imagemaker.gpgMissing', { user: p.user, path: `${p.home}/${SIGNING_KEY_IN_HOME}` });
     return false;
   }
   const st = await sys.fs.stat(gnupg);

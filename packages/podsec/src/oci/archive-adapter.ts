@@ -3,11 +3,9 @@
  * (private temp directories outside --root, the archive and the output directory the user names).
  * System.proc cannot stream a child's stdout/stdin, so this is the one place that spawns directly.
  */
-/* eslint-disable no-restricted-imports -- the named adapter of design B5 */
 import { spawn } from 'node:child_process';
 import { constants, createReadStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
-/* eslint-enable no-restricted-imports */
 import path from 'node:path';
 import type { ArchiveHost, HostEntry, OutputFile, XzReader, XzWriter } from './archive.ts';
 

@@ -9,17 +9,12 @@ import {
 } from '@podsec/core';
 import type { System } from '@podsec/core/system';
 import { checkSigstoreServer } from '../host/role.ts';
-import { LOOKASIDE_WRITE_URL, PODMAN_DEV_GROUP, REGISTRIES_D } from '../paths.ts';
+import { LOOKASIDE_WRITE_URL, PODMAN_DEV_GROUP, REGISTRIES_D, SIGNING_KEY_IN_HOME, USER_REGISTRIES_D_IN_HOME } from '../paths.ts';
 import { getPlatform } from '../platform/get-platform.ts';
 import { extractArchive, type ArchiveHost, type ExtractLimits } from './archive.ts';
 import {
   checkLoadArguments, isPlainHttpRegistry, parseIndexRefs, planLoadImages, planLoadTarget, type LoadPlan, type PlannedImage,
 } from './plan-load.ts';
-
-/** Private key of the calling maker, relative to its home (written by podsec-create-imagemakeruser). */
-export const SIGNING_KEY_IN_HOME = '.config/podsec/signing-key.asc';
-/** The maker's own registries.d, relative to its home (containers-registries.d(5)). */
-export const USER_REGISTRIES_D_IN_HOME = '.config/containers/registries.d';
 
 /** Options of {@link loadSignOci}. */
 export interface LoadSignOptions {

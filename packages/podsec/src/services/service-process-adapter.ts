@@ -7,7 +7,7 @@
  * module talks to execa directly (same argument-array, no-shell rules); everything else in services/ goes
  * through System.
  */
-// eslint-disable-next-line no-restricted-imports -- long-running servers: System.proc.run only models processes that finish
+// long-running servers: System.proc.run only models processes that finish, hence this named adapter
 import { execa } from 'execa';
 
 /** How a service process ended. */
