@@ -8,3 +8,4 @@ export { freePort, startRegistry } from './registry.ts';
 export type { StartRegistryOptions, TestRegistry } from './registry.ts';
 export { buildTinyImage, fetchManifest, MANIFEST_ACCEPT } from './image.ts';
 export type { BuildTinyImageOptions, FetchedManifest, TinyImage } from './image.ts';
+export { snapshotTree } from './snapshot.ts';

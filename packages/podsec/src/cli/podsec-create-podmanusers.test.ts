@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
 import { createProcessRunner } from '@podsec/core/system';
 import { baseTree, createTestSystem, FakeRunner, runProgram } from '@podsec/test-utils';
-import { snapshot } from '../policy/test-helpers/snapshot.ts';
+import { snapshotTree as snapshot } from '@podsec/test-utils';
 import { planPodmanUsers } from '../users/podman-users.ts';
 import { cli } from './podsec-create-podmanusers.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { baseTree, createTestSystem, FakeRunner, runProgram } from '@podsec/test-utils';
 import { createProcessRunner } from '@podsec/core/system';
-import { snapshot } from '../policy/test-helpers/snapshot.ts';
+import { snapshotTree as snapshot } from '@podsec/test-utils';
 import { cli } from './podsec-create-policy.ts';
 
 const IP = '192.168.10.5';

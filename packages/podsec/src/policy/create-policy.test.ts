@@ -13,7 +13,7 @@ import { baseTree, createTestSystem, FakeRunner, runProgram, type Tree } from '@
 import { createProcessRunner } from '@podsec/core/system';
 import { cli } from '../cli/podsec-create-policy.ts';
 import { fetchTrust } from './fetch-trust.ts';
-import { snapshot } from './test-helpers/snapshot.ts';
+import { snapshotTree as snapshot } from '@podsec/test-utils';
 
 const run = promisify(execFile);
 const IP = '192.168.10.5';

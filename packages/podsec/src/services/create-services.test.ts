@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
 import { parse } from 'yaml';
 import { createProcessRunner } from '@podsec/core/system';
-import { baseTree, createTestSystem, FakeRunner, runProgram, type Tree } from '@podsec/test-utils';
+import { baseTree, createTestSystem, FakeRunner, runProgram, snapshotTree, type Tree } from '@podsec/test-utils';
 import { cli } from '../cli/podsec-create-services.ts';
 import { createServices } from './create-services.ts';
 import { renderNginxMain } from './plan-services.ts';
@@ -22,24 +21,7 @@ const SERVER: Tree = {
   'var/sigstore/index.html': '<html><body><h1>SigStore works!</h1></body></html>\n',
 };
 
-/** Every file and symlink under the root with a content hash (the "no side effects" check of §12). */
-async function snapshot(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  async function walk(dir: string): Promise<void> {
-    for (const name of await readdir(dir)) {
-      const p = path.join(dir, name);
-      const s = await lstat(p);
-      const rel = path.relative(root, p);
-      if (s.isSymbolicLink()) out[rel] = `-> ${await readlink(p)}`;
-      else if (s.isDirectory()) {
-        out[rel] = `dir ${(s.mode & 0o7777).toString(8)}`;
-        await walk(p);
-      } else out[rel] = `${(s.mode & 0o7777).toString(8)} ${createHash('sha256').update(await readFile(p)).digest('hex')}`;
-    }
-  }
-  await walk(root);
-  return out;
-}
+const snapshot = snapshotTree;
 
 /**
  * PID 1 is not systemd in this test environment, so systemctl cannot run: it is scripted. podman is scripted

@@ -1,6 +1,5 @@
 /** Test helpers: a prepared signature-server root and a snapshot of a whole tree. */
-import { createHash } from 'node:crypto';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, type TestContext } from 'node:test';
@@ -63,23 +62,4 @@ export async function prepareServer(
   return { system, runner };
 }
 
-/** Every entry under `root`: kind, mode, owner, content hash or link target. */
-export async function snapshotTree(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (dir: string): Promise<void> => {
-    for (const name of (await readdir(dir)).sort()) {
-      const p = path.join(dir, name);
-      const st = await lstat(p);
-      const rel = path.relative(root, p);
-      const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
-      if (st.isSymbolicLink()) out[rel] = `link ${await readlink(p)}`;
-      else if (st.isDirectory()) {
-        out[rel] = `dir ${meta}`;
-        await walk(p);
-      } else if (!st.isFile()) out[rel] = `other ${meta}`;
-      else out[rel] = `file ${meta} ${createHash('sha256').update(await readFile(p)).digest('hex')}`;
-    }
-  };
-  await walk(root);
-  return out;
-}
+export { snapshotTree } from '@podsec/test-utils';

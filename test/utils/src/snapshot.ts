@@ -1,8 +1,12 @@
+import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 
-/** A full listing of a tree: path -> kind, mode, owner and content (or link target). */
-export async function snapshot(root: string): Promise<Record<string, string>> {
+/**
+ * Every entry under `root` (sorted): kind, mode, owner, and a content hash or link target. Two equal
+ * snapshots mean "no side effects" in the sense of the spec's acceptance checks.
+ */
+export async function snapshotTree(root: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const walk = async (dir: string): Promise<void> => {
     for (const name of (await readdir(dir)).sort()) {
@@ -14,7 +18,8 @@ export async function snapshot(root: string): Promise<Record<string, string>> {
       else if (st.isDirectory()) {
         out[rel] = `dir ${meta}`;
         await walk(p);
-      } else out[rel] = `file ${meta} ${(await readFile(p)).toString('base64')}`;
+      } else if (!st.isFile()) out[rel] = `other ${meta}`;
+      else out[rel] = `file ${meta} ${createHash('sha256').update(await readFile(p)).digest('hex')}`;
     }
   };
   await walk(root);
