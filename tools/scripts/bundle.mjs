@@ -25,43 +25,43 @@ for (const pkg of products) {
   const entries = path.join(out, '.entries');
   await rm(out, { recursive: true, force: true });
   await mkdir(entries, { recursive: true });
-  const entryPoints = {};
   for (const bin of bins) {
     const file = path.join(entries, `${bin}.ts`);
     await writeFile(
       file,
       `import { runCli } from '@podsec/core/cli';\nimport { cli } from ${JSON.stringify(path.join(dir, 'src/cli', `${bin}.ts`))};\nprocess.exitCode = await runCli(cli, process.argv.slice(2));\n`,
     );
-    entryPoints[`lib/${bin}`] = file;
+    // One build per binary: esbuild assigns split chunks by reachability before tree shaking, so a build of all
+    // binaries together would make every binary load openpgp and yaml. Splitting within a binary keeps what a run
+    // may never need (execa, the Node system adapter) in chunks loaded on first use.
+    await build({
+      entryPoints: { [`lib/${bin}/main`]: file },
+      bundle: true,
+      splitting: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node22',
+      conditions: ['podsec-source'],
+      minify: true,
+      legalComments: 'none',
+      outdir: out,
+      outExtension: { '.js': '.mjs' },
+      chunkNames: `lib/${bin}/[name]-[hash]`,
+      nodePaths: [path.join(repo, 'node_modules')],
+      banner: {
+        // ESM bundles of CommonJS dependencies need require()
+        js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);",
+      },
+      logLevel: 'warning',
+    });
   }
-  // Code splitting keeps what a run may never need (execa, openpgp ...) in chunks loaded on first use.
-  await build({
-    entryPoints,
-    bundle: true,
-    splitting: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    conditions: ['podsec-source'],
-    minify: true,
-    legalComments: 'none',
-    outdir: out,
-    outExtension: { '.js': '.mjs' },
-    chunkNames: 'lib/chunks/[name]-[hash]',
-    nodePaths: [path.join(repo, 'node_modules')],
-    banner: {
-      // ESM bundles of CommonJS dependencies need require()
-      js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);",
-    },
-    logLevel: 'warning',
-  });
   await rm(entries, { recursive: true, force: true });
   for (const bin of bins) {
     // The launcher turns on V8's compile cache before the code is loaded: most of a cold start is compiling.
     const file = path.join(out, `${bin}.mjs`);
     await writeFile(
       file,
-      `#!/usr/bin/env node\nimport m from 'node:module';\nm.enableCompileCache?.();\nawait import('./lib/${bin}.mjs');\n`,
+      `#!/usr/bin/env node\nimport m from 'node:module';\nm.enableCompileCache?.();\nawait import('./lib/${bin}/main.mjs');\n`,
     );
     await chmod(file, 0o755);
     count++;
