@@ -130,7 +130,8 @@ describe('interop: our signatures verified by skopeo', () => {
     });
     const r = await skopeoPull(policy, dir);
     assert.notEqual(r.exitCode, 0);
-    assert.match(r.stderr, /signature/i);
+    // depending on where the flip lands, the signature check or the decompression of the packet fails
+    assert.match(r.stderr, /signature|flate|zlib|corrupt|checksum|openpgp|invalid/i);
   });
 
   it('skopeo refuses a signature made by another key', async () => {
