@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  formatLookasideSignatureUrl,
   formatRegistriesD,
   lookasideFor,
   mergeRegistriesD,
@@ -176,27 +175,6 @@ describe('lookasideFor', () => {
 
   it('returns undefined when nothing is configured (the W9 case is handled by default-docker)', () => {
     assert.equal(lookasideFor({ docker: {} }, 'x.io/a:1'), undefined);
-  });
-});
-
-describe('formatLookasideSignatureUrl', () => {
-  it('builds <base>/<path>@<alg>=<hex>/signature-<n>', () => {
-    const d = `sha256:${'3'.repeat(64)}`;
-    assert.equal(
-      formatLookasideSignatureUrl(
-        'http://sigstore.local:81/sigstore',
-        'registry.local/c10f/pause@' + d,
-        d,
-        1,
-      ),
-      `http://sigstore.local:81/sigstore/c10f/pause@sha256=${'3'.repeat(64)}/signature-1`,
-    );
-    assert.throws(() => formatLookasideSignatureUrl('not a url', 'r.io/a', d, 1), {
-      code: 'REGISTRIES_D_INVALID',
-    });
-    assert.throws(() => formatLookasideSignatureUrl('http://x', 'r.io/a', d, 0), {
-      code: 'REGISTRIES_D_INVALID',
-    });
   });
 });
 

@@ -206,35 +206,6 @@ export function lookasideFor(
   return topLevel(config.defaultDocker, write);
 }
 
-/**
- * URL of signature number `n` (1-based) of a manifest in a lookaside store, as containers/image builds
- * it: `<base>/<repository path>@<algorithm>=<hex>/signature-<n>`.
- * @throws UsageError `REFERENCE_INVALID`, `REGISTRIES_D_INVALID` for a malformed base URL or digest
- */
-export function formatLookasideSignatureUrl(
-  base: string,
-  dockerReference: string | DockerReference,
-  digest: string,
-  n: number,
-): string {
-  const ref =
-    typeof dockerReference === 'string' ? parseDockerReference(dockerReference) : dockerReference;
-  const m = /^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/.exec(digest);
-  if (!m) throw new UsageError('REGISTRIES_D_INVALID', `invalid digest ${JSON.stringify(digest)}`);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError('REGISTRIES_D_INVALID', `invalid signature index ${n}`);
-  let url: URL;
-  try {
-    url = new URL(base);
-  } catch (e) {
-    throw new UsageError('REGISTRIES_D_INVALID', `invalid lookaside URL ${JSON.stringify(base)}`, {
-      cause: e,
-    });
-  }
-  url.pathname = `${url.pathname}/${ref.path}@${m[1]}=${m[2]}/signature-${n}`;
-  return url.toString();
-}
-
 /** Format a configuration as a registries.d YAML file (`default-docker` first). */
 export function formatRegistriesD(config: RegistriesDConfig): string {
   const doc = parseDocument('{}');

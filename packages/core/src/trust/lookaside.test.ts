@@ -54,6 +54,10 @@ describe('signatureLocation', () => {
       `http://sigstore.local:81/sigstore//c10f/pause@sha256=${HEX}/signature-1`,
     );
     assert.equal(
+      signatureLocation('http://sigstore.local:81/sigstore', `registry.local/c10f/pause@${DIGEST}`, DIGEST, 1),
+      `http://sigstore.local:81/sigstore/c10f/pause@sha256=${HEX}/signature-1`,
+    );
+    assert.equal(
       signatureLocation('file:///var/sigstore/sigstore', 'busybox', DIGEST, 12),
       `file:///var/sigstore/sigstore/library/busybox@sha256=${HEX}/signature-12`,
     );

@@ -14,8 +14,8 @@ import type { TinyImage } from '../../../../test/utils/src/image.ts';
 import { startRegistry } from '../../../../test/utils/src/registry.ts';
 import type { TestRegistry } from '../../../../test/utils/src/registry.ts';
 import { parsePolicy } from '../config/policy.ts';
-import { formatLookasideSignatureUrl } from '../config/registries-d.ts';
 import { parseDockerReference } from '../config/reference.ts';
+import { signatureLocation } from './lookaside.ts';
 import { createEvaluationContext, evaluateImage } from './policy-engine.ts';
 
 type Key = 'alice' | 'bob';
@@ -443,7 +443,7 @@ describe('policy engine vs skopeo', { timeout: 180_000 }, () => {
       await writeFile(manifestFile, images[s.digestOf ?? c.image].manifest);
       const identity = (s.identity ?? image.reference).replace('HOST', h);
       const out = fileURLToPath(
-        formatLookasideSignatureUrl(`file://${sigstore}`, pulled, image.digest, i + 1),
+        signatureLocation(`file://${sigstore}`, pulled, image.digest, i + 1),
       );
       await mkdir(path.dirname(out), { recursive: true });
       await execa(
