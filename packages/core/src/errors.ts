@@ -38,3 +38,8 @@ export class InternalError extends PodsecError {}
 export function isPodsecError(x: unknown): x is PodsecError {
   return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[BRAND] === true;
 }
+
+/** The message of an error, or the value as text: for "cannot do X: <reason>" messages. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

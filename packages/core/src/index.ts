@@ -1,10 +1,11 @@
 /** @podsec/core: the system boundary, errors, localisation, platform detection and the trust library. */
 export {
-  ExternalCommandError, InternalError, isPodsecError, KubeApiError, NotFoundError, PodsecError, UsageError, VerificationError,
+  errorMessage, ExternalCommandError, InternalError, isPodsecError, KubeApiError, NotFoundError, PodsecError, UsageError, VerificationError,
 } from './errors.ts';
 export { createTranslator, detectLanguage, formatMessage } from './i18n.ts';
 export type { Catalog, Language, Translator } from './i18n.ts';
 export { coreMessages } from './messages.ts';
+export { isRecord } from './util.ts';
 export { ARCHITECTURES, isArchitecture, mapArchitecture, parseOsRelease, planPlatform } from './platform.ts';
 export type { Architecture, PlatformInfo, PlatformSource } from './platform.ts';
 

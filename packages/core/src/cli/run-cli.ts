@@ -1,4 +1,4 @@
-import { CommanderError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { CommanderError, InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { isPodsecError, PodsecError } from '../errors.ts';
 import { createTranslator, detectLanguage, type Catalog, type Language, type Translator } from '../i18n.ts';
 import { coreMessages } from '../messages.ts';
@@ -172,4 +172,11 @@ export function requireRoot(ctx: CliContext): void {
   if (ctx.system.identity.uid !== 0) {
     throw new PodsecError('NOT_ROOT', `${ctx.name} must be run by a user with root rights`, { details: { command: ctx.name } });
   }
+}
+
+/** Option parser for `--flag <true|false>` (skopeo's style, e.g. `--tls-verify=false`). */
+export function parseBooleanArgument(v: string): boolean {
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new InvalidArgumentError('expected true or false');
 }

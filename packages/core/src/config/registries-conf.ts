@@ -4,6 +4,7 @@
  */
 import { parse, TomlError } from 'smol-toml';
 import { InternalError, UsageError } from '../errors.ts';
+import { isRecord } from '../util.ts';
 
 /** A mirror of a `[[registry]]` entry. */
 export interface RegistryMirror {
@@ -47,9 +48,6 @@ function invalid(message: string, cause?: unknown): UsageError {
   );
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
-}
 
 /** smol-toml returns null-prototype tables; give callers ordinary objects. */
 function plain(v: unknown): unknown {

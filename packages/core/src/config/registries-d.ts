@@ -7,6 +7,7 @@ import type { Document } from 'yaml';
 import { UsageError } from '../errors.ts';
 import { dockerScopeCandidates, isValidDockerScope, parseDockerReference } from './reference.ts';
 import type { DockerReference } from './reference.ts';
+import { isRecord } from '../util.ts';
 
 /** Settings of one namespace (`default-docker` or a `docker` scope). */
 export interface RegistryNamespace {
@@ -41,9 +42,6 @@ function invalid(file: string, message: string): UsageError {
   return new UsageError('REGISTRIES_D_INVALID', `${file}: ${message}`, { details: { file } });
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function parseNamespace(file: string, where: string, v: unknown): RegistryNamespace {
   if (v === null || v === undefined) return {};

@@ -3,7 +3,7 @@
  * `gpg --export` / `gpg --armor --export`), private key decryption and passphrase files.
  */
 import * as openpgp from 'openpgp';
-import { UsageError } from '../errors.ts';
+import { errorMessage, UsageError } from '../errors.ts';
 
 /** Key algorithms {@link generateKey} offers. Both give v4 keys that GnuPG 2.2 and gpgme accept. */
 export type KeyType = 'rsa' | 'ed25519';
@@ -59,9 +59,6 @@ const ARMOR_BEGIN = '-----BEGIN PGP ';
 const PUBLIC_BLOCK = /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g;
 const PRIVATE_BLOCK = /-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]*?-----END PGP PRIVATE KEY BLOCK-----/g;
 
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** Text of `data` when it is an ASCII-armoured block, else `undefined` (binary). */
 function armoredText(data: Uint8Array | string): string | undefined {
@@ -104,7 +101,7 @@ export async function generateKey(options: GenerateKeyOptions): Promise<Generate
           ? await openpgp.generateKey({ ...base, type: 'ecc', curve: 'ed25519Legacy' })
           : undefined;
   } catch (e) {
-    throw new UsageError('KEY_GENERATE_FAILED', `cannot generate key: ${message(e)}`, { cause: e });
+    throw new UsageError('KEY_GENERATE_FAILED', `cannot generate key: ${errorMessage(e)}`, { cause: e });
   }
   if (generated === undefined) throw new UsageError('KEY_GENERATE_FAILED', `unknown key type "${String(type)}"`);
   const { privateKey, publicKey } = generated;
@@ -133,7 +130,7 @@ export async function readPublicKeys(data: Uint8Array | string): Promise<openpgp
       keys.push(...(await openpgp.readKeys({ binaryKeys: data })));
     }
   } catch (e) {
-    throw new UsageError('KEY_INVALID', `cannot read OpenPGP keys: ${message(e)}`, { cause: e });
+    throw new UsageError('KEY_INVALID', `cannot read OpenPGP keys: ${errorMessage(e)}`, { cause: e });
   }
   if (keys.length === 0) throw new UsageError('KEY_INVALID', 'no OpenPGP public key found');
   return keys.map((k) => (k.isPrivate() ? k.toPublic() : k));
@@ -155,7 +152,7 @@ export async function readPrivateKey(
         ? await openpgp.readPrivateKey({ armoredKey: text })
         : await openpgp.readPrivateKey({ binaryKey: data as Uint8Array });
   } catch (e) {
-    throw new UsageError('KEY_INVALID', `cannot read OpenPGP private key: ${message(e)}`, { cause: e });
+    throw new UsageError('KEY_INVALID', `cannot read OpenPGP private key: ${errorMessage(e)}`, { cause: e });
   }
   if (key.isDecrypted()) return key;
   if (passphrase === undefined || passphrase === '') {
@@ -164,7 +161,7 @@ export async function readPrivateKey(
   try {
     return await openpgp.decryptKey({ privateKey: key, passphrase });
   } catch (e) {
-    throw new UsageError('KEY_PASSPHRASE_WRONG', `cannot unlock private key ${key.getFingerprint().toUpperCase()}: ${message(e)}`, { cause: e });
+    throw new UsageError('KEY_PASSPHRASE_WRONG', `cannot unlock private key ${key.getFingerprint().toUpperCase()}: ${errorMessage(e)}`, { cause: e });
   }
 }
 
@@ -239,13 +236,13 @@ export async function readPassphrase(source: PassphraseSource, readers: Passphra
     try {
       bytes = r.readFd !== undefined ? await r.readFd(source.fd) : await r.readFile(`/dev/fd/${source.fd}`);
     } catch (e) {
-      throw new UsageError('PASSPHRASE_UNREADABLE', `cannot read passphrase from fd ${source.fd}: ${message(e)}`, { cause: e });
+      throw new UsageError('PASSPHRASE_UNREADABLE', `cannot read passphrase from fd ${source.fd}: ${errorMessage(e)}`, { cause: e });
     }
   } else {
     try {
       bytes = await r.readFile(source.file);
     } catch (e) {
-      throw new UsageError('PASSPHRASE_UNREADABLE', `cannot read passphrase file ${source.file}: ${message(e)}`, { cause: e });
+      throw new UsageError('PASSPHRASE_UNREADABLE', `cannot read passphrase file ${source.file}: ${errorMessage(e)}`, { cause: e });
     }
   }
   return passphraseFromBytes(bytes);

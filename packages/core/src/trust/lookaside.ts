@@ -6,7 +6,7 @@
 import type { ReadableStream } from 'node:stream/web';
 import { readLimited } from './read-limited.ts';
 import { parseDockerReference } from '../config/reference.ts';
-import { UsageError, VerificationError } from '../errors.ts';
+import { errorMessage, UsageError, VerificationError } from '../errors.ts';
 import type { FileSystem } from '../system/types.ts';
 import { parseDigest } from './digest.ts';
 import { MAX_SIGNATURE_SIZE } from './simple-signing.ts';
@@ -146,7 +146,7 @@ async function fetchSignature(fetchFn: FetchFunction, url: string, limit: number
   try {
     res = await fetchFn(url, { method });
   } catch (e) {
-    throw lookasideError('LOOKASIDE_FETCH_FAILED', `cannot fetch ${url}: ${e instanceof Error ? e.message : String(e)}`, e);
+    throw lookasideError('LOOKASIDE_FETCH_FAILED', `cannot fetch ${url}: ${errorMessage(e)}`, e);
   }
   if (res.status === 404) {
     await res.body?.cancel().catch(() => {});
@@ -204,7 +204,7 @@ async function walk(
       try {
         body = await fs.readFile(path);
       } catch (e) {
-        throw lookasideError('LOOKASIDE_READ_FAILED', `cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`, e);
+        throw lookasideError('LOOKASIDE_READ_FAILED', `cannot read ${path}: ${errorMessage(e)}`, e);
       }
       if (body.length > limit) throw lookasideError('SIGNATURE_TOO_LARGE', `signature ${path} exceeds ${limit} bytes`);
       out.push({ entry: { index: n, location, size: body.length }, body });

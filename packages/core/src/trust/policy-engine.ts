@@ -19,6 +19,7 @@ import { matchesSignedIdentity } from './identity.ts';
 import { readPublicKeys as defaultReadPublicKeys } from './keys.ts';
 import { verifySimpleSigning } from './simple-signing.ts';
 import type { VerifiedSignature } from './simple-signing.ts';
+import { errorMessage } from '../errors.ts';
 
 /** The requirements that govern an image, and why. */
 export interface RequirementsDecision {
@@ -190,9 +191,6 @@ export interface EvaluationContextOptions {
   readonly verify?: VerifyFunction;
 }
 
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /**
  * An evaluation context that reads key files through `fs` (system paths) and caches parsed keys per
@@ -221,12 +219,12 @@ export function createEvaluationContext(
       try {
         data = await fs.readFile(path);
       } catch (e) {
-        throw new Error(`cannot read key file ${path}: ${errorText(e)}`, { cause: e });
+        throw new Error(`cannot read key file ${path}: ${errorMessage(e)}`, { cause: e });
       }
       try {
         return await read(data);
       } catch (e) {
-        throw new Error(`cannot read keys from ${path}: ${errorText(e)}`, { cause: e });
+        throw new Error(`cannot read keys from ${path}: ${errorMessage(e)}`, { cause: e });
       }
     });
   return {
@@ -276,7 +274,7 @@ async function evaluateSignedBy(
   try {
     keys = await context.loadKeys(requirement);
   } catch (e) {
-    return { type, accepted: false, reason: errorText(e), signatures: [] };
+    return { type, accepted: false, reason: errorMessage(e), signatures: [] };
   }
   if (keys.length === 0)
     return { type, accepted: false, reason: 'no public keys imported', signatures: [] };
@@ -294,7 +292,7 @@ async function evaluateSignedBy(
     try {
       verified = await context.verify(blob, keys);
     } catch (e) {
-      results.push({ index, accepted: false, reason: errorText(e) });
+      results.push({ index, accepted: false, reason: errorMessage(e) });
       continue;
     }
     const { dockerReference, manifestDigest } = verified.payload;

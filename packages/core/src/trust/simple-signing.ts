@@ -7,7 +7,7 @@ import { createHash, createPublicKey, constants as cryptoConstants, verify as cr
 import { inflateRawSync, inflateSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
 import { parseStrictJson as parseJson } from '../config/strict-json.ts';
-import { VerificationError } from '../errors.ts';
+import { errorMessage, VerificationError } from '../errors.ts';
 import { manifestDigest as computeDigest, parseDigest } from './digest.ts';
 
 /** The `critical.type` value of every simple-signing payload. */
@@ -67,9 +67,6 @@ function fail(code: string, msg: string, cause?: unknown): never {
   throw new VerificationError(code, msg, cause === undefined ? undefined : { cause });
 }
 
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /**
  * Serialize a payload exactly as containers/image does (Go `json.Marshal` of maps: sorted keys, compact).
@@ -121,7 +118,7 @@ export function parseSimpleSigningPayload(bytes: Uint8Array): SimpleSigningPaylo
     // Duplicate members are refused, so no two verifiers can read different claims from one payload.
     doc = parseJson(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)) as Json;
   } catch (e) {
-    return fail('SIGNATURE_PAYLOAD_INVALID', `signature payload is not valid JSON: ${errorText(e)}`, e);
+    return fail('SIGNATURE_PAYLOAD_INVALID', `signature payload is not valid JSON: ${errorMessage(e)}`, e);
   }
   if (!isObject(doc)) return fail('SIGNATURE_PAYLOAD_INVALID', 'signature payload is not a JSON object');
   exactMembers(doc, ['critical', 'optional'], 'the payload');
@@ -168,7 +165,7 @@ export async function signSimpleSigning(options: SignSimpleSigningOptions): Prom
   try {
     parseDigest(options.manifestDigest);
   } catch (e) {
-    fail('SIGNATURE_PAYLOAD_INVALID', `cannot sign: ${errorText(e)}`, e);
+    fail('SIGNATURE_PAYLOAD_INVALID', `cannot sign: ${errorMessage(e)}`, e);
   }
   if (typeof options.dockerReference !== 'string' || options.dockerReference === '') {
     fail('SIGNATURE_PAYLOAD_INVALID', 'cannot sign: empty docker reference');
@@ -403,7 +400,7 @@ export async function verifySimpleSigning(
     msg = await materialize((await openpgp.readMessage({ binaryMessage: inner ?? blob, config })).unwrapCompressed());
   } catch (e) {
     if (e instanceof VerificationError) throw e;
-    return fail('SIGNATURE_NOT_OPENPGP', `signature is not a valid OpenPGP message: ${errorText(e)}`, e);
+    return fail('SIGNATURE_NOT_OPENPGP', `signature is not a valid OpenPGP message: ${errorMessage(e)}`, e);
   }
   const tags = msg.packets.map((p) => (p.constructor as unknown as { tag: number }).tag);
   const count = (tag: number): number => tags.filter((t) => t === tag).length;
@@ -424,7 +421,7 @@ export async function verifySimpleSigning(
   if (key === undefined) fail('SIGNATURE_UNTRUSTED_KEY', `signature made by key ${issuer.toHex().toUpperCase()}, which is not trusted`);
 
   const classify = (e: unknown, prefix: string): never => {
-    const text = errorText(e);
+    const text = errorMessage(e);
     if (/revoked/i.test(text)) fail('SIGNATURE_KEY_REVOKED', `${prefix}: ${text}`, e);
     if (/expired/i.test(text)) fail('SIGNATURE_KEY_EXPIRED', `${prefix}: ${text}`, e);
     return fail('SIGNATURE_INVALID', `${prefix}: ${text}`, e);
@@ -445,7 +442,7 @@ export async function verifySimpleSigning(
     try {
       results = await msg.verify([key], now, { ...openpgp.config, ...config });
     } catch (e) {
-      return fail('SIGNATURE_INVALID', `cannot verify signature: ${errorText(e)}`, e);
+      return fail('SIGNATURE_INVALID', `cannot verify signature: ${errorMessage(e)}`, e);
     }
     // createVerificationObjects drops non-document signature types; one result must remain.
     if (results.length !== 1) fail('SIGNATURE_INVALID', 'signature is not a document signature');
@@ -483,14 +480,14 @@ export function checkSignatureDigest(payload: SimpleSigningPayload, manifest: st
   try {
     signed = parseDigest(payload.manifestDigest);
   } catch (e) {
-    return fail('SIGNATURE_DIGEST_MISMATCH', `signature carries an invalid digest: ${errorText(e)}`, e);
+    return fail('SIGNATURE_DIGEST_MISMATCH', `signature carries an invalid digest: ${errorMessage(e)}`, e);
   }
   let expected: string;
   if (typeof manifest === 'string') {
     try {
       expected = parseDigest(manifest).digest;
     } catch (e) {
-      return fail('SIGNATURE_DIGEST_MISMATCH', `invalid expected digest: ${errorText(e)}`, e);
+      return fail('SIGNATURE_DIGEST_MISMATCH', `invalid expected digest: ${errorMessage(e)}`, e);
     }
   } else {
     expected = computeDigest(manifest, signed.algorithm);

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import { Command, InvalidArgumentError, parseBooleanArgument, type CliContext, type CliDefinition } from '@podsec/core/cli';
 import { createArchiveHost } from '../oci/archive-adapter.ts';
 import { DEFAULT_MAX_ARCHIVE_SIZE, DEFAULT_MAX_ENTRIES } from '../oci/archive.ts';
 import { loadSignOci } from '../oci/load-sign.ts';
@@ -32,11 +32,6 @@ function parseCount(v: string): number {
   return n;
 }
 
-function parseBool(v: string): boolean {
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  throw new InvalidArgumentError('expected true or false');
-}
 
 /** One line from a stream (the answer to the platform question); '' at end of input. */
 async function readLine(stream: NodeJS.ReadableStream): Promise<string> {
@@ -71,7 +66,7 @@ function createProgram(ctx: CliContext) {
     .option('--tmpdir <dir>', 'parent of the private work directory (default $TMPDIR or /var/tmp)')
     .option('--max-size <size>', `largest total size of the archive content (default ${DEFAULT_MAX_ARCHIVE_SIZE / 1024 ** 3}G)`, parseSize)
     .option('--max-entries <n>', `most members in the archive (default ${DEFAULT_MAX_ENTRIES})`, parseCount)
-    .option('--tls-verify <bool>', 'verify TLS of the registry (default: false for registry.local and loopback)', parseBool)
+    .option('--tls-verify <bool>', 'verify TLS of the registry (default: false for registry.local and loopback)', parseBooleanArgument)
     .showHelpAfterError()
     .action(async (archive, arch, signerEmail, target, opts) => {
       const sys = ctx.system;

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, requireRoot, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import { Command, InvalidArgumentError, parseBooleanArgument, requireRoot, type CliContext, type CliDefinition } from '@podsec/core/cli';
 import { createArchiveHost } from '../oci/archive-adapter.ts';
 import { ociMessages } from '../oci/messages.ts';
 import { planSaveOci } from '../oci/plan-save.ts';
@@ -7,11 +7,6 @@ import { saveOci } from '../oci/save.ts';
 /** Exit codes of podsec-save-oci (spec §9.2; 3 and 4 are new, W16). Everything else exits 1. */
 export const exitCodes = { SAVE_UNKNOWN_ARCH: 2, SAVE_COPY_FAILED: 3, OCI_PACK_FAILED: 4 } as const;
 
-function parseBool(v: string): boolean {
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  throw new InvalidArgumentError('expected true or false');
-}
 
 function parseLevel(v: string): number {
   const n = Number(v);
@@ -30,7 +25,7 @@ function createProgram(ctx: CliContext) {
     .argument('[images...]', '[<transport>] <image> ...: images without registry host, e.g. c10f/pause:3.9')
     .option('--transport <prefix>', 'transport prefix of the sources (default docker://)')
     .option('--registry <host>', 'source registry (default $U7S_ALTREGISTRY or registry.altlinux.org)')
-    .option('--src-tls-verify <bool>', 'verify TLS of the source registry (default: false for loopback registries)', parseBool)
+    .option('--src-tls-verify <bool>', 'verify TLS of the source registry (default: false for loopback registries)', parseBooleanArgument)
     .option('--tmpdir <dir>', 'parent of the private work directories (default $TMPDIR or /var/tmp)')
     .option('--xz-level <n>', 'xz preset (default 9)', parseLevel)
     .action(async (dir, archs, images, opts) => {

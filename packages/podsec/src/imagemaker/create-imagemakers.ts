@@ -4,7 +4,7 @@
  * its published copy are switched last, under the podsec lock, after all keys were exported.
  */
 import {
-  generateKey as coreGenerateKey, keyInfo, NotFoundError, parsePolicy, formatPolicy, PodsecError, readPrivateKey, readPublicKeys, UsageError,
+  errorMessage, generateKey as coreGenerateKey, keyInfo, NotFoundError, parsePolicy, formatPolicy, PodsecError, readPrivateKey, readPublicKeys, UsageError,
   type GeneratedKey, type GenerateKeyOptions,
 } from '@podsec/core';
 import { allocateSubIds, runOrThrow, type System } from '@podsec/core/system';
@@ -122,9 +122,6 @@ interface MakerPlan {
   password?: string | null;
 }
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /**
  * Make image makers (spec §6): accounts in `podman` + `podman_dev`, a signing key each (private key in
@@ -287,8 +284,8 @@ async function inspectKey(
     checkUsable(user, info);
   } catch (e) {
     if (e instanceof PodsecError && e.code === 'IMAGEMAKER_KEY_UNUSABLE') throw e;
-    throw new UsageError('IMAGEMAKER_KEY_INVALID', `cannot read the key of ${user}: ${errText(e)}`, {
-      details: { user, path: privText !== undefined ? privPath : pubPath, reason: errText(e) },
+    throw new UsageError('IMAGEMAKER_KEY_INVALID', `cannot read the key of ${user}: ${errorMessage(e)}`, {
+      details: { user, path: privText !== undefined ? privPath : pubPath, reason: errorMessage(e) },
       cause: e,
     });
   }
@@ -328,8 +325,8 @@ async function makeKey(sys: System, p: MakerPlan, passphrase: string, o: CreateI
       date: sys.clock.now(),
     });
   } catch (e) {
-    throw new PodsecError('IMAGEMAKER_KEY_FAILED', `cannot generate the signing key of ${p.user}: ${errText(e)}`, {
-      details: { user: p.user, reason: errText(e) },
+    throw new PodsecError('IMAGEMAKER_KEY_FAILED', `cannot generate the signing key of ${p.user}: ${errorMessage(e)}`, {
+      details: { user: p.user, reason: errorMessage(e) },
       cause: e,
     });
   }
@@ -520,7 +517,7 @@ async function importIntoGnupg(ctx: ApplyContext, p: MakerPlan, owner: { readonl
       }
     });
   } catch (e) {
-    ctx.warn('imagemaker.gpgFailed', { user: p.user, homedir: gnupg, reason: errText(e).split('\n').slice(-1)[0] });
+    ctx.warn('imagemaker.gpgFailed', { user: p.user, homedir: gnupg, reason: errorMessage(e).split('\n').slice(-1)[0] });
     return false;
   }
   return !sys.dryRun;

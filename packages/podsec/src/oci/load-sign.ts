@@ -4,7 +4,7 @@
  * key in-process and store the signature in the maker's lookaside staging area. Stops at the first failure.
  */
 import {
-  ExternalCommandError, keyInfo, lookasideFor, mergeRegistriesD, NotFoundError, passphraseFromBytes, readPrivateKey, readSignatures,
+  errorMessage, ExternalCommandError, keyInfo, lookasideFor, mergeRegistriesD, NotFoundError, passphraseFromBytes, readPrivateKey, readSignatures,
   signSimpleSigning, UsageError, verifySimpleSigning, writeSignature,
 } from '@podsec/core';
 import type { System } from '@podsec/core/system';
@@ -103,7 +103,7 @@ async function loadRegistriesD(sys: System, home: string) {
 async function loadKey(sys: System, host: ArchiveHost, o: LoadSignOptions, home: string) {
   const keyBytes = o.keyFile !== undefined
     ? await host.readFile(host.resolve(o.keyFile), 1024 * 1024).catch((e: unknown) => {
-      throw new NotFoundError('OCI_KEY_UNREADABLE', `cannot read the signing key ${o.keyFile}: ${e instanceof Error ? e.message : String(e)}`, { details: { file: o.keyFile }, cause: e });
+      throw new NotFoundError('OCI_KEY_UNREADABLE', `cannot read the signing key ${o.keyFile}: ${errorMessage(e)}`, { details: { file: o.keyFile }, cause: e });
     })
     : await sys.fs.readFile(`${home}/${SIGNING_KEY_IN_HOME}`).catch((e: unknown) => {
       throw new NotFoundError('OCI_KEY_UNREADABLE', `cannot read the signing key ${home}/${SIGNING_KEY_IN_HOME}: use --key`, { details: { file: `${home}/${SIGNING_KEY_IN_HOME}` }, cause: e });
@@ -270,7 +270,7 @@ export async function loadSignOci(sys: System, host: ArchiveHost, o: LoadSignOpt
         loaded.push({ reference, source: q.source, digest, alreadySigned: already, ...(location ? { signature: location } : {}) });
         progress({ n: i + 1, total: queue.length, source: q.source, reference, state: already ? 'already-signed' : 'signed' });
       } catch (e) {
-        const why = e instanceof Error ? e.message : String(e);
+        const why = errorMessage(e);
         throw new ExternalCommandError('OCI_PUSH_FAILED', `pushing or signing ${reference} failed: ${why}`, {
           details: { reference, reason: why, done: loaded.map((l) => l.reference).join(', ') || '-' },
           cause: e,

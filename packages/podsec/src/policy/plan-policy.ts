@@ -4,7 +4,7 @@
  * (bundle format and validation). Nothing here touches the System.
  */
 import {
-  formatPolicy, formatRegistriesD, parsePolicy, parsePolicyValue, readPublicKeys, UsageError, VerificationError,
+  formatPolicy, formatRegistriesD, isRecord, parsePolicy, parsePolicyValue, readPublicKeys, UsageError, VerificationError,
   type Policy, type PolicyRequirement,
 } from '@podsec/core';
 import { bindingsOf, parseHosts, planHostsBinding } from '../host/hosts.ts';
@@ -151,9 +151,6 @@ export async function validateTrust(set: TrustSet): Promise<ValidatedTrust> {
   return { ...set, policy };
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * Parses a trust bundle: `{"version":1,"policy":{...policy.json...},"keys":{"<name>.pgp":"<armoured key>"}}`.

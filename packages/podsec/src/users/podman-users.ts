@@ -2,7 +2,7 @@
  * podsec-create-podmanusers (spec §7): container users with primary group podman whose personal
  * containers configuration directory is empty, owned so they cannot fill it, and immutable (W13).
  */
-import { PodsecError, UsageError } from '@podsec/core';
+import { errorMessage, PodsecError, UsageError } from '@podsec/core';
 import { allocateSubIds, validateName, type System } from '@podsec/core/system';
 import { PODMAN_GROUP } from '../paths.ts';
 
@@ -184,7 +184,7 @@ export async function createPodmanUsers(sys: System, options: CreatePodmanUsersO
       if (r.immutable !== true) sys.report.warn(`${user}: ~/.config/containers not made immutable: ${r.immutable.reason}`);
       results.push(r);
     } catch (e) {
-      const reason = e instanceof Error ? e.message : String(e);
+      const reason = errorMessage(e);
       throw new PodsecError('PODUSERS_USER_FAILED', `user ${user} failed: ${reason}`, {
         cause: e,
         details: { user, reason, done: results.map((x) => x.user).join(', ') || '-' },
