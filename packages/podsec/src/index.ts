@@ -10,6 +10,7 @@ export { bindingsOf, parseHosts, planHostsBinding } from './host/hosts.ts';
 export type { HostsEntry, HostsPlan } from './host/hosts.ts';
 export { checkSigstoreServer } from './host/role.ts';
 export type { SigstoreServerCheck } from './host/role.ts';
+export { readRegistriesD, readRegistriesDFiles } from './config-files/registries-d.ts';
 export { writeVersioned } from './config-files/versioned.ts';
 export type { WriteVersionedOptions, WriteVersionedResult } from './config-files/versioned.ts';
 

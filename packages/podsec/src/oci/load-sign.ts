@@ -4,11 +4,12 @@
  * key in-process and store the signature in the maker's lookaside staging area. Stops at the first failure.
  */
 import {
-  errorMessage, ExternalCommandError, keyInfo, lookasideFor, mergeRegistriesD, NotFoundError, passphraseFromBytes, readPrivateKey, readSignatures,
+  errorMessage, ExternalCommandError, keyInfo, lookasideFor, NotFoundError, passphraseFromBytes, readPrivateKey, readSignatures,
   signSimpleSigning, UsageError, verifySimpleSigning, writeSignature,
 } from '@podsec/core';
 import type { System } from '@podsec/core/system';
 import { checkSigstoreServer } from '../host/role.ts';
+import { readRegistriesD } from '../config-files/registries-d.ts';
 import { LOOKASIDE_WRITE_URL, PODMAN_DEV_GROUP, REGISTRIES_D, SIGNING_KEY_IN_HOME, USER_REGISTRIES_D_IN_HOME } from '../paths.ts';
 import { getPlatform } from '../platform/get-platform.ts';
 import { extractArchive, type ArchiveHost, type ExtractLimits } from './archive.ts';
@@ -92,11 +93,7 @@ async function homeOf(sys: System, user: string): Promise<string> {
 
 async function loadRegistriesD(sys: System, home: string) {
   const personal = `${home}/${USER_REGISTRIES_D_IN_HOME}`;
-  const dir = (await sys.fs.stat(personal))?.kind === 'dir' ? personal : REGISTRIES_D;
-  const names = (await sys.fs.stat(dir))?.kind === 'dir' ? await sys.fs.readdir(dir) : [];
-  const files = [];
-  for (const name of names.filter((n) => n.endsWith('.yaml'))) files.push({ name, text: await sys.fs.readText(`${dir}/${name}`) });
-  return mergeRegistriesD(files);
+  return readRegistriesD(sys, (await sys.fs.stat(personal))?.kind === 'dir' ? personal : REGISTRIES_D);
 }
 
 /** The signing key, unlocked, and checked against the signer's e-mail. */

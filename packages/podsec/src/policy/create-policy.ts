@@ -7,6 +7,7 @@ import {
   ensureInsecureRegistry, formatPolicy, parsePolicy, parseRegistriesDFile, readPublicKeys, UsageError, type Policy,
 } from '@podsec/core';
 import type { System } from '@podsec/core/system';
+import { readRegistriesDFiles } from '../config-files/registries-d.ts';
 import { writeVersioned } from '../config-files/versioned.ts';
 import { checkSigstoreServer } from '../host/role.ts';
 import {
@@ -129,12 +130,9 @@ async function readPreviousPolicy(sys: System): Promise<Policy | undefined> {
 
 /** W17: containers/image refuses a directory where two `*.yaml` files define `default-docker`. */
 async function checkRegistriesD(sys: System): Promise<void> {
-  if ((await sys.fs.stat(REGISTRIES_D))?.kind !== 'dir') return;
   const own = REGISTRIES_D_DEFAULT.slice(REGISTRIES_D.length + 1);
-  for (const name of await sys.fs.readdir(REGISTRIES_D)) {
-    if (!name.endsWith('.yaml') || name === own) continue;
-    const text = await sys.fs.readTextIfExists(`${REGISTRIES_D}/${name}`);
-    if (text === undefined) continue;
+  for (const { name, text } of await readRegistriesDFiles(sys, REGISTRIES_D)) {
+    if (name === own) continue;
     if (parseRegistriesDFile(name, text).defaultDocker !== undefined) {
       throw new UsageError('REGISTRIES_D_CONFLICT', `${REGISTRIES_D}/${name} already defines default-docker; podsec cannot add its own (remove that section and run again)`, {
         details: { file: `${REGISTRIES_D}/${name}` },

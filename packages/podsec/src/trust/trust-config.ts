@@ -1,5 +1,6 @@
-import { mergeRegistriesD, parsePolicy, type MergedRegistriesD, type Policy } from '@podsec/core';
+import { parsePolicy, type MergedRegistriesD, type Policy } from '@podsec/core';
 import type { System } from '@podsec/core/system';
+import { readRegistriesD } from '../config-files/registries-d.ts';
 import { POLICY_JSON, REGISTRIES_D } from '../paths.ts';
 
 /** Where the trust configuration is read from. */
@@ -22,7 +23,5 @@ export async function readTrustConfig(sys: System, o: TrustConfigOptions = {}): 
   const policyPath = o.policy ?? POLICY_JSON;
   const policy = parsePolicy(await sys.fs.readText(policyPath));
   const dir = o.registriesD ?? REGISTRIES_D;
-  const names = (await sys.fs.exists(dir)) ? (await sys.fs.readdir(dir)).filter((n) => n.endsWith('.yaml')) : [];
-  const files = await Promise.all(names.map(async (name) => ({ name, text: await sys.fs.readText(`${dir}/${name}`) })));
-  return { policyPath, policy, registriesD: mergeRegistriesD(files) };
+  return { policyPath, policy, registriesD: await readRegistriesD(sys, dir) };
 }
