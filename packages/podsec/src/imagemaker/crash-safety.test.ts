@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -26,16 +26,19 @@ const LAST_STEP = 'create signature directory /var/sigstore/sigstore/c10f';
  * Start the real CLI from source; kill it with SIGKILL `killAfterMs` after the start, or `afterLastStep` ms
  * after it printed {@link LAST_STEP} (never when both are undefined).
  */
-function runChild(
+async function runChild(
   root: string,
   killAfterMs?: number,
   afterLastStep?: number,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; stderr: string }> {
   const started = Date.now();
   // gpg is left out of PATH: a killed import would leave a gpg-agent behind; the policy switch is what is tested
-  const child = spawn(process.execPath, ['--conditions=podsec-source', RUNNER, '--root', root, ...ARGS], {
+  const child = execa(process.execPath, ['--conditions=podsec-source', RUNNER, '--root', root, ...ARGS], {
     env: { LANG: 'C', PATH: '/usr/sbin:/sbin' },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    extendEnv: false,
+    stdin: 'ignore',
+    stdout: 'ignore',
+    reject: false,
   });
   let stderr = '';
   let timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
@@ -44,12 +47,9 @@ function runChild(
     stderr += d.toString();
     if (afterLastStep !== undefined && !seen && stderr.includes(LAST_STEP)) timer = setTimeout(() => child.kill('SIGKILL'), afterLastStep);
   });
-  return new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, ms: Date.now() - started, stderr });
-    });
-  });
+  const r = await child;
+  clearTimeout(timer);
+  return { code: r.exitCode ?? null, signal: (r.signal ?? null), ms: Date.now() - started, stderr };
 }
 
 describe('podsec-create-imagemakeruser crash safety', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execa } from 'execa';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
@@ -7,7 +7,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { promisify } from 'node:util';
 import { generateKey, parseRegistriesConf } from '@podsec/core';
 import { baseTree, createTestSystem, FakeRunner, runProgram, type Tree } from '@podsec/test-utils';
 import { createProcessRunner } from '@podsec/core/system';
@@ -15,7 +14,7 @@ import { cli } from '../cli/podsec-create-policy.ts';
 import { fetchTrust } from './fetch-trust.ts';
 import { snapshotTree as snapshot } from '@podsec/test-utils';
 
-const run = promisify(execFile);
+const run = (file: string, args: readonly string[]) => execa(file, args);
 const IP = '192.168.10.5';
 const STAMP = '20250801-120000';
 const OLD_POLICY = '{"default":[{"type":"insecureAcceptAnything"}],"transports":{"docker-daemon":{"":[{"type":"insecureAcceptAnything"}]}}}\n';
