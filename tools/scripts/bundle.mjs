@@ -23,7 +23,12 @@ for (const pkg of products) {
   if (bins.length === 0) continue;
   const out = path.join(dir, 'bundle');
   const entries = path.join(out, '.entries');
-  await rm(out, { recursive: true, force: true });
+  // a full build starts clean; a build of named binaries replaces only theirs
+  if (only.length === 0) await rm(out, { recursive: true, force: true });
+  for (const bin of bins) {
+    await rm(path.join(out, 'lib', bin), { recursive: true, force: true });
+    await rm(path.join(out, `${bin}.mjs`), { force: true });
+  }
   await mkdir(entries, { recursive: true });
   for (const bin of bins) {
     const file = path.join(entries, `${bin}.ts`);

@@ -1,7 +1,6 @@
 import { Command, InvalidArgumentError, parseBooleanArgument, type CliContext, type CliDefinition } from '@podsec/core/cli';
 import { createArchiveHost } from '../oci/archive-adapter.ts';
 import { DEFAULT_MAX_ARCHIVE_SIZE, DEFAULT_MAX_ENTRIES } from '../oci/archive.ts';
-import { loadSignOci } from '../oci/load-sign.ts';
 import { ociMessages } from '../oci/messages.ts';
 
 /** Exit codes of podsec-load-sign-oci (spec §8.2; 9 is new, W15). Everything else exits 1. */
@@ -71,6 +70,8 @@ function createProgram(ctx: CliContext) {
     .action(async (archive, arch, signerEmail, target, opts) => {
       const sys = ctx.system;
       const { stdin } = ctx;
+      // signing (openpgp) is loaded once the arguments are valid, not for --help or a usage error
+      const { loadSignOci } = await import('../oci/load-sign.ts');
       const result = await loadSignOci(sys, createArchiveHost(sys.env), {
         archive,
         arch,

@@ -1,7 +1,9 @@
 import path from 'node:path';
-import { Command, type CliContext, type CliDefinition } from '@podsec/core/cli';
-import { PodsecError } from '@podsec/core';
-import { showTrust, signTrust, verifyTrust, type ShowTrustResult, type VerifyTrustResult } from '../trust/trust.ts';
+import { Command, PodsecError, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import type { ShowTrustResult, VerifyTrustResult } from '../trust/trust.ts';
+
+// the trust library (openpgp, yaml) is loaded when an action runs, not for --help or a usage error
+const trust = () => import('../trust/trust.ts');
 
 /** Exit codes of podsec-trust. */
 export const exitCodes = { TRUST_REJECTED: 3, TRUST_MANIFEST_UNAVAILABLE: 4, TRUST_NO_LOOKASIDE: 5 } as const;
@@ -63,7 +65,7 @@ function createProgram(ctx: CliContext) {
       .option('--registries-d <dir>', 'registries.d directory (a system path, under --root)', '/etc/containers/registries.d');
   withConfig(program.command('show').description('the requirements of the policy, or those that apply to an image and why').argument('[image]'))
     .action(async (image, o) => {
-      const r = await showTrust(ctx.system, image, { policy: o.policy, registriesD: o.registriesD });
+      const r = await (await trust()).showTrust(ctx.system, image, { policy: o.policy, registriesD: o.registriesD });
       ctx.system.report.result(formatShow(r), r);
     });
   withConfig(program.command('verify').description('every signature of an image and the verdict of the policy').argument('<image>'))
@@ -71,7 +73,7 @@ function createProgram(ctx: CliContext) {
     .option('--lookaside <url>', 'read signatures here instead of the registries.d location')
     .option('--insecure', 'plain HTTP / unverified TLS to the registry')
     .action(async (image, o) => {
-      const r = await verifyTrust(ctx.system, image, {
+      const r = await (await trust()).verifyTrust(ctx.system, image, {
         policy: o.policy, registriesD: o.registriesD, keys: (o.key ?? []).map(abs), insecure: o.insecure ?? false,
         ...(o.lookaside === undefined ? {} : { lookaside: o.lookaside }),
       });
@@ -87,7 +89,7 @@ function createProgram(ctx: CliContext) {
     .option('--identity <ref>', 'docker reference to sign for (default: the image)')
     .option('--insecure', 'plain HTTP / unverified TLS to the registry')
     .action(async (image, o) => {
-      const r = await signTrust(ctx.system, image, {
+      const r = await (await trust()).signTrust(ctx.system, image, {
         policy: o.policy, registriesD: o.registriesD, key: abs(o.key), insecure: o.insecure ?? false,
         ...(o.passphraseFile === undefined ? {} : { passphraseFile: abs(o.passphraseFile) }),
         ...(o.lookaside === undefined ? {} : { lookaside: o.lookaside }),
