@@ -9,7 +9,11 @@ const boundaryImports = {
   paths: [
     { name: 'execa', message: 'Run processes through System.proc (design B5).' },
     { name: 'chokidar', message: 'Watch files through the Watcher interface (design B5).' },
-    { name: '@kubernetes/client-node', message: 'Use the KubeApi interface (design B5).', allowTypeImports: true },
+    {
+      name: '@kubernetes/client-node',
+      message: 'Use the KubeApi interface (design B5).',
+      allowTypeImports: true,
+    },
   ],
   patterns: [
     { group: ['node:fs', 'node:fs/*', 'fs', 'fs/*'], message: 'Use System.fs (design B5).' },
@@ -18,7 +22,15 @@ const boundaryImports = {
 };
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/bundle/**', '**/node_modules/**', '**/.turbo/**', 'tools/rpm/build/**'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/bundle/**',
+      '**/node_modules/**',
+      '**/.turbo/**',
+      'tools/rpm/build/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -32,7 +44,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'no-restricted-syntax': [
         'error',
-        { selector: "CallExpression[callee.object.name='process'][callee.property.name='exit']", message: 'Return an exit code; only runCli ends the process.' },
+        {
+          selector: "CallExpression[callee.object.name='process'][callee.property.name='exit']",
+          message: 'Return an exit code; only runCli ends the process.',
+        },
         { selector: 'TSEnumDeclaration', message: 'Use an `as const` object and a union type.' },
       ],
     },
@@ -41,7 +56,12 @@ export default tseslint.config(
     // library code: no direct host access, no console
     files: ['packages/*/src/**/*.ts'],
     // the system boundary itself, and named adapters (`*-adapter.ts`: streaming processes, long-running services)
-    ignores: ['packages/*/src/system/**', 'packages/*/src/**/*-adapter.ts', 'packages/*/src/**/*.test.ts', 'packages/*/src/**/test-helpers/**'],
+    ignores: [
+      'packages/*/src/system/**',
+      'packages/*/src/**/*-adapter.ts',
+      'packages/*/src/**/*.test.ts',
+      'packages/*/src/**/test-helpers/**',
+    ],
     rules: {
       'no-restricted-imports': ['error', boundaryImports],
       'no-console': 'error',
@@ -53,7 +73,14 @@ export default tseslint.config(
   },
   {
     // tests, tools and plain JS: relaxed type-aware rules
-    files: ['**/*.test.ts', 'test/**/*.ts', 'tools/**', '**/*.js', '**/*.mjs', '**/test-helpers/**'],
+    files: [
+      '**/*.test.ts',
+      'test/**/*.ts',
+      'tools/**',
+      '**/*.js',
+      '**/*.mjs',
+      '**/test-helpers/**',
+    ],
     rules: {
       '@typescript-eslint/no-floating-promises': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

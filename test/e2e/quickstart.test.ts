@@ -20,7 +20,10 @@ async function hostState(): Promise<Record<string, string>> {
   }
   for (const f of files) {
     const s = await stat(f).catch(() => undefined);
-    if (s?.isFile()) out[f] = createHash('sha256').update(await readFile(f)).digest('hex');
+    if (s?.isFile())
+      out[f] = createHash('sha256')
+        .update(await readFile(f))
+        .digest('hex');
     else out[f] = s ? 'dir' : 'absent';
   }
   return out;
@@ -34,18 +37,30 @@ describe('podsec-quickstart (bundled binary)', () => {
     t.after(() => rm(dir, { recursive: true, force: true }));
     const sandbox = path.join(dir, 'sandbox');
     const before = await hostState();
-    const r = await runBin(BIN, ['--dir', sandbox, '--json'], { env: { PATH: process.env['PATH'] ?? '' }, timeoutMs: 300_000 });
+    const r = await runBin(BIN, ['--dir', sandbox, '--json'], {
+      env: { PATH: process.env['PATH'] ?? '' },
+      timeoutMs: 300_000,
+    });
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout);
     assert.equal(result.ok, true);
     const names = result.steps.map((s: { step: string }) => s.step);
-    for (const want of ['podsec-create-policy', 'podsec-create-imagemakeruser', 'podsec-save-oci', 'podsec-load-sign-oci', 'skopeo pulls the signed image', 'skopeo refuses the unsigned image']) {
+    for (const want of [
+      'podsec-create-policy',
+      'podsec-create-imagemakeruser',
+      'podsec-save-oci',
+      'podsec-load-sign-oci',
+      'skopeo pulls the signed image',
+      'skopeo refuses the unsigned image',
+    ]) {
       assert.ok(names.includes(want), `step ${want} missing`);
     }
     assert.match(r.stderr, /A signature was required|rejected/);
     assert.deepEqual(await hostState(), before);
     // the trust domain really is in the sandbox
-    const policy = JSON.parse(await readFile(path.join(sandbox, 'root/etc/containers/policy.json'), 'utf8'));
+    const policy = JSON.parse(
+      await readFile(path.join(sandbox, 'root/etc/containers/policy.json'), 'utf8'),
+    );
     assert.deepEqual(policy.default, [{ type: 'reject' }]);
     assert.ok(existsSync(path.join(sandbox, 'root/var/sigstore/keys/imagemaker.pgp')));
   });

@@ -17,9 +17,10 @@ const self = fileURLToPath(import.meta.url);
 if (process.argv[2] === '--child') {
   // child mode: run one CLI in this process so that /usr/bin/time measures exactly it
   const { runCli } = await import('../../packages/core/src/cli/index.ts');
-  const mod = process.argv[3] === 'save'
-    ? await import('../../packages/podsec/src/cli/podsec-save-oci.ts')
-    : await import('../../packages/podsec/src/cli/podsec-load-sign-oci.ts');
+  const mod =
+    process.argv[3] === 'save'
+      ? await import('../../packages/podsec/src/cli/podsec-save-oci.ts')
+      : await import('../../packages/podsec/src/cli/podsec-load-sign-oci.ts');
   process.exitCode = await runCli(mod.cli, process.argv.slice(4));
 } else {
   const N = Number(process.argv[2] ?? 20);
@@ -47,11 +48,19 @@ if (process.argv[2] === '--child') {
     return { wall, rss };
   };
   try {
-    const key = await generateKey({ type: 'rsa', rsaBits: 3072, name: 'Bench Maker', email: 'maker@example.org', date: new Date(Date.now() - 86400e3) });
+    const key = await generateKey({
+      type: 'rsa',
+      rsaBits: 3072,
+      name: 'Bench Maker',
+      email: 'maker@example.org',
+      date: new Date(Date.now() - 86400e3),
+    });
     await writeFile(path.join(work, 'key.asc'), key.privateKeyArmored, { mode: 0o600 });
     const gnupg = path.join(work, 'gnupg');
     await mkdir(gnupg, { mode: 0o700 });
-    await run('gpg', ['--batch', '--quiet', '--import', path.join(work, 'key.asc')], { env: { ...process.env, GNUPGHOME: gnupg } });
+    await run('gpg', ['--batch', '--quiet', '--import', path.join(work, 'key.asc')], {
+      env: { ...process.env, GNUPGHOME: gnupg },
+    });
 
     // maker's root: group membership, nothing else (lookaside: <root>/var/sigstore/sigstore)
     const root = path.join(work, 'root');
@@ -60,17 +69,35 @@ if (process.argv[2] === '--child') {
     await writeFile(path.join(root, 'etc/group'), 'root:x:0:\npodman_dev:x:991:root\n');
 
     const variants = [{ name: `${N} tiny images`, size: 0 }];
-    if (BIG_MB > 0) variants.push({ name: `${N} images with a ${BIG_MB} MB layer`, size: BIG_MB * 1e6 });
+    if (BIG_MB > 0)
+      variants.push({ name: `${N} images with a ${BIG_MB} MB layer`, size: BIG_MB * 1e6 });
     for (const variant of variants) {
       const source = await startReg();
       process.stdout.write(`\n== ${variant.name}: building ...`);
       for (let i = 0; i < N; i++) {
-        const contents = variant.size > 0 ? randomBytes(variant.size / 2).toString('hex') : `bench ${i} ${Math.random()}\n`;
+        const contents =
+          variant.size > 0
+            ? randomBytes(variant.size / 2).toString('hex')
+            : `bench ${i} ${Math.random()}\n`;
         await buildTinyImage(source.host, `bench/img${i}`, '1', { contents });
       }
       const out = path.join(work, `out-${variant.size}`);
       const images = Array.from({ length: N }, (_, i) => `bench/img${i}:1`);
-      const save = await timed(process.execPath, ['--conditions=podsec-source', self, '--child', 'save', out, 'amd64', ...images, '--registry', source.host, '--tmpdir', work, '--xz-level', '1']);
+      const save = await timed(process.execPath, [
+        '--conditions=podsec-source',
+        self,
+        '--child',
+        'save',
+        out,
+        'amd64',
+        ...images,
+        '--registry',
+        source.host,
+        '--tmpdir',
+        work,
+        '--xz-level',
+        '1',
+      ]);
       const archive = path.join(out, 'amd64.tar.xz');
       const { stdout: size } = await run('du', ['-m', archive]);
       console.log(` archive ${size.split('\t')[0]} MiB (save-oci ${save.wall.toFixed(1)} s)`);
@@ -78,15 +105,33 @@ if (process.argv[2] === '--child') {
       // ours
       const t1 = await startReg();
       const ours = await timed(process.execPath, [
-        '--conditions=podsec-source', self, '--child', 'load', archive, 'amd64', 'maker@example.org',
-        '--root', root, '--registry-host', t1.host, '--key', path.join(work, 'key.asc'), '--tmpdir', work, '--platform', 'bench',
+        '--conditions=podsec-source',
+        self,
+        '--child',
+        'load',
+        archive,
+        'amd64',
+        'maker@example.org',
+        '--root',
+        root,
+        '--registry-host',
+        t1.host,
+        '--key',
+        path.join(work, 'key.asc'),
+        '--tmpdir',
+        work,
+        '--platform',
+        'bench',
       ]);
 
       // the original's approach by hand
       const t2 = await startReg();
       const regd = path.join(work, `regd-${variant.size}`);
       await mkdir(regd);
-      await writeFile(path.join(regd, 'default.yaml'), `default-docker:\n  lookaside-staging: file://${path.join(work, `orig-sigs-${variant.size}`)}\n`);
+      await writeFile(
+        path.join(regd, 'default.yaml'),
+        `default-docker:\n  lookaside-staging: file://${path.join(work, `orig-sigs-${variant.size}`)}\n`,
+      );
       const storage = `containers-storage:[vfs@${path.join(work, `st-${variant.size}`, 'root')}+${path.join(work, `st-${variant.size}`, 'run')}]`;
       const env = { GNUPGHOME: gnupg };
       const t0 = performance.now();
@@ -97,17 +142,44 @@ if (process.argv[2] === '--child') {
       origRss = Math.max(origRss, x.rss);
       for (const img of images) {
         const ref = `${t2.host}/${img}`;
-        const a = await timed('skopeo', ['--override-arch', 'amd64', 'copy', '--quiet', `oci:${ext}/amd64:${img}`, `${storage}${ref}`]);
-        const b = await timed('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--registries.d', regd, '--sign-by', key.fingerprint, `${storage}${ref}`, `docker://${ref}`], env);
+        const a = await timed('skopeo', [
+          '--override-arch',
+          'amd64',
+          'copy',
+          '--quiet',
+          `oci:${ext}/amd64:${img}`,
+          `${storage}${ref}`,
+        ]);
+        const b = await timed(
+          'skopeo',
+          [
+            'copy',
+            '--quiet',
+            '--dest-tls-verify=false',
+            '--registries.d',
+            regd,
+            '--sign-by',
+            key.fingerprint,
+            `${storage}${ref}`,
+            `docker://${ref}`,
+          ],
+          env,
+        );
         origRss = Math.max(origRss, a.rss, b.rss);
       }
       const orig = (performance.now() - t0) / 1000;
       await rm(ext, { recursive: true, force: true });
       await run('rm', ['-rf', path.join(work, `st-${variant.size}`)]);
 
-      console.log(`  ours (podsec-load-sign-oci): ${ours.wall.toFixed(2)} s, peak RSS ${ours.rss.toFixed(0)} MiB`);
-      console.log(`  original approach:           ${orig.toFixed(2)} s, peak RSS of the largest process ${origRss.toFixed(0)} MiB`);
-      console.log(`  ratio ours/original:         ${(ours.wall / orig).toFixed(2)} (target <= 1.0)`);
+      console.log(
+        `  ours (podsec-load-sign-oci): ${ours.wall.toFixed(2)} s, peak RSS ${ours.rss.toFixed(0)} MiB`,
+      );
+      console.log(
+        `  original approach:           ${orig.toFixed(2)} s, peak RSS of the largest process ${origRss.toFixed(0)} MiB`,
+      );
+      console.log(
+        `  ratio ours/original:         ${(ours.wall / orig).toFixed(2)} (target <= 1.0)`,
+      );
     }
   } finally {
     await Promise.all(registries.map((r) => r.stop()));

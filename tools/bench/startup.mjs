@@ -12,7 +12,10 @@ if (argv[0] === '--runs') {
   runs = Number(argv[1]);
   argv.splice(0, 2);
 }
-const target = argv.length > 0 ? argv : [path.join(repo, 'packages/podsec/bundle/podsec-get-platform.mjs'), '--json'];
+const target =
+  argv.length > 0
+    ? argv
+    : [path.join(repo, 'packages/podsec/bundle/podsec-get-platform.mjs'), '--json'];
 const env = { ...process.env, U7S_PLATFORM: process.env.U7S_PLATFORM ?? 'p10' };
 
 function time(args) {
@@ -40,5 +43,8 @@ const b = median(bare);
 const c = median(cli);
 console.log(`node ${process.version}, ${runs} interleaved runs each`);
 console.log(`node -e 0                       median ${b.toFixed(1)} ms`);
-console.log(`${path.basename(target[0])} ${target.slice(1).join(' ')}`.padEnd(32) + ` median ${c.toFixed(1)} ms`);
+console.log(
+  `${path.basename(target[0])} ${target.slice(1).join(' ')}`.padEnd(32) +
+    ` median ${c.toFixed(1)} ms`,
+);
 console.log(`ratio ${(c / b).toFixed(2)}x (target <= 2.00x)`);

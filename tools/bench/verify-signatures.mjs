@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { generateKey, readPrivateKey, readPublicKeys } from '../../packages/core/src/trust/keys.ts';
-import { signSimpleSigning, verifySimpleSigning } from '../../packages/core/src/trust/simple-signing.ts';
+import {
+  signSimpleSigning,
+  verifySimpleSigning,
+} from '../../packages/core/src/trust/simple-signing.ts';
 
 const run = promisify(execFile);
 const N = Number(process.argv[2] ?? 1000);
@@ -24,11 +27,13 @@ try {
   console.log(`signing ${N} payloads (RSA 4096, gpg-style compressed) ...`);
   const blobs = [];
   for (let i = 0; i < N; i++) {
-    blobs.push(await signSimpleSigning({
-      privateKey: priv,
-      dockerReference: `registry.local/bench/app:${i}`,
-      manifestDigest: `sha256:${i.toString(16).padStart(64, '0')}`,
-    }));
+    blobs.push(
+      await signSimpleSigning({
+        privateKey: priv,
+        dockerReference: `registry.local/bench/app:${i}`,
+        manifestDigest: `sha256:${i.toString(16).padStart(64, '0')}`,
+      }),
+    );
   }
 
   // podsec: keys parsed once, every signature verified in this process.
@@ -38,7 +43,8 @@ try {
   for (const b of blobs) await verifySimpleSigning(b, keys);
   const oursSeq = performance.now() - t0;
   t0 = performance.now();
-  for (let i = 0; i < blobs.length; i += 32) await Promise.all(blobs.slice(i, i + 32).map((b) => verifySimpleSigning(b, keys)));
+  for (let i = 0; i < blobs.length; i += 32)
+    await Promise.all(blobs.slice(i, i + 32).map((b) => verifySimpleSigning(b, keys)));
   const oursPar = performance.now() - t0;
 
   // gpg: one process per signature, as a shell script would do it (sample, extrapolated to N).
@@ -57,9 +63,15 @@ try {
   const fmt = (ms) => `${ms.toFixed(0)} ms (${(ms / N).toFixed(3)} ms/signature)`;
   console.log(`podsec, ${N} signatures, sequential:       ${fmt(oursSeq)}`);
   console.log(`podsec, ${N} signatures, 32 in flight:     ${fmt(oursPar)}`);
-  console.log(`gpg --verify, ${GPG_SAMPLE} processes measured, extrapolated to ${N}: ${fmt(gpgTotal)}`);
-  console.log(`speed-up: sequential ${(gpgTotal / oursSeq).toFixed(1)}x, concurrent ${(gpgTotal / oursPar).toFixed(1)}x`);
+  console.log(
+    `gpg --verify, ${GPG_SAMPLE} processes measured, extrapolated to ${N}: ${fmt(gpgTotal)}`,
+  );
+  console.log(
+    `speed-up: sequential ${(gpgTotal / oursSeq).toFixed(1)}x, concurrent ${(gpgTotal / oursPar).toFixed(1)}x`,
+  );
 } finally {
-  await run('gpgconf', ['--kill', 'gpg-agent'], { env: { ...process.env, GNUPGHOME: path.join(work, 'gnupg') } }).catch(() => {});
+  await run('gpgconf', ['--kill', 'gpg-agent'], {
+    env: { ...process.env, GNUPGHOME: path.join(work, 'gnupg') },
+  }).catch(() => {});
   await rm(work, { recursive: true, force: true });
 }

@@ -17,7 +17,13 @@ for (const pkg of products) {
   for (const b of Object.keys(manifest.bin ?? {})) {
     if (only.length > 0 && !only.includes(b)) continue;
     const src = path.join(dir, 'src/cli', `${b}.ts`);
-    if (await access(src).then(() => true, () => false)) bins.push(b);
+    if (
+      await access(src).then(
+        () => true,
+        () => false,
+      )
+    )
+      bins.push(b);
     else console.warn(`bundle: ${b} has no ${path.relative(repo, src)} yet, skipped`);
   }
   if (bins.length === 0) continue;

@@ -18,6 +18,9 @@ describe('coreMessages', () => {
     assert.deepEqual(Object.keys(coreMessages.ru).sort(), Object.keys(coreMessages.en).sort());
   });
   it('fills parameters', () => {
-    assert.equal(createTranslator('ru', coreMessages)('NOT_ROOT', { command: 'x' }), 'x должна запускаться пользователем с правами root');
+    assert.equal(
+      createTranslator('ru', coreMessages)('NOT_ROOT', { command: 'x' }),
+      'x должна запускаться пользователем с правами root',
+    );
   });
 });

@@ -21,20 +21,29 @@ describe('planPlatform', () => {
     assert.deepEqual(planPlatform(undefined, 'alt'), { platform: 'alt', source: 'U7S_PLATFORM' });
   });
   it('refuses to guess the useless "p" when CPE_NAME is missing', () => {
-    assert.throws(() => planPlatform(parseOsRelease('NAME=Debian\nID=debian\n')), { code: 'PLATFORM_UNKNOWN' });
+    assert.throws(() => planPlatform(parseOsRelease('NAME=Debian\nID=debian\n')), {
+      code: 'PLATFORM_UNKNOWN',
+    });
     assert.throws(() => planPlatform(undefined), { code: 'PLATFORM_UNKNOWN' });
   });
 });
 
 describe('parseOsRelease', () => {
   it('parses quoted values as data, ignoring comments', () => {
-    assert.deepEqual(parseOsRelease('# c\nNAME="ALT \\"SP\\""\nID=altlinux\nX=\'a b\'\n'), { NAME: 'ALT "SP"', ID: 'altlinux', X: 'a b' });
+    assert.deepEqual(parseOsRelease('# c\nNAME="ALT \\"SP\\""\nID=altlinux\nX=\'a b\'\n'), {
+      NAME: 'ALT "SP"',
+      ID: 'altlinux',
+      X: 'a b',
+    });
   });
 });
 
 describe('mapArchitecture', () => {
   it('maps machine names', () => {
-    assert.deepEqual(['x86_64', 'aarch64', 'armv7l', 'ppc64le', 'i686', 'x64', 'ia32'].map(mapArchitecture), ['amd64', 'arm64', 'arm', 'ppc64le', '386', 'amd64', '386']);
+    assert.deepEqual(
+      ['x86_64', 'aarch64', 'armv7l', 'ppc64le', 'i686', 'x64', 'ia32'].map(mapArchitecture),
+      ['amd64', 'arm64', 'arm', 'ppc64le', '386', 'amd64', '386'],
+    );
   });
   it('refuses an unknown one', () => {
     assert.throws(() => mapArchitecture('mips'), { code: 'PLATFORM_ARCH_UNSUPPORTED' });

@@ -27,7 +27,8 @@ export function parseOsRelease(text: string): Record<string, string> {
     const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
     if (!m) continue;
     let v = m[2]!;
-    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1).replace(/\\(["\\$`])/g, '$1');
+    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"'))
+      v = v.slice(1, -1).replace(/\\(["\\$`])/g, '$1');
     else if (v.length >= 2 && v.startsWith("'") && v.endsWith("'")) v = v.slice(1, -1);
     out[m[1]!] = v;
   }
@@ -39,15 +40,23 @@ export function parseOsRelease(text: string): Record<string, string> {
  * (`c10f*` -> `c10f`, otherwise verbatim); else `CPE_NAME` (`spserver` -> `c10f`, `sisyphus`, else
  * `p<major>`). Throws `PLATFORM_UNKNOWN` where the original would yield the useless `p`.
  */
-export function planPlatform(osRelease: Readonly<Record<string, string>> | undefined, preset?: string): PlatformInfo {
+export function planPlatform(
+  osRelease: Readonly<Record<string, string>> | undefined,
+  preset?: string,
+): PlatformInfo {
   if (preset) return { platform: preset, source: 'U7S_PLATFORM' };
   if (!osRelease) {
-    throw new PodsecError('PLATFORM_UNKNOWN', 'cannot determine the platform: /etc/os-release is missing', {
-      details: { reason: '/etc/os-release is missing' },
-    });
+    throw new PodsecError(
+      'PLATFORM_UNKNOWN',
+      'cannot determine the platform: /etc/os-release is missing',
+      {
+        details: { reason: '/etc/os-release is missing' },
+      },
+    );
   }
   const branch = osRelease['ALT_BRANCH_ID'];
-  if (branch) return { platform: branch.startsWith('c10f') ? 'c10f' : branch, source: 'ALT_BRANCH_ID' };
+  if (branch)
+    return { platform: branch.startsWith('c10f') ? 'c10f' : branch, source: 'ALT_BRANCH_ID' };
   const cpe = (osRelease['CPE_NAME'] ?? '').split(':');
   const product = cpe[3];
   const major = (cpe[4] ?? '').split('.')[0] ?? '';
@@ -55,7 +64,9 @@ export function planPlatform(osRelease: Readonly<Record<string, string>> | undef
   if (product === 'sisyphus') return { platform: 'sisyphus', source: 'CPE_NAME' };
   if (product && /^[0-9]+$/.test(major)) return { platform: `p${major}`, source: 'CPE_NAME' };
   const reason = 'neither ALT_BRANCH_ID nor a usable CPE_NAME in /etc/os-release';
-  throw new PodsecError('PLATFORM_UNKNOWN', `cannot determine the platform: ${reason}`, { details: { reason } });
+  throw new PodsecError('PLATFORM_UNKNOWN', `cannot determine the platform: ${reason}`, {
+    details: { reason },
+  });
 }
 
 /** Maps `uname -m` or Node's `process.arch` to the image architecture name; throws `PLATFORM_ARCH_UNSUPPORTED`. */
@@ -66,7 +77,9 @@ export function mapArchitecture(machine: string): Architecture {
   if (m === 'arm' || /^armv[5-8]/.test(m)) return 'arm';
   if (m === 'ppc64le' || m === 'ppc64') return 'ppc64le';
   if (/^i[3-6]86$/.test(m) || m === 'ia32' || m === 'x86' || m === '386') return '386';
-  throw new PodsecError('PLATFORM_ARCH_UNSUPPORTED', `unsupported CPU architecture "${m}"`, { details: { machine: m } });
+  throw new PodsecError('PLATFORM_ARCH_UNSUPPORTED', `unsupported CPU architecture "${m}"`, {
+    details: { machine: m },
+  });
 }
 
 /** True for one of {@link ARCHITECTURES}. */

@@ -16,9 +16,21 @@ export type { WriteVersionedOptions, WriteVersionedResult } from './config-files
 
 // podsec-create-policy
 export { createPolicy, exportTrustBundle } from './policy/create-policy.ts';
-export type { CreatePolicyOptions, CreatePolicyResult, ExportTrustBundleResult, PolicyChange, TrustSource } from './policy/create-policy.ts';
+export type {
+  CreatePolicyOptions,
+  CreatePolicyResult,
+  ExportTrustBundleResult,
+  PolicyChange,
+  TrustSource,
+} from './policy/create-policy.ts';
 export {
-  formatTrustBundle, parseRegistryIp, parseTrustBundle, planHosts, planRegistriesD, planServerPolicy, validateTrust,
+  formatTrustBundle,
+  parseRegistryIp,
+  parseTrustBundle,
+  planHosts,
+  planRegistriesD,
+  planServerPolicy,
+  validateTrust,
 } from './policy/plan-policy.ts';
 export type { TrustSet, ValidatedTrust } from './policy/plan-policy.ts';
 export { fetchTrust } from './policy/fetch-trust.ts';
@@ -27,28 +39,52 @@ export type { FetchTrustOptions } from './policy/fetch-trust.ts';
 // podsec-create-imagemakeruser
 export { createImageMakers } from './imagemaker/create-imagemakers.ts';
 export type {
-  CreateImageMakersOptions, CreateImageMakersResult, MakerKeyOptions, MakerKeyType, MakerResult,
+  CreateImageMakersOptions,
+  CreateImageMakersResult,
+  MakerKeyOptions,
+  MakerKeyType,
+  MakerResult,
 } from './imagemaker/create-imagemakers.ts';
 export {
-  formatMakerRegistriesD, normalizeMakerArgs, planMakerPolicy, planPersonalPolicy, planSignatureDirs, publicKeyPathOf, signatureDirOf,
+  formatMakerRegistriesD,
+  normalizeMakerArgs,
+  planMakerPolicy,
+  planPersonalPolicy,
+  planSignatureDirs,
+  publicKeyPathOf,
+  signatureDirOf,
 } from './imagemaker/plan-imagemakers.ts';
 export type { MakerSpec, ScopeBinding } from './imagemaker/plan-imagemakers.ts';
 
 // podsec-create-podmanusers
 export { createPodmanUsers, planPodmanUsers } from './users/podman-users.ts';
-export type { CreatePodmanUsersOptions, CreatePodmanUsersResult, PasswordSource, PodmanUserResult } from './users/podman-users.ts';
+export type {
+  CreatePodmanUsersOptions,
+  CreatePodmanUsersResult,
+  PasswordSource,
+  PodmanUserResult,
+} from './users/podman-users.ts';
 
 // podsec-create-services, podsec-serve
 export { createServices, UNITS } from './services/create-services.ts';
 export type { CreateServicesOptions, CreateServicesResult } from './services/create-services.ts';
-export { planRegistryConfig, renderNginxSite, renderRegistryUnit } from './services/plan-services.ts';
+export {
+  planRegistryConfig,
+  renderNginxSite,
+  renderRegistryUnit,
+} from './services/plan-services.ts';
 export { startServices } from './services/serve.ts';
 export type { RunningServices, StartServicesOptions } from './services/serve.ts';
 
 // podsec-load-sign-oci, podsec-save-oci
 export { createArchiveHost } from './oci/archive-adapter.ts';
 export { loadSignOci } from './oci/load-sign.ts';
-export type { LoadedImage, LoadProgress, LoadSignOptions, LoadSignResult } from './oci/load-sign.ts';
+export type {
+  LoadedImage,
+  LoadProgress,
+  LoadSignOptions,
+  LoadSignResult,
+} from './oci/load-sign.ts';
 export { parseIndexRefs, planLoadImages, planLoadTarget } from './oci/plan-load.ts';
 export { planSaveOci } from './oci/plan-save.ts';
 export type { PlanSaveInput, SavePlan } from './oci/plan-save.ts';
@@ -57,8 +93,18 @@ export type { SaveOciOptions, SaveOciResult } from './oci/save.ts';
 
 // podsec-trust
 export { showTrust, signTrust, verifyTrust, planScopeTable } from './trust/trust.ts';
-export type { ShowTrustResult, SignTrustOptions, SignTrustResult, VerifyTrustOptions, VerifyTrustResult } from './trust/trust.ts';
+export type {
+  ShowTrustResult,
+  SignTrustOptions,
+  SignTrustResult,
+  VerifyTrustOptions,
+  VerifyTrustResult,
+} from './trust/trust.ts';
 
 // podsec-quickstart
-export { planClientPolicy, runQuickstart, SANDBOX_SERVER_ADDRESS } from './quickstart/quickstart.ts';
+export {
+  planClientPolicy,
+  runQuickstart,
+  SANDBOX_SERVER_ADDRESS,
+} from './quickstart/quickstart.ts';
 export type { QuickstartOptions, QuickstartResult } from './quickstart/quickstart.ts';

@@ -3,7 +3,12 @@ import type { ProcessResult, ProcessRunner, RunOptions } from '@podsec/core/syst
 /** A recorded call. */
 export type FakeCall = readonly [file: string, args: readonly string[]];
 /** A scripted answer. */
-export type FakeResponse = Partial<ProcessResult> | ((args: readonly string[], o?: RunOptions) => Partial<ProcessResult> | Promise<Partial<ProcessResult>>);
+export type FakeResponse =
+  | Partial<ProcessResult>
+  | ((
+      args: readonly string[],
+      o?: RunOptions,
+    ) => Partial<ProcessResult> | Promise<Partial<ProcessResult>>);
 
 /**
  * A process runner for unit tests: answers are scripted per program (and optionally per first argument);

@@ -42,16 +42,26 @@ export interface FetchedManifest {
 }
 
 /** GET `/v2/<repo>/manifests/<tagOrDigest>` with v2s2 and OCI media types accepted. */
-export async function fetchManifest(registryHost: string, repo: string, tagOrDigest: string): Promise<FetchedManifest> {
+export async function fetchManifest(
+  registryHost: string,
+  repo: string,
+  tagOrDigest: string,
+): Promise<FetchedManifest> {
   const res = await fetch(`http://${registryHost}/v2/${repo}/manifests/${tagOrDigest}`, {
     headers: { Accept: MANIFEST_ACCEPT },
   });
-  if (!res.ok) throw new Error(`GET manifest ${repo}:${tagOrDigest}: HTTP ${res.status} ${await res.text()}`);
+  if (!res.ok)
+    throw new Error(`GET manifest ${repo}:${tagOrDigest}: HTTP ${res.status} ${await res.text()}`);
   const manifest = new Uint8Array(await res.arrayBuffer());
   const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
   const header = res.headers.get('docker-content-digest');
-  if (header !== null && header !== digest) throw new Error(`registry digest ${header} differs from body digest ${digest}`);
-  return { manifest, digest, mediaType: (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '' };
+  if (header !== null && header !== digest)
+    throw new Error(`registry digest ${header} differs from body digest ${digest}`);
+  return {
+    manifest,
+    digest,
+    mediaType: (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '',
+  };
 }
 
 /**
@@ -65,7 +75,14 @@ export async function buildTinyImage(
   options: BuildTinyImageOptions = {},
 ): Promise<TinyImage> {
   const work = await mkdtemp(path.join(tmpdir(), 'podsec-image-'));
-  const storage = ['--root', path.join(work, 'root'), '--runroot', path.join(work, 'runroot'), '--storage-driver', 'vfs'];
+  const storage = [
+    '--root',
+    path.join(work, 'root'),
+    '--runroot',
+    path.join(work, 'runroot'),
+    '--storage-driver',
+    'vfs',
+  ];
   const env = { BUILDAH_ISOLATION: 'chroot', STORAGE_DRIVER: 'vfs' };
   try {
     const file = path.join(work, 'hello.txt');
@@ -75,11 +92,22 @@ export async function buildTinyImage(
     await execa('buildah', [...storage, 'copy', id, file, '/hello.txt'], { env });
     await execa('buildah', [...storage, 'config', '--cmd', '/hello.txt', id], { env });
     const local = `localhost/podsec-test-${randomUUID()}:latest`;
-    await execa('buildah', [...storage, 'commit', '--format', options.format ?? 'oci', id, local], { env });
+    await execa('buildah', [...storage, 'commit', '--format', options.format ?? 'oci', id, local], {
+      env,
+    });
     const reference = `${registryHost}/${repo}:${tag}`;
-    await execa('buildah', [...storage, 'push', '--tls-verify=false', local, `docker://${reference}`], { env });
+    await execa(
+      'buildah',
+      [...storage, 'push', '--tls-verify=false', local, `docker://${reference}`],
+      { env },
+    );
     const fetched = await fetchManifest(registryHost, repo, tag);
-    return { reference, digest: fetched.digest, manifest: fetched.manifest, mediaType: fetched.mediaType };
+    return {
+      reference,
+      digest: fetched.digest,
+      manifest: fetched.manifest,
+      mediaType: fetched.mediaType,
+    };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -69,7 +69,12 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
         '',
       ].join('\n'),
     );
-    const child = execa(binary, ['serve', config], { reject: false, stdin: 'ignore', buffer: true, cleanup: true });
+    const child = execa(binary, ['serve', config], {
+      reject: false,
+      stdin: 'ignore',
+      buffer: true,
+      cleanup: true,
+    });
     let exited = false;
     void child.then(() => {
       exited = true;
@@ -112,7 +117,9 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     const result = await child;
     if (attempt === 4 || !/address already in use/i.test(String(result.stderr))) {
       await rm(dir, { recursive: true, force: true });
-      throw new Error(`docker-registry did not start on ${host}: ${String(result.stderr).slice(0, 2000)}`);
+      throw new Error(
+        `docker-registry did not start on ${host}: ${String(result.stderr).slice(0, 2000)}`,
+      );
     }
   }
   throw new Error('unreachable');

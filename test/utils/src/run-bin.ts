@@ -30,7 +30,11 @@ export async function runProgram(
 export async function runBin(
   binPath: string,
   args: readonly string[],
-  o: { readonly env?: Record<string, string>; readonly input?: string; readonly timeoutMs?: number } = {},
+  o: {
+    readonly env?: Record<string, string>;
+    readonly input?: string;
+    readonly timeoutMs?: number;
+  } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const r = await execa(process.execPath, [binPath, ...args], {
     reject: false,

@@ -19,7 +19,10 @@ export async function snapshotTree(root: string): Promise<Record<string, string>
         out[rel] = `dir ${meta}`;
         await walk(p);
       } else if (!st.isFile()) out[rel] = `other ${meta}`;
-      else out[rel] = `file ${meta} ${createHash('sha256').update(await readFile(p)).digest('hex')}`;
+      else
+        out[rel] = `file ${meta} ${createHash('sha256')
+          .update(await readFile(p))
+          .digest('hex')}`;
     }
   };
   await walk(root);

@@ -3,12 +3,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import {
-  createMemoryLogger, createMemoryReporter, createProcessRunner, createRootFs, createUserDatabase,
-  type ProcessRunner, type System,
+  createMemoryLogger,
+  createMemoryReporter,
+  createProcessRunner,
+  createRootFs,
+  createUserDatabase,
+  type ProcessRunner,
+  type System,
 } from '@podsec/core/system';
 
 /** Files to write: system path without leading slash -> content (a string, or `{ mode, content }`). */
-export type Tree = Readonly<Record<string, string | { readonly content: string; readonly mode?: number }>>;
+export type Tree = Readonly<
+  Record<string, string | { readonly content: string; readonly mode?: number }>
+>;
 
 /** A minimal root with the account files the shadow tools need. */
 export const baseTree: Tree = {
@@ -49,7 +56,10 @@ export async function writeTree(root: string, tree: Tree): Promise<void> {
 }
 
 /** Creates a temp root (deleted after the test) and a System over it. */
-export async function createTestSystem(t: TestContext | undefined, o: TestSystemOptions = {}): Promise<TestSystem> {
+export async function createTestSystem(
+  t: TestContext | undefined,
+  o: TestSystemOptions = {},
+): Promise<TestSystem> {
   const root = await mkdtemp(path.join(tmpdir(), 'podsec-test-'));
   t?.after(() => rm(root, { recursive: true, force: true }));
   await writeTree(root, o.tree ?? baseTree);
@@ -67,7 +77,9 @@ export async function createTestSystem(t: TestContext | undefined, o: TestSystem
     clock: { now: () => now },
     report: createMemoryReporter(),
     log: createMemoryLogger(),
-    host: { localAddresses: () => Promise.resolve([...(o.localAddresses ?? ['127.0.0.1', '::1'])]) },
+    host: {
+      localAddresses: () => Promise.resolve([...(o.localAddresses ?? ['127.0.0.1', '::1'])]),
+    },
     identity: { uid: o.uid ?? 0, gid: 0, user: 'root' },
     dryRun: o.dryRun ?? false,
   };

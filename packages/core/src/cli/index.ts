@@ -1,4 +1,10 @@
 export { runCli, requireRoot, parseBooleanArgument, EXIT_INTERNAL } from './run-cli.ts';
 export { PodsecError, UsageError } from '../errors.ts';
-export type { CliContext, CliDefinition, CommonOptions, ExitCodeMap, RunCliOptions } from './run-cli.ts';
+export type {
+  CliContext,
+  CliDefinition,
+  CommonOptions,
+  ExitCodeMap,
+  RunCliOptions,
+} from './run-cli.ts';
 export { Command, Option, Argument, InvalidArgumentError } from '@commander-js/extra-typings';

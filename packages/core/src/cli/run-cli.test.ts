@@ -5,7 +5,9 @@ import { createTestSystem, runProgram } from '@podsec/test-utils';
 import { PodsecError } from '../errors.ts';
 import { requireRoot, type CliDefinition } from './run-cli.ts';
 
-function def(action: (ctx: Parameters<CliDefinition['create']>[0]) => Promise<void>): CliDefinition {
+function def(
+  action: (ctx: Parameters<CliDefinition['create']>[0]) => Promise<void>,
+): CliDefinition {
   return {
     name: 'podsec-test',
     exitCodes: { TEST_MAPPED: 5 },
@@ -28,9 +30,21 @@ describe('runCli', () => {
 
   it('gives 1 for an unlisted podsec error and 70 with a report line for a bug', async (t) => {
     const system = await createTestSystem(t);
-    const r1 = await runProgram(def(async () => { throw new PodsecError('OTHER', 'boom'); }), [], { system });
+    const r1 = await runProgram(
+      def(async () => {
+        throw new PodsecError('OTHER', 'boom');
+      }),
+      [],
+      { system },
+    );
     assert.equal(r1.code, 1);
-    const r2 = await runProgram(def(async () => { throw new TypeError('oops'); }), [], { system });
+    const r2 = await runProgram(
+      def(async () => {
+        throw new TypeError('oops');
+      }),
+      [],
+      { system },
+    );
     assert.equal(r2.code, 70);
     assert.match(r2.stderr, /internal error: oops[\s\S]*Please report/);
   });
@@ -47,7 +61,11 @@ describe('runCli', () => {
 
   it('requireRoot refuses a non-root caller with NOT_ROOT', async (t) => {
     const system = await createTestSystem(t, { uid: 1000 });
-    const r = await runProgram(def(async (ctx) => requireRoot(ctx)), [], { system });
+    const r = await runProgram(
+      def(async (ctx) => requireRoot(ctx)),
+      [],
+      { system },
+    );
     assert.equal(r.code, 1);
     assert.match(r.stderr, /must be run by a user with root rights/);
   });

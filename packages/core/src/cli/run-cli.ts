@@ -1,6 +1,17 @@
-import { CommanderError, InvalidArgumentError, Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import {
+  CommanderError,
+  InvalidArgumentError,
+  Option,
+  type CommandUnknownOpts,
+} from '@commander-js/extra-typings';
 import { isPodsecError, PodsecError } from '../errors.ts';
-import { createTranslator, detectLanguage, type Catalog, type Language, type Translator } from '../i18n.ts';
+import {
+  createTranslator,
+  detectLanguage,
+  type Catalog,
+  type Language,
+  type Translator,
+} from '../i18n.ts';
 import { coreMessages } from '../messages.ts';
 import { createStreamReporter } from '../system/reporter.ts';
 import type { Reporter, System } from '../system/types.ts';
@@ -61,7 +72,11 @@ export const EXIT_INTERNAL = 70;
  * The single place where a process meets a program: parses `argv` with commander (which never exits
  * the process), creates the System lazily, runs the action and maps errors to the binary's exit codes.
  */
-export async function runCli(def: CliDefinition, argv: readonly string[], inject: RunCliOptions = {}): Promise<number> {
+export async function runCli(
+  def: CliDefinition,
+  argv: readonly string[],
+  inject: RunCliOptions = {},
+): Promise<number> {
   const env = inject.env ?? process.env;
   const rawOut = inject.stdout ?? ((s: string) => void process.stdout.write(s));
   let wroteOut = false;
@@ -71,8 +86,13 @@ export async function runCli(def: CliDefinition, argv: readonly string[], inject
   };
   const err = inject.stderr ?? ((s: string) => void process.stderr.write(s));
   const lang = detectLanguage(env);
-  const translate: Translator = createTranslator(lang, ...(def.messages ? [def.messages] : []), coreMessages);
-  const t = (key: string, params?: Readonly<Record<string, unknown>>) => translate(key, params) ?? key;
+  const translate: Translator = createTranslator(
+    lang,
+    ...(def.messages ? [def.messages] : []),
+    coreMessages,
+  );
+  const t = (key: string, params?: Readonly<Record<string, unknown>>) =>
+    translate(key, params) ?? key;
 
   let program: CommandUnknownOpts | undefined;
   let system: System | undefined;
@@ -110,11 +130,14 @@ export async function runCli(def: CliDefinition, argv: readonly string[], inject
   try {
     program = def.create(ctx);
     program
-      .addOption(new Option('--root <dir>', 'apply to the tree under <dir> instead of /').default('/'))
+      .addOption(
+        new Option('--root <dir>', 'apply to the tree under <dir> instead of /').default('/'),
+      )
       .option('--json', 'machine-readable output on stdout')
       .option('-v, --verbose', 'more messages on stderr')
       .addOption(new Option('--debug', 'show error causes and stack traces').hideHelp());
-    if (def.mutates ?? true) program.option('--dry-run', 'print the planned changes, change nothing');
+    if (def.mutates ?? true)
+      program.option('--dry-run', 'print the planned changes, change nothing');
     program.exitOverride().configureOutput({ writeOut: out, writeErr: err });
     program.hook('preAction', async () => {
       const o = readOptions();
@@ -130,17 +153,34 @@ export async function runCli(def: CliDefinition, argv: readonly string[], inject
     return 0;
   } catch (e) {
     // with --json, a command that already printed its result (e.g. a rejecting verdict) prints no second document
-    return reportError(e, def, { err, t, debug: readOptions().debug, json: readOptions().json && !wroteOut, out });
+    return reportError(e, def, {
+      err,
+      t,
+      debug: readOptions().debug,
+      json: readOptions().json && !wroteOut,
+      out,
+    });
   }
 }
 
 function reportError(
   e: unknown,
   def: CliDefinition,
-  io: { err: (s: string) => void; out: (s: string) => void; t: (k: string, p?: Readonly<Record<string, unknown>>) => string; debug: boolean; json: boolean },
+  io: {
+    err: (s: string) => void;
+    out: (s: string) => void;
+    t: (k: string, p?: Readonly<Record<string, unknown>>) => string;
+    debug: boolean;
+    json: boolean;
+  },
 ): number {
   if (e instanceof CommanderError) {
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    if (
+      e.code === 'commander.helpDisplayed' ||
+      e.code === 'commander.version' ||
+      e.code === 'commander.help'
+    )
+      return 0;
     // commander has already printed its message
     return e.exitCode === 0 ? 0 : e.exitCode;
   }
@@ -149,7 +189,10 @@ function reportError(
     const code = def.exitCodes?.[pe.code] ?? 1;
     const localized = pe.details ? io.t(pe.code, pe.details) : undefined;
     const message = localized !== undefined && localized !== pe.code ? localized : pe.message;
-    if (io.json) io.out(`${JSON.stringify({ error: { code: pe.code, message, exitCode: code, ...(pe.details ? { details: pe.details } : {}) } }, null, 2)}\n`);
+    if (io.json)
+      io.out(
+        `${JSON.stringify({ error: { code: pe.code, message, exitCode: code, ...(pe.details ? { details: pe.details } : {}) } }, null, 2)}\n`,
+      );
     io.err(`${def.name}: ${message}\n`);
     if (io.debug) {
       let c: unknown = pe.cause;
@@ -170,7 +213,9 @@ function reportError(
 /** Throws `NOT_ROOT` unless the effective uid is 0 (the originals rely on file modes; we check). */
 export function requireRoot(ctx: CliContext): void {
   if (ctx.system.identity.uid !== 0) {
-    throw new PodsecError('NOT_ROOT', `${ctx.name} must be run by a user with root rights`, { details: { command: ctx.name } });
+    throw new PodsecError('NOT_ROOT', `${ctx.name} must be run by a user with root rights`, {
+      details: { command: ctx.name },
+    });
   }
 }
 

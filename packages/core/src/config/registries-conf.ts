@@ -48,7 +48,6 @@ function invalid(message: string, cause?: unknown): UsageError {
   );
 }
 
-
 /** smol-toml returns null-prototype tables; give callers ordinary objects. */
 function plain(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(plain);

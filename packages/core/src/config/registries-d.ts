@@ -42,7 +42,6 @@ function invalid(file: string, message: string): UsageError {
   return new UsageError('REGISTRIES_D_INVALID', `${file}: ${message}`, { details: { file } });
 }
 
-
 function parseNamespace(file: string, where: string, v: unknown): RegistryNamespace {
   if (v === null || v === undefined) return {};
   if (!isRecord(v)) throw invalid(file, `${where} must be a mapping`);

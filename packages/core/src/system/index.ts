@@ -1,5 +1,16 @@
 export type {
-  FileStat, FileSystem, HostInfo, Logger, LogPriority, ProcessResult, ProcessRunner, Reporter, RunOptions, System, WriteOptions, WriteResult,
+  FileStat,
+  FileSystem,
+  HostInfo,
+  Logger,
+  LogPriority,
+  ProcessResult,
+  ProcessRunner,
+  Reporter,
+  RunOptions,
+  System,
+  WriteOptions,
+  WriteResult,
 } from './types.ts';
 export { createRootFs, formatBackupStamp } from './node-fs.ts';
 export type { RootFsOptions } from './node-fs.ts';

@@ -6,13 +6,19 @@ export function createSyslogLogger(proc: ProcessRunner, defaultTag: string): Log
     async log(priority, message, o = {}) {
       const tag = o.tag ?? defaultTag;
       // a failing logger must never break the command that logs
-      await proc.run('logger', ['-p', `${o.facility ?? 'user'}.${priority}`, '-t', tag, '--', message], { timeoutMs: 5000 }).catch(() => undefined);
+      await proc
+        .run('logger', ['-p', `${o.facility ?? 'user'}.${priority}`, '-t', tag, '--', message], {
+          timeoutMs: 5000,
+        })
+        .catch(() => undefined);
     },
   };
 }
 
 /** A logger that keeps records in memory (tests, `--dry-run`). */
-export function createMemoryLogger(): Logger & { readonly records: Array<{ priority: string; tag?: string; message: string }> } {
+export function createMemoryLogger(): Logger & {
+  readonly records: Array<{ priority: string; tag?: string; message: string }>;
+} {
   const records: Array<{ priority: string; tag?: string; message: string }> = [];
   return {
     records,

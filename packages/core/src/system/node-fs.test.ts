@@ -40,7 +40,9 @@ describe('createRootFs', () => {
     await symlink('../../../../../../../../etc', path.join(root, 'etc/evil'));
     const fs = createRootFs(root);
     await assert.rejects(fs.readText('/etc/evil/passwd'), { code: 'FS_ROOT_ESCAPE' });
-    await assert.rejects(fs.writeFileAtomic('/etc/evil/podsec-test', 'y'), { code: 'FS_ROOT_ESCAPE' });
+    await assert.rejects(fs.writeFileAtomic('/etc/evil/podsec-test', 'y'), {
+      code: 'FS_ROOT_ESCAPE',
+    });
   });
 
   it('takes an absolute symlink target inside the root, never the host file', async (t) => {
@@ -87,10 +89,14 @@ describe('writeFileAtomic', () => {
     const root = await tempRoot(t);
     const target = path.join(root, 'policy.json');
     await writeFile(target, '{"old":true}\n');
-    const child = execa(process.execPath, ['--conditions=podsec-source', path.join(here, 'test-helpers/atomic-writer.ts'), root], {
-      reject: false,
-      stdout: 'pipe',
-    });
+    const child = execa(
+      process.execPath,
+      ['--conditions=podsec-source', path.join(here, 'test-helpers/atomic-writer.ts'), root],
+      {
+        reject: false,
+        stdout: 'pipe',
+      },
+    );
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => {
         if (d.toString().includes('before-rename')) resolve();
@@ -131,7 +137,10 @@ describe('withLock', () => {
     const root = await tempRoot(t);
     await writeFile(path.join(root, 'f.lock'), String(process.pid));
     const fs = createRootFs(root);
-    await assert.rejects(fs.withLock('/f', async () => 'ran', { timeoutMs: 100 }), { code: 'FS_LOCK_TIMEOUT' });
+    await assert.rejects(
+      fs.withLock('/f', async () => 'ran', { timeoutMs: 100 }),
+      { code: 'FS_LOCK_TIMEOUT' },
+    );
   });
 });
 

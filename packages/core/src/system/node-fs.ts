@@ -41,7 +41,13 @@ export function formatBackupStamp(d: Date): string {
 }
 
 function toStat(s: Stats): FileStat {
-  const kind = s.isSymbolicLink() ? 'symlink' : s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
+  const kind = s.isSymbolicLink()
+    ? 'symlink'
+    : s.isDirectory()
+      ? 'dir'
+      : s.isFile()
+        ? 'file'
+        : 'other';
   return { kind, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: s.size, mtimeMs: s.mtimeMs };
 }
 
@@ -74,7 +80,9 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       const seg = pending.shift()!;
       if (seg === '..') {
         if (done.length === 0) {
-          throw new UsageError('FS_ROOT_ESCAPE', `path leaves the root ${hostRoot}: ${p}`, { details: { path: p } });
+          throw new UsageError('FS_ROOT_ESCAPE', `path leaves the root ${hostRoot}: ${p}`, {
+            details: { path: p },
+          });
         }
         done.pop();
         continue;
@@ -90,7 +98,8 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
         if (code === 'EINVAL' || code === 'ENOENT' || code === 'ENOTDIR') continue;
         throw e;
       }
-      if (++links > MAX_SYMLINKS) throw new UsageError('FS_SYMLINK_LOOP', `too many symlinks: ${p}`);
+      if (++links > MAX_SYMLINKS)
+        throw new UsageError('FS_SYMLINK_LOOP', `too many symlinks: ${p}`);
       done.pop();
       const tsegs = target.split('/').filter((s) => s !== '' && s !== '.');
       if (target.startsWith('/')) done.length = 0;
@@ -135,7 +144,8 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       try {
         return new Uint8Array(await fsp.readFile(await walk(p, true)));
       } catch (e) {
-        if (errno(e) === 'ENOENT') throw new NotFoundError('FS_NOT_FOUND', `no such file: ${p}`, { cause: e });
+        if (errno(e) === 'ENOENT')
+          throw new NotFoundError('FS_NOT_FOUND', `no such file: ${p}`, { cause: e });
         throw e;
       }
     },
@@ -161,7 +171,8 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       try {
         return (await fsp.readdir(await walk(p, true))).sort();
       } catch (e) {
-        if (errno(e) === 'ENOENT') throw new NotFoundError('FS_NOT_FOUND', `no such directory: ${p}`, { cause: e });
+        if (errno(e) === 'ENOENT')
+          throw new NotFoundError('FS_NOT_FOUND', `no such directory: ${p}`, { cause: e });
         throw e;
       }
     },
@@ -176,12 +187,14 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
         } catch (e) {
           if (errno(e) !== 'EEXIST') throw e;
           const s = await fsp.stat(host);
-          if (!s.isDirectory()) throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${sys}`);
+          if (!s.isDirectory())
+            throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${sys}`);
           if (!last) continue;
         }
         if (last) {
           if (o.mode !== undefined) await fsp.chmod(host, o.mode);
-          if (o.uid !== undefined || o.gid !== undefined) await fsp.chown(host, o.uid ?? -1, o.gid ?? -1);
+          if (o.uid !== undefined || o.gid !== undefined)
+            await fsp.chown(host, o.uid ?? -1, o.gid ?? -1);
         }
       }
     },
@@ -194,7 +207,12 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       const mode = o.mode ?? (old?.isFile() ? old.mode & 0o7777 : 0o644);
       const uid = o.uid ?? (old?.isFile() ? old.uid : undefined);
       const gid = o.gid ?? (old?.isFile() ? old.gid : undefined);
-      if (old?.isFile() && (old.mode & 0o7777) === mode && (uid === undefined || uid === old.uid) && (gid === undefined || gid === old.gid)) {
+      if (
+        old?.isFile() &&
+        (old.mode & 0o7777) === mode &&
+        (uid === undefined || uid === old.uid) &&
+        (gid === undefined || gid === old.gid)
+      ) {
         const cur = await fsp.readFile(host);
         if (cur.equals(bytes)) return { changed: false };
       }
@@ -233,7 +251,10 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
 
     async symlink(target, p) {
       const host = await walk(p, false);
-      const tmp = path.join(path.dirname(host), `.${path.basename(host)}.lnk-${randomBytes(6).toString('hex')}`);
+      const tmp = path.join(
+        path.dirname(host),
+        `.${path.basename(host)}.lnk-${randomBytes(6).toString('hex')}`,
+      );
       await fsp.symlink(target, tmp);
       try {
         await fsp.rename(tmp, host);
@@ -283,7 +304,10 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
           } catch (e) {
             if (errno(e) !== 'EEXIST') throw e;
           }
-          const holder = Number.parseInt((await fsp.readFile(lock, 'utf8').catch(() => '')).trim(), 10);
+          const holder = Number.parseInt(
+            (await fsp.readFile(lock, 'utf8').catch(() => '')).trim(),
+            10,
+          );
           if (!Number.isNaN(holder) && !isAlive(holder)) {
             // stale lock of a dead process: take it over
             await fsp.rm(lock, { force: true });

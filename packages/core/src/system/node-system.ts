@@ -44,7 +44,11 @@ export function createNodeSystem(o: NodeSystemOptions): System {
             .map((a) => a.address),
         ),
     },
-    identity: { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0, ...(user ? { user } : {}) },
+    identity: {
+      uid: process.geteuid?.() ?? 0,
+      gid: process.getegid?.() ?? 0,
+      ...(user ? { user } : {}),
+    },
     dryRun: o.dryRun ?? false,
   };
 }

@@ -2,7 +2,9 @@ import { ExternalCommandError } from '../errors.ts';
 import type { ProcessResult, ProcessRunner, RunOptions } from './types.ts';
 
 /** The real process runner over execa: argument arrays only, never a shell; no rejection on exit codes. */
-export function createProcessRunner(baseEnv: Readonly<Record<string, string | undefined>> = {}): ProcessRunner {
+export function createProcessRunner(
+  baseEnv: Readonly<Record<string, string | undefined>> = {},
+): ProcessRunner {
   return {
     async run(file, args, o: RunOptions = {}) {
       // loaded on first use: most CLI runs start no process, and execa costs start-up time
@@ -15,18 +17,29 @@ export function createProcessRunner(baseEnv: Readonly<Record<string, string | un
         ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
         env: { ...baseEnv, ...o.env },
         extendEnv: false,
-        ...(o.input === undefined ? { stdin: 'ignore' as const } : { input: typeof o.input === 'string' ? o.input : Buffer.from(o.input) }),
+        ...(o.input === undefined
+          ? { stdin: 'ignore' as const }
+          : { input: typeof o.input === 'string' ? o.input : Buffer.from(o.input) }),
         stderr: o.inheritStderr ? 'inherit' : 'pipe',
         encoding: o.binary ? 'buffer' : 'utf8',
       });
       if (r.failed && r.exitCode === undefined && r.signal === undefined && !r.timedOut) {
         // the program could not be started at all (ENOENT, EACCES)
-        throw new ExternalCommandError('PROC_SPAWN_FAILED', `cannot run ${file}: ${r.shortMessage}`, { cause: r });
+        throw new ExternalCommandError(
+          'PROC_SPAWN_FAILED',
+          `cannot run ${file}: ${r.shortMessage}`,
+          { cause: r },
+        );
       }
       const stdoutBytes = o.binary ? new Uint8Array(r.stdout as unknown as Uint8Array) : undefined;
       const stdout = o.binary ? '' : String(r.stdout ?? '');
       const rawErr: unknown = r.stderr;
-      const stderr = typeof rawErr === 'string' ? rawErr : rawErr instanceof Uint8Array ? Buffer.from(rawErr).toString('utf8') : '';
+      const stderr =
+        typeof rawErr === 'string'
+          ? rawErr
+          : rawErr instanceof Uint8Array
+            ? Buffer.from(rawErr).toString('utf8')
+            : '';
       return {
         exitCode: r.exitCode ?? 128,
         stdout,
@@ -48,11 +61,19 @@ export async function runOrThrow(
 ): Promise<ProcessResult & { readonly stdoutBytes?: Uint8Array }> {
   const r = await runner.run(file, args, options);
   if (r.exitCode !== 0 || r.signal) {
-    const why = r.timedOut ? 'timed out' : r.signal ? `killed by ${r.signal}` : `exit code ${r.exitCode}`;
+    const why = r.timedOut
+      ? 'timed out'
+      : r.signal
+        ? `killed by ${r.signal}`
+        : `exit code ${r.exitCode}`;
     const tail = r.stderr.trim().split('\n').slice(-5).join('\n');
-    throw new ExternalCommandError('PROC_FAILED', `${file} ${args.join(' ')}: ${why}${tail ? `\n${tail}` : ''}`, {
-      details: { file, args: [...args], exitCode: r.exitCode, stderr: r.stderr },
-    });
+    throw new ExternalCommandError(
+      'PROC_FAILED',
+      `${file} ${args.join(' ')}: ${why}${tail ? `\n${tail}` : ''}`,
+      {
+        details: { file, args: [...args], exitCode: r.exitCode, stderr: r.stderr },
+      },
+    );
   }
   return r;
 }

@@ -8,7 +8,10 @@ function assertNoOverlap(ranges: ReadonlyArray<{ start: number; count: number }>
   const sorted = [...ranges].sort((a, b) => a.start - b.start);
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1]!;
-    assert.ok(prev.start + prev.count <= sorted[i]!.start, `overlap at ${prev.start}+${prev.count} / ${sorted[i]!.start}`);
+    assert.ok(
+      prev.start + prev.count <= sorted[i]!.start,
+      `overlap at ${prev.start}+${prev.count} / ${sorted[i]!.start}`,
+    );
   }
 }
 
@@ -22,17 +25,25 @@ describe('planSubIdRange', () => {
     assert.equal(planSubIdRange(taken, 200000, 100000, 1e9), 300010);
   });
   it('fails when the id space is exhausted', () => {
-    assert.throws(() => planSubIdRange([{ owner: 'a', start: 100000, count: 100 }], 100, 100000, 100150), { code: 'SUBID_EXHAUSTED' });
+    assert.throws(
+      () => planSubIdRange([{ owner: 'a', start: 100000, count: 100 }], 100, 100000, 100150),
+      { code: 'SUBID_EXHAUSTED' },
+    );
   });
 });
 
 describe('allocateSubIds', () => {
   it('never overlaps across 100 allocations (sequential and concurrent), honouring foreign entries', async (t) => {
-    const sys = await createTestSystem(t, { tree: { 'etc/subuid': 'legacy:150000:1000\nother:400000:70000\n' } });
+    const sys = await createTestSystem(t, {
+      tree: { 'etc/subuid': 'legacy:150000:1000\nother:400000:70000\n' },
+    });
     const names = Array.from({ length: 100 }, (_, i) => `user${i}`);
     // half at once (the lock serialises them), half one after another
-    await Promise.all(names.slice(0, 50).map((n) => allocateSubIds(sys.fs, n, '/etc/subuid', { count: 65536 })));
-    for (const n of names.slice(50)) await allocateSubIds(sys.fs, n, '/etc/subuid', { count: 4096 });
+    await Promise.all(
+      names.slice(0, 50).map((n) => allocateSubIds(sys.fs, n, '/etc/subuid', { count: 65536 })),
+    );
+    for (const n of names.slice(50))
+      await allocateSubIds(sys.fs, n, '/etc/subuid', { count: 4096 });
     const ranges = parseSubIds(await sys.fs.readText('/etc/subuid'));
     assert.equal(ranges.length, 102);
     assertNoOverlap(ranges);

@@ -26,7 +26,12 @@ export interface AllocateSubIdsResult {
  * Pure: the lowest free range of `count` ids in [min, max] that overlaps none of `taken`.
  * Throws `SUBID_EXHAUSTED` when there is none.
  */
-export function planSubIdRange(taken: readonly SubIdRange[], count: number, min: number, max: number): number {
+export function planSubIdRange(
+  taken: readonly SubIdRange[],
+  count: number,
+  min: number,
+  max: number,
+): number {
   const sorted = [...taken].sort((a, b) => a.start - b.start);
   let candidate = min;
   for (const r of sorted) {
@@ -35,7 +40,10 @@ export function planSubIdRange(taken: readonly SubIdRange[], count: number, min:
     candidate = r.start + r.count;
   }
   if (candidate + count - 1 > max) {
-    throw new UsageError('SUBID_EXHAUSTED', `no free range of ${count} subordinate ids below ${max}`);
+    throw new UsageError(
+      'SUBID_EXHAUSTED',
+      `no free range of ${count} subordinate ids below ${max}`,
+    );
   }
   return candidate;
 }
@@ -52,7 +60,8 @@ export async function allocateSubIds(
 ): Promise<AllocateSubIdsResult> {
   validateName(owner);
   const count = options.count ?? 65536;
-  if (!Number.isInteger(count) || count < 1) throw new UsageError('SUBID_BAD_COUNT', `bad subordinate id count ${count}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new UsageError('SUBID_BAD_COUNT', `bad subordinate id count ${count}`);
   return fs.withLock(file, async () => {
     const text = (await fs.readTextIfExists(file)) ?? '';
     const ranges = parseSubIds(text);

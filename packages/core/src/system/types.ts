@@ -59,7 +59,11 @@ export interface FileSystem {
     options?: { readonly mode?: number; readonly uid?: number; readonly gid?: number },
   ): Promise<void>;
   /** Temp file in the same directory, fsync, rename, fsync of the directory; keeps a backup. */
-  writeFileAtomic(path: string, data: string | Uint8Array, options?: WriteOptions): Promise<WriteResult>;
+  writeFileAtomic(
+    path: string,
+    data: string | Uint8Array,
+    options?: WriteOptions,
+  ): Promise<WriteResult>;
   /** Create or atomically replace a symlink `path` -> `target` (target kept verbatim). */
   symlink(target: string, path: string): Promise<void>;
   readlink(path: string): Promise<string | undefined>;
@@ -68,7 +72,11 @@ export interface FileSystem {
   chmod(path: string, mode: number): Promise<void>;
   chown(path: string, uid: number, gid: number): Promise<void>;
   /** Run `fn` holding an exclusive advisory lock on `<path>.lock` (read-modify-write of shared files). */
-  withLock<T>(path: string, fn: () => Promise<T>, options?: { readonly timeoutMs?: number }): Promise<T>;
+  withLock<T>(
+    path: string,
+    fn: () => Promise<T>,
+    options?: { readonly timeoutMs?: number },
+  ): Promise<T>;
   /** A private temporary directory (0700) on the host, outside root; returns a host path. */
   makeTempDir(prefix: string): Promise<string>;
 }
@@ -99,15 +107,24 @@ export interface RunOptions {
 
 /** Runs external programs with argument arrays only; never through a shell. */
 export interface ProcessRunner {
-  run(file: string, args: readonly string[], options?: RunOptions): Promise<ProcessResult & { readonly stdoutBytes?: Uint8Array }>;
+  run(
+    file: string,
+    args: readonly string[],
+    options?: RunOptions,
+  ): Promise<ProcessResult & { readonly stdoutBytes?: Uint8Array }>;
 }
 
 /** Priority of a log record (syslog names, as `logger -p`). */
-export type LogPriority = 'emerg' | 'alert' | 'crit' | 'err' | 'warning' | 'notice' | 'info' | 'debug';
+export type LogPriority =
+  'emerg' | 'alert' | 'crit' | 'err' | 'warning' | 'notice' | 'info' | 'debug';
 
 /** Sends records to syslog/journal, as `logger -p <facility>.<prio> -t <tag>` does. */
 export interface Logger {
-  log(priority: LogPriority, message: string, options?: { readonly tag?: string; readonly facility?: string }): Promise<void>;
+  log(
+    priority: LogPriority,
+    message: string,
+    options?: { readonly tag?: string; readonly facility?: string },
+  ): Promise<void>;
 }
 
 /** The only way a library talks to the user. */

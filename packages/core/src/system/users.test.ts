@@ -10,16 +10,26 @@ describe('validateName', () => {
     });
   }
   it('accepts portable names', () => {
-    for (const good of ['imagemaker', 'u7s-admin', '_svc', 'bob_2']) assert.equal(validateName(good), good);
+    for (const good of ['imagemaker', 'u7s-admin', '_svc', 'bob_2'])
+      assert.equal(validateName(good), good);
   });
 });
 
 describe('parsePasswd / parseGroup', () => {
   it('reads fields and members', () => {
     assert.deepEqual(parsePasswd('bob:x:1000:999:Bob:/home/bob:/bin/sh\n')[0], {
-      name: 'bob', uid: 1000, gid: 999, gecos: 'Bob', home: '/home/bob', shell: '/bin/sh',
+      name: 'bob',
+      uid: 1000,
+      gid: 999,
+      gecos: 'Bob',
+      home: '/home/bob',
+      shell: '/bin/sh',
     });
-    assert.deepEqual(parseGroup('podman:x:999:bob,alice\n')[0], { name: 'podman', gid: 999, members: ['bob', 'alice'] });
+    assert.deepEqual(parseGroup('podman:x:999:bob,alice\n')[0], {
+      name: 'podman',
+      gid: 999,
+      members: ['bob', 'alice'],
+    });
   });
   it('refuses a corrupt number instead of guessing', () => {
     assert.throws(() => parsePasswd('bob:x:abc:1::/h:/bin/sh\n'), { code: 'USERDB_CORRUPT' });

@@ -104,7 +104,11 @@ export function parsePasswd(text: string | undefined): PasswdEntry[] {
 export function parseGroup(text: string | undefined): GroupEntry[] {
   return lines(text).map(([l, n]) => {
     const f = l.split(':');
-    return { name: f[0]!, gid: num(f[2], 'group', n), members: (f[3] ?? '').split(',').filter((m) => m !== '') };
+    return {
+      name: f[0]!,
+      gid: num(f[2], 'group', n),
+      members: (f[3] ?? '').split(',').filter((m) => m !== ''),
+    };
   });
 }
 /** Parses /etc/subuid or /etc/subgid text. */
@@ -133,7 +137,8 @@ export function createUserDatabase(fs: FileSystem, proc: ProcessRunner): UserDat
       const out: string[] = [];
       const primary = user && groups.find((g) => g.gid === user.gid);
       if (primary) out.push(primary.name);
-      for (const g of groups) if (g.members.includes(name) && !out.includes(g.name)) out.push(g.name);
+      for (const g of groups)
+        if (g.members.includes(name) && !out.includes(g.name)) out.push(g.name);
       return out;
     },
     subuids: async () => parseSubIds(await fs.readTextIfExists('/etc/subuid')),
@@ -146,11 +151,13 @@ export function createUserDatabase(fs: FileSystem, proc: ProcessRunner): UserDat
     },
     async addUser(name, o = {}) {
       validateName(name);
-      if (await db.getUser(name)) throw new UsageError('USER_EXISTS', `user ${name} already exists`);
+      if (await db.getUser(name))
+        throw new UsageError('USER_EXISTS', `user ${name} already exists`);
       const args = [...prefix];
       if (o.system) args.push('-r');
       if (o.group) args.push('-g', validateName(o.group, 'group'));
-      if (o.groups?.length) args.push('-G', o.groups.map((g) => validateName(g, 'group')).join(','));
+      if (o.groups?.length)
+        args.push('-G', o.groups.map((g) => validateName(g, 'group')).join(','));
       if (o.home) args.push('-d', o.home);
       if (o.createHome ?? true) args.push('-m');
       else args.push('-M');
@@ -160,7 +167,14 @@ export function createUserDatabase(fs: FileSystem, proc: ProcessRunner): UserDat
     },
     async addToGroups(name, groups) {
       validateName(name);
-      await runOrThrow(proc, 'usermod', [...prefix, '-a', '-G', groups.map((g) => validateName(g, 'group')).join(','), '--', name]);
+      await runOrThrow(proc, 'usermod', [
+        ...prefix,
+        '-a',
+        '-G',
+        groups.map((g) => validateName(g, 'group')).join(','),
+        '--',
+        name,
+      ]);
     },
     async deleteUser(name, o = {}) {
       validateName(name);

@@ -41,7 +41,10 @@ function isDigestAlgorithm(s: string): s is DigestAlgorithm {
  */
 export function manifestDigest(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): string {
   if (!isDigestAlgorithm(algorithm)) {
-    throw new UsageError('DIGEST_UNSUPPORTED_ALGORITHM', `unsupported digest algorithm "${String(algorithm)}"`);
+    throw new UsageError(
+      'DIGEST_UNSUPPORTED_ALGORITHM',
+      `unsupported digest algorithm "${String(algorithm)}"`,
+    );
   }
   return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
 }
@@ -97,7 +100,8 @@ export function detectManifestMediaType(bytes: Uint8Array): string | undefined {
     if (typeof m['config'] === 'object' && m['config'] !== null) {
       const configType = (m['config'] as Record<string, unknown>)['mediaType'];
       // A docker v2s2 manifest always carries mediaType; a config of docker type without it is still docker.
-      if (configType === 'application/vnd.docker.container.image.v1+json') return MEDIA_TYPES.dockerV2Schema2;
+      if (configType === 'application/vnd.docker.container.image.v1+json')
+        return MEDIA_TYPES.dockerV2Schema2;
       return MEDIA_TYPES.ociManifest;
     }
   }

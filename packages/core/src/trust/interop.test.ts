@@ -60,7 +60,9 @@ async function signedByPolicy(keyPath: string): Promise<string> {
     file,
     JSON.stringify({
       default: [{ type: 'reject' }],
-      transports: { docker: { [registry.host]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath }] } },
+      transports: {
+        docker: { [registry.host]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath }] },
+      },
     }),
   );
   return file;
@@ -71,7 +73,16 @@ async function skopeoPull(policy: string, lookaside: string, reference = image.r
   const dest = await freshDir('pulled');
   return execa(
     'skopeo',
-    ['--policy', policy, '--registries.d', await registriesD(lookaside), 'copy', '--src-tls-verify=false', `docker://${reference}`, `dir:${dest}`],
+    [
+      '--policy',
+      policy,
+      '--registries.d',
+      await registriesD(lookaside),
+      'copy',
+      '--src-tls-verify=false',
+      `docker://${reference}`,
+      `dir:${dest}`,
+    ],
     { reject: false, env: { HOME: work }, extendEnv: true },
   );
 }
@@ -83,18 +94,33 @@ describe('interop: our signatures verified by skopeo', () => {
   let policy: string;
 
   before(async () => {
-    const k = await generateKey({ name: 'Podsec Test', email: 'podsec@example.org', rsaBits: 2048 });
+    const k = await generateKey({
+      name: 'Podsec Test',
+      email: 'podsec@example.org',
+      rsaBits: 2048,
+    });
     ours = await readPrivateKey(k.privateKeyArmored);
     keyPath = path.join(await freshDir('keys'), 'ours.pgp');
     await writeFile(keyPath, k.publicKeyBinary);
-    other = await readPrivateKey((await generateKey({ name: 'Other', email: 'other@example.org', type: 'ed25519' })).privateKeyArmored);
+    other = await readPrivateKey(
+      (await generateKey({ name: 'Other', email: 'other@example.org', type: 'ed25519' }))
+        .privateKeyArmored,
+    );
     policy = await signedByPolicy(keyPath);
   });
 
   /** Sign `identity` with `key`, optionally mangle the blob, store it in a fresh lookaside. */
-  async function lookasideWith(key: typeof ours, identity: string, mangle?: (b: Uint8Array) => Uint8Array): Promise<string> {
+  async function lookasideWith(
+    key: typeof ours,
+    identity: string,
+    mangle?: (b: Uint8Array) => Uint8Array,
+  ): Promise<string> {
     const dir = await freshDir('sigstore');
-    let blob = await signSimpleSigning({ privateKey: key, dockerReference: identity, manifestDigest: image.digest });
+    let blob = await signSimpleSigning({
+      privateKey: key,
+      dockerReference: identity,
+      manifestDigest: image.digest,
+    });
     if (mangle !== undefined) blob = mangle(blob);
     await writeSignature(`file://${dir}/`, image.reference, image.digest, blob, { fs: hostFs });
     return dir;
@@ -116,7 +142,12 @@ describe('interop: our signatures verified by skopeo', () => {
     const edKey = path.join(await freshDir('keys'), 'ed.pgp');
     await writeFile(edKey, ed.publicKeyArmored);
     const dir = await freshDir('sigstore');
-    const blob = await signSimpleSigning({ privateKey: await readPrivateKey(ed.privateKeyArmored), dockerReference: image.reference, manifestDigest: image.digest, compress: false });
+    const blob = await signSimpleSigning({
+      privateKey: await readPrivateKey(ed.privateKeyArmored),
+      dockerReference: image.reference,
+      manifestDigest: image.digest,
+      compress: false,
+    });
     await writeSignature(`file://${dir}`, image.reference, image.digest, blob, { fs: hostFs });
     const r = await skopeoPull(await signedByPolicy(edKey), dir);
     assert.equal(r.exitCode, 0, r.stderr);
@@ -141,7 +172,10 @@ describe('interop: our signatures verified by skopeo', () => {
   });
 
   it('skopeo refuses a signature made for another identity', async () => {
-    const r = await skopeoPull(policy, await lookasideWith(ours, `${registry.host}/interop/other:v1`));
+    const r = await skopeoPull(
+      policy,
+      await lookasideWith(ours, `${registry.host}/interop/other:v1`),
+    );
     assert.notEqual(r.exitCode, 0);
     assert.match(r.stderr, /identity|reference|not match/i);
   });
@@ -158,8 +192,23 @@ describe('interop: skopeo (GnuPG) signatures verified by us', () => {
   before(async () => {
     gnupgHome = await freshDir('gnupg');
     const env = { GNUPGHOME: gnupgHome };
-    await execa('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', 'Skopeo Signer <signer@example.org>', 'default', 'default', 'never'], { env });
-    const { stdout } = await execa('gpg', ['--batch', '--with-colons', '--list-secret-keys'], { env });
+    await execa(
+      'gpg',
+      [
+        '--batch',
+        '--passphrase',
+        '',
+        '--quick-gen-key',
+        'Skopeo Signer <signer@example.org>',
+        'default',
+        'default',
+        'never',
+      ],
+      { env },
+    );
+    const { stdout } = await execa('gpg', ['--batch', '--with-colons', '--list-secret-keys'], {
+      env,
+    });
     fingerprint = (/^fpr:+([0-9A-F]{40}):/m.exec(stdout) as RegExpExecArray)[1] as string;
     lookaside = await freshDir('staging');
     const insecure = path.join(await freshDir('policy'), 'policy.json');
@@ -167,8 +216,19 @@ describe('interop: skopeo (GnuPG) signatures verified by us', () => {
     signedRef = `${registry.host}/interop/signed:v1`;
     const r = await execa(
       'skopeo',
-      ['--policy', insecure, '--registries.d', await registriesD(lookaside), 'copy', '--sign-by', fingerprint,
-        '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${image.reference}`, `docker://${signedRef}`],
+      [
+        '--policy',
+        insecure,
+        '--registries.d',
+        await registriesD(lookaside),
+        'copy',
+        '--sign-by',
+        fingerprint,
+        '--src-tls-verify=false',
+        '--dest-tls-verify=false',
+        `docker://${image.reference}`,
+        `docker://${signedRef}`,
+      ],
       { env: { GNUPGHOME: gnupgHome, HOME: work }, reject: false },
     );
     assert.equal(r.exitCode, 0, r.stderr);
@@ -179,15 +239,21 @@ describe('interop: skopeo (GnuPG) signatures verified by us', () => {
   });
 
   async function exported(armor: boolean): Promise<Uint8Array> {
-    const { stdout } = await execa('gpg', ['--batch', ...(armor ? ['--armor'] : []), '--export', fingerprint], {
-      env: { GNUPGHOME: gnupgHome },
-      encoding: 'buffer',
-    });
+    const { stdout } = await execa(
+      'gpg',
+      ['--batch', ...(armor ? ['--armor'] : []), '--export', fingerprint],
+      {
+        env: { GNUPGHOME: gnupgHome },
+        encoding: 'buffer',
+      },
+    );
     return stdout;
   }
 
-  it('verifies skopeo\'s signature with the key from gpg --export and matches the registry digest', async () => {
-    const blobs = await readSignatures(`file://${lookaside}`, signedRef, signedDigest, { fs: hostFs });
+  it("verifies skopeo's signature with the key from gpg --export and matches the registry digest", async () => {
+    const blobs = await readSignatures(`file://${lookaside}`, signedRef, signedDigest, {
+      fs: hostFs,
+    });
     assert.equal(blobs.length, 1);
     const keys = await readPublicKeys(await exported(false));
     const v = await verifySimpleSigning(blobs[0] as Uint8Array, keys);
@@ -199,28 +265,47 @@ describe('interop: skopeo (GnuPG) signatures verified by us', () => {
   });
 
   it('verifies it with the key from gpg --armor --export too', async () => {
-    const [blob] = await readSignatures(`file://${lookaside}/`, signedRef, signedDigest, { fs: hostFs });
-    const v = await verifySimpleSigning(blob as Uint8Array, await readPublicKeys(await exported(true)));
+    const [blob] = await readSignatures(`file://${lookaside}/`, signedRef, signedDigest, {
+      fs: hostFs,
+    });
+    const v = await verifySimpleSigning(
+      blob as Uint8Array,
+      await readPublicKeys(await exported(true)),
+    );
     assert.equal(v.payload.manifestDigest, signedDigest);
   });
 
-  it('refuses a tampered copy of skopeo\'s signature', async () => {
-    const [blob] = await readSignatures(`file://${lookaside}`, signedRef, signedDigest, { fs: hostFs });
+  it("refuses a tampered copy of skopeo's signature", async () => {
+    const [blob] = await readSignatures(`file://${lookaside}`, signedRef, signedDigest, {
+      fs: hostFs,
+    });
     const keys = await readPublicKeys(await exported(false));
     let refused = 0;
-    for (const at of [20, Math.floor((blob as Uint8Array).length / 2), (blob as Uint8Array).length - 5]) {
+    for (const at of [
+      20,
+      Math.floor((blob as Uint8Array).length / 2),
+      (blob as Uint8Array).length - 5,
+    ]) {
       const c = (blob as Uint8Array).slice();
       c[at] = (c[at] as number) ^ 0x04;
-      await assert.rejects(verifySimpleSigning(c, keys), (e: unknown) => isPodsecError(e) && e.name === 'VerificationError');
+      await assert.rejects(
+        verifySimpleSigning(c, keys),
+        (e: unknown) => isPodsecError(e) && e.name === 'VerificationError',
+      );
       refused++;
     }
     assert.equal(refused, 3);
   });
 
-  it('refuses skopeo\'s signature against another trusted key', async () => {
-    const [blob] = await readSignatures(`file://${lookaside}`, signedRef, signedDigest, { fs: hostFs });
+  it("refuses skopeo's signature against another trusted key", async () => {
+    const [blob] = await readSignatures(`file://${lookaside}`, signedRef, signedDigest, {
+      fs: hostFs,
+    });
     const k = await generateKey({ name: 'Someone', email: 'someone@example.org', type: 'ed25519' });
-    await assert.rejects(verifySimpleSigning(blob as Uint8Array, await readPublicKeys(k.publicKeyBinary)), (e: unknown) => isPodsecError(e) && e.code === 'SIGNATURE_UNTRUSTED_KEY');
+    await assert.rejects(
+      verifySimpleSigning(blob as Uint8Array, await readPublicKeys(k.publicKeyBinary)),
+      (e: unknown) => isPodsecError(e) && e.code === 'SIGNATURE_UNTRUSTED_KEY',
+    );
   });
 
   it('lays the signature out where containers/image puts it', async () => {

@@ -15,13 +15,21 @@ import {
 import type { GeneratedKey } from './keys.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-const code = (c: string) => (e: unknown): boolean => isPodsecError(e) && e.code === c;
+const code =
+  (c: string) =>
+  (e: unknown): boolean =>
+    isPodsecError(e) && e.code === c;
 
 let ed: GeneratedKey;
 let rsa: GeneratedKey;
 
 before(async () => {
-  ed = await generateKey({ type: 'ed25519', name: 'Ed Signer', email: 'ed@example.org', passphrase: 'secret' });
+  ed = await generateKey({
+    type: 'ed25519',
+    name: 'Ed Signer',
+    email: 'ed@example.org',
+    passphrase: 'secret',
+  });
   rsa = await generateKey({ name: 'Rsa Signer', email: 'rsa@example.org', expiresInDays: 30 });
 });
 
@@ -48,7 +56,10 @@ describe('generateKey', () => {
   });
 
   it('refuses a non-positive lifetime', async () => {
-    await assert.rejects(generateKey({ name: 'x', email: 'x@example.org', type: 'ed25519', expiresInDays: 0 }), code('KEY_GENERATE_FAILED'));
+    await assert.rejects(
+      generateKey({ name: 'x', email: 'x@example.org', type: 'ed25519', expiresInDays: 0 }),
+      code('KEY_GENERATE_FAILED'),
+    );
   });
 
   it('encrypts the private key when a passphrase is given', async () => {
@@ -61,7 +72,10 @@ describe('readPublicKeys', () => {
   it('reads binary and armoured keys, as bytes or text', async () => {
     for (const input of [ed.publicKeyBinary, ed.publicKeyArmored, enc(ed.publicKeyArmored)]) {
       const keys = await readPublicKeys(input);
-      assert.deepEqual(keys.map((k) => k.getFingerprint().toUpperCase()), [ed.fingerprint]);
+      assert.deepEqual(
+        keys.map((k) => k.getFingerprint().toUpperCase()),
+        [ed.fingerprint],
+      );
     }
   });
 
@@ -80,7 +94,12 @@ describe('readPublicKeys', () => {
   });
 
   it('refuses empty or garbage input', async () => {
-    for (const bad of [new Uint8Array(), enc('hello'), 'no key here', new Uint8Array([0x99, 0x01, 0x0d, 1, 2])]) {
+    for (const bad of [
+      new Uint8Array(),
+      enc('hello'),
+      'no key here',
+      new Uint8Array([0x99, 0x01, 0x0d, 1, 2]),
+    ]) {
       await assert.rejects(readPublicKeys(bad), code('KEY_INVALID'));
     }
   });
@@ -93,7 +112,10 @@ describe('readPrivateKey', () => {
   });
 
   it('refuses a wrong or missing passphrase', async () => {
-    await assert.rejects(readPrivateKey(ed.privateKeyArmored, 'wrong'), code('KEY_PASSPHRASE_WRONG'));
+    await assert.rejects(
+      readPrivateKey(ed.privateKeyArmored, 'wrong'),
+      code('KEY_PASSPHRASE_WRONG'),
+    );
     await assert.rejects(readPrivateKey(ed.privateKeyArmored), code('KEY_PASSPHRASE_REQUIRED'));
   });
 
@@ -147,7 +169,12 @@ describe('keyInfo', () => {
 });
 
 describe('readPassphrase', () => {
-  const files: Record<string, string> = { '/run/pw': 'hunter2\n', '/run/pw2': 'two\n\n', '/run/bare': 'bare', '/dev/fd/3': 'from-fd\n' };
+  const files: Record<string, string> = {
+    '/run/pw': 'hunter2\n',
+    '/run/pw2': 'two\n\n',
+    '/run/bare': 'bare',
+    '/dev/fd/3': 'from-fd\n',
+  };
   const readFile = async (p: string): Promise<Uint8Array> => {
     const v = files[p];
     if (v === undefined) throw new Error(`ENOENT: ${p}`);
@@ -162,16 +189,25 @@ describe('readPassphrase', () => {
 
   it('reads a file descriptor through readFd, or /dev/fd/<n> by default', async () => {
     assert.equal(await readPassphrase({ fd: 3 }, readFile), 'from-fd');
-    assert.equal(await readPassphrase({ fd: 7 }, { readFile, readFd: async (fd) => enc(`fd${fd}\n`) }), 'fd7');
+    assert.equal(
+      await readPassphrase({ fd: 7 }, { readFile, readFd: async (fd) => enc(`fd${fd}\n`) }),
+      'fd7',
+    );
   });
 
   it('reports unreadable sources and invalid descriptors', async () => {
-    await assert.rejects(readPassphrase({ file: '/missing' }, readFile), code('PASSPHRASE_UNREADABLE'));
+    await assert.rejects(
+      readPassphrase({ file: '/missing' }, readFile),
+      code('PASSPHRASE_UNREADABLE'),
+    );
     await assert.rejects(readPassphrase({ fd: -1 }, readFile), code('PASSPHRASE_INVALID'));
     await assert.rejects(readPassphrase({ fd: 9 }, readFile), code('PASSPHRASE_UNREADABLE'));
   });
 
   it('refuses bytes that are not UTF-8', () => {
-    assert.throws(() => passphraseFromBytes(new Uint8Array([0xff, 0x0a])), code('PASSPHRASE_INVALID'));
+    assert.throws(
+      () => passphraseFromBytes(new Uint8Array([0xff, 0x0a])),
+      code('PASSPHRASE_INVALID'),
+    );
   });
 });

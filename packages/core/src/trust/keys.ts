@@ -56,9 +56,10 @@ export interface KeyInfo {
 export type ReadFile = (path: string) => Promise<Uint8Array>;
 
 const ARMOR_BEGIN = '-----BEGIN PGP ';
-const PUBLIC_BLOCK = /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g;
-const PRIVATE_BLOCK = /-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]*?-----END PGP PRIVATE KEY BLOCK-----/g;
-
+const PUBLIC_BLOCK =
+  /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g;
+const PRIVATE_BLOCK =
+  /-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]*?-----END PGP PRIVATE KEY BLOCK-----/g;
 
 /** Text of `data` when it is an ASCII-armoured block, else `undefined` (binary). */
 function armoredText(data: Uint8Array | string): string | undefined {
@@ -83,13 +84,20 @@ export async function generateKey(options: GenerateKeyOptions): Promise<Generate
   if (options.comment !== undefined) userID.comment = options.comment;
   const expiresInDays = options.expiresInDays;
   if (expiresInDays !== undefined && !(Number.isFinite(expiresInDays) && expiresInDays > 0)) {
-    throw new UsageError('KEY_GENERATE_FAILED', `expiresInDays must be a positive number, got ${expiresInDays}`);
+    throw new UsageError(
+      'KEY_GENERATE_FAILED',
+      `expiresInDays must be a positive number, got ${expiresInDays}`,
+    );
   }
   const base = {
     userIDs: [userID],
     format: 'object' as const,
-    ...(options.passphrase !== undefined && options.passphrase !== '' ? { passphrase: options.passphrase } : {}),
-    ...(expiresInDays !== undefined ? { keyExpirationTime: Math.round(expiresInDays * 86400) } : {}),
+    ...(options.passphrase !== undefined && options.passphrase !== ''
+      ? { passphrase: options.passphrase }
+      : {}),
+    ...(expiresInDays !== undefined
+      ? { keyExpirationTime: Math.round(expiresInDays * 86400) }
+      : {}),
     ...(options.date !== undefined ? { date: options.date } : {}),
   };
   let generated;
@@ -101,9 +109,12 @@ export async function generateKey(options: GenerateKeyOptions): Promise<Generate
           ? await openpgp.generateKey({ ...base, type: 'ecc', curve: 'ed25519Legacy' })
           : undefined;
   } catch (e) {
-    throw new UsageError('KEY_GENERATE_FAILED', `cannot generate key: ${errorMessage(e)}`, { cause: e });
+    throw new UsageError('KEY_GENERATE_FAILED', `cannot generate key: ${errorMessage(e)}`, {
+      cause: e,
+    });
   }
-  if (generated === undefined) throw new UsageError('KEY_GENERATE_FAILED', `unknown key type "${String(type)}"`);
+  if (generated === undefined)
+    throw new UsageError('KEY_GENERATE_FAILED', `unknown key type "${String(type)}"`);
   const { privateKey, publicKey } = generated;
   return {
     privateKeyArmored: privateKey.armor(),
@@ -130,7 +141,9 @@ export async function readPublicKeys(data: Uint8Array | string): Promise<openpgp
       keys.push(...(await openpgp.readKeys({ binaryKeys: data })));
     }
   } catch (e) {
-    throw new UsageError('KEY_INVALID', `cannot read OpenPGP keys: ${errorMessage(e)}`, { cause: e });
+    throw new UsageError('KEY_INVALID', `cannot read OpenPGP keys: ${errorMessage(e)}`, {
+      cause: e,
+    });
   }
   if (keys.length === 0) throw new UsageError('KEY_INVALID', 'no OpenPGP public key found');
   return keys.map((k) => (k.isPrivate() ? k.toPublic() : k));
@@ -152,24 +165,39 @@ export async function readPrivateKey(
         ? await openpgp.readPrivateKey({ armoredKey: text })
         : await openpgp.readPrivateKey({ binaryKey: data as Uint8Array });
   } catch (e) {
-    throw new UsageError('KEY_INVALID', `cannot read OpenPGP private key: ${errorMessage(e)}`, { cause: e });
+    throw new UsageError('KEY_INVALID', `cannot read OpenPGP private key: ${errorMessage(e)}`, {
+      cause: e,
+    });
   }
   if (key.isDecrypted()) return key;
   if (passphrase === undefined || passphrase === '') {
-    throw new UsageError('KEY_PASSPHRASE_REQUIRED', `private key ${key.getFingerprint().toUpperCase()} is protected by a passphrase`);
+    throw new UsageError(
+      'KEY_PASSPHRASE_REQUIRED',
+      `private key ${key.getFingerprint().toUpperCase()} is protected by a passphrase`,
+    );
   }
   try {
     return await openpgp.decryptKey({ privateKey: key, passphrase });
   } catch (e) {
-    throw new UsageError('KEY_PASSPHRASE_WRONG', `cannot unlock private key ${key.getFingerprint().toUpperCase()}: ${errorMessage(e)}`, { cause: e });
+    throw new UsageError(
+      'KEY_PASSPHRASE_WRONG',
+      `cannot unlock private key ${key.getFingerprint().toUpperCase()}: ${errorMessage(e)}`,
+      { cause: e },
+    );
   }
 }
 
 /** Export the public part of a key as `gpg --export` (binary) or `gpg --armor --export` (armored) would. */
 export function exportPublicKey(key: openpgp.Key, format: 'binary'): Uint8Array;
 export function exportPublicKey(key: openpgp.Key, format: 'armored'): string;
-export function exportPublicKey(key: openpgp.Key, format: 'binary' | 'armored'): Uint8Array | string;
-export function exportPublicKey(key: openpgp.Key, format: 'binary' | 'armored'): Uint8Array | string {
+export function exportPublicKey(
+  key: openpgp.Key,
+  format: 'binary' | 'armored',
+): Uint8Array | string;
+export function exportPublicKey(
+  key: openpgp.Key,
+  format: 'binary' | 'armored',
+): Uint8Array | string {
   const pub = key.isPrivate() ? key.toPublic() : key;
   return format === 'binary' ? pub.write() : pub.armor();
 }
@@ -226,7 +254,10 @@ export interface PassphraseReaders {
  * Read a passphrase from a file or a file descriptor through the injected readers; one trailing newline is stripped.
  * @throws UsageError `PASSPHRASE_INVALID`, `PASSPHRASE_UNREADABLE`
  */
-export async function readPassphrase(source: PassphraseSource, readers: PassphraseReaders | ReadFile): Promise<string> {
+export async function readPassphrase(
+  source: PassphraseSource,
+  readers: PassphraseReaders | ReadFile,
+): Promise<string> {
   const r: PassphraseReaders = typeof readers === 'function' ? { readFile: readers } : readers;
   let bytes: Uint8Array;
   if ('fd' in source) {
@@ -234,15 +265,26 @@ export async function readPassphrase(source: PassphraseSource, readers: Passphra
       throw new UsageError('PASSPHRASE_INVALID', `invalid file descriptor ${String(source.fd)}`);
     }
     try {
-      bytes = r.readFd !== undefined ? await r.readFd(source.fd) : await r.readFile(`/dev/fd/${source.fd}`);
+      bytes =
+        r.readFd !== undefined
+          ? await r.readFd(source.fd)
+          : await r.readFile(`/dev/fd/${source.fd}`);
     } catch (e) {
-      throw new UsageError('PASSPHRASE_UNREADABLE', `cannot read passphrase from fd ${source.fd}: ${errorMessage(e)}`, { cause: e });
+      throw new UsageError(
+        'PASSPHRASE_UNREADABLE',
+        `cannot read passphrase from fd ${source.fd}: ${errorMessage(e)}`,
+        { cause: e },
+      );
     }
   } else {
     try {
       bytes = await r.readFile(source.file);
     } catch (e) {
-      throw new UsageError('PASSPHRASE_UNREADABLE', `cannot read passphrase file ${source.file}: ${errorMessage(e)}`, { cause: e });
+      throw new UsageError(
+        'PASSPHRASE_UNREADABLE',
+        `cannot read passphrase file ${source.file}: ${errorMessage(e)}`,
+        { cause: e },
+      );
     }
   }
   return passphraseFromBytes(bytes);

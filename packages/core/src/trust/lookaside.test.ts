@@ -6,27 +6,44 @@ import { describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 import { isPodsecError } from '../errors.ts';
 import { createRootFs } from '../system/node-fs.ts';
-import { listSignatures, lookasideRepositoryPath, readSignatures, signatureLocation, writeSignature } from './lookaside.ts';
+import {
+  listSignatures,
+  lookasideRepositoryPath,
+  readSignatures,
+  signatureLocation,
+  writeSignature,
+} from './lookaside.ts';
 import type { FetchFunction } from './lookaside.ts';
 
 const HEX = '347a'.repeat(16);
 const DIGEST = `sha256:${HEX}`;
-const code = (c: string) => (e: unknown): boolean => isPodsecError(e) && e.code === c;
+const code =
+  (c: string) =>
+  (e: unknown): boolean =>
+    isPodsecError(e) && e.code === c;
 
-async function tempRoot(t: TestContext): Promise<{ root: string; fs: ReturnType<typeof createRootFs> }> {
+async function tempRoot(
+  t: TestContext,
+): Promise<{ root: string; fs: ReturnType<typeof createRootFs> }> {
   const root = await mkdtemp(path.join(tmpdir(), 'podsec-lookaside-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   return { root, fs: createRootFs(root) };
 }
 
 /** A fetch that serves `files` (URL -> body) and answers 404 otherwise; records requests. */
-function fakeFetch(files: Record<string, Uint8Array | number>, calls: string[] = []): FetchFunction {
+function fakeFetch(
+  files: Record<string, Uint8Array | number>,
+  calls: string[] = [],
+): FetchFunction {
   return async (url, init) => {
     calls.push(`${init?.method ?? 'GET'} ${url}`);
     const v = files[url];
     if (v === undefined) return new Response('not found', { status: 404 });
     if (typeof v === 'number') return new Response('boom', { status: v });
-    return new Response(init?.method === 'HEAD' ? null : (v as Uint8Array<ArrayBuffer>), { status: 200, headers: { 'content-length': String(v.length) } });
+    return new Response(init?.method === 'HEAD' ? null : (v as Uint8Array<ArrayBuffer>), {
+      status: 200,
+      headers: { 'content-length': String(v.length) },
+    });
   };
 }
 
@@ -41,7 +58,13 @@ describe('lookasideRepositoryPath', () => {
   });
 
   it('refuses references that could escape the store', () => {
-    for (const bad of ['registry.local/../etc:1', 'registry.local/a/../../b', 'registry.local/%2e%2e/x', 'registry.local/A/B', '']) {
+    for (const bad of [
+      'registry.local/../etc:1',
+      'registry.local/a/../../b',
+      'registry.local/%2e%2e/x',
+      'registry.local/A/B',
+      '',
+    ]) {
       assert.throws(() => lookasideRepositoryPath(bad), code('REFERENCE_INVALID'), bad);
     }
   });
@@ -50,11 +73,21 @@ describe('lookasideRepositoryPath', () => {
 describe('signatureLocation', () => {
   it('builds <base>/<path>@<alg>=<hex>/signature-<n> like containers/image (spec §10.6 example)', () => {
     assert.equal(
-      signatureLocation('http://sigstore.local:81/sigstore/', 'registry.local/c10f/pause:3.9', DIGEST, 1),
+      signatureLocation(
+        'http://sigstore.local:81/sigstore/',
+        'registry.local/c10f/pause:3.9',
+        DIGEST,
+        1,
+      ),
       `http://sigstore.local:81/sigstore//c10f/pause@sha256=${HEX}/signature-1`,
     );
     assert.equal(
-      signatureLocation('http://sigstore.local:81/sigstore', `registry.local/c10f/pause@${DIGEST}`, DIGEST, 1),
+      signatureLocation(
+        'http://sigstore.local:81/sigstore',
+        `registry.local/c10f/pause@${DIGEST}`,
+        DIGEST,
+        1,
+      ),
       `http://sigstore.local:81/sigstore/c10f/pause@sha256=${HEX}/signature-1`,
     );
     assert.equal(
@@ -64,12 +97,30 @@ describe('signatureLocation', () => {
   });
 
   it('refuses bad indexes, digests and base URLs', () => {
-    assert.throws(() => signatureLocation('file:///s', 'a/b', DIGEST, 0), code('LOOKASIDE_INDEX_INVALID'));
-    assert.throws(() => signatureLocation('file:///s', 'a/b', DIGEST, 1.5), code('LOOKASIDE_INDEX_INVALID'));
-    assert.throws(() => signatureLocation('file:///s', 'a/b', 'sha256:../../etc', 1), code('DIGEST_INVALID'));
-    assert.throws(() => signatureLocation('ftp://x/s', 'a/b', DIGEST, 1), code('LOOKASIDE_URL_INVALID'));
-    assert.throws(() => signatureLocation('/var/sigstore', 'a/b', DIGEST, 1), code('LOOKASIDE_URL_INVALID'));
-    assert.throws(() => signatureLocation('file://remote/s', 'a/b', DIGEST, 1), code('LOOKASIDE_URL_INVALID'));
+    assert.throws(
+      () => signatureLocation('file:///s', 'a/b', DIGEST, 0),
+      code('LOOKASIDE_INDEX_INVALID'),
+    );
+    assert.throws(
+      () => signatureLocation('file:///s', 'a/b', DIGEST, 1.5),
+      code('LOOKASIDE_INDEX_INVALID'),
+    );
+    assert.throws(
+      () => signatureLocation('file:///s', 'a/b', 'sha256:../../etc', 1),
+      code('DIGEST_INVALID'),
+    );
+    assert.throws(
+      () => signatureLocation('ftp://x/s', 'a/b', DIGEST, 1),
+      code('LOOKASIDE_URL_INVALID'),
+    );
+    assert.throws(
+      () => signatureLocation('/var/sigstore', 'a/b', DIGEST, 1),
+      code('LOOKASIDE_URL_INVALID'),
+    );
+    assert.throws(
+      () => signatureLocation('file://remote/s', 'a/b', DIGEST, 1),
+      code('LOOKASIDE_URL_INVALID'),
+    );
   });
 });
 
@@ -77,8 +128,20 @@ describe('writeSignature', () => {
   it('writes signature-1, then signature-2, with 0755 directories and 0644 files', async (t) => {
     const { root, fs } = await tempRoot(t);
     const base = 'file:///var/sigstore/sigstore/';
-    const a = await writeSignature(base, 'registry.local/c10f/pause:3.9', DIGEST, new Uint8Array([0xa3, 1]), { fs });
-    const b = await writeSignature(base, 'registry.local/c10f/pause:3.9', DIGEST, new Uint8Array([0xa3, 2]), { fs });
+    const a = await writeSignature(
+      base,
+      'registry.local/c10f/pause:3.9',
+      DIGEST,
+      new Uint8Array([0xa3, 1]),
+      { fs },
+    );
+    const b = await writeSignature(
+      base,
+      'registry.local/c10f/pause:3.9',
+      DIGEST,
+      new Uint8Array([0xa3, 2]),
+      { fs },
+    );
     assert.equal(a.index, 1);
     assert.equal(b.index, 2);
     const dir = path.join(root, `var/sigstore/sigstore/c10f/pause@sha256=${HEX}`);
@@ -94,21 +157,36 @@ describe('writeSignature', () => {
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'signature-1'), 'one');
     await writeFile(path.join(dir, 'signature-3'), 'three');
-    const r = await writeSignature('file:///s', 'localhost/app:1', DIGEST, new Uint8Array([1]), { fs });
+    const r = await writeSignature('file:///s', 'localhost/app:1', DIGEST, new Uint8Array([1]), {
+      fs,
+    });
     assert.equal(r.index, 2);
     assert.equal(await readFile(path.join(dir, 'signature-3'), 'utf8'), 'three');
   });
 
   it('refuses non-file bases and empty or oversized blobs', async (t) => {
     const { fs } = await tempRoot(t);
-    await assert.rejects(writeSignature('http://sigstore.local/s', 'a/b', DIGEST, new Uint8Array([1]), { fs }), code('LOOKASIDE_URL_INVALID'));
-    await assert.rejects(writeSignature('file:///s', 'a/b', DIGEST, new Uint8Array(), { fs }), code('SIGNATURE_TOO_LARGE'));
-    await assert.rejects(writeSignature('file:///s', 'a/b', DIGEST, new Uint8Array(4 * 1024 * 1024 + 1), { fs }), code('SIGNATURE_TOO_LARGE'));
+    await assert.rejects(
+      writeSignature('http://sigstore.local/s', 'a/b', DIGEST, new Uint8Array([1]), { fs }),
+      code('LOOKASIDE_URL_INVALID'),
+    );
+    await assert.rejects(
+      writeSignature('file:///s', 'a/b', DIGEST, new Uint8Array(), { fs }),
+      code('SIGNATURE_TOO_LARGE'),
+    );
+    await assert.rejects(
+      writeSignature('file:///s', 'a/b', DIGEST, new Uint8Array(4 * 1024 * 1024 + 1), { fs }),
+      code('SIGNATURE_TOO_LARGE'),
+    );
   });
 
   it('gives concurrent writers distinct indexes', async (t) => {
     const { fs } = await tempRoot(t);
-    const results = await Promise.all([1, 2, 3, 4].map((i) => writeSignature('file:///s', 'a/b:1', DIGEST, new Uint8Array([i]), { fs })));
+    const results = await Promise.all(
+      [1, 2, 3, 4].map((i) =>
+        writeSignature('file:///s', 'a/b:1', DIGEST, new Uint8Array([i]), { fs }),
+      ),
+    );
     assert.deepEqual(results.map((r) => r.index).sort(), [1, 2, 3, 4]);
   });
 });
@@ -121,10 +199,23 @@ describe('readSignatures', () => {
     await writeFile(path.join(dir, 'signature-1'), 'one');
     await writeFile(path.join(dir, 'signature-2'), 'two');
     await writeFile(path.join(dir, 'signature-4'), 'four');
-    const got = await readSignatures('file:///sig/', 'registry.local/c10f/pause:3.9', DIGEST, { fs });
-    assert.deepEqual(got.map((b) => Buffer.from(b).toString()), ['one', 'two']);
-    const listed = await listSignatures('file:///sig', 'registry.local/c10f/pause:3.9', DIGEST, { fs });
-    assert.deepEqual(listed.map((e) => [e.index, e.size]), [[1, 3], [2, 3]]);
+    const got = await readSignatures('file:///sig/', 'registry.local/c10f/pause:3.9', DIGEST, {
+      fs,
+    });
+    assert.deepEqual(
+      got.map((b) => Buffer.from(b).toString()),
+      ['one', 'two'],
+    );
+    const listed = await listSignatures('file:///sig', 'registry.local/c10f/pause:3.9', DIGEST, {
+      fs,
+    });
+    assert.deepEqual(
+      listed.map((e) => [e.index, e.size]),
+      [
+        [1, 3],
+        [2, 3],
+      ],
+    );
   });
 
   it('returns an empty list when there is no signature', async (t) => {
@@ -136,53 +227,109 @@ describe('readSignatures', () => {
     const { root, fs } = await tempRoot(t);
     const dir = path.join(root, `s/a/b@sha256=${HEX}`);
     await mkdir(path.join(dir, 'signature-1'), { recursive: true });
-    await assert.rejects(readSignatures('file:///s', 'x.io/a/b:1', DIGEST, { fs }), code('LOOKASIDE_READ_FAILED'));
+    await assert.rejects(
+      readSignatures('file:///s', 'x.io/a/b:1', DIGEST, { fs }),
+      code('LOOKASIDE_READ_FAILED'),
+    );
     await rm(path.join(dir, 'signature-1'), { recursive: true });
     await writeFile(path.join(dir, 'signature-1'), Buffer.alloc(100));
-    await assert.rejects(readSignatures('file:///s', 'x.io/a/b:1', DIGEST, { fs, maxSignatureSize: 99 }), code('SIGNATURE_TOO_LARGE'));
+    await assert.rejects(
+      readSignatures('file:///s', 'x.io/a/b:1', DIGEST, { fs, maxSignatureSize: 99 }),
+      code('SIGNATURE_TOO_LARGE'),
+    );
   });
 
   it('needs a file system for file:// bases', async () => {
-    await assert.rejects(readSignatures('file:///s', 'a/b:1', DIGEST), code('LOOKASIDE_FS_REQUIRED'));
+    await assert.rejects(
+      readSignatures('file:///s', 'a/b:1', DIGEST),
+      code('LOOKASIDE_FS_REQUIRED'),
+    );
   });
 
   it('fetches http signatures until a 404', async () => {
     const base = 'http://sigstore.local:81/sigstore/';
-    const u = (n: number): string => `http://sigstore.local:81/sigstore//c10f/pause@sha256=${HEX}/signature-${n}`;
+    const u = (n: number): string =>
+      `http://sigstore.local:81/sigstore//c10f/pause@sha256=${HEX}/signature-${n}`;
     const calls: string[] = [];
     const fetch = fakeFetch({ [u(1)]: new Uint8Array([1]), [u(2)]: new Uint8Array([2]) }, calls);
     const got = await readSignatures(base, 'registry.local/c10f/pause:3.9', DIGEST, { fetch });
-    assert.deepEqual(got.map((b) => [...b]), [[1], [2]]);
+    assert.deepEqual(
+      got.map((b) => [...b]),
+      [[1], [2]],
+    );
     assert.deepEqual(calls, [`GET ${u(1)}`, `GET ${u(2)}`, `GET ${u(3)}`]);
     const listed = await listSignatures(base, 'registry.local/c10f/pause:3.9', DIGEST, { fetch });
-    assert.deepEqual(listed.map((e) => e.location), [u(1), u(2)]);
+    assert.deepEqual(
+      listed.map((e) => e.location),
+      [u(1), u(2)],
+    );
   });
 
   it('fails on HTTP errors other than 404 instead of treating them as "no signature"', async () => {
     const u1 = `http://s/x/a/b@sha256=${HEX}/signature-1`;
-    await assert.rejects(readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, { fetch: fakeFetch({ [u1]: 500 }) }), code('LOOKASIDE_FETCH_FAILED'));
-    await assert.rejects(readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, { fetch: fakeFetch({ [u1]: 403 }) }), code('LOOKASIDE_FETCH_FAILED'));
+    await assert.rejects(
+      readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, { fetch: fakeFetch({ [u1]: 500 }) }),
+      code('LOOKASIDE_FETCH_FAILED'),
+    );
+    await assert.rejects(
+      readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, { fetch: fakeFetch({ [u1]: 403 }) }),
+      code('LOOKASIDE_FETCH_FAILED'),
+    );
     const failing: FetchFunction = async () => {
       throw new TypeError('fetch failed');
     };
-    await assert.rejects(readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, { fetch: failing }), code('LOOKASIDE_FETCH_FAILED'));
+    await assert.rejects(
+      readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, { fetch: failing }),
+      code('LOOKASIDE_FETCH_FAILED'),
+    );
   });
 
   it('refuses oversized HTTP signatures, even without a Content-Length', async () => {
     const u1 = `http://s/x/a/b@sha256=${HEX}/signature-1`;
     await assert.rejects(
-      readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, { fetch: fakeFetch({ [u1]: new Uint8Array(50) }), maxSignatureSize: 10 }),
+      readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, {
+        fetch: fakeFetch({ [u1]: new Uint8Array(50) }),
+        maxSignatureSize: 10,
+      }),
       code('SIGNATURE_TOO_LARGE'),
     );
     const streaming: FetchFunction = async () =>
-      new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(8)); } }), { status: 200 });
-    await assert.rejects(readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, { fetch: streaming, maxSignatureSize: 100 }), code('SIGNATURE_TOO_LARGE'));
+      new Response(
+        new ReadableStream({
+          pull(c) {
+            c.enqueue(new Uint8Array(8));
+          },
+        }),
+        { status: 200 },
+      );
+    await assert.rejects(
+      readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, {
+        fetch: streaming,
+        maxSignatureSize: 100,
+      }),
+      code('SIGNATURE_TOO_LARGE'),
+    );
   });
 
   it('refuses more signatures than maxSignatures', async () => {
     const files: Record<string, Uint8Array> = {};
-    for (let n = 1; n <= 4; n++) files[`http://s/x/a/b@sha256=${HEX}/signature-${n}`] = new Uint8Array([n]);
-    await assert.rejects(readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, { fetch: fakeFetch(files), maxSignatures: 3 }), code('LOOKASIDE_TOO_MANY_SIGNATURES'));
-    assert.equal((await readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, { fetch: fakeFetch(files), maxSignatures: 4 })).length, 4);
+    for (let n = 1; n <= 4; n++)
+      files[`http://s/x/a/b@sha256=${HEX}/signature-${n}`] = new Uint8Array([n]);
+    await assert.rejects(
+      readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, {
+        fetch: fakeFetch(files),
+        maxSignatures: 3,
+      }),
+      code('LOOKASIDE_TOO_MANY_SIGNATURES'),
+    );
+    assert.equal(
+      (
+        await readSignatures('http://s/x', 'h.io/a/b:1', DIGEST, {
+          fetch: fakeFetch(files),
+          maxSignatures: 4,
+        })
+      ).length,
+      4,
+    );
   });
 });

@@ -12,11 +12,17 @@ import { parseDigest } from './digest.ts';
 import { MAX_SIGNATURE_SIZE } from './simple-signing.ts';
 
 /** The part of {@link FileSystem} the lookaside functions use (`withLock` serializes concurrent writers). */
-export type LookasideFileSystem = Pick<FileSystem, 'stat' | 'readFile' | 'mkdir' | 'writeFileAtomic'> &
+export type LookasideFileSystem = Pick<
+  FileSystem,
+  'stat' | 'readFile' | 'mkdir' | 'writeFileAtomic'
+> &
   Partial<Pick<FileSystem, 'withLock'>>;
 
 /** A `fetch` compatible function (injected; `globalThis.fetch` by default). */
-export type FetchFunction = (url: string, init?: { method?: string; signal?: AbortSignal }) => Promise<Response>;
+export type FetchFunction = (
+  url: string,
+  init?: { method?: string; signal?: AbortSignal },
+) => Promise<Response>;
 
 /** Options of {@link readSignatures} and {@link listSignatures}. */
 export interface ReadSignaturesOptions {
@@ -69,16 +75,27 @@ function parseBase(base: string): URL {
   try {
     url = new URL(base);
   } catch (e) {
-    throw new UsageError('LOOKASIDE_URL_INVALID', `invalid lookaside URL ${JSON.stringify(base)}`, { cause: e });
+    throw new UsageError('LOOKASIDE_URL_INVALID', `invalid lookaside URL ${JSON.stringify(base)}`, {
+      cause: e,
+    });
   }
   if (!['file:', 'http:', 'https:'].includes(url.protocol)) {
-    throw new UsageError('LOOKASIDE_URL_INVALID', `unsupported lookaside URL scheme in ${JSON.stringify(base)}`);
+    throw new UsageError(
+      'LOOKASIDE_URL_INVALID',
+      `unsupported lookaside URL scheme in ${JSON.stringify(base)}`,
+    );
   }
   if (url.protocol === 'file:' && url.host !== '' && url.host !== 'localhost') {
-    throw new UsageError('LOOKASIDE_URL_INVALID', `file URL with a remote host: ${JSON.stringify(base)}`);
+    throw new UsageError(
+      'LOOKASIDE_URL_INVALID',
+      `file URL with a remote host: ${JSON.stringify(base)}`,
+    );
   }
   if (url.search !== '' || url.hash !== '') {
-    throw new UsageError('LOOKASIDE_URL_INVALID', `lookaside URL must not have a query or fragment: ${JSON.stringify(base)}`);
+    throw new UsageError(
+      'LOOKASIDE_URL_INVALID',
+      `lookaside URL must not have a query or fragment: ${JSON.stringify(base)}`,
+    );
   }
   return url;
 }
@@ -96,7 +113,10 @@ export function lookasideRepositoryPath(dockerReference: string): string {
 /** `<path>@<alg>=<hex>/signature-<n>` relative to the base. */
 function relativeLocation(dockerReference: string, digest: string, n: number): string {
   if (!Number.isSafeInteger(n) || n < 1) {
-    throw new UsageError('LOOKASIDE_INDEX_INVALID', `signature index must be a positive integer, got ${n}`);
+    throw new UsageError(
+      'LOOKASIDE_INDEX_INVALID',
+      `signature index must be a positive integer, got ${n}`,
+    );
   }
   const d = parseDigest(digest);
   return `${lookasideRepositoryPath(dockerReference)}@${d.algorithm}=${d.hex}/signature-${n}`;
@@ -107,7 +127,12 @@ function relativeLocation(dockerReference: string, digest: string, n: number): s
  * joined with "/", so a base ending in "/" yields "//" (nginx merges it; file paths ignore it).
  * @throws UsageError `LOOKASIDE_URL_INVALID`, `LOOKASIDE_INDEX_INVALID`, `REFERENCE_INVALID`, `DIGEST_INVALID`
  */
-export function signatureLocation(base: string, dockerReference: string, digest: string, n: number): string {
+export function signatureLocation(
+  base: string,
+  dockerReference: string,
+  digest: string,
+  n: number,
+): string {
   const url = parseBase(base);
   const rel = relativeLocation(dockerReference, digest, n);
   return `${url.protocol}//${url.host}${url.pathname}/${rel}`;
@@ -117,13 +142,17 @@ export function signatureLocation(base: string, dockerReference: string, digest:
 function filePath(base: URL, rel: string): string {
   const dir = decodeURIComponent(base.pathname);
   if (dir.split('/').includes('..')) {
-    throw new UsageError('LOOKASIDE_URL_INVALID', `lookaside path must not contain "..": ${base.href}`);
+    throw new UsageError(
+      'LOOKASIDE_URL_INVALID',
+      `lookaside path must not contain "..": ${base.href}`,
+    );
   }
   return `${dir}/${rel}`.replace(/\/{2,}/g, '/');
 }
 
 function requireFs(fs: LookasideFileSystem | undefined, base: string): LookasideFileSystem {
-  if (fs === undefined) throw new UsageError('LOOKASIDE_FS_REQUIRED', `a file system is needed to read ${base}`);
+  if (fs === undefined)
+    throw new UsageError('LOOKASIDE_FS_REQUIRED', `a file system is needed to read ${base}`);
   return fs;
 }
 
@@ -132,7 +161,10 @@ async function readBody(res: Response, limit: number, url: string): Promise<Uint
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
     await res.body?.cancel().catch(() => {});
-    throw lookasideError('SIGNATURE_TOO_LARGE', `signature ${url} is ${declared} bytes, limit is ${limit}`);
+    throw lookasideError(
+      'SIGNATURE_TOO_LARGE',
+      `signature ${url} is ${declared} bytes, limit is ${limit}`,
+    );
   }
   if (res.body === null) return new Uint8Array();
   return readLimited(res.body as ReadableStream<Uint8Array>, limit, () => {
@@ -141,7 +173,12 @@ async function readBody(res: Response, limit: number, url: string): Promise<Uint
 }
 
 /** Fetch one signature over HTTP: `undefined` for 404 (end of list), bytes for 2xx, error otherwise. */
-async function fetchSignature(fetchFn: FetchFunction, url: string, limit: number, method: 'GET' | 'HEAD'): Promise<{ body?: Uint8Array; size?: number } | undefined> {
+async function fetchSignature(
+  fetchFn: FetchFunction,
+  url: string,
+  limit: number,
+  method: 'GET' | 'HEAD',
+): Promise<{ body?: Uint8Array; size?: number } | undefined> {
   let res: Response;
   try {
     res = await fetchFn(url, { method });
@@ -179,10 +216,18 @@ async function walk(
     const location = signatureLocation(base, dockerReference, digest, n);
     if (n > maxCount) {
       // Only an error when signature-<max+1> really exists.
-      const more = url.protocol === 'file:'
-        ? (await requireFs(options.fs, base).stat(filePath(url, relativeLocation(dockerReference, digest, n)))) !== undefined
-        : (await fetchSignature(options.fetch ?? globalThis.fetch, location, limit, 'HEAD')) !== undefined;
-      if (more) throw lookasideError('LOOKASIDE_TOO_MANY_SIGNATURES', `more than ${maxCount} signatures for ${dockerReference}@${digest}`);
+      const more =
+        url.protocol === 'file:'
+          ? (await requireFs(options.fs, base).stat(
+              filePath(url, relativeLocation(dockerReference, digest, n)),
+            )) !== undefined
+          : (await fetchSignature(options.fetch ?? globalThis.fetch, location, limit, 'HEAD')) !==
+            undefined;
+      if (more)
+        throw lookasideError(
+          'LOOKASIDE_TOO_MANY_SIGNATURES',
+          `more than ${maxCount} signatures for ${dockerReference}@${digest}`,
+        );
       return out;
     }
     if (url.protocol === 'file:') {
@@ -194,7 +239,10 @@ async function walk(
         throw lookasideError('LOOKASIDE_READ_FAILED', `${path} is not a regular file`);
       }
       if (st.kind === 'file' && st.size > limit) {
-        throw lookasideError('SIGNATURE_TOO_LARGE', `signature ${path} is ${st.size} bytes, limit is ${limit}`);
+        throw lookasideError(
+          'SIGNATURE_TOO_LARGE',
+          `signature ${path} is ${st.size} bytes, limit is ${limit}`,
+        );
       }
       if (!withBodies) {
         out.push({ entry: { index: n, location, size: st.size } });
@@ -206,10 +254,16 @@ async function walk(
       } catch (e) {
         throw lookasideError('LOOKASIDE_READ_FAILED', `cannot read ${path}: ${errorMessage(e)}`, e);
       }
-      if (body.length > limit) throw lookasideError('SIGNATURE_TOO_LARGE', `signature ${path} exceeds ${limit} bytes`);
+      if (body.length > limit)
+        throw lookasideError('SIGNATURE_TOO_LARGE', `signature ${path} exceeds ${limit} bytes`);
       out.push({ entry: { index: n, location, size: body.length }, body });
     } else {
-      const got = await fetchSignature(options.fetch ?? globalThis.fetch, location, limit, withBodies ? 'GET' : 'HEAD');
+      const got = await fetchSignature(
+        options.fetch ?? globalThis.fetch,
+        location,
+        limit,
+        withBodies ? 'GET' : 'HEAD',
+      );
       if (got === undefined) return out;
       out.push({
         entry: { index: n, location, ...(got.size !== undefined ? { size: got.size } : {}) },
@@ -262,10 +316,16 @@ export async function writeSignature(
 ): Promise<WriteSignatureResult> {
   const url = parseBase(base);
   if (url.protocol !== 'file:') {
-    throw new UsageError('LOOKASIDE_URL_INVALID', `signatures can only be written to a file:// lookaside, not ${base}`);
+    throw new UsageError(
+      'LOOKASIDE_URL_INVALID',
+      `signatures can only be written to a file:// lookaside, not ${base}`,
+    );
   }
   if (blob.length === 0 || blob.length > MAX_SIGNATURE_SIZE) {
-    throw lookasideError('SIGNATURE_TOO_LARGE', `refusing to store a signature of ${blob.length} bytes`);
+    throw lookasideError(
+      'SIGNATURE_TOO_LARGE',
+      `refusing to store a signature of ${blob.length} bytes`,
+    );
   }
   const { fs } = options;
   const first = filePath(url, relativeLocation(dockerReference, digest, 1));
@@ -280,7 +340,13 @@ export async function writeSignature(
     }
   }
   const write = async (): Promise<WriteSignatureResult> => {
-    const existing = await walk(base, dockerReference, digest, { fs, maxSignatures: Number.MAX_SAFE_INTEGER }, false);
+    const existing = await walk(
+      base,
+      dockerReference,
+      digest,
+      { fs, maxSignatures: Number.MAX_SAFE_INTEGER },
+      false,
+    );
     const index = existing.length + 1;
     const path = `${dir}/signature-${index}`;
     await fs.writeFileAtomic(path, blob, { mode: options.fileMode ?? 0o644, backup: false });

@@ -191,7 +191,6 @@ export interface EvaluationContextOptions {
   readonly verify?: VerifyFunction;
 }
 
-
 /**
  * An evaluation context that reads key files through `fs` (system paths) and caches parsed keys per
  * keyPath / keyData for its lifetime.

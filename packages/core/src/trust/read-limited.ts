@@ -1,10 +1,18 @@
-import type { ReadableStream, ReadableStreamDefaultReader, ReadableStreamReadResult } from 'node:stream/web';
+import type {
+  ReadableStream,
+  ReadableStreamDefaultReader,
+  ReadableStreamReadResult,
+} from 'node:stream/web';
 
 /**
  * Reads a byte stream to the end, calling `tooLarge` (which must throw) as soon as more than `limit`
  * bytes arrived: a lying Content-Length or a compression bomb never gets buffered whole.
  */
-export async function readLimited(stream: ReadableStream<Uint8Array>, limit: number, tooLarge: () => never): Promise<Uint8Array> {
+export async function readLimited(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+  tooLarge: () => never,
+): Promise<Uint8Array> {
   const reader: ReadableStreamDefaultReader<Uint8Array> = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

@@ -20,7 +20,11 @@ interface Signer {
   pub: openpgp.PublicKey[];
 }
 
-async function makeSigner(name: string, type: 'rsa' | 'ed25519' = 'ed25519', expiresInDays?: number): Promise<Signer> {
+async function makeSigner(
+  name: string,
+  type: 'rsa' | 'ed25519' = 'ed25519',
+  expiresInDays?: number,
+): Promise<Signer> {
   const k = await generateKey({
     name,
     email: `${name}@example.org`,
@@ -28,11 +32,17 @@ async function makeSigner(name: string, type: 'rsa' | 'ed25519' = 'ed25519', exp
     rsaBits: 2048,
     ...(expiresInDays !== undefined ? { expiresInDays } : {}),
   });
-  return { priv: await readPrivateKey(k.privateKeyArmored), pub: await readPublicKeys(k.publicKeyBinary) };
+  return {
+    priv: await readPrivateKey(k.privateKeyArmored),
+    pub: await readPublicKeys(k.publicKeyBinary),
+  };
 }
 
 /** Sign arbitrary bytes as a simple-signing blob would be (uncompressed unless asked). */
-async function signRaw(priv: openpgp.PrivateKey | openpgp.PrivateKey[], data: Uint8Array): Promise<Uint8Array> {
+async function signRaw(
+  priv: openpgp.PrivateKey | openpgp.PrivateKey[],
+  data: Uint8Array,
+): Promise<Uint8Array> {
   const message = await openpgp.createMessage({ binary: data });
   return openpgp.sign({ message, signingKeys: priv, format: 'binary' });
 }
@@ -55,12 +65,22 @@ let good: Uint8Array;
 before(async () => {
   alice = await makeSigner('alice');
   mallory = await makeSigner('mallory');
-  good = await signSimpleSigning({ privateKey: alice.priv, dockerReference: REF, manifestDigest: DIGEST, timestamp: 1722500000 });
+  good = await signSimpleSigning({
+    privateKey: alice.priv,
+    dockerReference: REF,
+    manifestDigest: DIGEST,
+    timestamp: 1722500000,
+  });
 });
 
 describe('formatSimpleSigningPayload', () => {
   it('writes the compact, key-sorted JSON containers/image writes', () => {
-    const bytes = formatSimpleSigningPayload({ dockerReference: REF, manifestDigest: DIGEST, creator: 'podsec-ts 0.1.0', timestamp: 1722500000 });
+    const bytes = formatSimpleSigningPayload({
+      dockerReference: REF,
+      manifestDigest: DIGEST,
+      creator: 'podsec-ts 0.1.0',
+      timestamp: 1722500000,
+    });
     assert.equal(
       new TextDecoder().decode(bytes),
       `{"critical":{"identity":{"docker-reference":"${REF}"},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"atomic container signature"},"optional":{"creator":"podsec-ts 0.1.0","timestamp":1722500000}}`,
@@ -75,12 +95,23 @@ describe('signSimpleSigning', () => {
   });
 
   it('refuses to sign a malformed digest', async () => {
-    await rejects(signSimpleSigning({ privateKey: alice.priv, dockerReference: REF, manifestDigest: 'sha256:xyz' }), 'SIGNATURE_PAYLOAD_INVALID');
+    await rejects(
+      signSimpleSigning({
+        privateKey: alice.priv,
+        dockerReference: REF,
+        manifestDigest: 'sha256:xyz',
+      }),
+      'SIGNATURE_PAYLOAD_INVALID',
+    );
   });
 
   it('signs with an RSA key and the result verifies', async () => {
     const rsa = await makeSigner('rsa', 'rsa');
-    const blob = await signSimpleSigning({ privateKey: rsa.priv, dockerReference: REF, manifestDigest: DIGEST });
+    const blob = await signSimpleSigning({
+      privateKey: rsa.priv,
+      dockerReference: REF,
+      manifestDigest: DIGEST,
+    });
     const v = await verifySimpleSigning(blob, rsa.pub);
     assert.equal(v.payload.dockerReference, REF);
   });
@@ -89,14 +120,24 @@ describe('signSimpleSigning', () => {
 describe('verifySimpleSigning', () => {
   it('returns the payload, signer fingerprint, user ids and signing time of a good signature', async () => {
     const v = await verifySimpleSigning(good, [...mallory.pub, ...alice.pub]);
-    assert.deepEqual(v.payload, { dockerReference: REF, manifestDigest: DIGEST, creator: 'podsec-ts 0.1.0', timestamp: 1722500000 });
+    assert.deepEqual(v.payload, {
+      dockerReference: REF,
+      manifestDigest: DIGEST,
+      creator: 'podsec-ts 0.1.0',
+      timestamp: 1722500000,
+    });
     assert.equal(v.keyFingerprint, alice.pub[0]?.getFingerprint().toUpperCase());
     assert.deepEqual(v.userIds, ['alice <alice@example.org>']);
     assert.ok(v.signedAt instanceof Date);
   });
 
   it('accepts an uncompressed signed message', async () => {
-    const blob = await signSimpleSigning({ privateKey: alice.priv, dockerReference: REF, manifestDigest: DIGEST, compress: false });
+    const blob = await signSimpleSigning({
+      privateKey: alice.priv,
+      dockerReference: REF,
+      manifestDigest: DIGEST,
+      compress: false,
+    });
     assert.equal((await verifySimpleSigning(blob, alice.pub)).payload.manifestDigest, DIGEST);
   });
 
@@ -109,22 +150,41 @@ describe('verifySimpleSigning', () => {
   });
 
   it('refuses an ASCII-armoured message', async () => {
-    const message = await openpgp.createMessage({ binary: formatSimpleSigningPayload({ dockerReference: REF, manifestDigest: DIGEST }) });
+    const message = await openpgp.createMessage({
+      binary: formatSimpleSigningPayload({ dockerReference: REF, manifestDigest: DIGEST }),
+    });
     const armored = await openpgp.sign({ message, signingKeys: alice.priv, format: 'armored' });
     await rejects(verifySimpleSigning(enc(armored), alice.pub), 'SIGNATURE_NOT_OPENPGP');
   });
 
   it('refuses a truncated signature', async () => {
     for (const cut of [1, 10, good.length - 20, good.length - 1]) {
-      await assert.rejects(verifySimpleSigning(good.subarray(0, cut), alice.pub), (e: unknown) => isPodsecError(e) && e.name === 'VerificationError');
+      await assert.rejects(
+        verifySimpleSigning(good.subarray(0, cut), alice.pub),
+        (e: unknown) => isPodsecError(e) && e.name === 'VerificationError',
+      );
     }
-    const plain = await signSimpleSigning({ privateKey: alice.priv, dockerReference: REF, manifestDigest: DIGEST, compress: false });
-    await assert.rejects(verifySimpleSigning(plain.subarray(0, plain.length - 5), alice.pub), (e: unknown) => isPodsecError(e) && e.name === 'VerificationError');
+    const plain = await signSimpleSigning({
+      privateKey: alice.priv,
+      dockerReference: REF,
+      manifestDigest: DIGEST,
+      compress: false,
+    });
+    await assert.rejects(
+      verifySimpleSigning(plain.subarray(0, plain.length - 5), alice.pub),
+      (e: unknown) => isPodsecError(e) && e.name === 'VerificationError',
+    );
   });
 
   it('refuses a blob larger than maxSize', async () => {
-    await rejects(verifySimpleSigning(good, alice.pub, { maxSize: good.length - 1 }), 'SIGNATURE_TOO_LARGE');
-    await rejects(verifySimpleSigning(new Uint8Array(4 * 1024 * 1024 + 1).fill(0xc8), alice.pub), 'SIGNATURE_TOO_LARGE');
+    await rejects(
+      verifySimpleSigning(good, alice.pub, { maxSize: good.length - 1 }),
+      'SIGNATURE_TOO_LARGE',
+    );
+    await rejects(
+      verifySimpleSigning(new Uint8Array(4 * 1024 * 1024 + 1).fill(0xc8), alice.pub),
+      'SIGNATURE_TOO_LARGE',
+    );
   });
 
   it('refuses a compressed signature that inflates beyond the limit', async () => {
@@ -132,22 +192,44 @@ describe('verifySimpleSigning', () => {
     const message = await openpgp.readMessage({ binaryMessage: big });
     const packet = new openpgp.CompressedDataPacket();
     // NOTE: these fields exist at runtime but are not in openpgp's type declarations.
-    Object.assign(packet, { algorithm: openpgp.enums.compression.zlib, packets: await allPackets(message).then((p) => { const l = new openpgp.PacketList(); l.push(...p); return l; }) });
+    Object.assign(packet, {
+      algorithm: openpgp.enums.compression.zlib,
+      packets: await allPackets(message).then((p) => {
+        const l = new openpgp.PacketList();
+        l.push(...p);
+        return l;
+      }),
+    });
     const list = new openpgp.PacketList();
     list.push(packet);
     const bomb = await readAll(list.write());
     assert.ok(bomb.length < 1024 * 1024);
-    await assert.rejects(verifySimpleSigning(bomb, alice.pub), (e: unknown) => isPodsecError(e) && /SIGNATURE_(TOO_LARGE|NOT_OPENPGP)/.test(e.code));
+    await assert.rejects(
+      verifySimpleSigning(bomb, alice.pub),
+      (e: unknown) => isPodsecError(e) && /SIGNATURE_(TOO_LARGE|NOT_OPENPGP)/.test(e.code),
+    );
   });
 
   it('refuses bare literal data without a signature', async () => {
-    const message = await openpgp.createMessage({ binary: formatSimpleSigningPayload({ dockerReference: REF, manifestDigest: DIGEST }) });
-    await rejects(verifySimpleSigning(message.write() as Uint8Array, alice.pub), 'SIGNATURE_NOT_SIGNED');
+    const message = await openpgp.createMessage({
+      binary: formatSimpleSigningPayload({ dockerReference: REF, manifestDigest: DIGEST }),
+    });
+    await rejects(
+      verifySimpleSigning(message.write() as Uint8Array, alice.pub),
+      'SIGNATURE_NOT_SIGNED',
+    );
   });
 
   it('refuses a detached signature without the signed data', async () => {
-    const message = await openpgp.createMessage({ binary: formatSimpleSigningPayload({ dockerReference: REF, manifestDigest: DIGEST }) });
-    const detached = await openpgp.sign({ message, signingKeys: alice.priv, format: 'binary', detached: true });
+    const message = await openpgp.createMessage({
+      binary: formatSimpleSigningPayload({ dockerReference: REF, manifestDigest: DIGEST }),
+    });
+    const detached = await openpgp.sign({
+      message,
+      signingKeys: alice.priv,
+      format: 'binary',
+      detached: true,
+    });
     await rejects(verifySimpleSigning(detached, alice.pub), 'SIGNATURE_NOT_SIGNED');
   });
 
@@ -157,7 +239,12 @@ describe('verifySimpleSigning', () => {
   });
 
   it('refuses a message with the payload altered after signing', async () => {
-    const plain = await signSimpleSigning({ privateKey: alice.priv, dockerReference: REF, manifestDigest: DIGEST, compress: false });
+    const plain = await signSimpleSigning({
+      privateKey: alice.priv,
+      dockerReference: REF,
+      manifestDigest: DIGEST,
+      compress: false,
+    });
     const at = findBytes(plain, enc('c10f'));
     const tampered = plain.slice();
     tampered[at] = 'x'.charCodeAt(0);
@@ -165,71 +252,134 @@ describe('verifySimpleSigning', () => {
   });
 
   it('refuses a message whose signature packet was corrupted', async () => {
-    const plain = await signSimpleSigning({ privateKey: alice.priv, dockerReference: REF, manifestDigest: DIGEST, compress: false });
+    const plain = await signSimpleSigning({
+      privateKey: alice.priv,
+      dockerReference: REF,
+      manifestDigest: DIGEST,
+      compress: false,
+    });
     const tampered = plain.slice();
     tampered[tampered.length - 3] = (tampered[tampered.length - 3] as number) ^ 0x01;
-    await assert.rejects(verifySimpleSigning(tampered, alice.pub), (e: unknown) => isPodsecError(e) && e.name === 'VerificationError');
+    await assert.rejects(
+      verifySimpleSigning(tampered, alice.pub),
+      (e: unknown) => isPodsecError(e) && e.name === 'VerificationError',
+    );
   });
 
   it('refuses a signature copied onto another payload', async () => {
-    const plain = await signSimpleSigning({ privateKey: alice.priv, dockerReference: REF, manifestDigest: DIGEST, compress: false });
-    const other = await signSimpleSigning({ privateKey: mallory.priv, dockerReference: 'evil.local/x:1', manifestDigest: DIGEST, compress: false });
+    const plain = await signSimpleSigning({
+      privateKey: alice.priv,
+      dockerReference: REF,
+      manifestDigest: DIGEST,
+      compress: false,
+    });
+    const other = await signSimpleSigning({
+      privateKey: mallory.priv,
+      dockerReference: 'evil.local/x:1',
+      manifestDigest: DIGEST,
+      compress: false,
+    });
     // Mallory's one-pass + literal with Alice's trailing signature packet.
     const a = await openpgp.readMessage({ binaryMessage: plain });
     const m = await openpgp.readMessage({ binaryMessage: other });
     const aPackets = await allPackets(a);
     const mPackets = await allPackets(m);
     const list = new openpgp.PacketList<openpgp.AnyPacket>();
-    list.push(aPackets[0] as openpgp.AnyPacket, mPackets[1] as openpgp.AnyPacket, aPackets[2] as openpgp.AnyPacket);
+    list.push(
+      aPackets[0] as openpgp.AnyPacket,
+      mPackets[1] as openpgp.AnyPacket,
+      aPackets[2] as openpgp.AnyPacket,
+    );
     await rejects(verifySimpleSigning(await readAll(list.write()), alice.pub), 'SIGNATURE_INVALID');
   });
 
   it('refuses a message with two signatures even if one is trusted', async () => {
-    const blob = await signRaw([alice.priv, mallory.priv], formatSimpleSigningPayload({ dockerReference: REF, manifestDigest: DIGEST }));
+    const blob = await signRaw(
+      [alice.priv, mallory.priv],
+      formatSimpleSigningPayload({ dockerReference: REF, manifestDigest: DIGEST }),
+    );
     await rejects(verifySimpleSigning(blob, [...alice.pub, ...mallory.pub]), 'SIGNATURE_INVALID');
   });
 
   it('refuses a signature by a key that has expired since signing', async () => {
     const short = await makeSigner('short', 'ed25519', 1);
-    const blob = await signSimpleSigning({ privateKey: short.priv, dockerReference: REF, manifestDigest: DIGEST });
+    const blob = await signSimpleSigning({
+      privateKey: short.priv,
+      dockerReference: REF,
+      manifestDigest: DIGEST,
+    });
     await verifySimpleSigning(blob, short.pub);
-    await rejects(verifySimpleSigning(blob, short.pub, { now: new Date(Date.now() + 3 * 86400_000) }), 'SIGNATURE_KEY_EXPIRED');
+    await rejects(
+      verifySimpleSigning(blob, short.pub, { now: new Date(Date.now() + 3 * 86400_000) }),
+      'SIGNATURE_KEY_EXPIRED',
+    );
   });
 
   it('refuses a signature by a revoked key', async () => {
     const gone = await makeSigner('gone');
-    const blob = await signSimpleSigning({ privateKey: gone.priv, dockerReference: REF, manifestDigest: DIGEST, timestamp: 1 });
-    const { publicKey } = await openpgp.revokeKey({ key: gone.priv, format: 'object', date: new Date(Date.now() + 1000) });
-    await rejects(verifySimpleSigning(blob, [publicKey], { now: new Date(Date.now() + 5000) }), 'SIGNATURE_KEY_REVOKED');
+    const blob = await signSimpleSigning({
+      privateKey: gone.priv,
+      dockerReference: REF,
+      manifestDigest: DIGEST,
+      timestamp: 1,
+    });
+    const { publicKey } = await openpgp.revokeKey({
+      key: gone.priv,
+      format: 'object',
+      date: new Date(Date.now() + 1000),
+    });
+    await rejects(
+      verifySimpleSigning(blob, [publicKey], { now: new Date(Date.now() + 5000) }),
+      'SIGNATURE_KEY_REVOKED',
+    );
   });
 
   it('parses the payload only after the signature verified', async () => {
     const blob = await signRaw(mallory.priv, enc('not json'));
     await rejects(verifySimpleSigning(blob, alice.pub), 'SIGNATURE_UNTRUSTED_KEY');
-    await rejects(verifySimpleSigning(await signRaw(alice.priv, enc('not json')), alice.pub), 'SIGNATURE_PAYLOAD_INVALID');
+    await rejects(
+      verifySimpleSigning(await signRaw(alice.priv, enc('not json')), alice.pub),
+      'SIGNATURE_PAYLOAD_INVALID',
+    );
   });
 
   it('refuses a validly signed payload with an unknown critical member', async () => {
     const json = `{"critical":{"identity":{"docker-reference":"${REF}"},"image":{"docker-manifest-digest":"${DIGEST}"},"type":"atomic container signature","extra":1},"optional":{}}`;
-    await rejects(verifySimpleSigning(await signRaw(alice.priv, enc(json)), alice.pub), 'SIGNATURE_PAYLOAD_INVALID');
+    await rejects(
+      verifySimpleSigning(await signRaw(alice.priv, enc(json)), alice.pub),
+      'SIGNATURE_PAYLOAD_INVALID',
+    );
   });
 });
 
 describe('parseSimpleSigningPayload', () => {
-  const ok = (critical: string, optional = '{}'): string => `{"critical":${critical},"optional":${optional}}`;
-  const crit = (type = '"atomic container signature"', image = `{"docker-manifest-digest":"${DIGEST}"}`, identity = `{"docker-reference":"${REF}"}`): string =>
-    `{"type":${type},"image":${image},"identity":${identity}}`;
+  const ok = (critical: string, optional = '{}'): string =>
+    `{"critical":${critical},"optional":${optional}}`;
+  const crit = (
+    type = '"atomic container signature"',
+    image = `{"docker-manifest-digest":"${DIGEST}"}`,
+    identity = `{"docker-reference":"${REF}"}`,
+  ): string => `{"type":${type},"image":${image},"identity":${identity}}`;
   const bad = (text: string): void => {
-    assert.throws(() => parseSimpleSigningPayload(enc(text)), (e: unknown) => isPodsecError(e) && e.code === 'SIGNATURE_PAYLOAD_INVALID', text);
+    assert.throws(
+      () => parseSimpleSigningPayload(enc(text)),
+      (e: unknown) => isPodsecError(e) && e.code === 'SIGNATURE_PAYLOAD_INVALID',
+      text,
+    );
   };
 
   it('accepts a minimal payload and ignores unknown optional members', () => {
-    assert.deepEqual(parseSimpleSigningPayload(enc(ok(crit(), '{"creator":"atomic 2.0.0","timestamp":5,"whatever":[1]}'))), {
-      dockerReference: REF,
-      manifestDigest: DIGEST,
-      creator: 'atomic 2.0.0',
-      timestamp: 5,
-    });
+    assert.deepEqual(
+      parseSimpleSigningPayload(
+        enc(ok(crit(), '{"creator":"atomic 2.0.0","timestamp":5,"whatever":[1]}')),
+      ),
+      {
+        dockerReference: REF,
+        manifestDigest: DIGEST,
+        creator: 'atomic 2.0.0',
+        timestamp: 5,
+      },
+    );
   });
 
   it('refuses unknown or missing top-level members', () => {
@@ -246,7 +396,11 @@ describe('parseSimpleSigningPayload', () => {
 
   it('refuses unknown or missing members of critical, image and identity', () => {
     bad(ok(`{"type":"atomic container signature","image":{"docker-manifest-digest":"${DIGEST}"}}`));
-    bad(ok(`{"type":"atomic container signature","image":{"docker-manifest-digest":"${DIGEST}"},"identity":{"docker-reference":"${REF}"},"x":null}`));
+    bad(
+      ok(
+        `{"type":"atomic container signature","image":{"docker-manifest-digest":"${DIGEST}"},"identity":{"docker-reference":"${REF}"},"x":null}`,
+      ),
+    );
     bad(ok(crit(undefined, `{"docker-manifest-digest":"${DIGEST}","x":1}`)));
     bad(ok(crit(undefined, '{}')));
     bad(ok(crit(undefined, undefined, `{"docker-reference":"${REF}","x":1}`)));
@@ -268,28 +422,63 @@ describe('parseSimpleSigningPayload', () => {
 
   it('refuses duplicate members', () => {
     bad(`{"critical":${crit()},"optional":{},"critical":${crit()}}`);
-    bad(ok(crit(undefined, undefined, `{"docker-reference":"${REF}","docker-reference":"evil.local/x:1"}`)));
+    bad(
+      ok(
+        crit(
+          undefined,
+          undefined,
+          `{"docker-reference":"${REF}","docker-reference":"evil.local/x:1"}`,
+        ),
+      ),
+    );
   });
 
   it('refuses invalid UTF-8 and trailing data', () => {
     bad(`${ok(crit())} x`);
-    assert.throws(() => parseSimpleSigningPayload(new Uint8Array([0x7b, 0xff, 0x7d])), /not valid JSON/);
+    assert.throws(
+      () => parseSimpleSigningPayload(new Uint8Array([0x7b, 0xff, 0x7d])),
+      /not valid JSON/,
+    );
   });
 });
 
 describe('checkSignatureDigest', () => {
   it('accepts the matching digest or manifest bytes', () => {
     const manifest = enc('{"schemaVersion":2}');
-    checkSignatureDigest({ dockerReference: REF, manifestDigest: manifestDigest(manifest) }, manifest);
+    checkSignatureDigest(
+      { dockerReference: REF, manifestDigest: manifestDigest(manifest) },
+      manifest,
+    );
     checkSignatureDigest({ dockerReference: REF, manifestDigest: DIGEST }, DIGEST);
   });
 
   it('refuses another digest, other bytes and malformed digests', () => {
-    const code = (e: unknown): boolean => isPodsecError(e) && e.code === 'SIGNATURE_DIGEST_MISMATCH';
-    assert.throws(() => checkSignatureDigest({ dockerReference: REF, manifestDigest: DIGEST }, `sha256:${'cd'.repeat(32)}`), code);
-    assert.throws(() => checkSignatureDigest({ dockerReference: REF, manifestDigest: DIGEST }, enc('{}')), code);
-    assert.throws(() => checkSignatureDigest({ dockerReference: REF, manifestDigest: DIGEST.toUpperCase() }, DIGEST.toUpperCase()), code);
-    assert.throws(() => checkSignatureDigest({ dockerReference: REF, manifestDigest: 'sha256:' }, 'sha256:'), code);
+    const code = (e: unknown): boolean =>
+      isPodsecError(e) && e.code === 'SIGNATURE_DIGEST_MISMATCH';
+    assert.throws(
+      () =>
+        checkSignatureDigest(
+          { dockerReference: REF, manifestDigest: DIGEST },
+          `sha256:${'cd'.repeat(32)}`,
+        ),
+      code,
+    );
+    assert.throws(
+      () => checkSignatureDigest({ dockerReference: REF, manifestDigest: DIGEST }, enc('{}')),
+      code,
+    );
+    assert.throws(
+      () =>
+        checkSignatureDigest(
+          { dockerReference: REF, manifestDigest: DIGEST.toUpperCase() },
+          DIGEST.toUpperCase(),
+        ),
+      code,
+    );
+    assert.throws(
+      () => checkSignatureDigest({ dockerReference: REF, manifestDigest: 'sha256:' }, 'sha256:'),
+      code,
+    );
   });
 });
 
@@ -314,7 +503,11 @@ async function readAll(data: unknown): Promise<Uint8Array> {
 }
 
 async function allPackets(msg: openpgp.Message<Uint8Array>): Promise<openpgp.AnyPacket[]> {
-  const rest = (msg.packets as unknown as { stream?: { readToEnd(join: (c: unknown[]) => unknown[]): Promise<unknown[]> } }).stream;
+  const rest = (
+    msg.packets as unknown as {
+      stream?: { readToEnd(join: (c: unknown[]) => unknown[]): Promise<unknown[]> };
+    }
+  ).stream;
   const tail = rest !== undefined ? await rest.readToEnd((c) => c) : [];
   return [...msg.packets, ...(tail as openpgp.AnyPacket[])];
 }

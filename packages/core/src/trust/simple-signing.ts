@@ -3,7 +3,13 @@
  * signed message whose literal data is a small JSON document binding a docker reference to a
  * manifest digest. Spec §10.9.
  */
-import { createHash, createPublicKey, constants as cryptoConstants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  constants as cryptoConstants,
+  verify as cryptoVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { inflateRawSync, inflateSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
 import { parseStrictJson as parseJson } from '../config/strict-json.ts';
@@ -67,7 +73,6 @@ function fail(code: string, msg: string, cause?: unknown): never {
   throw new VerificationError(code, msg, cause === undefined ? undefined : { cause });
 }
 
-
 /**
  * Serialize a payload exactly as containers/image does (Go `json.Marshal` of maps: sorted keys, compact).
  * @throws VerificationError `SIGNATURE_PAYLOAD_INVALID` for a non-integral timestamp
@@ -76,7 +81,8 @@ export function formatSimpleSigningPayload(payload: SimpleSigningPayload): Uint8
   const optional: Record<string, unknown> = {};
   if (payload.creator !== undefined) optional['creator'] = payload.creator;
   if (payload.timestamp !== undefined) {
-    if (!Number.isSafeInteger(payload.timestamp)) fail('SIGNATURE_PAYLOAD_INVALID', 'timestamp must be an integer');
+    if (!Number.isSafeInteger(payload.timestamp))
+      fail('SIGNATURE_PAYLOAD_INVALID', 'timestamp must be an integer');
     optional['timestamp'] = payload.timestamp;
   }
   const doc = {
@@ -99,7 +105,8 @@ function isObject(v: Json | undefined): v is { [k: string]: Json } {
 function exactMembers(obj: { [k: string]: Json }, names: readonly string[], where: string): void {
   const keys = Object.keys(obj);
   for (const k of keys) {
-    if (!names.includes(k)) fail('SIGNATURE_PAYLOAD_INVALID', `unexpected member "${k}" in ${where}`);
+    if (!names.includes(k))
+      fail('SIGNATURE_PAYLOAD_INVALID', `unexpected member "${k}" in ${where}`);
   }
   for (const n of names) {
     if (!keys.includes(n)) fail('SIGNATURE_PAYLOAD_INVALID', `missing member "${n}" in ${where}`);
@@ -116,36 +123,53 @@ export function parseSimpleSigningPayload(bytes: Uint8Array): SimpleSigningPaylo
   let doc: Json;
   try {
     // Duplicate members are refused, so no two verifiers can read different claims from one payload.
-    doc = parseJson(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)) as Json;
+    doc = parseJson(
+      new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes),
+    ) as Json;
   } catch (e) {
-    return fail('SIGNATURE_PAYLOAD_INVALID', `signature payload is not valid JSON: ${errorMessage(e)}`, e);
+    return fail(
+      'SIGNATURE_PAYLOAD_INVALID',
+      `signature payload is not valid JSON: ${errorMessage(e)}`,
+      e,
+    );
   }
-  if (!isObject(doc)) return fail('SIGNATURE_PAYLOAD_INVALID', 'signature payload is not a JSON object');
+  if (!isObject(doc))
+    return fail('SIGNATURE_PAYLOAD_INVALID', 'signature payload is not a JSON object');
   exactMembers(doc, ['critical', 'optional'], 'the payload');
   const critical = doc['critical'];
   const optional = doc['optional'];
   if (!isObject(critical)) return fail('SIGNATURE_PAYLOAD_INVALID', '"critical" is not an object');
   exactMembers(critical, ['type', 'image', 'identity'], '"critical"');
   if (critical['type'] !== SIMPLE_SIGNING_TYPE) {
-    fail('SIGNATURE_PAYLOAD_INVALID', `unrecognized signature type ${JSON.stringify(critical['type'])}`);
+    fail(
+      'SIGNATURE_PAYLOAD_INVALID',
+      `unrecognized signature type ${JSON.stringify(critical['type'])}`,
+    );
   }
   const image = critical['image'];
-  if (!isObject(image)) return fail('SIGNATURE_PAYLOAD_INVALID', '"critical.image" is not an object');
+  if (!isObject(image))
+    return fail('SIGNATURE_PAYLOAD_INVALID', '"critical.image" is not an object');
   exactMembers(image, ['docker-manifest-digest'], '"critical.image"');
   const digest = image['docker-manifest-digest'];
-  if (typeof digest !== 'string') return fail('SIGNATURE_PAYLOAD_INVALID', '"docker-manifest-digest" is not a string');
+  if (typeof digest !== 'string')
+    return fail('SIGNATURE_PAYLOAD_INVALID', '"docker-manifest-digest" is not a string');
   const identity = critical['identity'];
-  if (!isObject(identity)) return fail('SIGNATURE_PAYLOAD_INVALID', '"critical.identity" is not an object');
+  if (!isObject(identity))
+    return fail('SIGNATURE_PAYLOAD_INVALID', '"critical.identity" is not an object');
   exactMembers(identity, ['docker-reference'], '"critical.identity"');
   const reference = identity['docker-reference'];
-  if (typeof reference !== 'string') return fail('SIGNATURE_PAYLOAD_INVALID', '"docker-reference" is not a string');
+  if (typeof reference !== 'string')
+    return fail('SIGNATURE_PAYLOAD_INVALID', '"docker-reference" is not a string');
   if (!isObject(optional)) return fail('SIGNATURE_PAYLOAD_INVALID', '"optional" is not an object');
   const creator = optional['creator'];
   if (creator !== undefined && typeof creator !== 'string') {
     fail('SIGNATURE_PAYLOAD_INVALID', '"optional.creator" is not a string');
   }
   const timestamp = optional['timestamp'];
-  if (timestamp !== undefined && !(typeof timestamp === 'number' && Number.isSafeInteger(timestamp))) {
+  if (
+    timestamp !== undefined &&
+    !(typeof timestamp === 'number' && Number.isSafeInteger(timestamp))
+  ) {
     fail('SIGNATURE_PAYLOAD_INVALID', '"optional.timestamp" is not an integer');
   }
   return {
@@ -178,7 +202,12 @@ export async function signSimpleSigning(options: SignSimpleSigningOptions): Prom
   });
   const message = await openpgp.createMessage({ binary: payload, format: 'binary' });
   // openpgp's declarations name web-stream types this lint setup cannot resolve; the binary format yields bytes
-  const signed: unknown = await openpgp.sign({ message, signingKeys: options.privateKey, format: 'binary', detached: false });
+  const signed: unknown = await openpgp.sign({
+    message,
+    signingKeys: options.privateKey,
+    format: 'binary',
+    detached: false,
+  });
   const binary = signed as Uint8Array;
   if (options.compress === false) return binary;
   return compressedDataPacket(await deflate(binary));
@@ -186,7 +215,9 @@ export async function signSimpleSigning(options: SignSimpleSigningOptions): Prom
 
 /** ZLIB-compress (RFC 1950) with the web CompressionStream built into Node. */
 async function deflate(data: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream('deflate'));
+  const stream = new Blob([data as Uint8Array<ArrayBuffer>])
+    .stream()
+    .pipeThrough(new CompressionStream('deflate'));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
@@ -198,8 +229,17 @@ function compressedDataPacket(zlibData: Uint8Array): Uint8Array {
   const bodyLength = zlibData.length + 1;
   let header: number[];
   if (bodyLength < 192) header = [0xc8, bodyLength];
-  else if (bodyLength < 8384) header = [0xc8, ((bodyLength - 192) >> 8) + 192, (bodyLength - 192) & 0xff];
-  else header = [0xc8, 0xff, (bodyLength >>> 24) & 0xff, (bodyLength >>> 16) & 0xff, (bodyLength >>> 8) & 0xff, bodyLength & 0xff];
+  else if (bodyLength < 8384)
+    header = [0xc8, ((bodyLength - 192) >> 8) + 192, (bodyLength - 192) & 0xff];
+  else
+    header = [
+      0xc8,
+      0xff,
+      (bodyLength >>> 24) & 0xff,
+      (bodyLength >>> 16) & 0xff,
+      (bodyLength >>> 8) & 0xff,
+      bodyLength & 0xff,
+    ];
   const out = new Uint8Array(header.length + bodyLength);
   out.set(header, 0);
   out[header.length] = openpgp.enums.compression.zlib;
@@ -221,7 +261,8 @@ function inflateCompressedPacket(blob: Uint8Array, maxSize: number): Uint8Array 
     if (i >= blob.length) throw new Error('truncated packet header');
     return blob[i] as number;
   };
-  const u32 = (i: number): number => ((at(i) << 24) >>> 0) + (at(i + 1) << 16) + (at(i + 2) << 8) + at(i + 3);
+  const u32 = (i: number): number =>
+    ((at(i) << 24) >>> 0) + (at(i + 1) << 16) + (at(i + 2) << 8) + at(i + 3);
   let tag: number;
   let start: number;
   let length: number;
@@ -240,18 +281,28 @@ function inflateCompressedPacket(blob: Uint8Array, maxSize: number): Uint8Array 
     else if (lengthType === 2) [start, length] = [5, u32(1)];
     else [start, length] = [1, blob.length - 1]; // indeterminate: up to the end, as GnuPG writes it
   }
-  if (tag !== Number(PACKET.compressedData) || start + length !== blob.length || length < 1) return undefined;
+  if (tag !== Number(PACKET.compressedData) || start + length !== blob.length || length < 1)
+    return undefined;
   const algorithm = blob[start];
   const format =
-    algorithm === Number(openpgp.enums.compression.zip) ? 'deflate-raw' : algorithm === Number(openpgp.enums.compression.zlib) ? 'deflate' : undefined;
+    algorithm === Number(openpgp.enums.compression.zip)
+      ? 'deflate-raw'
+      : algorithm === Number(openpgp.enums.compression.zlib)
+        ? 'deflate'
+        : undefined;
   if (format === undefined) return undefined;
   // synchronous zlib: a signature is a few KiB, and the stream machinery cost more than the inflating;
   // maxOutputLength stops a compression bomb before it is buffered
   const body = blob.subarray(start + 1);
   try {
-    return new Uint8Array(format === 'deflate-raw' ? inflateRawSync(body, { maxOutputLength: maxSize }) : inflateSync(body, { maxOutputLength: maxSize }));
+    return new Uint8Array(
+      format === 'deflate-raw'
+        ? inflateRawSync(body, { maxOutputLength: maxSize })
+        : inflateSync(body, { maxOutputLength: maxSize }),
+    );
   } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') fail('SIGNATURE_TOO_LARGE', `decompressed signature exceeds ${maxSize} bytes`);
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+      fail('SIGNATURE_TOO_LARGE', `decompressed signature exceeds ${maxSize} bytes`);
     throw e;
   }
 }
@@ -263,9 +314,12 @@ function inflateCompressedPacket(blob: Uint8Array, maxSize: number): Uint8Array 
 async function materialize(msg: openpgp.Message<Uint8Array>): Promise<openpgp.Message<Uint8Array>> {
   const rest = (msg.packets as unknown as { stream?: unknown }).stream;
   if (rest === undefined || rest === null) return msg;
-  const reader = rest as { readToEnd?: (join: (chunks: unknown[]) => unknown[]) => Promise<unknown[]> };
+  const reader = rest as {
+    readToEnd?: (join: (chunks: unknown[]) => unknown[]) => Promise<unknown[]>;
+  };
   // Only in-memory input is ever given to readMessage, so anything but openpgp's ArrayStream is a bug: fail closed.
-  if (typeof reader.readToEnd !== 'function' || !Array.isArray(rest)) throw new Error('unexpected streamed message');
+  if (typeof reader.readToEnd !== 'function' || !Array.isArray(rest))
+    throw new Error('unexpected streamed message');
   const tail = await reader.readToEnd((chunks) => chunks);
   const list = new openpgp.PacketList<openpgp.AnyPacket>();
   list.push(...msg.packets, ...(tail as openpgp.AnyPacket[]));
@@ -273,7 +327,12 @@ async function materialize(msg: openpgp.Message<Uint8Array>): Promise<openpgp.Me
 }
 
 /** Hash algorithms of the fast path (RFC 4880 ids -> node names); weak ones (MD5, SHA-1, RIPEMD) never. */
-const FAST_HASHES: Readonly<Record<number, string>> = { 8: 'sha256', 9: 'sha384', 10: 'sha512', 11: 'sha224' };
+const FAST_HASHES: Readonly<Record<number, string>> = {
+  8: 'sha256',
+  9: 'sha384',
+  10: 'sha512',
+  11: 'sha224',
+};
 const PUBKEY = openpgp.enums.publicKey;
 const nodeKeys = new WeakMap<object, KeyObject | null>();
 
@@ -297,17 +356,36 @@ function nodePublicKey(packet: KeyMaterial): KeyObject | null {
   let key: KeyObject | null = null;
   const p = packet.publicParams;
   try {
-    if ((packet.algorithm === Number(PUBKEY.rsaEncryptSign) || packet.algorithm === Number(PUBKEY.rsaSign)) && p['n'] instanceof Uint8Array && p['e'] instanceof Uint8Array) {
-      key = createPublicKey({ key: { kty: 'RSA', n: b64url(p['n']), e: b64url(p['e']) }, format: 'jwk' });
+    if (
+      (packet.algorithm === Number(PUBKEY.rsaEncryptSign) ||
+        packet.algorithm === Number(PUBKEY.rsaSign)) &&
+      p['n'] instanceof Uint8Array &&
+      p['e'] instanceof Uint8Array
+    ) {
+      key = createPublicKey({
+        key: { kty: 'RSA', n: b64url(p['n']), e: b64url(p['e']) },
+        format: 'jwk',
+      });
     } else if (packet.algorithm === Number(PUBKEY.eddsaLegacy)) {
       const q = p['Q'];
       const oid = p['oid'] as { getName?: () => string } | undefined;
       const curve = oid?.getName?.();
-      if ((curve === 'ed25519Legacy' || curve === 'ed25519') && q instanceof Uint8Array && q.length === 33 && q[0] === 0x40) {
-        key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(q.subarray(1)) }, format: 'jwk' });
+      if (
+        (curve === 'ed25519Legacy' || curve === 'ed25519') &&
+        q instanceof Uint8Array &&
+        q.length === 33 &&
+        q[0] === 0x40
+      ) {
+        key = createPublicKey({
+          key: { kty: 'OKP', crv: 'Ed25519', x: b64url(q.subarray(1)) },
+          format: 'jwk',
+        });
       }
     } else if (packet.algorithm === Number(PUBKEY.ed25519) && p['A'] instanceof Uint8Array) {
-      key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(p['A']) }, format: 'jwk' });
+      key = createPublicKey({
+        key: { kty: 'OKP', crv: 'Ed25519', x: b64url(p['A']) },
+        format: 'jwk',
+      });
     }
   } catch {
     key = null;
@@ -323,7 +401,12 @@ function nodePublicKey(packet: KeyMaterial): KeyObject | null {
  * not in the future; signature not expired), without a WebCrypto key import per signature (~5x faster).
  * Returns `undefined` when the signature is outside this common case, so the caller uses openpgp instead.
  */
-async function fastVerifySignature(sig: openpgp.SignaturePacket, keyPacket: KeyMaterial, literal: Uint8Array, now: Date): Promise<boolean | undefined> {
+async function fastVerifySignature(
+  sig: openpgp.SignaturePacket,
+  keyPacket: KeyMaterial,
+  literal: Uint8Array,
+  now: Date,
+): Promise<boolean | undefined> {
   const s = sig as unknown as {
     version: number;
     signatureType: number;
@@ -341,9 +424,16 @@ async function fastVerifySignature(sig: openpgp.SignaturePacket, keyPacket: KeyM
   const hashName = FAST_HASHES[s.hashAlgorithm];
   const key = nodePublicKey(keyPacket);
   if (
-    s.version !== 4 || s.signatureType !== Number(openpgp.enums.signature.binary) || hashName === undefined || key === null ||
-    s.publicKeyAlgorithm !== keyPacket.algorithm || !(s.signatureData instanceof Uint8Array) || !(s.signedHashValue instanceof Uint8Array) ||
-    s.unknownSubpackets.some((x) => x.critical) || s.rawNotations.some((x) => x.critical) || s.revocationKeyClass !== null
+    s.version !== 4 ||
+    s.signatureType !== Number(openpgp.enums.signature.binary) ||
+    hashName === undefined ||
+    key === null ||
+    s.publicKeyAlgorithm !== keyPacket.algorithm ||
+    !(s.signatureData instanceof Uint8Array) ||
+    !(s.signedHashValue instanceof Uint8Array) ||
+    s.unknownSubpackets.some((x) => x.critical) ||
+    s.rawNotations.some((x) => x.critical) ||
+    s.revocationKeyClass !== null
   ) {
     return undefined;
   }
@@ -354,20 +444,33 @@ async function fastVerifySignature(sig: openpgp.SignaturePacket, keyPacket: KeyM
   if (digest[0] !== s.signedHashValue[0] || digest[1] !== s.signedHashValue[1]) return false;
   const params = (await s.params) as Record<string, unknown>;
   let ok: boolean;
-  if (keyPacket.algorithm === Number(PUBKEY.rsaEncryptSign) || keyPacket.algorithm === Number(PUBKEY.rsaSign)) {
+  if (
+    keyPacket.algorithm === Number(PUBKEY.rsaEncryptSign) ||
+    keyPacket.algorithm === Number(PUBKEY.rsaSign)
+  ) {
     const sv = params['s'];
     const n = keyPacket.publicParams['n'] as Uint8Array;
     if (!(sv instanceof Uint8Array) || sv.length > n.length) return false;
-    ok = cryptoVerify(hashName, toHash, { key, padding: cryptoConstants.RSA_PKCS1_PADDING }, leftPad(sv, n.length));
+    ok = cryptoVerify(
+      hashName,
+      toHash,
+      { key, padding: cryptoConstants.RSA_PKCS1_PADDING },
+      leftPad(sv, n.length),
+    );
   } else {
     // EdDSA signs the digest; legacy keys carry r and s as MPIs, RFC 9580 keys one 64-byte RS
-    const rs = params['RS'] instanceof Uint8Array ? params['RS'] : params['r'] instanceof Uint8Array && params['s'] instanceof Uint8Array
-      ? Buffer.concat([leftPad(params['r'], 32), leftPad(params['s'], 32)]) : undefined;
+    const rs =
+      params['RS'] instanceof Uint8Array
+        ? params['RS']
+        : params['r'] instanceof Uint8Array && params['s'] instanceof Uint8Array
+          ? Buffer.concat([leftPad(params['r'], 32), leftPad(params['s'], 32)])
+          : undefined;
     if (rs === undefined || rs.length !== 64) return false;
     ok = cryptoVerify(null, digest, key, rs);
   }
   if (!ok) return false;
-  if (s.created !== null && s.created > now) throw new Error('Signature creation time is in the future');
+  if (s.created !== null && s.created > now)
+    throw new Error('Signature creation time is in the future');
   if (now >= s.getExpirationTime()) throw new Error('Signature is expired');
   return true;
 }
@@ -389,36 +492,55 @@ export async function verifySimpleSigning(
 ): Promise<VerifiedSignature> {
   const maxSize = options.maxSize ?? MAX_SIGNATURE_SIZE;
   const now = options.now ?? new Date();
-  if (!(blob instanceof Uint8Array) || blob.length === 0) fail('SIGNATURE_NOT_OPENPGP', 'signature is empty');
-  if (blob.length > maxSize) fail('SIGNATURE_TOO_LARGE', `signature is ${blob.length} bytes, limit is ${maxSize}`);
+  if (!(blob instanceof Uint8Array) || blob.length === 0)
+    fail('SIGNATURE_NOT_OPENPGP', 'signature is empty');
+  if (blob.length > maxSize)
+    fail('SIGNATURE_TOO_LARGE', `signature is ${blob.length} bytes, limit is ${maxSize}`);
   // Binary packets only: bit 7 of the first octet is set in every OpenPGP packet header (armour is not stored).
-  if (((blob[0] as number) & 0x80) === 0) fail('SIGNATURE_NOT_OPENPGP', 'signature is not a binary OpenPGP message');
+  if (((blob[0] as number) & 0x80) === 0)
+    fail('SIGNATURE_NOT_OPENPGP', 'signature is not a binary OpenPGP message');
   const config = { maxDecompressedMessageSize: maxSize, enforceGrammar: true };
   let msg: openpgp.Message<Uint8Array>;
   try {
     const inner = inflateCompressedPacket(blob, maxSize);
-    msg = await materialize((await openpgp.readMessage({ binaryMessage: inner ?? blob, config })).unwrapCompressed());
+    msg = await materialize(
+      (await openpgp.readMessage({ binaryMessage: inner ?? blob, config })).unwrapCompressed(),
+    );
   } catch (e) {
     if (e instanceof VerificationError) throw e;
-    return fail('SIGNATURE_NOT_OPENPGP', `signature is not a valid OpenPGP message: ${errorMessage(e)}`, e);
+    return fail(
+      'SIGNATURE_NOT_OPENPGP',
+      `signature is not a valid OpenPGP message: ${errorMessage(e)}`,
+      e,
+    );
   }
   const tags = msg.packets.map((p) => (p.constructor as unknown as { tag: number }).tag);
   const count = (tag: number): number => tags.filter((t) => t === tag).length;
   const literals = count(PACKET.literalData);
   const signatures = count(PACKET.signature);
   const onePass = count(PACKET.onePassSignature);
-  if (literals !== 1) fail('SIGNATURE_NOT_SIGNED', `signed message must hold one literal data packet, found ${literals}`);
+  if (literals !== 1)
+    fail(
+      'SIGNATURE_NOT_SIGNED',
+      `signed message must hold one literal data packet, found ${literals}`,
+    );
   if (signatures === 0) fail('SIGNATURE_NOT_SIGNED', 'message carries no signature');
-  if (signatures !== 1 || onePass > 1) fail('SIGNATURE_INVALID', `expected exactly one signature, found ${signatures}`);
+  if (signatures !== 1 || onePass > 1)
+    fail('SIGNATURE_INVALID', `expected exactly one signature, found ${signatures}`);
   if (tags.length !== literals + signatures + onePass) {
     fail('SIGNATURE_INVALID', 'signed message contains unexpected packets');
   }
   const sigPacket = msg.packets.filterByTag(PACKET.signature)[0] as openpgp.SignaturePacket;
   const issuer = sigPacket.issuerKeyID;
   const issuerFlags = issuer as unknown as { isNull(): boolean; isWildcard(): boolean };
-  if (issuerFlags.isNull() || issuerFlags.isWildcard()) fail('SIGNATURE_UNTRUSTED_KEY', 'signature names no issuer key');
+  if (issuerFlags.isNull() || issuerFlags.isWildcard())
+    fail('SIGNATURE_UNTRUSTED_KEY', 'signature names no issuer key');
   const key = trustedKeys.find((k) => k.getKeys(issuer).length > 0);
-  if (key === undefined) fail('SIGNATURE_UNTRUSTED_KEY', `signature made by key ${issuer.toHex().toUpperCase()}, which is not trusted`);
+  if (key === undefined)
+    fail(
+      'SIGNATURE_UNTRUSTED_KEY',
+      `signature made by key ${issuer.toHex().toUpperCase()}, which is not trusted`,
+    );
 
   const classify = (e: unknown, prefix: string): never => {
     const text = errorMessage(e);
@@ -431,12 +553,24 @@ export async function verifySimpleSigning(
   let fast: boolean | undefined;
   try {
     // the key (or subkey) must be a valid signing key at signing time, as openpgp's message verification requires
-    const atSigning = await key.getSigningKey(issuer, sigPacket.created ?? now, undefined, { ...openpgp.config, ...config });
-    fast = literal instanceof Uint8Array ? await fastVerifySignature(sigPacket, atSigning.keyPacket as unknown as KeyMaterial, literal, now) : undefined;
+    const atSigning = await key.getSigningKey(issuer, sigPacket.created ?? now, undefined, {
+      ...openpgp.config,
+      ...config,
+    });
+    fast =
+      literal instanceof Uint8Array
+        ? await fastVerifySignature(
+            sigPacket,
+            atSigning.keyPacket as unknown as KeyMaterial,
+            literal,
+            now,
+          )
+        : undefined;
   } catch (e) {
     classify(e, 'signature verification failed');
   }
-  if (fast === false) fail('SIGNATURE_INVALID', 'signature verification failed: Signature verification failed');
+  if (fast === false)
+    fail('SIGNATURE_INVALID', 'signature verification failed: Signature verification failed');
   if (fast === undefined) {
     let results: Awaited<ReturnType<typeof msg.verify>>;
     try {
@@ -459,7 +593,8 @@ export async function verifySimpleSigning(
   } catch (e) {
     return classify(e, 'signing key is not valid now');
   }
-  if (!(literal instanceof Uint8Array)) fail('SIGNATURE_INVALID', 'unexpected streamed literal data');
+  if (!(literal instanceof Uint8Array))
+    fail('SIGNATURE_INVALID', 'unexpected streamed literal data');
   const payload = parseSimpleSigningPayload(literal);
   return {
     payload,
@@ -475,12 +610,19 @@ export async function verifySimpleSigning(
  * digest (`sha256:…`) or the raw manifest bytes (digested with the payload's algorithm).
  * @throws VerificationError `SIGNATURE_DIGEST_MISMATCH`
  */
-export function checkSignatureDigest(payload: SimpleSigningPayload, manifest: string | Uint8Array): void {
+export function checkSignatureDigest(
+  payload: SimpleSigningPayload,
+  manifest: string | Uint8Array,
+): void {
   let signed;
   try {
     signed = parseDigest(payload.manifestDigest);
   } catch (e) {
-    return fail('SIGNATURE_DIGEST_MISMATCH', `signature carries an invalid digest: ${errorMessage(e)}`, e);
+    return fail(
+      'SIGNATURE_DIGEST_MISMATCH',
+      `signature carries an invalid digest: ${errorMessage(e)}`,
+      e,
+    );
   }
   let expected: string;
   if (typeof manifest === 'string') {
@@ -493,6 +635,9 @@ export function checkSignatureDigest(payload: SimpleSigningPayload, manifest: st
     expected = computeDigest(manifest, signed.algorithm);
   }
   if (signed.digest !== expected) {
-    fail('SIGNATURE_DIGEST_MISMATCH', `signature is for ${signed.digest}, image manifest is ${expected}`);
+    fail(
+      'SIGNATURE_DIGEST_MISMATCH',
+      `signature is for ${signed.digest}, image manifest is ${expected}`,
+    );
   }
 }

@@ -5,12 +5,21 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { parsePolicy, parseRegistriesDFile, readPublicKeys } from '@podsec/core';
 import { runProgram } from '@podsec/test-utils';
-import { FRESH_POLICY, PASSPHRASE_FILE, PASSWORD_FILE, prepareServer, snapshotTree } from '../imagemaker/test-helpers/server-root.ts';
+import {
+  FRESH_POLICY,
+  PASSPHRASE_FILE,
+  PASSWORD_FILE,
+  prepareServer,
+  snapshotTree,
+} from '../imagemaker/test-helpers/server-root.ts';
 import { cli } from './podsec-create-imagemakeruser.ts';
 
 const FAST = ['--key-type', 'ed25519', '--passphrase-file', PASSPHRASE_FILE, '--no-password'];
-const signedBy = (user: string) => [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: `/var/sigstore/keys/${user}.pgp` }];
-const json = async (root: string, p: string) => JSON.parse(await readFile(path.join(root, p), 'utf8'));
+const signedBy = (user: string) => [
+  { type: 'signedBy', keyType: 'GPGKeys', keyPath: `/var/sigstore/keys/${user}.pgp` },
+];
+const json = async (root: string, p: string) =>
+  JSON.parse(await readFile(path.join(root, p), 'utf8'));
 
 describe('podsec-create-imagemakeruser', () => {
   it('12.3-1: exits 1 for a non-root caller and changes nothing', async (t) => {
@@ -32,7 +41,9 @@ describe('podsec-create-imagemakeruser', () => {
   });
 
   it('W1: exits 1 on a host that is not the signature server', async (t) => {
-    const { system } = await prepareServer(t, { tree: { 'etc/hosts': '10.9.9.9 registry.local sigstore.local trivy.local\n' } });
+    const { system } = await prepareServer(t, {
+      tree: { 'etc/hosts': '10.9.9.9 registry.local sigstore.local trivy.local\n' },
+    });
     const before = await snapshotTree(system.root);
     const r = await runProgram(cli, FAST, { system });
     assert.equal(r.code, 1);
@@ -45,36 +56,75 @@ describe('podsec-create-imagemakeruser', () => {
     const r = await runProgram(cli, FAST, { system });
     assert.equal(r.code, 0, r.stderr);
     const useradd = runner!.calls.find(([f]) => f === 'useradd');
-    assert.deepEqual(useradd, ['useradd', ['--prefix', system.root, '-g', 'podman', '-G', 'podman_dev', '-d', '/home/imagemaker', '-m', '--', 'imagemaker']]);
+    assert.deepEqual(useradd, [
+      'useradd',
+      [
+        '--prefix',
+        system.root,
+        '-g',
+        'podman',
+        '-G',
+        'podman_dev',
+        '-d',
+        '/home/imagemaker',
+        '-m',
+        '--',
+        'imagemaker',
+      ],
+    ]);
     const policy = await json(system.root, 'etc/containers/policy.json');
     assert.deepEqual(policy.default, [{ type: 'reject' }]);
     assert.deepEqual(policy.transports.docker['registry.local'], signedBy('imagemaker'));
     assert.ok((await lstat(path.join(system.root, 'etc/containers/policy.json'))).isSymbolicLink());
     assert.deepEqual(await json(system.root, 'var/sigstore/keys/policy.json'), policy);
     const pgp = await readFile(path.join(system.root, 'var/sigstore/keys/imagemaker.pgp'), 'utf8');
-    assert.match(pgp, /^-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*-----END PGP PUBLIC KEY BLOCK-----\s*$/);
+    assert.match(
+      pgp,
+      /^-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*-----END PGP PUBLIC KEY BLOCK-----\s*$/,
+    );
     const pgpStat = await lstat(path.join(system.root, 'var/sigstore/keys/imagemaker.pgp'));
-    assert.deepEqual([pgpStat.mode & 0o777, pgpStat.uid, pgpStat.gid], [0o644, 0, 0], 'W7: written by root');
+    assert.deepEqual(
+      [pgpStat.mode & 0o777, pgpStat.uid, pgpStat.gid],
+      [0o644, 0, 0],
+      'W7: written by root',
+    );
     const user = (await system.users.getUser('imagemaker'))!;
     const personal = await json(system.root, 'home/imagemaker/.config/containers/policy.json');
     assert.deepEqual(personal, { ...policy, default: [{ type: 'insecureAcceptAnything' }] });
-    const yamlPath = path.join(system.root, 'home/imagemaker/.config/containers/registries.d/default.yaml');
-    assert.deepEqual(parseRegistriesDFile('default.yaml', await readFile(yamlPath, 'utf8')).defaultDocker, {
-      lookaside: 'http://sigstore.local:81/sigstore/',
-      sigstore: 'http://sigstore.local:81/sigstore/',
-      'lookaside-staging': 'file:///var/sigstore/sigstore/',
-      'sigstore-staging': 'file:///var/sigstore/sigstore/',
-    });
-    for (const f of ['home/imagemaker/.config/containers/policy.json', 'home/imagemaker/.config/containers/registries.d/default.yaml']) {
+    const yamlPath = path.join(
+      system.root,
+      'home/imagemaker/.config/containers/registries.d/default.yaml',
+    );
+    assert.deepEqual(
+      parseRegistriesDFile('default.yaml', await readFile(yamlPath, 'utf8')).defaultDocker,
+      {
+        lookaside: 'http://sigstore.local:81/sigstore/',
+        sigstore: 'http://sigstore.local:81/sigstore/',
+        'lookaside-staging': 'file:///var/sigstore/sigstore/',
+        'sigstore-staging': 'file:///var/sigstore/sigstore/',
+      },
+    );
+    for (const f of [
+      'home/imagemaker/.config/containers/policy.json',
+      'home/imagemaker/.config/containers/registries.d/default.yaml',
+    ]) {
       const st = await lstat(path.join(system.root, f));
       assert.deepEqual([st.uid, st.gid], [user.uid, 500], f);
     }
-    const key = await lstat(path.join(system.root, 'home/imagemaker/.config/podsec/signing-key.asc'));
+    const key = await lstat(
+      path.join(system.root, 'home/imagemaker/.config/podsec/signing-key.asc'),
+    );
     assert.deepEqual([key.mode & 0o777, key.uid, key.gid], [0o600, user.uid, 500]);
     const keyDir = await lstat(path.join(system.root, 'home/imagemaker/.config/podsec'));
     assert.equal(keyDir.mode & 0o777, 0o700);
-    assert.match(await readFile(path.join(system.root, 'etc/subuid'), 'utf8'), /^imagemaker:\d+:65536$/m);
-    assert.match(await readFile(path.join(system.root, 'etc/subgid'), 'utf8'), /^imagemaker:\d+:65536$/m);
+    assert.match(
+      await readFile(path.join(system.root, 'etc/subuid'), 'utf8'),
+      /^imagemaker:\d+:65536$/m,
+    );
+    assert.match(
+      await readFile(path.join(system.root, 'etc/subgid'), 'utf8'),
+      /^imagemaker:\d+:65536$/m,
+    );
     assert.match(r.stdout, /Image makers: imagemaker/);
   });
 
@@ -82,22 +132,38 @@ describe('podsec-create-imagemakeruser', () => {
     const { system } = await prepareServer(t);
     const r = await runProgram(cli, [...FAST, 'bob'], { system });
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual((await json(system.root, 'etc/containers/policy.json')).transports.docker, { 'registry.local': signedBy('bob') });
+    assert.deepEqual((await json(system.root, 'etc/containers/policy.json')).transports.docker, {
+      'registry.local': signedBy('bob'),
+    });
   });
 
   it('12.3-5: two makers get their own scopes and keys; the namespace directory belongs to its maker', async (t) => {
     const { system } = await prepareServer(t);
-    const r = await runProgram(cli, [...FAST, '--json', 'a@registry.local/c10f', 'b@registry.local'], { system });
+    const r = await runProgram(
+      cli,
+      [...FAST, '--json', 'a@registry.local/c10f', 'b@registry.local'],
+      { system },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual((await json(system.root, 'etc/containers/policy.json')).transports.docker, {
       'registry.local/c10f': signedBy('a'),
       'registry.local': signedBy('b'),
     });
     const out = JSON.parse(r.stdout);
-    assert.deepEqual(out.makers.map((m: { user: string; key: { state: string } }) => [m.user, m.key.state]), [['a', 'generated'], ['b', 'generated']]);
+    assert.deepEqual(
+      out.makers.map((m: { user: string; key: { state: string } }) => [m.user, m.key.state]),
+      [
+        ['a', 'generated'],
+        ['b', 'generated'],
+      ],
+    );
     assert.notEqual(out.makers[0].key.fingerprint, out.makers[1].key.fingerprint);
     const dir = await lstat(path.join(system.root, 'var/sigstore/sigstore/c10f'));
-    assert.deepEqual([dir.mode & 0o7777, dir.uid], [0o755, (await system.users.getUser('a'))!.uid], 'W7/W8: owned by the maker');
+    assert.deepEqual(
+      [dir.mode & 0o7777, dir.uid],
+      [0o755, (await system.users.getUser('a'))!.uid],
+      'W7/W8: owned by the maker',
+    );
   });
 
   for (const [row, args, exit] of [
@@ -116,39 +182,58 @@ describe('podsec-create-imagemakeruser', () => {
   }
 
   it('12.3-9: a scope bound to another key exits 2 unless --force', async (t) => {
-    const old = JSON.stringify({ default: [{ type: 'reject' }], transports: { docker: { 'registry.local': signedBy('old') } } });
+    const old = JSON.stringify({
+      default: [{ type: 'reject' }],
+      transports: { docker: { 'registry.local': signedBy('old') } },
+    });
     const { system } = await prepareServer(t, { policy: old });
     const before = await snapshotTree(system.root);
     const r = await runProgram(cli, [...FAST, 'x@registry.local'], { system });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /registry\.local is already bound to \/var\/sigstore\/keys\/old\.pgp .*--force/);
+    assert.match(
+      r.stderr,
+      /registry\.local is already bound to \/var\/sigstore\/keys\/old\.pgp .*--force/,
+    );
     assert.deepEqual(await snapshotTree(system.root), before);
     const f = await runProgram(cli, [...FAST, '--force', 'x@registry.local'], { system });
     assert.equal(f.code, 0, f.stderr);
-    assert.deepEqual((await json(system.root, 'etc/containers/policy.json')).transports.docker['registry.local'], signedBy('x'));
+    assert.deepEqual(
+      (await json(system.root, 'etc/containers/policy.json')).transports.docker['registry.local'],
+      signedBy('x'),
+    );
   });
 
   it('12.3-10/W12: carol keeps her policy; podman_dev member dave and the makers are refreshed', async (t) => {
     const carolPolicy = '{"default":[{"type":"reject"}]}';
     const { system } = await prepareServer(t, {
       tree: {
-        'etc/passwd': 'root:x:0:0:root:/root:/bin/bash\ncarol:x:1500:500::/home/carol:/bin/sh\ndave:x:1501:500::/srv/dave:/bin/sh\n',
+        'etc/passwd':
+          'root:x:0:0:root:/root:/bin/bash\ncarol:x:1500:500::/home/carol:/bin/sh\ndave:x:1501:500::/srv/dave:/bin/sh\n',
         'etc/group': 'root:x:0:\npodman:x:500:carol\npodman_dev:x:501:dave\n',
         'home/carol/.config/containers/policy.json': carolPolicy,
-        'srv/dave/.config/containers/policy.json': '{"default":[{"type":"insecureAcceptAnything"}]}',
+        'srv/dave/.config/containers/policy.json':
+          '{"default":[{"type":"insecureAcceptAnything"}]}',
       },
     });
     const r = await runProgram(cli, [...FAST, 'a@registry.local'], { system });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(await readFile(path.join(system.root, 'home/carol/.config/containers/policy.json'), 'utf8'), carolPolicy);
+    assert.equal(
+      await readFile(path.join(system.root, 'home/carol/.config/containers/policy.json'), 'utf8'),
+      carolPolicy,
+    );
     const dave = await json(system.root, 'srv/dave/.config/containers/policy.json');
-    assert.deepEqual(dave.transports.docker['registry.local'], signedBy('a'), 'home taken from passwd, not /home/*');
+    assert.deepEqual(
+      dave.transports.docker['registry.local'],
+      signedBy('a'),
+      'home taken from passwd, not /home/*',
+    );
   });
 
   it('W12: does not follow a symlinked ~/.config of a podman_dev member', async (t) => {
     const { system } = await prepareServer(t, {
       tree: {
-        'etc/passwd': 'root:x:0:0:root:/root:/bin/bash\nmallory:x:1502:500::/home/mallory:/bin/sh\n',
+        'etc/passwd':
+          'root:x:0:0:root:/root:/bin/bash\nmallory:x:1502:500::/home/mallory:/bin/sh\n',
         'etc/group': 'root:x:0:\npodman:x:500:\npodman_dev:x:501:mallory\n',
         'home/mallory/.keep': '',
       },
@@ -157,7 +242,11 @@ describe('podsec-create-imagemakeruser', () => {
     const r = await runProgram(cli, [...FAST, 'a@registry.local'], { system });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /Not writing \/home\/mallory\/.config: is a symbolic link/);
-    assert.deepEqual((await json(system.root, 'etc/containers/policy.json')).default, [{ type: 'reject' }], 'system policy not loosened');
+    assert.deepEqual(
+      (await json(system.root, 'etc/containers/policy.json')).default,
+      [{ type: 'reject' }],
+      'system policy not loosened',
+    );
   });
 
   it('refuses an existing account unless --existing, and then keeps its password', async (t) => {
@@ -175,7 +264,19 @@ describe('podsec-create-imagemakeruser', () => {
 
   it('sets the password of a new account from --password-file (chpasswd)', async (t) => {
     const { system } = await prepareServer(t);
-    const r = await runProgram(cli, ['--key-type', 'ed25519', '--passphrase-file', PASSPHRASE_FILE, '--password-file', PASSWORD_FILE, 'pat'], { system });
+    const r = await runProgram(
+      cli,
+      [
+        '--key-type',
+        'ed25519',
+        '--passphrase-file',
+        PASSPHRASE_FILE,
+        '--password-file',
+        PASSWORD_FILE,
+        'pat',
+      ],
+      { system },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(await readFile(path.join(system.root, 'etc/shadow'), 'utf8'), /^pat:\$6\$/m);
     assert.doesNotMatch(r.stderr + r.stdout, /S3cret-pw|correct horse/);
@@ -184,7 +285,10 @@ describe('podsec-create-imagemakeruser', () => {
   it('W21: without a passphrase file and without a terminal exits 1 before any change', async (t) => {
     const { system } = await prepareServer(t);
     const before = await snapshotTree(system.root);
-    const r = await runProgram(cli, ['--key-type', 'ed25519', '--no-password', 'a'], { system, isTTY: false });
+    const r = await runProgram(cli, ['--key-type', 'ed25519', '--no-password', 'a'], {
+      system,
+      isTTY: false,
+    });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /No passphrase for the signing key of a: give --passphrase-file/);
     assert.deepEqual(await snapshotTree(system.root), before);
@@ -200,7 +304,11 @@ describe('podsec-create-imagemakeruser', () => {
       if (a) setImmediate(() => stdin.write(a));
       return orig();
     };
-    const r = await runProgram(cli, ['--key-type', 'ed25519', '--no-password', 'a'], { system, isTTY: true, stdin });
+    const r = await runProgram(cli, ['--key-type', 'ed25519', '--no-password', 'a'], {
+      system,
+      isTTY: true,
+      stdin,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /Enter the passphrase of the signing key of a <a@localhost>/);
     assert.doesNotMatch(r.stderr, /typed pass/);
@@ -209,7 +317,11 @@ describe('podsec-create-imagemakeruser', () => {
   it('--dry-run prints the planned changes and changes nothing', async (t) => {
     const { system } = await prepareServer(t);
     const before = await snapshotTree(system.root);
-    const r = await runProgram(cli, ['--dry-run', '--key-type', 'ed25519', 'a@registry.local/c10f'], { system });
+    const r = await runProgram(
+      cli,
+      ['--dry-run', '--key-type', 'ed25519', 'a@registry.local/c10f'],
+      { system },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /would create user a \(useradd -g podman -G podman_dev/);
     assert.match(r.stderr, /would write \/var\/sigstore\/keys\/a\.pgp/);
@@ -229,9 +341,20 @@ describe('podsec-create-imagemakeruser', () => {
     assert.equal(second.code, 0, second.stderr);
     const out = JSON.parse(second.stdout);
     assert.deepEqual(out.changes, []);
-    assert.deepEqual(out.makers.map((m: { key: { state: string } }) => m.key.state), ['reused', 'reused']);
-    assert.deepEqual(out.makers.map((m: { key: { fingerprint: string } }) => m.key.fingerprint), JSON.parse(first.stdout).makers.map((m: { key: { fingerprint: string } }) => m.key.fingerprint));
-    assert.match(second.stderr, /already has the signing key [0-9A-F]{40}: not generating a new one/);
+    assert.deepEqual(
+      out.makers.map((m: { key: { state: string } }) => m.key.state),
+      ['reused', 'reused'],
+    );
+    assert.deepEqual(
+      out.makers.map((m: { key: { fingerprint: string } }) => m.key.fingerprint),
+      JSON.parse(first.stdout).makers.map(
+        (m: { key: { fingerprint: string } }) => m.key.fingerprint,
+      ),
+    );
+    assert.match(
+      second.stderr,
+      /already has the signing key [0-9A-F]{40}: not generating a new one/,
+    );
     assert.deepEqual(await snapshotTree(system.root), before);
   });
 
@@ -240,24 +363,54 @@ describe('podsec-create-imagemakeruser', () => {
     await system.users.addUser('k', { group: 'podman' });
     const home = path.join(system.root, 'home/k');
     await mkdir(path.join(home, '.gnupg'), { mode: 0o700 });
-    const other = await import('@podsec/core').then((c) => c.generateKey({ type: 'ed25519', name: 'old', email: 'old@example.org' }));
+    const other = await import('@podsec/core').then((c) =>
+      c.generateKey({ type: 'ed25519', name: 'old', email: 'old@example.org' }),
+    );
     await writeFile(path.join(home, 'old.asc'), other.publicKeyArmored);
     const { execa } = await import('execa');
-    await execa('gpg', ['--homedir', path.join(home, '.gnupg'), '--batch', '--import', path.join(home, 'old.asc')]);
-    const r = await runProgram(cli, [...FAST, '--existing', '--json', 'k@registry.local'], { system });
+    await execa('gpg', [
+      '--homedir',
+      path.join(home, '.gnupg'),
+      '--batch',
+      '--import',
+      path.join(home, 'old.asc'),
+    ]);
+    const r = await runProgram(cli, [...FAST, '--existing', '--json', 'k@registry.local'], {
+      system,
+    });
     assert.equal(r.code, 0, r.stderr);
     const fpr = JSON.parse(r.stdout).makers[0].key.fingerprint;
-    const keys = await readPublicKeys(await readFile(path.join(system.root, 'var/sigstore/keys/k.pgp')));
-    assert.deepEqual(keys.map((k) => k.getFingerprint().toUpperCase()), [fpr]);
-    const list = await execa('gpg', ['--homedir', path.join(home, '.gnupg'), '--batch', '--list-secret-keys', '--with-colons']);
+    const keys = await readPublicKeys(
+      await readFile(path.join(system.root, 'var/sigstore/keys/k.pgp')),
+    );
+    assert.deepEqual(
+      keys.map((k) => k.getFingerprint().toUpperCase()),
+      [fpr],
+    );
+    const list = await execa('gpg', [
+      '--homedir',
+      path.join(home, '.gnupg'),
+      '--batch',
+      '--list-secret-keys',
+      '--with-colons',
+    ]);
     assert.match(list.stdout, new RegExp(`fpr:::::::::${fpr}:`), 'imported into the GnuPG keyring');
-    assert.equal((await lstat(path.join(home, '.gnupg/pubring.kbx'))).uid, (await system.users.getUser('k'))!.uid, 'keyring owned by the user');
-    await execa('gpgconf', ['--homedir', path.join(home, '.gnupg'), '--kill', 'gpg-agent'], { reject: false });
+    assert.equal(
+      (await lstat(path.join(home, '.gnupg/pubring.kbx'))).uid,
+      (await system.users.getUser('k'))!.uid,
+      'keyring owned by the user',
+    );
+    await execa('gpgconf', ['--homedir', path.join(home, '.gnupg'), '--kill', 'gpg-agent'], {
+      reject: false,
+    });
   });
 
   it('prints errors in Russian under LANG=ru_RU', async (t) => {
     const { system } = await prepareServer(t);
-    const r = await runProgram(cli, [...FAST, 'a@r.local/x', 'b@r.local/x'], { system, env: { LANG: 'ru_RU.UTF-8' } });
+    const r = await runProgram(cli, [...FAST, 'a@r.local/x', 'b@r.local/x'], {
+      system,
+      env: { LANG: 'ru_RU.UTF-8' },
+    });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /Путь репозитория r\.local\/x указан более одного раза/);
   });
@@ -265,7 +418,10 @@ describe('podsec-create-imagemakeruser', () => {
   it('keeps the fresh policy byte for byte when validation fails', async (t) => {
     const { system } = await prepareServer(t);
     await runProgram(cli, [...FAST, 'bad@'], { system });
-    assert.equal(await readFile(path.join(system.root, 'etc/containers/policy.json'), 'utf8'), FRESH_POLICY);
+    assert.equal(
+      await readFile(path.join(system.root, 'etc/containers/policy.json'), 'utf8'),
+      FRESH_POLICY,
+    );
     assert.deepEqual(parsePolicy(FRESH_POLICY).transports, { docker: {} });
   });
 });

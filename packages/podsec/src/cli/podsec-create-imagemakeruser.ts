@@ -1,9 +1,17 @@
 import path from 'node:path';
 import {
-  Command, InvalidArgumentError, Option, requireRoot, type CliContext, type CliDefinition,
+  Command,
+  InvalidArgumentError,
+  Option,
+  requireRoot,
+  type CliContext,
+  type CliDefinition,
 } from '@podsec/core/cli';
 import { readPassphrase } from '@podsec/core';
-import { createImageMakers, type CreateImageMakersResult } from '../imagemaker/create-imagemakers.ts';
+import {
+  createImageMakers,
+  type CreateImageMakersResult,
+} from '../imagemaker/create-imagemakers.ts';
 import { imagemakerMessages } from '../imagemaker/messages.ts';
 import { normalizeMakerArgs } from '../imagemaker/plan-imagemakers.ts';
 import { checkSecretLine, promptSecret } from '../imagemaker/prompt.ts';
@@ -26,7 +34,8 @@ export const exitCodes = {
 } as const;
 
 function parseExpire(v: string): number {
-  if (!/^\d{1,5}$/.test(v)) throw new InvalidArgumentError('expected a number of days (0: never expires)');
+  if (!/^\d{1,5}$/.test(v))
+    throw new InvalidArgumentError('expected a number of days (0: never expires)');
   return Number(v);
 }
 
@@ -34,8 +43,13 @@ function formatResult(r: CreateImageMakersResult, ctx: CliContext): string {
   const lines = [ctx.t('imagemaker.done', { users: r.makers.map((m) => m.user).join(', ') })];
   for (const m of r.makers) {
     const fpr = m.key.fingerprint ?? '(new)';
-    lines.push(`  ${m.user}${m.created ? ' (new)' : ''}: ${m.scopes.join(' ')}; key ${fpr} <${m.key.email}> ${m.key.state}`);
-    if (m.key.privateKeyPath) lines.push(`    private key: ${m.key.privateKeyPath}${m.key.gpgImported ? ' (+ ~/.gnupg)' : ''}`);
+    lines.push(
+      `  ${m.user}${m.created ? ' (new)' : ''}: ${m.scopes.join(' ')}; key ${fpr} <${m.key.email}> ${m.key.state}`,
+    );
+    if (m.key.privateKeyPath)
+      lines.push(
+        `    private key: ${m.key.privateKeyPath}${m.key.gpgImported ? ' (+ ~/.gnupg)' : ''}`,
+      );
     lines.push(`    public key:  ${m.key.publicKeyPath}`);
   }
   if (r.changes.length === 0) lines.push(ctx.t('imagemaker.nothing'));
@@ -53,15 +67,31 @@ function createProgram(ctx: CliContext) {
         'the public key in /var/sigstore/keys/<user>.pgp. Exit codes: 0 ok, 1 error, 2 scope given twice or ' +
         'already bound to another key (see --force).',
     )
-    .argument('[user@scope...]', 'image makers and their repository paths (e.g. immkk8s@registry.local/k8s-c10f1)')
+    .argument(
+      '[user@scope...]',
+      'image makers and their repository paths (e.g. immkk8s@registry.local/k8s-c10f1)',
+    )
     .option('--force', 'replace a scope already bound to another key')
     .option('--existing', 'make existing accounts image makers (groups added, password untouched)')
     .option('--name <name>', 'real name of new keys ({user} is replaced) (default: the user name)')
-    .option('--email <email>', 'e-mail of new keys, the --sign-by identity ({user} is replaced) (default: <user>@<hostname>)')
-    .addOption(new Option('--key-type <type>', 'algorithm of new keys').choices(['rsa', 'ed25519'] as const).default('rsa' as const))
+    .option(
+      '--email <email>',
+      'e-mail of new keys, the --sign-by identity ({user} is replaced) (default: <user>@<hostname>)',
+    )
+    .addOption(
+      new Option('--key-type <type>', 'algorithm of new keys')
+        .choices(['rsa', 'ed25519'] as const)
+        .default('rsa' as const),
+    )
     .option('--expire <days>', 'lifetime of new keys in days, 0: never', parseExpire, 0)
-    .option('--passphrase-file <file>', 'file holding the passphrase of new keys (default: asked on the terminal)')
-    .option('--password-file <file>', 'file holding the password of new accounts (default: asked on the terminal)')
+    .option(
+      '--passphrase-file <file>',
+      'file holding the passphrase of new keys (default: asked on the terminal)',
+    )
+    .option(
+      '--password-file <file>',
+      'file holding the password of new accounts (default: asked on the terminal)',
+    )
     .option('--no-password', 'create new accounts without a password')
     .action(async (args, opts) => {
       requireRoot(ctx);
@@ -88,7 +118,9 @@ function createProgram(ctx: CliContext) {
               passphrase: async ({ user, email }) => {
                 if (opts.passphraseFile !== undefined) {
                   passphraseFromFile ??= checkSecretLine(
-                    await readPassphrase({ file: hostPath(opts.passphraseFile) }, (f) => sys.hostFs.readFile(f)),
+                    await readPassphrase({ file: hostPath(opts.passphraseFile) }, (f) =>
+                      sys.hostFs.readFile(f),
+                    ),
                     ctx.t('imagemaker.what.passphrase'),
                   );
                   return passphraseFromFile;
@@ -107,7 +139,9 @@ function createProgram(ctx: CliContext) {
                 if (opts.password === false) return null;
                 if (opts.passwordFile !== undefined) {
                   passwordFromFile ??= checkSecretLine(
-                    await readPassphrase({ file: hostPath(opts.passwordFile) }, (f) => sys.hostFs.readFile(f)),
+                    await readPassphrase({ file: hostPath(opts.passwordFile) }, (f) =>
+                      sys.hostFs.readFile(f),
+                    ),
                     ctx.t('imagemaker.what.password'),
                   );
                   return passwordFromFile;

@@ -24,13 +24,31 @@ function tools(o: { failUseradd?: string; chattrFails?: boolean } = {}) {
       immutable.add(args[args.length - 1]!);
       return {};
     })
-    .on('lsattr', (args) => ({ stdout: `${immutable.has(args[args.length - 1]!) ? '----i---------e-------' : '--------------e-------'} ${args[args.length - 1]}\n` }))
-    .on('useradd', (args) => (o.failUseradd && args.includes(o.failUseradd) ? { exitCode: 9, stderr: 'useradd: cannot lock /etc/passwd' } : real.run('useradd', args)));
+    .on('lsattr', (args) => ({
+      stdout: `${immutable.has(args[args.length - 1]!) ? '----i---------e-------' : '--------------e-------'} ${args[args.length - 1]}\n`,
+    }))
+    .on('useradd', (args) =>
+      o.failUseradd && args.includes(o.failUseradd)
+        ? { exitCode: 9, stderr: 'useradd: cannot lock /etc/passwd' }
+        : real.run('useradd', args),
+    );
 }
 
-async function system(t: TestContext, o: { uid?: number; proc?: FakeRunner; runningSystem?: boolean; tree?: Record<string, string> } = {}) {
+async function system(
+  t: TestContext,
+  o: {
+    uid?: number;
+    proc?: FakeRunner;
+    runningSystem?: boolean;
+    tree?: Record<string, string>;
+  } = {},
+) {
   const proc = o.proc ?? tools();
-  const sys = await createTestSystem(t, { tree: { ...baseTree, 'home/.keep': '', ...o.tree }, proc, ...(o.uid === undefined ? {} : { uid: o.uid }) });
+  const sys = await createTestSystem(t, {
+    tree: { ...baseTree, 'home/.keep': '', ...o.tree },
+    proc,
+    ...(o.uid === undefined ? {} : { uid: o.uid }),
+  });
   return { sys: o.runningSystem === false ? sys : { ...sys, root: '/' }, root: sys.root, proc };
 }
 
@@ -39,9 +57,19 @@ const calls = (p: FakeRunner) => p.calls.map(([f, a]) => [f, ...a].join(' '));
 describe('planPodmanUsers', () => {
   it('validates every name first and refuses existing users unless --existing', () => {
     assert.throws(() => planPodmanUsers([], new Set(), {}), { code: 'PODUSERS_NO_USERS' });
-    for (const bad of ['../x', 'Bad Name', '', 'a/b', '-x']) assert.throws(() => planPodmanUsers(['ok', bad], new Set(), {}), { code: 'USAGE_BAD_NAME' }, bad);
-    assert.throws(() => planPodmanUsers(['u1'], new Set(['u1']), {}), { code: 'PODUSERS_USER_EXISTS' });
-    assert.deepEqual(planPodmanUsers(['u1', 'u1', 'u2'], new Set(['u1']), { existing: true }), ['u1', 'u2']);
+    for (const bad of ['../x', 'Bad Name', '', 'a/b', '-x'])
+      assert.throws(
+        () => planPodmanUsers(['ok', bad], new Set(), {}),
+        { code: 'USAGE_BAD_NAME' },
+        bad,
+      );
+    assert.throws(() => planPodmanUsers(['u1'], new Set(['u1']), {}), {
+      code: 'PODUSERS_USER_EXISTS',
+    });
+    assert.deepEqual(planPodmanUsers(['u1', 'u1', 'u2'], new Set(['u1']), { existing: true }), [
+      'u1',
+      'u2',
+    ]);
   });
 });
 
@@ -86,13 +114,22 @@ describe('podsec-create-podmanusers (spec 12.4)', () => {
       assert.equal(entry.home, `/home/${u}`);
       assert.equal(snap[`home/${u}/.config`], 'dir 755 0:0');
       assert.equal(snap[`home/${u}/.config/containers`], `dir 500 ${entry.uid}:${gid}`);
-      assert.equal(Object.keys(snap).filter((k) => k.startsWith(`home/${u}/.config/containers/`)).length, 0);
+      assert.equal(
+        Object.keys(snap).filter((k) => k.startsWith(`home/${u}/.config/containers/`)).length,
+        0,
+      );
       const chattr = c.indexOf(`chattr +i -- ${root}/home/${u}/.config/containers`);
-      assert.ok(chattr > c.findIndex((x) => x.startsWith('useradd') && x.endsWith(` ${u}`)), 'chattr after the account and directory');
+      assert.ok(
+        chattr > c.findIndex((x) => x.startsWith('useradd') && x.endsWith(` ${u}`)),
+        'chattr after the account and directory',
+      );
       assert.ok((await sys.users.subuids()).some((x) => x.owner === u && x.count === 65536));
       assert.ok((await sys.users.subgids()).some((x) => x.owner === u));
     }
-    assert.match((await readFile(`${root}/etc/shadow`, 'utf8')).split('\n').find((l) => l.startsWith('u1:'))!, /^u1:!/); // locked
+    assert.match(
+      (await readFile(`${root}/etc/shadow`, 'utf8')).split('\n').find((l) => l.startsWith('u1:'))!,
+      /^u1:!/,
+    ); // locked
   });
 
   it('a second run (with --existing) changes nothing; without --existing it refuses an existing user', async (t) => {
@@ -117,15 +154,27 @@ describe('podsec-create-podmanusers (spec 12.4)', () => {
     const snap = await snapshot(root);
     assert.match(snap['home/u1/.config/containers']!, /^dir 500 /);
     assert.equal(await sys.users.getUser('u3'), undefined);
-    assert.deepEqual(Object.keys(snap).filter((k) => k.endsWith('.config')), ['home/u1/.config']);
+    assert.deepEqual(
+      Object.keys(snap).filter((k) => k.endsWith('.config')),
+      ['home/u1/.config'],
+    );
     assert.equal(existsSync(path.join(process.cwd(), '.config', 'containers')), false);
   });
 
   it('--password-file: plain text is hashed by chpasswd, a crypt hash is stored as is; never on a command line', async (t) => {
-    const hash = '$6$saltsalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghij';
-    const { sys, root, proc } = await system(t, { tree: { 'root/pw': 'Plain-Secret-1\n', 'root/hash': `${hash}\n` } });
-    assert.equal((await runProgram(cli, ['u1', '--password-file', `${root}/root/pw`], { system: sys })).code, 0);
-    assert.equal((await runProgram(cli, ['u2', '--password-file', `${root}/root/hash`], { system: sys })).code, 0);
+    const hash =
+      '$6$saltsalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghij';
+    const { sys, root, proc } = await system(t, {
+      tree: { 'root/pw': 'Plain-Secret-1\n', 'root/hash': `${hash}\n` },
+    });
+    assert.equal(
+      (await runProgram(cli, ['u1', '--password-file', `${root}/root/pw`], { system: sys })).code,
+      0,
+    );
+    assert.equal(
+      (await runProgram(cli, ['u2', '--password-file', `${root}/root/hash`], { system: sys })).code,
+      0,
+    );
     const shadow = await readFile(`${root}/etc/shadow`, 'utf8');
     assert.match(shadow, /^u1:\$6\$[^:]+:/m);
     assert.ok(shadow.includes(`u2:${hash}:`));
@@ -155,7 +204,9 @@ describe('podsec-create-podmanusers (spec 12.4)', () => {
   it('--dry-run lists the changes and changes nothing', async (t) => {
     const { sys, root } = await system(t);
     const before = await snapshot(root);
-    const r = await runProgram(cli, ['u1', '--no-password', '--dry-run', '--json'], { system: sys });
+    const r = await runProgram(cli, ['u1', '--no-password', '--dry-run', '--json'], {
+      system: sys,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).changed, true);
     assert.deepEqual(await snapshot(root), before);
@@ -165,7 +216,10 @@ describe('podsec-create-podmanusers (spec 12.4)', () => {
     const other = await system(t, { runningSystem: false });
     const r = await runProgram(cli, ['u1', '--no-password', '--json'], { system: other.sys });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(JSON.parse(r.stdout).users[0].immutableReason, /only applied to the running system/);
+    assert.match(
+      JSON.parse(r.stdout).users[0].immutableReason,
+      /only applied to the running system/,
+    );
     assert.ok(!calls(other.proc).some((c) => c.startsWith('chattr')));
     const failing = await system(t, { proc: tools({ chattrFails: true }) });
     const f = await runProgram(cli, ['u1', '--no-password'], { system: failing.sys });
@@ -178,7 +232,10 @@ describe('podsec-create-podmanusers (spec 12.4)', () => {
     await runProgram(cli, ['u1', 'u2', '--no-password'], { system: { ...sys, root: root } });
     // make the states an existing account may be in (no immutable bit: root differs from "/")
     await (await import('node:fs/promises')).chmod(`${root}/home/u1/.config/containers`, 0o700);
-    await writeFile(`${root}/home/u1/.config/containers/policy.json`, '{"default":[{"type":"insecureAcceptAnything"}]}');
+    await writeFile(
+      `${root}/home/u1/.config/containers/policy.json`,
+      '{"default":[{"type":"insecureAcceptAnything"}]}',
+    );
     const r = await runProgram(cli, ['u1', '--existing'], { system: sys });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /is not empty/);
@@ -195,6 +252,7 @@ describe('podsec-create-podmanusers (spec 12.4)', () => {
     const { sys } = await system(t);
     const r = await runProgram(cli, ['--help'], { system: sys });
     assert.equal(r.code, 0);
-    for (const w of ['XDG_CONFIG_HOME', 'CONTAINERS_REGISTRIES_CONF', '--signature-policy', 'HOME']) assert.ok(r.stdout.includes(w), w);
+    for (const w of ['XDG_CONFIG_HOME', 'CONTAINERS_REGISTRIES_CONF', '--signature-policy', 'HOME'])
+      assert.ok(r.stdout.includes(w), w);
   });
 });

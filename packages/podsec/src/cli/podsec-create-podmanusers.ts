@@ -1,5 +1,11 @@
 import path from 'node:path';
-import { Command, requireRoot, UsageError, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import {
+  Command,
+  requireRoot,
+  UsageError,
+  type CliContext,
+  type CliDefinition,
+} from '@podsec/core/cli';
 import { createPodmanUsers, type PasswordSource } from '../users/podman-users.ts';
 
 const NAME = 'podsec-create-podmanusers';
@@ -18,8 +24,10 @@ export const exitCodes = {
 const messages = {
   en: {
     PODUSERS_NO_USERS: 'no user names given\nFormat:\n\t{command} <username> ...',
-    PODUSERS_USER_EXISTS: 'user {users} already exists; give --existing to lock the account down anyway (its password is kept)',
-    PODUSERS_PASSWORD_REQUIRED: 'no terminal to ask for a password: give --password-file <file> or --no-password',
+    PODUSERS_USER_EXISTS:
+      'user {users} already exists; give --existing to lock the account down anyway (its password is kept)',
+    PODUSERS_PASSWORD_REQUIRED:
+      'no terminal to ask for a password: give --password-file <file> or --no-password',
     PODUSERS_OPTIONS: '{reason}',
     PODUSERS_USER_FAILED: 'user {user} failed: {reason} (completed before it: {done})',
     'users.prompt': 'Enter the password for the container users ({users}): ',
@@ -30,9 +38,12 @@ const messages = {
     'users.unchanged': 'User {user}: nothing to change',
   },
   ru: {
-    PODUSERS_NO_USERS: 'не указаны имена пользователей\nФормат:\n\t{command} <имя_пользователя> ...',
-    PODUSERS_USER_EXISTS: 'пользователь {users} уже существует; укажите --existing, чтобы всё равно ограничить учётную запись (пароль сохраняется)',
-    PODUSERS_PASSWORD_REQUIRED: 'нет терминала для ввода пароля: укажите --password-file <файл> или --no-password',
+    PODUSERS_NO_USERS:
+      'не указаны имена пользователей\nФормат:\n\t{command} <имя_пользователя> ...',
+    PODUSERS_USER_EXISTS:
+      'пользователь {users} уже существует; укажите --existing, чтобы всё равно ограничить учётную запись (пароль сохраняется)',
+    PODUSERS_PASSWORD_REQUIRED:
+      'нет терминала для ввода пароля: укажите --password-file <файл> или --no-password',
     PODUSERS_OPTIONS: '{reason}',
     PODUSERS_USER_FAILED: 'ошибка для пользователя {user}: {reason} (до него обработаны: {done})',
     'users.prompt': 'Введите пароль для пользователей контейнеров ({users}): ',
@@ -62,7 +73,8 @@ reject), the restricted newuidmap/newgidmap and the registry/keys served by the 
 async function readSecrets(ctx: CliContext, prompts: readonly string[]): Promise<string[]> {
   const stdin = ctx.stdin;
   if (!stdin) throw new UsageError('PODUSERS_PASSWORD_REQUIRED', 'no terminal', { details: {} });
-  const raw = (on: boolean) => (stdin as unknown as { setRawMode?: (b: boolean) => unknown }).setRawMode?.call(stdin, on);
+  const raw = (on: boolean) =>
+    (stdin as unknown as { setRawMode?: (b: boolean) => unknown }).setRawMode?.call(stdin, on);
   raw(true);
   const answers: string[] = [];
   ctx.stderr(prompts[0] ?? '');
@@ -75,7 +87,8 @@ async function readSecrets(ctx: CliContext, prompts: readonly string[]): Promise
         if (e) reject(e);
         else resolve(answers);
       };
-      const aborted = () => new UsageError('PODUSERS_PASSWORD_REQUIRED', 'password entry aborted', { details: {} });
+      const aborted = () =>
+        new UsageError('PODUSERS_PASSWORD_REQUIRED', 'password entry aborted', { details: {} });
       const onEnd = () => finish(aborted());
       const onData = (chunk: Buffer | string) => {
         for (const ch of chunk.toString()) {
@@ -106,9 +119,15 @@ interface Opts {
   readonly existing?: true;
 }
 
-async function passwordSource(ctx: CliContext, users: readonly string[], o: Opts): Promise<PasswordSource> {
-  const bad = (reason: string) => new UsageError('PODUSERS_OPTIONS', reason, { details: { reason } });
-  if (o.passwordFile !== undefined && o.password === false) throw bad('--password-file and --no-password exclude each other');
+async function passwordSource(
+  ctx: CliContext,
+  users: readonly string[],
+  o: Opts,
+): Promise<PasswordSource> {
+  const bad = (reason: string) =>
+    new UsageError('PODUSERS_OPTIONS', reason, { details: { reason } });
+  if (o.passwordFile !== undefined && o.password === false)
+    throw bad('--password-file and --no-password exclude each other');
   if (o.passwordFile !== undefined) {
     const file = path.resolve(process.cwd(), o.passwordFile);
     const text = await ctx.system.hostFs.readTextIfExists(file);
@@ -120,9 +139,16 @@ async function passwordSource(ctx: CliContext, users: readonly string[], o: Opts
   if (o.password === false || o.existing) return { kind: 'none' };
   if (!ctx.isTTY || ctx.options.dryRun) {
     if (ctx.options.dryRun) return { kind: 'none' };
-    throw new UsageError('PODUSERS_PASSWORD_REQUIRED', 'no terminal to ask for a password: give --password-file <file> or --no-password', { details: {} });
+    throw new UsageError(
+      'PODUSERS_PASSWORD_REQUIRED',
+      'no terminal to ask for a password: give --password-file <file> or --no-password',
+      { details: {} },
+    );
   }
-  const [first, second] = await readSecrets(ctx, [ctx.t('users.prompt', { users: users.join(', ') }), ctx.t('users.again')]);
+  const [first, second] = await readSecrets(ctx, [
+    ctx.t('users.prompt', { users: users.join(', ') }),
+    ctx.t('users.again'),
+  ]);
   if (first !== second) throw bad(ctx.t('users.mismatch'));
   if (!first) throw bad('the password is empty');
   return { kind: 'secret', value: first };
@@ -130,17 +156,34 @@ async function passwordSource(ctx: CliContext, users: readonly string[], o: Opts
 
 function createProgram(ctx: CliContext) {
   return new Command(NAME)
-    .description('Create container users (primary group podman) whose personal containers configuration is locked')
+    .description(
+      'Create container users (primary group podman) whose personal containers configuration is locked',
+    )
     .argument('[user...]', 'user names')
-    .option('--password-file <file>', 'password (plain or crypt hash) for the new users, first line of <file>')
+    .option(
+      '--password-file <file>',
+      'password (plain or crypt hash) for the new users, first line of <file>',
+    )
     .option('--no-password', 'create the accounts with a locked password')
-    .option('--existing', 'also accept existing accounts and lock them down (their password is kept)')
+    .option(
+      '--existing',
+      'also accept existing accounts and lock them down (their password is kept)',
+    )
     .addHelpText('after', EPILOG)
     .action(async (users: string[], opts: Opts) => {
-      if (users.length === 0) throw new UsageError('PODUSERS_NO_USERS', `no user names given\nFormat:\n\t${NAME} <username> ...`, { details: { command: NAME } });
+      if (users.length === 0)
+        throw new UsageError(
+          'PODUSERS_NO_USERS',
+          `no user names given\nFormat:\n\t${NAME} <username> ...`,
+          { details: { command: NAME } },
+        );
       requireRoot(ctx);
       const password = await passwordSource(ctx, users, opts);
-      const r = await createPodmanUsers(ctx.system, { users, password, ...(opts.existing ? { existing: true } : {}) });
+      const r = await createPodmanUsers(ctx.system, {
+        users,
+        password,
+        ...(opts.existing ? { existing: true } : {}),
+      });
       const lines = r.users.map((u) =>
         u.changes.length === 0
           ? ctx.t('users.unchanged', { user: u.user })
@@ -149,12 +192,21 @@ function createProgram(ctx: CliContext) {
       ctx.system.report.result(lines.join('\n'), {
         dryRun: ctx.options.dryRun,
         groupCreated: r.groupCreated,
-        users: r.users.map((u) => ({ ...u, immutable: u.immutable === true ? true : false, ...(u.immutable === true ? {} : { immutableReason: u.immutable.reason }) })),
+        users: r.users.map((u) => ({
+          ...u,
+          immutable: u.immutable === true ? true : false,
+          ...(u.immutable === true ? {} : { immutableReason: u.immutable.reason }),
+        })),
         changed: r.groupCreated || r.users.some((u) => u.changes.length > 0),
       });
     });
 }
 
 /** The podsec-create-podmanusers binary. */
-export const cli: CliDefinition = { name: NAME, create: createProgram, exitCodes, messages, mutates: true };
-
+export const cli: CliDefinition = {
+  name: NAME,
+  create: createProgram,
+  exitCodes,
+  messages,
+  mutates: true,
+};

@@ -10,7 +10,12 @@ const IP = '192.168.10.5';
 async function system(t: TestContext, hosts = '127.0.0.1 localhost\n', o: { uid?: number } = {}) {
   const proc = new FakeRunner(createProcessRunner({ PATH: process.env['PATH'] }));
   const sys = await createTestSystem(t, {
-    tree: { ...baseTree, 'etc/hosts': hosts, 'run/utmp': '', 'etc/containers/policy.json': '{"default":[{"type":"insecureAcceptAnything"}]}\n' },
+    tree: {
+      ...baseTree,
+      'etc/hosts': hosts,
+      'run/utmp': '',
+      'etc/containers/policy.json': '{"default":[{"type":"insecureAcceptAnything"}]}\n',
+    },
     localAddresses: ['127.0.0.1', IP],
     proc,
     ...(o.uid === undefined ? {} : { uid: o.uid }),
@@ -19,7 +24,12 @@ async function system(t: TestContext, hosts = '127.0.0.1 localhost\n', o: { uid?
 }
 
 /** Runs and checks the exit code and that nothing changed and no command ran. */
-async function refused(t: TestContext, args: string[], code: number, o: { hosts?: string; uid?: number; env?: Record<string, string> } = {}) {
+async function refused(
+  t: TestContext,
+  args: string[],
+  code: number,
+  o: { hosts?: string; uid?: number; env?: Record<string, string> } = {},
+) {
   const { sys, proc } = await system(t, o.hosts, o);
   const before = await snapshot(sys.root);
   const r = await runProgram(cli, args, { system: sys, ...(o.env ? { env: o.env } : {}) });
@@ -38,7 +48,8 @@ describe('podsec-create-policy exit codes (spec 4.2, 12.1)', () => {
     assert.match((await refused(t, ['1.2.3.4', '5.6.7.8'], 1)).stderr, /only one IP address/);
   });
   it('rows 3 and 6: loopback, 0.0.0.0, broadcast, multicast -> 1', async (t) => {
-    for (const ip of ['127.0.0.1', '127.0.0.2', '0.0.0.0', '255.255.255.255', '224.0.0.251']) await refused(t, [ip], 1);
+    for (const ip of ['127.0.0.1', '127.0.0.2', '0.0.0.0', '255.255.255.255', '224.0.0.251'])
+      await refused(t, [ip], 1);
   });
   it('row 4: shape errors -> 2', async (t) => {
     for (const ip of ['10.0.0', '1.2.3.4.5', 'fe80::1']) await refused(t, [ip], 2);
@@ -51,7 +62,10 @@ describe('podsec-create-policy exit codes (spec 4.2, 12.1)', () => {
     assert.match(r.stderr, /registry\.local is already bound to 192\.168\.10\.5/);
   });
   it('row 10: the names are bound to another IP -> 1 naming that IP', async (t) => {
-    assert.match((await refused(t, [IP], 1, { hosts: '10.9.9.9 registry.local\n' })).stderr, /10\.9\.9\.9/);
+    assert.match(
+      (await refused(t, [IP], 1, { hosts: '10.9.9.9 registry.local\n' })).stderr,
+      /10\.9\.9\.9/,
+    );
   });
   it('row 16: a non-root caller -> 1, no side effects', async (t) => {
     assert.match((await refused(t, [IP], 1, { uid: 1000 })).stderr, /root rights/);

@@ -1,6 +1,17 @@
 import path from 'node:path';
-import { Command, requireRoot, UsageError, type CliContext, type CliDefinition } from '@podsec/core/cli';
-import { createPolicy, exportTrustBundle, type CreatePolicyResult, type TrustSource } from '../policy/create-policy.ts';
+import {
+  Command,
+  requireRoot,
+  UsageError,
+  type CliContext,
+  type CliDefinition,
+} from '@podsec/core/cli';
+import {
+  createPolicy,
+  exportTrustBundle,
+  type CreatePolicyResult,
+  type TrustSource,
+} from '../policy/create-policy.ts';
 import { parseRegistryIp } from '../policy/plan-policy.ts';
 import { KEYS_URL, SIGSTORE_HOST, SIGSTORE_PORT } from '../paths.ts';
 
@@ -24,13 +35,17 @@ export const exitCodes = {
 
 const messages = {
   en: {
-    POLICY_NO_IP: 'the IP address of the registry and signature server is not specified\nFormat:\n\t{command} <ip>',
+    POLICY_NO_IP:
+      'the IP address of the registry and signature server is not specified\nFormat:\n\t{command} <ip>',
     POLICY_TOO_MANY_IPS: 'only one IP address may be given\nFormat:\n\t{command} <ip>',
     POLICY_IP_SHAPE: 'invalid IP address "{ip}": expected four dot-separated numbers (IPv4)',
     POLICY_IP_RANGE: 'invalid IP address "{ip}": "{field}" is not a decimal number 0..255',
-    POLICY_IP_FORBIDDEN: 'IP address {ip} must not be a local (loopback), unspecified, broadcast or multicast address',
-    HOSTS_ALREADY_BOUND: '{name} is already bound to {ip} in /etc/hosts; remove the binding and run again',
-    REGISTRIES_D_CONFLICT: '{file} already defines default-docker; remove that section and run again',
+    POLICY_IP_FORBIDDEN:
+      'IP address {ip} must not be a local (loopback), unspecified, broadcast or multicast address',
+    HOSTS_ALREADY_BOUND:
+      '{name} is already bound to {ip} in /etc/hosts; remove the binding and run again',
+    REGISTRIES_D_CONFLICT:
+      '{file} already defines default-docker; remove that section and run again',
     POLICY_TRUST_SOURCE_REQUIRED:
       '{ip} is not a local address, so this is a client: give --bundle <file>, or --url <https-url> with --ca <pem> and/or --fingerprint <sha256> (or --insecure-http)',
     POLICY_BUNDLE_MISSING: 'trust bundle {file} not found',
@@ -51,9 +66,12 @@ const messages = {
     POLICY_TOO_MANY_IPS: 'можно указать только один IP-адрес\nФормат:\n\t{command} <ip>',
     POLICY_IP_SHAPE: 'неверный IP-адрес "{ip}": ожидаются четыре числа, разделённые точками (IPv4)',
     POLICY_IP_RANGE: 'неверный IP-адрес "{ip}": "{field}" не является десятичным числом 0..255',
-    POLICY_IP_FORBIDDEN: 'IP-адрес {ip} не должен быть локальным (loopback), нулевым, широковещательным или групповым',
-    HOSTS_ALREADY_BOUND: '{name} уже привязан к {ip} в /etc/hosts; удалите привязку и запустите снова',
-    REGISTRIES_D_CONFLICT: 'в {file} уже определён default-docker; удалите эту секцию и запустите снова',
+    POLICY_IP_FORBIDDEN:
+      'IP-адрес {ip} не должен быть локальным (loopback), нулевым, широковещательным или групповым',
+    HOSTS_ALREADY_BOUND:
+      '{name} уже привязан к {ip} в /etc/hosts; удалите привязку и запустите снова',
+    REGISTRIES_D_CONFLICT:
+      'в {file} уже определён default-docker; удалите эту секцию и запустите снова',
     POLICY_TRUST_SOURCE_REQUIRED:
       '{ip} не является локальным адресом, это клиент: укажите --bundle <файл> или --url <https-url> с --ca <pem> и/или --fingerprint <sha256> (или --insecure-http)',
     POLICY_BUNDLE_MISSING: 'файл доверия {file} не найден',
@@ -95,17 +113,29 @@ interface Opts {
 }
 
 async function trustSource(ctx: CliContext, o: Opts): Promise<TrustSource | undefined> {
-  const conflict = (reason: string) => new UsageError('POLICY_OPTIONS_CONFLICT', `conflicting options: ${reason}`, { details: { reason } });
+  const conflict = (reason: string) =>
+    new UsageError('POLICY_OPTIONS_CONFLICT', `conflicting options: ${reason}`, {
+      details: { reason },
+    });
   if (o.bundle !== undefined) {
-    if (o.url !== undefined || o.ca !== undefined || o.fingerprint !== undefined || o.insecureHttp) throw conflict('--bundle excludes --url, --ca, --fingerprint, --insecure-http');
+    if (o.url !== undefined || o.ca !== undefined || o.fingerprint !== undefined || o.insecureHttp)
+      throw conflict('--bundle excludes --url, --ca, --fingerprint, --insecure-http');
     return { kind: 'bundle', file: absolute(o.bundle, '--bundle') };
   }
-  if (o.url === undefined && o.ca === undefined && o.fingerprint === undefined && !o.insecureHttp) return undefined;
-  const url = o.url ?? (o.insecureHttp && o.ca === undefined && o.fingerprint === undefined ? KEYS_URL : DEFAULT_HTTPS_KEYS_URL);
-  if (url.startsWith('http:') && !o.insecureHttp) throw conflict('a http: URL needs --insecure-http');
-  if (url.startsWith('https:') && o.ca === undefined && o.fingerprint === undefined) throw conflict('an https: URL needs --ca and/or --fingerprint');
+  if (o.url === undefined && o.ca === undefined && o.fingerprint === undefined && !o.insecureHttp)
+    return undefined;
+  const url =
+    o.url ??
+    (o.insecureHttp && o.ca === undefined && o.fingerprint === undefined
+      ? KEYS_URL
+      : DEFAULT_HTTPS_KEYS_URL);
+  if (url.startsWith('http:') && !o.insecureHttp)
+    throw conflict('a http: URL needs --insecure-http');
+  if (url.startsWith('https:') && o.ca === undefined && o.fingerprint === undefined)
+    throw conflict('an https: URL needs --ca and/or --fingerprint');
   if (o.insecureHttp) ctx.system.report.warn(ctx.t('policy.insecureHttp'));
-  const ca = o.ca === undefined ? undefined : await ctx.system.hostFs.readText(absolute(o.ca, '--ca'));
+  const ca =
+    o.ca === undefined ? undefined : await ctx.system.hostFs.readText(absolute(o.ca, '--ca'));
   return {
     kind: 'url',
     url,
@@ -120,7 +150,8 @@ function report(ctx: CliContext, r: CreatePolicyResult): void {
   if (r.changes.length === 0) lines.push(ctx.t('policy.nothing'));
   else {
     if (ctx.options.dryRun) lines.push(ctx.t('policy.dryRun'));
-    for (const c of r.changes) lines.push(`  ${c.kind} ${c.path}${c.detail ? ` (${c.detail})` : ''}`);
+    for (const c of r.changes)
+      lines.push(`  ${c.kind} ${c.path}${c.detail ? ` (${c.detail})` : ''}`);
   }
   ctx.system.report.result(lines.join('\n'), {
     mode: r.mode,
@@ -135,21 +166,40 @@ function report(ctx: CliContext, r: CreatePolicyResult): void {
 
 function createProgram(ctx: CliContext) {
   return new Command(NAME)
-    .description('Configure this node for signed images from the local registry: groups, /etc/hosts, /var/sigstore, policy.json, registries.d, registries.conf')
+    .description(
+      'Configure this node for signed images from the local registry: groups, /etc/hosts, /var/sigstore, policy.json, registries.d, registries.conf',
+    )
     .argument('[ip...]', 'IP address of the registry and signature server')
     .option('--bundle <file>', 'client: install keys and policy from this trust bundle')
     .option('--url <url>', 'client: directory URL of the published keys (https)')
     .option('--ca <pem-file>', 'client: CA or self-signed certificate of the signature server')
-    .option('--fingerprint <sha256>', 'client: SHA-256 fingerprint of the signature server certificate')
+    .option(
+      '--fingerprint <sha256>',
+      'client: SHA-256 fingerprint of the signature server certificate',
+    )
     .option('--insecure-http', 'client: allow a plain http: URL (unauthenticated; not recommended)')
-    .option('--export-bundle <file>', 'server: write a trust bundle for clients (the IP may then be omitted)')
+    .option(
+      '--export-bundle <file>',
+      'server: write a trust bundle for clients (the IP may then be omitted)',
+    )
     .addHelpText('after', EPILOG)
     .action(async (ips: string[], opts: Opts) => {
       const command = { command: NAME };
-      if (ips.length === 0 && opts.exportBundle === undefined) throw new UsageError('POLICY_NO_IP', `IP address not specified\nFormat:\n\t${NAME} <ip>`, { details: command });
-      if (ips.length > 1) throw new UsageError('POLICY_TOO_MANY_IPS', `only one IP address may be given\nFormat:\n\t${NAME} <ip>`, { details: command });
+      if (ips.length === 0 && opts.exportBundle === undefined)
+        throw new UsageError('POLICY_NO_IP', `IP address not specified\nFormat:\n\t${NAME} <ip>`, {
+          details: command,
+        });
+      if (ips.length > 1)
+        throw new UsageError(
+          'POLICY_TOO_MANY_IPS',
+          `only one IP address may be given\nFormat:\n\t${NAME} <ip>`,
+          { details: command },
+        );
       const ip = ips[0] === undefined ? undefined : parseRegistryIp(ips[0]);
-      const exportFile = opts.exportBundle === undefined ? undefined : absolute(opts.exportBundle, '--export-bundle');
+      const exportFile =
+        opts.exportBundle === undefined
+          ? undefined
+          : absolute(opts.exportBundle, '--export-bundle');
       requireRoot(ctx);
       if (ip !== undefined) {
         const trust = await trustSource(ctx, opts);
@@ -157,11 +207,20 @@ function createProgram(ctx: CliContext) {
       }
       if (exportFile !== undefined) {
         const r = await exportTrustBundle(ctx.system, exportFile);
-        ctx.system.report.result(ctx.t('policy.exported', { file: r.file, count: r.keys.length }), { exported: r.file, keys: r.keys, changed: r.changed });
+        ctx.system.report.result(ctx.t('policy.exported', { file: r.file, count: r.keys.length }), {
+          exported: r.file,
+          keys: r.keys,
+          changed: r.changed,
+        });
       }
     });
 }
 
 /** The podsec-create-policy binary. */
-export const cli: CliDefinition = { name: NAME, create: createProgram, exitCodes, messages, mutates: true };
-
+export const cli: CliDefinition = {
+  name: NAME,
+  create: createProgram,
+  exitCodes,
+  messages,
+  mutates: true,
+};

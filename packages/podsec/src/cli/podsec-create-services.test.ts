@@ -9,7 +9,16 @@ describe('podsec-create-services CLI', () => {
     const system = await createTestSystem(t, {});
     const r = await runProgram(cli, ['--help'], { system });
     assert.equal(r.code, 0);
-    for (const o of ['--sigstore-listen', '--registry-listen', '--tls', '--no-trivy', '--stop-httpd2', '--dry-run', '--json']) assert.ok(r.stdout.includes(o), o);
+    for (const o of [
+      '--sigstore-listen',
+      '--registry-listen',
+      '--tls',
+      '--no-trivy',
+      '--stop-httpd2',
+      '--dry-run',
+      '--json',
+    ])
+      assert.ok(r.stdout.includes(o), o);
     assert.match(r.stdout, /Exit codes/);
   });
 
@@ -24,7 +33,10 @@ describe('podsec-create-services CLI', () => {
     });
     const r = await runProgram(cli, ['--dry-run'], { system, env: { LANG: 'ru_RU.UTF-8' } });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /будет записан \/etc\/nginx\/sites-available\.d\/podsec-sigstore\.conf \(created\)/);
+    assert.match(
+      r.stdout,
+      /будет записан \/etc\/nginx\/sites-available\.d\/podsec-sigstore\.conf \(created\)/,
+    );
     assert.match(r.stdout, /пробный запуск/);
   });
 });

@@ -1,4 +1,10 @@
-import { Command, InvalidArgumentError, requireRoot, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import {
+  Command,
+  InvalidArgumentError,
+  requireRoot,
+  type CliContext,
+  type CliDefinition,
+} from '@podsec/core/cli';
 import { createServices, type CreateServicesResult } from '../services/create-services.ts';
 import { parseListen } from '../services/plan-services.ts';
 
@@ -22,7 +28,8 @@ export const exitCodes = {
 export const messages = {
   en: {
     NOT_SIGSTORE_SERVER: 'Services cannot be started: {reason}',
-    HTTPD2_CONFLICT: 'httpd2 is running and conflicts with docker-registry on port 80: rerun with --stop-httpd2 to stop and disable it',
+    HTTPD2_CONFLICT:
+      'httpd2 is running and conflicts with docker-registry on port 80: rerun with --stop-httpd2 to stop and disable it',
     USAGE_BAD_LISTEN: 'invalid listen address "{value}" (expected <ipv4>:<port>)',
     NGINX_CONFIG_INVALID: 'nginx rejects the configuration: {reason}',
     REGISTRY_CONFIG_INVALID: '{file} cannot be edited: {reason}',
@@ -36,16 +43,20 @@ export const messages = {
     'plan.command': 'would run: {command}',
     'plan.file': 'would write {path} ({action})',
     'service.active': '{unit}: active',
-    'note.registryBinaryMissing': 'warning: no docker-registry binary found in the tree; the unit uses {path}',
-    'note.notManaged': 'the tree {root} is not the running system: services are not started (units written only)',
-    'note.siteNotIncluded': 'warning: {config} does not include {dir}: the sigstore site is not served',
+    'note.registryBinaryMissing':
+      'warning: no docker-registry binary found in the tree; the unit uses {path}',
+    'note.notManaged':
+      'the tree {root} is not the running system: services are not started (units written only)',
+    'note.siteNotIncluded':
+      'warning: {config} does not include {dir}: the sigstore site is not served',
     'note.httpd2Stopped': 'httpd2 conflicts with docker-registry: stopping and disabling it',
     'note.trivyMissing': 'warning: the trivy unit does not exist; trivy is not started',
     done: 'registry and signature server configured on {ip}',
   },
   ru: {
     NOT_SIGSTORE_SERVER: 'Сервисы не могут быть запущены: {reason}',
-    HTTPD2_CONFLICT: 'запущен httpd2, он конфликтует с docker-registry на порту 80: повторите с --stop-httpd2, чтобы остановить и отключить его',
+    HTTPD2_CONFLICT:
+      'запущен httpd2, он конфликтует с docker-registry на порту 80: повторите с --stop-httpd2, чтобы остановить и отключить его',
     USAGE_BAD_LISTEN: 'недопустимый адрес "{value}" (ожидается <ipv4>:<порт>)',
     NGINX_CONFIG_INVALID: 'nginx отвергает конфигурацию: {reason}',
     REGISTRY_CONFIG_INVALID: 'не удаётся изменить {file}: {reason}',
@@ -59,9 +70,12 @@ export const messages = {
     'plan.command': 'будет выполнено: {command}',
     'plan.file': 'будет записан {path} ({action})',
     'service.active': '{unit}: активен',
-    'note.registryBinaryMissing': 'предупреждение: в дереве нет программы docker-registry; в юните указан {path}',
-    'note.notManaged': 'дерево {root} не является работающей системой: сервисы не запускаются (записаны только файлы)',
-    'note.siteNotIncluded': 'предупреждение: {config} не подключает {dir}: сайт sigstore не обслуживается',
+    'note.registryBinaryMissing':
+      'предупреждение: в дереве нет программы docker-registry; в юните указан {path}',
+    'note.notManaged':
+      'дерево {root} не является работающей системой: сервисы не запускаются (записаны только файлы)',
+    'note.siteNotIncluded':
+      'предупреждение: {config} не подключает {dir}: сайт sigstore не обслуживается',
     'note.httpd2Stopped': 'httpd2 конфликтует с docker-registry: он останавливается и отключается',
     'note.trivyMissing': 'предупреждение: юнита trivy нет; trivy не запускается',
     done: 'сервер реестра и подписей настроен на {ip}',
@@ -73,7 +87,9 @@ function listenParser(allowEmptyHost: boolean) {
     try {
       parseListen(value, { allowEmptyHost });
     } catch {
-      throw new InvalidArgumentError(`invalid listen address "${value}" (expected ${allowEmptyHost ? '[<ipv4>]' : '<ipv4>'}:<port>)`);
+      throw new InvalidArgumentError(
+        `invalid listen address "${value}" (expected ${allowEmptyHost ? '[<ipv4>]' : '<ipv4>'}:<port>)`,
+      );
     }
     return value;
   };
@@ -89,12 +105,16 @@ function createProgram(ctx: CliContext) {
     )
     .option('--sigstore-listen <addr>', 'nginx bind address', listenParser(false), '0.0.0.0:81')
     .option('--registry-listen <addr>', 'docker-registry http.addr', listenParser(true), ':80')
-    .option('--tls', 'create a local CA and serve HTTPS (CA published as /var/sigstore/keys/ca.crt)')
+    .option(
+      '--tls',
+      'create a local CA and serve HTTPS (CA published as /var/sigstore/keys/ca.crt)',
+    )
     .option('--no-trivy', 'do not enable trivy')
     .option('--stop-httpd2', 'stop and disable a running httpd2 (it conflicts with the registry)')
     .argument('[ignored...]')
     .action(async (ignored, opts) => {
-      if (ignored.length > 0) ctx.stderr(`podsec-create-services: extra arguments ignored: ${ignored.join(' ')}\n`);
+      if (ignored.length > 0)
+        ctx.stderr(`podsec-create-services: extra arguments ignored: ${ignored.join(' ')}\n`);
       requireRoot(ctx);
       const r = await createServices(ctx.system, {
         sigstoreListen: opts.sigstoreListen,
@@ -118,7 +138,8 @@ function formatResult(ctx: CliContext, r: CreateServicesResult): string {
     );
     if (!r.dryRun && f.backup !== undefined) lines.push(ctx.t('file.backup', { backup: f.backup }));
   }
-  for (const c of r.commands) lines.push(ctx.t(r.dryRun ? 'plan.command' : 'run.command', { command: c.join(' ') }));
+  for (const c of r.commands)
+    lines.push(ctx.t(r.dryRun ? 'plan.command' : 'run.command', { command: c.join(' ') }));
   for (const s of r.services) lines.push(ctx.t('service.active', { unit: s.unit }));
   lines.push(r.dryRun ? ctx.t('cli.dryRun') : ctx.t('done', { ip: r.ip }));
   return lines.join('\n');

@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import { createTestSystem, runProgram } from '@podsec/test-utils';
 import { cli } from './podsec-get-platform.ts';
 
-const ALT = { 'etc/os-release': 'NAME="ALT SP Server"\nALT_BRANCH_ID=c10f2\nCPE_NAME="cpe:/o:alt:spserver:10.2"\n' };
+const ALT = {
+  'etc/os-release':
+    'NAME="ALT SP Server"\nALT_BRANCH_ID=c10f2\nCPE_NAME="cpe:/o:alt:spserver:10.2"\n',
+};
 
 describe('podsec-get-platform', () => {
   it('prints the platform and exits 0', async (t) => {
@@ -16,7 +19,11 @@ describe('podsec-get-platform', () => {
     const system = await createTestSystem(t, { tree: ALT });
     const r = await runProgram(cli, ['--json', '--machine', 'aarch64'], { system });
     assert.equal(r.code, 0);
-    assert.deepEqual(JSON.parse(r.stdout), { platform: 'c10f', arch: 'arm64', source: 'ALT_BRANCH_ID' });
+    assert.deepEqual(JSON.parse(r.stdout), {
+      platform: 'c10f',
+      arch: 'arm64',
+      source: 'ALT_BRANCH_ID',
+    });
   });
 
   it('prints the architecture with --arch', async (t) => {

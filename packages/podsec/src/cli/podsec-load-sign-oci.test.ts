@@ -14,11 +14,23 @@ import { packArchive } from '../oci/archive.ts';
 import { cli } from './podsec-load-sign-oci.ts';
 
 const host = createArchiveHost({ PATH: process.env['PATH'] });
-const keyPromise = generateKey({ type: 'ed25519', name: 'Image Maker', email: 'maker@example.org', date: new Date(2025, 0, 1) });
-const protectedKeyPromise = generateKey({ type: 'ed25519', name: 'Image Maker', email: 'maker@example.org', passphrase: 'secret words', date: new Date(2025, 0, 1) });
+const keyPromise = generateKey({
+  type: 'ed25519',
+  name: 'Image Maker',
+  email: 'maker@example.org',
+  date: new Date(2025, 0, 1),
+});
+const protectedKeyPromise = generateKey({
+  type: 'ed25519',
+  name: 'Image Maker',
+  email: 'maker@example.org',
+  passphrase: 'secret words',
+  date: new Date(2025, 0, 1),
+});
 
 const TREE = (key: string, groupLine = 'podman_dev:x:991:maker') => ({
-  'etc/passwd': 'root:x:0:0:root:/root:/bin/bash\nmaker:x:1000:990::/home/maker:/bin/bash\nother:x:1001:1001::/home/other:/bin/bash\n',
+  'etc/passwd':
+    'root:x:0:0:root:/root:/bin/bash\nmaker:x:1000:990::/home/maker:/bin/bash\nother:x:1001:1001::/home/other:/bin/bash\n',
   'etc/group': `root:x:0:\npodman:x:990:\n${groupLine}\nother:x:1001:\n`,
   'etc/hosts': '127.0.0.1 localhost\n127.0.0.1 registry.local sigstore.local trivy.local\n',
   'home/maker/.config/podsec/signing-key.asc': key,
@@ -30,20 +42,34 @@ interface Setup {
   tmp: string;
   runner: FakeRunner;
   system: Awaited<ReturnType<typeof createTestSystem>>;
-  archive: (refs: string[], o?: { arch?: string; index?: boolean; top?: string }) => Promise<string>;
+  archive: (
+    refs: string[],
+    o?: { arch?: string; index?: boolean; top?: string },
+  ) => Promise<string>;
 }
 
-async function setup(t: TestContext, o: { groupLine?: string; failOn?: string; env?: Record<string, string>; key?: string } = {}): Promise<Setup> {
+async function setup(
+  t: TestContext,
+  o: { groupLine?: string; failOn?: string; env?: Record<string, string>; key?: string } = {},
+): Promise<Setup> {
   const key = o.key ?? (await keyPromise).privateKeyArmored;
   const runner = new FakeRunner();
   runner.on('skopeo', async (args) => {
     const i = args.indexOf('--digestfile');
     const dest = args[args.length - 1] ?? '';
-    if (o.failOn !== undefined && dest === `docker://${o.failOn}`) return { exitCode: 1, stderr: 'Error: pinging registry: connection refused\n' };
-    await writeFile(args[i + 1] as string, `sha256:${createHash('sha256').update(dest).digest('hex')}`);
+    if (o.failOn !== undefined && dest === `docker://${o.failOn}`)
+      return { exitCode: 1, stderr: 'Error: pinging registry: connection refused\n' };
+    await writeFile(
+      args[i + 1] as string,
+      `sha256:${createHash('sha256').update(dest).digest('hex')}`,
+    );
     return { exitCode: 0 };
   });
-  const system0 = await createTestSystem(t, { tree: TREE(key, o.groupLine), proc: runner, env: { PATH: process.env['PATH'], U7S_PLATFORM: 'c10f', ...o.env } });
+  const system0 = await createTestSystem(t, {
+    tree: TREE(key, o.groupLine),
+    proc: runner,
+    env: { PATH: process.env['PATH'], U7S_PLATFORM: 'c10f', ...o.env },
+  });
   const system = { ...system0, identity: { uid: 1000, gid: 990, user: 'maker' } } as typeof system0;
   const work = await mkdtemp(path.join(tmpdir(), 'podsec-lso-test-'));
   t.after(() => rm(work, { recursive: true, force: true }));
@@ -69,7 +95,10 @@ async function setup(t: TestContext, o: { groupLine?: string; failOn?: string; e
           size: 1,
           annotations: { 'org.opencontainers.image.ref.name': r },
         }));
-        await writeFile(path.join(parent, top, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests }));
+        await writeFile(
+          path.join(parent, top, 'index.json'),
+          JSON.stringify({ schemaVersion: 2, manifests }),
+        );
       }
       const out = path.join(work, `${arch}-${n}.tar.xz`);
       await packArchive(host, parent, top, out, { mtime: 0 });
@@ -78,10 +107,15 @@ async function setup(t: TestContext, o: { groupLine?: string; failOn?: string; e
   };
 }
 
-const skopeoTargets = (s: Setup) => s.runner.calls.filter((c) => c[0] === 'skopeo').map((c) => `${c[1].at(-2)} -> ${c[1].at(-1)}`);
+const skopeoTargets = (s: Setup) =>
+  s.runner.calls.filter((c) => c[0] === 'skopeo').map((c) => `${c[1].at(-2)} -> ${c[1].at(-1)}`);
 const LOOKASIDE = 'var/sigstore/sigstore';
 
-async function run(s: Setup, args: string[], o: { isTTY?: boolean; stdin?: string; env?: Record<string, string> } = {}) {
+async function run(
+  s: Setup,
+  args: string[],
+  o: { isTTY?: boolean; stdin?: string; env?: Record<string, string> } = {},
+) {
   return runProgram(cli, ['--tmpdir', s.tmp, ...args], {
     system: s.system,
     ...(o.isTTY !== undefined ? { isTTY: o.isTTY } : { isTTY: false }),
@@ -113,9 +147,13 @@ describe('podsec-load-sign-oci', () => {
     const keys = await readPublicKeys((await keyPromise).publicKeyArmored);
     for (const ref of ['registry.local/c10f/pause:3.9', 'registry.local/k8s-c10f2/etcd:3.5.9']) {
       const digest = `sha256:${createHash('sha256').update(`docker://${ref}`).digest('hex')}`;
-      const sigs = await readSignatures(`file://${s.root}/${LOOKASIDE}/`, ref, digest, { fs: s.system.fs });
+      const sigs = await readSignatures(`file://${s.root}/${LOOKASIDE}/`, ref, digest, {
+        fs: s.system.fs,
+      });
       assert.equal(sigs.length, 0, 'file:// paths are system paths under the root, not host paths');
-      const stored = await readSignatures('file:///var/sigstore/sigstore/', ref, digest, { fs: s.system.fs });
+      const stored = await readSignatures('file:///var/sigstore/sigstore/', ref, digest, {
+        fs: s.system.fs,
+      });
       assert.equal(stored.length, 1);
       const v = await verifySimpleSigning(stored[0] as Uint8Array, keys);
       assert.deepEqual([v.payload.dockerReference, v.payload.manifestDigest], [ref, digest]);
@@ -137,30 +175,48 @@ describe('podsec-load-sign-oci', () => {
   it('uses the 4th argument registry.local/c10f like the default (12.5-7)', async (t) => {
     const s = await setup(t);
     const archive = await s.archive(['c10f/pause:3.9']);
-    assert.equal((await run(s, [archive, 'amd64', 'maker@example.org', 'registry.local/c10f'])).code, 0);
-    assert.deepEqual(skopeoTargets(s).map((x) => x.split(' -> ')[1]), ['docker://registry.local/c10f/pause:3.9', 'docker://registry.local/k8s-c10f2/pause:3.9']);
+    assert.equal(
+      (await run(s, [archive, 'amd64', 'maker@example.org', 'registry.local/c10f'])).code,
+      0,
+    );
+    assert.deepEqual(
+      skopeoTargets(s).map((x) => x.split(' -> ')[1]),
+      ['docker://registry.local/c10f/pause:3.9', 'docker://registry.local/k8s-c10f2/pause:3.9'],
+    );
   });
 
   it('names alt images without alias (12.5-9, 12.5-12)', async (t) => {
     const s = await setup(t, { env: { U7S_PLATFORM: 'alt' } });
     const archive = await s.archive(['alt/alt:p10', 'alt/distroless-base:p10']);
     assert.equal((await run(s, [archive, 'amd64', 'maker@example.org'])).code, 0);
-    assert.deepEqual(skopeoTargets(s).map((x) => x.split(' -> ')[1]), ['docker://registry.local/alt/alt:p10', 'docker://registry.local/alt/distroless-base:p10']);
+    assert.deepEqual(
+      skopeoTargets(s).map((x) => x.split(' -> ')[1]),
+      ['docker://registry.local/alt/alt:p10', 'docker://registry.local/alt/distroless-base:p10'],
+    );
   });
 
   describe('platform mismatch (12.5-8)', () => {
     it('asks on a terminal and continues on "y", re-homing under the target without alias', async (t) => {
       const s = await setup(t);
       const archive = await s.archive(['p10/pause:3.9']);
-      const r = await run(s, [archive, 'amd64', 'maker@example.org'], { isTTY: true, stdin: 'y\n' });
+      const r = await run(s, [archive, 'amd64', 'maker@example.org'], {
+        isTTY: true,
+        stdin: 'y\n',
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /Continue \(y\/N\)\?/);
-      assert.deepEqual(skopeoTargets(s).map((x) => x.split(' -> ')[1]), ['docker://registry.local/c10f/pause:3.9']);
+      assert.deepEqual(
+        skopeoTargets(s).map((x) => x.split(' -> ')[1]),
+        ['docker://registry.local/c10f/pause:3.9'],
+      );
     });
     it('exits 1 without copies on end of input, and without a terminal unless --yes', async (t) => {
       const s = await setup(t);
       const archive = await s.archive(['p10/pause:3.9']);
-      assert.equal((await run(s, [archive, 'amd64', 'maker@example.org'], { isTTY: true, stdin: '' })).code, 1);
+      assert.equal(
+        (await run(s, [archive, 'amd64', 'maker@example.org'], { isTTY: true, stdin: '' })).code,
+        1,
+      );
       const r = await run(s, [archive, 'amd64', 'maker@example.org']);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /differs from c10f; use --yes/);
@@ -171,13 +227,23 @@ describe('podsec-load-sign-oci', () => {
     it('accepts the archive platform given with --platform without asking', async (t) => {
       const s = await setup(t);
       const archive = await s.archive(['p10/pause:3.9']);
-      assert.equal((await run(s, [archive, 'amd64', 'maker@example.org', '--platform', 'p10'])).code, 0);
-      assert.deepEqual(skopeoTargets(s).map((x) => x.split(' -> ')[1]), ['docker://registry.local/p10/pause:3.9']);
+      assert.equal(
+        (await run(s, [archive, 'amd64', 'maker@example.org', '--platform', 'p10'])).code,
+        0,
+      );
+      assert.deepEqual(
+        skopeoTargets(s).map((x) => x.split(' -> ')[1]),
+        ['docker://registry.local/p10/pause:3.9'],
+      );
     });
     it('refuses a k8s- platform with a localised message on stderr', async (t) => {
       const s = await setup(t);
       const archive = await s.archive(['k8s-c10f2/pause:3.9']);
-      const r = await run(s, [archive, 'amd64', 'maker@example.org'], { isTTY: true, stdin: 'y\n', env: { LANG: 'ru_RU.UTF-8' } });
+      const r = await run(s, [archive, 'amd64', 'maker@example.org'], {
+        isTTY: true,
+        stdin: 'y\n',
+        env: { LANG: 'ru_RU.UTF-8' },
+      });
       assert.equal(r.code, 1);
       assert.match(r.stderr, /префикс k8s-/);
       assert.equal(r.stdout, '');
@@ -190,7 +256,10 @@ describe('podsec-load-sign-oci', () => {
     const archive = await s.archive(['c10f/pause:3.9', 'c10f/etcd:3.5.9']);
     const r = await run(s, [archive, 'amd64', 'maker@example.org']);
     assert.equal(r.code, 9);
-    assert.match(r.stderr, /pushing or signing registry\.local\/k8s-c10f2\/pause:3\.9 failed: Error: pinging registry/);
+    assert.match(
+      r.stderr,
+      /pushing or signing registry\.local\/k8s-c10f2\/pause:3\.9 failed: Error: pinging registry/,
+    );
     assert.match(r.stderr, /already pushed and signed: registry\.local\/c10f\/pause:3\.9/);
     assert.equal(skopeoTargets(s).length, 2);
     assert.deepEqual(await readdir(s.tmp), []);
@@ -207,15 +276,27 @@ describe('podsec-load-sign-oci', () => {
 
     it('exits 1 on a host that is not the signature server (W1) unless --registry-host is given', async (t) => {
       const s = await setup(t);
-      await writeFile(path.join(s.root, 'etc/hosts'), '127.0.0.1 localhost\n10.9.9.9 registry.local sigstore.local\n');
+      await writeFile(
+        path.join(s.root, 'etc/hosts'),
+        '127.0.0.1 localhost\n10.9.9.9 registry.local sigstore.local\n',
+      );
       const archive = await s.archive(['c10f/pause:3.9']);
       const r = await run(s, [archive, 'amd64', 'maker@example.org']);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /not the signature server.*remote server 10\.9\.9\.9/);
       assert.deepEqual(skopeoTargets(s), []);
-      const r2 = await run(s, [archive, 'amd64', 'maker@example.org', '--registry-host', '127.0.0.1:5000']);
+      const r2 = await run(s, [
+        archive,
+        'amd64',
+        'maker@example.org',
+        '--registry-host',
+        '127.0.0.1:5000',
+      ]);
       assert.equal(r2.code, 0, r2.stderr);
-      assert.deepEqual(skopeoTargets(s).map((x) => x.split(' -> ')[1]), ['docker://127.0.0.1:5000/c10f/pause:3.9', 'docker://127.0.0.1:5000/k8s-c10f2/pause:3.9']);
+      assert.deepEqual(
+        skopeoTargets(s).map((x) => x.split(' -> ')[1]),
+        ['docker://127.0.0.1:5000/c10f/pause:3.9', 'docker://127.0.0.1:5000/k8s-c10f2/pause:3.9'],
+      );
     });
 
     it('exits 1 with usage for 2 or 5 arguments (12.5-2) and for registry.local without path (12.5-3)', async (t) => {
@@ -232,7 +313,10 @@ describe('podsec-load-sign-oci', () => {
 
     it('exits 1 for a missing archive, 3 for arch mips and 5 for localreg/x (12.5-4)', async (t) => {
       const s = await setup(t);
-      assert.equal((await run(s, [path.join(s.work, 'none.tar.xz'), 'amd64', 'maker@example.org'])).code, 1);
+      assert.equal(
+        (await run(s, [path.join(s.work, 'none.tar.xz'), 'amd64', 'maker@example.org'])).code,
+        1,
+      );
       const archive = await s.archive(['c10f/pause:3.9']);
       assert.equal((await run(s, [archive, 'mips', 'maker@example.org'])).code, 3);
       assert.equal((await run(s, [archive, 'amd64', 'maker@example.org', 'localreg/x'])).code, 5);
@@ -244,8 +328,20 @@ describe('podsec-load-sign-oci', () => {
       const notXz = path.join(s.work, 'x.tar.xz');
       await writeFile(notXz, 'plain text');
       assert.equal((await run(s, [notXz, 'amd64', 'maker@example.org'])).code, 6);
-      assert.equal((await run(s, [await s.archive(['c10f/pause:3.9'], { top: 'arm64' }), 'amd64', 'maker@example.org'])).code, 7);
-      assert.equal((await run(s, [await s.archive([], { index: false }), 'amd64', 'maker@example.org'])).code, 8);
+      assert.equal(
+        (
+          await run(s, [
+            await s.archive(['c10f/pause:3.9'], { top: 'arm64' }),
+            'amd64',
+            'maker@example.org',
+          ])
+        ).code,
+        7,
+      );
+      assert.equal(
+        (await run(s, [await s.archive([], { index: false }), 'amd64', 'maker@example.org'])).code,
+        8,
+      );
       assert.deepEqual(await readdir(s.tmp), []);
       assert.deepEqual(skopeoTargets(s), []);
     });
@@ -262,7 +358,16 @@ describe('podsec-load-sign-oci', () => {
       assert.match(r.stderr, /symbolic link/);
       const dotdot = path.join(s.work, 'dotdot.tar.xz');
       await writeFile(path.join(s.work, 'x'), 'x');
-      await execa('tar', ['-C', path.join(s.work, 'evil'), '-cJf', dotdot, '-P', '--transform', 's,^,../../,', 'amd64']);
+      await execa('tar', [
+        '-C',
+        path.join(s.work, 'evil'),
+        '-cJf',
+        dotdot,
+        '-P',
+        '--transform',
+        's,^,../../,',
+        'amd64',
+      ]);
       assert.equal((await run(s, [dotdot, 'amd64', 'maker@example.org'])).code, 6);
       assert.deepEqual(await readdir(s.tmp), []);
       assert.equal(existsSync(path.join(s.work, '..', 'amd64')), false);
@@ -295,16 +400,21 @@ describe('podsec-load-sign-oci', () => {
     const archive = await s.archive(['c10f/pause:3.9']);
     const r = await run(s, [archive, 'amd64', 'maker@example.org', '--dry-run', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /would push oci:.*:c10f\/pause:3\.9 to registry\.local\/c10f\/pause:3\.9/);
+    assert.match(
+      r.stderr,
+      /would push oci:.*:c10f\/pause:3\.9 to registry\.local\/c10f\/pause:3\.9/,
+    );
     assert.equal(JSON.parse(r.stdout).dryRun, true);
     assert.deepEqual(skopeoTargets(s), []);
     assert.equal(existsSync(path.join(s.root, LOOKASIDE)), false);
     assert.deepEqual(await readdir(s.tmp), []);
   });
 
-  it('writes signatures to the lookaside-staging of the maker\'s registries.d', async (t) => {
+  it("writes signatures to the lookaside-staging of the maker's registries.d", async (t) => {
     const s = await setup(t);
-    await mkdir(path.join(s.root, 'home/maker/.config/containers/registries.d'), { recursive: true });
+    await mkdir(path.join(s.root, 'home/maker/.config/containers/registries.d'), {
+      recursive: true,
+    });
     await writeFile(
       path.join(s.root, 'home/maker/.config/containers/registries.d/default.yaml'),
       'default-docker:\n  lookaside: http://sigstore.local:81/sigstore/\n  lookaside-staging: file:///home/maker/sigs/\n',

@@ -1,4 +1,10 @@
-import { Command, InvalidArgumentError, parseBooleanArgument, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import {
+  Command,
+  InvalidArgumentError,
+  parseBooleanArgument,
+  type CliContext,
+  type CliDefinition,
+} from '@podsec/core/cli';
 import { createArchiveHost } from '../oci/archive-adapter.ts';
 import { DEFAULT_MAX_ARCHIVE_SIZE, DEFAULT_MAX_ENTRIES } from '../oci/archive.ts';
 import { ociMessages } from '../oci/messages.ts';
@@ -19,7 +25,8 @@ export const exitCodes = {
 export function parseSize(v: string): number {
   const m = /^(\d+)([kKmMgGtT]?)(i?[bB])?$/.exec(v.trim());
   if (!m) throw new InvalidArgumentError('expected a size such as 8G, 512M or 1048576');
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? '').toLowerCase()] ?? 1;
+  const mult =
+    { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? '').toLowerCase()] ?? 1;
   const n = Number(m[1]) * mult;
   if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('size out of range');
   return n;
@@ -27,10 +34,10 @@ export function parseSize(v: string): number {
 
 function parseCount(v: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new InvalidArgumentError('expected a positive integer');
   return n;
 }
-
 
 /** One line from a stream (the answer to the platform question); '' at end of input. */
 async function readLine(stream: NodeJS.ReadableStream): Promise<string> {
@@ -48,7 +55,7 @@ function createProgram(ctx: CliContext) {
   return new Command('podsec-load-sign-oci')
     .description(
       'Load the images of a per-architecture OCI archive (made by podsec-save-oci) into the registry and sign them\n' +
-        'with the image maker\'s key. Exit codes: 0 ok, 1 usage/permission/key, 3 unknown architecture, 5 registry\n' +
+        "with the image maker's key. Exit codes: 0 ok, 1 usage/permission/key, 3 unknown architecture, 5 registry\n" +
         'name without a dot, 6 archive cannot be extracted safely, 7 no <arch>/ in the archive, 8 no index.json,\n' +
         '9 a push or signature failed (the references done so far are listed).',
     )
@@ -57,15 +64,33 @@ function createProgram(ctx: CliContext) {
     .argument('<signer-email>', 'e-mail of the signing key (without <>)')
     .argument('[target]', '<registry>/<path> for the images (default registry.local/<platform>)')
     .option('--yes', 'accept an archive of another platform without asking')
-    .option('--platform <platform>', 'expected platform (default: U7S_PLATFORM or this system\'s)')
-    .option('--registry-host <host>', 'registry host[:port] instead of registry.local (sandbox; skips the server check)')
+    .option('--platform <platform>', "expected platform (default: U7S_PLATFORM or this system's)")
+    .option(
+      '--registry-host <host>',
+      'registry host[:port] instead of registry.local (sandbox; skips the server check)',
+    )
     .option('--key <file>', 'armoured private key (default ~/.config/podsec/signing-key.asc)')
     .option('--passphrase-file <file>', 'file holding the key passphrase')
-    .option('--lookaside <url>', 'file:// lookaside base for the signatures (default from registries.d)')
+    .option(
+      '--lookaside <url>',
+      'file:// lookaside base for the signatures (default from registries.d)',
+    )
     .option('--tmpdir <dir>', 'parent of the private work directory (default $TMPDIR or /var/tmp)')
-    .option('--max-size <size>', `largest total size of the archive content (default ${DEFAULT_MAX_ARCHIVE_SIZE / 1024 ** 3}G)`, parseSize)
-    .option('--max-entries <n>', `most members in the archive (default ${DEFAULT_MAX_ENTRIES})`, parseCount)
-    .option('--tls-verify <bool>', 'verify TLS of the registry (default: false for registry.local and loopback)', parseBooleanArgument)
+    .option(
+      '--max-size <size>',
+      `largest total size of the archive content (default ${DEFAULT_MAX_ARCHIVE_SIZE / 1024 ** 3}G)`,
+      parseSize,
+    )
+    .option(
+      '--max-entries <n>',
+      `most members in the archive (default ${DEFAULT_MAX_ENTRIES})`,
+      parseCount,
+    )
+    .option(
+      '--tls-verify <bool>',
+      'verify TLS of the registry (default: false for registry.local and loopback)',
+      parseBooleanArgument,
+    )
     .showHelpAfterError()
     .action(async (archive, arch, signerEmail, target, opts) => {
       const sys = ctx.system;
@@ -82,11 +107,11 @@ function createProgram(ctx: CliContext) {
         yes: opts.yes === true,
         ...(ctx.isTTY && stdin
           ? {
-            confirm: async (archivePlatform: string, platform: string) => {
-              ctx.stderr(ctx.t('oci.confirm', { archivePlatform, platform }));
-              return (await readLine(stdin)) === 'y';
-            },
-          }
+              confirm: async (archivePlatform: string, platform: string) => {
+                ctx.stderr(ctx.t('oci.confirm', { archivePlatform, platform }));
+                return (await readLine(stdin)) === 'y';
+              },
+            }
           : {}),
         keyFile: opts.key,
         passphraseFile: opts.passphraseFile,
@@ -99,7 +124,14 @@ function createProgram(ctx: CliContext) {
         tlsVerify: opts.tlsVerify,
         onProgress: (p) =>
           sys.report.progress(
-            ctx.t(p.state === 'planned' ? 'oci.would' : p.state === 'signed' ? 'oci.pushed' : 'oci.pushedAlready', p as unknown as Record<string, unknown>),
+            ctx.t(
+              p.state === 'planned'
+                ? 'oci.would'
+                : p.state === 'signed'
+                  ? 'oci.pushed'
+                  : 'oci.pushedAlready',
+              p as unknown as Record<string, unknown>,
+            ),
           ),
       });
       sys.report.result(ctx.t('oci.loaded', { count: result.loaded.length, archive }), result);

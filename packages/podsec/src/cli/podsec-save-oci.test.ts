@@ -21,7 +21,8 @@ async function work(t: TestContext): Promise<string> {
 function fakeSkopeo(fail?: string): FakeRunner {
   return new FakeRunner().on('skopeo', async (args) => {
     const src = args.at(-2) ?? '';
-    if (fail !== undefined && src.endsWith(fail)) return { exitCode: 1, stderr: 'Error: manifest unknown\n' };
+    if (fail !== undefined && src.endsWith(fail))
+      return { exitCode: 1, stderr: 'Error: manifest unknown\n' };
     const dest = (args.at(-1) ?? '').slice('oci:'.length);
     const layout = dest.slice(0, dest.indexOf(':'));
     await mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true });
@@ -31,21 +32,48 @@ function fakeSkopeo(fail?: string): FakeRunner {
   });
 }
 
-const skopeoCalls = (r: FakeRunner) => r.calls.filter((c) => c[0] === 'skopeo').map((c) => c[1].join(' ').replace(/oci:\S*?\/(\w+):/, 'oci:<tmp>/$1:'));
+const skopeoCalls = (r: FakeRunner) =>
+  r.calls
+    .filter((c) => c[0] === 'skopeo')
+    .map((c) => c[1].join(' ').replace(/oci:\S*?\/(\w+):/, 'oci:<tmp>/$1:'));
 
 describe('planSaveOci', () => {
   it('accepts the positional transport only when it looks like one; --transport wins', () => {
-    assert.equal(planSaveOci({ args: ['d', 'amd64', 'docker://', 'c10f/pause:3.9'] }).transport, 'docker://');
-    assert.deepEqual(planSaveOci({ args: ['d', 'amd64', 'c10f/pause:3.9'] }).images, ['c10f/pause:3.9']);
+    assert.equal(
+      planSaveOci({ args: ['d', 'amd64', 'docker://', 'c10f/pause:3.9'] }).transport,
+      'docker://',
+    );
+    assert.deepEqual(planSaveOci({ args: ['d', 'amd64', 'c10f/pause:3.9'] }).images, [
+      'c10f/pause:3.9',
+    ]);
     const cs = planSaveOci({ args: ['d', 'amd64', 'containers-storage:[vfs@/x+/y]', 'a/b:c'] });
     assert.equal(cs.copies[0]?.source, 'containers-storage:[vfs@/x+/y]registry.altlinux.org/a/b:c');
-    assert.equal(planSaveOci({ args: ['d', 'amd64', 'oci:', 'a/b:c'], transport: 'docker://' }).transport, 'docker://');
+    assert.equal(
+      planSaveOci({ args: ['d', 'amd64', 'oci:', 'a/b:c'], transport: 'docker://' }).transport,
+      'docker://',
+    );
   });
   it('takes the registry from --registry, U7S_ALTREGISTRY, else registry.altlinux.org (12.6-5)', () => {
-    assert.equal(planSaveOci({ args: ['d', 'all', 'a/b:c'] }).copies[0]?.source, 'docker://registry.altlinux.org/a/b:c');
-    assert.equal(planSaveOci({ args: ['d', 'all', 'a/b:c'], env: { U7S_ALTREGISTRY: 'r.example.org' } }).registry, 'r.example.org');
-    assert.deepEqual(planSaveOci({ args: ['d', 'all', 'a/b:c'], registry: '127.0.0.1:5000' }).sourceFlags, ['--src-tls-verify=false']);
-    assert.deepEqual(planSaveOci({ args: ['d', 'all', 'a/b:c'] }).archs, ['amd64', 'arm64', 'arm', 'ppc64le', '386']);
+    assert.equal(
+      planSaveOci({ args: ['d', 'all', 'a/b:c'] }).copies[0]?.source,
+      'docker://registry.altlinux.org/a/b:c',
+    );
+    assert.equal(
+      planSaveOci({ args: ['d', 'all', 'a/b:c'], env: { U7S_ALTREGISTRY: 'r.example.org' } })
+        .registry,
+      'r.example.org',
+    );
+    assert.deepEqual(
+      planSaveOci({ args: ['d', 'all', 'a/b:c'], registry: '127.0.0.1:5000' }).sourceFlags,
+      ['--src-tls-verify=false'],
+    );
+    assert.deepEqual(planSaveOci({ args: ['d', 'all', 'a/b:c'] }).archs, [
+      'amd64',
+      'arm64',
+      'arm',
+      'ppc64le',
+      '386',
+    ]);
   });
 });
 
@@ -55,7 +83,10 @@ describe('podsec-save-oci', () => {
     const runner = fakeSkopeo();
     const system = await createTestSystem(t, { proc: runner });
     const out = path.join(dir, 'out');
-    assert.match((await runProgram(cli, [], { system })).stderr, /Image archiving directory not specified/);
+    assert.match(
+      (await runProgram(cli, [], { system })).stderr,
+      /Image archiving directory not specified/,
+    );
     assert.equal((await runProgram(cli, [out], { system })).code, 1);
     assert.equal((await runProgram(cli, [out, 'amd64'], { system })).code, 1);
     assert.equal((await runProgram(cli, [out, 'amd64', 'docker://'], { system })).code, 1);
@@ -69,8 +100,14 @@ describe('podsec-save-oci', () => {
   it('exits 2 for any unknown architecture in the list (12.6-2)', async (t) => {
     const dir = await work(t);
     const system = await createTestSystem(t, { proc: fakeSkopeo() });
-    assert.equal((await runProgram(cli, [path.join(dir, 'o'), 'foo', 'c10f/pause:3.9'], { system })).code, 2);
-    const r = await runProgram(cli, [path.join(dir, 'o'), 'amd64,foo', 'c10f/pause:3.9'], { system, env: { LANG: 'ru_RU.UTF-8' } });
+    assert.equal(
+      (await runProgram(cli, [path.join(dir, 'o'), 'foo', 'c10f/pause:3.9'], { system })).code,
+      2,
+    );
+    const r = await runProgram(cli, [path.join(dir, 'o'), 'amd64,foo', 'c10f/pause:3.9'], {
+      system,
+      env: { LANG: 'ru_RU.UTF-8' },
+    });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /неизвестная архитектура foo/);
     assert.equal(existsSync(path.join(dir, 'o')), false);
@@ -79,20 +116,46 @@ describe('podsec-save-oci', () => {
   it('exits 1 when not run as root (W5)', async (t) => {
     const dir = await work(t);
     const system = await createTestSystem(t, { proc: fakeSkopeo(), uid: 1000 });
-    assert.equal((await runProgram(cli, [path.join(dir, 'o'), 'amd64', 'c10f/pause:3.9'], { system: { ...system, identity: { uid: 1000, gid: 1000 } } })).code, 1);
+    assert.equal(
+      (
+        await runProgram(cli, [path.join(dir, 'o'), 'amd64', 'c10f/pause:3.9'], {
+          system: { ...system, identity: { uid: 1000, gid: 1000 } },
+        })
+      ).code,
+      1,
+    );
   });
 
   it('copies straight into an OCI layout and writes archives in architecture order (12.6-3, 12.6-4)', async (t) => {
     const dir = await work(t);
     const runner = fakeSkopeo();
-    const system = await createTestSystem(t, { proc: runner, env: { PATH: process.env['PATH'], U7S_ALTREGISTRY: 'registry.altlinux.org' } });
+    const system = await createTestSystem(t, {
+      proc: runner,
+      env: { PATH: process.env['PATH'], U7S_ALTREGISTRY: 'registry.altlinux.org' },
+    });
     const out = path.join(dir, 'out');
-    const r = await runProgram(cli, [out, 'all', 'docker://', 'c10f/pause:3.9', '--tmpdir', dir, '--xz-level', '0'], { system });
+    const r = await runProgram(
+      cli,
+      [out, 'all', 'docker://', 'c10f/pause:3.9', '--tmpdir', dir, '--xz-level', '0'],
+      { system },
+    );
     assert.equal(r.code, 0, r.stderr);
     const calls = skopeoCalls(runner);
-    assert.equal(calls[0], '--override-arch amd64 copy --quiet --remove-signatures --dest-oci-accept-uncompressed-layers docker://registry.altlinux.org/c10f/pause:3.9 oci:<tmp>/amd64:c10f/pause:3.9');
-    assert.deepEqual(calls.map((c) => c.split(' ')[1]), ['amd64', 'arm64', 'arm', 'ppc64le', '386']);
-    assert.deepEqual((await readdir(out)).sort(), ['386.tar.xz', 'amd64.tar.xz', 'arm.tar.xz', 'arm64.tar.xz', 'ppc64le.tar.xz']);
+    assert.equal(
+      calls[0],
+      '--override-arch amd64 copy --quiet --remove-signatures --dest-oci-accept-uncompressed-layers docker://registry.altlinux.org/c10f/pause:3.9 oci:<tmp>/amd64:c10f/pause:3.9',
+    );
+    assert.deepEqual(
+      calls.map((c) => c.split(' ')[1]),
+      ['amd64', 'arm64', 'arm', 'ppc64le', '386'],
+    );
+    assert.deepEqual((await readdir(out)).sort(), [
+      '386.tar.xz',
+      'amd64.tar.xz',
+      'arm.tar.xz',
+      'arm64.tar.xz',
+      'ppc64le.tar.xz',
+    ]);
     assert.ok(!runner.calls.some((c) => c[0] === 'podman'));
     // only the temp parent's own files remain: work dirs are gone
     assert.deepEqual((await readdir(dir)).sort(), ['out']);
@@ -103,9 +166,16 @@ describe('podsec-save-oci', () => {
     const runner = fakeSkopeo('c10f/etcd:3.5.9');
     const system = await createTestSystem(t, { proc: runner });
     const out = path.join(dir, 'out');
-    const r = await runProgram(cli, [out, 'amd64,arm64', 'c10f/pause:3.9', 'c10f/etcd:3.5.9', '--tmpdir', dir], { system });
+    const r = await runProgram(
+      cli,
+      [out, 'amd64,arm64', 'c10f/pause:3.9', 'c10f/etcd:3.5.9', '--tmpdir', dir],
+      { system },
+    );
     assert.equal(r.code, 3);
-    assert.match(r.stderr, /copying docker:\/\/registry\.altlinux\.org\/c10f\/etcd:3\.5\.9 \(amd64\) failed: Error: manifest unknown/);
+    assert.match(
+      r.stderr,
+      /copying docker:\/\/registry\.altlinux\.org\/c10f\/etcd:3\.5\.9 \(amd64\) failed: Error: manifest unknown/,
+    );
     assert.deepEqual(await readdir(out), []);
     assert.equal(skopeoCalls(runner).length, 2);
     assert.deepEqual((await readdir(dir)).sort(), ['out']);
@@ -124,16 +194,38 @@ describe('podsec-save-oci', () => {
       const dir = await work(t);
       const system = await createTestSystem(t);
       const out = path.join(dir, 'out');
-      const r = await runProgram(cli, [out, 'amd64', 'c10f/pause:3.9', 'c10f/etcd:3.5.9', '--registry', registry.host, '--tmpdir', dir, '--json'], { system });
+      const r = await runProgram(
+        cli,
+        [
+          out,
+          'amd64',
+          'c10f/pause:3.9',
+          'c10f/etcd:3.5.9',
+          '--registry',
+          registry.host,
+          '--tmpdir',
+          dir,
+          '--json',
+        ],
+        { system },
+      );
       assert.equal(r.code, 0, r.stderr);
       assert.equal(JSON.parse(r.stdout).archives[0].arch, 'amd64');
       const { stdout } = await execa('tar', ['-tJf', path.join(out, 'amd64.tar.xz')]);
       const names = stdout.trim().split('\n');
-      assert.ok(names.every((n) => n.startsWith('amd64/')), stdout);
+      assert.ok(
+        names.every((n) => n.startsWith('amd64/')),
+        stdout,
+      );
       assert.ok(names.includes('amd64/index.json') && names.includes('amd64/oci-layout'));
-      const index = JSON.parse((await execa('tar', ['-xJOf', path.join(out, 'amd64.tar.xz'), 'amd64/index.json'])).stdout);
+      const index = JSON.parse(
+        (await execa('tar', ['-xJOf', path.join(out, 'amd64.tar.xz'), 'amd64/index.json'])).stdout,
+      );
       assert.deepEqual(
-        index.manifests.map((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name']),
+        index.manifests.map(
+          (m: { annotations: Record<string, string> }) =>
+            m.annotations['org.opencontainers.image.ref.name'],
+        ),
         ['c10f/pause:3.9', 'c10f/etcd:3.5.9'],
       );
       assert.deepEqual(await readdir(out), ['amd64.tar.xz']);
@@ -143,7 +235,21 @@ describe('podsec-save-oci', () => {
       const dir = await work(t);
       const system = await createTestSystem(t);
       const out = path.join(dir, 'out');
-      const r = await runProgram(cli, [out, 'amd64', '--transport', 'docker://', 'c10f/nothere:1', '--registry', registry.host, '--tmpdir', dir], { system });
+      const r = await runProgram(
+        cli,
+        [
+          out,
+          'amd64',
+          '--transport',
+          'docker://',
+          'c10f/nothere:1',
+          '--registry',
+          registry.host,
+          '--tmpdir',
+          dir,
+        ],
+        { system },
+      );
       assert.equal(r.code, 3);
       assert.match(r.stderr, /c10f\/nothere:1/);
       assert.deepEqual(await readdir(out), []);

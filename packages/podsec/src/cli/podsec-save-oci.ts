@@ -1,4 +1,11 @@
-import { Command, InvalidArgumentError, parseBooleanArgument, requireRoot, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import {
+  Command,
+  InvalidArgumentError,
+  parseBooleanArgument,
+  requireRoot,
+  type CliContext,
+  type CliDefinition,
+} from '@podsec/core/cli';
 import { createArchiveHost } from '../oci/archive-adapter.ts';
 import { ociMessages } from '../oci/messages.ts';
 import { planSaveOci } from '../oci/plan-save.ts';
@@ -6,7 +13,6 @@ import { saveOci } from '../oci/save.ts';
 
 /** Exit codes of podsec-save-oci (spec §9.2; 3 and 4 are new, W16). Everything else exits 1. */
 export const exitCodes = { SAVE_UNKNOWN_ARCH: 2, SAVE_COPY_FAILED: 3, OCI_PACK_FAILED: 4 } as const;
-
 
 function parseLevel(v: string): number {
   const n = Number(v);
@@ -22,11 +28,24 @@ function createProgram(ctx: CliContext) {
     )
     .argument('[dir]', 'output directory (must not exist)')
     .argument('[archs]', 'comma-separated architectures (amd64, arm64, arm, ppc64le, 386) or all')
-    .argument('[images...]', '[<transport>] <image> ...: images without registry host, e.g. c10f/pause:3.9')
+    .argument(
+      '[images...]',
+      '[<transport>] <image> ...: images without registry host, e.g. c10f/pause:3.9',
+    )
     .option('--transport <prefix>', 'transport prefix of the sources (default docker://)')
-    .option('--registry <host>', 'source registry (default $U7S_ALTREGISTRY or registry.altlinux.org)')
-    .option('--src-tls-verify <bool>', 'verify TLS of the source registry (default: false for loopback registries)', parseBooleanArgument)
-    .option('--tmpdir <dir>', 'parent of the private work directories (default $TMPDIR or /var/tmp)')
+    .option(
+      '--registry <host>',
+      'source registry (default $U7S_ALTREGISTRY or registry.altlinux.org)',
+    )
+    .option(
+      '--src-tls-verify <bool>',
+      'verify TLS of the source registry (default: false for loopback registries)',
+      parseBooleanArgument,
+    )
+    .option(
+      '--tmpdir <dir>',
+      'parent of the private work directories (default $TMPDIR or /var/tmp)',
+    )
     .option('--xz-level <n>', 'xz preset (default 9)', parseLevel)
     .action(async (dir, archs, images, opts) => {
       const sys = ctx.system;
@@ -41,9 +60,15 @@ function createProgram(ctx: CliContext) {
       const result = await saveOci(sys, createArchiveHost(sys.env), plan, {
         tmpDir: opts.tmpdir,
         ...(opts.xzLevel !== undefined ? { level: opts.xzLevel } : {}),
-        onProgress: (p) => sys.report.progress(p.kind === 'copied' ? ctx.t('oci.saveCopy', p) : ctx.t('oci.saveArchive', p)),
+        onProgress: (p) =>
+          sys.report.progress(
+            p.kind === 'copied' ? ctx.t('oci.saveCopy', p) : ctx.t('oci.saveArchive', p),
+          ),
       });
-      sys.report.result(ctx.t('oci.saved', { count: result.archives.length, dir: result.dir }), result);
+      sys.report.result(
+        ctx.t('oci.saved', { count: result.archives.length, dir: result.dir }),
+        result,
+      );
     });
 }
 

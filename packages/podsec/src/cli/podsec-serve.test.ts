@@ -9,7 +9,8 @@ describe('podsec-serve CLI', () => {
     const system = await createTestSystem(t, {});
     const r = await runProgram(cli, ['--help'], { system });
     assert.equal(r.code, 0);
-    for (const o of ['--registry', '--sigstore', '--ready-file', '--json']) assert.ok(r.stdout.includes(o), o);
+    for (const o of ['--registry', '--sigstore', '--ready-file', '--json'])
+      assert.ok(r.stdout.includes(o), o);
     assert.doesNotMatch(r.stdout, /--dry-run/);
   });
 
@@ -19,7 +20,10 @@ describe('podsec-serve CLI', () => {
 
   it('exits 1 with a Russian message for a bad address', async (t) => {
     const system = await createTestSystem(t, {});
-    const r = await runProgram(cli, ['--sigstore', '1.2.3:80'], { system, env: { LANG: 'ru_RU.UTF-8' } });
+    const r = await runProgram(cli, ['--sigstore', '1.2.3:80'], {
+      system,
+      env: { LANG: 'ru_RU.UTF-8' },
+    });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /недопустимый адрес/);
   });

@@ -4,7 +4,13 @@ import { createRootFs } from '@podsec/core/system';
 import { startServices } from '../services/serve.ts';
 
 /** Exit codes of podsec-serve. */
-export const exitCodes = { USAGE_BAD_LISTEN: 1, USAGE_SAME_ADDRESS: 1, SERVE_ROOT_MISSING: 1, SERVE_START_FAILED: 2, SERVE_SERVICE_DIED: 3 } as const;
+export const exitCodes = {
+  USAGE_BAD_LISTEN: 1,
+  USAGE_SAME_ADDRESS: 1,
+  SERVE_ROOT_MISSING: 1,
+  SERVE_START_FAILED: 2,
+  SERVE_SERVICE_DIED: 3,
+} as const;
 
 /** Messages of podsec-serve. */
 export const messages = {
@@ -39,12 +45,24 @@ function createProgram(ctx: CliContext) {
     )
     .option('--registry <ip:port>', 'registry address', '127.0.0.1:0')
     .option('--sigstore <ip:port>', 'signature/key server address', '127.0.0.1:0')
-    .option('--ready-file <file>', 'write the addresses as JSON to <file> once both answer (removed on exit)')
+    .option(
+      '--ready-file <file>',
+      'write the addresses as JSON to <file> once both answer (removed on exit)',
+    )
     .option('--timeout <ms>', 'how long to wait for both to answer', '20000')
     .action(async (opts) => {
       const sys = ctx.system;
-      const s = await startServices(sys, { registry: opts.registry, sigstore: opts.sigstore, timeoutMs: Number(opts.timeout) || 20_000 });
-      const data = { registry: s.registry.url, sigstore: s.sigstore.url, registryHost: s.registry.host, pids: { registry: s.registry.pid, nginx: s.sigstore.pid } };
+      const s = await startServices(sys, {
+        registry: opts.registry,
+        sigstore: opts.sigstore,
+        timeoutMs: Number(opts.timeout) || 20_000,
+      });
+      const data = {
+        registry: s.registry.url,
+        sigstore: s.sigstore.url,
+        registryHost: s.registry.host,
+        pids: { registry: s.registry.pid, nginx: s.sigstore.pid },
+      };
       // the ready file is a path on this host, not under --root
       const hostFs = createRootFs('/');
       const readyFile = opts.readyFile === undefined ? undefined : path.resolve(opts.readyFile);
@@ -55,18 +73,29 @@ function createProgram(ctx: CliContext) {
         for (const n of signals) process.once(n, resolve);
       });
       try {
-        sys.report.result(`${ctx.t('serve.registry', { url: s.registry.url })}\n${ctx.t('serve.sigstore', { url: s.sigstore.url })}`, data);
-        if (readyFile !== undefined) await hostFs.writeFileAtomic(readyFile, `${JSON.stringify(data)}\n`, { backup: false });
-        const outcome = await Promise.race([signalled.then((sig) => ({ sig })), s.exited.then((died) => ({ died }))]);
+        sys.report.result(
+          `${ctx.t('serve.registry', { url: s.registry.url })}\n${ctx.t('serve.sigstore', { url: s.sigstore.url })}`,
+          data,
+        );
+        if (readyFile !== undefined)
+          await hostFs.writeFileAtomic(readyFile, `${JSON.stringify(data)}\n`, { backup: false });
+        const outcome = await Promise.race([
+          signalled.then((sig) => ({ sig })),
+          s.exited.then((died) => ({ died })),
+        ]);
         if ('sig' in outcome) {
           sys.report.info(ctx.t('serve.stopping', { signal: outcome.sig }));
           return;
         }
         const d = outcome.died;
         const reason = d.stderr.trim().split('\n').slice(-3).join('\n');
-        throw new PodsecError('SERVE_SERVICE_DIED', `${d.name} stopped unexpectedly (exit ${d.exitCode ?? d.signal}): ${reason}`, {
-          details: { service: d.name, status: String(d.exitCode ?? d.signal), reason },
-        });
+        throw new PodsecError(
+          'SERVE_SERVICE_DIED',
+          `${d.name} stopped unexpectedly (exit ${d.exitCode ?? d.signal}): ${reason}`,
+          {
+            details: { service: d.name, status: String(d.exitCode ?? d.signal), reason },
+          },
+        );
       } finally {
         for (const n of signals) if (onSignal) process.removeListener(n, onSignal);
         await s.stop();

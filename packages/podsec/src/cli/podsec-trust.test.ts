@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateKey } from '@podsec/core';
-import { buildTinyImage, createTestSystem, runProgram, startRegistry, type TestRegistry, type TinyImage } from '@podsec/test-utils';
+import {
+  buildTinyImage,
+  createTestSystem,
+  runProgram,
+  startRegistry,
+  type TestRegistry,
+  type TinyImage,
+} from '@podsec/test-utils';
 import { cli } from './podsec-trust.ts';
 
 // Real docker-registry, buildah and skopeo: podsec-trust signs an image in a registry, then tells who signed it.
@@ -20,15 +27,28 @@ describe('podsec-trust', () => {
   const policyFor = (host: string) =>
     JSON.stringify({
       default: [{ type: 'reject' }],
-      transports: { docker: { [`${host}/podsec`]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/maker.pgp' }] } },
+      transports: {
+        docker: {
+          [`${host}/podsec`]: [
+            { type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/maker.pgp' },
+          ],
+        },
+      },
     });
 
   before(async () => {
     registry = await startRegistry();
     signed = await buildTinyImage(registry.host, 'podsec/signed', '1', { contents: 'signed' });
-    unsigned = await buildTinyImage(registry.host, 'podsec/unsigned', '1', { contents: 'unsigned' });
+    unsigned = await buildTinyImage(registry.host, 'podsec/unsigned', '1', {
+      contents: 'unsigned',
+    });
     dir = await mkdtemp(path.join(tmpdir(), 'podsec-trust-'));
-    const key = await generateKey({ type: 'ed25519', name: 'Maker', email: 'maker@example.org', passphrase: 'secret' });
+    const key = await generateKey({
+      type: 'ed25519',
+      name: 'Maker',
+      email: 'maker@example.org',
+      passphrase: 'secret',
+    });
     const other = await generateKey({ type: 'ed25519', name: 'Other', email: 'other@example.org' });
     fingerprint = key.fingerprint;
     keyFile = path.join(dir, 'maker.asc');
@@ -48,7 +68,8 @@ describe('podsec-trust', () => {
     return createTestSystem(t, {
       tree: {
         'etc/containers/policy.json': policyFor(registry.host),
-        'etc/containers/registries.d/default.yaml': 'default-docker:\n  lookaside: file:///var/sigstore/sigstore/\n  lookaside-staging: file:///var/sigstore/sigstore/\n',
+        'etc/containers/registries.d/default.yaml':
+          'default-docker:\n  lookaside: file:///var/sigstore/sigstore/\n  lookaside-staging: file:///var/sigstore/sigstore/\n',
         'var/sigstore/keys/maker.pgp': await readFile(path.join(dir, 'maker.pub.asc'), 'utf8'),
       },
     });
@@ -56,12 +77,27 @@ describe('podsec-trust', () => {
 
   it('signs into the lookaside, then reports the signer and the policy accepts', async (t) => {
     const system = await trustRoot(t);
-    const s = await runProgram(cli, ['sign', signed.reference, '--key', keyFile, '--passphrase-file', passFile, '--insecure', '--json'], { system });
+    const s = await runProgram(
+      cli,
+      [
+        'sign',
+        signed.reference,
+        '--key',
+        keyFile,
+        '--passphrase-file',
+        passFile,
+        '--insecure',
+        '--json',
+      ],
+      { system },
+    );
     assert.equal(s.code, 0, s.stderr);
     const signedOut = JSON.parse(s.stdout);
     assert.equal(signedOut.digest, signed.digest);
     assert.equal(signedOut.keyFingerprint, fingerprint);
-    const v = await runProgram(cli, ['verify', signed.reference, '--insecure', '--json'], { system });
+    const v = await runProgram(cli, ['verify', signed.reference, '--insecure', '--json'], {
+      system,
+    });
     assert.equal(v.code, 0, v.stderr);
     const r = JSON.parse(v.stdout);
     assert.equal(r.signatures.length, 1);
@@ -81,9 +117,15 @@ describe('podsec-trust', () => {
     assert.equal(u.code, 3);
     assert.match(u.stdout, /signatures: none/);
     assert.match(u.stderr, /the policy rejects/);
-    const s = await runProgram(cli, ['sign', unsigned.reference, '--key', otherKeyFile, '--insecure'], { system });
+    const s = await runProgram(
+      cli,
+      ['sign', unsigned.reference, '--key', otherKeyFile, '--insecure'],
+      { system },
+    );
     assert.equal(s.code, 0, s.stderr);
-    const v = await runProgram(cli, ['verify', unsigned.reference, '--insecure', '--json'], { system });
+    const v = await runProgram(cli, ['verify', unsigned.reference, '--insecure', '--json'], {
+      system,
+    });
     assert.equal(v.code, 3);
     const r = JSON.parse(v.stdout);
     assert.equal(r.signatures[0].valid, false);
@@ -95,15 +137,24 @@ describe('podsec-trust', () => {
     const all = await runProgram(cli, ['show'], { system });
     assert.equal(all.code, 0);
     assert.match(all.stdout, /\*\s+default\s+reject/);
-    assert.match(all.stdout, new RegExp(`docker\\s+${registry.host.replace(/\./g, '\\.')}/podsec\\s+signedBy /var/sigstore/keys/maker.pgp`));
-    const one = await runProgram(cli, ['show', `${registry.host}/podsec/x:1`, '--json'], { system });
+    assert.match(
+      all.stdout,
+      new RegExp(
+        `docker\\s+${registry.host.replace(/\./g, '\\.')}/podsec\\s+signedBy /var/sigstore/keys/maker.pgp`,
+      ),
+    );
+    const one = await runProgram(cli, ['show', `${registry.host}/podsec/x:1`, '--json'], {
+      system,
+    });
     assert.equal(JSON.parse(one.stdout).decision.scope, `${registry.host}/podsec`);
     const other = await runProgram(cli, ['show', 'docker.io/library/alpine'], { system });
     assert.match(other.stdout, /scope: +default/);
   });
 
   it('refuses a malformed policy with a clear error', async (t) => {
-    const system = await createTestSystem(t, { tree: { 'etc/containers/policy.json': '{"default":[{"type":"reject"}],"bogus":1}' } });
+    const system = await createTestSystem(t, {
+      tree: { 'etc/containers/policy.json': '{"default":[{"type":"reject"}],"bogus":1}' },
+    });
     const r = await runProgram(cli, ['show'], { system });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /bogus/);

@@ -6,7 +6,11 @@ import type { ShowTrustResult, VerifyTrustResult } from '../trust/trust.ts';
 const trust = () => import('../trust/trust.ts');
 
 /** Exit codes of podsec-trust. */
-export const exitCodes = { TRUST_REJECTED: 3, TRUST_MANIFEST_UNAVAILABLE: 4, TRUST_NO_LOOKASIDE: 5 } as const;
+export const exitCodes = {
+  TRUST_REJECTED: 3,
+  TRUST_MANIFEST_UNAVAILABLE: 4,
+  TRUST_NO_LOOKASIDE: 5,
+} as const;
 
 const messages = {
   en: {
@@ -28,28 +32,48 @@ function formatShow(r: ShowTrustResult): string {
     const w1 = Math.max(9, ...r.scopes.map((s) => s.transport.length));
     const w2 = Math.max(5, ...r.scopes.map((s) => s.scope.length));
     const head = `${'TRANSPORT'.padEnd(w1)}  ${'SCOPE'.padEnd(w2)}  REQUIREMENTS`;
-    return [head, ...r.scopes.map((s) => `${s.transport.padEnd(w1)}  ${s.scope.padEnd(w2)}  ${s.requirements.join('; ')}`)].join('\n');
+    return [
+      head,
+      ...r.scopes.map(
+        (s) => `${s.transport.padEnd(w1)}  ${s.scope.padEnd(w2)}  ${s.requirements.join('; ')}`,
+      ),
+    ].join('\n');
   }
   const d = r.decision!;
-  return [`image:        ${r.image}`, `scope:        ${d.isDefault ? 'default' : d.scope}`, `why:          ${d.reason}`, ...d.described.map((x) => `requirement:  ${x}`)].join('\n');
+  return [
+    `image:        ${r.image}`,
+    `scope:        ${d.isDefault ? 'default' : d.scope}`,
+    `why:          ${d.reason}`,
+    ...d.described.map((x) => `requirement:  ${x}`),
+  ].join('\n');
 }
 
 function formatVerify(r: VerifyTrustResult): string {
-  const lines = [`image:     ${r.image}`, `digest:    ${r.digest}`, `lookaside: ${r.lookaside ?? '(none configured)'}`];
+  const lines = [
+    `image:     ${r.image}`,
+    `digest:    ${r.digest}`,
+    `lookaside: ${r.lookaside ?? '(none configured)'}`,
+  ];
   if (r.signatures.length === 0) lines.push('signatures: none');
   for (const s of r.signatures) {
     if (s.valid) {
-      const when = s.timestamp === undefined ? '' : ` at ${new Date(s.timestamp * 1000).toISOString()}`;
+      const when =
+        s.timestamp === undefined ? '' : ` at ${new Date(s.timestamp * 1000).toISOString()}`;
       lines.push(
         `signature-${s.index}: valid, key ${s.keyFingerprint} (${(s.userIds ?? []).join(', ')})${when}`,
         `  identity ${s.identity}, digest ${s.digestMatches ? 'matches' : 'DOES NOT MATCH'}${s.creator ? `, creator ${s.creator}` : ''}`,
       );
     } else {
-      lines.push(`signature-${s.index}: NOT VALID (${s.reason})${s.keyIds?.length ? `, claims key id ${s.keyIds.join(', ')}` : ''}`);
+      lines.push(
+        `signature-${s.index}: NOT VALID (${s.reason})${s.keyIds?.length ? `, claims key id ${s.keyIds.join(', ')}` : ''}`,
+      );
     }
   }
-  lines.push(`policy:    ${r.verdict.accepted ? 'ACCEPTED' : 'REJECTED'} (scope ${r.verdict.isDefault ? 'default' : r.verdict.scope}: ${r.verdict.reason})`);
-  for (const req of r.verdict.results) lines.push(`  ${req.type}: ${req.accepted ? 'accepts' : 'rejects'} - ${req.reason}`);
+  lines.push(
+    `policy:    ${r.verdict.accepted ? 'ACCEPTED' : 'REJECTED'} (scope ${r.verdict.isDefault ? 'default' : r.verdict.scope}: ${r.verdict.reason})`,
+  );
+  for (const req of r.verdict.results)
+    lines.push(`  ${req.type}: ${req.accepted ? 'accepts' : 'rejects'} - ${req.reason}`);
   return lines.join('\n');
 }
 
@@ -61,44 +85,97 @@ function createProgram(ctx: CliContext) {
   );
   // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   const withConfig = <A extends unknown[]>(c: Command<A, {}, {}>) =>
-    c.option('--policy <file>', 'policy.json (a system path, under --root)', '/etc/containers/policy.json')
-      .option('--registries-d <dir>', 'registries.d directory (a system path, under --root)', '/etc/containers/registries.d');
-  withConfig(program.command('show').description('the requirements of the policy, or those that apply to an image and why').argument('[image]'))
-    .action(async (image, o) => {
-      const r = await (await trust()).showTrust(ctx.system, image, { policy: o.policy, registriesD: o.registriesD });
-      ctx.system.report.result(formatShow(r), r);
-    });
-  withConfig(program.command('verify').description('every signature of an image and the verdict of the policy').argument('<image>'))
+    c
+      .option(
+        '--policy <file>',
+        'policy.json (a system path, under --root)',
+        '/etc/containers/policy.json',
+      )
+      .option(
+        '--registries-d <dir>',
+        'registries.d directory (a system path, under --root)',
+        '/etc/containers/registries.d',
+      );
+  withConfig(
+    program
+      .command('show')
+      .description('the requirements of the policy, or those that apply to an image and why')
+      .argument('[image]'),
+  ).action(async (image, o) => {
+    const r = await (
+      await trust()
+    ).showTrust(ctx.system, image, { policy: o.policy, registriesD: o.registriesD });
+    ctx.system.report.result(formatShow(r), r);
+  });
+  withConfig(
+    program
+      .command('verify')
+      .description('every signature of an image and the verdict of the policy')
+      .argument('<image>'),
+  )
     .option('--key <file...>', 'also recognise signers by these public key files')
     .option('--lookaside <url>', 'read signatures here instead of the registries.d location')
     .option('--insecure', 'plain HTTP / unverified TLS to the registry')
     .action(async (image, o) => {
-      const r = await (await trust()).verifyTrust(ctx.system, image, {
-        policy: o.policy, registriesD: o.registriesD, keys: (o.key ?? []).map(abs), insecure: o.insecure ?? false,
+      const r = await (
+        await trust()
+      ).verifyTrust(ctx.system, image, {
+        policy: o.policy,
+        registriesD: o.registriesD,
+        keys: (o.key ?? []).map(abs),
+        insecure: o.insecure ?? false,
         ...(o.lookaside === undefined ? {} : { lookaside: o.lookaside }),
       });
       ctx.system.report.result(formatVerify(r), r);
       if (!r.verdict.accepted) {
-        throw new PodsecError('TRUST_REJECTED', `the policy rejects ${r.image}: ${r.verdict.reason}`, { details: { image: r.image, reason: r.verdict.reason } });
+        throw new PodsecError(
+          'TRUST_REJECTED',
+          `the policy rejects ${r.image}: ${r.verdict.reason}`,
+          { details: { image: r.image, reason: r.verdict.reason } },
+        );
       }
     });
-  withConfig(program.command('sign').description('sign an image in its registry into a file:// lookaside store').argument('<image>'))
+  withConfig(
+    program
+      .command('sign')
+      .description('sign an image in its registry into a file:// lookaside store')
+      .argument('<image>'),
+  )
     .requiredOption('--key <file>', 'armored OpenPGP private key')
-    .option('--passphrase-file <file>', 'file holding the key passphrase (never give it on the command line)')
-    .option('--lookaside <dir>', 'file:// URL or directory (under --root) for the signature; default: registries.d lookaside-staging')
+    .option(
+      '--passphrase-file <file>',
+      'file holding the key passphrase (never give it on the command line)',
+    )
+    .option(
+      '--lookaside <dir>',
+      'file:// URL or directory (under --root) for the signature; default: registries.d lookaside-staging',
+    )
     .option('--identity <ref>', 'docker reference to sign for (default: the image)')
     .option('--insecure', 'plain HTTP / unverified TLS to the registry')
     .action(async (image, o) => {
-      const r = await (await trust()).signTrust(ctx.system, image, {
-        policy: o.policy, registriesD: o.registriesD, key: abs(o.key), insecure: o.insecure ?? false,
+      const r = await (
+        await trust()
+      ).signTrust(ctx.system, image, {
+        policy: o.policy,
+        registriesD: o.registriesD,
+        key: abs(o.key),
+        insecure: o.insecure ?? false,
         ...(o.passphraseFile === undefined ? {} : { passphraseFile: abs(o.passphraseFile) }),
         ...(o.lookaside === undefined ? {} : { lookaside: o.lookaside }),
         ...(o.identity === undefined ? {} : { identity: o.identity }),
       });
-      ctx.system.report.result(`signed ${r.identity} (${r.digest}) with key ${r.keyFingerprint}: ${r.location}`, r);
+      ctx.system.report.result(
+        `signed ${r.identity} (${r.digest}) with key ${r.keyFingerprint}: ${r.location}`,
+        r,
+      );
     });
   return program;
 }
 
 /** The podsec-trust binary. */
-export const cli: CliDefinition = { name: 'podsec-trust', create: createProgram, exitCodes, messages };
+export const cli: CliDefinition = {
+  name: 'podsec-trust',
+  create: createProgram,
+  exitCodes,
+  messages,
+};

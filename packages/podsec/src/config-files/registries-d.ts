@@ -5,7 +5,10 @@ import type { System } from '@podsec/core/system';
  * The `*.yaml` files of a registries.d directory (what containers/image reads), by name; none if the
  * directory is missing. A dangling symlink (a versioned file that was removed) is skipped.
  */
-export async function readRegistriesDFiles(sys: System, dir: string): Promise<Array<{ name: string; text: string }>> {
+export async function readRegistriesDFiles(
+  sys: System,
+  dir: string,
+): Promise<Array<{ name: string; text: string }>> {
   if ((await sys.fs.stat(dir))?.kind !== 'dir') return [];
   const files: Array<{ name: string; text: string }> = [];
   for (const name of (await sys.fs.readdir(dir)).filter((n) => n.endsWith('.yaml'))) {

@@ -40,7 +40,8 @@ export async function writeVersioned(
   const dir = live.slice(0, live.lastIndexOf('/')) || '/';
   const stamp = formatBackupStamp(sys.clock.now());
   let version = `${dir}/${options.prefix}${stamp}`;
-  for (let i = 1; await sys.fs.stat(version); i++) version = `${dir}/${options.prefix}${stamp}.${i}`;
+  for (let i = 1; await sys.fs.stat(version); i++)
+    version = `${dir}/${options.prefix}${stamp}.${i}`;
   if (sys.dryRun) {
     sys.report.info(`would write ${version} and point ${live} to it`);
     return { changed: true, version };

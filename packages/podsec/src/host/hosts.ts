@@ -12,16 +12,24 @@ export interface HostsEntry {
 export function parseHosts(text: string): HostsEntry[] {
   const out: HostsEntry[] = [];
   text.split('\n').forEach((raw, i) => {
-    const words = raw.replace(/#.*$/, '').trim().split(/\s+/).filter((w) => w !== '');
+    const words = raw
+      .replace(/#.*$/, '')
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w !== '');
     if (words.length >= 2) out.push({ ip: words[0]!, names: words.slice(1), line: i + 1 });
   });
   return out;
 }
 
 /** For each name, the IP it is bound to (first binding wins, as the resolver does). */
-export function bindingsOf(entries: readonly HostsEntry[], names: readonly string[]): Map<string, string> {
+export function bindingsOf(
+  entries: readonly HostsEntry[],
+  names: readonly string[],
+): Map<string, string> {
   const m = new Map<string, string>();
-  for (const e of entries) for (const n of e.names) if (names.includes(n) && !m.has(n)) m.set(n, e.ip);
+  for (const e of entries)
+    for (const n of e.names) if (names.includes(n) && !m.has(n)) m.set(n, e.ip);
   return m;
 }
 

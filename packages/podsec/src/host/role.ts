@@ -30,11 +30,21 @@ export async function checkSigstoreServer(sys: System): Promise<SigstoreServerCh
     };
   }
   if (reg !== sig) {
-    return { isServer: false, ip: reg, reason: 'BOUND_TO_DIFFERENT_IPS', message: `${REGISTRY_HOST} (${reg}) and ${SIGSTORE_HOST} (${sig}) are bound to different addresses` };
+    return {
+      isServer: false,
+      ip: reg,
+      reason: 'BOUND_TO_DIFFERENT_IPS',
+      message: `${REGISTRY_HOST} (${reg}) and ${SIGSTORE_HOST} (${sig}) are bound to different addresses`,
+    };
   }
   const local = await sys.host.localAddresses();
   if (!local.includes(reg)) {
-    return { isServer: false, ip: reg, reason: 'REMOTE', message: `${REGISTRY_HOST} and ${SIGSTORE_HOST} are bound to the remote server ${reg}` };
+    return {
+      isServer: false,
+      ip: reg,
+      reason: 'REMOTE',
+      message: `${REGISTRY_HOST} and ${SIGSTORE_HOST} are bound to the remote server ${reg}`,
+    };
   }
   return { isServer: true, ip: reg };
 }

@@ -9,8 +9,20 @@ import { planMakerPolicy } from './plan-imagemakers.ts';
 import { FRESH_POLICY, PASSPHRASE_FILE, prepareServer } from './test-helpers/server-root.ts';
 
 const RUNNER = fileURLToPath(new URL('./test-helpers/run-cli.ts', import.meta.url));
-const MAKERS = [{ user: 'a', scope: 'registry.local/c10f' }, { user: 'b', scope: 'registry.local' }];
-const ARGS = ['-v', '--key-type', 'ed25519', '--passphrase-file', PASSPHRASE_FILE, '--no-password', 'a@registry.local/c10f', 'b@registry.local'];
+const MAKERS = [
+  { user: 'a', scope: 'registry.local/c10f' },
+  { user: 'b', scope: 'registry.local' },
+];
+const ARGS = [
+  '-v',
+  '--key-type',
+  'ed25519',
+  '--passphrase-file',
+  PASSPHRASE_FILE,
+  '--no-password',
+  'a@registry.local/c10f',
+  'b@registry.local',
+];
 const RUNS = 10;
 
 async function prepared(t: TestContext): Promise<string> {
@@ -33,23 +45,29 @@ async function runChild(
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; stderr: string }> {
   const started = Date.now();
   // gpg is left out of PATH: a killed import would leave a gpg-agent behind; the policy switch is what is tested
-  const child = execa(process.execPath, ['--conditions=podsec-source', RUNNER, '--root', root, ...ARGS], {
-    env: { LANG: 'C', PATH: '/usr/sbin:/sbin' },
-    extendEnv: false,
-    stdin: 'ignore',
-    stdout: 'ignore',
-    reject: false,
-  });
+  const child = execa(
+    process.execPath,
+    ['--conditions=podsec-source', RUNNER, '--root', root, ...ARGS],
+    {
+      env: { LANG: 'C', PATH: '/usr/sbin:/sbin' },
+      extendEnv: false,
+      stdin: 'ignore',
+      stdout: 'ignore',
+      reject: false,
+    },
+  );
   let stderr = '';
-  let timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  let timer =
+    killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
   child.stderr.on('data', (d: Buffer) => {
     const seen = stderr.includes(LAST_STEP);
     stderr += d.toString();
-    if (afterLastStep !== undefined && !seen && stderr.includes(LAST_STEP)) timer = setTimeout(() => child.kill('SIGKILL'), afterLastStep);
+    if (afterLastStep !== undefined && !seen && stderr.includes(LAST_STEP))
+      timer = setTimeout(() => child.kill('SIGKILL'), afterLastStep);
   });
   const r = await child;
   clearTimeout(timer);
-  return { code: r.exitCode ?? null, signal: (r.signal ?? null), ms: Date.now() - started, stderr };
+  return { code: r.exitCode ?? null, signal: r.signal ?? null, ms: Date.now() - started, stderr };
 }
 
 describe('podsec-create-imagemakeruser crash safety', () => {
@@ -69,7 +87,10 @@ describe('podsec-create-imagemakeruser crash safety', () => {
         const doc: unknown = JSON.parse(text);
         const isOld = JSON.stringify(doc) === JSON.stringify(oldPolicy);
         const isNew = JSON.stringify(doc) === JSON.stringify(newPolicy);
-        assert.ok(isOld || isNew, `run ${i} (killed ${delay} ms after ${i % 2 === 0 ? 'the start' : 'the last step'}, ${r.signal ?? `exit ${r.code}`}): ${file} is neither old nor new:\n${text}`);
+        assert.ok(
+          isOld || isNew,
+          `run ${i} (killed ${delay} ms after ${i % 2 === 0 ? 'the start' : 'the last step'}, ${r.signal ?? `exit ${r.code}`}): ${file} is neither old nor new:\n${text}`,
+        );
         if (file.startsWith('etc')) seen[isNew ? 'new' : 'old'] += 1;
       }
     }

@@ -3,7 +3,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  generateKey, manifestDigest, readPassphraseFile, readPrivateKey, readPublicKeys, signSimpleSigning, verifySimpleSigning,
+  generateKey,
+  manifestDigest,
+  readPassphraseFile,
+  readPrivateKey,
+  readPublicKeys,
+  signSimpleSigning,
+  verifySimpleSigning,
   type GenerateKeyOptions,
 } from '@podsec/core';
 import { SIGNING_KEY_IN_HOME } from '../paths.ts';
@@ -16,7 +22,11 @@ const key = { type: 'ed25519' as const };
 describe('createImageMakers', () => {
   it('12.3-8 [fix]: a failing key generation leaves policy, published copy, personal policies and accounts unchanged', async (t) => {
     const { system } = await prepareServer(t);
-    await createImageMakers(system, { makers: [{ user: 'first', scope: 'registry.local' }], key, ...secrets });
+    await createImageMakers(system, {
+      makers: [{ user: 'first', scope: 'registry.local' }],
+      key,
+      ...secrets,
+    });
     const before = await snapshotTree(system.root);
     let calls = 0;
     const failing = async (o: GenerateKeyOptions) => {
@@ -26,7 +36,10 @@ describe('createImageMakers', () => {
     };
     await assert.rejects(
       createImageMakers(system, {
-        makers: [{ user: 'second', scope: 'registry.local/a' }, { user: 'third', scope: 'registry.local/b' }],
+        makers: [
+          { user: 'second', scope: 'registry.local/a' },
+          { user: 'third', scope: 'registry.local/b' },
+        ],
         key,
         ...secrets,
         generateKey: failing,
@@ -41,9 +54,15 @@ describe('createImageMakers', () => {
   it('refuses a generated key that cannot sign now (expired)', async (t) => {
     const { system } = await prepareServer(t);
     const before = await snapshotTree(system.root);
-    const expired = (o: GenerateKeyOptions) => generateKey({ ...o, date: new Date(2020, 0, 1), expiresInDays: 1 });
+    const expired = (o: GenerateKeyOptions) =>
+      generateKey({ ...o, date: new Date(2020, 0, 1), expiresInDays: 1 });
     await assert.rejects(
-      createImageMakers(system, { makers: [{ user: 'x', scope: 'registry.local' }], key, ...secrets, generateKey: expired }),
+      createImageMakers(system, {
+        makers: [{ user: 'x', scope: 'registry.local' }],
+        key,
+        ...secrets,
+        generateKey: expired,
+      }),
       (e: { code?: string }) => e.code === 'IMAGEMAKER_KEY_UNUSABLE',
     );
     assert.deepEqual(await snapshotTree(system.root), before);
@@ -51,20 +70,37 @@ describe('createImageMakers', () => {
 
   it('the stored private key, unlocked with the passphrase file, signs what the published key verifies', async (t) => {
     const { system } = await prepareServer(t);
-    const r = await createImageMakers(system, { makers: [{ user: 'signer', scope: 'registry.local/c10f' }], key, ...secrets });
+    const r = await createImageMakers(system, {
+      makers: [{ user: 'signer', scope: 'registry.local/c10f' }],
+      key,
+      ...secrets,
+    });
     const home = r.makers[0]!.home;
     assert.equal(r.makers[0]!.key.privateKeyPath, `${home}/${SIGNING_KEY_IN_HOME}`);
     const armored = await readFile(path.join(system.root, home, SIGNING_KEY_IN_HOME), 'utf8');
     assert.match(armored, /BEGIN PGP PRIVATE KEY BLOCK/);
-    await assert.rejects(readPrivateKey(armored), (e: { code?: string }) => e.code === 'KEY_PASSPHRASE_REQUIRED', 'protected');
+    await assert.rejects(
+      readPrivateKey(armored),
+      (e: { code?: string }) => e.code === 'KEY_PASSPHRASE_REQUIRED',
+      'protected',
+    );
     const passphrase = await readPassphraseFile(PASSPHRASE_FILE, (f) => system.hostFs.readFile(f));
     const privateKey = await readPrivateKey(armored, passphrase);
     const manifest = new TextEncoder().encode('{"schemaVersion":2}');
     const digest = manifestDigest(manifest);
-    const sig = await signSimpleSigning({ privateKey, dockerReference: 'registry.local/c10f/pause:3.9', manifestDigest: digest });
-    const published = await readPublicKeys(await readFile(path.join(system.root, 'var/sigstore/keys/signer.pgp')));
+    const sig = await signSimpleSigning({
+      privateKey,
+      dockerReference: 'registry.local/c10f/pause:3.9',
+      manifestDigest: digest,
+    });
+    const published = await readPublicKeys(
+      await readFile(path.join(system.root, 'var/sigstore/keys/signer.pgp')),
+    );
     const v = await verifySimpleSigning(sig, published);
-    assert.deepEqual([v.payload.dockerReference, v.payload.manifestDigest], ['registry.local/c10f/pause:3.9', digest]);
+    assert.deepEqual(
+      [v.payload.dockerReference, v.payload.manifestDigest],
+      ['registry.local/c10f/pause:3.9', digest],
+    );
     assert.equal(v.keyFingerprint, r.makers[0]!.key.fingerprint);
   });
 
@@ -76,7 +112,9 @@ describe('createImageMakers', () => {
       ...secrets,
     });
     assert.equal(r.makers[0]!.key.email, 'rsa@sigsrv');
-    const [pub] = await readPublicKeys(await readFile(path.join(system.root, 'var/sigstore/keys/rsa.pgp')));
+    const [pub] = await readPublicKeys(
+      await readFile(path.join(system.root, 'var/sigstore/keys/rsa.pgp')),
+    );
     assert.deepEqual(pub!.getUserIDs(), ['Maker rsa <rsa@sigsrv>']);
     assert.equal(pub!.getAlgorithmInfo().algorithm, 'rsaEncryptSign');
     assert.equal(pub!.getAlgorithmInfo().bits, 4096);
@@ -85,7 +123,14 @@ describe('createImageMakers', () => {
   it('refuses one literal --email for several new keys', async (t) => {
     const { system } = await prepareServer(t);
     await assert.rejects(
-      createImageMakers(system, { makers: [{ user: 'a', scope: 'r.local/a' }, { user: 'b', scope: 'r.local/b' }], key: { ...key, email: 'x@example.org' }, ...secrets }),
+      createImageMakers(system, {
+        makers: [
+          { user: 'a', scope: 'r.local/a' },
+          { user: 'b', scope: 'r.local/b' },
+        ],
+        key: { ...key, email: 'x@example.org' },
+        ...secrets,
+      }),
       (e: { code?: string }) => e.code === 'IMAGEMAKER_EMAIL_AMBIGUOUS',
     );
   });
@@ -93,9 +138,19 @@ describe('createImageMakers', () => {
   it('keeps a published key without a podsec private key (made by the original with gpg)', async (t) => {
     const { system } = await prepareServer(t);
     await system.users.addUser('legacy', { group: 'podman' });
-    const old = await generateKey({ type: 'ed25519', name: 'legacy', email: 'legacy@example.org', date: new Date(2025, 0, 1) });
+    const old = await generateKey({
+      type: 'ed25519',
+      name: 'legacy',
+      email: 'legacy@example.org',
+      date: new Date(2025, 0, 1),
+    });
     await system.fs.writeFileAtomic('/var/sigstore/keys/legacy.pgp', old.publicKeyArmored);
-    const r = await createImageMakers(system, { makers: [{ user: 'legacy', scope: 'registry.local' }], existing: true, key, ...secrets });
+    const r = await createImageMakers(system, {
+      makers: [{ user: 'legacy', scope: 'registry.local' }],
+      existing: true,
+      key,
+      ...secrets,
+    });
     assert.equal(r.makers[0]!.key.state, 'public-only');
     assert.equal(r.makers[0]!.key.fingerprint, old.fingerprint);
     assert.equal(await system.fs.readText('/var/sigstore/keys/legacy.pgp'), old.publicKeyArmored);
@@ -103,35 +158,57 @@ describe('createImageMakers', () => {
 
   it('refuses a published key that does not match the stored private key', async (t) => {
     const { system } = await prepareServer(t);
-    await createImageMakers(system, { makers: [{ user: 'm', scope: 'registry.local' }], key, ...secrets });
+    await createImageMakers(system, {
+      makers: [{ user: 'm', scope: 'registry.local' }],
+      key,
+      ...secrets,
+    });
     const other = await generateKey({ type: 'ed25519', name: 'o', email: 'o@example.org' });
     await system.fs.writeFileAtomic('/var/sigstore/keys/m.pgp', other.publicKeyArmored);
     await assert.rejects(
-      createImageMakers(system, { makers: [{ user: 'm', scope: 'registry.local' }], existing: true, key, ...secrets }),
+      createImageMakers(system, {
+        makers: [{ user: 'm', scope: 'registry.local' }],
+        existing: true,
+        key,
+        ...secrets,
+      }),
       (e: { code?: string }) => e.code === 'IMAGEMAKER_KEY_MISMATCH',
     );
   });
 
-  it('gives an existing root-owned namespace directory to its maker, never another maker\'s', async (t) => {
+  it("gives an existing root-owned namespace directory to its maker, never another maker's", async (t) => {
     const { system } = await prepareServer(t);
     await system.fs.mkdir('/var/sigstore/sigstore/ns', { mode: 0o755 });
     await system.fs.mkdir('/var/sigstore/sigstore/taken', { mode: 0o755, uid: 4242, gid: 4242 });
     const r = await createImageMakers(system, {
-      makers: [{ user: 'n', scope: 'registry.local/ns' }, { user: 'o', scope: 'registry.local/taken' }],
+      makers: [
+        { user: 'n', scope: 'registry.local/ns' },
+        { user: 'o', scope: 'registry.local/taken' },
+      ],
       key,
       ...secrets,
     });
-    assert.equal((await system.fs.stat('/var/sigstore/sigstore/ns'))!.uid, (await system.users.getUser('n'))!.uid);
+    assert.equal(
+      (await system.fs.stat('/var/sigstore/sigstore/ns'))!.uid,
+      (await system.users.getUser('n'))!.uid,
+    );
     assert.equal((await system.fs.stat('/var/sigstore/sigstore/taken'))!.uid, 4242);
     assert.ok(r.warnings.some((w) => w.includes('/var/sigstore/sigstore/taken')));
   });
 
   it('creates shared parents of nested scopes root:podman_dev with the sticky bit', async (t) => {
     const { system } = await prepareServer(t);
-    await createImageMakers(system, { makers: [{ user: 'deep', scope: 'registry.local/a/b' }], key, ...secrets });
+    await createImageMakers(system, {
+      makers: [{ user: 'deep', scope: 'registry.local/a/b' }],
+      key,
+      ...secrets,
+    });
     const parent = (await system.fs.stat('/var/sigstore/sigstore/a'))!;
     assert.deepEqual([parent.mode, parent.uid, parent.gid], [0o1775, 0, 501]);
-    assert.equal((await system.fs.stat('/var/sigstore/sigstore/a/b'))!.uid, (await system.users.getUser('deep'))!.uid);
+    assert.equal(
+      (await system.fs.stat('/var/sigstore/sigstore/a/b'))!.uid,
+      (await system.users.getUser('deep'))!.uid,
+    );
   });
 
   it('refuses an existing maker whose ~/.config is a symbolic link, before any change', async (t) => {
@@ -140,7 +217,12 @@ describe('createImageMakers', () => {
     await system.fs.symlink('/etc', '/home/sly/.config');
     const before = await snapshotTree(system.root);
     await assert.rejects(
-      createImageMakers(system, { makers: [{ user: 'sly', scope: 'registry.local' }], existing: true, key, ...secrets }),
+      createImageMakers(system, {
+        makers: [{ user: 'sly', scope: 'registry.local' }],
+        existing: true,
+        key,
+        ...secrets,
+      }),
       (e: { code?: string }) => e.code === 'IMAGEMAKER_UNSAFE_DIR',
     );
     assert.deepEqual(await snapshotTree(system.root), before);

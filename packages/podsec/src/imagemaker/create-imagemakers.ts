@@ -4,19 +4,45 @@
  * its published copy are switched last, under the podsec lock, after all keys were exported.
  */
 import {
-  errorMessage, generateKey as coreGenerateKey, keyInfo, NotFoundError, parsePolicy, formatPolicy, PodsecError, readPrivateKey, readPublicKeys, UsageError,
-  type GeneratedKey, type GenerateKeyOptions,
+  errorMessage,
+  generateKey as coreGenerateKey,
+  keyInfo,
+  NotFoundError,
+  parsePolicy,
+  formatPolicy,
+  PodsecError,
+  readPrivateKey,
+  readPublicKeys,
+  UsageError,
+  type GeneratedKey,
+  type GenerateKeyOptions,
 } from '@podsec/core';
 import { allocateSubIds, runOrThrow, type System } from '@podsec/core/system';
 import { writeVersioned, type WriteVersionedResult } from '../config-files/versioned.ts';
 import { checkSigstoreServer } from '../host/role.ts';
 import {
-  PODMAN_DEV_GROUP, PODMAN_GROUP, PODSEC_LOCK, POLICY_JSON, PUBLISHED_POLICY, SIGNING_KEY_IN_HOME, SIGSTORE_DIR, SIGSTORE_KEYS, SIGSTORE_SIGNATURES,
+  PODMAN_DEV_GROUP,
+  PODMAN_GROUP,
+  PODSEC_LOCK,
+  POLICY_JSON,
+  PUBLISHED_POLICY,
+  SIGNING_KEY_IN_HOME,
+  SIGSTORE_DIR,
+  SIGSTORE_KEYS,
+  SIGSTORE_SIGNATURES,
 } from '../paths.ts';
 import { translateEnglish, type ImagemakerTranslate } from './messages.ts';
 import {
-  fillUserTemplate, formatMakerRegistriesD, groupMakers, normalizeMakerArgs, planMakerPolicy, planPersonalPolicy, planSignatureDirs,
-  publicKeyPathOf, type MakerSpec, type ScopeBinding,
+  fillUserTemplate,
+  formatMakerRegistriesD,
+  groupMakers,
+  normalizeMakerArgs,
+  planMakerPolicy,
+  planPersonalPolicy,
+  planSignatureDirs,
+  publicKeyPathOf,
+  type MakerSpec,
+  type ScopeBinding,
 } from './plan-imagemakers.ts';
 
 /** Base of new makers' home directories (the original assumed `/home/<user>`). */
@@ -54,7 +80,10 @@ export interface CreateImageMakersOptions {
    * Passphrase of a new key; called only for keys to be generated, before any change, never in dry-run.
    * Missing: `IMAGEMAKER_NO_PASSPHRASE`.
    */
-  readonly passphrase?: (request: { readonly user: string; readonly email: string }) => Promise<string>;
+  readonly passphrase?: (request: {
+    readonly user: string;
+    readonly email: string;
+  }) => Promise<string>;
   /**
    * Password of a new account, `null` for none (`--no-password`); called before any change, never in dry-run.
    * Missing: `IMAGEMAKER_NO_PASSWORD`.
@@ -122,7 +151,6 @@ interface MakerPlan {
   password?: string | null;
 }
 
-
 /**
  * Make image makers (spec §6): accounts in `podman` + `podman_dev`, a signing key each (private key in
  * `~/.config/podsec/signing-key.asc` and the GnuPG keyring, public key in `/var/sigstore/keys/<user>.pgp`),
@@ -131,7 +159,10 @@ interface MakerPlan {
  *   `IMAGEMAKER_USER_EXISTS`, `IMAGEMAKER_SCOPE_BOUND`, `IMAGEMAKER_KEY_*`, `IMAGEMAKER_NO_PASSPHRASE`,
  *   `IMAGEMAKER_NO_PASSWORD`, `POLICY_*` (invalid system policy); all before any change.
  */
-export async function createImageMakers(sys: System, o: CreateImageMakersOptions): Promise<CreateImageMakersResult> {
+export async function createImageMakers(
+  sys: System,
+  o: CreateImageMakersOptions,
+): Promise<CreateImageMakersResult> {
   const tr = o.translate ?? translateEnglish;
   // W10: validate the list again (duplicates, names, scopes) whatever the caller did
   const makers = normalizeMakerArgs(o.makers.map((m) => `${m.user}@${m.scope}`));
@@ -146,35 +177,59 @@ export async function createImageMakers(sys: System, o: CreateImageMakersOptions
   sys.report.progress(tr('imagemaker.checkingServer'));
   const role = await checkSigstoreServer(sys);
   if (!role.isServer) {
-    throw new PodsecError('IMAGEMAKER_NOT_SERVER', `this host is not the signature server: ${role.message ?? ''}`, {
-      details: { reason: role.message ?? role.reason ?? '' },
-    });
+    throw new PodsecError(
+      'IMAGEMAKER_NOT_SERVER',
+      `this host is not the signature server: ${role.message ?? ''}`,
+      {
+        details: { reason: role.message ?? role.reason ?? '' },
+      },
+    );
   }
   if ((await sys.fs.stat(SIGSTORE_DIR))?.kind !== 'dir') {
-    throw new NotFoundError('IMAGEMAKER_NO_SIGSTORE', 'signature server directory /var/sigstore/ not created', { details: {} });
+    throw new NotFoundError(
+      'IMAGEMAKER_NO_SIGSTORE',
+      'signature server directory /var/sigstore/ not created',
+      { details: {} },
+    );
   }
   const groupIds: Record<string, number> = {};
   for (const g of [PODMAN_GROUP, PODMAN_DEV_GROUP]) {
     const entry = await sys.users.getGroup(g);
-    if (!entry) throw new NotFoundError('IMAGEMAKER_NO_GROUP', `group ${g} does not exist`, { details: { group: g } });
+    if (!entry)
+      throw new NotFoundError('IMAGEMAKER_NO_GROUP', `group ${g} does not exist`, {
+        details: { group: g },
+      });
     groupIds[g] = entry.gid;
   }
   const podmanGid = groupIds[PODMAN_GROUP]!;
   const policyText = await sys.fs.readTextIfExists(POLICY_JSON);
-  if (policyText === undefined) throw new NotFoundError('IMAGEMAKER_NO_POLICY', `${POLICY_JSON} does not exist`, { details: { path: POLICY_JSON } });
+  if (policyText === undefined)
+    throw new NotFoundError('IMAGEMAKER_NO_POLICY', `${POLICY_JSON} does not exist`, {
+      details: { path: POLICY_JSON },
+    });
   // W11: refuse to rebind another key's scope (exit 2) before asking anything
-  planMakerPolicy(parsePolicy(policyText), makers, { force: o.force ?? false, policyPath: POLICY_JSON });
+  planMakerPolicy(parsePolicy(policyText), makers, {
+    force: o.force ?? false,
+    policyPath: POLICY_JSON,
+  });
 
-  const hostname = ((await sys.fs.readTextIfExists(ETC_HOSTNAME)) ?? '').split('\n')[0]!.trim() || 'localhost';
+  const hostname =
+    ((await sys.fs.readTextIfExists(ETC_HOSTNAME)) ?? '').split('\n')[0]!.trim() || 'localhost';
   const plans: MakerPlan[] = [];
   for (const { user, scopes } of groupMakers(makers)) {
     const entry = await sys.users.getUser(user);
     if (entry && !o.existing) {
-      throw new UsageError('IMAGEMAKER_USER_EXISTS', `user ${user} already exists; use --existing`, { details: { user } });
+      throw new UsageError(
+        'IMAGEMAKER_USER_EXISTS',
+        `user ${user} already exists; use --existing`,
+        { details: { user } },
+      );
     }
     const home = entry?.home ?? `${HOME_BASE}/${user}`;
     if (entry && (await sys.fs.stat(home))?.kind !== 'dir') {
-      throw new NotFoundError('IMAGEMAKER_NO_HOME', `user ${user} has no home directory ${home}`, { details: { user, home } });
+      throw new NotFoundError('IMAGEMAKER_NO_HOME', `user ${user} has no home directory ${home}`, {
+        details: { user, home },
+      });
     }
     if (entry) {
       // the maker's own key directory must not lead elsewhere (a symlinked ~/.config would make root write there)
@@ -183,13 +238,17 @@ export async function createImageMakers(sys: System, o: CreateImageMakersOptions
         cur = `${cur}/${part}`;
         const st = await sys.fs.stat(cur);
         if (st !== undefined && (st.kind !== 'dir' || (st.uid !== entry.uid && st.uid !== 0))) {
-          throw new UsageError('IMAGEMAKER_UNSAFE_DIR', `${cur} is not a directory of ${user}`, { details: { user, path: cur } });
+          throw new UsageError('IMAGEMAKER_UNSAFE_DIR', `${cur} is not a directory of ${user}`, {
+            details: { user, path: cur },
+          });
         }
       }
     }
     const email = fillUserTemplate(o.key?.email ?? `{user}@${hostname}`, user);
     const name = fillUserTemplate(o.key?.name ?? '{user}', user);
-    const key = entry ? await inspectKey(sys, user, home, { email, name }) : { state: 'generate' as const, email, name };
+    const key = entry
+      ? await inspectKey(sys, user, home, { email, name })
+      : { state: 'generate' as const, email, name };
     plans.push({ user, scopes, exists: entry !== undefined, home, key });
   }
   const generating = plans.filter((p) => p.key.state === 'generate');
@@ -197,9 +256,13 @@ export async function createImageMakers(sys: System, o: CreateImageMakersOptions
   for (const p of generating) emails.set(p.key.email, [...(emails.get(p.key.email) ?? []), p.user]);
   for (const [email, users] of emails) {
     if (users.length > 1) {
-      throw new UsageError('IMAGEMAKER_EMAIL_AMBIGUOUS', `--email ${email} would be used by several new keys`, {
-        details: { email, users: users.join(', '), user: '{user}' },
-      });
+      throw new UsageError(
+        'IMAGEMAKER_EMAIL_AMBIGUOUS',
+        `--email ${email} would be used by several new keys`,
+        {
+          details: { email, users: users.join(', '), user: '{user}' },
+        },
+      );
     }
   }
 
@@ -207,12 +270,19 @@ export async function createImageMakers(sys: System, o: CreateImageMakersOptions
     // W21: secrets are collected before the first change, from files or a terminal
     for (const p of plans) {
       if (!p.exists) {
-        if (!o.password) throw new UsageError('IMAGEMAKER_NO_PASSWORD', `no password for the new user ${p.user}`, { details: { user: p.user } });
+        if (!o.password)
+          throw new UsageError('IMAGEMAKER_NO_PASSWORD', `no password for the new user ${p.user}`, {
+            details: { user: p.user },
+          });
         p.password = await o.password({ user: p.user });
       }
       if (p.key.state === 'generate') {
         if (!o.passphrase) {
-          throw new UsageError('IMAGEMAKER_NO_PASSPHRASE', `no passphrase for the signing key of ${p.user}`, { details: { user: p.user } });
+          throw new UsageError(
+            'IMAGEMAKER_NO_PASSPHRASE',
+            `no passphrase for the signing key of ${p.user}`,
+            { details: { user: p.user } },
+          );
         }
         const passphrase = await o.passphrase({ user: p.user, email: p.key.email });
         const gen = await makeKey(sys, p, passphrase, o);
@@ -228,20 +298,37 @@ export async function createImageMakers(sys: System, o: CreateImageMakersOptions
   const apply = async (): Promise<CreateImageMakersResult> => {
     // Re-read under the lock: another run may have changed the policy since the check above.
     const current = parsePolicy((await sys.fs.readTextIfExists(POLICY_JSON)) ?? policyText);
-    const plan = planMakerPolicy(current, makers, { force: o.force ?? false, policyPath: POLICY_JSON });
+    const plan = planMakerPolicy(current, makers, {
+      force: o.force ?? false,
+      policyPath: POLICY_JSON,
+    });
     const results: MakerResult[] = [];
     for (const p of plans) results.push(await applyMaker(ctx, p));
     await applySignatureDirs(ctx, makers);
     const keysDir = await sys.fs.stat(SIGSTORE_KEYS);
-    if (keysDir && (keysDir.mode & 0o022) !== 0) warn('imagemaker.keysDirWritable', { dir: SIGSTORE_KEYS });
+    if (keysDir && (keysDir.mode & 0o022) !== 0)
+      warn('imagemaker.keysDirWritable', { dir: SIGSTORE_KEYS });
 
     // W11: the policy switches only now, after every key was exported
     const text = formatPolicy(plan.policy);
-    const policy = await writeVersioned(sys, POLICY_JSON, text, { prefix: 'policy_', mode: 0o644, uid: 0, gid: 0 });
+    const policy = await writeVersioned(sys, POLICY_JSON, text, {
+      prefix: 'policy_',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+    });
     if (policy.changed) changes.push(`point ${POLICY_JSON} to ${policy.version ?? ''}`);
-    const publishedChanged = await writeIfDifferent(ctx, PUBLISHED_POLICY, text, { mode: 0o644, uid: 0, gid: 0 });
+    const publishedChanged = await writeIfDifferent(ctx, PUBLISHED_POLICY, text, {
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+    });
     const personal = formatPolicy(planPersonalPolicy(plan.policy));
-    const personalPolicies = await refreshPersonalPolicies(ctx, personal, plans.map((p) => p.user));
+    const personalPolicies = await refreshPersonalPolicies(
+      ctx,
+      personal,
+      plans.map((p) => p.user),
+    );
     return {
       makers: results,
       bindings: plan.bindings,
@@ -284,10 +371,18 @@ async function inspectKey(
     checkUsable(user, info);
   } catch (e) {
     if (e instanceof PodsecError && e.code === 'IMAGEMAKER_KEY_UNUSABLE') throw e;
-    throw new UsageError('IMAGEMAKER_KEY_INVALID', `cannot read the key of ${user}: ${errorMessage(e)}`, {
-      details: { user, path: privText !== undefined ? privPath : pubPath, reason: errorMessage(e) },
-      cause: e,
-    });
+    throw new UsageError(
+      'IMAGEMAKER_KEY_INVALID',
+      `cannot read the key of ${user}: ${errorMessage(e)}`,
+      {
+        details: {
+          user,
+          path: privText !== undefined ? privPath : pubPath,
+          reason: errorMessage(e),
+        },
+        cause: e,
+      },
+    );
   }
   if (privText !== undefined && pubText !== undefined) {
     const published = await readPublicKeys(pubText).catch(() => []);
@@ -298,19 +393,39 @@ async function inspectKey(
     }
   }
   if (privText === undefined) return { state: 'public-only', email, name: id.name, fingerprint };
-  return { state: 'reuse', email, name: id.name, fingerprint, privateKeyArmored: privText, publicKeyArmored: publicKeyArmored };
+  return {
+    state: 'reuse',
+    email,
+    name: id.name,
+    fingerprint,
+    privateKeyArmored: privText,
+    publicKeyArmored: publicKeyArmored,
+  };
 }
 
 function checkUsable(user: string, info: Awaited<ReturnType<typeof keyInfo>>): void {
-  const reason = info.revoked ? 'revoked' : !info.canSign ? 'no valid signing key (expired?)' : undefined;
+  const reason = info.revoked
+    ? 'revoked'
+    : !info.canSign
+      ? 'no valid signing key (expired?)'
+      : undefined;
   if (reason) {
-    throw new UsageError('IMAGEMAKER_KEY_UNUSABLE', `key ${info.fingerprint} of ${user} cannot sign: ${reason}`, {
-      details: { user, fingerprint: info.fingerprint, reason },
-    });
+    throw new UsageError(
+      'IMAGEMAKER_KEY_UNUSABLE',
+      `key ${info.fingerprint} of ${user} cannot sign: ${reason}`,
+      {
+        details: { user, fingerprint: info.fingerprint, reason },
+      },
+    );
   }
 }
 
-async function makeKey(sys: System, p: MakerPlan, passphrase: string, o: CreateImageMakersOptions): Promise<GeneratedKey> {
+async function makeKey(
+  sys: System,
+  p: MakerPlan,
+  passphrase: string,
+  o: CreateImageMakersOptions,
+): Promise<GeneratedKey> {
   const gen = o.generateKey ?? coreGenerateKey;
   const expire = o.key?.expireDays ?? 0;
   let key: GeneratedKey;
@@ -325,17 +440,25 @@ async function makeKey(sys: System, p: MakerPlan, passphrase: string, o: CreateI
       date: sys.clock.now(),
     });
   } catch (e) {
-    throw new PodsecError('IMAGEMAKER_KEY_FAILED', `cannot generate the signing key of ${p.user}: ${errorMessage(e)}`, {
-      details: { user: p.user, reason: errorMessage(e) },
-      cause: e,
-    });
+    throw new PodsecError(
+      'IMAGEMAKER_KEY_FAILED',
+      `cannot generate the signing key of ${p.user}: ${errorMessage(e)}`,
+      {
+        details: { user: p.user, reason: errorMessage(e) },
+        cause: e,
+      },
+    );
   }
   // W11: the exported key must be exactly the new one, able to sign now
   const pub = await readPublicKeys(key.publicKeyArmored);
   if (pub.length !== 1 || pub[0]!.getFingerprint().toUpperCase() !== key.fingerprint) {
-    throw new PodsecError('IMAGEMAKER_KEY_FAILED', `generated key of ${p.user} does not match its export`, {
-      details: { user: p.user, reason: 'fingerprint mismatch' },
-    });
+    throw new PodsecError(
+      'IMAGEMAKER_KEY_FAILED',
+      `generated key of ${p.user} does not match its export`,
+      {
+        details: { user: p.user, reason: 'fingerprint mismatch' },
+      },
+    );
   }
   checkUsable(p.user, await keyInfo(pub[0]!, sys.clock.now()));
   // the passphrase really unlocks it
@@ -397,11 +520,16 @@ async function ensureUserDirs(
     if (st === undefined) {
       const mode = i === parts.length - 1 ? leafMode : 0o755;
       const path = cur;
-      await change(ctx, `create directory ${path} (${mode.toString(8)} ${owner.uid}:${owner.gid})`, () =>
-        ctx.sys.fs.mkdir(path, { mode, ...owner }),
+      await change(
+        ctx,
+        `create directory ${path} (${mode.toString(8)} ${owner.uid}:${owner.gid})`,
+        () => ctx.sys.fs.mkdir(path, { mode, ...owner }),
       );
     } else if (st.kind !== 'dir') {
-      ctx.warn('imagemaker.unsafeDir', { path: cur, reason: st.kind === 'symlink' ? 'is a symbolic link' : 'is not a directory' });
+      ctx.warn('imagemaker.unsafeDir', {
+        path: cur,
+        reason: st.kind === 'symlink' ? 'is a symbolic link' : 'is not a directory',
+      });
       return false;
     } else if (st.uid !== owner.uid && st.uid !== 0) {
       ctx.warn('imagemaker.unsafeDir', { path: cur, reason: `owned by uid ${st.uid}` });
@@ -414,21 +542,33 @@ async function ensureUserDirs(
 async function applyMaker(ctx: ApplyContext, p: MakerPlan): Promise<MakerResult> {
   const { sys } = ctx;
   if (!p.exists) {
-    await change(ctx, `create user ${p.user} (useradd -g ${PODMAN_GROUP} -G ${PODMAN_DEV_GROUP} -d ${p.home} -m)`, () =>
-      sys.users.addUser(p.user, { group: PODMAN_GROUP, groups: [PODMAN_DEV_GROUP], home: p.home, createHome: true }),
+    await change(
+      ctx,
+      `create user ${p.user} (useradd -g ${PODMAN_GROUP} -G ${PODMAN_DEV_GROUP} -d ${p.home} -m)`,
+      () =>
+        sys.users.addUser(p.user, {
+          group: PODMAN_GROUP,
+          groups: [PODMAN_DEV_GROUP],
+          home: p.home,
+          createHome: true,
+        }),
     );
   } else {
     const have = await sys.users.groupsOf(p.user);
     const missing = [PODMAN_GROUP, PODMAN_DEV_GROUP].filter((g) => !have.includes(g));
     if (missing.length > 0) {
-      await change(ctx, `add user ${p.user} to ${missing.join(',')}`, () => sys.users.addToGroups(p.user, missing));
+      await change(ctx, `add user ${p.user} to ${missing.join(',')}`, () =>
+        sys.users.addToGroups(p.user, missing),
+      );
     }
   }
   // rootless podman needs subordinate ids
   for (const file of ['/etc/subuid', '/etc/subgid'] as const) {
     const ranges = file === '/etc/subuid' ? await sys.users.subuids() : await sys.users.subgids();
     if (!ranges.some((r) => r.owner === p.user)) {
-      await change(ctx, `allocate subordinate ids of ${p.user} in ${file}`, () => allocateSubIds(sys.fs, p.user, file));
+      await change(ctx, `allocate subordinate ids of ${p.user} in ${file}`, () =>
+        allocateSubIds(sys.fs, p.user, file),
+      );
     }
   }
   if (!p.exists && p.password != null) {
@@ -446,23 +586,42 @@ async function applyMaker(ctx: ApplyContext, p: MakerPlan): Promise<MakerResult>
   let gpgImported = false;
   if (p.key.state !== 'public-only') {
     privateKeyPath = `${p.home}/${SIGNING_KEY_IN_HOME}`;
-    if (p.key.state === 'generate' && (await ensureUserDirs(ctx, p.home, '.config/podsec', owner, 0o700))) {
+    if (
+      p.key.state === 'generate' &&
+      (await ensureUserDirs(ctx, p.home, '.config/podsec', owner, 0o700))
+    ) {
       const path = privateKeyPath;
       await change(ctx, `write the private key ${path} (600 ${p.user})`, () =>
-        sys.fs.writeFileAtomic(path, p.key.privateKeyArmored ?? '', { mode: 0o600, ...owner, backup: false }),
+        sys.fs.writeFileAtomic(path, p.key.privateKeyArmored ?? '', {
+          mode: 0o600,
+          ...owner,
+          backup: false,
+        }),
       );
     }
     gpgImported = await importIntoGnupg(ctx, p, owner);
   } else {
-    sys.report.info(ctx.tr('imagemaker.keyPublicOnly', { user: p.user, publicKey: publicKeyPathOf(p.user) }));
+    sys.report.info(
+      ctx.tr('imagemaker.keyPublicOnly', { user: p.user, publicKey: publicKeyPathOf(p.user) }),
+    );
   }
-  if (p.key.state === 'reuse') sys.report.info(ctx.tr('imagemaker.keyReused', { user: p.user, fingerprint: p.key.fingerprint }));
+  if (p.key.state === 'reuse')
+    sys.report.info(
+      ctx.tr('imagemaker.keyReused', { user: p.user, fingerprint: p.key.fingerprint }),
+    );
   // W7: the public key is written by root, not by the maker
   if (p.key.publicKeyArmored !== undefined || (sys.dryRun && p.key.state === 'generate')) {
-    await writeIfDifferent(ctx, publicKeyPathOf(p.user), p.key.publicKeyArmored ?? '', { mode: 0o644, uid: 0, gid: 0 });
+    await writeIfDifferent(ctx, publicKeyPathOf(p.user), p.key.publicKeyArmored ?? '', {
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+    });
   }
   if (await ensureUserDirs(ctx, p.home, '.config/containers/registries.d', owner, 0o755)) {
-    await writeIfDifferent(ctx, `${p.home}/${PERSONAL_REGISTRIES_D}`, formatMakerRegistriesD(), { mode: 0o644, ...owner });
+    await writeIfDifferent(ctx, `${p.home}/${PERSONAL_REGISTRIES_D}`, formatMakerRegistriesD(), {
+      mode: 0o644,
+      ...owner,
+    });
   }
   return {
     user: p.user,
@@ -472,7 +631,12 @@ async function applyMaker(ctx: ApplyContext, p: MakerPlan): Promise<MakerResult>
     key: {
       ...(p.key.fingerprint ? { fingerprint: p.key.fingerprint } : {}),
       email: p.key.email,
-      state: p.key.state === 'generate' ? 'generated' : p.key.state === 'reuse' ? 'reused' : 'public-only',
+      state:
+        p.key.state === 'generate'
+          ? 'generated'
+          : p.key.state === 'reuse'
+            ? 'reused'
+            : 'public-only',
       publicKeyPath: publicKeyPathOf(p.user),
       ...(privateKeyPath ? { privateKeyPath } : {}),
       gpgImported,
@@ -481,7 +645,11 @@ async function applyMaker(ctx: ApplyContext, p: MakerPlan): Promise<MakerResult>
 }
 
 /** `gpg --homedir ~/.gnupg --batch --import`, so that `podman push --sign-by <email>` finds the key. */
-async function importIntoGnupg(ctx: ApplyContext, p: MakerPlan, owner: { readonly uid: number; readonly gid: number }): Promise<boolean> {
+async function importIntoGnupg(
+  ctx: ApplyContext,
+  p: MakerPlan,
+  owner: { readonly uid: number; readonly gid: number },
+): Promise<boolean> {
   const { sys } = ctx;
   const gnupg = `${p.home}/.gnupg`;
   try {
@@ -492,14 +660,29 @@ async function importIntoGnupg(ctx: ApplyContext, p: MakerPlan, owner: { readonl
   }
   const st = await sys.fs.stat(gnupg);
   if (st !== undefined && (st.kind !== 'dir' || (st.uid !== owner.uid && st.uid !== 0))) {
-    ctx.warn('imagemaker.unsafeDir', { path: gnupg, reason: st.kind === 'symlink' ? 'is a symbolic link' : 'not a directory of the user' });
+    ctx.warn('imagemaker.unsafeDir', {
+      path: gnupg,
+      reason: st.kind === 'symlink' ? 'is a symbolic link' : 'not a directory of the user',
+    });
     return false;
   }
   const fpr = p.key.fingerprint ?? '';
   if (st !== undefined && !sys.dryRun) {
     const homedir = await sys.fs.resolve(gnupg);
-    const r = await sys.proc.run('gpg', ['--homedir', homedir, '--batch', '--no-tty', '--no-auto-check-trustdb', '--list-secret-keys', '--with-colons', '--', fpr]);
-    await sys.proc.run('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent']).catch(() => undefined);
+    const r = await sys.proc.run('gpg', [
+      '--homedir',
+      homedir,
+      '--batch',
+      '--no-tty',
+      '--no-auto-check-trustdb',
+      '--list-secret-keys',
+      '--with-colons',
+      '--',
+      fpr,
+    ]);
+    await sys.proc
+      .run('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent'])
+      .catch(() => undefined);
     await chownTree(sys, gnupg, owner);
     if (r.exitCode === 0 && r.stdout.includes(`fpr:::::::::${fpr}:`)) return true;
   }
@@ -509,25 +692,40 @@ async function importIntoGnupg(ctx: ApplyContext, p: MakerPlan, owner: { readonl
       const homedir = await sys.fs.resolve(gnupg);
       const base = ['--homedir', homedir, '--batch', '--no-tty', '--quiet'];
       try {
-        await runOrThrow(sys.proc, 'gpg', [...base, '--import'], { input: p.key.privateKeyArmored ?? '' });
-        await runOrThrow(sys.proc, 'gpg', [...base, '--import-ownertrust'], { input: `${fpr}:6:\n` });
+        await runOrThrow(sys.proc, 'gpg', [...base, '--import'], {
+          input: p.key.privateKeyArmored ?? '',
+        });
+        await runOrThrow(sys.proc, 'gpg', [...base, '--import-ownertrust'], {
+          input: `${fpr}:6:\n`,
+        });
       } finally {
-        await sys.proc.run('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent']).catch(() => undefined);
+        await sys.proc
+          .run('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent'])
+          .catch(() => undefined);
         await chownTree(sys, gnupg, owner);
       }
     });
   } catch (e) {
-    ctx.warn('imagemaker.gpgFailed', { user: p.user, homedir: gnupg, reason: errorMessage(e).split('\n').slice(-1)[0] });
+    ctx.warn('imagemaker.gpgFailed', {
+      user: p.user,
+      homedir: gnupg,
+      reason: errorMessage(e).split('\n').slice(-1)[0],
+    });
     return false;
   }
   return !sys.dryRun;
 }
 
-async function chownTree(sys: System, path: string, owner: { readonly uid: number; readonly gid: number }): Promise<void> {
+async function chownTree(
+  sys: System,
+  path: string,
+  owner: { readonly uid: number; readonly gid: number },
+): Promise<void> {
   const st = await sys.fs.stat(path);
   if (!st || st.kind === 'other') return;
   await sys.fs.chown(path, owner.uid, owner.gid);
-  if (st.kind === 'dir') for (const name of await sys.fs.readdir(path)) await chownTree(sys, `${path}/${name}`, owner);
+  if (st.kind === 'dir')
+    for (const name of await sys.fs.readdir(path)) await chownTree(sys, `${path}/${name}`, owner);
 }
 
 /** W7/W8: per-scope signature directories owned by their maker; shared parents root:podman_dev with the sticky bit. */
@@ -535,7 +733,8 @@ async function applySignatureDirs(ctx: ApplyContext, makers: readonly MakerSpec[
   const { sys } = ctx;
   const devGid = (await sys.users.getGroup(PODMAN_DEV_GROUP))?.gid ?? 0;
   for (const d of planSignatureDirs(makers)) {
-    for (const other of d.sharedWith) ctx.warn('imagemaker.sharedSignatureDir', { dir: d.dir, scope: d.scope, other });
+    for (const other of d.sharedWith)
+      ctx.warn('imagemaker.sharedSignatureDir', { dir: d.dir, scope: d.scope, other });
     const uid = (await sys.users.getUser(d.user))?.uid;
     const rel = d.dir.slice(SIGSTORE_SIGNATURES.length + 1).split('/');
     let cur = SIGSTORE_SIGNATURES;
@@ -545,15 +744,25 @@ async function applySignatureDirs(ctx: ApplyContext, makers: readonly MakerSpec[
       const st = await sys.fs.stat(cur);
       const path = cur;
       if (st === undefined) {
-        const opts = leaf ? { mode: 0o755, uid: uid ?? 0, gid: ctx.podmanGid } : { mode: 0o1775, uid: 0, gid: devGid };
-        await change(ctx, `create signature directory ${path} (${opts.mode.toString(8)} ${leaf ? d.user : `root:${PODMAN_DEV_GROUP}`})`, () =>
-          sys.fs.mkdir(path, opts),
+        const opts = leaf
+          ? { mode: 0o755, uid: uid ?? 0, gid: ctx.podmanGid }
+          : { mode: 0o1775, uid: 0, gid: devGid };
+        await change(
+          ctx,
+          `create signature directory ${path} (${opts.mode.toString(8)} ${leaf ? d.user : `root:${PODMAN_DEV_GROUP}`})`,
+          () => sys.fs.mkdir(path, opts),
         );
       } else if (leaf && st.kind === 'dir' && uid !== undefined && st.uid !== uid) {
         if (st.uid === 0) {
-          await change(ctx, `give signature directory ${path} to ${d.user}`, () => sys.fs.chown(path, uid, ctx.podmanGid));
+          await change(ctx, `give signature directory ${path} to ${d.user}`, () =>
+            sys.fs.chown(path, uid, ctx.podmanGid),
+          );
         } else {
-          ctx.warn('imagemaker.sharedSignatureDir', { dir: path, scope: d.scope, other: `uid ${st.uid}` });
+          ctx.warn('imagemaker.sharedSignatureDir', {
+            dir: path,
+            scope: d.scope,
+            other: `uid ${st.uid}`,
+          });
         }
       }
     }
@@ -564,12 +773,17 @@ async function applySignatureDirs(ctx: ApplyContext, makers: readonly MakerSpec[
  * W12: refresh the personal policy of every `podman_dev` member (homes from passwd) and of this run's
  * makers; nobody else's files are touched.
  */
-async function refreshPersonalPolicies(ctx: ApplyContext, content: string, makers: readonly string[]): Promise<string[]> {
+async function refreshPersonalPolicies(
+  ctx: ApplyContext,
+  content: string,
+  makers: readonly string[],
+): Promise<string[]> {
   const { sys } = ctx;
   const dev = await sys.users.getGroup(PODMAN_DEV_GROUP);
   const passwd = await sys.users.passwd();
   const names = new Set<string>(makers);
-  for (const u of passwd) if (dev && (dev.members.includes(u.name) || u.gid === dev.gid)) names.add(u.name);
+  for (const u of passwd)
+    if (dev && (dev.members.includes(u.name) || u.gid === dev.gid)) names.add(u.name);
   const written: string[] = [];
   for (const name of names) {
     const u = passwd.find((e) => e.name === name);
@@ -577,7 +791,10 @@ async function refreshPersonalPolicies(ctx: ApplyContext, content: string, maker
     const owner = { uid: u?.uid ?? -1, gid: ctx.podmanGid };
     if (u && (await sys.fs.stat(home))?.kind !== 'dir') continue;
     if (!(await ensureUserDirs(ctx, home, '.config/containers', owner, 0o755))) continue;
-    if (await writeIfDifferent(ctx, `${home}/${PERSONAL_POLICY}`, content, { mode: 0o644, ...owner })) written.push(name);
+    if (
+      await writeIfDifferent(ctx, `${home}/${PERSONAL_POLICY}`, content, { mode: 0o644, ...owner })
+    )
+      written.push(name);
   }
   return written;
 }

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parsePolicy, parseRegistriesDFile, type Policy } from '@podsec/core';
 import {
-  formatMakerRegistriesD, normalizeMakerArgs, planMakerPolicy, planPersonalPolicy, planSignatureDirs, signatureDirOf,
+  formatMakerRegistriesD,
+  normalizeMakerArgs,
+  planMakerPolicy,
+  planPersonalPolicy,
+  planSignatureDirs,
+  signatureDirOf,
 } from './plan-imagemakers.ts';
 
 const code = (code: string) => (e: unknown) => (e as { code?: string }).code === code;
@@ -16,12 +21,21 @@ describe('normalizeMakerArgs', () => {
     assert.deepEqual(normalizeMakerArgs(['bob']), [{ user: 'bob', scope: 'registry.local' }]);
   });
   it('keeps a single user@scope and splits several', () => {
-    assert.deepEqual(normalizeMakerArgs(['a@registry.local/c10f']), [{ user: 'a', scope: 'registry.local/c10f' }]);
-    assert.deepEqual(normalizeMakerArgs(['immkk8s@registry.local/k8s-c10f1', 'imklocal@registry.local', 'immkalt@registry.altlinux.org']), [
-      { user: 'immkk8s', scope: 'registry.local/k8s-c10f1' },
-      { user: 'imklocal', scope: 'registry.local' },
-      { user: 'immkalt', scope: 'registry.altlinux.org' },
+    assert.deepEqual(normalizeMakerArgs(['a@registry.local/c10f']), [
+      { user: 'a', scope: 'registry.local/c10f' },
     ]);
+    assert.deepEqual(
+      normalizeMakerArgs([
+        'immkk8s@registry.local/k8s-c10f1',
+        'imklocal@registry.local',
+        'immkalt@registry.altlinux.org',
+      ]),
+      [
+        { user: 'immkk8s', scope: 'registry.local/k8s-c10f1' },
+        { user: 'imklocal', scope: 'registry.local' },
+        { user: 'immkalt', scope: 'registry.altlinux.org' },
+      ],
+    );
   });
   it('refuses an entry without @ among several, and empty parts (exit 1 codes)', () => {
     assert.throws(() => normalizeMakerArgs(['a@r.local/x', 'b']), code('IMAGEMAKER_BAD_FORMAT'));
@@ -35,22 +49,46 @@ describe('normalizeMakerArgs', () => {
     assert.throws(() => normalizeMakerArgs(['bob@R .local']), code('IMAGEMAKER_BAD_SCOPE'));
   });
   it('refuses a scope given twice (exit 2 code), also for the same user', () => {
-    assert.throws(() => normalizeMakerArgs(['a@r.local/x', 'b@r.local/x']), code('IMAGEMAKER_DUPLICATE_SCOPE'));
-    assert.throws(() => normalizeMakerArgs(['a@r.local', 'a@r.local']), code('IMAGEMAKER_DUPLICATE_SCOPE'));
+    assert.throws(
+      () => normalizeMakerArgs(['a@r.local/x', 'b@r.local/x']),
+      code('IMAGEMAKER_DUPLICATE_SCOPE'),
+    );
+    assert.throws(
+      () => normalizeMakerArgs(['a@r.local', 'a@r.local']),
+      code('IMAGEMAKER_DUPLICATE_SCOPE'),
+    );
   });
 });
 
 describe('planMakerPolicy', () => {
   it('adds a signedBy GPGKeys requirement per scope (§10.2 b)', () => {
-    const p = planMakerPolicy(FRESH, [{ user: 'immkk8s', scope: 'registry.local/c10f' }, { user: 'imagemaker', scope: 'registry.local' }]);
+    const p = planMakerPolicy(FRESH, [
+      { user: 'immkk8s', scope: 'registry.local/c10f' },
+      { user: 'imagemaker', scope: 'registry.local' },
+    ]);
     assert.equal(p.changed, true);
-    assert.deepEqual(p.policy, parsePolicy(JSON.stringify({
-      default: [{ type: 'reject' }],
-      transports: { docker: {
-        'registry.local/c10f': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/immkk8s.pgp' }],
-        'registry.local': [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/imagemaker.pgp' }],
-      } },
-    })));
+    assert.deepEqual(
+      p.policy,
+      parsePolicy(
+        JSON.stringify({
+          default: [{ type: 'reject' }],
+          transports: {
+            docker: {
+              'registry.local/c10f': [
+                { type: 'signedBy', keyType: 'GPGKeys', keyPath: '/var/sigstore/keys/immkk8s.pgp' },
+              ],
+              'registry.local': [
+                {
+                  type: 'signedBy',
+                  keyType: 'GPGKeys',
+                  keyPath: '/var/sigstore/keys/imagemaker.pgp',
+                },
+              ],
+            },
+          },
+        }),
+      ),
+    );
     assert.deepEqual(FRESH.transports, { docker: {} }, 'input not modified');
   });
   it('keeps a scope already bound to the same key', () => {
@@ -61,10 +99,16 @@ describe('planMakerPolicy', () => {
   });
   it('refuses a scope bound to another key unless force', () => {
     const old = planMakerPolicy(FRESH, [{ user: 'old', scope: 'registry.local' }]).policy;
-    assert.throws(() => planMakerPolicy(old, [{ user: 'x', scope: 'registry.local' }]), (e: unknown) => {
-      const err = e as { code: string; details: Record<string, unknown> };
-      return err.code === 'IMAGEMAKER_SCOPE_BOUND' && err.details['current'] === '/var/sigstore/keys/old.pgp';
-    });
+    assert.throws(
+      () => planMakerPolicy(old, [{ user: 'x', scope: 'registry.local' }]),
+      (e: unknown) => {
+        const err = e as { code: string; details: Record<string, unknown> };
+        return (
+          err.code === 'IMAGEMAKER_SCOPE_BOUND' &&
+          err.details['current'] === '/var/sigstore/keys/old.pgp'
+        );
+      },
+    );
     const forced = planMakerPolicy(old, [{ user: 'x', scope: 'registry.local' }], { force: true });
     assert.equal(forced.bindings[0]!.action, 'replace');
     assert.deepEqual(forced.policy.transports?.['docker']?.['registry.local'], [
@@ -72,8 +116,14 @@ describe('planMakerPolicy', () => {
     ]);
   });
   it('treats a non-signedBy binding as bound too', () => {
-    const open: Policy = { default: [{ type: 'reject' }], transports: { docker: { 'registry.local': [{ type: 'insecureAcceptAnything' }] } } };
-    assert.throws(() => planMakerPolicy(open, [{ user: 'x', scope: 'registry.local' }]), code('IMAGEMAKER_SCOPE_BOUND'));
+    const open: Policy = {
+      default: [{ type: 'reject' }],
+      transports: { docker: { 'registry.local': [{ type: 'insecureAcceptAnything' }] } },
+    };
+    assert.throws(
+      () => planMakerPolicy(open, [{ user: 'x', scope: 'registry.local' }]),
+      code('IMAGEMAKER_SCOPE_BOUND'),
+    );
   });
 });
 
@@ -103,10 +153,24 @@ describe('signatureDirOf and planSignatureDirs', () => {
     assert.equal(signatureDirOf('*.example.org'), undefined);
     assert.equal(signatureDirOf('registry.local/c10f'), '/var/sigstore/sigstore/c10f');
     assert.equal(signatureDirOf('registry.local:5000/a/b:v1'), '/var/sigstore/sigstore/a/b');
-    assert.equal(signatureDirOf(`registry.local/a/b@sha256:${'0'.repeat(64)}`), '/var/sigstore/sigstore/a/b');
+    assert.equal(
+      signatureDirOf(`registry.local/a/b@sha256:${'0'.repeat(64)}`),
+      '/var/sigstore/sigstore/a/b',
+    );
   });
   it('reports scopes of different hosts sharing one directory (W8)', () => {
-    const p = planSignatureDirs([{ user: 'a', scope: 'registry.local/x' }, { user: 'b', scope: 'registry.altlinux.org/x' }, { user: 'c', scope: 'registry.local' }]);
-    assert.deepEqual(p, [{ dir: '/var/sigstore/sigstore/x', user: 'a', scope: 'registry.local/x', sharedWith: ['registry.altlinux.org/x'] }]);
+    const p = planSignatureDirs([
+      { user: 'a', scope: 'registry.local/x' },
+      { user: 'b', scope: 'registry.altlinux.org/x' },
+      { user: 'c', scope: 'registry.local' },
+    ]);
+    assert.deepEqual(p, [
+      {
+        dir: '/var/sigstore/sigstore/x',
+        user: 'a',
+        scope: 'registry.local/x',
+        sharedWith: ['registry.altlinux.org/x'],
+      },
+    ]);
   });
 });

@@ -5,12 +5,22 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import {
-  formatRegistriesD, isValidDockerScope, setDockerScope, UsageError, type Policy, type PolicyRequirement,
+  formatRegistriesD,
+  isValidDockerScope,
+  setDockerScope,
+  UsageError,
+  type Policy,
+  type PolicyRequirement,
   type SignedByRequirement,
 } from '@podsec/core';
 import { validateName } from '@podsec/core/system';
 import {
-  DEFAULT_IMAGE_MAKER, DEFAULT_SCOPE, LOOKASIDE_READ_URL, LOOKASIDE_WRITE_URL, SIGSTORE_KEYS, SIGSTORE_SIGNATURES,
+  DEFAULT_IMAGE_MAKER,
+  DEFAULT_SCOPE,
+  LOOKASIDE_READ_URL,
+  LOOKASIDE_WRITE_URL,
+  SIGSTORE_KEYS,
+  SIGSTORE_SIGNATURES,
 } from '../paths.ts';
 
 /** One `user@scope` argument. */
@@ -28,20 +38,29 @@ export interface MakerSpec {
  */
 export function normalizeMakerArgs(args: readonly string[]): MakerSpec[] {
   if (args.length === 0) return [{ user: DEFAULT_IMAGE_MAKER, scope: DEFAULT_SCOPE }];
-  const list = args.length === 1 && !args[0]!.includes('@') ? [`${args[0]!}@${DEFAULT_SCOPE}`] : args;
+  const list =
+    args.length === 1 && !args[0]!.includes('@') ? [`${args[0]!}@${DEFAULT_SCOPE}`] : args;
   const out: MakerSpec[] = [];
   for (const arg of list) {
     const at = arg.indexOf('@');
     const user = at === -1 ? '' : arg.slice(0, at);
     const scope = at === -1 ? '' : arg.slice(at + 1);
     if (user === '' || scope === '') {
-      throw new UsageError('IMAGEMAKER_BAD_FORMAT', `invalid repository path description format "${arg}": expected user@scope`, {
-        details: { arg },
-      });
+      throw new UsageError(
+        'IMAGEMAKER_BAD_FORMAT',
+        `invalid repository path description format "${arg}": expected user@scope`,
+        {
+          details: { arg },
+        },
+      );
     }
     validateName(user);
     if (!isValidDockerScope(scope)) {
-      throw new UsageError('IMAGEMAKER_BAD_SCOPE', `invalid repository path "${scope}" in "${arg}"`, { details: { arg, scope } });
+      throw new UsageError(
+        'IMAGEMAKER_BAD_SCOPE',
+        `invalid repository path "${scope}" in "${arg}"`,
+        { details: { arg, scope } },
+      );
     }
     out.push({ user, scope });
   }
@@ -49,16 +68,22 @@ export function normalizeMakerArgs(args: readonly string[]): MakerSpec[] {
     const same = out.filter((o) => o.scope === m.scope);
     if (same.length > 1) {
       const users = same.map((o) => o.user).join(', ');
-      throw new UsageError('IMAGEMAKER_DUPLICATE_SCOPE', `repository path ${m.scope} is given more than once (${users})`, {
-        details: { scope: m.scope, users },
-      });
+      throw new UsageError(
+        'IMAGEMAKER_DUPLICATE_SCOPE',
+        `repository path ${m.scope} is given more than once (${users})`,
+        {
+          details: { scope: m.scope, users },
+        },
+      );
     }
   }
   return out;
 }
 
 /** The makers of a run, one entry per user (a user may own several scopes and then has one key). */
-export function groupMakers(makers: readonly MakerSpec[]): { readonly user: string; readonly scopes: readonly string[] }[] {
+export function groupMakers(
+  makers: readonly MakerSpec[],
+): { readonly user: string; readonly scopes: readonly string[] }[] {
   const m = new Map<string, string[]>();
   for (const { user, scope } of makers) m.set(user, [...(m.get(user) ?? []), scope]);
   return [...m].map(([user, scopes]) => ({ user, scopes }));
@@ -71,7 +96,11 @@ export function publicKeyPathOf(user: string): string {
 
 /** The requirement list a maker's scope gets (§10.2 b). */
 export function makerRequirements(user: string): PolicyRequirement[] {
-  const r: SignedByRequirement = { type: 'signedBy', keyType: 'GPGKeys', keyPath: publicKeyPathOf(user) };
+  const r: SignedByRequirement = {
+    type: 'signedBy',
+    keyType: 'GPGKeys',
+    keyPath: publicKeyPathOf(user),
+  };
   return [r];
 }
 
@@ -97,7 +126,9 @@ export interface MakerPolicyPlan {
 /** Short text of a requirement list for messages: the key path(s) or the types. */
 export function describeRequirements(reqs: readonly PolicyRequirement[]): string {
   return reqs
-    .map((r) => (r.type === 'signedBy' ? (r.keyPath ?? r.keyPaths?.join(',') ?? 'keyData') : r.type))
+    .map((r) =>
+      r.type === 'signedBy' ? (r.keyPath ?? r.keyPaths?.join(',') ?? 'keyData') : r.type,
+    )
     .join(', ');
 }
 
@@ -124,12 +155,22 @@ export function planMakerPolicy(
     }
     if (existing !== undefined && !options.force) {
       const cur = describeRequirements(existing);
-      throw new UsageError('IMAGEMAKER_SCOPE_BOUND', `repository path ${scope} is already bound to ${cur}; use --force to replace it`, {
-        details: { scope, current: cur, policy: options.policyPath ?? 'policy.json' },
-      });
+      throw new UsageError(
+        'IMAGEMAKER_SCOPE_BOUND',
+        `repository path ${scope} is already bound to ${cur}; use --force to replace it`,
+        {
+          details: { scope, current: cur, policy: options.policyPath ?? 'policy.json' },
+        },
+      );
     }
     policy = setDockerScope(policy, scope, wanted);
-    bindings.push({ scope, user, keyPath, action: existing === undefined ? 'add' : 'replace', ...(existing ? { previous: existing } : {}) });
+    bindings.push({
+      scope,
+      user,
+      keyPath,
+      action: existing === undefined ? 'add' : 'replace',
+      ...(existing ? { previous: existing } : {}),
+    });
   }
   return { policy, bindings, changed: bindings.some((b) => b.action !== 'keep') };
 }
@@ -189,7 +230,9 @@ export function planSignatureDirs(makers: readonly MakerSpec[]): SignatureDirPla
   for (const m of makers) {
     const dir = signatureDirOf(m.scope);
     if (dir === undefined) continue;
-    const sharedWith = makers.filter((o) => o !== m && signatureDirOf(o.scope) === dir).map((o) => o.scope);
+    const sharedWith = makers
+      .filter((o) => o !== m && signatureDirOf(o.scope) === dir)
+      .map((o) => o.scope);
     if (out.some((p) => p.dir === dir)) continue;
     out.push({ dir, user: m.user, scope: m.scope, sharedWith });
   }

@@ -7,7 +7,11 @@ type MaybeTty = NodeJS.ReadableStream & { setRawMode?: (raw: boolean) => unknown
  * Read one line from `input` without echo when it is a terminal (raw mode; backspace edits, Ctrl-C/Ctrl-D
  * abort with `IMAGEMAKER_ABORTED`). The prompt goes to `write` (stderr).
  */
-export async function readHiddenLine(input: NodeJS.ReadableStream, write: (s: string) => void, prompt: string): Promise<string> {
+export async function readHiddenLine(
+  input: NodeJS.ReadableStream,
+  write: (s: string) => void,
+  prompt: string,
+): Promise<string> {
   const tty = input as MaybeTty;
   const raw = typeof tty.setRawMode === 'function' && tty.isTTY === true;
   write(prompt);
@@ -22,11 +26,17 @@ export async function readHiddenLine(input: NodeJS.ReadableStream, write: (s: st
         if (err) reject(err);
         else resolve(line);
       };
-      const onEnd = (): void => done(line === '' ? new UsageError('IMAGEMAKER_ABORTED', 'aborted', { details: {} }) : undefined);
+      const onEnd = (): void =>
+        done(
+          line === ''
+            ? new UsageError('IMAGEMAKER_ABORTED', 'aborted', { details: {} })
+            : undefined,
+        );
       const onData = (chunk: Buffer | string): void => {
         for (const ch of typeof chunk === 'string' ? chunk : chunk.toString('utf8')) {
           if (ch === '\r' || ch === '\n') return done();
-          if (ch === '\u0003' || ch === '\u0004') return done(new UsageError('IMAGEMAKER_ABORTED', 'aborted', { details: {} }));
+          if (ch === '\u0003' || ch === '\u0004')
+            return done(new UsageError('IMAGEMAKER_ABORTED', 'aborted', { details: {} }));
           if (ch === '\u007f' || ch === '\b') line = line.slice(0, -1);
           else line += ch;
         }
@@ -51,9 +61,15 @@ export async function promptSecret(
   prompts: { readonly first: string; readonly again: string; readonly what: string },
 ): Promise<string> {
   const a = await readHiddenLine(input, write, prompts.first);
-  if (a === '') throw new UsageError('IMAGEMAKER_SECRET_EMPTY', `the ${prompts.what} must not be empty`, { details: { what: prompts.what } });
+  if (a === '')
+    throw new UsageError('IMAGEMAKER_SECRET_EMPTY', `the ${prompts.what} must not be empty`, {
+      details: { what: prompts.what },
+    });
   const b = await readHiddenLine(input, write, prompts.again);
-  if (a !== b) throw new UsageError('IMAGEMAKER_SECRET_MISMATCH', `the ${prompts.what}s do not match`, { details: { what: prompts.what } });
+  if (a !== b)
+    throw new UsageError('IMAGEMAKER_SECRET_MISMATCH', `the ${prompts.what}s do not match`, {
+      details: { what: prompts.what },
+    });
   return a;
 }
 
@@ -62,7 +78,13 @@ export async function promptSecret(
  * @throws UsageError `IMAGEMAKER_SECRET_EMPTY`, `IMAGEMAKER_SECRET_INVALID`
  */
 export function checkSecretLine(value: string, what: string): string {
-  if (value === '') throw new UsageError('IMAGEMAKER_SECRET_EMPTY', `the ${what} must not be empty`, { details: { what } });
-  if (/[\r\n]/.test(value)) throw new UsageError('IMAGEMAKER_SECRET_INVALID', `the ${what} must be one line`, { details: { what } });
+  if (value === '')
+    throw new UsageError('IMAGEMAKER_SECRET_EMPTY', `the ${what} must not be empty`, {
+      details: { what },
+    });
+  if (/[\r\n]/.test(value))
+    throw new UsageError('IMAGEMAKER_SECRET_INVALID', `the ${what} must be one line`, {
+      details: { what },
+    });
   return value;
 }

@@ -47,11 +47,14 @@ async function openFile(file: string, flags: number, mode: number): Promise<Outp
   };
 }
 
-const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const CREATE_FLAGS =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /** The real {@link ArchiveHost}. `env` is the environment of the xz processes (PATH). */
 export function createArchiveHost(env: Readonly<Record<string, string | undefined>>): ArchiveHost {
-  const childEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  const childEnv = Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
+  );
   const xz = env['PODSEC_XZ'] ?? 'xz';
   return {
     resolve: (p) => path.resolve(p),
@@ -98,7 +101,13 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
         const st = await fsp.lstat(path.join(dir, name));
         out.push({
           name,
-          kind: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other',
+          kind: st.isFile()
+            ? 'file'
+            : st.isDirectory()
+              ? 'dir'
+              : st.isSymbolicLink()
+                ? 'symlink'
+                : 'other',
           size: st.size,
           mode: st.mode & 0o7777,
         });
@@ -139,10 +148,15 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
     },
     async xzCompress(outFile, level): Promise<XzWriter> {
       const out = await fsp.open(outFile, CREATE_FLAGS, 0o644);
-      const child = spawn(xz, [`-${level}`, '-c'], { stdio: ['pipe', out.fd, 'pipe'], env: childEnv });
+      const child = spawn(xz, [`-${level}`, '-c'], {
+        stdio: ['pipe', out.fd, 'pipe'],
+        env: childEnv,
+      });
       const exit = exitOf(child);
       const stderr = collectStderr(child.stderr);
-      const stdin = child.stdin as NodeJS.WritableStream & { off: NodeJS.WritableStream['removeListener'] };
+      const stdin = child.stdin as NodeJS.WritableStream & {
+        off: NodeJS.WritableStream['removeListener'];
+      };
       const state: { broken?: Error } = {};
       stdin.on('error', (e: Error) => {
         state.broken = e;

@@ -49,7 +49,14 @@ function tarBytes(members: Member[]): Uint8Array {
       continue;
     }
     const data = new TextEncoder().encode(m.data ?? '');
-    parts.push(rawHeader(m.name, m.type ?? '0', m.type === undefined || m.type === '0' ? data.length : 0, m.link ?? ''));
+    parts.push(
+      rawHeader(
+        m.name,
+        m.type ?? '0',
+        m.type === undefined || m.type === '0' ? data.length : 0,
+        m.link ?? '',
+      ),
+    );
     if (m.type === undefined || m.type === '0') parts.push(data, tarPadding(data.length));
   }
   const len = parts.reduce((n, p) => n + p.length, 0);
@@ -59,7 +66,10 @@ function tarBytes(members: Member[]): Uint8Array {
 
 async function xzFile(dir: string, tar: Uint8Array, name = 'a.tar.xz'): Promise<string> {
   const file = path.join(dir, name);
-  const { stdout } = await execa('xz', ['-0', '-c'], { input: Buffer.from(tar), encoding: 'buffer' });
+  const { stdout } = await execa('xz', ['-0', '-c'], {
+    input: Buffer.from(tar),
+    encoding: 'buffer',
+  });
   await writeFile(file, stdout);
   return file;
 }
@@ -103,26 +113,75 @@ describe('extractArchive', () => {
     const d = await dest(dir);
     const r = await extractArchive(host, path.join(dir, 'g.tar.xz'), d);
     assert.equal(r.files, 2);
-    assert.equal(await readFile(path.join(d, 'amd64', 'index.json'), 'utf8'), '{"schemaVersion":2}');
+    assert.equal(
+      await readFile(path.join(d, 'amd64', 'index.json'), 'utf8'),
+      '{"schemaVersion":2}',
+    );
     assert.equal(await readFile(path.join(d, 'amd64', long), 'utf8'), 'long name');
   });
 
-  const hostile: [string, (id: string) => Member[], RegExp, (dir: string, id: string) => string[]][] = [
-    ['a ../../ member', (id) => [{ name: `../../etc-${id}` , data: 'x' }], /"\.\."/, (dir, id) => [path.join(dir, 'a', `etc-${id}`)]],
-    ['an absolute member', (id) => [{ name: `/tmp/podsec-abs-${id}`, data: 'x' }], /absolute/, (_d, id) => [`/tmp/podsec-abs-${id}`]],
-    ['a symlink to /etc', () => [{ name: 'amd64/etc', type: '2', link: '/etc' }], /symbolic link/, (dir) => [path.join(dir, 'a/b/dest/amd64/etc')]],
+  const hostile: [
+    string,
+    (id: string) => Member[],
+    RegExp,
+    (dir: string, id: string) => string[],
+  ][] = [
+    [
+      'a ../../ member',
+      (id) => [{ name: `../../etc-${id}`, data: 'x' }],
+      /"\.\."/,
+      (dir, id) => [path.join(dir, 'a', `etc-${id}`)],
+    ],
+    [
+      'an absolute member',
+      (id) => [{ name: `/tmp/podsec-abs-${id}`, data: 'x' }],
+      /absolute/,
+      (_d, id) => [`/tmp/podsec-abs-${id}`],
+    ],
+    [
+      'a symlink to /etc',
+      () => [{ name: 'amd64/etc', type: '2', link: '/etc' }],
+      /symbolic link/,
+      (dir) => [path.join(dir, 'a/b/dest/amd64/etc')],
+    ],
     [
       'a symlink and a file through it',
-      (id) => [{ name: 'amd64/l', type: '2', link: '/tmp' }, { name: `amd64/l/podsec-through-${id}`, data: 'x' }],
+      (id) => [
+        { name: 'amd64/l', type: '2', link: '/tmp' },
+        { name: `amd64/l/podsec-through-${id}`, data: 'x' },
+      ],
       /symbolic link/,
       (_d, id) => [`/tmp/podsec-through-${id}`],
     ],
-    ['a relative symlink', () => [{ name: 'amd64/l', type: '2', link: '../../..' }], /symbolic link/, () => []],
-    ['a hard link', () => [{ name: 'amd64/h', type: '1', link: '/etc/passwd' }], /hard link/, (dir) => [path.join(dir, 'a/b/dest/amd64/h')]],
+    [
+      'a relative symlink',
+      () => [{ name: 'amd64/l', type: '2', link: '../../..' }],
+      /symbolic link/,
+      () => [],
+    ],
+    [
+      'a hard link',
+      () => [{ name: 'amd64/h', type: '1', link: '/etc/passwd' }],
+      /hard link/,
+      (dir) => [path.join(dir, 'a/b/dest/amd64/h')],
+    ],
     ['a character device', () => [{ name: 'amd64/null', type: '3' }], /device/, () => []],
     ['a FIFO', () => [{ name: 'amd64/fifo', type: '6' }], /FIFO/, () => []],
-    ['an unknown member type', () => [{ name: 'amd64/s', type: 'S' }], /unsupported type/, () => []],
-    ['a duplicate file', () => [{ name: 'amd64/f', data: '1' }, { name: 'amd64/f', data: '2' }], /duplicate/, () => []],
+    [
+      'an unknown member type',
+      () => [{ name: 'amd64/s', type: 'S' }],
+      /unsupported type/,
+      () => [],
+    ],
+    [
+      'a duplicate file',
+      () => [
+        { name: 'amd64/f', data: '1' },
+        { name: 'amd64/f', data: '2' },
+      ],
+      /duplicate/,
+      () => [],
+    ],
     [
       'a pax path with ..',
       (id) => {
@@ -166,7 +225,7 @@ describe('extractArchive', () => {
     });
   }
 
-  it('refuses input that is not xz, with xz\'s message', async (t) => {
+  it("refuses input that is not xz, with xz's message", async (t) => {
     const dir = await work(t);
     const f = path.join(dir, 'plain.tar.xz');
     await writeFile(f, 'this is not xz');
@@ -184,12 +243,27 @@ describe('extractArchive', () => {
 
   it('enforces the total size, member size and member count limits', async (t) => {
     const dir = await work(t);
-    const archive = await xzFile(dir, tarBytes([{ name: 'a', data: 'x'.repeat(600) }, { name: 'b', data: 'y'.repeat(600) }]));
-    await assert.rejects(extractArchive(host, archive, await dest(dir), { maxTotalSize: 1000 }), /size limit of 1000/);
+    const archive = await xzFile(
+      dir,
+      tarBytes([
+        { name: 'a', data: 'x'.repeat(600) },
+        { name: 'b', data: 'y'.repeat(600) },
+      ]),
+    );
+    await assert.rejects(
+      extractArchive(host, archive, await dest(dir), { maxTotalSize: 1000 }),
+      /size limit of 1000/,
+    );
     await rm(path.join(dir, 'a'), { recursive: true });
-    await assert.rejects(extractArchive(host, archive, await dest(dir), { maxEntrySize: 500 }), /limit is 500/);
+    await assert.rejects(
+      extractArchive(host, archive, await dest(dir), { maxEntrySize: 500 }),
+      /limit is 500/,
+    );
     await rm(path.join(dir, 'a'), { recursive: true });
-    await assert.rejects(extractArchive(host, archive, await dest(dir), { maxEntries: 1 }), /more than 1 members/);
+    await assert.rejects(
+      extractArchive(host, archive, await dest(dir), { maxEntries: 1 }),
+      /more than 1 members/,
+    );
   });
 
   it('streams large members with bounded memory', async (t) => {
@@ -224,20 +298,31 @@ describe('packArchive', () => {
     assert.deepEqual((await readdir(dir)).sort(), ['amd64.tar.xz', 'tree']);
     const { stdout } = await execa('tar', ['-tJf', out]);
     const names = stdout.trim().split('\n');
-    assert.ok(names.every((n) => n === 'amd64/' || n.startsWith('amd64/')), stdout);
+    assert.ok(
+      names.every((n) => n === 'amd64/' || n.startsWith('amd64/')),
+      stdout,
+    );
     assert.ok(names.includes('amd64/oci-layout'));
     assert.ok(names.includes(`amd64/${long}`));
     const d = await dest(dir);
     await extractArchive(host, out, d);
     assert.equal(await readFile(path.join(d, 'amd64', long), 'utf8'), 'deep');
-    assert.deepEqual(await readFile(path.join(d, 'amd64', 'blobs', 'sha256', 'abc')), Buffer.alloc(70000, 7));
+    assert.deepEqual(
+      await readFile(path.join(d, 'amd64', 'blobs', 'sha256', 'abc')),
+      Buffer.alloc(70000, 7),
+    );
   });
 
   it('refuses a symlink in the tree and leaves no output file', async (t) => {
     const dir = await work(t);
     await mkdir(path.join(dir, 'tree', 'amd64'), { recursive: true });
     await execa('ln', ['-s', '/etc/passwd', path.join(dir, 'tree', 'amd64', 'p')]);
-    await assert.rejects(packArchive(host, path.join(dir, 'tree'), 'amd64', path.join(dir, 'amd64.tar.xz'), { mtime: 0 }), /not a regular file/);
+    await assert.rejects(
+      packArchive(host, path.join(dir, 'tree'), 'amd64', path.join(dir, 'amd64.tar.xz'), {
+        mtime: 0,
+      }),
+      /not a regular file/,
+    );
     assert.deepEqual(await readdir(dir), ['tree']);
   });
 });
@@ -248,7 +333,11 @@ describe('readTar', () => {
     const h = formatTarHeader({ name, type: 'file', size: 3, mode: 0o644, mtime: 0 });
     const data = Buffer.concat([h, Buffer.from('abc'), tarPadding(3), tarEnd(h.length + 512)]);
     const seen: string[] = [];
-    for await (const { entry, body } of readTar((async function* () { yield data; })())) {
+    for await (const { entry, body } of readTar(
+      (async function* () {
+        yield data;
+      })(),
+    )) {
       let s = '';
       for await (const c of body) s += Buffer.from(c).toString();
       seen.push(`${entry.name}=${s}`);

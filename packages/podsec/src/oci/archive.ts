@@ -92,8 +92,11 @@ function invalid(archive: string, reason: string, cause?: unknown): UsageError {
  * Relative path components of a member name, or a reason to refuse it: absolute names, `..`, NUL bytes and
  * empty names are refused; `.` and empty components are dropped (`./amd64//x` -> `amd64/x`).
  */
-export function planMemberPath(name: string): { readonly parts: readonly string[] } | { readonly refused: string } {
-  if (name.includes('\0')) return { refused: `member name with a NUL byte: ${JSON.stringify(name)}` };
+export function planMemberPath(
+  name: string,
+): { readonly parts: readonly string[] } | { readonly refused: string } {
+  if (name.includes('\0'))
+    return { refused: `member name with a NUL byte: ${JSON.stringify(name)}` };
   if (name.startsWith('/')) return { refused: `absolute member name ${JSON.stringify(name)}` };
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) return { refused: `member name with "..": ${JSON.stringify(name)}` };
@@ -151,16 +154,25 @@ export async function extractArchive(
           await ensureDirs(parts);
           break;
         case 'file': {
-          if (entry.size > maxEntry) throw invalid(archive, `member ${entry.name} is ${entry.size} bytes, limit is ${maxEntry}`);
+          if (entry.size > maxEntry)
+            throw invalid(
+              archive,
+              `member ${entry.name} is ${entry.size} bytes, limit is ${maxEntry}`,
+            );
           total += entry.size;
-          if (total > maxTotal) throw invalid(archive, `archive exceeds the size limit of ${maxTotal} bytes`);
+          if (total > maxTotal)
+            throw invalid(archive, `archive exceeds the size limit of ${maxTotal} bytes`);
           await ensureDirs(parts.slice(0, -1));
           const rel = parts.join('/');
           let out: OutputFile;
           try {
             out = await host.createFile(`${dest}/${rel}`, 0o644);
           } catch (e) {
-            throw invalid(archive, `cannot create ${rel} (duplicate member?): ${e instanceof Error ? e.message : String(e)}`, e);
+            throw invalid(
+              archive,
+              `cannot create ${rel} (duplicate member?): ${e instanceof Error ? e.message : String(e)}`,
+              e,
+            );
           }
           try {
             for await (const chunk of body) await out.write(chunk);
@@ -198,7 +210,11 @@ export async function extractArchive(
     }
     if (failure instanceof TarFormatError) throw invalid(archive, failure.message, failure);
     if (failure instanceof UsageError) throw failure;
-    throw invalid(archive, failure instanceof Error ? failure.message : 'unexpected error', failure);
+    throw invalid(
+      archive,
+      failure instanceof Error ? failure.message : 'unexpected error',
+      failure,
+    );
   }
   return { files, directories: dirs.size, bytes: total };
 }
@@ -217,12 +233,21 @@ export interface PackOptions {
  * written to a temporary name next to `outFile`, synced and renamed, so `outFile` appears complete or not at all.
  * @throws UsageError `OCI_PACK_FAILED`
  */
-export async function packArchive(host: ArchiveHost, parent: string, name: string, outFile: string, options: PackOptions): Promise<{ readonly bytes: number }> {
+export async function packArchive(
+  host: ArchiveHost,
+  parent: string,
+  name: string,
+  outFile: string,
+  options: PackOptions,
+): Promise<{ readonly bytes: number }> {
   const slash = outFile.lastIndexOf('/');
   const outDir = slash <= 0 ? '/' : outFile.slice(0, slash);
   const temp = `${outFile}.${globalThis.crypto.randomUUID().slice(0, 8)}.tmp`;
   const fail = (reason: string, cause?: unknown) =>
-    new UsageError('OCI_PACK_FAILED', `cannot write ${outFile}: ${reason}`, { details: { file: outFile, reason }, ...(cause === undefined ? {} : { cause }) });
+    new UsageError('OCI_PACK_FAILED', `cannot write ${outFile}: ${reason}`, {
+      details: { file: outFile, reason },
+      ...(cause === undefined ? {} : { cause }),
+    });
   let xz: XzWriter;
   try {
     xz = await host.xzCompress(temp, options.level ?? 9);
@@ -236,12 +261,22 @@ export async function packArchive(host: ArchiveHost, parent: string, name: strin
     written += b.length;
   };
   const walk = async (rel: string): Promise<void> => {
-    await emit(formatTarHeader({ name: rel, type: 'directory', mode: 0o755, mtime: options.mtime }));
+    await emit(
+      formatTarHeader({ name: rel, type: 'directory', mode: 0o755, mtime: options.mtime }),
+    );
     for (const e of await host.list(`${parent}/${rel}`)) {
       const child = `${rel}/${e.name}`;
       if (e.kind === 'dir') await walk(child);
       else if (e.kind === 'file') {
-        await emit(formatTarHeader({ name: child, type: 'file', size: e.size, mode: e.mode & 0o755, mtime: options.mtime }));
+        await emit(
+          formatTarHeader({
+            name: child,
+            type: 'file',
+            size: e.size,
+            mode: e.mode & 0o755,
+            mtime: options.mtime,
+          }),
+        );
         let n = 0;
         for await (const chunk of host.readStream(`${parent}/${child}`)) {
           n += chunk.length;

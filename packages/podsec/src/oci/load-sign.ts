@@ -4,17 +4,39 @@
  * key in-process and store the signature in the maker's lookaside staging area. Stops at the first failure.
  */
 import {
-  errorMessage, ExternalCommandError, keyInfo, lookasideFor, NotFoundError, passphraseFromBytes, readPrivateKey, readSignatures,
-  signSimpleSigning, UsageError, verifySimpleSigning, writeSignature,
+  errorMessage,
+  ExternalCommandError,
+  keyInfo,
+  lookasideFor,
+  NotFoundError,
+  passphraseFromBytes,
+  readPrivateKey,
+  readSignatures,
+  signSimpleSigning,
+  UsageError,
+  verifySimpleSigning,
+  writeSignature,
 } from '@podsec/core';
 import type { System } from '@podsec/core/system';
 import { checkSigstoreServer } from '../host/role.ts';
 import { readRegistriesD } from '../config-files/registries-d.ts';
-import { LOOKASIDE_WRITE_URL, PODMAN_DEV_GROUP, REGISTRIES_D, SIGNING_KEY_IN_HOME, USER_REGISTRIES_D_IN_HOME } from '../paths.ts';
+import {
+  LOOKASIDE_WRITE_URL,
+  PODMAN_DEV_GROUP,
+  REGISTRIES_D,
+  SIGNING_KEY_IN_HOME,
+  USER_REGISTRIES_D_IN_HOME,
+} from '../paths.ts';
 import { getPlatform } from '../platform/get-platform.ts';
 import { extractArchive, type ArchiveHost, type ExtractLimits } from './archive.ts';
 import {
-  checkLoadArguments, isPlainHttpRegistry, parseIndexRefs, planLoadImages, planLoadTarget, type LoadPlan, type PlannedImage,
+  checkLoadArguments,
+  isPlainHttpRegistry,
+  parseIndexRefs,
+  planLoadImages,
+  planLoadTarget,
+  type LoadPlan,
+  type PlannedImage,
 } from './plan-load.ts';
 
 /** Options of {@link loadSignOci}. */
@@ -81,54 +103,93 @@ export interface LoadSignResult {
 async function callerName(sys: System): Promise<string> {
   if (sys.identity.user) return sys.identity.user;
   const entry = (await sys.users.passwd()).find((p) => p.uid === sys.identity.uid);
-  if (!entry) throw new UsageError('OCI_NOT_IMAGE_MAKER', `user id ${sys.identity.uid} is not in the user database`, { details: { user: String(sys.identity.uid) } });
+  if (!entry)
+    throw new UsageError(
+      'OCI_NOT_IMAGE_MAKER',
+      `user id ${sys.identity.uid} is not in the user database`,
+      { details: { user: String(sys.identity.uid) } },
+    );
   return entry.name;
 }
 
 async function homeOf(sys: System, user: string): Promise<string> {
   const entry = await sys.users.getUser(user);
-  if (!entry) throw new NotFoundError('OCI_NO_HOME', `user ${user} is not in the user database`, { details: { user } });
+  if (!entry)
+    throw new NotFoundError('OCI_NO_HOME', `user ${user} is not in the user database`, {
+      details: { user },
+    });
   return entry.home;
 }
 
 async function loadRegistriesD(sys: System, home: string) {
   const personal = `${home}/${USER_REGISTRIES_D_IN_HOME}`;
-  return readRegistriesD(sys, (await sys.fs.stat(personal))?.kind === 'dir' ? personal : REGISTRIES_D);
+  return readRegistriesD(
+    sys,
+    (await sys.fs.stat(personal))?.kind === 'dir' ? personal : REGISTRIES_D,
+  );
 }
 
 /** The signing key, unlocked, and checked against the signer's e-mail. */
 async function loadKey(sys: System, host: ArchiveHost, o: LoadSignOptions, home: string) {
-  const keyBytes = o.keyFile !== undefined
-    ? await host.readFile(host.resolve(o.keyFile), 1024 * 1024).catch((e: unknown) => {
-      throw new NotFoundError('OCI_KEY_UNREADABLE', `cannot read the signing key ${o.keyFile}: ${errorMessage(e)}`, { details: { file: o.keyFile }, cause: e });
-    })
-    : await sys.fs.readFile(`${home}/${SIGNING_KEY_IN_HOME}`).catch((e: unknown) => {
-      throw new NotFoundError('OCI_KEY_UNREADABLE', `cannot read the signing key ${home}/${SIGNING_KEY_IN_HOME}: use --key`, { details: { file: `${home}/${SIGNING_KEY_IN_HOME}` }, cause: e });
-    });
+  const keyBytes =
+    o.keyFile !== undefined
+      ? await host.readFile(host.resolve(o.keyFile), 1024 * 1024).catch((e: unknown) => {
+          throw new NotFoundError(
+            'OCI_KEY_UNREADABLE',
+            `cannot read the signing key ${o.keyFile}: ${errorMessage(e)}`,
+            { details: { file: o.keyFile }, cause: e },
+          );
+        })
+      : await sys.fs.readFile(`${home}/${SIGNING_KEY_IN_HOME}`).catch((e: unknown) => {
+          throw new NotFoundError(
+            'OCI_KEY_UNREADABLE',
+            `cannot read the signing key ${home}/${SIGNING_KEY_IN_HOME}: use --key`,
+            { details: { file: `${home}/${SIGNING_KEY_IN_HOME}` }, cause: e },
+          );
+        });
   let passphrase: string | undefined;
   if (o.passphraseFile !== undefined) {
-    const bytes = await host.readFile(host.resolve(o.passphraseFile), 64 * 1024).catch((e: unknown) => {
-      throw new UsageError('PASSPHRASE_UNREADABLE', `cannot read passphrase file ${o.passphraseFile}`, { details: { file: o.passphraseFile }, cause: e });
-    });
+    const bytes = await host
+      .readFile(host.resolve(o.passphraseFile), 64 * 1024)
+      .catch((e: unknown) => {
+        throw new UsageError(
+          'PASSPHRASE_UNREADABLE',
+          `cannot read passphrase file ${o.passphraseFile}`,
+          { details: { file: o.passphraseFile }, cause: e },
+        );
+      });
     passphrase = passphraseFromBytes(bytes);
   }
   const key = await readPrivateKey(keyBytes, passphrase).catch((e: unknown) => {
     // the core error carries no details: give the CLI a message that names the option
     if (e instanceof UsageError && e.code === 'KEY_PASSPHRASE_REQUIRED') {
-      throw new UsageError(e.code, `${e.message}: use --passphrase-file`, { details: {}, cause: e });
+      throw new UsageError(e.code, `${e.message}: use --passphrase-file`, {
+        details: {},
+        cause: e,
+      });
     }
     throw e;
   });
   const info = await keyInfo(key, sys.clock.now());
   const email = o.signerEmail.toLowerCase();
-  const matches = info.userIds.some((u) => (/<([^>]*)>\s*$/.exec(u)?.[1] ?? u).toLowerCase() === email);
+  const matches = info.userIds.some(
+    (u) => (/<([^>]*)>\s*$/.exec(u)?.[1] ?? u).toLowerCase() === email,
+  );
   if (!matches) {
-    throw new UsageError('OCI_SIGNER_MISMATCH', `the signing key ${info.fingerprint} has no user id ${o.signerEmail}`, {
-      details: { email: o.signerEmail, fingerprint: info.fingerprint },
-    });
+    throw new UsageError(
+      'OCI_SIGNER_MISMATCH',
+      `the signing key ${info.fingerprint} has no user id ${o.signerEmail}`,
+      {
+        details: { email: o.signerEmail, fingerprint: info.fingerprint },
+      },
+    );
   }
   if (!info.canSign) {
-    throw new UsageError('OCI_KEY_CANNOT_SIGN', `the key ${info.fingerprint} cannot sign (expired or revoked)`, { details: { fingerprint: info.fingerprint } });
+    throw new UsageError(
+      'OCI_KEY_CANNOT_SIGN',
+      `the key ${info.fingerprint} cannot sign (expired or revoked)`,
+      { details: { fingerprint: info.fingerprint } },
+    );
   }
   return { key, publicKey: key.toPublic(), fingerprint: info.fingerprint };
 }
@@ -138,7 +199,11 @@ async function loadKey(sys: System, host: ArchiveHost, o: LoadSignOptions, home:
  * @throws UsageError/NotFoundError with the codes of the podsec-load-sign-oci exit table; `OCI_PUSH_FAILED` (exit 9)
  *   names the failed reference and lists the ones done in `details`.
  */
-export async function loadSignOci(sys: System, host: ArchiveHost, o: LoadSignOptions): Promise<LoadSignResult> {
+export async function loadSignOci(
+  sys: System,
+  host: ArchiveHost,
+  o: LoadSignOptions,
+): Promise<LoadSignResult> {
   // 0: the platform (the original runs getPlatform first); unknown is only an error without a target
   let expected = o.platform;
   if (expected === undefined) {
@@ -152,22 +217,39 @@ export async function loadSignOci(sys: System, host: ArchiveHost, o: LoadSignOpt
   if (o.registryHost === undefined) {
     const role = await checkSigstoreServer(sys);
     if (!role.isServer) {
-      throw new UsageError('OCI_NOT_SIGSTORE_SERVER', role.message ?? 'this host is not the signature server', {
-        details: { reason: role.message ?? '' },
-      });
+      throw new UsageError(
+        'OCI_NOT_SIGSTORE_SERVER',
+        role.message ?? 'this host is not the signature server',
+        {
+          details: { reason: role.message ?? '' },
+        },
+      );
     }
   }
   // 2: group membership by the user database (getgrouplist), exact names
   const user = await callerName(sys);
   const groups = await sys.users.groupsOf(user);
   if (!groups.includes(PODMAN_DEV_GROUP)) {
-    throw new UsageError('OCI_NOT_IMAGE_MAKER', `user ${user} is not a member of the ${PODMAN_DEV_GROUP} group`, { details: { user, group: PODMAN_DEV_GROUP } });
+    throw new UsageError(
+      'OCI_NOT_IMAGE_MAKER',
+      `user ${user} is not a member of the ${PODMAN_DEV_GROUP} group`,
+      { details: { user, group: PODMAN_DEV_GROUP } },
+    );
   }
   // 4-8: arguments
-  const target = planLoadTarget({ arch: o.arch, target: o.target, platform: expected, registryHost: o.registryHost });
+  const target = planLoadTarget({
+    arch: o.arch,
+    target: o.target,
+    platform: expected,
+    registryHost: o.registryHost,
+  });
   const archive = host.resolve(o.archive);
   if ((await host.kind(archive)) !== 'file') {
-    throw new NotFoundError('OCI_ARCHIVE_MISSING', `archive ${o.archive} does not exist or is not a regular file`, { details: { archive: o.archive } });
+    throw new NotFoundError(
+      'OCI_ARCHIVE_MISSING',
+      `archive ${o.archive} does not exist or is not a regular file`,
+      { details: { archive: o.archive } },
+    );
   }
   checkLoadArguments(o.arch, target);
   // key, passphrase and signature store before any work
@@ -175,9 +257,16 @@ export async function loadSignOci(sys: System, host: ArchiveHost, o: LoadSignOpt
   const signer = await loadKey(sys, host, o, home);
   const registriesD = o.lookaside === undefined ? await loadRegistriesD(sys, home) : undefined;
   const lookasideOf = (ref: string): string => {
-    const url = o.lookaside ?? (registriesD && lookasideFor(registriesD, ref, { write: true })) ?? LOOKASIDE_WRITE_URL;
+    const url =
+      o.lookaside ??
+      (registriesD && lookasideFor(registriesD, ref, { write: true })) ??
+      LOOKASIDE_WRITE_URL;
     if (!url.startsWith('file:')) {
-      throw new UsageError('OCI_LOOKASIDE_NOT_FILE', `signatures for ${ref} would go to ${url}: only a file:// lookaside-staging can be written`, { details: { ref, url } });
+      throw new UsageError(
+        'OCI_LOOKASIDE_NOT_FILE',
+        `signatures for ${ref} would go to ${url}: only a file:// lookaside-staging can be written`,
+        { details: { ref, url } },
+      );
     }
     return url;
   };
@@ -189,41 +278,78 @@ export async function loadSignOci(sys: System, host: ArchiveHost, o: LoadSignOpt
     await extractArchive(host, archive, tmp, o.limits);
     const layout = `${tmp}/${o.arch}`;
     if ((await host.kind(layout)) !== 'dir') {
-      throw new UsageError('OCI_ARCH_DIR_MISSING', `the archive has no ${o.arch}/ directory`, { details: { arch: o.arch } });
+      throw new UsageError('OCI_ARCH_DIR_MISSING', `the archive has no ${o.arch}/ directory`, {
+        details: { arch: o.arch },
+      });
     }
     if ((await host.kind(`${layout}/index.json`)) !== 'file') {
-      throw new UsageError('OCI_INDEX_MISSING', `the archive has no ${o.arch}/index.json`, { details: { arch: o.arch } });
+      throw new UsageError('OCI_INDEX_MISSING', `the archive has no ${o.arch}/index.json`, {
+        details: { arch: o.arch },
+      });
     }
-    const refs = parseIndexRefs(new TextDecoder().decode(await host.readFile(`${layout}/index.json`, 16 * 1024 * 1024)));
+    const refs = parseIndexRefs(
+      new TextDecoder().decode(await host.readFile(`${layout}/index.json`, 16 * 1024 * 1024)),
+    );
     const plan: LoadPlan = planLoadImages(refs, target, expected);
     // 12-13: platform mismatch: --yes, or a confirmation on a terminal
     if (plan.mismatch) {
-      const ok = o.yes === true || (o.confirm !== undefined && (await o.confirm(plan.archivePlatform, expected ?? '')));
+      const ok =
+        o.yes === true ||
+        (o.confirm !== undefined && (await o.confirm(plan.archivePlatform, expected ?? '')));
       if (!ok) {
-        throw new UsageError('OCI_PLATFORM_MISMATCH', `the archive platform ${plan.archivePlatform} differs from ${expected ?? ''}`, {
-          details: { archivePlatform: plan.archivePlatform, platform: expected ?? '' },
-        });
+        throw new UsageError(
+          'OCI_PLATFORM_MISMATCH',
+          `the archive platform ${plan.archivePlatform} differs from ${expected ?? ''}`,
+          {
+            details: { archivePlatform: plan.archivePlatform, platform: expected ?? '' },
+          },
+        );
       }
       if (plan.archivePlatform.startsWith('k8s-')) {
-        throw new UsageError('OCI_K8S_PLATFORM', `archives of platform ${plan.archivePlatform} (k8s- prefix) are not supported`, {
-          details: { archivePlatform: plan.archivePlatform },
-        });
+        throw new UsageError(
+          'OCI_K8S_PLATFORM',
+          `archives of platform ${plan.archivePlatform} (k8s- prefix) are not supported`,
+          {
+            details: { archivePlatform: plan.archivePlatform },
+          },
+        );
       }
     }
     const queue: { source: string; reference: string; from: 'oci' | 'docker' }[] = [];
     for (const img of plan.images) {
       queue.push({ source: `oci:${layout}:${img.ref}`, reference: img.target, from: 'oci' });
-      if (img.alias !== undefined) queue.push({ source: `docker://${img.target}`, reference: img.alias, from: 'docker' });
+      if (img.alias !== undefined)
+        queue.push({ source: `docker://${img.target}`, reference: img.alias, from: 'docker' });
     }
     const lookaside: Record<string, string> = {};
     for (const q of queue) lookaside[q.reference] = lookasideOf(q.reference);
-    const progress = o.onProgress ?? ((p: LoadProgress) => {
-      const what = p.state === 'planned' ? `would push ${p.source} to` : p.state === 'signed' ? 'pushed and signed' : 'pushed (already signed)';
-      sys.report.progress(`[${p.n}/${p.total}] ${what} ${p.reference}`);
-    });
+    const progress =
+      o.onProgress ??
+      ((p: LoadProgress) => {
+        const what =
+          p.state === 'planned'
+            ? `would push ${p.source} to`
+            : p.state === 'signed'
+              ? 'pushed and signed'
+              : 'pushed (already signed)';
+        sys.report.progress(`[${p.n}/${p.total}] ${what} ${p.reference}`);
+      });
     if (sys.dryRun) {
-      for (const [i, q] of queue.entries()) progress({ n: i + 1, total: queue.length, source: q.source, reference: q.reference, state: 'planned' });
-      return { archivePlatform: plan.archivePlatform, images: plan.images, loaded: [], lookaside, dryRun: true };
+      for (const [i, q] of queue.entries())
+        progress({
+          n: i + 1,
+          total: queue.length,
+          source: q.source,
+          reference: q.reference,
+          state: 'planned',
+        });
+      return {
+        archivePlatform: plan.archivePlatform,
+        images: plan.images,
+        loaded: [],
+        lookaside,
+        dryRun: true,
+      };
     }
 
     const loaded: LoadedImage[] = [];
@@ -233,22 +359,35 @@ export async function loadSignOci(sys: System, host: ArchiveHost, o: LoadSignOpt
       const digestFile = `${tmp}/digest-${i + 1}`;
       const tlsVerify = o.tlsVerify ?? !isPlainHttpRegistry(reference.split('/')[0] ?? '');
       const args = [
-        '--override-arch', o.arch, 'copy', '--quiet', '--digestfile', digestFile,
+        '--override-arch',
+        o.arch,
+        'copy',
+        '--quiet',
+        '--digestfile',
+        digestFile,
         ...(q.from === 'docker' ? ['--preserve-digests', `--src-tls-verify=${tlsVerify}`] : []),
-        `--dest-tls-verify=${tlsVerify}`, q.source, `docker://${reference}`,
+        `--dest-tls-verify=${tlsVerify}`,
+        q.source,
+        `docker://${reference}`,
       ];
       try {
         const r = await sys.proc.run('skopeo', args, { timeoutMs: 3_600_000 });
         if (r.exitCode !== 0) {
-          throw new ExternalCommandError('PROC_FAILED', r.stderr.trim().split('\n').slice(-3).join('\n') || `skopeo exit code ${r.exitCode}`);
+          throw new ExternalCommandError(
+            'PROC_FAILED',
+            r.stderr.trim().split('\n').slice(-3).join('\n') || `skopeo exit code ${r.exitCode}`,
+          );
         }
         const digest = new TextDecoder().decode(await host.readFile(digestFile, 1024)).trim();
-        const have = await readSignatures(base, reference, digest, { fs: sys.fs }).catch(() => [] as Uint8Array[]);
+        const have = await readSignatures(base, reference, digest, { fs: sys.fs }).catch(
+          () => [] as Uint8Array[],
+        );
         let already = false;
         for (const blob of have) {
           try {
             const v = await verifySimpleSigning(blob, [signer.publicKey]);
-            if (v.payload.dockerReference === reference && v.payload.manifestDigest === digest) already = true;
+            if (v.payload.dockerReference === reference && v.payload.manifestDigest === digest)
+              already = true;
           } catch {
             // somebody else's or a broken signature: not ours
           }
@@ -264,17 +403,43 @@ export async function loadSignOci(sys: System, host: ArchiveHost, o: LoadSignOpt
           });
           location = (await writeSignature(base, reference, digest, blob, { fs: sys.fs })).location;
         }
-        loaded.push({ reference, source: q.source, digest, alreadySigned: already, ...(location ? { signature: location } : {}) });
-        progress({ n: i + 1, total: queue.length, source: q.source, reference, state: already ? 'already-signed' : 'signed' });
+        loaded.push({
+          reference,
+          source: q.source,
+          digest,
+          alreadySigned: already,
+          ...(location ? { signature: location } : {}),
+        });
+        progress({
+          n: i + 1,
+          total: queue.length,
+          source: q.source,
+          reference,
+          state: already ? 'already-signed' : 'signed',
+        });
       } catch (e) {
         const why = errorMessage(e);
-        throw new ExternalCommandError('OCI_PUSH_FAILED', `pushing or signing ${reference} failed: ${why}`, {
-          details: { reference, reason: why, done: loaded.map((l) => l.reference).join(', ') || '-' },
-          cause: e,
-        });
+        throw new ExternalCommandError(
+          'OCI_PUSH_FAILED',
+          `pushing or signing ${reference} failed: ${why}`,
+          {
+            details: {
+              reference,
+              reason: why,
+              done: loaded.map((l) => l.reference).join(', ') || '-',
+            },
+            cause: e,
+          },
+        );
       }
     }
-    return { archivePlatform: plan.archivePlatform, images: plan.images, loaded, lookaside, dryRun: false };
+    return {
+      archivePlatform: plan.archivePlatform,
+      images: plan.images,
+      loaded,
+      lookaside,
+      dryRun: false,
+    };
   } finally {
     await host.removeTree(tmp);
   }

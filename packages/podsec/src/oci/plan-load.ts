@@ -36,12 +36,18 @@ export function planLoadTarget(o: {
   if (o.target !== undefined) {
     const t = o.target.replace(/\/+$/, '');
     if (!t.includes('/')) {
-      throw new UsageError('OCI_TARGET_NO_PATH', `missing path after registry name ${o.target}`, { details: { target: o.target } });
+      throw new UsageError('OCI_TARGET_NO_PATH', `missing path after registry name ${o.target}`, {
+        details: { target: o.target },
+      });
     }
     regName = t;
   } else {
     if (o.platform === undefined || o.platform === '') {
-      throw new UsageError('OCI_PLATFORM_UNKNOWN', 'the platform is unknown: set U7S_PLATFORM, use --platform or name the target', { details: {} });
+      throw new UsageError(
+        'OCI_PLATFORM_UNKNOWN',
+        'the platform is unknown: set U7S_PLATFORM, use --platform or name the target',
+        { details: {} },
+      );
     }
     regName = `${o.registryHost ?? REGISTRY_HOST}/${o.platform}`;
   }
@@ -51,16 +57,28 @@ export function planLoadTarget(o: {
 /** Second half of the argument checks, after the archive was found (rows 6-8 of §8.2). */
 export function checkLoadArguments(arch: string, target: LoadTarget): void {
   if (!isArchitecture(arch)) {
-    throw new UsageError('OCI_UNKNOWN_ARCH', `unknown architecture ${arch}: use amd64, arm64, arm, ppc64le or 386`, { details: { arch } });
+    throw new UsageError(
+      'OCI_UNKNOWN_ARCH',
+      `unknown architecture ${arch}: use amd64, arm64, arm, ppc64le or 386`,
+      { details: { arch } },
+    );
   }
-  if (target.registryHost === '') throw new UsageError('OCI_REGISTRY_MISSING', 'registry name is missing', { details: {} });
+  if (target.registryHost === '')
+    throw new UsageError('OCI_REGISTRY_MISSING', 'registry name is missing', { details: {} });
   if (!target.registryHost.includes('.')) {
-    throw new UsageError('OCI_REGISTRY_NO_DOT', `registry name ${target.registryHost} must contain a dot`, { details: { registry: target.registryHost } });
+    throw new UsageError(
+      'OCI_REGISTRY_NO_DOT',
+      `registry name ${target.registryHost} must contain a dot`,
+      { details: { registry: target.registryHost } },
+    );
   }
   try {
     parseDockerReference(`${target.regName}/x`);
   } catch (e) {
-    throw new UsageError('OCI_TARGET_INVALID', `invalid target ${target.regName}`, { details: { target: target.regName }, cause: e });
+    throw new UsageError('OCI_TARGET_INVALID', `invalid target ${target.regName}`, {
+      details: { target: target.regName },
+      cause: e,
+    });
   }
 }
 
@@ -92,16 +110,27 @@ export function parseIndexRefs(text: string): string[] {
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new UsageError('OCI_INDEX_INVALID', `index.json is not valid JSON`, { details: { reason: 'not JSON' }, cause: e });
+    throw new UsageError('OCI_INDEX_INVALID', `index.json is not valid JSON`, {
+      details: { reason: 'not JSON' },
+      cause: e,
+    });
   }
   const manifests = (doc as { manifests?: unknown } | null)?.manifests;
   if (!Array.isArray(manifests) || manifests.length === 0) {
-    throw new UsageError('OCI_INDEX_INVALID', 'index.json lists no manifests', { details: { reason: 'no manifests' } });
+    throw new UsageError('OCI_INDEX_INVALID', 'index.json lists no manifests', {
+      details: { reason: 'no manifests' },
+    });
   }
   return manifests.map((m: unknown, i) => {
-    const ref = (m as { annotations?: Record<string, unknown> } | null)?.annotations?.[REF_NAME_ANNOTATION];
+    const ref = (m as { annotations?: Record<string, unknown> } | null)?.annotations?.[
+      REF_NAME_ANNOTATION
+    ];
     if (typeof ref !== 'string' || ref === '') {
-      throw new UsageError('OCI_INDEX_INVALID', `manifest ${i + 1} of index.json has no ${REF_NAME_ANNOTATION}`, { details: { reason: `manifest ${i + 1} unnamed` } });
+      throw new UsageError(
+        'OCI_INDEX_INVALID',
+        `manifest ${i + 1} of index.json has no ${REF_NAME_ANNOTATION}`,
+        { details: { reason: `manifest ${i + 1} unnamed` } },
+      );
     }
     return ref;
   });
@@ -113,7 +142,11 @@ export function parseIndexRefs(text: string): string[] {
  * `<registry host>/k8s-c10f2/<rest>`. `acceptedPlatform` is the archive platform after a confirmed mismatch.
  * @throws UsageError `OCI_INDEX_INVALID` for a ref that is not `<path>:<tag>`
  */
-export function planLoadImages(refs: readonly string[], target: LoadTarget, expectedPlatform: string | undefined): LoadPlan {
+export function planLoadImages(
+  refs: readonly string[],
+  target: LoadTarget,
+  expectedPlatform: string | undefined,
+): LoadPlan {
   const first = refs[0] ?? '';
   const archivePlatform = first.split('/')[0] ?? '';
   const base = `${archivePlatform}/`;
@@ -122,17 +155,28 @@ export function planLoadImages(refs: readonly string[], target: LoadTarget, expe
     try {
       parsed = parseDockerReference(`${target.registryHost}/${ref}`);
     } catch (e) {
-      throw new UsageError('OCI_INDEX_INVALID', `invalid image name ${ref} in index.json`, { details: { reason: `invalid name ${ref}` }, cause: e });
+      throw new UsageError('OCI_INDEX_INVALID', `invalid image name ${ref} in index.json`, {
+        details: { reason: `invalid name ${ref}` },
+        cause: e,
+      });
     }
     if (parsed.tag === undefined || parsed.digest !== undefined || !ref.includes('/')) {
-      throw new UsageError('OCI_INDEX_INVALID', `image name ${ref} in index.json is not <platform>/<name>:<tag>`, { details: { reason: `invalid name ${ref}` } });
+      throw new UsageError(
+        'OCI_INDEX_INVALID',
+        `image name ${ref} in index.json is not <platform>/<name>:<tag>`,
+        { details: { reason: `invalid name ${ref}` } },
+      );
     }
     const underBase = ref.startsWith(base);
     const rest = ref.slice(ref.indexOf('/') + 1);
     const out: PlannedImage = {
       ref,
-      target: underBase ? `${target.regName}/${ref.slice(base.length)}` : `${target.registryHost}/${ref}`,
-      ...(ref.startsWith(`${LEGACY_ALIAS_PLATFORM}/`) ? { alias: `${target.registryHost}/${LEGACY_C10F_PREFIX}/${rest}` } : {}),
+      target: underBase
+        ? `${target.regName}/${ref.slice(base.length)}`
+        : `${target.registryHost}/${ref}`,
+      ...(ref.startsWith(`${LEGACY_ALIAS_PLATFORM}/`)
+        ? { alias: `${target.registryHost}/${LEGACY_C10F_PREFIX}/${rest}` }
+        : {}),
     };
     return out;
   });
@@ -146,5 +190,10 @@ export function planLoadImages(refs: readonly string[], target: LoadTarget, expe
 /** Registries reached over plain HTTP by default: registry.local (§1) and loopback addresses. */
 export function isPlainHttpRegistry(host: string): boolean {
   const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return name === REGISTRY_HOST || name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
+  return (
+    name === REGISTRY_HOST ||
+    name === 'localhost' ||
+    name === '::1' ||
+    /^127\.\d+\.\d+\.\d+$/.test(name)
+  );
 }

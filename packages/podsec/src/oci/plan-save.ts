@@ -48,11 +48,16 @@ export function isTransportArgument(s: string): boolean {
  */
 export function planSaveOci(input: PlanSaveInput): SavePlan {
   const [dir, archList, ...rest] = input.args;
-  if (dir === undefined || dir === '') throw new UsageError('SAVE_NO_DIR', 'Image archiving directory not specified', { details: {} });
-  if (archList === undefined) throw new UsageError('SAVE_NO_IMAGES', 'No list of images specified', { details: {} });
+  if (dir === undefined || dir === '')
+    throw new UsageError('SAVE_NO_DIR', 'Image archiving directory not specified', { details: {} });
+  if (archList === undefined)
+    throw new UsageError('SAVE_NO_IMAGES', 'No list of images specified', { details: {} });
   const archs: Architecture[] = [];
   for (const a of archList === 'all' ? [...ARCHITECTURES] : archList.split(',')) {
-    if (!isArchitecture(a)) throw new UsageError('SAVE_UNKNOWN_ARCH', `unknown architecture ${a}`, { details: { arch: a } });
+    if (!isArchitecture(a))
+      throw new UsageError('SAVE_UNKNOWN_ARCH', `unknown architecture ${a}`, {
+        details: { arch: a },
+      });
     if (!archs.includes(a)) archs.push(a);
   }
   let transport = input.transport ?? DEFAULT_TRANSPORT;
@@ -62,10 +67,16 @@ export function planSaveOci(input: PlanSaveInput): SavePlan {
     transport = input.transport ?? rest[0];
     images = rest.slice(1);
   }
-  if (images.length === 0) throw new UsageError('SAVE_NO_IMAGES', 'No list of images specified', { details: {} });
+  if (images.length === 0)
+    throw new UsageError('SAVE_NO_IMAGES', 'No list of images specified', { details: {} });
   const registry = input.registry ?? (input.env?.['U7S_ALTREGISTRY'] || ALT_REGISTRY);
-  const copies = images.map((image) => ({ image, source: `${transport}${registry === '' ? '' : `${registry}/`}${image}` }));
-  const srcTlsVerify = input.srcTlsVerify ?? (transport === 'docker://' && isPlainHttpRegistry(registry) ? false : undefined);
+  const copies = images.map((image) => ({
+    image,
+    source: `${transport}${registry === '' ? '' : `${registry}/`}${image}`,
+  }));
+  const srcTlsVerify =
+    input.srcTlsVerify ??
+    (transport === 'docker://' && isPlainHttpRegistry(registry) ? false : undefined);
   return {
     dir,
     archs,

@@ -34,13 +34,35 @@ describe('save-oci -> load-sign-oci -> skopeo signedBy policy', () => {
     // 1. save
     const saver = await createTestSystem(t);
     const out = path.join(work, 'out');
-    const saved = await runProgram(saveCli, [out, 'amd64', 'c10f/pause:3.9', 'c10f/etcd:3.5.9', '--registry', source.host, '--tmpdir', work, '--xz-level', '1'], {
-      system: saver,
-    });
+    const saved = await runProgram(
+      saveCli,
+      [
+        out,
+        'amd64',
+        'c10f/pause:3.9',
+        'c10f/etcd:3.5.9',
+        '--registry',
+        source.host,
+        '--tmpdir',
+        work,
+        '--xz-level',
+        '1',
+      ],
+      {
+        system: saver,
+      },
+    );
     assert.equal(saved.code, 0, saved.stderr);
 
     // 2. load and sign as an image maker, with the key of core's generateKey
-    const key = await generateKey({ type: 'rsa', rsaBits: 2048, name: 'Maker', email: 'maker@example.org', passphrase: 'pw', date: new Date(2025, 0, 1) });
+    const key = await generateKey({
+      type: 'rsa',
+      rsaBits: 2048,
+      name: 'Maker',
+      email: 'maker@example.org',
+      passphrase: 'pw',
+      date: new Date(2025, 0, 1),
+    });
     await writeFile(path.join(work, 'key.asc'), key.privateKeyArmored, { mode: 0o600 });
     await writeFile(path.join(work, 'pass'), 'pw\n', { mode: 0o600 });
     const pub = path.join(work, 'maker.pgp');
@@ -54,9 +76,17 @@ describe('save-oci -> load-sign-oci -> skopeo signedBy policy', () => {
     });
     const maker = { ...maker0, identity: { uid: 1000, gid: 990, user: 'maker' } };
     const loadArgs = [
-      path.join(out, 'amd64.tar.xz'), 'amd64', 'maker@example.org',
-      '--registry-host', target.host, '--key', path.join(work, 'key.asc'), '--passphrase-file', path.join(work, 'pass'),
-      '--tmpdir', work,
+      path.join(out, 'amd64.tar.xz'),
+      'amd64',
+      'maker@example.org',
+      '--registry-host',
+      target.host,
+      '--key',
+      path.join(work, 'key.asc'),
+      '--passphrase-file',
+      path.join(work, 'pass'),
+      '--tmpdir',
+      work,
     ];
     const loaded = await runProgram(loadCli, loadArgs, { system: maker });
     assert.equal(loaded.code, 0, loaded.stderr);
@@ -67,25 +97,51 @@ describe('save-oci -> load-sign-oci -> skopeo signedBy policy', () => {
     // a repeated run changes nothing in the signature store
     const again = await runProgram(loadCli, loadArgs, { system: maker });
     assert.equal(again.code, 0, again.stderr);
-    for (const d of await readdir(path.join(lookaside, 'c10f'))) assert.deepEqual(await readdir(path.join(lookaside, 'c10f', d)), ['signature-1']);
+    for (const d of await readdir(path.join(lookaside, 'c10f')))
+      assert.deepEqual(await readdir(path.join(lookaside, 'c10f', d)), ['signature-1']);
 
     // 3. verify with skopeo: signedBy the maker's key for the target registry, lookaside = the staging dir
     const policy = path.join(work, 'policy.json');
-    await writeFile(policy, JSON.stringify({
-      default: [{ type: 'reject' }],
-      transports: {
-        docker: { [target.host]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: pub }] },
-        dir: { '': [{ type: 'insecureAcceptAnything' }] },
-      },
-    }));
+    await writeFile(
+      policy,
+      JSON.stringify({
+        default: [{ type: 'reject' }],
+        transports: {
+          docker: { [target.host]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: pub }] },
+          dir: { '': [{ type: 'insecureAcceptAnything' }] },
+        },
+      }),
+    );
     const regd = path.join(work, 'registries.d');
     await mkdir(regd);
-    await writeFile(path.join(regd, 'default.yaml'), `default-docker:\n  lookaside: file://${lookaside}\n`);
+    await writeFile(
+      path.join(regd, 'default.yaml'),
+      `default-docker:\n  lookaside: file://${lookaside}\n`,
+    );
     const copy = (ref: string) =>
-      execa('skopeo', ['copy', '--quiet', '--policy', policy, '--registries.d', regd, '--src-tls-verify=false', `docker://${target.host}/${ref}`, `dir:${path.join(work, `pulled-${ref.replace(/[/:]/g, '_')}`)}`], {
-        reject: false,
-      });
-    for (const ref of ['c10f/pause:3.9', 'c10f/etcd:3.5.9', 'k8s-c10f2/pause:3.9', 'k8s-c10f2/etcd:3.5.9']) {
+      execa(
+        'skopeo',
+        [
+          'copy',
+          '--quiet',
+          '--policy',
+          policy,
+          '--registries.d',
+          regd,
+          '--src-tls-verify=false',
+          `docker://${target.host}/${ref}`,
+          `dir:${path.join(work, `pulled-${ref.replace(/[/:]/g, '_')}`)}`,
+        ],
+        {
+          reject: false,
+        },
+      );
+    for (const ref of [
+      'c10f/pause:3.9',
+      'c10f/etcd:3.5.9',
+      'k8s-c10f2/pause:3.9',
+      'k8s-c10f2/etcd:3.5.9',
+    ]) {
       const r = await copy(ref);
       assert.equal(r.exitCode, 0, `${ref}: ${r.stderr}`);
     }

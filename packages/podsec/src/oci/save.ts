@@ -19,13 +19,23 @@ export interface SaveOciOptions {
 
 /** Progress of {@link saveOci}. */
 export type SaveProgress =
-  | { readonly kind: 'copied'; readonly arch: string; readonly n: number; readonly total: number; readonly source: string }
+  | {
+      readonly kind: 'copied';
+      readonly arch: string;
+      readonly n: number;
+      readonly total: number;
+      readonly source: string;
+    }
   | { readonly kind: 'archive'; readonly arch: string; readonly file: string };
 
 /** Result of {@link saveOci}. */
 export interface SaveOciResult {
   readonly dir: string;
-  readonly archives: readonly { readonly arch: string; readonly file: string; readonly images: readonly string[] }[];
+  readonly archives: readonly {
+    readonly arch: string;
+    readonly file: string;
+    readonly images: readonly string[];
+  }[];
   readonly dryRun: boolean;
 }
 
@@ -33,18 +43,48 @@ export interface SaveOciResult {
  * Run a {@link SavePlan}.
  * @throws UsageError `SAVE_DIR_EXISTS`, `SAVE_BAD_TMPDIR`; ExternalCommandError `SAVE_COPY_FAILED`; UsageError `OCI_PACK_FAILED`
  */
-export async function saveOci(sys: System, host: ArchiveHost, plan: SavePlan, o: SaveOciOptions = {}): Promise<SaveOciResult> {
+export async function saveOci(
+  sys: System,
+  host: ArchiveHost,
+  plan: SavePlan,
+  o: SaveOciOptions = {},
+): Promise<SaveOciResult> {
   const dir = host.resolve(plan.dir);
-  if ((await host.kind(dir)) !== undefined) throw new UsageError('SAVE_DIR_EXISTS', `OCI catalog ${plan.dir} already exists`, { details: { dir: plan.dir } });
+  if ((await host.kind(dir)) !== undefined)
+    throw new UsageError('SAVE_DIR_EXISTS', `OCI catalog ${plan.dir} already exists`, {
+      details: { dir: plan.dir },
+    });
   const tmpParent = host.resolve(o.tmpDir ?? sys.env['TMPDIR'] ?? '/var/tmp');
   // an oci: reference is <path>:<image>; a ':' in the path would split it wrongly (W16)
-  if (tmpParent.includes(':')) throw new UsageError('SAVE_BAD_TMPDIR', `temporary directory ${tmpParent} must not contain ":"`, { details: { dir: tmpParent } });
-  const progress = o.onProgress ?? ((p: SaveProgress) => sys.report.progress(p.kind === 'copied' ? `[${p.arch}] ${p.n}/${p.total} copied ${p.source}` : `written ${p.file}`));
+  if (tmpParent.includes(':'))
+    throw new UsageError(
+      'SAVE_BAD_TMPDIR',
+      `temporary directory ${tmpParent} must not contain ":"`,
+      { details: { dir: tmpParent } },
+    );
+  const progress =
+    o.onProgress ??
+    ((p: SaveProgress) =>
+      sys.report.progress(
+        p.kind === 'copied'
+          ? `[${p.arch}] ${p.n}/${p.total} copied ${p.source}`
+          : `written ${p.file}`,
+      ));
   if (sys.dryRun) {
     for (const arch of plan.archs) {
-      plan.copies.forEach((c, i) => progress({ kind: 'copied', arch, n: i + 1, total: plan.copies.length, source: c.source }));
+      plan.copies.forEach((c, i) =>
+        progress({ kind: 'copied', arch, n: i + 1, total: plan.copies.length, source: c.source }),
+      );
     }
-    return { dir, archives: plan.archs.map((arch) => ({ arch, file: `${dir}/${arch}.tar.xz`, images: plan.images })), dryRun: true };
+    return {
+      dir,
+      archives: plan.archs.map((arch) => ({
+        arch,
+        file: `${dir}/${arch}.tar.xz`,
+        images: plan.images,
+      })),
+      dryRun: true,
+    };
   }
   await host.mkdir(dir, 0o755);
   const archives: { arch: string; file: string; images: readonly string[] }[] = [];
@@ -54,20 +94,40 @@ export async function saveOci(sys: System, host: ArchiveHost, plan: SavePlan, o:
       const layout = `${work}/${arch}`;
       for (const [i, c] of plan.copies.entries()) {
         const args = [
-          '--override-arch', arch, 'copy', '--quiet', '--remove-signatures', '--dest-oci-accept-uncompressed-layers',
-          ...plan.sourceFlags, c.source, `oci:${layout}:${c.image}`,
+          '--override-arch',
+          arch,
+          'copy',
+          '--quiet',
+          '--remove-signatures',
+          '--dest-oci-accept-uncompressed-layers',
+          ...plan.sourceFlags,
+          c.source,
+          `oci:${layout}:${c.image}`,
         ];
         const r = await sys.proc.run('skopeo', args, { timeoutMs: 3_600_000 });
         if (r.exitCode !== 0) {
-          const reason = r.stderr.trim().split('\n').slice(-3).join('\n') || `skopeo exit code ${r.exitCode}`;
-          throw new ExternalCommandError('SAVE_COPY_FAILED', `copying ${c.source} (${arch}) failed: ${reason}`, {
-            details: { source: c.source, arch, reason, done: archives.map((a) => a.file).join(', ') },
-          });
+          const reason =
+            r.stderr.trim().split('\n').slice(-3).join('\n') || `skopeo exit code ${r.exitCode}`;
+          throw new ExternalCommandError(
+            'SAVE_COPY_FAILED',
+            `copying ${c.source} (${arch}) failed: ${reason}`,
+            {
+              details: {
+                source: c.source,
+                arch,
+                reason,
+                done: archives.map((a) => a.file).join(', '),
+              },
+            },
+          );
         }
         progress({ kind: 'copied', arch, n: i + 1, total: plan.copies.length, source: c.source });
       }
       const file = `${dir}/${arch}.tar.xz`;
-      await packArchive(host, work, arch, file, { mtime: Math.floor(sys.clock.now().getTime() / 1000), ...(o.level !== undefined ? { level: o.level } : {}) });
+      await packArchive(host, work, arch, file, {
+        mtime: Math.floor(sys.clock.now().getTime() / 1000),
+        ...(o.level !== undefined ? { level: o.level } : {}),
+      });
       archives.push({ arch, file, images: plan.images });
       progress({ kind: 'archive', arch, file });
     } finally {

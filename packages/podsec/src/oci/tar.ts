@@ -11,7 +11,8 @@ const RECORD = 20 * BLOCK;
 const MAX_META_SIZE = 1024 * 1024;
 
 /** Entry types as they are reported (links, devices and FIFOs are reported so that callers can refuse them). */
-export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'device' | 'fifo' | 'other';
+export type TarEntryType =
+  'file' | 'directory' | 'symlink' | 'hardlink' | 'device' | 'fifo' | 'other';
 
 /** One member header after pax/GNU extensions were applied. */
 export interface TarEntry {
@@ -55,19 +56,23 @@ function text(b: Uint8Array): string {
 /** Octal (NUL/space terminated) or GNU base-256 numeric field. */
 function parseNumber(b: Uint8Array, field: string): number {
   if (b.length > 0 && ((b[0] as number) & 0x80) !== 0) {
-    if (((b[0] as number) & 0x40) !== 0) throw new TarFormatError('header', `negative ${field} in tar header`);
+    if (((b[0] as number) & 0x40) !== 0)
+      throw new TarFormatError('header', `negative ${field} in tar header`);
     let v = (b[0] as number) & 0x3f;
     for (let i = 1; i < b.length; i++) {
       v = v * 256 + (b[i] as number);
-      if (!Number.isSafeInteger(v)) throw new TarFormatError('header', `${field} too large in tar header`);
+      if (!Number.isSafeInteger(v))
+        throw new TarFormatError('header', `${field} too large in tar header`);
     }
     return v;
   }
   const s = latin1.decode(cString(b)).trim();
   if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new TarFormatError('header', `invalid ${field} "${s}" in tar header`);
+  if (!/^[0-7]+$/.test(s))
+    throw new TarFormatError('header', `invalid ${field} "${s}" in tar header`);
   const v = parseInt(s, 8);
-  if (!Number.isSafeInteger(v)) throw new TarFormatError('header', `${field} too large in tar header`);
+  if (!Number.isSafeInteger(v))
+    throw new TarFormatError('header', `${field} too large in tar header`);
   return v;
 }
 
@@ -112,7 +117,12 @@ export function parsePaxRecords(body: Uint8Array): Map<string, string> {
     const sp = body.indexOf(0x20, off);
     if (sp < 0) throw new TarFormatError('pax', 'malformed pax record');
     const len = Number(latin1.decode(body.subarray(off, sp)));
-    if (!Number.isSafeInteger(len) || len <= sp - off + 1 || off + len > body.length || body[off + len - 1] !== 0x0a) {
+    if (
+      !Number.isSafeInteger(len) ||
+      len <= sp - off + 1 ||
+      off + len > body.length ||
+      body[off + len - 1] !== 0x0a
+    ) {
       throw new TarFormatError('pax', 'malformed pax record length');
     }
     let rec: string;
@@ -189,7 +199,11 @@ class ChunkReader {
     while (await this.#fill()) {
       n += this.#buf.length;
       this.#buf = new Uint8Array(0);
-      if (n > limit) throw new TarFormatError('limit', `more than ${limit} bytes after the end of the tar archive`);
+      if (n > limit)
+        throw new TarFormatError(
+          'limit',
+          `more than ${limit} bytes after the end of the tar archive`,
+        );
     }
     this.consumed += n;
     return n;
@@ -219,7 +233,10 @@ export interface ReadTarOptions {
 export async function* readTar(
   source: AsyncIterable<Uint8Array>,
   options: ReadTarOptions = {},
-): AsyncGenerator<{ entry: TarEntry; body: AsyncIterable<Uint8Array> }, { trailing: number; consumed: number }> {
+): AsyncGenerator<
+  { entry: TarEntry; body: AsyncIterable<Uint8Array> },
+  { trailing: number; consumed: number }
+> {
   const maxMeta = options.maxMetaSize ?? MAX_META_SIZE;
   const r = new ChunkReader(source);
   let pax = new Map<string, string>();
@@ -228,20 +245,26 @@ export async function* readTar(
   try {
     for (;;) {
       const h = await r.read(BLOCK);
-      if (h.length === 0) throw new TarFormatError('truncated', 'tar archive ends without an end-of-archive block');
+      if (h.length === 0)
+        throw new TarFormatError('truncated', 'tar archive ends without an end-of-archive block');
       if (h.length < BLOCK) throw new TarFormatError('truncated', 'tar archive is truncated');
       if (isZeroBlock(h)) {
         const trailing = await r.drain(options.maxTrailing ?? 16 * 1024 * 1024);
         return { trailing, consumed: r.consumed };
       }
       const stored = parseNumber(h.subarray(148, 156), 'checksum');
-      if (stored !== checksumOf(h)) throw new TarFormatError('checksum', 'tar header checksum mismatch (not a tar archive?)');
+      if (stored !== checksumOf(h))
+        throw new TarFormatError('checksum', 'tar header checksum mismatch (not a tar archive?)');
       const magic = latin1.decode(h.subarray(257, 263));
       const isUstar = magic === 'ustar\0';
       const typeflag = String.fromCharCode(h[156] as number);
       let size = parseNumber(h.subarray(124, 136), 'size');
       if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
-        if (size > maxMeta) throw new TarFormatError('limit', `tar extension header of ${size} bytes exceeds ${maxMeta}`);
+        if (size > maxMeta)
+          throw new TarFormatError(
+            'limit',
+            `tar extension header of ${size} bytes exceeds ${maxMeta}`,
+          );
         const body = await r.read(size);
         if (body.length < size) throw new TarFormatError('truncated', 'tar archive is truncated');
         await r.skip(padding(size));
@@ -262,7 +285,8 @@ export async function* readTar(
       if (pax.has('linkpath')) linkname = pax.get('linkpath') as string;
       if (pax.has('size')) {
         const s = pax.get('size') as string;
-        if (!/^[0-9]+$/.test(s) || !Number.isSafeInteger(Number(s))) throw new TarFormatError('pax', `invalid pax size "${s}"`);
+        if (!/^[0-9]+$/.test(s) || !Number.isSafeInteger(Number(s)))
+          throw new TarFormatError('pax', `invalid pax size "${s}"`);
         size = Number(s);
       }
       const type = typeOf(typeflag);
@@ -308,7 +332,8 @@ const enc = new TextEncoder();
 function octal(value: number, width: number): Uint8Array {
   // width-1 digits + NUL
   const s = value.toString(8).padStart(width - 1, '0');
-  if (s.length > width - 1) throw new RangeError(`value ${value} does not fit a ${width}-byte tar field`);
+  if (s.length > width - 1)
+    throw new RangeError(`value ${value} does not fit a ${width}-byte tar field`);
   return enc.encode(`${s}\0`);
 }
 
@@ -327,7 +352,14 @@ export interface TarWriteEntry {
   readonly mtime: number;
 }
 
-function rawHeader(name: Uint8Array, prefix: Uint8Array, typeflag: string, size: number, mode: number, mtime: number): Uint8Array {
+function rawHeader(
+  name: Uint8Array,
+  prefix: Uint8Array,
+  typeflag: string,
+  size: number,
+  mode: number,
+  mtime: number,
+): Uint8Array {
   const h = new Uint8Array(BLOCK);
   put(h, 0, name, 100);
   put(h, 100, octal(mode & 0o7777, 8), 8);
@@ -389,7 +421,14 @@ export function formatTarHeader(e: TarWriteEntry): Uint8Array {
   );
   if (records.length === 0) return main;
   const paxBody = enc.encode(records.join(''));
-  const paxHeader = rawHeader(enc.encode('PaxHeaders/entry'), new Uint8Array(0), 'x', paxBody.length, 0o644, e.mtime);
+  const paxHeader = rawHeader(
+    enc.encode('PaxHeaders/entry'),
+    new Uint8Array(0),
+    'x',
+    paxBody.length,
+    0o644,
+    e.mtime,
+  );
   const out = new Uint8Array(BLOCK + paxBody.length + padding(paxBody.length) + BLOCK);
   out.set(paxHeader, 0);
   out.set(paxBody, BLOCK);

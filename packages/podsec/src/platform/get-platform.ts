@@ -1,4 +1,10 @@
-import { mapArchitecture, parseOsRelease, planPlatform, type Architecture, type PlatformInfo } from '@podsec/core';
+import {
+  mapArchitecture,
+  parseOsRelease,
+  planPlatform,
+  type Architecture,
+  type PlatformInfo,
+} from '@podsec/core';
 import type { System } from '@podsec/core/system';
 import { OS_RELEASE } from '../paths.ts';
 
@@ -14,7 +20,10 @@ export interface GetPlatformResult extends PlatformInfo {
  * Determines the platform (image-name prefix of the ALT branch) from `U7S_PLATFORM` or `/etc/os-release`
  * under the root, and the CPU architecture. Throws `PLATFORM_UNKNOWN`.
  */
-export async function getPlatform(sys: System, options: { readonly machine?: string } = {}): Promise<GetPlatformResult> {
+export async function getPlatform(
+  sys: System,
+  options: { readonly machine?: string } = {},
+): Promise<GetPlatformResult> {
   const preset = sys.env['U7S_PLATFORM'];
   if (preset) sys.report.info(`The predefined platform ${preset} is used`);
   const text = preset ? undefined : await sys.fs.readTextIfExists(OS_RELEASE);

@@ -4,21 +4,52 @@
  * Every step checks first, so a re-run changes nothing and `--dry-run` lists exactly what would change.
  */
 import {
-  ensureInsecureRegistry, formatPolicy, parsePolicy, parseRegistriesDFile, readPublicKeys, UsageError, type Policy,
+  ensureInsecureRegistry,
+  formatPolicy,
+  parsePolicy,
+  parseRegistriesDFile,
+  readPublicKeys,
+  UsageError,
+  type Policy,
 } from '@podsec/core';
 import type { System } from '@podsec/core/system';
 import { readRegistriesDFiles } from '../config-files/registries-d.ts';
 import { writeVersioned } from '../config-files/versioned.ts';
 import { checkSigstoreServer } from '../host/role.ts';
 import {
-  ETC_HOSTS, PODMAN_DEV_GROUP, PODMAN_GROUP, PODSEC_HOSTNAMES, POLICY_JSON, PODSEC_LOCK, PUBLISHED_POLICY,
-  REGISTRIES_CONF, REGISTRIES_D, REGISTRIES_D_DEFAULT, REGISTRY_HOST, SIGSTORE_DIR, SIGSTORE_INDEX, SIGSTORE_KEYS,
-  SIGSTORE_SIGNATURES, SYSCTL_PODMAN,
+  ETC_HOSTS,
+  PODMAN_DEV_GROUP,
+  PODMAN_GROUP,
+  PODSEC_HOSTNAMES,
+  POLICY_JSON,
+  PODSEC_LOCK,
+  PUBLISHED_POLICY,
+  REGISTRIES_CONF,
+  REGISTRIES_D,
+  REGISTRIES_D_DEFAULT,
+  REGISTRY_HOST,
+  SIGSTORE_DIR,
+  SIGSTORE_INDEX,
+  SIGSTORE_KEYS,
+  SIGSTORE_SIGNATURES,
+  SYSCTL_PODMAN,
 } from '../paths.ts';
 import { fetchTrust, type FetchTrustOptions } from './fetch-trust.ts';
 import {
-  CONTROL_STATE, IDMAP_FALLBACK_MODE, IDMAP_HELPERS, parseTrustBundle, planHosts, planRegistriesD, planServerPolicy,
-  SIGSTORE_INDEX_HTML, SYSCTL_CONTENT, USERNS_PROC, USERNS_SYSCTL, validateTrust, formatTrustBundle, type ValidatedTrust,
+  CONTROL_STATE,
+  IDMAP_FALLBACK_MODE,
+  IDMAP_HELPERS,
+  parseTrustBundle,
+  planHosts,
+  planRegistriesD,
+  planServerPolicy,
+  SIGSTORE_INDEX_HTML,
+  SYSCTL_CONTENT,
+  USERNS_PROC,
+  USERNS_SYSCTL,
+  validateTrust,
+  formatTrustBundle,
+  type ValidatedTrust,
 } from './plan-policy.ts';
 
 /** Where a client gets the keys and policy from (W6). */
@@ -65,7 +96,9 @@ interface Ctx {
 
 function record(c: Ctx, change: PolicyChange): void {
   c.changes.push(change);
-  c.sys.report.info(`${c.sys.dryRun ? 'would change' : 'changed'}: ${change.kind} ${change.path}${change.detail ? ` (${change.detail})` : ''}`);
+  c.sys.report.info(
+    `${c.sys.dryRun ? 'would change' : 'changed'}: ${change.kind} ${change.path}${change.detail ? ` (${change.detail})` : ''}`,
+  );
 }
 
 function warn(c: Ctx, message: string): void {
@@ -83,23 +116,46 @@ async function gidOf(c: Ctx, group: string): Promise<number | undefined> {
   return (await c.sys.users.getGroup(group))?.gid;
 }
 
-async function ensureDir(c: Ctx, path: string, mode: number, uid: number, gid: number | undefined): Promise<void> {
+async function ensureDir(
+  c: Ctx,
+  path: string,
+  mode: number,
+  uid: number,
+  gid: number | undefined,
+): Promise<void> {
   const st = await c.sys.fs.stat(path);
-  if (st && st.kind !== 'dir') throw new UsageError('POLICY_NOT_A_DIRECTORY', `${path} exists and is not a directory`, { details: { path } });
+  if (st && st.kind !== 'dir')
+    throw new UsageError('POLICY_NOT_A_DIRECTORY', `${path} exists and is not a directory`, {
+      details: { path },
+    });
   if (st && st.mode === mode && st.uid === uid && (gid === undefined || st.gid === gid)) return;
   if (!c.sys.dryRun) {
     await c.sys.fs.mkdir(path);
     await c.sys.fs.chown(path, uid, gid ?? st?.gid ?? 0);
     await c.sys.fs.chmod(path, mode);
   }
-  record(c, { kind: 'dir', path, detail: `${mode.toString(8).padStart(4, '0')} ${uid}:${gid ?? '?'}` });
+  record(c, {
+    kind: 'dir',
+    path,
+    detail: `${mode.toString(8).padStart(4, '0')} ${uid}:${gid ?? '?'}`,
+  });
 }
 
 const parentOf = (path: string) => path.slice(0, path.lastIndexOf('/')) || '/';
 
-async function ensureFile(c: Ctx, path: string, content: string | Uint8Array, o: { mode: number; uid?: number; gid?: number; backup?: boolean }): Promise<void> {
+async function ensureFile(
+  c: Ctx,
+  path: string,
+  content: string | Uint8Array,
+  o: { mode: number; uid?: number; gid?: number; backup?: boolean },
+): Promise<void> {
   const st = await c.sys.fs.stat(path);
-  if (st?.kind === 'file' && st.mode === o.mode && (o.uid === undefined || st.uid === o.uid) && (o.gid === undefined || st.gid === o.gid)) {
+  if (
+    st?.kind === 'file' &&
+    st.mode === o.mode &&
+    (o.uid === undefined || st.uid === o.uid) &&
+    (o.gid === undefined || st.gid === o.gid)
+  ) {
     const cur = await c.sys.fs.readFile(path);
     const want = typeof content === 'string' ? new TextEncoder().encode(content) : content;
     if (Buffer.from(cur).equals(Buffer.from(want))) return;
@@ -113,7 +169,8 @@ async function ensureFile(c: Ctx, path: string, content: string | Uint8Array, o:
 
 async function versioned(c: Ctx, live: string, content: string, prefix: string): Promise<void> {
   const r = await writeVersioned(c.sys, live, content, { prefix });
-  if (r.changed) record(c, { kind: 'link', path: live, ...(r.version ? { detail: r.version } : {}) });
+  if (r.changed)
+    record(c, { kind: 'link', path: live, ...(r.version ? { detail: r.version } : {}) });
 }
 
 /** The podsec-managed policy of an earlier run (a symlink into the versioned scheme), if any. */
@@ -134,9 +191,13 @@ async function checkRegistriesD(sys: System): Promise<void> {
   for (const { name, text } of await readRegistriesDFiles(sys, REGISTRIES_D)) {
     if (name === own) continue;
     if (parseRegistriesDFile(name, text).defaultDocker !== undefined) {
-      throw new UsageError('REGISTRIES_D_CONFLICT', `${REGISTRIES_D}/${name} already defines default-docker; podsec cannot add its own (remove that section and run again)`, {
-        details: { file: `${REGISTRIES_D}/${name}` },
-      });
+      throw new UsageError(
+        'REGISTRIES_D_CONFLICT',
+        `${REGISTRIES_D}/${name} already defines default-docker; podsec cannot add its own (remove that section and run again)`,
+        {
+          details: { file: `${REGISTRIES_D}/${name}` },
+        },
+      );
     }
   }
 }
@@ -144,10 +205,16 @@ async function checkRegistriesD(sys: System): Promise<void> {
 async function loadTrust(sys: System, ip: string, source: TrustSource): Promise<ValidatedTrust> {
   if (source.kind === 'bundle') {
     const text = await sys.hostFs.readTextIfExists(source.file);
-    if (text === undefined) throw new UsageError('POLICY_BUNDLE_MISSING', `trust bundle ${source.file} not found`, { details: { file: source.file } });
+    if (text === undefined)
+      throw new UsageError('POLICY_BUNDLE_MISSING', `trust bundle ${source.file} not found`, {
+        details: { file: source.file },
+      });
     return validateTrust(parseTrustBundle(text));
   }
-  if (source.url.startsWith('http:')) sys.report.warn(`WARNING: fetching keys and policy over plain HTTP from ${source.url}: anyone who can answer for that address decides what this node trusts`);
+  if (source.url.startsWith('http:'))
+    sys.report.warn(
+      `WARNING: fetching keys and policy over plain HTTP from ${source.url}: anyone who can answer for that address decides what this node trusts`,
+    );
   return validateTrust(await fetchTrust({ ...source, resolve: { names: PODSEC_HOSTNAMES, ip } }));
 }
 
@@ -179,7 +246,8 @@ async function convergeIdmap(c: Ctx): Promise<void> {
       if (state.exitCode === 0 && state.stdout.trim() === CONTROL_STATE) continue;
       if (!sys.dryRun) {
         const r = await sys.proc.run('control', [helper, CONTROL_STATE]);
-        if (r.exitCode !== 0) warn(c, `control ${helper} ${CONTROL_STATE} failed: ${r.stderr.trim()}`);
+        if (r.exitCode !== 0)
+          warn(c, `control ${helper} ${CONTROL_STATE} failed: ${r.stderr.trim()}`);
       }
       record(c, { kind: 'run', path: 'control', detail: `${helper} ${CONTROL_STATE}` });
       continue;
@@ -188,7 +256,10 @@ async function convergeIdmap(c: Ctx): Promise<void> {
     const path = `${IDMAP_DIR}/${helper}`;
     const st = await sys.fs.stat(path);
     if (st?.kind !== 'file') {
-      warn(c, `neither control nor ${path} found: ${helper} not restricted to group ${PODMAN_GROUP}`);
+      warn(
+        c,
+        `neither control nor ${path} found: ${helper} not restricted to group ${PODMAN_GROUP}`,
+      );
       continue;
     }
     if (st.uid === 0 && st.gid === gid && st.mode === IDMAP_FALLBACK_MODE) continue;
@@ -200,7 +271,11 @@ async function convergeIdmap(c: Ctx): Promise<void> {
   }
 }
 
-async function convergeSigstore(c: Ctx, server: boolean, trust: ValidatedTrust | undefined): Promise<void> {
+async function convergeSigstore(
+  c: Ctx,
+  server: boolean,
+  trust: ValidatedTrust | undefined,
+): Promise<void> {
   const { sys } = c;
   await ensureDir(c, SIGSTORE_DIR, 0o755, 0, 0);
   // W7: keys and the published policy are written by root only, everywhere
@@ -213,7 +288,8 @@ async function convergeSigstore(c: Ctx, server: boolean, trust: ValidatedTrust |
       for (const name of await sys.fs.readdir(SIGSTORE_KEYS)) {
         const path = `${SIGSTORE_KEYS}/${name}`;
         const st = await sys.fs.stat(path);
-        if (st?.kind !== 'file' || (st.uid === 0 && st.gid === 0 && (st.mode & 0o7022) === 0)) continue;
+        if (st?.kind !== 'file' || (st.uid === 0 && st.gid === 0 && (st.mode & 0o7022) === 0))
+          continue;
         if (!sys.dryRun) {
           await sys.fs.chown(path, 0, 0);
           await sys.fs.chmod(path, 0o644);
@@ -223,8 +299,19 @@ async function convergeSigstore(c: Ctx, server: boolean, trust: ValidatedTrust |
     }
   }
   if (trust) {
-    for (const [name, data] of trust.keys) await ensureFile(c, `${SIGSTORE_KEYS}/${name}`, data, { mode: 0o644, uid: 0, gid: 0, backup: false });
-    await ensureFile(c, PUBLISHED_POLICY, trust.policyText, { mode: 0o644, uid: 0, gid: 0, backup: false });
+    for (const [name, data] of trust.keys)
+      await ensureFile(c, `${SIGSTORE_KEYS}/${name}`, data, {
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        backup: false,
+      });
+    await ensureFile(c, PUBLISHED_POLICY, trust.policyText, {
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      backup: false,
+    });
   }
 }
 
@@ -236,7 +323,10 @@ async function convergeSigstore(c: Ctx, server: boolean, trust: ValidatedTrust |
  *   `REGISTRIES_CONF_UNSUPPORTED`, `POLICY_TRUST_SOURCE_REQUIRED`, `POLICY_BUNDLE_MISSING`;
  *   VerificationError `TRUST_FETCH_FAILED`, `TRUST_INVALID`
  */
-export async function createPolicy(sys: System, options: CreatePolicyOptions): Promise<CreatePolicyResult> {
+export async function createPolicy(
+  sys: System,
+  options: CreatePolicyOptions,
+): Promise<CreatePolicyResult> {
   const server = (await sys.host.localAddresses()).includes(options.ip);
   if (!server && options.trust === undefined) {
     throw new UsageError(
@@ -268,8 +358,20 @@ export async function createPolicy(sys: System, options: CreatePolicyOptions): P
     await versioned(c, POLICY_JSON, policyText, 'policy_');
     await versioned(c, REGISTRIES_D_DEFAULT, planRegistriesD(), 'default_');
     if (conf.changed) await versioned(c, REGISTRIES_CONF, conf.text, 'registries_');
-    const changedFiles = [...new Set(c.changes.filter((x) => x.kind === 'file' || x.kind === 'link' || x.kind === 'mode').map((x) => x.path))];
-    return { mode: server ? 'server' : 'client', ip: options.ip, changes: c.changes, changedFiles, warnings: c.warnings };
+    const changedFiles = [
+      ...new Set(
+        c.changes
+          .filter((x) => x.kind === 'file' || x.kind === 'link' || x.kind === 'mode')
+          .map((x) => x.path),
+      ),
+    ];
+    return {
+      mode: server ? 'server' : 'client',
+      ip: options.ip,
+      changes: c.changes,
+      changedFiles,
+      warnings: c.warnings,
+    };
   };
   if (sys.dryRun) return run();
   await sys.fs.mkdir('/run');
@@ -288,25 +390,36 @@ export interface ExportTrustBundleResult {
  * yet) and every `/var/sigstore/keys/*.pgp` as a trust bundle, validated exactly as a client will.
  * @throws UsageError `POLICY_NOT_SERVER`; VerificationError `TRUST_INVALID`
  */
-export async function exportTrustBundle(sys: System, file: string): Promise<ExportTrustBundleResult> {
+export async function exportTrustBundle(
+  sys: System,
+  file: string,
+): Promise<ExportTrustBundleResult> {
   const role = await checkSigstoreServer(sys);
   if (!role.isServer) {
-    throw new UsageError('POLICY_NOT_SERVER', `a trust bundle can only be exported on the signature server: ${role.message ?? ''}`, { details: { reason: role.message ?? '' } });
+    throw new UsageError(
+      'POLICY_NOT_SERVER',
+      `a trust bundle can only be exported on the signature server: ${role.message ?? ''}`,
+      { details: { reason: role.message ?? '' } },
+    );
   }
-  const policyText = (await sys.fs.readTextIfExists(PUBLISHED_POLICY)) ?? (await sys.fs.readText(POLICY_JSON));
+  const policyText =
+    (await sys.fs.readTextIfExists(PUBLISHED_POLICY)) ?? (await sys.fs.readText(POLICY_JSON));
   const raw = new Map<string, Uint8Array>();
   for (const name of await sys.fs.readdir(SIGSTORE_KEYS)) {
-    if (name.endsWith('.pgp') && (await sys.fs.stat(`${SIGSTORE_KEYS}/${name}`))?.kind === 'file') raw.set(name, await sys.fs.readFile(`${SIGSTORE_KEYS}/${name}`));
+    if (name.endsWith('.pgp') && (await sys.fs.stat(`${SIGSTORE_KEYS}/${name}`))?.kind === 'file')
+      raw.set(name, await sys.fs.readFile(`${SIGSTORE_KEYS}/${name}`));
   }
   const trust = await validateTrust({ policyText, keys: raw });
   const armored = new Map<string, string>();
-  for (const [name, data] of raw) armored.set(name, (await readPublicKeys(data)).map((k) => k.armor()).join(''));
+  for (const [name, data] of raw)
+    armored.set(name, (await readPublicKeys(data)).map((k) => k.armor()).join(''));
   const text = formatTrustBundle(JSON.parse(formatPolicy(trust.policy)) as Policy, armored);
   let changed = true;
   if (sys.dryRun) sys.report.info(`would write ${file}`);
   else {
     await sys.hostFs.mkdir(parentOf(file));
-    changed = (await sys.hostFs.writeFileAtomic(file, text, { mode: 0o644, backup: false })).changed;
+    changed = (await sys.hostFs.writeFileAtomic(file, text, { mode: 0o644, backup: false }))
+      .changed;
   }
   return { file, keys: [...armored.keys()].sort(), changed };
 }

@@ -37,7 +37,10 @@ function fetchFailed(url: string, reason: string, cause?: unknown): Verification
 
 /** Normalises a SHA-256 fingerprint to `AA:BB:...`; `undefined` when malformed. */
 export function normalizeFingerprint(fp: string): string | undefined {
-  const hex = fp.replace(/^sha256[:/]/i, '').replace(/:/g, '').toUpperCase();
+  const hex = fp
+    .replace(/^sha256[:/]/i, '')
+    .replace(/:/g, '')
+    .toUpperCase();
   if (!/^[0-9A-F]{64}$/.test(hex)) return undefined;
   return hex.match(/../g)!.join(':');
 }
@@ -49,7 +52,10 @@ function get(url: URL, o: FetchTrustOptions): Promise<Uint8Array> {
     o.resolve && o.resolve.names.includes(url.hostname)
       ? (_host, opts, cb) => {
           const ip = o.resolve!.ip;
-          if ((opts as { all?: boolean }).all) (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: ip, family: 4 }]);
+          if ((opts as { all?: boolean }).all)
+            (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
+              { address: ip, family: 4 },
+            ]);
           else cb(null, ip, 4);
         }
       : undefined;
@@ -57,9 +63,16 @@ function get(url: URL, o: FetchTrustOptions): Promise<Uint8Array> {
     const checkPin = (socket: TLSSocket): string | undefined => {
       if (pin === undefined) return undefined;
       const got = socket.getPeerCertificate()?.fingerprint256;
-      return got === pin ? undefined : `server certificate fingerprint ${got ?? '(none)'} does not match the pinned ${pin}`;
+      return got === pin
+        ? undefined
+        : `server certificate fingerprint ${got ?? '(none)'} does not match the pinned ${pin}`;
     };
-    const common = { method: 'GET', agent: false as const, timeout: o.timeoutMs ?? 30_000, ...(lookup ? { lookup } : {}) };
+    const common = {
+      method: 'GET',
+      agent: false as const,
+      timeout: o.timeoutMs ?? 30_000,
+      ...(lookup ? { lookup } : {}),
+    };
     const req =
       url.protocol === 'https:'
         ? https.request(url, {
@@ -77,7 +90,9 @@ function get(url: URL, o: FetchTrustOptions): Promise<Uint8Array> {
       });
     });
     req.on('timeout', () => req.destroy(fetchFailed(url.href, 'timed out')));
-    req.on('error', (e) => reject(e instanceof VerificationError ? e : fetchFailed(url.href, e.message, e)));
+    req.on('error', (e) =>
+      reject(e instanceof VerificationError ? e : fetchFailed(url.href, e.message, e)),
+    );
     req.on('response', (res) => {
       if (url.protocol === 'https:') {
         const bad = checkPin(res.socket as TLSSocket);
@@ -99,7 +114,9 @@ function get(url: URL, o: FetchTrustOptions): Promise<Uint8Array> {
         if (size > max) res.destroy(fetchFailed(url.href, `response larger than ${max} bytes`));
         else chunks.push(c);
       });
-      res.on('error', (e) => reject(e instanceof VerificationError ? e : fetchFailed(url.href, e.message, e)));
+      res.on('error', (e) =>
+        reject(e instanceof VerificationError ? e : fetchFailed(url.href, e.message, e)),
+      );
       res.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))));
     });
     req.end();
@@ -117,13 +134,23 @@ export async function fetchTrust(o: FetchTrustOptions): Promise<TrustSet> {
   } catch (e) {
     throw fetchFailed(o.url, 'not a URL', e);
   }
-  if (base.protocol === 'http:' && !o.insecureHttp) throw fetchFailed(base.href, 'plain HTTP is not authenticated; use https with --ca/--fingerprint, or --insecure-http');
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw fetchFailed(base.href, `unsupported protocol ${base.protocol}`);
-  if (base.protocol === 'https:' && o.fingerprint !== undefined && normalizeFingerprint(o.fingerprint) === undefined) {
+  if (base.protocol === 'http:' && !o.insecureHttp)
+    throw fetchFailed(
+      base.href,
+      'plain HTTP is not authenticated; use https with --ca/--fingerprint, or --insecure-http',
+    );
+  if (base.protocol !== 'http:' && base.protocol !== 'https:')
+    throw fetchFailed(base.href, `unsupported protocol ${base.protocol}`);
+  if (
+    base.protocol === 'https:' &&
+    o.fingerprint !== undefined &&
+    normalizeFingerprint(o.fingerprint) === undefined
+  ) {
     throw fetchFailed(base.href, `malformed SHA-256 fingerprint ${o.fingerprint}`);
   }
   const names = parseKeysListing(new TextDecoder().decode(await get(base, o)));
-  if (!names.includes('policy.json')) throw fetchFailed(new URL('policy.json', base).href, 'policy.json is not published');
+  if (!names.includes('policy.json'))
+    throw fetchFailed(new URL('policy.json', base).href, 'policy.json is not published');
   const keys = new Map<string, Uint8Array>();
   let policyText = '';
   for (const name of names) {

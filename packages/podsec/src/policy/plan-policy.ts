@@ -4,8 +4,16 @@
  * (bundle format and validation). Nothing here touches the System.
  */
 import {
-  formatPolicy, formatRegistriesD, isRecord, parsePolicy, parsePolicyValue, readPublicKeys, UsageError, VerificationError,
-  type Policy, type PolicyRequirement,
+  formatPolicy,
+  formatRegistriesD,
+  isRecord,
+  parsePolicy,
+  parsePolicyValue,
+  readPublicKeys,
+  UsageError,
+  VerificationError,
+  type Policy,
+  type PolicyRequirement,
 } from '@podsec/core';
 import { bindingsOf, parseHosts, planHostsBinding } from '../host/hosts.ts';
 import { LOOKASIDE_READ_URL, PODSEC_HOSTNAMES, SIGSTORE_KEYS } from '../paths.ts';
@@ -38,16 +46,28 @@ export const TRUST_BUNDLE_VERSION = 1;
 export function parseRegistryIp(arg: string): string {
   const fields = arg.split('.');
   if (fields.length !== 4 || arg.includes(':')) {
-    throw new UsageError('POLICY_IP_SHAPE', `invalid IP address "${arg}": expected four dot-separated numbers`, { details: { ip: arg } });
+    throw new UsageError(
+      'POLICY_IP_SHAPE',
+      `invalid IP address "${arg}": expected four dot-separated numbers`,
+      { details: { ip: arg } },
+    );
   }
   for (const f of fields) {
     if (!/^(0|[1-9][0-9]{0,2})$/.test(f) || Number(f) > 255) {
-      throw new UsageError('POLICY_IP_RANGE', `invalid IP address "${arg}": "${f}" is not a number 0..255`, { details: { ip: arg, field: f } });
+      throw new UsageError(
+        'POLICY_IP_RANGE',
+        `invalid IP address "${arg}": "${f}" is not a number 0..255`,
+        { details: { ip: arg, field: f } },
+      );
     }
   }
   const [a] = fields.map(Number) as [number, number, number, number];
   if (a === 127 || arg === '0.0.0.0' || arg === '255.255.255.255' || (a >= 224 && a <= 239)) {
-    throw new UsageError('POLICY_IP_FORBIDDEN', `IP address ${arg} must not be a loopback, unspecified, broadcast or multicast address`, { details: { ip: arg } });
+    throw new UsageError(
+      'POLICY_IP_FORBIDDEN',
+      `IP address ${arg} must not be a loopback, unspecified, broadcast or multicast address`,
+      { details: { ip: arg } },
+    );
   }
   return arg;
 }
@@ -67,7 +87,8 @@ export interface HostsDecision {
 export function planHosts(text: string, ip: string): HostsDecision {
   const bound = bindingsOf(parseHosts(text), PODSEC_HOSTNAMES);
   const line = `${ip} ${PODSEC_HOSTNAMES.join(' ')}`;
-  if (bound.size === PODSEC_HOSTNAMES.length && [...bound.values()].every((v) => v === ip)) return { text: undefined, line };
+  if (bound.size === PODSEC_HOSTNAMES.length && [...bound.values()].every((v) => v === ip))
+    return { text: undefined, line };
   return planHostsBinding(text, ip, PODSEC_HOSTNAMES);
 }
 
@@ -78,14 +99,22 @@ export function planHosts(text: string, ip: string): HostsDecision {
 export function planServerPolicy(previous: Policy | undefined): string {
   const docker: Record<string, readonly PolicyRequirement[]> = {};
   for (const [scope, reqs] of Object.entries(previous?.transports?.['docker'] ?? {})) {
-    Object.defineProperty(docker, scope, { value: reqs, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(docker, scope, {
+      value: reqs,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return formatPolicy({ default: [{ type: 'reject' }], transports: { docker } });
 }
 
 /** The system registries.d file (§10.3 a). */
 export function planRegistriesD(): string {
-  return formatRegistriesD({ defaultDocker: { lookaside: LOOKASIDE_READ_URL, sigstore: LOOKASIDE_READ_URL }, docker: {} });
+  return formatRegistriesD({
+    defaultDocker: { lookaside: LOOKASIDE_READ_URL, sigstore: LOOKASIDE_READ_URL },
+    docker: {},
+  });
 }
 
 /** What a client installs: the policy text and the public keys by file name. */
@@ -100,10 +129,14 @@ export interface ValidatedTrust extends TrustSet {
 }
 
 function invalidTrust(reason: string, cause?: unknown): VerificationError {
-  return new VerificationError('TRUST_INVALID', `the published keys and policy were refused: ${reason}`, {
-    details: { reason },
-    ...(cause === undefined ? {} : { cause }),
-  });
+  return new VerificationError(
+    'TRUST_INVALID',
+    `the published keys and policy were refused: ${reason}`,
+    {
+      details: { reason },
+      ...(cause === undefined ? {} : { cause }),
+    },
+  );
 }
 
 /** Every keyPath (keyPaths) of the signedBy/sigstoreSigned requirements of a policy. */
@@ -116,7 +149,8 @@ export function policyKeyPaths(policy: Policy): string[] {
     }
   };
   policy.default.forEach(visit);
-  for (const scopes of Object.values(policy.transports ?? {})) for (const reqs of Object.values(scopes)) reqs.forEach(visit);
+  for (const scopes of Object.values(policy.transports ?? {}))
+    for (const reqs of Object.values(scopes)) reqs.forEach(visit);
   return out;
 }
 
@@ -139,7 +173,8 @@ export async function validateTrust(set: TrustSet): Promise<ValidatedTrust> {
   }
   for (const p of policyKeyPaths(policy)) {
     const name = p.startsWith(`${SIGSTORE_KEYS}/`) ? p.slice(SIGSTORE_KEYS.length + 1) : undefined;
-    if (name === undefined || !set.keys.has(name)) throw invalidTrust(`policy.json refers to ${p}, which is not among the published keys`);
+    if (name === undefined || !set.keys.has(name))
+      throw invalidTrust(`policy.json refers to ${p}, which is not among the published keys`);
   }
   for (const [name, data] of set.keys) {
     try {
@@ -150,7 +185,6 @@ export async function validateTrust(set: TrustSet): Promise<ValidatedTrust> {
   }
   return { ...set, policy };
 }
-
 
 /**
  * Parses a trust bundle: `{"version":1,"policy":{...policy.json...},"keys":{"<name>.pgp":"<armoured key>"}}`.
@@ -166,7 +200,8 @@ export function parseTrustBundle(text: string): TrustSet {
   if (!isRecord(doc)) throw invalidTrust('the bundle is not a JSON object');
   const extra = Object.keys(doc).filter((k) => !['version', 'policy', 'keys'].includes(k));
   if (extra.length > 0) throw invalidTrust(`unknown bundle field ${extra[0]}`);
-  if (doc['version'] !== TRUST_BUNDLE_VERSION) throw invalidTrust(`unsupported bundle version ${JSON.stringify(doc['version'])}`);
+  if (doc['version'] !== TRUST_BUNDLE_VERSION)
+    throw invalidTrust(`unsupported bundle version ${JSON.stringify(doc['version'])}`);
   if (!isRecord(doc['keys'])) throw invalidTrust('bundle field "keys" must be an object');
   let policy: Policy;
   try {
@@ -176,7 +211,8 @@ export function parseTrustBundle(text: string): TrustSet {
   }
   const keys = new Map<string, Uint8Array>();
   for (const [name, v] of Object.entries(doc['keys'])) {
-    if (typeof v !== 'string') throw invalidTrust(`key ${JSON.stringify(name)} must be an armoured string`);
+    if (typeof v !== 'string')
+      throw invalidTrust(`key ${JSON.stringify(name)} must be an armoured string`);
     keys.set(name, new TextEncoder().encode(v));
   }
   return { policyText: formatPolicy(policy), keys };
@@ -185,7 +221,8 @@ export function parseTrustBundle(text: string): TrustSet {
 /** Formats a trust bundle (keys must be armoured text). */
 export function formatTrustBundle(policy: Policy, keys: ReadonlyMap<string, string>): string {
   const k: Record<string, string> = {};
-  for (const name of [...keys.keys()].sort()) Object.defineProperty(k, name, { value: keys.get(name), enumerable: true });
+  for (const name of [...keys.keys()].sort())
+    Object.defineProperty(k, name, { value: keys.get(name), enumerable: true });
   return `${JSON.stringify({ version: TRUST_BUNDLE_VERSION, policy, keys: k }, null, 2)}\n`;
 }
 
@@ -195,14 +232,18 @@ export function parseKeysListing(text: string): string[] {
   try {
     doc = JSON.parse(text);
   } catch {
-    throw invalidTrust('the key directory listing is not a JSON autoindex (HTML or garbage was served)');
+    throw invalidTrust(
+      'the key directory listing is not a JSON autoindex (HTML or garbage was served)',
+    );
   }
   if (!Array.isArray(doc)) throw invalidTrust('the key directory listing is not a JSON array');
   const files: string[] = [];
   for (const e of doc) {
-    if (!isRecord(e) || typeof e['name'] !== 'string') throw invalidTrust('malformed entry in the key directory listing');
+    if (!isRecord(e) || typeof e['name'] !== 'string')
+      throw invalidTrust('malformed entry in the key directory listing');
     const name = e['name'];
-    if (!TRUST_FILE_NAME.test(name) || name === '.' || name === '..') throw invalidTrust(`unacceptable name ${JSON.stringify(name)} in the listing`);
+    if (!TRUST_FILE_NAME.test(name) || name === '.' || name === '..')
+      throw invalidTrust(`unacceptable name ${JSON.stringify(name)} in the listing`);
     if (e['type'] === 'file') files.push(name);
   }
   return files;

@@ -56,7 +56,9 @@ function sandboxSystem(base: System, root: string, identity?: System['identity']
     root: fs.root,
     fs,
     users: createUserDatabase(fs, base.proc),
-    host: { localAddresses: async () => [...(await base.host.localAddresses()), SANDBOX_SERVER_ADDRESS] },
+    host: {
+      localAddresses: async () => [...(await base.host.localAddresses()), SANDBOX_SERVER_ADDRESS],
+    },
     identity: identity ?? base.identity,
     dryRun: false,
   };
@@ -66,11 +68,15 @@ function sandboxSystem(base: System, root: string, identity?: System['identity']
 export function planClientPolicy(policy: Policy, root: string): Policy {
   const rewrite = (reqs: Policy['default']) =>
     reqs.map((r) =>
-      r.type === 'signedBy' && r.keyPath !== undefined ? { ...r, keyPath: `${root}${r.keyPath}` } : r,
+      r.type === 'signedBy' && r.keyPath !== undefined
+        ? { ...r, keyPath: `${root}${r.keyPath}` }
+        : r,
     ) as Policy['default'];
   const transports: Record<string, Record<string, Policy['default']>> = {};
   for (const [t, scopes] of Object.entries(policy.transports ?? {})) {
-    transports[t] = Object.fromEntries(Object.entries(scopes).map(([s, reqs]) => [s, rewrite(reqs)]));
+    transports[t] = Object.fromEntries(
+      Object.entries(scopes).map(([s, reqs]) => [s, rewrite(reqs)]),
+    );
   }
   return { ...policy, default: rewrite(policy.default), transports };
 }
@@ -85,12 +91,18 @@ export function planClientPolicy(policy: Policy, root: string): Policy {
  */
 export async function runQuickstart(base: System, o: QuickstartOptions): Promise<QuickstartResult> {
   if (base.identity.uid !== 0) {
-    throw new UsageError('QUICKSTART_NOT_ROOT', 'the quickstart creates users with useradd --prefix and builds images with buildah: run it as root', { details: {} });
+    throw new UsageError(
+      'QUICKSTART_NOT_ROOT',
+      'the quickstart creates users with useradd --prefix and builds images with buildah: run it as root',
+      { details: {} },
+    );
   }
   const dir = o.dir.replace(/\/+$/, '');
   const host = base.hostFs;
   if ((await host.exists(dir)) && (await host.readdir(dir)).length > 0) {
-    throw new UsageError('QUICKSTART_DIR_NOT_EMPTY', `sandbox directory ${dir} is not empty`, { details: { dir } });
+    throw new UsageError('QUICKSTART_DIR_NOT_EMPTY', `sandbox directory ${dir} is not empty`, {
+      details: { dir },
+    });
   }
   const arch = o.arch ?? mapArchitecture(process.arch);
   const root = `${dir}/root`;
@@ -102,23 +114,49 @@ export async function runQuickstart(base: System, o: QuickstartOptions): Promise
 
   // a minimal system tree: accounts for the shadow tools, an empty hosts file, a v2 registries.conf
   await host.mkdir(dir, { mode: 0o700 });
-  for (const d of ['root', 'root/etc/containers/registries.d', 'root/home', 'root/run', 'work', 'client/registries.d', 'oci-out']) await host.mkdir(`${dir}/${d}`);
-  await host.writeFileAtomic(`${root}/etc/passwd`, 'root:x:0:0:root:/root:/bin/bash\n', { backup: false });
+  for (const d of [
+    'root',
+    'root/etc/containers/registries.d',
+    'root/home',
+    'root/run',
+    'work',
+    'client/registries.d',
+    'oci-out',
+  ])
+    await host.mkdir(`${dir}/${d}`);
+  await host.writeFileAtomic(`${root}/etc/passwd`, 'root:x:0:0:root:/root:/bin/bash\n', {
+    backup: false,
+  });
   await host.writeFileAtomic(`${root}/etc/group`, 'root:x:0:\n', { backup: false });
-  await host.writeFileAtomic(`${root}/etc/shadow`, 'root:*::0:99999:7:::\n', { mode: 0o640, backup: false });
+  await host.writeFileAtomic(`${root}/etc/shadow`, 'root:*::0:99999:7:::\n', {
+    mode: 0o640,
+    backup: false,
+  });
   await host.writeFileAtomic(`${root}/etc/gshadow`, 'root:*::\n', { mode: 0o640, backup: false });
   await host.writeFileAtomic(`${root}/etc/hosts`, '127.0.0.1 localhost\n', { backup: false });
-  await host.writeFileAtomic(`${root}/etc/containers/registries.conf`, 'unqualified-search-registries = []\n', { backup: false });
+  await host.writeFileAtomic(
+    `${root}/etc/containers/registries.conf`,
+    'unqualified-search-registries = []\n',
+    { backup: false },
+  );
   const sys = sandboxSystem(base, root);
   step('sandbox', true, `${dir} (system root ${root}; the host's /etc is not touched)`);
 
   const services = await startServices(sys, { registry: '127.0.0.1:0', sigstore: '127.0.0.1:0' });
   try {
     const registry = services.registry.host;
-    step('services', true, `docker-registry on ${services.registry.url}, signature server (nginx) on ${services.sigstore.url}`);
+    step(
+      'services',
+      true,
+      `docker-registry on ${services.registry.url}, signature server (nginx) on ${services.sigstore.url}`,
+    );
 
     const policy = await createPolicy(sys, { ip: SANDBOX_SERVER_ADDRESS });
-    step('podsec-create-policy', true, `${policy.mode} mode: default reject, ${policy.changedFiles.length} files written`);
+    step(
+      'podsec-create-policy',
+      true,
+      `${policy.mode} mode: default reject, ${policy.changedFiles.length} files written`,
+    );
 
     const passphraseFile = `${dir}/passphrase`;
     const passphrase = randomBytes(18).toString('base64url');
@@ -131,41 +169,110 @@ export async function runQuickstart(base: System, o: QuickstartOptions): Promise
       password: () => Promise.resolve(null),
     });
     const maker = makers.makers[0]!;
-    step('podsec-create-imagemakeruser', true, `${MAKER}@${scope}, key ${maker.key.fingerprint ?? '?'} (${MAKER_EMAIL})`);
+    step(
+      'podsec-create-imagemakeruser',
+      true,
+      `${MAKER}@${scope}, key ${maker.key.fingerprint ?? '?'} (${MAKER_EMAIL})`,
+    );
 
     // build a tiny image with buildah from scratch, in private storage, and publish it "upstream" (unsigned)
-    const store = ['--root', `${dir}/work/storage`, '--runroot', `${dir}/work/run`, '--storage-driver', 'vfs'];
+    const store = [
+      '--root',
+      `${dir}/work/storage`,
+      '--runroot',
+      `${dir}/work/run`,
+      '--storage-driver',
+      'vfs',
+    ];
     const env = { BUILDAH_ISOLATION: 'chroot', STORAGE_DRIVER: 'vfs' };
     const buildPolicy = `${dir}/work/build-policy.json`;
-    await host.writeFileAtomic(buildPolicy, '{"default":[{"type":"insecureAcceptAnything"}]}\n', { backup: false });
+    await host.writeFileAtomic(buildPolicy, '{"default":[{"type":"insecureAcceptAnything"}]}\n', {
+      backup: false,
+    });
     const build = async (text: string, target: string) => {
       await host.writeFileAtomic(`${dir}/work/hello.txt`, text, { backup: false });
-      const ctr = (await runOrThrow(sys.proc, 'buildah', [...store, 'from', '--signature-policy', buildPolicy, 'scratch'], { env })).stdout.trim();
-      await runOrThrow(sys.proc, 'buildah', [...store, 'copy', ctr, `${dir}/work/hello.txt`, '/hello.txt'], { env });
-      await runOrThrow(sys.proc, 'buildah', [...store, 'config', '--cmd', '/hello.txt', '--arch', arch, ctr], { env });
-      await runOrThrow(sys.proc, 'buildah', [...store, 'commit', '--signature-policy', buildPolicy, ctr, `localhost/qs-${randomBytes(4).toString('hex')}`], { env }).then(async (r) => {
+      const ctr = (
+        await runOrThrow(
+          sys.proc,
+          'buildah',
+          [...store, 'from', '--signature-policy', buildPolicy, 'scratch'],
+          { env },
+        )
+      ).stdout.trim();
+      await runOrThrow(
+        sys.proc,
+        'buildah',
+        [...store, 'copy', ctr, `${dir}/work/hello.txt`, '/hello.txt'],
+        { env },
+      );
+      await runOrThrow(
+        sys.proc,
+        'buildah',
+        [...store, 'config', '--cmd', '/hello.txt', '--arch', arch, ctr],
+        { env },
+      );
+      await runOrThrow(
+        sys.proc,
+        'buildah',
+        [
+          ...store,
+          'commit',
+          '--signature-policy',
+          buildPolicy,
+          ctr,
+          `localhost/qs-${randomBytes(4).toString('hex')}`,
+        ],
+        { env },
+      ).then(async (r) => {
         const id = r.stdout.trim().split('\n').pop()!;
-        await runOrThrow(sys.proc, 'buildah', [...store, 'push', '--signature-policy', buildPolicy, '--tls-verify=false', id, `docker://${target}`], { env });
+        await runOrThrow(
+          sys.proc,
+          'buildah',
+          [
+            ...store,
+            'push',
+            '--signature-policy',
+            buildPolicy,
+            '--tls-verify=false',
+            id,
+            `docker://${target}`,
+          ],
+          { env },
+        );
       });
     };
     const upstream = `${registry}/upstream`;
     await build('Hello from a signed podsec image\n', `${upstream}/quickstart/hello:1`);
     const unsignedImage = `${registry}/quickstart/unsigned:1`;
     await build('Nobody signed me\n', unsignedImage);
-    step('buildah', true, `built quickstart/hello:1 (pushed unsigned to ${upstream}) and ${unsignedImage} (never signed)`);
+    step(
+      'buildah',
+      true,
+      `built quickstart/hello:1 (pushed unsigned to ${upstream}) and ${unsignedImage} (never signed)`,
+    );
 
     const archiveHost = createArchiveHost(sys.env);
     const saved = await saveOci(
       sys,
       archiveHost,
-      planSaveOci({ args: [`${dir}/oci`, arch, 'quickstart/hello:1'], registry: upstream, transport: 'docker://', srcTlsVerify: false, env: sys.env }),
+      planSaveOci({
+        args: [`${dir}/oci`, arch, 'quickstart/hello:1'],
+        registry: upstream,
+        transport: 'docker://',
+        srcTlsVerify: false,
+        env: sys.env,
+      }),
       { tmpDir: `${dir}/work` },
     );
     const archive = saved.archives[0]!.file;
     step('podsec-save-oci', true, `${archive}`);
 
     const makerEntry = (await sys.users.getUser(MAKER))!;
-    const asMaker = sandboxSystem(base, root, { uid: makerEntry.uid, gid: makerEntry.gid, user: MAKER });
+    const asMaker = sandboxSystem(base, root, {
+      uid: makerEntry.uid,
+      gid: makerEntry.gid,
+      user: MAKER,
+    });
     const loaded = await loadSignOci(asMaker, archiveHost, {
       archive,
       arch,
@@ -176,25 +283,75 @@ export async function runQuickstart(base: System, o: QuickstartOptions): Promise
       tmpDir: `${dir}/work`,
     });
     const signedImage = loaded.loaded[loaded.loaded.length - 1]!.reference;
-    step('podsec-load-sign-oci', true, `${loaded.loaded.map((l) => `${l.reference} (${l.digest.slice(0, 19)}…)`).join(', ')} signed into /var/sigstore/sigstore`);
+    step(
+      'podsec-load-sign-oci',
+      true,
+      `${loaded.loaded.map((l) => `${l.reference} (${l.digest.slice(0, 19)}…)`).join(', ')} signed into /var/sigstore/sigstore`,
+    );
 
     // a client's view: the generated policy and the signature server over HTTP
     const systemPolicy = parsePolicy(await sys.fs.readText(POLICY_JSON));
     const clientPolicy = `${dir}/client/policy.json`;
-    await host.writeFileAtomic(clientPolicy, formatPolicy(planClientPolicy(systemPolicy, root)), { backup: false });
-    await host.writeFileAtomic(`${dir}/client/registries.d/default.yaml`, `default-docker:\n  lookaside: ${services.sigstore.url}/sigstore/\n`, { backup: false });
+    await host.writeFileAtomic(clientPolicy, formatPolicy(planClientPolicy(systemPolicy, root)), {
+      backup: false,
+    });
+    await host.writeFileAtomic(
+      `${dir}/client/registries.d/default.yaml`,
+      `default-docker:\n  lookaside: ${services.sigstore.url}/sigstore/\n`,
+      { backup: false },
+    );
     const pull = (image: string, to: string) =>
-      sys.proc.run('skopeo', ['--policy', clientPolicy, '--registries.d', `${dir}/client/registries.d`, 'copy', '--src-tls-verify=false', `docker://${image}`, `dir:${dir}/oci-out/${to}`]);
-    const who = await verifyTrust(sys, signedImage, { insecure: true, lookaside: `${services.sigstore.url}/sigstore/` });
+      sys.proc.run('skopeo', [
+        '--policy',
+        clientPolicy,
+        '--registries.d',
+        `${dir}/client/registries.d`,
+        'copy',
+        '--src-tls-verify=false',
+        `docker://${image}`,
+        `dir:${dir}/oci-out/${to}`,
+      ]);
+    const who = await verifyTrust(sys, signedImage, {
+      insecure: true,
+      lookaside: `${services.sigstore.url}/sigstore/`,
+    });
     const sig = who.signatures.find((s) => s.valid);
-    step('podsec-trust verify', sig !== undefined && who.verdict.accepted, sig ? `${signedImage} signed by ${sig.userIds?.join(', ')} (key ${sig.keyFingerprint}); policy ${who.verdict.accepted ? 'accepts' : 'rejects'}` : 'no valid signature');
+    step(
+      'podsec-trust verify',
+      sig !== undefined && who.verdict.accepted,
+      sig
+        ? `${signedImage} signed by ${sig.userIds?.join(', ')} (key ${sig.keyFingerprint}); policy ${who.verdict.accepted ? 'accepts' : 'rejects'}`
+        : 'no valid signature',
+    );
     const good = await pull(signedImage, 'signed');
-    step('skopeo pulls the signed image', good.exitCode === 0, good.exitCode === 0 ? `${signedImage} accepted under the generated policy` : good.stderr.trim());
+    step(
+      'skopeo pulls the signed image',
+      good.exitCode === 0,
+      good.exitCode === 0
+        ? `${signedImage} accepted under the generated policy`
+        : good.stderr.trim(),
+    );
     const bad = await pull(unsignedImage, 'unsigned');
-    const refusedForPolicy = bad.exitCode !== 0 && /signature|rejected|not allowed/i.test(bad.stderr);
-    step('skopeo refuses the unsigned image', refusedForPolicy, refusedForPolicy ? (bad.stderr.trim().split('\n').pop() ?? '') : `unexpected: exit ${bad.exitCode} ${bad.stderr.trim()}`);
+    const refusedForPolicy =
+      bad.exitCode !== 0 && /signature|rejected|not allowed/i.test(bad.stderr);
+    step(
+      'skopeo refuses the unsigned image',
+      refusedForPolicy,
+      refusedForPolicy
+        ? (bad.stderr.trim().split('\n').pop() ?? '')
+        : `unexpected: exit ${bad.exitCode} ${bad.stderr.trim()}`,
+    );
     const ok = steps.every((s) => s.ok);
-    return { dir, root, registry: services.registry.url, sigstore: services.sigstore.url, signedImage, unsignedImage, steps, ok };
+    return {
+      dir,
+      root,
+      registry: services.registry.url,
+      sigstore: services.sigstore.url,
+      signedImage,
+      unsignedImage,
+      steps,
+      ok,
+    };
   } finally {
     await services.stop();
     step('services stopped', true, 'docker-registry and nginx');

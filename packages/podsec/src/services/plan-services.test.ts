@@ -6,7 +6,12 @@ import { describe, it } from 'node:test';
 import { execa } from 'execa';
 import { parse } from 'yaml';
 import {
-  minimalRegistryConfig, parseListen, planRegistryConfig, renderNginxDropIn, renderNginxMain, renderNginxSite,
+  minimalRegistryConfig,
+  parseListen,
+  planRegistryConfig,
+  renderNginxDropIn,
+  renderNginxMain,
+  renderNginxSite,
   renderRegistryUnit,
 } from './plan-services.ts';
 
@@ -37,7 +42,13 @@ http:
 describe('renderNginxSite', () => {
   it('declares the §10.7 directives, read-only, listings only of keys/ and sigstore/', () => {
     const s = renderNginxSite();
-    for (const d of ['listen 0.0.0.0:81;', 'server_name sigstore.local;', 'root /var/sigstore;', 'autoindex on;', 'autoindex_format json;']) {
+    for (const d of [
+      'listen 0.0.0.0:81;',
+      'server_name sigstore.local;',
+      'root /var/sigstore;',
+      'autoindex on;',
+      'autoindex_format json;',
+    ]) {
       assert.ok(s.includes(d), d);
     }
     assert.match(s, /location \/keys\/ \{[^}]*limit_except GET \{ deny all; \}[^}]*autoindex on;/);
@@ -47,9 +58,19 @@ describe('renderNginxSite', () => {
 
   it('is accepted by the real nginx -t, with and without a custom listen address', async (t) => {
     const d = await tempDir(t);
-    await writeFile(path.join(d, 'site.conf'), renderNginxSite({ listen: '127.0.0.1:8081', root: path.join(d, 'sig') }));
-    await writeFile(path.join(d, 'nginx.conf'), renderNginxMain({ runDir: d, includes: [path.join(d, 'site.conf')] }));
-    const r = await execa('nginx', ['-t', '-p', d, '-e', path.join(d, 'error.log'), '-c', path.join(d, 'nginx.conf')], { reject: false });
+    await writeFile(
+      path.join(d, 'site.conf'),
+      renderNginxSite({ listen: '127.0.0.1:8081', root: path.join(d, 'sig') }),
+    );
+    await writeFile(
+      path.join(d, 'nginx.conf'),
+      renderNginxMain({ runDir: d, includes: [path.join(d, 'site.conf')] }),
+    );
+    const r = await execa(
+      'nginx',
+      ['-t', '-p', d, '-e', path.join(d, 'error.log'), '-c', path.join(d, 'nginx.conf')],
+      { reject: false },
+    );
     assert.equal(r.exitCode, 0, r.stderr);
   });
 });
@@ -59,7 +80,10 @@ describe('planRegistryConfig', () => {
     const r = planRegistryConfig(ALT_CONFIG);
     assert.equal(r.changed, true);
     const y = parse(r.text);
-    assert.equal(y.storage.filesystem.rootdirectory, '/var/lib/containers/storage/volumes/registry/_data/');
+    assert.equal(
+      y.storage.filesystem.rootdirectory,
+      '/var/lib/containers/storage/volumes/registry/_data/',
+    );
     assert.equal(y.http.addr, ':80');
     assert.equal(y.http.debug.addr, ':5001');
     assert.deepEqual(y.http.headers, { 'X-Content-Type-Options': ['nosniff'] });
@@ -90,7 +114,10 @@ describe('planRegistryConfig', () => {
 
   it('replaces a non-mapping intermediate key', () => {
     const y = parse(planRegistryConfig('version: 0.1\nstorage: ~\nhttp: x\n').text);
-    assert.equal(y.storage.filesystem.rootdirectory, '/var/lib/containers/storage/volumes/registry/_data/');
+    assert.equal(
+      y.storage.filesystem.rootdirectory,
+      '/var/lib/containers/storage/volumes/registry/_data/',
+    );
     assert.equal(y.http.addr, ':80');
   });
 
@@ -110,19 +137,33 @@ describe('systemd units', () => {
     const r = await execa('systemd-analyze', ['verify', '--man=no', unit], { reject: false });
     assert.equal(r.exitCode, 0, r.stderr);
     assert.equal(r.stderr, '');
-    for (const k of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'PrivateTmp=yes', 'ReadWritePaths=/var/lib/containers/storage/volumes/registry/_data']) {
+    for (const k of [
+      'NoNewPrivileges=yes',
+      'ProtectSystem=strict',
+      'PrivateTmp=yes',
+      'ReadWritePaths=/var/lib/containers/storage/volumes/registry/_data',
+    ]) {
       assert.ok(text.includes(`\n${k}\n`), k);
     }
-    assert.match(text, /^ExecStart=\/usr\/bin\/docker-registry serve \/etc\/docker-registry\/config\.yml$/m);
+    assert.match(
+      text,
+      /^ExecStart=\/usr\/bin\/docker-registry serve \/etc\/docker-registry\/config\.yml$/m,
+    );
   });
 
   it('the nginx drop-in loads on top of the host nginx.service without a warning', async (t) => {
     const d = await tempDir(t);
     await mkdir(path.join(d, 'nginx.service.d'));
     await writeFile(path.join(d, 'nginx.service.d', 'podsec.conf'), renderNginxDropIn());
-    await writeFile(path.join(d, 'nginx.service.d', 'zz-probe.conf'), '[Service]\nBogusKeyForProbe=1\n');
+    await writeFile(
+      path.join(d, 'nginx.service.d', 'zz-probe.conf'),
+      '[Service]\nBogusKeyForProbe=1\n',
+    );
     // SYSTEMD_UNIT_PATH with a trailing ':' = our dir first, then the default search path
-    const r = await execa('systemd-analyze', ['verify', 'nginx.service'], { reject: false, env: { SYSTEMD_UNIT_PATH: `${d}:` } });
+    const r = await execa('systemd-analyze', ['verify', 'nginx.service'], {
+      reject: false,
+      env: { SYSTEMD_UNIT_PATH: `${d}:` },
+    });
     // the probe proves the drop-in directory was read; our file adds no warning of its own
     assert.match(r.stderr, /zz-probe\.conf:2: Unknown key/);
     assert.doesNotMatch(r.stderr, /podsec\.conf/);
@@ -131,11 +172,26 @@ describe('systemd units', () => {
 
 describe('parseListen', () => {
   it('accepts host:port and :port, refuses the rest', () => {
-    assert.deepEqual(parseListen('0.0.0.0:81', { allowEmptyHost: false }), { host: '0.0.0.0', port: 81 });
+    assert.deepEqual(parseListen('0.0.0.0:81', { allowEmptyHost: false }), {
+      host: '0.0.0.0',
+      port: 81,
+    });
     assert.deepEqual(parseListen(':80', { allowEmptyHost: true }), { host: '', port: 80 });
-    assert.throws(() => parseListen(':80', { allowEmptyHost: false }), { code: 'USAGE_BAD_LISTEN' });
-    for (const bad of ['256.0.0.1:80', 'localhost:80', '1.2.3.4:99999', '1.2.3.4:x', '1.2.3.4:80;evil']) {
-      assert.throws(() => parseListen(bad, { allowEmptyHost: true }), { code: 'USAGE_BAD_LISTEN' }, bad);
+    assert.throws(() => parseListen(':80', { allowEmptyHost: false }), {
+      code: 'USAGE_BAD_LISTEN',
+    });
+    for (const bad of [
+      '256.0.0.1:80',
+      'localhost:80',
+      '1.2.3.4:99999',
+      '1.2.3.4:x',
+      '1.2.3.4:80;evil',
+    ]) {
+      assert.throws(
+        () => parseListen(bad, { allowEmptyHost: true }),
+        { code: 'USAGE_BAD_LISTEN' },
+        bad,
+      );
     }
   });
 });

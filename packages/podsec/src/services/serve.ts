@@ -81,20 +81,31 @@ function registryConfig(storage: string, addr: string): string {
  * Starts docker-registry and nginx as child processes and waits until `GET /v2/` and `GET /keys/` answer 200.
  * Creates missing served directories (the registry volume directory, /var/sigstore/{keys,sigstore}) with 0755.
  */
-export async function startServices(sys: System, o: StartServicesOptions = {}): Promise<RunningServices> {
+export async function startServices(
+  sys: System,
+  o: StartServicesOptions = {},
+): Promise<RunningServices> {
   const reg = parseListen(o.registry ?? '127.0.0.1:0', { allowEmptyHost: false });
   const sig = parseListen(o.sigstore ?? '127.0.0.1:0', { allowEmptyHost: false });
   if (reg.host.startsWith('[') || sig.host.startsWith('[')) {
-    throw new UsageError('USAGE_BAD_LISTEN', 'IPv6 listen addresses are not supported', { details: { value: reg.host } });
+    throw new UsageError('USAGE_BAD_LISTEN', 'IPv6 listen addresses are not supported', {
+      details: { value: reg.host },
+    });
   }
   if (reg.port !== 0 && reg.host === sig.host && reg.port === sig.port) {
-    throw new UsageError('USAGE_SAME_ADDRESS', `the registry and the signature server cannot share ${reg.host}:${reg.port}`, {
-      details: { address: `${reg.host}:${reg.port}` },
-    });
+    throw new UsageError(
+      'USAGE_SAME_ADDRESS',
+      `the registry and the signature server cannot share ${reg.host}:${reg.port}`,
+      {
+        details: { address: `${reg.host}:${reg.port}` },
+      },
+    );
   }
   const timeoutMs = o.timeoutMs ?? 20_000;
   if ((await sys.fs.stat('/'))?.kind !== 'dir') {
-    throw new UsageError('SERVE_ROOT_MISSING', `the root directory ${sys.root} does not exist`, { details: { root: sys.root } });
+    throw new UsageError('SERVE_ROOT_MISSING', `the root directory ${sys.root} does not exist`, {
+      details: { root: sys.root },
+    });
   }
   for (const d of [SIGSTORE_DIR, SIGSTORE_KEYS, SIGSTORE_SIGNATURES, REGISTRY_STORAGE]) {
     if (!(await sys.fs.exists(d))) await sys.fs.mkdir(d, { mode: 0o755 });
@@ -114,18 +125,53 @@ export async function startServices(sys: System, o: StartServicesOptions = {}): 
   };
 
   try {
-    const registry = await startWithRetry('registry', reg, async (addr) => {
-      await sys.fs.writeFileAtomic(`${runDir}/registry.yml`, registryConfig(storage, addr), { backup: false, mode: 0o600 });
-      return spawnService('docker-registry', o.registryBinary ?? '/usr/bin/docker-registry', ['serve', `${hostRun}/registry.yml`]);
-    }, (addr) => `http://${addr}/v2/`);
-    const nginx = await startWithRetry('nginx', sig, async (addr) => {
-      const site = renderNginxSite({ listen: addr, root: sigstoreRoot, header: '# podsec-serve: per-run site' });
-      await sys.fs.writeFileAtomic(`${runDir}/site.conf`, site, { backup: false });
-      await sys.fs.writeFileAtomic(`${runDir}/nginx.conf`, renderNginxMain({ runDir: hostRun, includes: [`${hostRun}/site.conf`], foreground: true }), {
-        backup: false,
-      });
-      return spawnService('nginx', o.nginxBinary ?? 'nginx', ['-p', hostRun, '-e', `${hostRun}/error.log`, '-c', `${hostRun}/nginx.conf`]);
-    }, (addr) => `http://${addr}/keys/`);
+    const registry = await startWithRetry(
+      'registry',
+      reg,
+      async (addr) => {
+        await sys.fs.writeFileAtomic(`${runDir}/registry.yml`, registryConfig(storage, addr), {
+          backup: false,
+          mode: 0o600,
+        });
+        return spawnService('docker-registry', o.registryBinary ?? '/usr/bin/docker-registry', [
+          'serve',
+          `${hostRun}/registry.yml`,
+        ]);
+      },
+      (addr) => `http://${addr}/v2/`,
+    );
+    const nginx = await startWithRetry(
+      'nginx',
+      sig,
+      async (addr) => {
+        const site = renderNginxSite({
+          listen: addr,
+          root: sigstoreRoot,
+          header: '# podsec-serve: per-run site',
+        });
+        await sys.fs.writeFileAtomic(`${runDir}/site.conf`, site, { backup: false });
+        await sys.fs.writeFileAtomic(
+          `${runDir}/nginx.conf`,
+          renderNginxMain({
+            runDir: hostRun,
+            includes: [`${hostRun}/site.conf`],
+            foreground: true,
+          }),
+          {
+            backup: false,
+          },
+        );
+        return spawnService('nginx', o.nginxBinary ?? 'nginx', [
+          '-p',
+          hostRun,
+          '-e',
+          `${hostRun}/error.log`,
+          '-c',
+          `${hostRun}/nginx.conf`,
+        ]);
+      },
+      (addr) => `http://${addr}/keys/`,
+    );
 
     const exited = new Promise<ServiceExit>((resolve) => {
       for (const p of [registry.proc, nginx.proc]) {
@@ -136,7 +182,11 @@ export async function startServices(sys: System, o: StartServicesOptions = {}): 
     });
     let stopped: Promise<void> | undefined;
     return {
-      registry: { host: registry.addr, url: `http://${registry.addr}`, pid: registry.proc.pid ?? 0 },
+      registry: {
+        host: registry.addr,
+        url: `http://${registry.addr}`,
+        pid: registry.proc.pid ?? 0,
+      },
       sigstore: { host: nginx.addr, url: `http://${nginx.addr}`, pid: nginx.proc.pid ?? 0 },
       exited,
       stop: () => (stopped ??= stopAll()),
@@ -165,8 +215,14 @@ export async function startServices(sys: System, o: StartServicesOptions = {}): 
       const ex = proc.isRunning() ? await proc.stop() : await proc.exited;
       started.splice(started.indexOf(proc), 1);
       if (l.port === 0 && attempt < 4 && ADDRESS_IN_USE.test(ex.stderr)) continue;
-      const reason = ex.stderr.trim().split('\n').slice(-3).join('\n') || (Date.now() >= deadline ? `no answer within ${timeoutMs} ms` : `exit code ${ex.exitCode ?? ex.signal ?? '?'}`);
-      throw new PodsecError('SERVE_START_FAILED', `${name} did not start on ${addr}: ${reason}`, { details: { service: name, address: addr, reason } });
+      const reason =
+        ex.stderr.trim().split('\n').slice(-3).join('\n') ||
+        (Date.now() >= deadline
+          ? `no answer within ${timeoutMs} ms`
+          : `exit code ${ex.exitCode ?? ex.signal ?? '?'}`);
+      throw new PodsecError('SERVE_START_FAILED', `${name} did not start on ${addr}: ${reason}`, {
+        details: { service: name, address: addr, reason },
+      });
     }
   }
 }

@@ -34,7 +34,12 @@ export interface ServiceProcess {
 const TAIL = 8192;
 
 /** Starts `file args` (no shell) with stdin closed, stdout discarded and stderr kept (tail). */
-export function spawnService(name: string, file: string, args: readonly string[], o: { readonly env?: Readonly<Record<string, string | undefined>> } = {}): ServiceProcess {
+export function spawnService(
+  name: string,
+  file: string,
+  args: readonly string[],
+  o: { readonly env?: Readonly<Record<string, string | undefined>> } = {},
+): ServiceProcess {
   const child = execa(file, [...args], {
     reject: false,
     shell: false,
@@ -53,8 +58,14 @@ export function spawnService(name: string, file: string, args: readonly string[]
   let running = child.pid !== undefined;
   const exited: Promise<ServiceExit> = child.then((r) => {
     running = false;
-    const extra = r.failed && r.exitCode === undefined && r.signal === undefined ? r.shortMessage : '';
-    return { name, exitCode: r.exitCode, signal: r.signal, stderr: extra ? `${tail}${extra}\n` : tail };
+    const extra =
+      r.failed && r.exitCode === undefined && r.signal === undefined ? r.shortMessage : '';
+    return {
+      name,
+      exitCode: r.exitCode,
+      signal: r.signal,
+      stderr: extra ? `${tail}${extra}\n` : tail,
+    };
   });
   return {
     name,

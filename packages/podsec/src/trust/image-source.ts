@@ -19,16 +19,31 @@ export interface FetchManifestOptions {
  * Fetches the raw manifest of `image` with `skopeo inspect --raw` (the real client: registries.conf,
  * mirrors and credentials apply) and computes its digest over the exact bytes.
  */
-export async function fetchManifest(sys: System, image: string, options: FetchManifestOptions = {}): Promise<FetchedManifest> {
+export async function fetchManifest(
+  sys: System,
+  image: string,
+  options: FetchManifestOptions = {},
+): Promise<FetchedManifest> {
   const ref = parseDockerReference(image.replace(/^docker:\/\//, ''));
   const reference = ref.toString();
-  const args = ['inspect', '--raw', ...(options.insecure ? ['--tls-verify=false'] : []), `docker://${reference}`];
-  const r = await runOrThrow(sys.proc, 'skopeo', args, { binary: true, timeoutMs: 120_000 }).catch((e: unknown) => {
-    throw new UsageError('TRUST_MANIFEST_UNAVAILABLE', `cannot fetch the manifest of ${reference}`, {
-      cause: e,
-      details: { image: reference },
-    });
-  });
+  const args = [
+    'inspect',
+    '--raw',
+    ...(options.insecure ? ['--tls-verify=false'] : []),
+    `docker://${reference}`,
+  ];
+  const r = await runOrThrow(sys.proc, 'skopeo', args, { binary: true, timeoutMs: 120_000 }).catch(
+    (e: unknown) => {
+      throw new UsageError(
+        'TRUST_MANIFEST_UNAVAILABLE',
+        `cannot fetch the manifest of ${reference}`,
+        {
+          cause: e,
+          details: { image: reference },
+        },
+      );
+    },
+  );
   const manifest = r.stdoutBytes ?? new TextEncoder().encode(r.stdout);
   return { reference, manifest, digest: manifestDigest(manifest) };
 }

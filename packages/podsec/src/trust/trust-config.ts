@@ -19,7 +19,10 @@ export interface TrustConfig {
 }
 
 /** Reads policy.json and every `*.yaml` of registries.d (as containers/image merges them). */
-export async function readTrustConfig(sys: System, o: TrustConfigOptions = {}): Promise<TrustConfig> {
+export async function readTrustConfig(
+  sys: System,
+  o: TrustConfigOptions = {},
+): Promise<TrustConfig> {
   const policyPath = o.policy ?? POLICY_JSON;
   const policy = parsePolicy(await sys.fs.readText(policyPath));
   const dir = o.registriesD ?? REGISTRIES_D;

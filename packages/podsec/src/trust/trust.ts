@@ -1,7 +1,22 @@
 import {
-  createEvaluationContext, evaluateImage, keyInfo, lookasideFor, readPassphrase, readPrivateKey, readPublicKeys, readSignatures,
-  requirementsFor, signingKeyIds, signSimpleSigning, verifySimpleSigning, writeSignature, UsageError,
-  type EvaluationResult, type Policy, type PolicyRequirement, type RequirementsDecision,
+  createEvaluationContext,
+  evaluateImage,
+  keyInfo,
+  lookasideFor,
+  readPassphrase,
+  readPrivateKey,
+  readPublicKeys,
+  readSignatures,
+  requirementsFor,
+  signingKeyIds,
+  signSimpleSigning,
+  verifySimpleSigning,
+  writeSignature,
+  UsageError,
+  type EvaluationResult,
+  type Policy,
+  type PolicyRequirement,
+  type RequirementsDecision,
 } from '@podsec/core';
 import type { System } from '@podsec/core/system';
 import { fetchManifest, type FetchManifestOptions } from './image-source.ts';
@@ -16,7 +31,8 @@ export interface ScopeRow {
 
 function describeRequirement(r: PolicyRequirement): string {
   if (r.type === 'signedBy') {
-    const keys = r.keyPath ?? r.keyPaths?.join(',') ?? (r.keyData !== undefined ? '<keyData>' : '?');
+    const keys =
+      r.keyPath ?? r.keyPaths?.join(',') ?? (r.keyData !== undefined ? '<keyData>' : '?');
     const identity = r.signedIdentity ? ` identity=${r.signedIdentity.type}` : '';
     return `signedBy ${keys}${identity}`;
   }
@@ -25,9 +41,16 @@ function describeRequirement(r: PolicyRequirement): string {
 
 /** Every scope of a policy, default first (pure). */
 export function planScopeTable(policy: Policy): ScopeRow[] {
-  const rows: ScopeRow[] = [{ transport: '*', scope: 'default', requirements: policy.default.map(describeRequirement) }];
+  const rows: ScopeRow[] = [
+    { transport: '*', scope: 'default', requirements: policy.default.map(describeRequirement) },
+  ];
   for (const [transport, scopes] of Object.entries(policy.transports ?? {})) {
-    for (const [scope, reqs] of Object.entries(scopes)) rows.push({ transport, scope: scope === '' ? '""' : scope, requirements: reqs.map(describeRequirement) });
+    for (const [scope, reqs] of Object.entries(scopes))
+      rows.push({
+        transport,
+        scope: scope === '' ? '""' : scope,
+        requirements: reqs.map(describeRequirement),
+      });
   }
   return rows;
 }
@@ -41,11 +64,20 @@ export interface ShowTrustResult {
 }
 
 /** The requirements of the policy, or those that apply to `image` and why. */
-export async function showTrust(sys: System, image: string | undefined, o: TrustConfigOptions = {}): Promise<ShowTrustResult> {
+export async function showTrust(
+  sys: System,
+  image: string | undefined,
+  o: TrustConfigOptions = {},
+): Promise<ShowTrustResult> {
   const cfg = await readTrustConfig(sys, o);
-  if (image === undefined) return { policyPath: cfg.policyPath, scopes: planScopeTable(cfg.policy) };
+  if (image === undefined)
+    return { policyPath: cfg.policyPath, scopes: planScopeTable(cfg.policy) };
   const decision = requirementsFor(cfg.policy, 'docker', image.replace(/^docker:\/\//, ''));
-  return { policyPath: cfg.policyPath, image, decision: { ...decision, described: decision.requirements.map(describeRequirement) } };
+  return {
+    policyPath: cfg.policyPath,
+    image,
+    decision: { ...decision, described: decision.requirements.map(describeRequirement) },
+  };
 }
 
 /** One signature as `podsec-trust verify` reports it. */
@@ -81,15 +113,21 @@ export interface VerifyTrustOptions extends TrustConfigOptions, FetchManifestOpt
 
 type PublicKeys = Awaited<ReturnType<typeof readPublicKeys>>;
 
-async function knownKeys(sys: System, policy: Policy, extra: readonly string[]): Promise<PublicKeys> {
+async function knownKeys(
+  sys: System,
+  policy: Policy,
+  extra: readonly string[],
+): Promise<PublicKeys> {
   const out: PublicKeys = [];
   const ctx = createEvaluationContext(sys.fs);
   for (const scopes of Object.values(policy.transports ?? {})) {
     for (const reqs of Object.values(scopes)) {
-      for (const r of reqs) if (r.type === 'signedBy') out.push(...(await ctx.loadKeys(r).catch(() => [])));
+      for (const r of reqs)
+        if (r.type === 'signedBy') out.push(...(await ctx.loadKeys(r).catch(() => [])));
     }
   }
-  for (const r of policy.default) if (r.type === 'signedBy') out.push(...(await ctx.loadKeys(r).catch(() => [])));
+  for (const r of policy.default)
+    if (r.type === 'signedBy') out.push(...(await ctx.loadKeys(r).catch(() => [])));
   for (const f of extra) out.push(...(await readPublicKeys(await sys.hostFs.readFile(f))));
   return out;
 }
@@ -98,11 +136,16 @@ async function knownKeys(sys: System, policy: Policy, extra: readonly string[]):
  * Every signature of an image: who made it (key, user id), creator, time, identity, whether it is valid,
  * and the policy's verdict with the reason. Answers "who signed this image?".
  */
-export async function verifyTrust(sys: System, image: string, o: VerifyTrustOptions = {}): Promise<VerifyTrustResult> {
+export async function verifyTrust(
+  sys: System,
+  image: string,
+  o: VerifyTrustOptions = {},
+): Promise<VerifyTrustResult> {
   const cfg = await readTrustConfig(sys, o);
   const m = await fetchManifest(sys, image, o);
   const base = o.lookaside ?? lookasideFor(cfg.registriesD, m.reference);
-  const blobs = base === undefined ? [] : await readSignatures(base, m.reference, m.digest, { fs: sys.fs });
+  const blobs =
+    base === undefined ? [] : await readSignatures(base, m.reference, m.digest, { fs: sys.fs });
   const keys = await knownKeys(sys, cfg.policy, o.keys ?? []);
   const signatures: SignatureReport[] = [];
   for (const [i, blob] of blobs.entries()) {
@@ -120,7 +163,12 @@ export async function verifyTrust(sys: System, image: string, o: VerifyTrustOpti
       });
     } catch (e) {
       const keyIds = await signingKeyIds(blob).catch(() => []);
-      signatures.push({ index: i + 1, valid: false, reason: e instanceof Error ? e.message : String(e), keyIds });
+      signatures.push({
+        index: i + 1,
+        valid: false,
+        reason: e instanceof Error ? e.message : String(e),
+        keyIds,
+      });
     }
   }
   const verdict = await evaluateImage(
@@ -153,19 +201,47 @@ export interface SignTrustResult {
 }
 
 /** Signs an image in its registry and stores the signature in a `file://` lookaside. */
-export async function signTrust(sys: System, image: string, o: SignTrustOptions): Promise<SignTrustResult> {
-  const passphrase = o.passphraseFile === undefined ? undefined : await readPassphrase({ file: o.passphraseFile }, (p) => sys.hostFs.readFile(p));
+export async function signTrust(
+  sys: System,
+  image: string,
+  o: SignTrustOptions,
+): Promise<SignTrustResult> {
+  const passphrase =
+    o.passphraseFile === undefined
+      ? undefined
+      : await readPassphrase({ file: o.passphraseFile }, (p) => sys.hostFs.readFile(p));
   const privateKey = await readPrivateKey(await sys.hostFs.readFile(o.key), passphrase);
   const m = await fetchManifest(sys, image, o);
   let base = o.lookaside;
-  if (base === undefined) base = lookasideFor((await readTrustConfig(sys, o)).registriesD, m.reference, { write: true });
-  if (base === undefined) throw new UsageError('TRUST_NO_LOOKASIDE', `no lookaside configured for ${m.reference}: give --lookaside`, { details: { image: m.reference } });
+  if (base === undefined)
+    base = lookasideFor((await readTrustConfig(sys, o)).registriesD, m.reference, { write: true });
+  if (base === undefined)
+    throw new UsageError(
+      'TRUST_NO_LOOKASIDE',
+      `no lookaside configured for ${m.reference}: give --lookaside`,
+      { details: { image: m.reference } },
+    );
   if (base.startsWith('/')) base = `file://${base}`;
-  if (!base.startsWith('file://')) throw new UsageError('TRUST_LOOKASIDE_NOT_FILE', `signatures can only be written to a file:// lookaside, not ${base}`, { details: { url: base } });
+  if (!base.startsWith('file://'))
+    throw new UsageError(
+      'TRUST_LOOKASIDE_NOT_FILE',
+      `signatures can only be written to a file:// lookaside, not ${base}`,
+      { details: { url: base } },
+    );
   const identity = o.identity ?? m.reference;
-  const blob = await signSimpleSigning({ privateKey, dockerReference: identity, manifestDigest: m.digest });
+  const blob = await signSimpleSigning({
+    privateKey,
+    dockerReference: identity,
+    manifestDigest: m.digest,
+  });
   // with --root the lookaside directory is a system path under the root
   const w = await writeSignature(base, identity, m.digest, blob, { fs: sys.fs });
   const info = await keyInfo(privateKey);
-  return { image: m.reference, identity, digest: m.digest, keyFingerprint: info.fingerprint, location: w.location };
+  return {
+    image: m.reference,
+    identity,
+    digest: m.digest,
+    keyFingerprint: info.fingerprint,
+    location: w.location,
+  };
 }

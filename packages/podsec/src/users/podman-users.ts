@@ -43,15 +43,24 @@ const CONFIG_DIR_MODE = 0o755;
 const CRYPT_HASH = /^\$[0-9a-z]+\$[^\s:]+$/;
 
 /** Pure: checks every name and the existing-account rule before anything is done. */
-export function planPodmanUsers(users: readonly string[], existingUsers: ReadonlySet<string>, options: { readonly existing?: boolean }): string[] {
-  if (users.length === 0) throw new UsageError('PODUSERS_NO_USERS', 'no user names given', { details: {} });
+export function planPodmanUsers(
+  users: readonly string[],
+  existingUsers: ReadonlySet<string>,
+  options: { readonly existing?: boolean },
+): string[] {
+  if (users.length === 0)
+    throw new UsageError('PODUSERS_NO_USERS', 'no user names given', { details: {} });
   for (const u of users) validateName(u);
   const unique = [...new Set(users)];
   const clash = unique.filter((u) => existingUsers.has(u));
   if (clash.length > 0 && !options.existing) {
-    throw new UsageError('PODUSERS_USER_EXISTS', `user ${clash.join(', ')} already exists; give --existing to lock the account down anyway`, {
-      details: { users: clash.join(', ') },
-    });
+    throw new UsageError(
+      'PODUSERS_USER_EXISTS',
+      `user ${clash.join(', ')} already exists; give --existing to lock the account down anyway`,
+      {
+        details: { users: clash.join(', ') },
+      },
+    );
   }
   return unique;
 }
@@ -62,24 +71,43 @@ function prefixArgs(sys: System): string[] {
 
 async function setPassword(sys: System, user: string, secret: string): Promise<void> {
   const hashed = CRYPT_HASH.test(secret);
-  if (secret.includes('\n') || secret.includes(':') && !hashed) {
-    throw new UsageError('PODUSERS_BAD_PASSWORD', 'the password must be one line without ":"', { details: {} });
+  if (secret.includes('\n') || (secret.includes(':') && !hashed)) {
+    throw new UsageError('PODUSERS_BAD_PASSWORD', 'the password must be one line without ":"', {
+      details: {},
+    });
   }
   // the secret goes through stdin only, never on a command line
-  const args = [...(hashed ? ['-e'] : ['-c', 'SHA512']), ...(sys.fs.root === '/' ? [] : ['-R', sys.fs.root])];
+  const args = [
+    ...(hashed ? ['-e'] : ['-c', 'SHA512']),
+    ...(sys.fs.root === '/' ? [] : ['-R', sys.fs.root]),
+  ];
   const r = await sys.proc.run('chpasswd', args, { input: `${user}:${secret}\n` });
   if (r.exitCode !== 0) {
-    throw new PodsecError('PODUSERS_PASSWORD_FAILED', `cannot set the password of ${user}: ${r.stderr.trim()}`, { details: { user, reason: r.stderr.trim() } });
+    throw new PodsecError(
+      'PODUSERS_PASSWORD_FAILED',
+      `cannot set the password of ${user}: ${r.stderr.trim()}`,
+      { details: { user, reason: r.stderr.trim() } },
+    );
   }
 }
 
-async function lockDown(sys: System, user: string, home: string, gid: number, uid: number, changes: string[]): Promise<true | { reason: string }> {
+async function lockDown(
+  sys: System,
+  user: string,
+  home: string,
+  gid: number,
+  uid: number,
+  changes: string[],
+): Promise<true | { reason: string }> {
   const config = `${home}/.config`;
   const dir = `${config}/containers`;
   for (const p of [config, dir]) {
     const st = await sys.fs.stat(p);
     // never follow a link the user may have planted (chown/chmod would act on its target)
-    if (st && st.kind !== 'dir') throw new PodsecError('PODUSERS_UNSAFE_PATH', `${p} is not a directory (a symlink?)`, { details: { path: p } });
+    if (st && st.kind !== 'dir')
+      throw new PodsecError('PODUSERS_UNSAFE_PATH', `${p} is not a directory (a symlink?)`, {
+        details: { path: p },
+      });
   }
   const cfg = await sys.fs.stat(config);
   if (!cfg || cfg.uid !== 0 || cfg.gid !== 0 || cfg.mode !== CONFIG_DIR_MODE) {
@@ -92,10 +120,17 @@ async function lockDown(sys: System, user: string, home: string, gid: number, ui
   }
   const st = await sys.fs.stat(dir);
   if (st && (await sys.fs.readdir(dir)).length > 0) {
-    throw new PodsecError('PODUSERS_CONFIG_NOT_EMPTY', `${dir} is not empty: move its files away (they would override the system policy) and run again`, { details: { path: dir } });
+    throw new PodsecError(
+      'PODUSERS_CONFIG_NOT_EMPTY',
+      `${dir} is not empty: move its files away (they would override the system policy) and run again`,
+      { details: { path: dir } },
+    );
   }
   const immutableNow = sys.root === '/' && st !== undefined && (await isImmutable(sys, dir));
-  if (!immutableNow && (!st || st.uid !== uid || st.gid !== gid || st.mode !== CONTAINERS_DIR_MODE)) {
+  if (
+    !immutableNow &&
+    (!st || st.uid !== uid || st.gid !== gid || st.mode !== CONTAINERS_DIR_MODE)
+  ) {
     if (!sys.dryRun) {
       await sys.fs.mkdir(dir);
       await sys.fs.chown(dir, uid, gid);
@@ -103,14 +138,16 @@ async function lockDown(sys: System, user: string, home: string, gid: number, ui
     }
     changes.push(`${dir} ${user}:${PODMAN_GROUP} 0500`);
   }
-  if (sys.root !== '/') return { reason: 'chattr +i is only applied to the running system (--root is not "/")' };
+  if (sys.root !== '/')
+    return { reason: 'chattr +i is only applied to the running system (--root is not "/")' };
   if (immutableNow) return true;
   if (sys.dryRun) {
     changes.push(`chattr +i ${dir}`);
     return true;
   }
   const r = await sys.proc.run('chattr', ['+i', '--', await sys.fs.resolve(dir)]);
-  if (r.exitCode !== 0) return { reason: `chattr +i failed: ${r.stderr.trim() || `exit ${r.exitCode}`}` };
+  if (r.exitCode !== 0)
+    return { reason: `chattr +i failed: ${r.stderr.trim() || `exit ${r.exitCode}`}` };
   changes.push(`chattr +i ${dir}`);
   return true;
 }
@@ -121,14 +158,22 @@ async function isImmutable(sys: System, dir: string): Promise<boolean> {
 }
 
 async function ensureSubIds(sys: System, user: string, changes: string[]): Promise<void> {
-  for (const [file, list] of [['/etc/subuid', await sys.users.subuids()], ['/etc/subgid', await sys.users.subgids()]] as const) {
+  for (const [file, list] of [
+    ['/etc/subuid', await sys.users.subuids()],
+    ['/etc/subgid', await sys.users.subgids()],
+  ] as const) {
     if (list.some((r) => r.owner === user)) continue;
     if (!sys.dryRun) await allocateSubIds(sys.fs, user, file);
     changes.push(`${file} ${user}`);
   }
 }
 
-async function processUser(sys: System, user: string, options: CreatePodmanUsersOptions, gid: number): Promise<PodmanUserResult> {
+async function processUser(
+  sys: System,
+  user: string,
+  options: CreatePodmanUsersOptions,
+  gid: number,
+): Promise<PodmanUserResult> {
   const changes: string[] = [];
   let entry = await sys.users.getUser(user);
   const created = entry === undefined;
@@ -139,7 +184,11 @@ async function processUser(sys: System, user: string, options: CreatePodmanUsers
   } else if (entry && entry.gid !== gid) {
     if (!sys.dryRun) {
       const r = await sys.proc.run('usermod', [...prefixArgs(sys), '-g', PODMAN_GROUP, '--', user]);
-      if (r.exitCode !== 0) throw new PodsecError('PROC_FAILED', `usermod -g ${PODMAN_GROUP} ${user}: ${r.stderr.trim()}`);
+      if (r.exitCode !== 0)
+        throw new PodsecError(
+          'PROC_FAILED',
+          `usermod -g ${PODMAN_GROUP} ${user}: ${r.stderr.trim()}`,
+        );
     }
     changes.push(`usermod -g ${PODMAN_GROUP} ${user}`);
   }
@@ -153,7 +202,11 @@ async function processUser(sys: System, user: string, options: CreatePodmanUsers
   // the home comes from passwd, never from the current directory (W13)
   const home = entry?.home ?? '';
   if (!home.startsWith('/') || home === '/' || (await sys.fs.stat(home))?.kind !== 'dir') {
-    throw new PodsecError('PODUSERS_NO_HOME', `home directory "${home}" of ${user} is missing or unusable`, { details: { user, home } });
+    throw new PodsecError(
+      'PODUSERS_NO_HOME',
+      `home directory "${home}" of ${user} is missing or unusable`,
+      { details: { user, home } },
+    );
   }
   const immutable = await lockDown(sys, user, home, gid, entry!.uid, changes);
   await ensureSubIds(sys, user, changes);
@@ -168,7 +221,10 @@ async function processUser(sys: System, user: string, options: CreatePodmanUsers
  * (details: user, done), earlier users stay complete.
  * @throws UsageError `USAGE_BAD_NAME`, `PODUSERS_NO_USERS`, `PODUSERS_USER_EXISTS`; PodsecError `PODUSERS_USER_FAILED`
  */
-export async function createPodmanUsers(sys: System, options: CreatePodmanUsersOptions): Promise<CreatePodmanUsersResult> {
+export async function createPodmanUsers(
+  sys: System,
+  options: CreatePodmanUsersOptions,
+): Promise<CreatePodmanUsersResult> {
   const existing = new Set((await sys.users.passwd()).map((u) => u.name));
   const users = planPodmanUsers(options.users, existing, options);
   let groupCreated = false;
@@ -181,7 +237,8 @@ export async function createPodmanUsers(sys: System, options: CreatePodmanUsersO
   for (const user of users) {
     try {
       const r = await processUser(sys, user, options, gid);
-      if (r.immutable !== true) sys.report.warn(`${user}: ~/.config/containers not made immutable: ${r.immutable.reason}`);
+      if (r.immutable !== true)
+        sys.report.warn(`${user}: ~/.config/containers not made immutable: ${r.immutable.reason}`);
       results.push(r);
     } catch (e) {
       const reason = errorMessage(e);

@@ -9,7 +9,10 @@ import { createTestSystem, FakeRunner, type TestSystem, type Tree } from '@podse
 import { writeVersioned } from '../../config-files/versioned.ts';
 
 /** The policy podsec-create-policy leaves on the server (§10.2 a). */
-export const FRESH_POLICY = formatPolicy({ default: [{ type: 'reject' }], transports: { docker: {} } });
+export const FRESH_POLICY = formatPolicy({
+  default: [{ type: 'reject' }],
+  transports: { docker: {} },
+});
 
 /** Account files with the podman groups, /etc/hosts binding the server names to 127.0.0.1. */
 export const SERVER_TREE: Tree = {
@@ -57,7 +60,9 @@ export async function prepareServer(
     await system.fs.mkdir('/var/sigstore/keys', { mode: 0o755 });
     await system.fs.mkdir('/var/sigstore/sigstore', { mode: 0o775, uid: 0, gid: 501 });
   }
-  await writeVersioned(system, '/etc/containers/policy.json', o.policy ?? FRESH_POLICY, { prefix: 'policy_' });
+  await writeVersioned(system, '/etc/containers/policy.json', o.policy ?? FRESH_POLICY, {
+    prefix: 'policy_',
+  });
   if (o.dryRun) return { system: { ...system, dryRun: true }, runner };
   return { system, runner };
 }
