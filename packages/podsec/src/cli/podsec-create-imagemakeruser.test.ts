@@ -3,7 +3,8 @@ import { lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { parsePolicy, parseRegistriesDFile, readPublicKeys } from '@podsec/core';
+import { readPublicKeys } from '@podsec/core/trust';
+import { parsePolicy, parseRegistriesDFile } from '@podsec/core/config';
 import { runProgram } from '@podsec/test-utils';
 import {
   FRESH_POLICY,
@@ -363,7 +364,7 @@ describe('podsec-create-imagemakeruser', () => {
     await system.users.addUser('k', { group: 'podman' });
     const home = path.join(system.root, 'home/k');
     await mkdir(path.join(home, '.gnupg'), { mode: 0o700 });
-    const other = await import('@podsec/core').then((c) =>
+    const other = await import('@podsec/core/trust').then((c) =>
       c.generateKey({ type: 'ed25519', name: 'old', email: 'old@example.org' }),
     );
     await writeFile(path.join(home, 'old.asc'), other.publicKeyArmored);

@@ -7,7 +7,7 @@ import {
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
-import { readPassphrase } from '@podsec/core';
+import { readPassphrase } from '@podsec/core/trust';
 import {
   createImageMakers,
   type CreateImageMakersResult,

@@ -7,7 +7,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
 import { execa } from 'execa';
-import { generateKey, readPublicKeys, readSignatures, verifySimpleSigning } from '@podsec/core';
+import {
+  generateKey,
+  readPublicKeys,
+  readSignatures,
+  verifySimpleSigning,
+} from '@podsec/core/trust';
 import { createTestSystem, FakeRunner, runProgram } from '@podsec/test-utils';
 import { createArchiveHost } from '../oci/archive-adapter.ts';
 import { packArchive } from '../oci/archive.ts';

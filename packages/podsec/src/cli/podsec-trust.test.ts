@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { generateKey } from '@podsec/core';
+import { generateKey } from '@podsec/core/trust';
 import {
   buildTinyImage,
   createTestSystem,

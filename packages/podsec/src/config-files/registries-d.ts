@@ -1,4 +1,4 @@
-import { mergeRegistriesD, type MergedRegistriesD } from '@podsec/core';
+import { mergeRegistriesD, type MergedRegistriesD } from '@podsec/core/config';
 import type { System } from '@podsec/core/system';
 
 /**

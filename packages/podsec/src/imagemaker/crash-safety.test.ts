@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { formatPolicy, parsePolicy } from '@podsec/core';
+import { formatPolicy, parsePolicy } from '@podsec/core/config';
 import { planMakerPolicy } from './plan-imagemakers.ts';
 import { FRESH_POLICY, PASSPHRASE_FILE, prepareServer } from './test-helpers/server-root.ts';
 

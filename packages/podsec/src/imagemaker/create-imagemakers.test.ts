@@ -11,7 +11,7 @@ import {
   signSimpleSigning,
   verifySimpleSigning,
   type GenerateKeyOptions,
-} from '@podsec/core';
+} from '@podsec/core/trust';
 import { SIGNING_KEY_IN_HOME } from '../paths.ts';
 import { createImageMakers } from './create-imagemakers.ts';
 import { PASSPHRASE_FILE, prepareServer, snapshotTree } from './test-helpers/server-root.ts';

@@ -3,20 +3,16 @@
  * Everything is checked and every key generated in memory before the first change; the system policy and
  * its published copy are switched last, under the podsec lock, after all keys were exported.
  */
+import { errorMessage, NotFoundError, PodsecError, UsageError } from '@podsec/core';
 import {
-  errorMessage,
   generateKey as coreGenerateKey,
   keyInfo,
-  NotFoundError,
-  parsePolicy,
-  formatPolicy,
-  PodsecError,
   readPrivateKey,
   readPublicKeys,
-  UsageError,
   type GeneratedKey,
   type GenerateKeyOptions,
-} from '@podsec/core';
+} from '@podsec/core/trust';
+import { parsePolicy, formatPolicy } from '@podsec/core/config';
 import { allocateSubIds, runOrThrow, type System } from '@podsec/core/system';
 import { writeVersioned, type WriteVersionedResult } from '../config-files/versioned.ts';
 import { checkSigstoreServer } from '../host/role.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parsePolicy, parseRegistriesDFile, type Policy } from '@podsec/core';
+import { parsePolicy, parseRegistriesDFile, type Policy } from '@podsec/core/config';
 import {
   formatMakerRegistriesD,
   normalizeMakerArgs,

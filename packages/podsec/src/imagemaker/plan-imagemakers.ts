@@ -4,15 +4,15 @@
  * the maker's signatures go. No System here.
  */
 import { isDeepStrictEqual } from 'node:util';
+import { UsageError } from '@podsec/core';
 import {
   formatRegistriesD,
   isValidDockerScope,
   setDockerScope,
-  UsageError,
   type Policy,
   type PolicyRequirement,
   type SignedByRequirement,
-} from '@podsec/core';
+} from '@podsec/core/config';
 import { validateName } from '@podsec/core/system';
 import {
   DEFAULT_IMAGE_MAKER,

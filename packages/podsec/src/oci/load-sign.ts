@@ -3,20 +3,17 @@
  * straight from the OCI layout to the registry with skopeo, sign the manifest as stored with the maker's
  * key in-process and store the signature in the maker's lookaside staging area. Stops at the first failure.
  */
+import { errorMessage, ExternalCommandError, NotFoundError, UsageError } from '@podsec/core';
 import {
-  errorMessage,
-  ExternalCommandError,
   keyInfo,
-  lookasideFor,
-  NotFoundError,
   passphraseFromBytes,
   readPrivateKey,
   readSignatures,
   signSimpleSigning,
-  UsageError,
   verifySimpleSigning,
   writeSignature,
-} from '@podsec/core';
+} from '@podsec/core/trust';
+import { lookasideFor } from '@podsec/core/config';
 import type { System } from '@podsec/core/system';
 import { checkSigstoreServer } from '../host/role.ts';
 import { readRegistriesD } from '../config-files/registries-d.ts';

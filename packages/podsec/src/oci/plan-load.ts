@@ -2,7 +2,8 @@
  * Pure naming of podsec-load-sign-oci (spec §8.3, §10.10, W15 fixes): which archive reference is pushed
  * under which registry name, and which legacy `k8s-c10f2` aliases are made.
  */
-import { isArchitecture, parseDockerReference, UsageError } from '@podsec/core';
+import { isArchitecture, UsageError } from '@podsec/core';
+import { parseDockerReference } from '@podsec/core/config';
 import { LEGACY_C10F_PREFIX, REGISTRY_HOST } from '../paths.ts';
 
 /** Annotation holding the image name in index.json (the only one read, W15). */

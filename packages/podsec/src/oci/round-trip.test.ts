@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { generateKey } from '@podsec/core';
+import { generateKey } from '@podsec/core/trust';
 import { createTestSystem, runProgram } from '@podsec/test-utils';
 import { buildTinyImage } from '../../../../test/utils/src/image.ts';
 import { startRegistry, type TestRegistry } from '../../../../test/utils/src/registry.ts';

@@ -3,15 +3,15 @@
  * sysctl, set-id map helpers, /etc/hosts, /var/sigstore, policy.json, registries.d and registries.conf.
  * Every step checks first, so a re-run changes nothing and `--dry-run` lists exactly what would change.
  */
+import { UsageError } from '@podsec/core';
+import { readPublicKeys } from '@podsec/core/trust';
 import {
   ensureInsecureRegistry,
   formatPolicy,
   parsePolicy,
   parseRegistriesDFile,
-  readPublicKeys,
-  UsageError,
   type Policy,
-} from '@podsec/core';
+} from '@podsec/core/config';
 import type { System } from '@podsec/core/system';
 import { readRegistriesDFiles } from '../config-files/registries-d.ts';
 import { writeVersioned } from '../config-files/versioned.ts';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { generateKey, parsePolicy } from '@podsec/core';
+import { generateKey } from '@podsec/core/trust';
+import { parsePolicy } from '@podsec/core/config';
 import {
   formatTrustBundle,
   parseKeysListing,

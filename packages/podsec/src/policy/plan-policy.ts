@@ -3,18 +3,16 @@
  * decision, the server policy document, the registries.d document and the client trust set
  * (bundle format and validation). Nothing here touches the System.
  */
+import { isRecord, UsageError, VerificationError } from '@podsec/core';
+import { readPublicKeys } from '@podsec/core/trust';
 import {
   formatPolicy,
   formatRegistriesD,
-  isRecord,
   parsePolicy,
   parsePolicyValue,
-  readPublicKeys,
-  UsageError,
-  VerificationError,
   type Policy,
   type PolicyRequirement,
-} from '@podsec/core';
+} from '@podsec/core/config';
 import { bindingsOf, parseHosts, planHostsBinding } from '../host/hosts.ts';
 import { LOOKASIDE_READ_URL, PODSEC_HOSTNAMES, SIGSTORE_KEYS } from '../paths.ts';
 

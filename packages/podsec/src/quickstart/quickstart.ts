@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { formatPolicy, mapArchitecture, parsePolicy, UsageError, type Policy } from '@podsec/core';
+import { mapArchitecture, UsageError } from '@podsec/core';
+import { formatPolicy, parsePolicy, type Policy } from '@podsec/core/config';
 import { createRootFs, createUserDatabase, runOrThrow, type System } from '@podsec/core/system';
 import { createImageMakers } from '../imagemaker/create-imagemakers.ts';
 import { createArchiveHost } from '../oci/archive-adapter.ts';

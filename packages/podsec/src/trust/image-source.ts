@@ -1,4 +1,6 @@
-import { manifestDigest, parseDockerReference, UsageError } from '@podsec/core';
+import { UsageError } from '@podsec/core';
+import { manifestDigest } from '@podsec/core/trust';
+import { parseDockerReference } from '@podsec/core/config';
 import { runOrThrow, type System } from '@podsec/core/system';
 
 /** The manifest of an image as its registry stores it. */

@@ -1,4 +1,4 @@
-import { parsePolicy, type MergedRegistriesD, type Policy } from '@podsec/core';
+import { parsePolicy, type MergedRegistriesD, type Policy } from '@podsec/core/config';
 import type { System } from '@podsec/core/system';
 import { readRegistriesD } from '../config-files/registries-d.ts';
 import { POLICY_JSON, REGISTRIES_D } from '../paths.ts';

@@ -1,8 +1,8 @@
+import { UsageError } from '@podsec/core';
 import {
   createEvaluationContext,
   evaluateImage,
   keyInfo,
-  lookasideFor,
   readPassphrase,
   readPrivateKey,
   readPublicKeys,
@@ -12,12 +12,10 @@ import {
   signSimpleSigning,
   verifySimpleSigning,
   writeSignature,
-  UsageError,
   type EvaluationResult,
-  type Policy,
-  type PolicyRequirement,
   type RequirementsDecision,
-} from '@podsec/core';
+} from '@podsec/core/trust';
+import { lookasideFor, type Policy, type PolicyRequirement } from '@podsec/core/config';
 import type { System } from '@podsec/core/system';
 import { fetchManifest, type FetchManifestOptions } from './image-source.ts';
 import { readTrustConfig, type TrustConfigOptions } from './trust-config.ts';

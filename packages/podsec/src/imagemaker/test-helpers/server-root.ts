@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, type TestContext } from 'node:test';
-import { formatPolicy } from '@podsec/core';
+import { formatPolicy } from '@podsec/core/config';
 import { createProcessRunner } from '@podsec/core/system';
 import { createTestSystem, FakeRunner, type TestSystem, type Tree } from '@podsec/test-utils';
 import { writeVersioned } from '../../config-files/versioned.ts';

@@ -1,0 +1,73 @@
+/** @podsec/core/trust: keys, simple signing, digests, the lookaside store and the policy engine. */
+export {
+  exportPublicKey,
+  generateKey,
+  keyInfo,
+  passphraseFromBytes,
+  readPassphrase,
+  readPassphraseFile,
+  readPrivateKey,
+  readPublicKeys,
+} from './keys.ts';
+export type {
+  GeneratedKey,
+  GenerateKeyOptions,
+  KeyInfo,
+  PassphraseReaders,
+  PassphraseSource,
+} from './keys.ts';
+export {
+  checkSignatureDigest,
+  DEFAULT_CREATOR,
+  formatSimpleSigningPayload,
+  MAX_SIGNATURE_SIZE,
+  parseSimpleSigningPayload,
+  signSimpleSigning,
+  SIMPLE_SIGNING_TYPE,
+  verifySimpleSigning,
+} from './simple-signing.ts';
+export type {
+  SignSimpleSigningOptions,
+  SimpleSigningPayload,
+  VerifiedSignature,
+  VerifySimpleSigningOptions,
+} from './simple-signing.ts';
+export {
+  detectManifestMediaType,
+  isDigest,
+  manifestDigest,
+  MEDIA_TYPES,
+  parseDigest,
+} from './digest.ts';
+export type { DigestAlgorithm, ParsedDigest } from './digest.ts';
+export {
+  listSignatures,
+  lookasideRepositoryPath,
+  readSignatures,
+  signatureLocation,
+  writeSignature,
+} from './lookaside.ts';
+export type {
+  FetchFunction,
+  ReadSignaturesOptions,
+  SignatureEntry,
+  WriteSignatureOptions,
+  WriteSignatureResult,
+} from './lookaside.ts';
+export { matchesSignedIdentity } from './identity.ts';
+export { signingKeyIds } from './inspect.ts';
+export {
+  createEvaluationContext,
+  evaluateImage,
+  requirementsFor,
+  scopeCandidates,
+} from './policy-engine.ts';
+export type {
+  EvaluationContext,
+  EvaluationContextOptions,
+  EvaluationResult,
+  ImageToEvaluate,
+  RequirementResult,
+  RequirementsDecision,
+  SignatureResult,
+} from './policy-engine.ts';
