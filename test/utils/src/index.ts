@@ -9,3 +9,11 @@ export type { StartRegistryOptions, TestRegistry } from './registry.ts';
 export { buildTinyImage, fetchManifest, MANIFEST_ACCEPT } from './image.ts';
 export type { BuildTinyImageOptions, FetchedManifest, TinyImage } from './image.ts';
 export { snapshotTree } from './snapshot.ts';
+export {
+  k8sBinary,
+  k8sBinDir,
+  k8sVersion,
+  requireCommand,
+  requireCommands,
+  whichCommand,
+} from './requires.ts';
