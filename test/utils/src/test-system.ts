@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import {
+  createHttpClient,
   createMemoryLogger,
   createMemoryReporter,
   createProcessRunner,
@@ -72,6 +73,7 @@ export async function createTestSystem(
     fs,
     hostFs: createRootFs('/'),
     proc,
+    http: createHttpClient(),
     users: createUserDatabase(fs, proc),
     env,
     clock: { now: () => now },

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { createHttpClient } from './http.ts';
 import { createSyslogLogger } from './logger.ts';
 import { createRootFs } from './node-fs.ts';
 import { createProcessRunner } from './process.ts';
@@ -31,6 +32,7 @@ export function createNodeSystem(o: NodeSystemOptions): System {
     fs,
     hostFs: fs.root === '/' ? fs : createRootFs('/'),
     proc,
+    http: createHttpClient(),
     users: createUserDatabase(fs, proc),
     env: o.env,
     clock: { now: () => new Date() },

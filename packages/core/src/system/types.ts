@@ -1,3 +1,4 @@
+import type { HttpClient } from './http.ts';
 import type { UserDatabase } from './users.ts';
 
 /**
@@ -155,6 +156,8 @@ export interface System {
    */
   readonly hostFs: FileSystem;
   readonly proc: ProcessRunner;
+  /** HTTP(S) and unix-socket requests with deadlines, bounded bodies and pinned trust. */
+  readonly http: HttpClient;
   readonly users: UserDatabase;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly clock: { now(): Date };

@@ -1,0 +1,288 @@
+/**
+ * The HTTP client of the System boundary: every request podsec makes goes through here, so each one has a
+ * deadline, a bounded response body and explicit TLS trust (a CA and/or a pinned certificate fingerprint).
+ * Unix sockets (rootlesskit's API, podman's service) use `socketPath`.
+ */
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import { PodsecError } from '../errors.ts';
+
+/** Options of {@link HttpClient.request}. */
+export interface HttpRequestOptions {
+  /** @default 'GET' */
+  readonly method?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string | Uint8Array;
+  /** Largest accepted response body; a longer one fails with `HTTP_TOO_LARGE`. @default 4 MiB */
+  readonly maxBytes?: number;
+  /** Deadline of the whole exchange (connect, TLS, headers, body). @default 30000 */
+  readonly timeoutMs?: number;
+  /** PEM text of the CA (or self-signed server certificate) that must sign the server's chain. */
+  readonly ca?: string;
+  /** Host path of a PEM CA file (read bounded, 1 MiB); combined with `ca` if both are given. */
+  readonly caFile?: string;
+  /**
+   * SHA-256 fingerprint of the server certificate (hex, colons and a `sha256:` prefix optional). Checked
+   * before a byte of the request is sent. Alone it replaces the CA check; with a CA both must hold.
+   */
+  readonly fingerprint?: string;
+  /** Talk HTTP over this unix socket; the URL's host is only the Host header. */
+  readonly socketPath?: string;
+  /** Connect to `ip` instead of resolving these host names (TLS still checks the name). */
+  readonly resolve?: { readonly names: readonly string[]; readonly ip: string };
+  readonly signal?: AbortSignal;
+}
+
+/** A complete, bounded response. */
+export interface HttpResponse {
+  readonly status: number;
+  /** Lower-case header names; repeated headers joined with ", " (set-cookie with "\n"). */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+  /** The body as UTF-8. */
+  text(): string;
+  /** The body parsed as JSON; `HTTP_BAD_JSON` when it is not. */
+  json(): unknown;
+}
+
+/** Makes HTTP(S) requests with deadlines, bounded bodies and pinned trust. */
+export interface HttpClient {
+  /** @throws PodsecError `HTTP_FAILED` (transport, TLS, pin), `HTTP_TIMEOUT`, `HTTP_TOO_LARGE`, `HTTP_BAD_URL` */
+  request(url: string | URL, options?: HttpRequestOptions): Promise<HttpResponse>;
+}
+
+/** An HTTP exchange failed; `details.url` and `details.reason` say what happened. */
+export class HttpError extends PodsecError {}
+
+const DEFAULT_MAX = 4 * 1024 * 1024;
+const CA_FILE_MAX = 1024 * 1024;
+
+/** Normalises a SHA-256 fingerprint to `AA:BB:...`; `undefined` when malformed. */
+export function normalizeFingerprint(fp: string): string | undefined {
+  const hex = fp
+    .trim()
+    .replace(/^sha256[:/]/i, '')
+    .replace(/:/g, '')
+    .toUpperCase();
+  if (!/^[0-9A-F]{64}$/.test(hex)) return undefined;
+  return hex.match(/../g)!.join(':');
+}
+
+function fail(code: string, url: string, reason: string, cause?: unknown): HttpError {
+  return new HttpError(code, `${url}: ${reason}`, {
+    details: { url, reason },
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+async function readCaFile(url: string, file: string): Promise<string> {
+  let text: string;
+  try {
+    // O_NONBLOCK: a FIFO in place of the file must not hang the open
+    const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new Error('not a regular file');
+      if (st.size > CA_FILE_MAX) throw new Error(`larger than ${CA_FILE_MAX} bytes`);
+      text = await fh.readFile('utf8');
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    throw fail(
+      'HTTP_CA_UNREADABLE',
+      url,
+      `cannot read CA file ${file}: ${(e as Error).message}`,
+      e,
+    );
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw fail('HTTP_CA_UNREADABLE', url, `CA file ${file} holds no PEM certificate`);
+  return text;
+}
+
+function flattenHeaders(h: http.IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? v.join(k === 'set-cookie' ? '\n' : ', ') : v;
+  }
+  return out;
+}
+
+/** One request; see {@link HttpClient.request}. */
+export async function httpRequest(
+  input: string | URL,
+  o: HttpRequestOptions = {},
+): Promise<HttpResponse> {
+  let url: URL;
+  try {
+    url = typeof input === 'string' ? new URL(input) : input;
+  } catch (e) {
+    throw fail('HTTP_BAD_URL', String(input), 'not a URL', e);
+  }
+  const href = url.href;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw fail('HTTP_BAD_URL', href, `unsupported protocol ${url.protocol}`);
+  const https = url.protocol === 'https:';
+  if (o.socketPath !== undefined && https)
+    throw fail('HTTP_BAD_URL', href, 'https over a unix socket is not supported');
+  const pin = o.fingerprint === undefined ? undefined : normalizeFingerprint(o.fingerprint);
+  if (o.fingerprint !== undefined && pin === undefined)
+    throw fail('HTTP_BAD_FINGERPRINT', href, `malformed SHA-256 fingerprint ${o.fingerprint}`);
+  if (!https && (pin !== undefined || o.ca !== undefined || o.caFile !== undefined))
+    throw fail('HTTP_BAD_URL', href, 'a CA or fingerprint needs an https URL');
+  const cas = [
+    ...(o.ca === undefined ? [] : [o.ca]),
+    ...(o.caFile === undefined ? [] : [await readCaFile(href, o.caFile)]),
+  ];
+  const max = o.maxBytes ?? DEFAULT_MAX;
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(url.port || (https ? 443 : 80));
+  const connectHost = o.resolve && o.resolve.names.includes(host) ? o.resolve.ip : host;
+
+  return new Promise<HttpResponse>((resolve, reject) => {
+    let settled = false;
+    // set as they come into being; `done` may run before either exists
+    const live: { req?: http.ClientRequest; socket?: net.Socket } = {};
+    const done = (e: unknown, r?: HttpResponse) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+      if (e !== undefined) {
+        live.req?.destroy();
+        live.socket?.destroy();
+        reject(e instanceof HttpError ? e : fail('HTTP_FAILED', href, (e as Error).message, e));
+      } else resolve(r!);
+    };
+    const timer = setTimeout(
+      () => done(fail('HTTP_TIMEOUT', href, `no complete answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const onAbort = () => done(fail('HTTP_FAILED', href, 'aborted'));
+    if (o.signal?.aborted) return onAbort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+
+    // The socket is handed to the request only after TLS and the pin are verified, so nothing of the
+    // request (headers, body) ever reaches a server that failed the check.
+    const createConnection = (
+      _opts: unknown,
+      cb: (err: Error | null, s?: net.Socket) => void,
+    ): undefined => {
+      if (o.socketPath !== undefined) {
+        const s = (live.socket = net.connect(o.socketPath));
+        s.once('connect', () => cb(null, s));
+        s.once('error', (e) => done(e));
+        return undefined;
+      }
+      if (!https) {
+        const s = (live.socket = net.connect({ host: connectHost, port }));
+        s.once('connect', () => cb(null, s));
+        s.once('error', (e) => done(e));
+        return undefined;
+      }
+      const s = tls.connect({
+        host: connectHost,
+        port,
+        servername: net.isIP(host) ? undefined : host,
+        ...(cas.length ? { ca: cas } : {}),
+        // a pin alone replaces the chain check; it is verified below before the socket is used
+        rejectUnauthorized: cas.length > 0 || pin === undefined,
+        ALPNProtocols: ['http/1.1'],
+      } as tls.ConnectionOptions);
+      live.socket = s;
+      s.once('error', (e) => done(e));
+      s.once('secureConnect', () => {
+        if (pin !== undefined) {
+          const got = s.getPeerCertificate()?.fingerprint256;
+          if (got !== pin) {
+            done(
+              fail(
+                'HTTP_PIN_MISMATCH',
+                href,
+                `server certificate fingerprint ${got ?? '(none)'} does not match the pinned ${pin}`,
+              ),
+            );
+            return;
+          }
+        }
+        cb(null, s);
+      });
+      return undefined;
+    };
+
+    const headers: Record<string, string> = { ...o.headers };
+    if (o.body !== undefined) headers['content-length'] = String(Buffer.byteLength(o.body));
+    const req = http.request({
+      method: o.method ?? 'GET',
+      host: connectHost,
+      port,
+      path: `${url.pathname}${url.search}`,
+      headers: { host: url.host, ...headers },
+      // no agent: with createConnection (and no agent) node uses our verified socket, one per request
+      createConnection: createConnection as unknown as http.RequestOptions['createConnection'],
+    });
+    live.req = req;
+    req.on('error', (e) => done(e));
+    req.on('response', (res) => {
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > max) {
+        done(fail('HTTP_TOO_LARGE', href, `response larger than ${max} bytes`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > max) done(fail('HTTP_TOO_LARGE', href, `response larger than ${max} bytes`));
+        else chunks.push(c);
+      });
+      res.on('error', (e) => done(e));
+      res.on('aborted', () => done(fail('HTTP_FAILED', href, 'connection closed mid-response')));
+      res.on('end', () => {
+        if (!res.complete) {
+          done(fail('HTTP_FAILED', href, 'connection closed mid-response'));
+          return;
+        }
+        const body = new Uint8Array(Buffer.concat(chunks));
+        done(undefined, {
+          status: res.statusCode ?? 0,
+          headers: flattenHeaders(res.headers),
+          body,
+          text: () => new TextDecoder().decode(body),
+          json: () => {
+            try {
+              return JSON.parse(new TextDecoder().decode(body)) as unknown;
+            } catch (e) {
+              throw fail('HTTP_BAD_JSON', href, `response is not JSON: ${(e as Error).message}`, e);
+            }
+          },
+        });
+      });
+    });
+    req.end(o.body === undefined ? undefined : o.body);
+  });
+}
+
+/** The real HTTP client. */
+export function createHttpClient(): HttpClient {
+  return { request: httpRequest };
+}
+
+/** A TCP port the kernel reports free right now on `ip` (for services started on loopback). */
+export function findFreePort(ip = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, ip, () => {
+      const a = srv.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
