@@ -24,5 +24,11 @@ export { createMemoryReporter, createStreamReporter } from './reporter.ts';
 export type { ReporterStreams, StreamReporterOptions } from './reporter.ts';
 export { createNodeSystem } from './node-system.ts';
 export type { NodeSystemOptions } from './node-system.ts';
-export { createHttpClient, findFreePort, HttpError, httpRequest, normalizeFingerprint } from './http.ts';
+export {
+  createHttpClient,
+  findFreePort,
+  HttpError,
+  httpRequest,
+  normalizeFingerprint,
+} from './http.ts';
 export type { HttpClient, HttpRequestOptions, HttpResponse } from './http.ts';
