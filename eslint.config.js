@@ -18,6 +18,24 @@ const boundaryImports = {
   patterns: [
     { group: ['node:fs', 'node:fs/*', 'fs', 'fs/*'], message: 'Use System.fs (design B5).' },
     { group: ['node:child_process', 'child_process'], message: 'Use System.proc (design B5).' },
+    {
+      group: ['node:http', 'http', 'node:https', 'https', 'node:http2', 'http2', 'undici'],
+      message: 'Use System.http (design B5): deadlines, bounded bodies, pinned trust.',
+    },
+    {
+      group: ['node:net', 'net', 'node:tls', 'tls', 'node:dgram', 'dgram'],
+      message: 'Use System.http or findFreePort from @podsec/core/system (design B5).',
+      allowTypeImports: true,
+    },
+  ],
+};
+
+// global fetch has no size bound and no pinned trust
+const noFetch = {
+  globals: [{ name: 'fetch', message: 'Use System.http (design B5).' }],
+  properties: [
+    { object: 'globalThis', property: 'fetch', message: 'Use System.http (design B5).' },
+    { object: 'window', property: 'fetch', message: 'Use System.http (design B5).' },
   ],
 };
 
@@ -57,13 +75,18 @@ export default tseslint.config(
     files: ['packages/*/src/**/*.ts'],
     // the system boundary itself, and named adapters (`*-adapter.ts`: streaming processes, long-running services)
     ignores: [
-      'packages/*/src/system/**',
-      'packages/*/src/**/*-adapter.ts',
+      'packages/core/src/system/**',
+      // NOTE: the last two private adapters of a product package, named one by one so that no new one
+      // slips in; they move into @podsec/core/system (process supervisor, archive reader) and then go
+      'packages/podsec/src/services/service-process-adapter.ts',
+      'packages/podsec/src/oci/archive-adapter.ts',
       'packages/*/src/**/*.test.ts',
       'packages/*/src/**/test-helpers/**',
     ],
     rules: {
       'no-restricted-imports': ['error', boundaryImports],
+      'no-restricted-globals': ['error', ...noFetch.globals],
+      'no-restricted-properties': ['error', ...noFetch.properties],
       'no-console': 'error',
     },
   },

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { execa } from 'execa';
-import { findFreePort, httpRequest, normalizeFingerprint } from './http.ts';
+import { createFetch, findFreePort, httpRequest, normalizeFingerprint } from './http.ts';
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'podsec-http-'));
@@ -227,6 +227,34 @@ describe('httpRequest', () => {
     await assert.rejects(
       httpRequest(`http://127.0.0.1:${port}/`, { timeoutMs: 5000 }),
       (e: Error & { code?: string }) => e.code === 'HTTP_FAILED',
+    );
+  });
+});
+
+describe('createFetch', () => {
+  it('answers like fetch (status, headers, body; HEAD without a body) and keeps the body bound', async (t) => {
+    const port = await listen(
+      t,
+      http.createServer((req, res) => {
+        if (req.url === '/missing') {
+          res.writeHead(404);
+          res.end('no');
+          return;
+        }
+        res.writeHead(200, { 'content-length': '5000' });
+        res.end(req.method === 'HEAD' ? undefined : 'z'.repeat(5000));
+      }),
+    );
+    const f = createFetch(undefined, { maxBytes: 6000 });
+    const ok = await f(`http://127.0.0.1:${port}/x`);
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.text()).length, 5000);
+    const head = await f(`http://127.0.0.1:${port}/x`, { method: 'HEAD' });
+    assert.equal(head.headers.get('content-length'), '5000');
+    assert.equal((await f(`http://127.0.0.1:${port}/missing`)).status, 404);
+    await assert.rejects(
+      createFetch(undefined, { maxBytes: 100 })(`http://127.0.0.1:${port}/x`),
+      (e: Error & { code?: string }) => e.code === 'HTTP_TOO_LARGE',
     );
   });
 });

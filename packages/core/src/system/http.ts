@@ -286,3 +286,34 @@ export function findFreePort(ip = '127.0.0.1'): Promise<number> {
     });
   });
 }
+
+/** The subset of `fetch` that {@link createFetch} provides. */
+export type BoundedFetch = (
+  url: string,
+  init?: { readonly method?: string; readonly signal?: AbortSignal },
+) => Promise<Response>;
+
+/** Statuses whose `Response` may not carry a body. */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * A `fetch`-shaped function over an {@link HttpClient}, for code written against `fetch`: every call gets
+ * the client's deadline and body bound (`options`), never the unbounded global `fetch`.
+ */
+export function createFetch(
+  client: HttpClient = createHttpClient(),
+  options: Omit<HttpRequestOptions, 'method' | 'signal' | 'body'> = {},
+): BoundedFetch {
+  return async (url, init = {}) => {
+    const r = await client.request(url, {
+      ...options,
+      ...(init.method === undefined ? {} : { method: init.method }),
+      ...(init.signal === undefined ? {} : { signal: init.signal }),
+    });
+    const body = NULL_BODY.has(r.status) || init.method === 'HEAD' ? null : r.body;
+    return new Response(body as ConstructorParameters<typeof Response>[0], {
+      status: r.status < 200 || r.status > 599 ? 502 : r.status,
+      headers: r.headers,
+    });
+  };
+}

@@ -31,4 +31,4 @@ export {
   httpRequest,
   normalizeFingerprint,
 } from './http.ts';
-export type { HttpClient, HttpRequestOptions, HttpResponse } from './http.ts';
+export type { BoundedFetch, HttpClient, HttpRequestOptions, HttpResponse } from './http.ts';

@@ -3,6 +3,7 @@
  * `<host>/<path>` with manifest digest `<alg>:<hex>` live at `<base>/<path>@<alg>=<hex>/signature-<n>`,
  * n = 1, 2, … without gaps; readers stop at the first missing index.
  */
+import { createFetch } from '../system/http.ts';
 import type { ReadableStream } from 'node:stream/web';
 import { readLimited } from './read-limited.ts';
 import { parseDockerReference } from '../config/reference.ts';
@@ -18,7 +19,7 @@ export type LookasideFileSystem = Pick<
 > &
   Partial<Pick<FileSystem, 'withLock'>>;
 
-/** A `fetch` compatible function (injected; `globalThis.fetch` by default). */
+/** A `fetch` compatible function (injected; the System boundary's bounded client by default). */
 export type FetchFunction = (
   url: string,
   init?: { method?: string; signal?: AbortSignal },
@@ -28,7 +29,7 @@ export type FetchFunction = (
 export interface ReadSignaturesOptions {
   /** Required for `file://` bases. */
   readonly fs?: LookasideFileSystem;
-  /** Used for `http://` and `https://` bases. @default globalThis.fetch */
+  /** Used for `http://` and `https://` bases. @default createFetch() of the System boundary (deadline, bounded body) */
   readonly fetch?: FetchFunction;
   /** Largest accepted signature. @default MAX_SIGNATURE_SIZE (4 MiB) */
   readonly maxSignatureSize?: number;
@@ -221,7 +222,7 @@ async function walk(
           ? (await requireFs(options.fs, base).stat(
               filePath(url, relativeLocation(dockerReference, digest, n)),
             )) !== undefined
-          : (await fetchSignature(options.fetch ?? globalThis.fetch, location, limit, 'HEAD')) !==
+          : (await fetchSignature(options.fetch ?? createFetch(), location, limit, 'HEAD')) !==
             undefined;
       if (more)
         throw lookasideError(
@@ -259,7 +260,7 @@ async function walk(
       out.push({ entry: { index: n, location, size: body.length }, body });
     } else {
       const got = await fetchSignature(
-        options.fetch ?? globalThis.fetch,
+        options.fetch ?? createFetch(),
         location,
         limit,
         withBodies ? 'GET' : 'HEAD',

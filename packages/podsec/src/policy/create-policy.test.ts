@@ -445,7 +445,7 @@ describe('createPolicy, client mode (spec 12.1-13..15, W6)', () => {
   it('resolves sigstore.local to the server IP before /etc/hosts binds it', async (t) => {
     const p = await published();
     const srv = await startServer(t, p.routes);
-    const set = await fetchTrust({
+    const set = await fetchTrust(await createTestSystem(t), {
       url: `https://sigstore.local:${srv.port}/keys/`,
       ca: srv.cert,
       resolve: { names: ['sigstore.local'], ip: '127.0.0.1' },

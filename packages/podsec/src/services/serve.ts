@@ -5,9 +5,8 @@
  * registry volume directory and nginx serves the root's /var/sigstore read-only.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { PodsecError, UsageError } from '@podsec/core';
-import type { System } from '@podsec/core/system';
+import { findFreePort, type System } from '@podsec/core/system';
 import { REGISTRY_STORAGE, SIGSTORE_DIR, SIGSTORE_KEYS, SIGSTORE_SIGNATURES } from '../paths.ts';
 import { parseListen, renderNginxMain, renderNginxSite } from './plan-services.ts';
 import { spawnService, type ServiceExit, type ServiceProcess } from './service-process-adapter.ts';
@@ -40,23 +39,9 @@ export interface RunningServices {
 
 const ADDRESS_IN_USE = /address already in use|bind\(\) to .* failed \(98/i;
 
-/** A port the kernel reports free right now on `ip`. */
-async function freePort(ip: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, ip, () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function answers(url: string): Promise<boolean> {
+async function answers(sys: System, url: string): Promise<boolean> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    await res.body?.cancel();
+    const res = await sys.http.request(url, { timeoutMs: 2000, maxBytes: 1024 * 1024 });
     return res.status === 200;
   } catch {
     return false;
@@ -204,12 +189,12 @@ export async function startServices(
     probe: (addr: string) => string,
   ): Promise<{ proc: ServiceProcess; addr: string }> {
     for (let attempt = 0; ; attempt++) {
-      const addr = `${l.host}:${l.port === 0 ? await freePort(l.host) : l.port}`;
+      const addr = `${l.host}:${l.port === 0 ? await findFreePort(l.host) : l.port}`;
       const proc = await spawn(addr);
       started.push(proc);
       const deadline = Date.now() + timeoutMs;
       while (proc.isRunning() && Date.now() < deadline) {
-        if (await answers(probe(addr))) return { proc, addr };
+        if (await answers(sys, probe(addr))) return { proc, addr };
         await new Promise((r) => setTimeout(r, 50));
       }
       const ex = proc.isRunning() ? await proc.stop() : await proc.exited;
