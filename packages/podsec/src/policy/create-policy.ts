@@ -215,7 +215,9 @@ async function loadTrust(sys: System, ip: string, source: TrustSource): Promise<
     sys.report.warn(
       `WARNING: fetching keys and policy over plain HTTP from ${source.url}: anyone who can answer for that address decides what this node trusts`,
     );
-  return validateTrust(await fetchTrust(sys, { ...source, resolve: { names: PODSEC_HOSTNAMES, ip } }));
+  return validateTrust(
+    await fetchTrust(sys, { ...source, resolve: { names: PODSEC_HOSTNAMES, ip } }),
+  );
 }
 
 async function convergeSysctl(c: Ctx): Promise<void> {
