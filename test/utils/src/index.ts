@@ -17,3 +17,7 @@ export {
   requireCommands,
   whichCommand,
 } from './requires.ts';
+export { InjectedFault, isMutatingRun, withFaults } from './fault.ts';
+export type { FaultOptions, FaultStep, FaultSystem } from './fault.ts';
+export { liveView, runCrashChild, VERSIONED_NOISE } from './crash.ts';
+export type { CrashChildOptions, LiveViewOptions } from './crash.ts';
