@@ -53,7 +53,7 @@ describe('applyChanges', () => {
     assert.equal(await sys.fs.readText('/etc/containers/policy.json'), '{"new":true}\n');
     assert.equal(await sys.fs.exists('/etc/containers/stale.conf'), false);
     // the regular file and /etc/hosts were kept
-    assert.deepEqual(r.backups.sort(), [
+    assert.deepEqual([...r.backups].sort(), [
       '/etc/containers/policy.json.20250801-120000.bak',
       '/etc/hosts.20250801-120000.bak',
     ]);
