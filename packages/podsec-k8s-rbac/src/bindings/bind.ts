@@ -1,0 +1,159 @@
+import { NotFoundError, PodsecError } from '@podsec/core';
+import type { System } from '@podsec/core/system';
+import { isConflict, isNotFound, type Binding, type KubeApi } from '../kube/kube-api.ts';
+import { homeOf } from '../paths.ts';
+import { planBind, planUnbind, type BindingPlan, type BindingRequest } from './plan-binding.ts';
+
+/** Optimistic-concurrency attempts before giving up with `RBAC_API_CONFLICT`. */
+export const MAX_ATTEMPTS = 6;
+
+/** Result of bindrole/unbindrole. */
+export interface BindingResult {
+  readonly action: BindingPlan['action'];
+  /** The object written (or, with dry run, that would be written). */
+  readonly body: Binding;
+  readonly attempts: number;
+  readonly dryRun: boolean;
+}
+
+/** Options of {@link bindRole} / {@link unbindRole}. */
+export interface BindingOptions {
+  /** Skip the check that the user has a home on this machine. @default false */
+  readonly noLocalCheck?: boolean;
+}
+
+/** The original's "user exists" test: a home directory. Throws `RBAC_USER_MISSING`. */
+export async function checkLocalUser(sys: System, user: string): Promise<void> {
+  const entry = await sys.users.getUser(user);
+  const home = entry?.home || homeOf(user);
+  if ((await sys.fs.stat(home))?.kind !== 'dir')
+    throw new NotFoundError('RBAC_USER_MISSING', `user ${user} does not exist (no ${home})`, {
+      details: { user, home },
+    });
+}
+
+async function readOrUndefined(api: KubeApi, req: BindingRequest): Promise<Binding | undefined> {
+  try {
+    return await api.readBinding(req.namespace, req.binding);
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+async function checkTargets(api: KubeApi, req: BindingRequest): Promise<void> {
+  if (req.namespace !== undefined) {
+    try {
+      await api.readNamespace(req.namespace);
+    } catch (e) {
+      if (isNotFound(e))
+        throw new NotFoundError('RBAC_NAMESPACE_MISSING', `namespace ${req.namespace} not found`, {
+          details: { namespace: req.namespace },
+        });
+      throw e;
+    }
+  }
+  try {
+    if (req.type.roleKind === 'Role') await api.readRole(req.namespace ?? '', req.role);
+    else await api.readClusterRole(req.role);
+  } catch (e) {
+    if (isNotFound(e))
+      throw new NotFoundError(
+        req.type.roleKind === 'Role' ? 'RBAC_ROLE_MISSING' : 'RBAC_CLUSTERROLE_MISSING',
+        `${req.type.roleKind === 'Role' ? 'Role' : 'Cluster role'} '${req.role}' absent`,
+        { details: { role: req.role, namespace: req.namespace ?? '' } },
+      );
+    throw e;
+  }
+}
+
+function conflict(req: BindingRequest, attempts: number): PodsecError {
+  return new PodsecError(
+    'RBAC_API_CONFLICT',
+    `binding ${req.binding} kept changing; gave up after ${attempts} attempts`,
+    {
+      details: {
+        status: 409,
+        binding: req.binding,
+        attempts,
+        message: `binding ${req.binding} kept changing; gave up after ${attempts} attempts`,
+      },
+    },
+  );
+}
+
+/**
+ * Adds the user to the binding (creating it when missing), with optimistic concurrency: each 409
+ * re-reads and re-plans. Throws `RBAC_ROLEREF_MISMATCH`, `RBAC_*_MISSING`, `RBAC_API_*`.
+ */
+export async function bindRole(
+  sys: System,
+  api: KubeApi,
+  req: BindingRequest,
+  options: BindingOptions = {},
+): Promise<BindingResult> {
+  if (!options.noLocalCheck && !req.user.startsWith('system:')) await checkLocalUser(sys, req.user);
+  await checkTargets(api, req);
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    const plan = planBind(await readOrUndefined(api, req), req);
+    if (plan.action === 'none' || sys.dryRun)
+      return { action: plan.action, body: plan.body, attempts: attempt, dryRun: sys.dryRun };
+    try {
+      const body =
+        plan.action === 'create'
+          ? await api.createBinding(req.namespace, plan.body)
+          : await api.replaceBinding(req.namespace, plan.body);
+      return { action: plan.action, body, attempts: attempt, dryRun: false };
+    } catch (e) {
+      // 409: someone else created or changed it meanwhile; re-read and re-plan
+      if (!isConflict(e)) throw e;
+    }
+  }
+  throw conflict(req, MAX_ATTEMPTS);
+}
+
+/**
+ * Removes the user from the binding; deletes the binding (with uid/resourceVersion preconditions)
+ * when the last subject goes. Throws `RBAC_BINDING_MISSING`, `RBAC_NOT_BOUND`, `RBAC_UNBIND_MISMATCH`,
+ * `RBAC_API_*`.
+ */
+export async function unbindRole(
+  sys: System,
+  api: KubeApi,
+  req: BindingRequest,
+  options: BindingOptions = {},
+): Promise<BindingResult> {
+  if (!options.noLocalCheck && !req.user.startsWith('system:')) await checkLocalUser(sys, req.user);
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    const existing = await readOrUndefined(api, req);
+    if (existing === undefined) {
+      const where = req.namespace === undefined ? '' : ` in namespace ${req.namespace}`;
+      throw new NotFoundError(
+        'RBAC_BINDING_MISSING',
+        `${req.type.bindingKind} ${req.binding}${where} not found`,
+        {
+          details: {
+            kind: req.type.bindingKind,
+            binding: req.binding,
+            namespace: req.namespace ?? '',
+          },
+        },
+      );
+    }
+    const plan = planUnbind(existing, req);
+    if (sys.dryRun)
+      return { action: plan.action, body: plan.body, attempts: attempt, dryRun: true };
+    try {
+      if (plan.action === 'delete') {
+        await api.deleteBinding(req.namespace, req.binding, plan.preconditions);
+        return { action: 'delete', body: plan.body, attempts: attempt, dryRun: false };
+      }
+      const body = await api.replaceBinding(req.namespace, plan.body);
+      return { action: plan.action, body, attempts: attempt, dryRun: false };
+    } catch (e) {
+      // 409 on update or on the delete preconditions: re-read and re-evaluate
+      if (!isConflict(e)) throw e;
+    }
+  }
+  throw conflict(req, MAX_ATTEMPTS);
+}
