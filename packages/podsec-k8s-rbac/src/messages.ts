@@ -3,17 +3,17 @@ import type { Catalog } from '@podsec/core';
 /** Messages of every podsec-k8s-rbac binary: error codes, then `rbac.*` texts. `{name}` = parameter. */
 export const rbacMessages = {
   en: {
-    RBAC_BAD_USER: 'invalid user name {name}',
-    RBAC_BAD_NAME: 'invalid {what} name {name}',
-    RBAC_BAD_NAMESPACE: 'invalid namespace {namespace}',
-    RBAC_BAD_ROLE_TYPE: 'invalid role type {type}: use role, role=clusterrole or clusterrole',
+    RBAC_BAD_USER: 'invalid user name "{name}"',
+    RBAC_BAD_NAME: 'invalid {what} name "{name}"',
+    RBAC_BAD_NAMESPACE: 'invalid namespace "{namespace}"',
+    RBAC_BAD_ROLE_TYPE: 'invalid role type "{type}": use role, role=clusterrole or clusterrole',
     RBAC_NAMESPACE_REQUIRED: 'a namespace must be given for {type}',
     RBAC_NAMESPACE_FORBIDDEN: 'a namespace is not applicable to a cluster role',
-    RBAC_BAD_GROUP: 'invalid group {group}',
+    RBAC_BAD_GROUP: 'invalid group "{group}"',
     RBAC_PRIVILEGED_GROUP:
       'group {group} confers cluster administration; give --allow-privileged-group to issue it',
     RBAC_BAD_QUERY: 'invalid query: {reason}',
-    RBAC_BAD_HOST: 'invalid host {host}',
+    RBAC_BAD_HOST: 'invalid host "{host}"',
     RBAC_BAD_ARGS: '{reason}',
     RBAC_USER_MISSING: 'user {user} does not exist (no {home})',
     RBAC_USER_EXISTS: 'user {user} already exists',
@@ -74,18 +74,18 @@ export const rbacMessages = {
     'rbac.remoteIgnored': 'the remote account {remote} is only used with --ca-from-ssh: ignored',
   },
   ru: {
-    RBAC_BAD_USER: 'недопустимое имя пользователя {name}',
-    RBAC_BAD_NAME: 'недопустимое имя ({what}) {name}',
-    RBAC_BAD_NAMESPACE: 'недопустимое пространство имён {namespace}',
+    RBAC_BAD_USER: 'недопустимое имя пользователя "{name}"',
+    RBAC_BAD_NAME: 'недопустимое имя ({what}) "{name}"',
+    RBAC_BAD_NAMESPACE: 'недопустимое пространство имён "{namespace}"',
     RBAC_BAD_ROLE_TYPE:
-      'недопустимый тип роли {type}: используйте role, role=clusterrole или clusterrole',
+      'недопустимый тип роли "{type}": используйте role, role=clusterrole или clusterrole',
     RBAC_NAMESPACE_REQUIRED: 'для {type} необходимо указать пространство имён',
     RBAC_NAMESPACE_FORBIDDEN: 'пространство имён неприменимо к кластерной роли',
-    RBAC_BAD_GROUP: 'недопустимая группа {group}',
+    RBAC_BAD_GROUP: 'недопустимая группа "{group}"',
     RBAC_PRIVILEGED_GROUP:
       'группа {group} даёт права администратора кластера; для её выдачи укажите --allow-privileged-group',
     RBAC_BAD_QUERY: 'недопустимый запрос: {reason}',
-    RBAC_BAD_HOST: 'недопустимый узел {host}',
+    RBAC_BAD_HOST: 'недопустимый узел "{host}"',
     RBAC_BAD_ARGS: '{reason}',
     RBAC_USER_MISSING: 'пользователь {user} отсутствует в системе (нет {home})',
     RBAC_USER_EXISTS: 'пользователь {user} уже существует',

@@ -68,8 +68,10 @@ export async function createUser(sys: System, o: CreateUserOptions): Promise<Cre
   });
   try {
     if (o.password !== undefined) {
-      const prefix = sys.root === '/' ? [] : ['--root', sys.root];
-      const r = await sys.proc.run('/usr/sbin/chpasswd', prefix, {
+      // PAM on the real root; a prefixed root has no PAM stack, so chroot with an explicit method
+      const args = sys.root === '/' ? [] : ['-c', 'SHA512', '-R', sys.root];
+      // the secret goes through stdin only, never on a command line
+      const r = await sys.proc.run('chpasswd', args, {
         input: `${o.user}:${o.password}\n`,
       });
       if (r.exitCode !== 0)
