@@ -1,7 +1,7 @@
 import { Option, type CliContext, type ExitCodeMap } from '@podsec/core/cli';
 import { createKubeApi, type KubeApiSource } from '../kube/kube-api-adapter.ts';
 import type { KubeApi } from '../kube/kube-api.ts';
-import { callerKubeconfigPath } from '../kube/kubeconfig.ts';
+import { callerKubeconfigPath } from '../kube/kubeconfig-path.ts';
 
 /** Exit statuses of every podsec-k8s-rbac binary (0 success). */
 export const EXIT = { usage: 1, local: 2, api: 3, csr: 4, verify: 5 } as const;

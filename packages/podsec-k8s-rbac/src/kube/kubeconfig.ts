@@ -32,17 +32,6 @@ export interface ClusterInfo {
   readonly namespace?: string;
 }
 
-/** The kubeconfig file the caller uses: --kubeconfig, else the first of $KUBECONFIG, else ~/.kube/config. */
-export function callerKubeconfigPath(
-  env: Readonly<Record<string, string | undefined>>,
-  explicit?: string,
-): string {
-  if (explicit !== undefined) return path.resolve(explicit);
-  const first = env['KUBECONFIG']?.split(':').find((p) => p !== '');
-  if (first) return path.resolve(first);
-  return path.join(env['HOME'] ?? '/root', '.kube', 'config');
-}
-
 /** Parses kubeconfig text. Throws `RBAC_KUBECONFIG_INVALID`. */
 export function parseKubeconfig(text: string, file = 'kubeconfig'): KubeConfigDoc {
   let doc: unknown;
@@ -221,3 +210,4 @@ export function planAdminContext(
 }
 
 export { stringify as formatYaml };
+export { callerKubeconfigPath } from './kubeconfig-path.ts';

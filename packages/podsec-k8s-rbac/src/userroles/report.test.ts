@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1ClusterRoleBinding, V1RoleBinding } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
 import { buildReport, formatReport, matchBindings } from './report.ts';
 
 const G = 'rbac.authorization.k8s.io';
@@ -151,7 +152,7 @@ describe('buildReport', () => {
       /rb1 +Role\/pod-reader +User +podsec-k8s-rbac-unbindrole u1 role pod-reader rb1 default/,
     );
     assert.match(
-      formatReport(report, m, 'yaml'),
+      formatReport(report, m, 'yaml', stringify),
       /^u1:\n {2}clusterRoles:\n {4}- bindName: sysview/,
     );
   });

@@ -1,5 +1,4 @@
 import type { V1ClusterRoleBinding, V1PolicyRule, V1RoleBinding } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
 import type { Binding } from '../kube/kube-api.ts';
 import { shellWord } from '../validate.ts';
 
@@ -133,14 +132,21 @@ function table(rows: readonly (readonly string[])[]): string {
     .join('\n');
 }
 
-/** Formats the report: json is the original's document byte for byte (2 spaces, trailing newline). */
+/**
+ * Formats the report: json is the original's document byte for byte (2 spaces, trailing newline); yaml
+ * needs the `yaml` module's stringify (loaded by the caller only when asked for).
+ */
 export function formatReport(
   report: UserRolesReport,
   matched: readonly MatchedBinding[],
   format: OutputFormat,
+  yamlStringify?: (value: unknown) => string,
 ): string {
   if (format === 'json') return `${JSON.stringify(report, null, 2)}\n`;
-  if (format === 'yaml') return stringify(report);
+  if (format === 'yaml') {
+    if (!yamlStringify) throw new Error('formatReport: yaml needs a stringify function');
+    return yamlStringify(report);
+  }
   const head =
     format === 'wide'
       ? ['SCOPE', 'NAMESPACE', 'BINDING', 'ROLE', 'SUBJECT', 'UNBIND']

@@ -1,0 +1,12 @@
+import path from 'node:path';
+
+/** The kubeconfig file the caller uses: --kubeconfig, else the first of $KUBECONFIG, else ~/.kube/config. */
+export function callerKubeconfigPath(
+  env: Readonly<Record<string, string | undefined>>,
+  explicit?: string,
+): string {
+  if (explicit !== undefined) return path.resolve(explicit);
+  const first = env['KUBECONFIG']?.split(':').find((p) => p !== '');
+  if (first) return path.resolve(first);
+  return path.join(env['HOME'] ?? '/root', '.kube', 'config');
+}
