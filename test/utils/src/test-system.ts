@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import {
   createHttpClient,
+  createDaemonLauncher,
   createMemoryLogger,
   createMemoryReporter,
   createProcessRunner,
@@ -74,6 +75,7 @@ export async function createTestSystem(
     hostFs: createRootFs('/'),
     proc,
     http: createHttpClient(),
+    daemons: createDaemonLauncher({ uid: process.geteuid?.() ?? 0 }),
     users: createUserDatabase(fs, proc),
     env,
     clock: { now: () => now },

@@ -32,3 +32,15 @@ export {
   normalizeFingerprint,
 } from './http.ts';
 export type { BoundedFetch, HttpClient, HttpRequestOptions, HttpResponse } from './http.ts';
+export { createDaemonLauncher, planRunAs, waitUntil } from './daemon.ts';
+export type {
+  Daemon,
+  DaemonEvent,
+  DaemonExit,
+  DaemonLauncher,
+  DaemonSpec,
+  RestartPolicy,
+  RunAsUser,
+} from './daemon.ts';
+export { pinPathNoFollow, readFileNoFollow } from './daemon-paths.ts';
+export type { PinnedPath } from './daemon-paths.ts';

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { createHttpClient } from './http.ts';
+import { createDaemonLauncher } from './daemon.ts';
 import { createSyslogLogger } from './logger.ts';
 import { createRootFs } from './node-fs.ts';
 import { createProcessRunner } from './process.ts';
@@ -33,6 +34,7 @@ export function createNodeSystem(o: NodeSystemOptions): System {
     hostFs: fs.root === '/' ? fs : createRootFs('/'),
     proc,
     http: createHttpClient(),
+    daemons: createDaemonLauncher({ uid: process.geteuid?.() ?? 0 }),
     users: createUserDatabase(fs, proc),
     env: o.env,
     clock: { now: () => new Date() },

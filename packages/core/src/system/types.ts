@@ -1,4 +1,5 @@
 import type { HttpClient } from './http.ts';
+import type { DaemonLauncher } from './daemon.ts';
 import type { UserDatabase } from './users.ts';
 
 /**
@@ -158,6 +159,8 @@ export interface System {
   readonly proc: ProcessRunner;
   /** HTTP(S) and unix-socket requests with deadlines, bounded bodies and pinned trust. */
   readonly http: HttpClient;
+  /** Long-running processes: run-as-user, readiness, restart, clean stop of the process group. */
+  readonly daemons: DaemonLauncher;
   readonly users: UserDatabase;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly clock: { now(): Date };
