@@ -1,0 +1,68 @@
+/**
+ * The RootlessKit state directory as seen from outside: `child_pid` (written by RootlessKit), the
+ * ready marker (written by the payload once the namespace is set up), `api.sock` and `lock`.
+ * The directory belongs to the namespace's user, so it is read without following symlinks.
+ */
+import { readFileNoFollow } from '../system/daemon-paths.ts';
+import type { System } from '../system/types.ts';
+
+/** What the state directory says. */
+export interface NamespaceState {
+  /** Pid of the namespace's PID 1 as RootlessKit recorded it. */
+  readonly childPid?: number;
+  /** Pid in the ready marker (undefined: no marker). */
+  readonly readyPid?: number;
+  /** True when the marker equals child_pid and that process is alive and belongs to `uid`. */
+  readonly ready: boolean;
+  /** Why it is not ready (for messages). */
+  readonly reason?: string;
+}
+
+/** File names inside the state directory. */
+export const STATE_FILES = {
+  childPid: 'child_pid',
+  apiSocket: 'api.sock',
+  lock: 'lock',
+} as const;
+
+function parsePid(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const t = text.trim();
+  if (!/^[1-9][0-9]{0,9}$/.test(t)) return undefined;
+  return Number(t);
+}
+
+async function ownerOf(sys: System, pid: number): Promise<number | undefined> {
+  const status = await sys.hostFs.readTextIfExists(`/proc/${pid}/status`).catch(() => undefined);
+  const m = status === undefined ? null : /^Uid:\s+(\d+)/m.exec(status);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Reads the state of a namespace whose state dir is `stateDir` (host path) and whose user has `uid`.
+ * `marker` is the ready-marker file name; without one, a live `child_pid` counts as ready.
+ */
+export async function readNamespaceState(
+  sys: System,
+  o: { readonly stateDir: string; readonly uid: number; readonly marker?: string },
+): Promise<NamespaceState> {
+  const read = (name: string) => {
+    try {
+      return readFileNoFollow(`${o.stateDir}/${name}`, 64);
+    } catch {
+      return undefined;
+    }
+  };
+  const childPid = parsePid(read(STATE_FILES.childPid));
+  const readyPid = o.marker === undefined ? childPid : parsePid(read(o.marker));
+  const base = {
+    ...(childPid === undefined ? {} : { childPid }),
+    ...(readyPid === undefined ? {} : { readyPid }),
+  };
+  if (childPid === undefined) return { ...base, ready: false, reason: 'no child_pid' };
+  if (readyPid !== childPid)
+    return { ...base, ready: false, reason: 'ready marker missing or different from child_pid' };
+  if ((await ownerOf(sys, childPid)) !== o.uid)
+    return { ...base, ready: false, reason: `process ${childPid} is gone or not the user's` };
+  return { ...base, ready: true };
+}
