@@ -191,6 +191,8 @@ export async function waitUntil(
     readonly timeoutMs: number;
     readonly intervalMs?: number;
     readonly abort?: () => boolean;
+    /** Receives the error of a probe that threw (the wait goes on). */
+    readonly onError?: (e: unknown) => void;
   },
 ): Promise<boolean> {
   const end = Date.now() + o.timeoutMs;
@@ -198,8 +200,9 @@ export async function waitUntil(
     if (o.abort?.()) return false;
     try {
       if (await probe()) return true;
-    } catch {
+    } catch (e) {
       // a probe that throws is "not yet"
+      o.onError?.(e);
     }
     if (Date.now() >= end) return false;
     await sleep(Math.min(o.intervalMs ?? 100, Math.max(1, end - Date.now())));
@@ -302,8 +305,12 @@ export function createDaemonLauncher(self: { readonly uid: number }): DaemonLaun
         const r = spec.ready;
         const exited = () =>
           c.exitCode !== null || c.signalCode !== null || stopping || child !== c;
+        let probeError = '';
         const ok = r
           ? await waitUntil(r.probe, {
+              onError: (e) => {
+                probeError = e instanceof Error ? e.message : String(e);
+              },
               timeoutMs: r.timeoutMs ?? 30_000,
               intervalMs: r.intervalMs ?? 100,
               abort: exited,
@@ -321,7 +328,7 @@ export function createDaemonLauncher(self: { readonly uid: number }): DaemonLaun
         if (!exited()) {
           // not ready in time: treat as a failed run
           killQuietly(-(c.pid ?? 0), 'SIGKILL');
-          tail += `\nnot ready after ${r?.timeoutMs ?? 30_000} ms\n`;
+          tail += `\nnot ready after ${r?.timeoutMs ?? 30_000} ms${probeError ? ` (last check: ${probeError})` : ''}\n`;
         }
       };
 

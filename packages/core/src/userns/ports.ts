@@ -128,6 +128,8 @@ export function createPortApi(socketPath: string): PortApi {
   const api: PortApi = {
     async list() {
       const j = await call('GET', '/v1/ports');
+      // Go encodes an empty list as null
+      if (j === null) return [];
       if (!Array.isArray(j))
         throw new ExternalCommandError('PORT_BAD_ANSWER', 'rootlesskit answered a non-list');
       return j.map(toStatus);

@@ -1,0 +1,65 @@
+/**
+ * Helpers for tests that start real RootlessKit namespaces as a real system user.
+ *
+ * `/dev/net/tun` is root-only (0600) on this machine, and slirp4netns, which runs as the namespace user,
+ * must open it: {@link allowTun} makes it 0666 for the duration of a test and restores the old mode when
+ * the last test holding it finishes (holders are counted in a directory, so parallel test files agree).
+ */
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import type { TestContext } from 'node:test';
+import { execa } from 'execa';
+import { createDaemonLauncher } from '@podsec/core/system';
+
+const TUN = '/dev/net/tun';
+const HOLDERS = '/run/podsec-test-tun';
+
+/** Makes /dev/net/tun usable by unprivileged users until the test ends (root only). */
+export async function allowTun(t: TestContext): Promise<void> {
+  await mkdir(HOLDERS, { recursive: true, mode: 0o700 });
+  const me = `${HOLDERS}/${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const before = (await stat(TUN)).mode & 0o7777;
+  if (before !== 0o666)
+    await writeFile(`${HOLDERS}/.mode`, before.toString(8), { flag: 'wx' }).catch(() => {});
+  await writeFile(me, '');
+  await chmod(TUN, 0o666);
+  t.after(async () => {
+    await rm(me, { force: true });
+    const left = (await readdir(HOLDERS)).filter((n) => !n.startsWith('.'));
+    if (left.length === 0) {
+      const mode = await readFile(`${HOLDERS}/.mode`, 'utf8').catch(() => '600');
+      await chmod(TUN, parseInt(mode, 8));
+      await rm(HOLDERS, { recursive: true, force: true });
+    }
+  });
+}
+
+/** Removes a test user completely: its processes, account, subordinate id lines, home and runtime dir. */
+export async function removeTestUser(name: string): Promise<void> {
+  const id = await execa('id', ['-u', name], { reject: false });
+  if (id.exitCode !== 0) return;
+  const uid = id.stdout.trim();
+  // only the processes of this test user, by pid
+  const launcher = createDaemonLauncher({ uid: 0 });
+  for (const pid of await launcher.userProcesses(Number(uid))) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  const home = (await execa('getent', ['passwd', name], { reject: false })).stdout.split(':')[5];
+  await execa('userdel', ['--', name], { reject: false });
+  await execa('groupdel', ['--', name], { reject: false });
+  for (const file of ['/etc/subuid', '/etc/subgid']) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    const kept = text
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith(`${name}:`))
+      .map((l) => `${l}\n`)
+      .join('');
+    if (kept !== text) await writeFile(file, kept);
+  }
+  if (home && home.startsWith('/var/lib/')) await rm(home, { recursive: true, force: true });
+  await rm(`/run/user/${uid}`, { recursive: true, force: true });
+}
