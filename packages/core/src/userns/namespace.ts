@@ -5,7 +5,6 @@
  */
 import { NotFoundError, UsageError } from '../errors.ts';
 import type { Daemon, DaemonEvent, RunAsUser } from '../system/daemon.ts';
-import { httpRequest } from '../system/http.ts';
 import type { ProcessResult, System } from '../system/types.ts';
 import { detectCgroupMode } from './cgroup.ts';
 import { planEnter } from './enter.ts';
@@ -117,7 +116,7 @@ export async function startUserNamespace(
   await checkSubIds(sys, spec.user.name);
   const facts = await readRootlesskitHostFacts(sys, spec.user.uid, spec.rootlesskit.copyUp);
   const plan = planRootlesskitArgs({ ...spec.rootlesskit, stateDir: spec.stateDir }, facts);
-  const ports = createPortApi(`${spec.stateDir}/${STATE_FILES.apiSocket}`);
+  const ports = createPortApi(sys.http, `${spec.stateDir}/${STATE_FILES.apiSocket}`);
   const stateOf = () =>
     readNamespaceState(sys, {
       stateDir: spec.stateDir,
@@ -126,13 +125,7 @@ export async function startUserNamespace(
     });
   const probe = async () => {
     if (!(await stateOf()).ready) return false;
-    const info = await httpRequest({
-      socketPath: `${spec.stateDir}/${STATE_FILES.apiSocket}`,
-      path: '/v1/info',
-      timeoutMs: 2000,
-      maxBytes: 65536,
-    });
-    if (info.status !== 200) return false;
+    await ports.info();
     if (spec.ports?.length) await ports.ensure(spec.ports);
     return true;
   };

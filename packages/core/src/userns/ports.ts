@@ -1,6 +1,7 @@
 /** Port forwarding through RootlessKit's API socket (`/v1/ports`), as `rootlessctl` does. */
 import { ExternalCommandError, UsageError } from '../errors.ts';
-import { httpRequest } from '../system/http.ts';
+import { pinPathNoFollow } from '../system/daemon-paths.ts';
+import type { HttpClient } from '../system/http.ts';
 import { isRecord } from '../util.ts';
 
 /** One forward: host `parentIP:parentPort` → namespace `childPort` (`childIP`, default loopback). */
@@ -20,6 +21,8 @@ export interface PortStatus {
 
 /** The port API of one namespace. */
 export interface PortApi {
+  /** `GET /v1/info` (API version, network and port driver): proves the API answers. */
+  info(): Promise<Record<string, unknown>>;
   list(): Promise<PortStatus[]>;
   add(spec: PortSpec): Promise<PortStatus>;
   remove(id: number): Promise<void>;
@@ -98,22 +101,31 @@ function toStatus(x: unknown): PortStatus {
 }
 
 /** A client of the API socket at `socketPath` (host path; reached without following symlinks). */
-export function createPortApi(socketPath: string): PortApi {
+export function createPortApi(http: HttpClient, socketPath: string): PortApi {
   const call = async (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) => {
-    const r = await httpRequest({
-      socketPath,
-      method,
-      path,
-      ...(body === undefined
-        ? {}
-        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-      timeoutMs: 10_000,
-      maxBytes: 1 << 20,
-    });
+    // the socket lives in the user's runtime dir: reach it without following symlinks
+    const pin = pinPathNoFollow(socketPath);
+    let r;
+    try {
+      if (pin.kind !== 'socket')
+        throw new ExternalCommandError('PORT_NOT_SOCKET', `${socketPath} is not a socket`);
+      r = await http.request(`http://localhost${path}`, {
+        socketPath: pin.path,
+        method,
+        ...(body === undefined
+          ? {}
+          : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+        timeoutMs: 10_000,
+        maxBytes: 1 << 20,
+      });
+    } finally {
+      pin.close();
+    }
+    const text = r.text();
     if (r.status < 200 || r.status > 299) {
-      let msg = r.body.slice(0, 300);
+      let msg = text.slice(0, 300);
       try {
-        const j: unknown = JSON.parse(r.body);
+        const j: unknown = JSON.parse(text);
         if (isRecord(j) && typeof j['message'] === 'string') msg = j['message'];
       } catch {
         // not JSON
@@ -123,9 +135,15 @@ export function createPortApi(socketPath: string): PortApi {
         `rootlesskit ${method} ${path}: ${r.status} ${msg}`,
       );
     }
-    return r.body === '' ? undefined : (JSON.parse(r.body) as unknown);
+    return text === '' ? undefined : (JSON.parse(text) as unknown);
   };
   const api: PortApi = {
+    async info() {
+      const j = await call('GET', '/v1/info');
+      if (!isRecord(j))
+        throw new ExternalCommandError('PORT_BAD_ANSWER', 'rootlesskit answered no info');
+      return j;
+    },
     async list() {
       const j = await call('GET', '/v1/ports');
       // Go encodes an empty list as null
