@@ -1,77 +1,150 @@
-// Benchmark: verify N simple-signing signatures in one process with @podsec/core vs `gpg --verify` processes.
-// Run: node --conditions=podsec-source tools/bench/verify-signatures.mjs [N=1000] [GPG_SAMPLE=100]
+#!/usr/bin/env node
+// Benchmark: `podsec-trust verify` against `skopeo copy docker://… dir:` under the same policy.json and
+// registries.d, for an image with 1 and with 100 signatures in a file:// lookaside. Both commands fetch the
+// manifest from a real docker-registry on 127.0.0.1 and judge the signatures with the signedBy policy; the two
+// run interleaved (ours, skopeo, ours, skopeo, …) so that load on the machine hits both alike.
+// Signatures are made by the real gpg (RSA 4096, gpg's defaults: SHA-256, compressed), as podman push would.
+// Usage: node --conditions=podsec-source tools/bench/verify-signatures.mjs [--runs N] [--signatures 1,100]
+// Needs: a built bundle (npm run build), docker-registry, buildah, skopeo, gpg.
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { generateKey, readPrivateKey, readPublicKeys } from '../../packages/core/src/trust/keys.ts';
-import {
-  signSimpleSigning,
-  verifySimpleSigning,
-} from '../../packages/core/src/trust/simple-signing.ts';
+import { buildTinyImage } from '../../test/utils/src/image.ts';
+import { startRegistry } from '../../test/utils/src/registry.ts';
+import { formatSimpleSigningPayload } from '../../packages/core/src/trust/simple-signing.ts';
+import { signatureLocation } from '../../packages/core/src/trust/lookaside.ts';
+import { compare, printTable, parseArgs } from './lib-compare.mjs';
 
 const run = promisify(execFile);
-const N = Number(process.argv[2] ?? 1000);
-const GPG_SAMPLE = Math.min(N, Number(process.argv[3] ?? 100));
-const work = await mkdtemp(path.join(tmpdir(), 'podsec-bench-'));
-try {
-  const gnupg = path.join(work, 'gnupg');
-  await run('mkdir', ['-m', '700', gnupg]);
-  const env = { ...process.env, GNUPGHOME: gnupg };
-  const key = await generateKey({ name: 'Bench', email: 'bench@example.org' }); // RSA 4096, the default
-  const priv = await readPrivateKey(key.privateKeyArmored);
-  await writeFile(path.join(work, 'pub.pgp'), key.publicKeyBinary);
-  await run('gpg', ['--batch', '--quiet', '--import', path.join(work, 'pub.pgp')], { env });
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const bundle = path.join(repo, 'packages/podsec/bundle/podsec-trust.mjs');
+const args = parseArgs(process.argv.slice(2), { runs: 15, signatures: '1,100' });
+const counts = String(args.signatures).split(',').map(Number);
 
-  console.log(`signing ${N} payloads (RSA 4096, gpg-style compressed) ...`);
-  const blobs = [];
-  for (let i = 0; i < N; i++) {
-    blobs.push(
-      await signSimpleSigning({
-        privateKey: priv,
-        dockerReference: `registry.local/bench/app:${i}`,
-        manifestDigest: `sha256:${i.toString(16).padStart(64, '0')}`,
+const work = await mkdtemp(path.join(tmpdir(), 'podsec-bench-verify-'));
+const gnupg = path.join(work, 'gnupg');
+const env = { ...process.env, GNUPGHOME: gnupg, LANG: 'C' };
+const registry = await startRegistry();
+try {
+  await mkdir(gnupg, { mode: 0o700 });
+  const uid = 'Bench Maker <maker@bench.test>';
+  await run(
+    'gpg',
+    [
+      '--batch',
+      '--pinentry-mode',
+      'loopback',
+      '--passphrase',
+      '',
+      '--quick-generate-key',
+      uid,
+      'rsa4096',
+      'sign',
+      'never',
+    ],
+    { env },
+  );
+  const keyPath = path.join(work, 'maker.pgp');
+  await run('gpg', ['--batch', '--output', keyPath, '--export', 'maker@bench.test'], { env });
+
+  const rows = [];
+  const summaries = [];
+  for (const n of counts) {
+    const image = await buildTinyImage(registry.host, `bench/app${n}`, '1', {
+      contents: `bench ${n}\n`,
+    });
+    const dir = path.join(work, `case-${n}`);
+    const sigstore = path.join(dir, 'sigstore');
+    const regd = path.join(dir, 'registries.d');
+    await mkdir(regd, { recursive: true });
+    await writeFile(
+      path.join(regd, 'default.yaml'),
+      `default-docker:\n  lookaside: file://${sigstore}\n`,
+    );
+    const policy = path.join(dir, 'policy.json');
+    await writeFile(
+      policy,
+      JSON.stringify({
+        default: [{ type: 'reject' }],
+        transports: {
+          docker: { [registry.host]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath }] },
+        },
       }),
     );
+    const payload = path.join(dir, 'payload.json');
+    await writeFile(
+      payload,
+      formatSimpleSigningPayload({
+        dockerReference: image.reference,
+        manifestDigest: image.digest,
+        creator: 'bench',
+        timestamp: Math.floor(Date.now() / 1000),
+      }),
+    );
+    for (let i = 1; i <= n; i++) {
+      const out = fileURLToPath(
+        signatureLocation(`file://${sigstore}`, image.reference, image.digest, i),
+      );
+      await mkdir(path.dirname(out), { recursive: true });
+      await run(
+        'gpg',
+        [
+          '--batch',
+          '--yes',
+          '--local-user',
+          'maker@bench.test',
+          '--output',
+          out,
+          '--sign',
+          payload,
+        ],
+        { env },
+      );
+    }
+    let pulls = 0;
+    const ours = [
+      process.execPath,
+      bundle,
+      'verify',
+      image.reference,
+      '--insecure',
+      '--json',
+      '--policy',
+      policy,
+      '--registries-d',
+      regd,
+    ];
+    const skopeo = () => [
+      'skopeo',
+      '--policy',
+      policy,
+      '--registries.d',
+      regd,
+      'copy',
+      '--quiet',
+      '--src-tls-verify=false',
+      `docker://${image.reference}`,
+      `dir:${path.join(dir, `pull-${++pulls}`)}`,
+    ];
+    const r = await compare({
+      name: `verify-${n}`,
+      label: `podsec-trust verify, ${n} signature${n === 1 ? '' : 's'}`,
+      refLabel: 'skopeo copy docker:// dir:',
+      runs: args.runs,
+      ours: () => ours,
+      ref: skopeo,
+      env,
+    });
+    rows.push(r);
+    summaries.push(r.summary);
   }
-
-  // podsec: keys parsed once, every signature verified in this process.
-  const keys = await readPublicKeys(key.publicKeyBinary);
-  await verifySimpleSigning(blobs[0], keys); // warm-up
-  let t0 = performance.now();
-  for (const b of blobs) await verifySimpleSigning(b, keys);
-  const oursSeq = performance.now() - t0;
-  t0 = performance.now();
-  for (let i = 0; i < blobs.length; i += 32)
-    await Promise.all(blobs.slice(i, i + 32).map((b) => verifySimpleSigning(b, keys)));
-  const oursPar = performance.now() - t0;
-
-  // gpg: one process per signature, as a shell script would do it (sample, extrapolated to N).
-  const files = [];
-  for (let i = 0; i < GPG_SAMPLE; i++) {
-    const f = path.join(work, `signature-${i + 1}`);
-    await writeFile(f, blobs[i]);
-    files.push(f);
-  }
-  await run('gpg', ['--batch', '--quiet', '--verify', files[0]], { env }); // warm-up, also proves gpg accepts it
-  t0 = performance.now();
-  for (const f of files) await run('gpg', ['--batch', '--quiet', '--verify', f], { env });
-  const gpgSample = performance.now() - t0;
-  const gpgTotal = (gpgSample / GPG_SAMPLE) * N;
-
-  const fmt = (ms) => `${ms.toFixed(0)} ms (${(ms / N).toFixed(3)} ms/signature)`;
-  console.log(`podsec, ${N} signatures, sequential:       ${fmt(oursSeq)}`);
-  console.log(`podsec, ${N} signatures, 32 in flight:     ${fmt(oursPar)}`);
-  console.log(
-    `gpg --verify, ${GPG_SAMPLE} processes measured, extrapolated to ${N}: ${fmt(gpgTotal)}`,
-  );
-  console.log(
-    `speed-up: sequential ${(gpgTotal / oursSeq).toFixed(1)}x, concurrent ${(gpgTotal / oursPar).toFixed(1)}x`,
-  );
+  printTable(rows);
+  for (const s of summaries) console.log(JSON.stringify(s));
 } finally {
-  await run('gpgconf', ['--kill', 'gpg-agent'], {
-    env: { ...process.env, GNUPGHOME: path.join(work, 'gnupg') },
-  }).catch(() => {});
+  await registry.stop();
+  await run('gpgconf', ['--kill', 'gpg-agent'], { env }).catch(() => {});
   await rm(work, { recursive: true, force: true });
 }

@@ -22,13 +22,16 @@ export {
   formatSimpleSigningPayload,
   MAX_SIGNATURE_SIZE,
   parseSimpleSigningPayload,
+  parseStoredSignature,
   signSimpleSigning,
   SIMPLE_SIGNING_TYPE,
   verifySimpleSigning,
 } from './simple-signing.ts';
 export type {
+  SignatureWarning,
   SignSimpleSigningOptions,
   SimpleSigningPayload,
+  StoredSignature,
   VerifiedSignature,
   VerifySimpleSigningOptions,
 } from './simple-signing.ts';
@@ -59,6 +62,8 @@ export { signingKeyIds } from './inspect.ts';
 export {
   createEvaluationContext,
   evaluateImage,
+  manifestMatchesDigest,
+  parseImageSignatures,
   requirementsFor,
   scopeCandidates,
 } from './policy-engine.ts';

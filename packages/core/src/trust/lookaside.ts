@@ -5,6 +5,7 @@
  */
 import { createFetch } from '../system/http.ts';
 import type { ReadableStream } from 'node:stream/web';
+import { readSignatureFile } from './lookaside-files-adapter.ts';
 import { readLimited } from './read-limited.ts';
 import { parseDockerReference } from '../config/reference.ts';
 import { errorMessage, UsageError, VerificationError } from '../errors.ts';
@@ -17,7 +18,7 @@ export type LookasideFileSystem = Pick<
   FileSystem,
   'stat' | 'readFile' | 'mkdir' | 'writeFileAtomic'
 > &
-  Partial<Pick<FileSystem, 'withLock'>>;
+  Partial<Pick<FileSystem, 'withLock' | 'resolve'>>;
 
 /** A `fetch` compatible function (injected; the System boundary's bounded client by default). */
 export type FetchFunction = (
@@ -202,17 +203,131 @@ async function fetchSignature(
   return { body, size: body.length };
 }
 
+/** One probe of `signature-<n>`: `undefined` when it does not exist. */
+type Probe = (n: number) => Promise<Uint8Array | undefined>;
+
+/**
+ * `signature-1`, `signature-2`, … until the first missing one, read in windows of growing size (1, 2, 4, … 32
+ * at once): one signature costs what a sequential reader costs, a hundred do not wait on each other. What
+ * comes after the first missing index is ignored, errors included, as a sequential reader never asks for it.
+ */
+async function collect(
+  probe: Probe,
+  exists: (n: number) => Promise<boolean>,
+  maxCount: number,
+  what: string,
+): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  let window = 1;
+  for (let next = 1; ;) {
+    const last = Math.min(next + window - 1, maxCount);
+    if (next > maxCount) {
+      // Only an error when signature-<max+1> really exists.
+      if (await exists(next))
+        throw lookasideError(
+          'LOOKASIDE_TOO_MANY_SIGNATURES',
+          `more than ${maxCount} signatures for ${what}`,
+        );
+      return out;
+    }
+    const batch = [];
+    for (let n = next; n <= last; n++) batch.push(probe(n));
+    const settled = await Promise.allSettled(batch);
+    for (const r of settled) {
+      if (r.status === 'rejected') throw r.reason;
+      if (r.value === undefined) return out;
+      out.push(r.value);
+    }
+    next = last + 1;
+    window = Math.min(window * 2, 32);
+  }
+}
+
+/** Bodies of the `file://` signatures: one resolution of the directory, one open per file. */
+async function readFileSignatures(
+  fs: LookasideFileSystem,
+  url: URL,
+  dockerReference: string,
+  digest: string,
+  limit: number,
+  maxCount: number,
+): Promise<Uint8Array[]> {
+  const systemPath = (n: number) => filePath(url, relativeLocation(dockerReference, digest, n));
+  // the rooted file system's own (slower) path, for a signature that is a symlink or a file system without resolve
+  const viaFs = async (n: number): Promise<Uint8Array | undefined> => {
+    const path = systemPath(n);
+    const st = await fs.stat(path);
+    if (st === undefined) return undefined;
+    if (st.kind !== 'file' && st.kind !== 'symlink') {
+      throw lookasideError('LOOKASIDE_READ_FAILED', `${path} is not a regular file`);
+    }
+    if (st.kind === 'file' && st.size > limit) {
+      throw lookasideError(
+        'SIGNATURE_TOO_LARGE',
+        `signature ${path} is ${st.size} bytes, limit is ${limit}`,
+      );
+    }
+    let body: Uint8Array;
+    try {
+      body = await fs.readFile(path);
+    } catch (e) {
+      throw lookasideError('LOOKASIDE_READ_FAILED', `cannot read ${path}: ${errorMessage(e)}`, e);
+    }
+    if (body.length > limit)
+      throw lookasideError('SIGNATURE_TOO_LARGE', `signature ${path} exceeds ${limit} bytes`);
+    return body;
+  };
+  let probe: Probe = viaFs;
+  if (fs.resolve !== undefined) {
+    const first = systemPath(1);
+    const hostDir = await fs.resolve(first.slice(0, first.lastIndexOf('/')));
+    probe = async (n) => {
+      let r;
+      try {
+        r = await readSignatureFile(`${hostDir}/signature-${n}`, limit);
+      } catch (e) {
+        throw lookasideError(
+          'LOOKASIDE_READ_FAILED',
+          `cannot read ${systemPath(n)}: ${errorMessage(e)}`,
+          e,
+        );
+      }
+      switch (r.kind) {
+        case 'missing':
+          return undefined;
+        case 'symlink':
+          return viaFs(n);
+        case 'not-file':
+          throw lookasideError('LOOKASIDE_READ_FAILED', `${systemPath(n)} is not a regular file`);
+        case 'too-large':
+          throw lookasideError(
+            'SIGNATURE_TOO_LARGE',
+            `signature ${systemPath(n)} is ${r.size} bytes, limit is ${limit}`,
+          );
+        case 'file':
+          return r.body;
+      }
+    };
+  }
+  return collect(
+    probe,
+    async (n) => (await fs.stat(systemPath(n))) !== undefined,
+    maxCount,
+    `${dockerReference}@${digest}`,
+  );
+}
+
+/** The stored signatures without their bodies (file: stat, HTTP: HEAD), one index after the other. */
 async function walk(
   base: string,
   dockerReference: string,
   digest: string,
   options: ReadSignaturesOptions,
-  withBodies: boolean,
-): Promise<{ entry: SignatureEntry; body?: Uint8Array }[]> {
+): Promise<SignatureEntry[]> {
   const url = parseBase(base);
   const limit = options.maxSignatureSize ?? MAX_SIGNATURE_SIZE;
   const maxCount = options.maxSignatures ?? DEFAULT_MAX_SIGNATURES;
-  const out: { entry: SignatureEntry; body?: Uint8Array }[] = [];
+  const out: SignatureEntry[] = [];
   for (let n = 1; ; n++) {
     const location = signatureLocation(base, dockerReference, digest, n);
     if (n > maxCount) {
@@ -245,31 +360,11 @@ async function walk(
           `signature ${path} is ${st.size} bytes, limit is ${limit}`,
         );
       }
-      if (!withBodies) {
-        out.push({ entry: { index: n, location, size: st.size } });
-        continue;
-      }
-      let body: Uint8Array;
-      try {
-        body = await fs.readFile(path);
-      } catch (e) {
-        throw lookasideError('LOOKASIDE_READ_FAILED', `cannot read ${path}: ${errorMessage(e)}`, e);
-      }
-      if (body.length > limit)
-        throw lookasideError('SIGNATURE_TOO_LARGE', `signature ${path} exceeds ${limit} bytes`);
-      out.push({ entry: { index: n, location, size: body.length }, body });
+      out.push({ index: n, location, size: st.size });
     } else {
-      const got = await fetchSignature(
-        options.fetch ?? createFetch(),
-        location,
-        limit,
-        withBodies ? 'GET' : 'HEAD',
-      );
+      const got = await fetchSignature(options.fetch ?? createFetch(), location, limit, 'HEAD');
       if (got === undefined) return out;
-      out.push({
-        entry: { index: n, location, ...(got.size !== undefined ? { size: got.size } : {}) },
-        ...(got.body !== undefined ? { body: got.body } : {}),
-      });
+      out.push({ index: n, location, ...(got.size !== undefined ? { size: got.size } : {}) });
     }
   }
 }
@@ -286,8 +381,27 @@ export async function readSignatures(
   digest: string,
   options: ReadSignaturesOptions = {},
 ): Promise<Uint8Array[]> {
-  const found = await walk(base, dockerReference, digest, options, true);
-  return found.map((f) => f.body as Uint8Array);
+  const url = parseBase(base);
+  const limit = options.maxSignatureSize ?? MAX_SIGNATURE_SIZE;
+  const maxCount = options.maxSignatures ?? DEFAULT_MAX_SIGNATURES;
+  if (url.protocol === 'file:') {
+    return readFileSignatures(
+      requireFs(options.fs, base),
+      url,
+      dockerReference,
+      digest,
+      limit,
+      maxCount,
+    );
+  }
+  const fetchFn = options.fetch ?? createFetch();
+  const location = (n: number) => signatureLocation(base, dockerReference, digest, n);
+  return collect(
+    async (n) => (await fetchSignature(fetchFn, location(n), limit, 'GET'))?.body,
+    async (n) => (await fetchSignature(fetchFn, location(n), limit, 'HEAD')) !== undefined,
+    maxCount,
+    `${dockerReference}@${digest}`,
+  );
 }
 
 /**
@@ -300,7 +414,7 @@ export async function listSignatures(
   digest: string,
   options: ReadSignaturesOptions = {},
 ): Promise<SignatureEntry[]> {
-  return (await walk(base, dockerReference, digest, options, false)).map((f) => f.entry);
+  return walk(base, dockerReference, digest, options);
 }
 
 /**
@@ -341,13 +455,10 @@ export async function writeSignature(
     }
   }
   const write = async (): Promise<WriteSignatureResult> => {
-    const existing = await walk(
-      base,
-      dockerReference,
-      digest,
-      { fs, maxSignatures: Number.MAX_SAFE_INTEGER },
-      false,
-    );
+    const existing = await walk(base, dockerReference, digest, {
+      fs,
+      maxSignatures: Number.MAX_SAFE_INTEGER,
+    });
     const index = existing.length + 1;
     const path = `${dir}/signature-${index}`;
     await fs.writeFileAtomic(path, blob, { mode: options.fileMode ?? 0o644, backup: false });

@@ -114,8 +114,9 @@ const fakeVerify: VerifyFunction = async (blob, keys) => {
     throw new Error(`signature by unknown key ${s.key}`);
   return { keyFingerprint: s.key, payload: { dockerReference: s.ref, manifestDigest: s.digest } };
 };
+// stored in the prefixed format of containers/image, which hands the data after the newline to the verifier
 const sig = (key: string, ref: string, digest: string): Uint8Array =>
-  enc.encode(JSON.stringify({ key, ref, digest }));
+  enc.encode(`\0simple-signing\n${JSON.stringify({ key, ref, digest })}`);
 
 function fakeFs(files: Record<string, string>): {
   readFile(p: string): Promise<Uint8Array>;
@@ -190,6 +191,43 @@ describe('evaluateImage', () => {
     const r = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), REF, [sig('B', REF, DIGEST)]);
     assert.equal(r.accepted, false);
     assert.match(r.results[0]?.reason ?? '', /unknown key B/);
+  });
+
+  it('refuses the image when any stored signature has no known format, as containers/image does', async () => {
+    const good = sig('A', REF, DIGEST);
+    for (const bad of [enc.encode('garbage'), new Uint8Array(), enc.encode('\0other\nx')]) {
+      for (const signatures of [
+        [good, bad],
+        [bad, good],
+      ]) {
+        const r = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), REF, signatures);
+        assert.equal(r.accepted, false);
+        assert.match(r.results[0]?.reason ?? '', /^parsing signature [12]: /);
+      }
+    }
+  });
+
+  it('skips sigstore signatures under signedBy, refusing the image only when one does not parse', async () => {
+    const sigstore = enc.encode('\0sigstore-json\n{"mimeType":"x","payload":"","annotations":{}}');
+    const ok = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), REF, [
+      sigstore,
+      sig('A', REF, DIGEST),
+    ]);
+    assert.equal(ok.accepted, true);
+    const only = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), REF, [sigstore]);
+    assert.match(only.results[0]?.reason ?? '', /no signature exists/);
+    const broken = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), REF, [
+      enc.encode('\0sigstore-json\n{'),
+      sig('A', REF, DIGEST),
+    ]);
+    assert.match(broken.results[0]?.reason ?? '', /parsing signature 1: invalid sigstore/);
+  });
+
+  it('matches the manifest only by its SHA-256 digest, as containers/image does', async () => {
+    const sha512 = manifestDigest(MANIFEST, 'sha512');
+    const r = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), REF, [sig('A', REF, sha512)]);
+    assert.equal(r.accepted, false);
+    assert.match(r.results[0]?.reason ?? '', /does not match/);
   });
 
   it('rejects a signature for another manifest digest', async () => {

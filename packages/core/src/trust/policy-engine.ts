@@ -13,11 +13,14 @@ import type {
 import { dockerScopeCandidates, parseDockerReference } from '../config/reference.ts';
 import type { DockerReference } from '../config/reference.ts';
 import type { FileSystem } from '../system/types.ts';
-import { manifestDigest as defaultManifestDigest, parseDigest } from './digest.ts';
-import type { DigestAlgorithm } from './digest.ts';
+import {
+  detectManifestMediaType,
+  manifestDigest as defaultManifestDigest,
+  MEDIA_TYPES,
+} from './digest.ts';
 import { matchesSignedIdentity } from './identity.ts';
 import { readPublicKeys as defaultReadPublicKeys } from './keys.ts';
-import { verifySimpleSigning } from './simple-signing.ts';
+import { parseStoredSignature, verifySimpleSigning } from './simple-signing.ts';
 import type { VerifiedSignature } from './simple-signing.ts';
 import { errorMessage } from '../errors.ts';
 
@@ -179,8 +182,6 @@ export interface EvaluationContext {
   /** Public keys of a signedBy requirement (keyPath, keyPaths or keyData). */
   loadKeys(requirement: SignedByRequirement): Promise<readonly openpgp.PublicKey[]>;
   readonly verify: VerifyFunction;
-  /** Digest of manifest bytes with a given algorithm. @default digest.ts manifestDigest */
-  readonly manifestDigest?: (bytes: Uint8Array, algorithm: DigestAlgorithm) => string;
 }
 
 /** Options of {@link createEvaluationContext}. */
@@ -243,15 +244,37 @@ export function createEvaluationContext(
   };
 }
 
-function digestMatches(context: EvaluationContext, manifest: Uint8Array, digest: string): boolean {
-  let parsed;
-  try {
-    parsed = parseDigest(digest);
-  } catch {
-    return false;
+/**
+ * Whether `digest` names `manifest` as containers/image decides it (`manifest.MatchesDigest`): the exact
+ * string of the manifest's SHA-256 digest; a digest in another algorithm never matches. Signed schema 1
+ * manifests (digested without their JWS signatures there) are not supported and never match.
+ */
+export function manifestMatchesDigest(manifest: Uint8Array, digest: string): boolean {
+  if (detectManifestMediaType(manifest) === MEDIA_TYPES.dockerV2Schema1Signed) return false;
+  return digest === defaultManifestDigest(manifest, 'sha256');
+}
+
+/** Outcome of reading the stored signatures of an image as containers/image does. */
+type ParsedSignatures =
+  | { readonly ok: true; readonly simple: readonly { index: number; data: Uint8Array }[] }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * The simple-signing signatures among `blobs`. A blob in no known format makes containers/image refuse the
+ * image (the error comes from reading the signatures, before any is verified); sigstore ones are skipped.
+ */
+export function parseImageSignatures(blobs: readonly Uint8Array[]): ParsedSignatures {
+  const simple: { index: number; data: Uint8Array }[] = [];
+  for (const [index, blob] of blobs.entries()) {
+    let parsed;
+    try {
+      parsed = parseStoredSignature(blob);
+    } catch (e) {
+      return { ok: false, reason: `parsing signature ${index + 1}: ${errorMessage(e)}` };
+    }
+    if (parsed.format === 'simple-signing') simple.push({ index, data: parsed.data });
   }
-  const compute = context.manifestDigest ?? defaultManifestDigest;
-  return compute(manifest, parsed.algorithm) === parsed.digest;
+  return { ok: true, simple };
 }
 
 async function evaluateSignedBy(
@@ -261,6 +284,18 @@ async function evaluateSignedBy(
   context: EvaluationContext,
 ): Promise<RequirementResult> {
   const type = requirement.type;
+  // containers/image order: read the signatures (a malformed one refuses the image), then per signature:
+  // keys, verification, digest, identity.
+  const parsed = parseImageSignatures(image.signatures);
+  if (!parsed.ok) return { type, accepted: false, reason: parsed.reason, signatures: [] };
+  if (parsed.simple.length === 0) {
+    return {
+      type,
+      accepted: false,
+      reason: 'a signature was required, but no signature exists',
+      signatures: [],
+    };
+  }
   if (requirement.keyType !== 'GPGKeys') {
     return {
       type,
@@ -277,16 +312,8 @@ async function evaluateSignedBy(
   }
   if (keys.length === 0)
     return { type, accepted: false, reason: 'no public keys imported', signatures: [] };
-  if (image.signatures.length === 0) {
-    return {
-      type,
-      accepted: false,
-      reason: 'a signature was required, but no signature exists',
-      signatures: [],
-    };
-  }
   const results: SignatureResult[] = [];
-  for (const [index, blob] of image.signatures.entries()) {
+  for (const { index, data: blob } of parsed.simple) {
     let verified;
     try {
       verified = await context.verify(blob, keys);
@@ -296,8 +323,7 @@ async function evaluateSignedBy(
     }
     const { dockerReference, manifestDigest } = verified.payload;
     const details = { keyFingerprint: verified.keyFingerprint, dockerReference, manifestDigest };
-    // containers/image order: key, then digest, then identity.
-    if (!digestMatches(context, image.manifest, manifestDigest)) {
+    if (!manifestMatchesDigest(image.manifest, manifestDigest)) {
       results.push({
         index,
         accepted: false,
@@ -397,7 +423,7 @@ export async function evaluateImage(
     }
   }
   const base = { scope: decision.scope, isDefault: decision.isDefault };
-  if (parsed?.digest !== undefined && !digestMatches(context, image.manifest, parsed.digest)) {
+  if (parsed?.digest !== undefined && !manifestMatchesDigest(image.manifest, parsed.digest)) {
     return {
       ...base,
       accepted: false,

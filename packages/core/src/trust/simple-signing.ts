@@ -35,6 +35,19 @@ export interface SimpleSigningPayload {
   readonly timestamp?: number;
 }
 
+/**
+ * Why a signature that the node's tools accept is weak: `SIGNATURE_WEAK_DIGEST` (SHA-1 data signature),
+ * `SIGNATURE_WEAK_KEY` (DSA, or RSA shorter than 2048 bits), `SIGNATURE_FUTURE` (made "in the future":
+ * a signer's clock or a forged time).
+ */
+export interface SignatureWarning {
+  readonly code: 'SIGNATURE_WEAK_DIGEST' | 'SIGNATURE_WEAK_KEY' | 'SIGNATURE_FUTURE';
+  /** English text. */
+  readonly message: string;
+  /** Parameters of `message` (for a translated text). */
+  readonly params: Readonly<Record<string, string | number>>;
+}
+
 /** A signature that passed {@link verifySimpleSigning}. */
 export interface VerifiedSignature {
   readonly payload: SimpleSigningPayload;
@@ -45,6 +58,8 @@ export interface VerifiedSignature {
   readonly userIds: string[];
   /** Creation time from the OpenPGP signature packet. */
   readonly signedAt?: Date;
+  /** Accepted as GnuPG and containers/image accept it, but weak (empty for a sound signature). */
+  readonly warnings: readonly SignatureWarning[];
 }
 
 /** Options of {@link signSimpleSigning}. */
@@ -183,7 +198,8 @@ export function parseSimpleSigningPayload(bytes: Uint8Array): SimpleSigningPaylo
 /**
  * Sign a payload for `dockerReference` / `manifestDigest`: returns the binary, non-detached OpenPGP
  * signed message that is stored verbatim as a lookaside `signature-N` file.
- * @throws VerificationError `SIGNATURE_PAYLOAD_INVALID` for a malformed digest or timestamp
+ * @throws VerificationError `SIGNATURE_PAYLOAD_INVALID` for a malformed digest or timestamp,
+ *   `SIGNATURE_KEY_CANNOT_SIGN` when the primary key is not a valid signing key
  */
 export async function signSimpleSigning(options: SignSimpleSigningOptions): Promise<Uint8Array> {
   try {
@@ -200,11 +216,24 @@ export async function signSimpleSigning(options: SignSimpleSigningOptions): Prom
     creator: options.creator ?? DEFAULT_CREATOR,
     timestamp: options.timestamp ?? Math.floor(Date.now() / 1000),
   });
+  // containers/image accepts only signatures by the primary key (gpgme names the signing key, and only the
+  // primary fingerprints count as trusted): never let openpgp pick a signing subkey.
+  const primary = options.privateKey.getKeyID();
+  try {
+    await options.privateKey.getSigningKey(primary);
+  } catch (e) {
+    fail(
+      'SIGNATURE_KEY_CANNOT_SIGN',
+      `the primary key ${options.privateKey.getFingerprint().toUpperCase()} cannot sign (${errorMessage(e)}); podman and skopeo accept only signatures by a primary key`,
+      e,
+    );
+  }
   const message = await openpgp.createMessage({ binary: payload, format: 'binary' });
   // openpgp's declarations name web-stream types this lint setup cannot resolve; the binary format yields bytes
   const signed: unknown = await openpgp.sign({
     message,
     signingKeys: options.privateKey,
+    signingKeyIDs: primary,
     format: 'binary',
     detached: false,
   });
@@ -326,8 +355,9 @@ async function materialize(msg: openpgp.Message<Uint8Array>): Promise<openpgp.Me
   return new openpgp.Message(list);
 }
 
-/** Hash algorithms of the fast path (RFC 4880 ids -> node names); weak ones (MD5, SHA-1, RIPEMD) never. */
+/** Hash algorithms of the fast path (RFC 4880 ids -> node names); MD5 and RIPEMD-160 never. */
 const FAST_HASHES: Readonly<Record<number, string>> = {
+  2: 'sha1',
   8: 'sha256',
   9: 'sha384',
   10: 'sha512',
@@ -475,11 +505,140 @@ async function fastVerifySignature(
   return true;
 }
 
+/** A stored signature (`signature-N`) as containers/image reads it (`signature.FromBlob`). */
+export type StoredSignature =
+  | { readonly format: 'simple-signing'; readonly data: Uint8Array }
+  | { readonly format: 'sigstore-json'; readonly data: Uint8Array };
+
 /**
- * Verify a simple-signing blob against `trustedKeys` and return its payload. Refuses (never accepts
- * on error): non-OpenPGP, truncated or oversized data, messages that are not exactly one literal data
- * packet with exactly one signature, signatures by keys outside `trustedKeys`, bad signatures, keys
- * expired or revoked now or at signing time, and payloads that are not strictly valid.
+ * First octets containers/image takes for a bare simple-signing OpenPGP message: a compressed data, one-pass
+ * signature or signature packet (its list, including its 0x3d and without 0x93, is kept as it is).
+ */
+const OPENPGP_FIRST_OCTETS = new Set([
+  0xa0, 0xa1, 0xa2, 0xa3, 0xc8, 0x90, 0x91, 0x92, 0x3d, 0xc4, 0x88, 0x89, 0x8a, 0x8b, 0xc2,
+]);
+
+function formatError(message: string): never {
+  return fail('SIGNATURE_FORMAT_INVALID', message);
+}
+
+/** containers/image skips sigstore signatures under signedBy, but refuses the image when one does not parse. */
+function checkSigstoreChunk(chunk: Uint8Array): void {
+  let doc: unknown;
+  try {
+    doc = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(chunk));
+  } catch (e) {
+    formatError(`invalid sigstore signature: ${errorMessage(e)}`);
+  }
+  // stricter than Go's json.Unmarshal (exact member names, types): an unclear blob refuses the image
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    formatError('invalid sigstore signature: not a JSON object');
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    const ok =
+      k === 'mimeType'
+        ? typeof v === 'string'
+        : k === 'payload'
+          ? typeof v === 'string' && v.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(v)
+          : k === 'annotations'
+            ? typeof v === 'object' &&
+              v !== null &&
+              !Array.isArray(v) &&
+              Object.values(v).every((x) => typeof x === 'string')
+            : false;
+    if (!ok) formatError(`invalid sigstore signature: unexpected member "${k}"`);
+  }
+}
+
+/**
+ * Read a stored signature the way containers/image does: a bare OpenPGP message (simple signing), or a
+ * zero octet, a format name and a newline before the data. Anything else makes containers/image refuse the
+ * whole image, whatever the other signatures say; the caller must do the same.
+ * @throws VerificationError `SIGNATURE_FORMAT_INVALID`
+ */
+export function parseStoredSignature(blob: Uint8Array): StoredSignature {
+  if (blob.length === 0) return formatError('empty signature blob');
+  const first = blob[0] as number;
+  if (OPENPGP_FIRST_OCTETS.has(first)) return { format: 'simple-signing', data: blob };
+  if (first !== 0)
+    return formatError(
+      `unrecognized signature format, starting with binary 0x${first.toString(16).padStart(2, '0')}`,
+    );
+  const newline = blob.indexOf(0x0a, 1);
+  if (newline === -1) return formatError('invalid signature format, missing newline');
+  const name = blob.subarray(1, newline);
+  const bad = name.find((b) => b < 32 || b >= 0x7f);
+  if (bad !== undefined)
+    return formatError(`invalid signature format, non-ASCII byte 0x${bad.toString(16)}`);
+  const format = new TextDecoder('latin1').decode(name);
+  const data = blob.subarray(newline + 1);
+  if (format === 'simple-signing') return { format, data };
+  if (format === 'sigstore-json') {
+    checkSigstoreChunk(data);
+    return { format, data };
+  }
+  return formatError(`unrecognized signature format ${JSON.stringify(format)}`);
+}
+
+/**
+ * What GnuPG 2.2 (through gpgme, as containers/image uses it) accepts, where openpgp's defaults are
+ * stricter: DSA keys, RSA keys of 1024 bits, SHA-1 data signatures. Such signatures verify here too, and
+ * {@link VerifiedSignature.warnings} says they are weak; MD5 and RIPEMD-160 stay refused.
+ */
+const GNUPG_COMPATIBLE: Partial<openpgp.Config> = {
+  rejectPublicKeyAlgorithms: new Set([openpgp.enums.publicKey.elgamal]),
+  minRSABits: 1024,
+  rejectMessageHashAlgorithms: new Set([openpgp.enums.hash.md5, openpgp.enums.hash.ripemd]),
+};
+
+const HASH_NAMES: Readonly<Record<number, string>> = { 1: 'MD5', 2: 'SHA-1', 3: 'RIPEMD-160' };
+
+/** Why a verified signature is weak, or nothing. */
+function weaknesses(
+  sig: openpgp.SignaturePacket,
+  keyPacket: { getAlgorithmInfo(): { algorithm: string; bits?: number } },
+  now: Date,
+): SignatureWarning[] {
+  const out: SignatureWarning[] = [];
+  const hash = HASH_NAMES[sig.hashAlgorithm as number];
+  if (hash !== undefined) {
+    out.push({
+      code: 'SIGNATURE_WEAK_DIGEST',
+      message: `the signature uses the weak ${hash} digest`,
+      params: { digest: hash },
+    });
+  }
+  const info = keyPacket.getAlgorithmInfo();
+  if (info.algorithm === 'dsa') {
+    out.push({
+      code: 'SIGNATURE_WEAK_KEY',
+      message: 'the signature was made by a weak DSA key',
+      params: { key: 'DSA' },
+    });
+  } else if (info.algorithm.startsWith('rsa') && (info.bits ?? 0) < 2048) {
+    out.push({
+      code: 'SIGNATURE_WEAK_KEY',
+      message: `the signature was made by a weak ${info.bits ?? 0}-bit RSA key`,
+      params: { key: `RSA-${info.bits ?? 0}` },
+    });
+  }
+  if (sig.created instanceof Date && sig.created > now) {
+    out.push({
+      code: 'SIGNATURE_FUTURE',
+      message: `the signature claims to be made in the future, at ${sig.created.toISOString()}`,
+      params: { time: sig.created.toISOString() },
+    });
+  }
+  return out;
+}
+
+/**
+ * Verify a simple-signing blob against `trustedKeys` and return its payload, with the verdict GnuPG and
+ * containers/image reach. Refuses (never accepts on error): non-OpenPGP, truncated or oversized data,
+ * messages that are not exactly one literal data packet with exactly one signature, signatures by keys
+ * outside `trustedKeys` and by subkeys (containers/image trusts only the primary key's fingerprint), bad
+ * signatures, expired signatures, keys expired or revoked now or at signing time, keys created after the
+ * signature or in the future, and payloads that are not strictly valid. Weak signatures that GnuPG accepts
+ * (SHA-1, DSA, RSA-1024, a creation time in the future) verify and carry {@link VerifiedSignature.warnings}.
  * The manifest digest is NOT compared here; use {@link checkSignatureDigest}.
  * @throws VerificationError `SIGNATURE_NOT_OPENPGP`, `SIGNATURE_TOO_LARGE`, `SIGNATURE_NOT_SIGNED`,
  *   `SIGNATURE_UNTRUSTED_KEY`, `SIGNATURE_KEY_EXPIRED`, `SIGNATURE_KEY_REVOKED`, `SIGNATURE_INVALID`,
@@ -499,7 +658,12 @@ export async function verifySimpleSigning(
   // Binary packets only: bit 7 of the first octet is set in every OpenPGP packet header (armour is not stored).
   if (((blob[0] as number) & 0x80) === 0)
     fail('SIGNATURE_NOT_OPENPGP', 'signature is not a binary OpenPGP message');
-  const config = { maxDecompressedMessageSize: maxSize, enforceGrammar: true };
+  const config = {
+    ...openpgp.config,
+    ...GNUPG_COMPATIBLE,
+    maxDecompressedMessageSize: maxSize,
+    enforceGrammar: true,
+  };
   let msg: openpgp.Message<Uint8Array>;
   try {
     const inner = inflateCompressedPacket(blob, maxSize);
@@ -541,6 +705,15 @@ export async function verifySimpleSigning(
       'SIGNATURE_UNTRUSTED_KEY',
       `signature made by key ${issuer.toHex().toUpperCase()}, which is not trusted`,
     );
+  // gpgme reports the fingerprint of the key that made the signature, and containers/image compares it with
+  // the fingerprints of the imported (primary) keys: a subkey's signature is never accepted there.
+  if (!key.getKeyID().equals(issuer)) {
+    const sub = key.getKeys(issuer)[0];
+    fail(
+      'SIGNATURE_UNTRUSTED_KEY',
+      `signature made by subkey ${(sub?.getFingerprint() ?? issuer.toHex()).toUpperCase()} of key ${key.getFingerprint().toUpperCase()}; only signatures by a trusted primary key are accepted (as by containers/image)`,
+    );
+  }
 
   const classify = (e: unknown, prefix: string): never => {
     const text = errorMessage(e);
@@ -548,33 +721,35 @@ export async function verifySimpleSigning(
     if (/expired/i.test(text)) fail('SIGNATURE_KEY_EXPIRED', `${prefix}: ${text}`, e);
     return fail('SIGNATURE_INVALID', `${prefix}: ${text}`, e);
   };
+  // GnuPG does not refuse a signature made "in the future" (it only warns); judge such a signature at its
+  // creation time, every other one now. Expiry of the signature and of the key is still checked below.
+  const created = sigPacket.created instanceof Date ? sigPacket.created : undefined;
+  const verifyDate = created !== undefined && created > now ? created : now;
   const literal: unknown = msg.getLiteralData();
   // The common case (v4, RSA/Ed25519, SHA-2): node:crypto with a cached key; anything else: openpgp.
   let fast: boolean | undefined;
+  let atSigning: Awaited<ReturnType<openpgp.PublicKey['getSigningKey']>>;
   try {
-    // the key (or subkey) must be a valid signing key at signing time, as openpgp's message verification requires
-    const atSigning = await key.getSigningKey(issuer, sigPacket.created ?? now, undefined, {
-      ...openpgp.config,
-      ...config,
-    });
+    // the key must be a valid signing key at signing time, as openpgp's message verification requires
+    atSigning = await key.getSigningKey(issuer, created ?? now, undefined, config);
     fast =
       literal instanceof Uint8Array
         ? await fastVerifySignature(
             sigPacket,
             atSigning.keyPacket as unknown as KeyMaterial,
             literal,
-            now,
+            verifyDate,
           )
         : undefined;
   } catch (e) {
-    classify(e, 'signature verification failed');
+    return classify(e, 'signature verification failed');
   }
   if (fast === false)
     fail('SIGNATURE_INVALID', 'signature verification failed: Signature verification failed');
   if (fast === undefined) {
     let results: Awaited<ReturnType<typeof msg.verify>>;
     try {
-      results = await msg.verify([key], now, { ...openpgp.config, ...config });
+      results = await msg.verify([key], verifyDate, config);
     } catch (e) {
       return fail('SIGNATURE_INVALID', `cannot verify signature: ${errorMessage(e)}`, e);
     }
@@ -587,9 +762,8 @@ export async function verifySimpleSigning(
     }
   }
   // openpgp judges the key at signing time; like gpgme (valid summary) also require it to be valid now.
-  let signingKey: Awaited<ReturnType<openpgp.PublicKey['getSigningKey']>>;
   try {
-    signingKey = await key.getSigningKey(issuer, now);
+    await key.getSigningKey(issuer, now, undefined, config);
   } catch (e) {
     return classify(e, 'signing key is not valid now');
   }
@@ -599,9 +773,10 @@ export async function verifySimpleSigning(
   return {
     payload,
     keyFingerprint: key.getFingerprint().toUpperCase(),
-    signingKeyFingerprint: signingKey.getFingerprint().toUpperCase(),
+    signingKeyFingerprint: atSigning.getFingerprint().toUpperCase(),
     userIds: key.getUserIDs(),
-    ...(sigPacket.created instanceof Date ? { signedAt: sigPacket.created } : {}),
+    ...(created !== undefined ? { signedAt: created } : {}),
+    warnings: weaknesses(sigPacket, atSigning, now),
   };
 }
 

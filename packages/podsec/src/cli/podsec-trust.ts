@@ -4,6 +4,7 @@ import type { ShowTrustResult, VerifyTrustResult } from '../trust/trust.ts';
 
 // the trust library (openpgp, yaml) is loaded when an action runs, not for --help or a usage error
 const trust = () => import('../trust/trust.ts');
+const imageSource = () => import('../trust/image-source.ts');
 
 /** Exit codes of podsec-trust. */
 export const exitCodes = {
@@ -18,12 +19,22 @@ const messages = {
     TRUST_MANIFEST_UNAVAILABLE: 'cannot fetch the manifest of {image}',
     TRUST_NO_LOOKASIDE: 'no lookaside configured for {image}: give --lookaside',
     TRUST_LOOKASIDE_NOT_FILE: 'signatures can only be written to a file:// lookaside, not {url}',
+    TRUST_WEAK_SIGNATURE:
+      'warning: {image} is accepted by signature-{signature}, which is weak: {reason} (podman, skopeo and CRI-O accept it too; re-sign the image with a sound key)',
+    SIGNATURE_WEAK_DIGEST: 'the signature uses the weak {digest} digest',
+    SIGNATURE_WEAK_KEY: 'the signature was made by a weak {key} key',
+    SIGNATURE_FUTURE: 'the signature claims to be made in the future, at {time}',
   },
   ru: {
     TRUST_REJECTED: 'политика отвергает {image}: {reason}',
     TRUST_MANIFEST_UNAVAILABLE: 'не удалось получить манифест {image}',
     TRUST_NO_LOOKASIDE: 'для {image} не настроено хранилище подписей: укажите --lookaside',
     TRUST_LOOKASIDE_NOT_FILE: 'подписи можно записывать только в хранилище file://, а не {url}',
+    TRUST_WEAK_SIGNATURE:
+      'предупреждение: {image} принят по подписи signature-{signature}, но она слабая: {reason} (podman, skopeo и CRI-O её тоже принимают; переподпишите образ надёжным ключом)',
+    SIGNATURE_WEAK_DIGEST: 'подпись использует слабый алгоритм хэширования {digest}',
+    SIGNATURE_WEAK_KEY: 'подпись сделана слабым ключом {key}',
+    SIGNATURE_FUTURE: 'время создания подписи лежит в будущем: {time}',
   },
 };
 
@@ -59,8 +70,11 @@ function formatVerify(r: VerifyTrustResult): string {
     if (s.valid) {
       const when =
         s.timestamp === undefined ? '' : ` at ${new Date(s.timestamp * 1000).toISOString()}`;
+      const weak = s.warnings?.length
+        ? ` WEAK (${s.warnings.map((w) => w.message).join('; ')}),`
+        : '';
       lines.push(
-        `signature-${s.index}: valid, key ${s.keyFingerprint} (${(s.userIds ?? []).join(', ')})${when}`,
+        `signature-${s.index}: valid,${weak} key ${s.keyFingerprint} (${(s.userIds ?? []).join(', ')})${when}`,
         `  identity ${s.identity}, digest ${s.digestMatches ? 'matches' : 'DOES NOT MATCH'}${s.creator ? `, creator ${s.creator}` : ''}`,
       );
     } else {
@@ -117,16 +131,29 @@ function createProgram(ctx: CliContext) {
     .option('--lookaside <url>', 'read signatures here instead of the registries.d location')
     .option('--insecure', 'plain HTTP / unverified TLS to the registry')
     .action(async (image, o) => {
+      const insecure = o.insecure ?? false;
+      // skopeo starts fetching the manifest before the signature code (openpgp) is loaded
+      const manifest = (await imageSource()).fetchManifest(ctx.system, image, { insecure });
+      manifest.catch(() => {});
       const r = await (
         await trust()
       ).verifyTrust(ctx.system, image, {
         policy: o.policy,
         registriesD: o.registriesD,
         keys: (o.key ?? []).map(abs),
-        insecure: o.insecure ?? false,
+        insecure,
+        manifest,
         ...(o.lookaside === undefined ? {} : { lookaside: o.lookaside }),
       });
       ctx.system.report.result(formatVerify(r), r);
+      for (const w of r.warnings)
+        ctx.system.report.warn(
+          ctx.t('TRUST_WEAK_SIGNATURE', {
+            image: r.image,
+            signature: w.signature,
+            reason: ctx.t(w.code, w.params),
+          }),
+        );
       if (!r.verdict.accepted) {
         throw new PodsecError(
           'TRUST_REJECTED',

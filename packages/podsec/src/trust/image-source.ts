@@ -1,5 +1,5 @@
 import { UsageError } from '@podsec/core';
-import { manifestDigest } from '@podsec/core/trust';
+import { createHash } from 'node:crypto';
 import { parseDockerReference } from '@podsec/core/config';
 import { runOrThrow, type System } from '@podsec/core/system';
 
@@ -47,5 +47,7 @@ export async function fetchManifest(
     },
   );
   const manifest = r.stdoutBytes ?? new TextEncoder().encode(r.stdout);
-  return { reference, manifest, digest: manifestDigest(manifest) };
+  // digested here (not with the trust library) so that this module stays small: it runs before openpgp loads
+  const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+  return { reference, manifest, digest };
 }

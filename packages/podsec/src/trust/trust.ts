@@ -1,8 +1,10 @@
-import { UsageError } from '@podsec/core';
+import { errorMessage, UsageError } from '@podsec/core';
 import {
   createEvaluationContext,
   evaluateImage,
   keyInfo,
+  manifestMatchesDigest,
+  parseStoredSignature,
   readPassphrase,
   readPrivateKey,
   readPublicKeys,
@@ -12,12 +14,21 @@ import {
   signSimpleSigning,
   verifySimpleSigning,
   writeSignature,
+  type EvaluationContext,
   type EvaluationResult,
   type RequirementsDecision,
+  type SignatureWarning,
+  type StoredSignature,
+  type VerifiedSignature,
 } from '@podsec/core/trust';
-import { lookasideFor, type Policy, type PolicyRequirement } from '@podsec/core/config';
+import {
+  lookasideFor,
+  type Policy,
+  type PolicyRequirement,
+  type SignedByRequirement,
+} from '@podsec/core/config';
 import type { System } from '@podsec/core/system';
-import { fetchManifest, type FetchManifestOptions } from './image-source.ts';
+import { fetchManifest, type FetchedManifest, type FetchManifestOptions } from './image-source.ts';
 import { readTrustConfig, type TrustConfigOptions } from './trust-config.ts';
 
 /** One row of `podsec-trust show`. */
@@ -78,11 +89,20 @@ export async function showTrust(
   };
 }
 
+/** A weakness of a signature that the node's tools accept all the same. */
+export interface SignatureWeakness {
+  readonly code: SignatureWarning['code'];
+  readonly message: string;
+  readonly params: SignatureWarning['params'];
+}
+
 /** One signature as `podsec-trust verify` reports it. */
 export interface SignatureReport {
   readonly index: number;
   readonly valid: boolean;
   readonly reason?: string;
+  /** `simple-signing`, `sigstore-json` (not judged by signedBy), or absent when the blob has no known format. */
+  readonly format?: StoredSignature['format'];
   readonly keyFingerprint?: string;
   readonly keyIds?: readonly string[];
   readonly userIds?: readonly string[];
@@ -90,6 +110,8 @@ export interface SignatureReport {
   readonly timestamp?: number;
   readonly identity?: string;
   readonly digestMatches?: boolean;
+  /** Why a valid signature is weak (SHA-1, DSA, RSA-1024, made in the future); empty when it is sound. */
+  readonly warnings?: readonly SignatureWeakness[];
 }
 
 /** Result of {@link verifyTrust}. */
@@ -99,6 +121,8 @@ export interface VerifyTrustResult {
   readonly lookaside: string | undefined;
   readonly signatures: readonly SignatureReport[];
   readonly verdict: EvaluationResult;
+  /** Weaknesses of the signatures the policy accepted the image by (empty for a rejected image). */
+  readonly warnings: readonly (SignatureWeakness & { readonly signature: number })[];
 }
 
 /** Options of {@link verifyTrust}. */
@@ -107,74 +131,140 @@ export interface VerifyTrustOptions extends TrustConfigOptions, FetchManifestOpt
   readonly keys?: readonly string[];
   /** Overrides registries.d. */
   readonly lookaside?: string;
+  /** The manifest, when the caller already started fetching it. @default fetchManifest(image) */
+  readonly manifest?: Promise<FetchedManifest>;
 }
 
 type PublicKeys = Awaited<ReturnType<typeof readPublicKeys>>;
 
 async function knownKeys(
   sys: System,
+  ctx: EvaluationContext,
   policy: Policy,
   extra: readonly string[],
 ): Promise<PublicKeys> {
+  const requirements: SignedByRequirement[] = [];
+  for (const scopes of Object.values(policy.transports ?? {}))
+    for (const reqs of Object.values(scopes))
+      for (const r of reqs) if (r.type === 'signedBy') requirements.push(r);
+  for (const r of policy.default) if (r.type === 'signedBy') requirements.push(r);
+  const loaded = await Promise.all([
+    ...requirements.map((r) => ctx.loadKeys(r).catch(() => [])),
+    ...extra.map(async (f) => readPublicKeys(await sys.hostFs.readFile(f))),
+  ]);
+  // one key object per fingerprint: a keyring named by several scopes is parsed (and searched) once
+  const seen = new Set<string>();
   const out: PublicKeys = [];
-  const ctx = createEvaluationContext(sys.fs);
-  for (const scopes of Object.values(policy.transports ?? {})) {
-    for (const reqs of Object.values(scopes)) {
-      for (const r of reqs)
-        if (r.type === 'signedBy') out.push(...(await ctx.loadKeys(r).catch(() => [])));
+  for (const k of loaded.flat()) {
+    const fpr = k.getFingerprint();
+    if (!seen.has(fpr)) {
+      seen.add(fpr);
+      out.push(k);
     }
   }
-  for (const r of policy.default)
-    if (r.type === 'signedBy') out.push(...(await ctx.loadKeys(r).catch(() => [])));
-  for (const f of extra) out.push(...(await readPublicKeys(await sys.hostFs.readFile(f))));
   return out;
 }
 
+const contentKey = (b: Uint8Array): string =>
+  Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+
 /**
  * Every signature of an image: who made it (key, user id), creator, time, identity, whether it is valid,
- * and the policy's verdict with the reason. Answers "who signed this image?".
+ * and the policy's verdict with the reason. Answers "who signed this image?". Each signature is verified
+ * once, against every key the policy names (and `keys`); the policy's requirements reuse that result.
  */
 export async function verifyTrust(
   sys: System,
   image: string,
   o: VerifyTrustOptions = {},
 ): Promise<VerifyTrustResult> {
+  // skopeo fetches the manifest while the configuration and the keys are read
+  const manifest = o.manifest ?? fetchManifest(sys, image, o);
+  manifest.catch(() => {});
   const cfg = await readTrustConfig(sys, o);
-  const m = await fetchManifest(sys, image, o);
+  const ctx = createEvaluationContext(sys.fs);
+  const keysPromise = knownKeys(sys, ctx, cfg.policy, o.keys ?? []);
+  keysPromise.catch(() => {});
+  const m = await manifest;
   const base = o.lookaside ?? lookasideFor(cfg.registriesD, m.reference);
-  const blobs =
-    base === undefined ? [] : await readSignatures(base, m.reference, m.digest, { fs: sys.fs });
-  const keys = await knownKeys(sys, cfg.policy, o.keys ?? []);
-  const signatures: SignatureReport[] = [];
-  for (const [i, blob] of blobs.entries()) {
-    try {
-      const v = await verifySimpleSigning(blob, keys);
-      signatures.push({
-        index: i + 1,
-        valid: true,
-        keyFingerprint: v.keyFingerprint,
-        userIds: v.userIds,
-        ...(v.payload.creator === undefined ? {} : { creator: v.payload.creator }),
-        ...(v.payload.timestamp === undefined ? {} : { timestamp: v.payload.timestamp }),
-        identity: v.payload.dockerReference,
-        digestMatches: v.payload.manifestDigest === m.digest,
-      });
-    } catch (e) {
-      const keyIds = await signingKeyIds(blob).catch(() => []);
-      signatures.push({
-        index: i + 1,
-        valid: false,
-        reason: e instanceof Error ? e.message : String(e),
-        keyIds,
-      });
+  const [blobs, keys] = await Promise.all([
+    base === undefined
+      ? Promise.resolve([])
+      : readSignatures(base, m.reference, m.digest, { fs: sys.fs }),
+    keysPromise,
+  ]);
+  const outcomes = new Map<string, Promise<VerifiedSignature>>();
+  const verifyOnce = (data: Uint8Array): Promise<VerifiedSignature> => {
+    const k = contentKey(data);
+    let p = outcomes.get(k);
+    if (p === undefined) {
+      p = verifySimpleSigning(data, keys);
+      p.catch(() => {});
+      outcomes.set(k, p);
     }
-  }
+    return p;
+  };
+  const signatures = await Promise.all(
+    blobs.map(async (blob, i): Promise<SignatureReport> => {
+      const index = i + 1;
+      let stored: StoredSignature;
+      try {
+        stored = parseStoredSignature(blob);
+      } catch (e) {
+        return { index, valid: false, reason: errorMessage(e) };
+      }
+      if (stored.format !== 'simple-signing')
+        return {
+          index,
+          valid: false,
+          format: stored.format,
+          reason: 'a sigstore signature: not judged by signedBy requirements',
+        };
+      try {
+        const v = await verifyOnce(stored.data);
+        return {
+          index,
+          valid: true,
+          format: stored.format,
+          keyFingerprint: v.keyFingerprint,
+          userIds: v.userIds,
+          ...(v.payload.creator === undefined ? {} : { creator: v.payload.creator }),
+          ...(v.payload.timestamp === undefined ? {} : { timestamp: v.payload.timestamp }),
+          identity: v.payload.dockerReference,
+          digestMatches: manifestMatchesDigest(m.manifest, v.payload.manifestDigest),
+          warnings: v.warnings.map(({ code, message, params }) => ({ code, message, params })),
+        };
+      } catch (e) {
+        const keyIds = await signingKeyIds(stored.data).catch(() => []);
+        return { index, valid: false, format: stored.format, reason: errorMessage(e), keyIds };
+      }
+    }),
+  );
   const verdict = await evaluateImage(
     cfg.policy,
     { transport: 'docker', reference: m.reference, manifest: m.manifest, signatures: blobs },
-    createEvaluationContext(sys.fs),
+    {
+      loadKeys: (r) => ctx.loadKeys(r),
+      // the result of the report above when the requirement trusts its signer; else the requirement's own answer
+      async verify(data, trusted) {
+        const v = await verifyOnce(data).catch(() => undefined);
+        if (
+          v !== undefined &&
+          trusted.some((k) => k.getFingerprint().toUpperCase() === v.keyFingerprint)
+        )
+          return v;
+        return verifySimpleSigning(data, trusted);
+      },
+    },
   );
-  return { image: m.reference, digest: m.digest, lookaside: base, signatures, verdict };
+  const accepting = new Set<number>();
+  if (verdict.accepted)
+    for (const r of verdict.results)
+      for (const s of r.signatures ?? []) if (s.accepted) accepting.add(s.index + 1);
+  const warnings = signatures.flatMap((s) =>
+    accepting.has(s.index) ? (s.warnings ?? []).map((w) => ({ signature: s.index, ...w })) : [],
+  );
+  return { image: m.reference, digest: m.digest, lookaside: base, signatures, verdict, warnings };
 }
 
 /** Options of {@link signTrust}. */
