@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, symlink, writeFile, mkdir } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -15,6 +17,7 @@ import {
 } from './lookaside.ts';
 import type { FetchFunction } from './lookaside.ts';
 
+const execFileP = promisify(execFile);
 const HEX = '347a'.repeat(16);
 const DIGEST = `sha256:${HEX}`;
 const code =
@@ -215,6 +218,36 @@ describe('readSignatures', () => {
         [1, 3],
         [2, 3],
       ],
+    );
+  });
+
+  it('reads a hundred signatures in order, a symlinked one inside the root too', async (t) => {
+    const { root, fs } = await tempRoot(t);
+    const dir = path.join(root, `sig/c10f/pause@sha256=${HEX}`);
+    await mkdir(dir, { recursive: true });
+    for (let n = 1; n <= 100; n++)
+      if (n !== 50) await writeFile(path.join(dir, `signature-${n}`), `sig ${n}`);
+    await writeFile(path.join(root, 'elsewhere'), 'sig 50');
+    // an absolute symlink target is taken inside the root, as the rooted file system does
+    await symlink('/elsewhere', path.join(dir, 'signature-50'));
+    await writeFile(path.join(dir, 'signature-102'), 'after the gap');
+    const got = await readSignatures('file:///sig', 'registry.local/c10f/pause:3.9', DIGEST, {
+      fs,
+    });
+    assert.deepEqual(
+      got.map((b) => Buffer.from(b).toString()),
+      Array.from({ length: 100 }, (_, i) => `sig ${i + 1}`),
+    );
+  });
+
+  it('refuses a FIFO in place of a signature without blocking on it', async (t) => {
+    const { root, fs } = await tempRoot(t);
+    const dir = path.join(root, `s/a/b@sha256=${HEX}`);
+    await mkdir(dir, { recursive: true });
+    await execFileP('mkfifo', [path.join(dir, 'signature-1')]);
+    await assert.rejects(
+      readSignatures('file:///s', 'x.io/a/b:1', DIGEST, { fs }),
+      code('LOOKASIDE_READ_FAILED'),
     );
   });
 

@@ -8,6 +8,7 @@ import {
   checkSignatureDigest,
   formatSimpleSigningPayload,
   parseSimpleSigningPayload,
+  parseStoredSignature,
   signSimpleSigning,
   verifySimpleSigning,
 } from './simple-signing.ts';
@@ -117,7 +118,91 @@ describe('signSimpleSigning', () => {
   });
 });
 
+describe('signSimpleSigning with a signing subkey', () => {
+  it('signs with the primary key, whose signature containers/image accepts', async () => {
+    const { privateKey } = await openpgp.generateKey({
+      userIDs: [{ name: 'sub', email: 'sub@example.org' }],
+      type: 'ecc',
+      curve: 'ed25519Legacy',
+      subkeys: [{ sign: true }],
+      format: 'object',
+    });
+    const blob = await signSimpleSigning({
+      privateKey,
+      dockerReference: REF,
+      manifestDigest: DIGEST,
+    });
+    const v = await verifySimpleSigning(blob, [privateKey.toPublic()]);
+    assert.equal(v.signingKeyFingerprint, privateKey.getFingerprint().toUpperCase());
+    // the same key signing with its subkey: refused, as containers/image trusts primary fingerprints only
+    const bySubkey = await openpgp.sign({
+      message: await openpgp.createMessage({
+        binary: formatSimpleSigningPayload({ dockerReference: REF, manifestDigest: DIGEST }),
+      }),
+      signingKeys: privateKey,
+      signingKeyIDs: privateKey.subkeys[0]?.getKeyID(),
+      format: 'binary',
+    });
+    await rejects(
+      verifySimpleSigning(bySubkey, [privateKey.toPublic()]),
+      'SIGNATURE_UNTRUSTED_KEY',
+    );
+  });
+});
+
+describe('parseStoredSignature', () => {
+  const formatError = (f: () => unknown, pattern: RegExp) =>
+    assert.throws(f, (e: unknown) => {
+      assert.ok(isPodsecError(e));
+      assert.equal(e.code, 'SIGNATURE_FORMAT_INVALID');
+      assert.match(e.message, pattern);
+      return true;
+    });
+
+  it('takes a bare OpenPGP message as simple signing, as containers/image does', () => {
+    assert.deepEqual(parseStoredSignature(good), { format: 'simple-signing', data: good });
+    for (const first of [0xa3, 0x90, 0xc4, 0x89, 0xc2]) {
+      assert.equal(parseStoredSignature(new Uint8Array([first, 1])).format, 'simple-signing');
+    }
+  });
+
+  it('unwraps the prefixed format: a zero octet, the format name and a newline', () => {
+    const prefixed = new Uint8Array([...enc('\0simple-signing\n'), ...good]);
+    assert.deepEqual([...parseStoredSignature(prefixed).data], [...good]);
+    const sigstore = enc(
+      '\0sigstore-json\n{"mimeType":"a","payload":"AAAA","annotations":{"k":"v"}}',
+    );
+    assert.equal(parseStoredSignature(sigstore).format, 'sigstore-json');
+  });
+
+  it('refuses what containers/image refuses, naming the first octet', () => {
+    formatError(() => parseStoredSignature(new Uint8Array()), /^empty signature blob$/);
+    formatError(() => parseStoredSignature(enc('garbage')), /starting with binary 0x67$/);
+    // an OpenPGP marker packet, a literal data packet, an old-format one-pass packet of indeterminate length
+    for (const first of [0xa8, 0xcb, 0x93])
+      formatError(
+        () => parseStoredSignature(new Uint8Array([first, 3])),
+        /unrecognized signature format/,
+      );
+    formatError(() => parseStoredSignature(enc('\0simple-signing')), /missing newline/);
+    formatError(() => parseStoredSignature(enc('\0simple\x01\nx')), /non-ASCII byte 0x1/);
+    formatError(
+      () => parseStoredSignature(enc('\0cosign\nx')),
+      /unrecognized signature format "cosign"/,
+    );
+    formatError(() => parseStoredSignature(enc('\0sigstore-json\n[1]')), /invalid sigstore/);
+    formatError(
+      () => parseStoredSignature(enc('\0sigstore-json\n{"payload":"not base64!"}')),
+      /invalid sigstore/,
+    );
+  });
+});
+
 describe('verifySimpleSigning', () => {
+  it('reports no weakness for a sound signature', async () => {
+    assert.deepEqual((await verifySimpleSigning(good, alice.pub)).warnings, []);
+  });
+
   it('returns the payload, signer fingerprint, user ids and signing time of a good signature', async () => {
     const v = await verifySimpleSigning(good, [...mallory.pub, ...alice.pub]);
     assert.deepEqual(v.payload, {

@@ -581,13 +581,14 @@ export function parseStoredSignature(blob: Uint8Array): StoredSignature {
 
 /**
  * What GnuPG 2.2 (through gpgme, as containers/image uses it) accepts, where openpgp's defaults are
- * stricter: DSA keys, RSA keys of 1024 bits, SHA-1 data signatures. Such signatures verify here too, and
- * {@link VerifiedSignature.warnings} says they are weak; MD5 and RIPEMD-160 stay refused.
+ * stricter: DSA keys, RSA keys of 1024 bits, SHA-1 and RIPEMD-160 data signatures. Such signatures verify here
+ * too, and {@link VerifiedSignature.warnings} says they are weak; MD5 stays refused, as GnuPG refuses it.
  */
 const GNUPG_COMPATIBLE: Partial<openpgp.Config> = {
   rejectPublicKeyAlgorithms: new Set([openpgp.enums.publicKey.elgamal]),
   minRSABits: 1024,
-  rejectMessageHashAlgorithms: new Set([openpgp.enums.hash.md5, openpgp.enums.hash.ripemd]),
+  rejectHashAlgorithms: new Set([openpgp.enums.hash.md5]),
+  rejectMessageHashAlgorithms: new Set([openpgp.enums.hash.md5]),
 };
 
 const HASH_NAMES: Readonly<Record<number, string>> = { 1: 'MD5', 2: 'SHA-1', 3: 'RIPEMD-160' };
@@ -617,7 +618,7 @@ function weaknesses(
   } else if (info.algorithm.startsWith('rsa') && (info.bits ?? 0) < 2048) {
     out.push({
       code: 'SIGNATURE_WEAK_KEY',
-      message: `the signature was made by a weak ${info.bits ?? 0}-bit RSA key`,
+      message: `the signature was made by a weak RSA-${info.bits ?? 0} key`,
       params: { key: `RSA-${info.bits ?? 0}` },
     });
   }
