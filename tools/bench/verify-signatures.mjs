@@ -4,10 +4,10 @@
 // manifest from a real docker-registry on 127.0.0.1 and judge the signatures with the signedBy policy; the two
 // run interleaved (ours, skopeo, ours, skopeo, …) so that load on the machine hits both alike.
 // Signatures are made by the real gpg (RSA 4096, gpg's defaults: SHA-256, compressed), as podman push would.
-// Usage: node --conditions=podsec-source tools/bench/verify-signatures.mjs [--runs N] [--signatures 1,100]
+// Usage: npm run bench -- verify   (BENCH_RUNS=N, BENCH_QUICK=1 as for every bench; BENCH_SIGNATURES=1,100)
 // Needs: a built bundle (npm run build), docker-registry, buildah, skopeo, gpg.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,13 +16,16 @@ import { buildTinyImage } from '../../test/utils/src/image.ts';
 import { startRegistry } from '../../test/utils/src/registry.ts';
 import { formatSimpleSigningPayload } from '../../packages/core/src/trust/simple-signing.ts';
 import { signatureLocation } from '../../packages/core/src/trust/lookaside.ts';
-import { compare, printTable, parseArgs } from './lib-compare.mjs';
+import { compare, runsFromEnv, spawnTimer } from './lib.mjs';
 
 const run = promisify(execFile);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bundle = path.join(repo, 'packages/podsec/bundle/podsec-trust.mjs');
-const args = parseArgs(process.argv.slice(2), { runs: 15, signatures: '1,100' });
-const counts = String(args.signatures).split(',').map(Number);
+const counts = (process.env.BENCH_SIGNATURES ?? '1,100').split(',').map(Number);
+const runs = runsFromEnv(15, 5);
+await access(bundle).catch(() => {
+  throw new Error(`${bundle} is missing: run npm run build first`);
+});
 
 const work = await mkdtemp(path.join(tmpdir(), 'podsec-bench-verify-'));
 const gnupg = path.join(work, 'gnupg');
@@ -50,8 +53,6 @@ try {
   const keyPath = path.join(work, 'maker.pgp');
   await run('gpg', ['--batch', '--output', keyPath, '--export', 'maker@bench.test'], { env });
 
-  const rows = [];
-  const summaries = [];
   for (const n of counts) {
     const image = await buildTinyImage(registry.host, `bench/app${n}`, '1', {
       contents: `bench ${n}\n`,
@@ -104,45 +105,45 @@ try {
         { env },
       );
     }
-    let pulls = 0;
-    const ours = [
-      process.execPath,
-      bundle,
-      'verify',
-      image.reference,
-      '--insecure',
-      '--json',
-      '--policy',
-      policy,
-      '--registries-d',
-      regd,
-    ];
-    const skopeo = () => [
-      'skopeo',
-      '--policy',
-      policy,
-      '--registries.d',
-      regd,
-      'copy',
-      '--quiet',
-      '--src-tls-verify=false',
-      `docker://${image.reference}`,
-      `dir:${path.join(dir, `pull-${++pulls}`)}`,
-    ];
-    const r = await compare({
-      name: `verify-${n}`,
-      label: `podsec-trust verify, ${n} signature${n === 1 ? '' : 's'}`,
-      refLabel: 'skopeo copy docker:// dir:',
-      runs: args.runs,
-      ours: () => ours,
-      ref: skopeo,
-      env,
+    const pulled = path.join(dir, 'pulled');
+    await compare({
+      bench: `podsec-trust verify, ${n} signature${n === 1 ? '' : 's'}`,
+      refName: 'skopeo copy docker:// dir:',
+      runs,
+      ours: spawnTimer(
+        process.execPath,
+        [
+          bundle,
+          'verify',
+          image.reference,
+          '--insecure',
+          '--json',
+          '--policy',
+          policy,
+          '--registries-d',
+          regd,
+        ],
+        { env },
+      ),
+      ref: spawnTimer(
+        'skopeo',
+        [
+          '--policy',
+          policy,
+          '--registries.d',
+          regd,
+          'copy',
+          '--quiet',
+          '--src-tls-verify=false',
+          `docker://${image.reference}`,
+          `dir:${pulled}`,
+        ],
+        { env },
+      ),
+      // skopeo writes a fresh directory each time (not timed)
+      setup: (side) => (side === 'ref' ? rm(pulled, { recursive: true, force: true }) : undefined),
     });
-    rows.push(r);
-    summaries.push(r.summary);
   }
-  printTable(rows);
-  for (const s of summaries) console.log(JSON.stringify(s));
 } finally {
   await registry.stop();
   await run('gpgconf', ['--kill', 'gpg-agent'], { env }).catch(() => {});
