@@ -15,12 +15,17 @@ export { writeVersioned } from './config-files/versioned.ts';
 export type { WriteVersionedOptions, WriteVersionedResult } from './config-files/versioned.ts';
 
 // podsec-create-policy
-export { createPolicy, exportTrustBundle } from './policy/create-policy.ts';
+export {
+  createPolicy,
+  exportTrustBundle,
+  planPolicyChanges,
+  readPolicyState,
+} from './policy/create-policy.ts';
 export type {
   CreatePolicyOptions,
   CreatePolicyResult,
   ExportTrustBundleResult,
-  PolicyChange,
+  PolicyState,
   TrustSource,
 } from './policy/create-policy.ts';
 export {

@@ -1,4 +1,5 @@
 /** Helpers of the crash tests: the child-process runner and a view of a tree that ignores version names. */
+import { deepStrictEqual, equal, ok } from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -87,4 +88,96 @@ export async function liveView(
     } else out[rel] = v;
   }
   return out;
+}
+
+/** One run of the command under test: with a fault at write step `failAt`, or clean when undefined. */
+export type CrashRun<S> = (
+  prepared: S,
+  failAt: number | undefined,
+) => Promise<{ readonly code: number | undefined; readonly fired: boolean }>;
+
+/** Options of {@link crashEveryStep}. */
+export interface CrashEveryStepOptions<S> {
+  /** A fresh tree in the "old" state (a new temp root each call). */
+  readonly prepare: () => Promise<S>;
+  readonly rootOf: (prepared: S) => string;
+  readonly run: CrashRun<S>;
+  /** Checked after every interrupted run, e.g. "policy.json exists and parses". */
+  readonly invariant?: (root: string, step: number) => Promise<void>;
+  /** The clean re-run after an interruption. @default `run(prepared, undefined)` */
+  readonly rerun?: (prepared: S) => Promise<{ readonly code: number | undefined }>;
+  /** Interrupted runs in flight at once (child processes mostly wait). @default 1 */
+  readonly concurrency?: number;
+  /** Safety stop. @default 200 */
+  readonly maxSteps?: number;
+}
+
+/** What {@link crashEveryStep} saw. */
+export interface CrashEveryStepResult {
+  /** Write steps of a clean run. */
+  readonly steps: number;
+  /** After the interruption at step N: the tree was the old one, the new one, or a re-run converged. */
+  readonly old: number;
+  readonly new: number;
+  readonly converged: number;
+}
+
+/**
+ * The deterministic crash test: interrupts the command at write step 1, 2, ... until a run completes, and
+ * after each checks the invariant and that the tree is the old one or the new one ({@link liveView}), or
+ * that a clean re-run succeeds and reaches the new one.
+ */
+export async function crashEveryStep<S>(
+  o: CrashEveryStepOptions<S>,
+): Promise<CrashEveryStepResult> {
+  const isDeepEqual = (a: unknown, b: unknown) => {
+    try {
+      deepStrictEqual(a, b);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const clean = await o.prepare();
+  const oldView = await liveView(o.rootOf(clean));
+  const full = await o.run(clean, undefined);
+  equal(full.code, 0, 'the clean run must succeed');
+  const newView = await liveView(o.rootOf(clean));
+  const seen = { old: 0, new: 0, converged: 0 };
+  const rerun = o.rerun ?? ((p: S) => o.run(p, undefined));
+  // one interrupted run and its checks; false when the run had fewer than n steps (it completed)
+  const one = async (n: number): Promise<boolean> => {
+    const s = await o.prepare();
+    const root = o.rootOf(s);
+    const r = await o.run(s, n);
+    if (!r.fired) {
+      equal(r.code, 0, `a run without a fault at step ${n} must succeed`);
+      deepStrictEqual(await liveView(root), newView);
+      return false;
+    }
+    ok(r.code !== 0, `step ${n}: an interrupted run must not report success`);
+    await o.invariant?.(root, n);
+    const v = await liveView(root);
+    if (isDeepEqual(v, oldView)) seen.old++;
+    else if (isDeepEqual(v, newView)) seen.new++;
+    else {
+      const again = await rerun(s);
+      equal(again.code, 0, `step ${n}: the re-run after the interruption must succeed`);
+      deepStrictEqual(
+        await liveView(root),
+        newView,
+        `step ${n}: the re-run must reach the new tree`,
+      );
+      seen.converged++;
+    }
+    return true;
+  };
+  const width = Math.max(1, o.concurrency ?? 1);
+  for (let n = 1; n <= (o.maxSteps ?? 200); n += width) {
+    const batch = Array.from({ length: width }, (_, i) => n + i);
+    const fired = await Promise.all(batch.map(one));
+    const first = fired.indexOf(false);
+    if (first !== -1) return { steps: batch[first]! - 1, ...seen };
+  }
+  throw new Error(`more than ${o.maxSteps ?? 200} write steps`);
 }

@@ -19,6 +19,12 @@ export {
 } from './requires.ts';
 export { InjectedFault, isMutatingRun, withFaults } from './fault.ts';
 export type { FaultOptions, FaultStep, FaultSystem } from './fault.ts';
-export { liveView, runCrashChild, VERSIONED_NOISE } from './crash.ts';
-export type { CrashChildOptions, LiveViewOptions } from './crash.ts';
+export { crashEveryStep, liveView, runCrashChild, VERSIONED_NOISE } from './crash.ts';
+export type {
+  CrashChildOptions,
+  CrashEveryStepOptions,
+  CrashEveryStepResult,
+  CrashRun,
+  LiveViewOptions,
+} from './crash.ts';
 export { allowTun, removeTestUser } from './userns.ts';

@@ -98,5 +98,9 @@ describe('podsec-create-policy runs', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /Exit codes: 0 ok/);
     assert.match(r.stdout, /--export-bundle <file>/);
+    // the truth about --root (as the README says): option files are host paths, system files are under --root
+    assert.match(r.stdout, /--export-bundle\) are\s+host paths/);
+    assert.doesNotMatch(r.stdout, /read under --root/);
+    assert.match(r.stdout, /podman_dev are created on every node/);
   });
 });

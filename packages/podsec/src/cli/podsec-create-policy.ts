@@ -13,6 +13,7 @@ import {
   type TrustSource,
 } from '../policy/create-policy.ts';
 import { parseRegistryIp } from '../policy/plan-policy.ts';
+import { changeReportJson, changesMessages, formatChangeReport } from '@podsec/core/changes';
 import { KEYS_URL, SIGSTORE_HOST, SIGSTORE_PORT } from '../paths.ts';
 
 const NAME = 'podsec-create-policy';
@@ -35,6 +36,7 @@ export const exitCodes = {
 
 const messages = {
   en: {
+    ...changesMessages.en,
     POLICY_NO_IP:
       'the IP address of the registry and signature server is not specified\nFormat:\n\t{command} <ip>',
     POLICY_TOO_MANY_IPS: 'only one IP address may be given\nFormat:\n\t{command} <ip>',
@@ -56,12 +58,11 @@ const messages = {
     TRUST_INVALID: 'nothing changed: the published keys and policy were refused: {reason}',
     'policy.mode.server': 'Server mode: {ip} is an address of this host',
     'policy.mode.client': 'Client mode: keys and policy of {ip} installed',
-    'policy.nothing': 'Nothing to change',
-    'policy.dryRun': 'Planned changes (nothing was changed):',
     'policy.exported': 'Trust bundle {file} written ({count} keys)',
     'policy.insecureHttp': 'WARNING: --insecure-http: the keys and policy are not authenticated',
   },
   ru: {
+    ...changesMessages.ru,
     POLICY_NO_IP: 'не указан IP-адрес сервера регистратора и подписей\nФормат:\n\t{command} <ip>',
     POLICY_TOO_MANY_IPS: 'можно указать только один IP-адрес\nФормат:\n\t{command} <ip>',
     POLICY_IP_SHAPE: 'неверный IP-адрес "{ip}": ожидаются четыре числа, разделённые точками (IPv4)',
@@ -82,8 +83,6 @@ const messages = {
     TRUST_INVALID: 'ничего не изменено: опубликованные ключи и политика отвергнуты: {reason}',
     'policy.mode.server': 'Режим сервера: {ip} является адресом этого узла',
     'policy.mode.client': 'Режим клиента: установлены ключи и политика сервера {ip}',
-    'policy.nothing': 'Изменять нечего',
-    'policy.dryRun': 'Планируемые изменения (ничего не изменено):',
     'policy.exported': 'Файл доверия {file} записан (ключей: {count})',
     'policy.insecureHttp': 'ВНИМАНИЕ: --insecure-http: ключи и политика не аутентифицированы',
   },
@@ -95,7 +94,10 @@ Exit codes: 0 ok; 1 usage, not root, forbidden address, /etc/hosts conflict, con
 
 Client nodes never take keys over unauthenticated HTTP: use --bundle <file> (made on the server with
 --export-bundle <file>), or --url https://sigstore.local:81/keys/ with --ca <pem> and/or --fingerprint
-<sha256 of the server certificate>. Files given by option are read under --root.
+<sha256 of the server certificate>. Files named by an option (--bundle, --ca, --export-bundle) are
+host paths, relative to the working directory, even with --root; the system files read and changed
+(/etc/hosts, /etc/containers, /var/sigstore, /etc/group ...) are those under --root.
+Groups podman and podman_dev are created on every node.
 If control(8) is missing, /usr/bin/newuidmap and newgidmap are made root:podman 4750 instead.`;
 
 /** Files the user names (bundle, CA, export target) are host files, relative to the working directory. */
@@ -146,20 +148,15 @@ async function trustSource(ctx: CliContext, o: Opts): Promise<TrustSource | unde
 }
 
 function report(ctx: CliContext, r: CreatePolicyResult): void {
-  const lines = [ctx.t(`policy.mode.${r.mode}`, { ip: r.ip })];
-  if (r.changes.length === 0) lines.push(ctx.t('policy.nothing'));
-  else {
-    if (ctx.options.dryRun) lines.push(ctx.t('policy.dryRun'));
-    for (const c of r.changes)
-      lines.push(`  ${c.kind} ${c.path}${c.detail ? ` (${c.detail})` : ''}`);
-  }
+  const lines = [
+    ctx.t(`policy.mode.${r.mode}`, { ip: r.ip }),
+    ...formatChangeReport(r.report, ctx.t),
+  ];
   ctx.system.report.result(lines.join('\n'), {
     mode: r.mode,
     ip: r.ip,
-    dryRun: ctx.options.dryRun,
-    changed: r.changes.length > 0,
     changedFiles: r.changedFiles,
-    changes: r.changes,
+    ...changeReportJson(r.report),
     warnings: r.warnings,
   });
 }

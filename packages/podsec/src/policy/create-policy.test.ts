@@ -77,12 +77,14 @@ describe('createPolicy, server mode (spec 12.1-7)', () => {
       'kernel.unprivileged_userns_clone=1\n',
     );
     assert.deepEqual(calls(proc), [
+      // read: the state of the helpers, before any change
+      'control newgidmap',
+      'control newuidmap',
+      // apply
       'groupadd -r podman',
       'groupadd -r podman_dev',
       'sysctl -w kernel.unprivileged_userns_clone=1',
-      'control newgidmap',
       'control newgidmap podmanonly',
-      'control newuidmap',
       'control newuidmap podmanonly',
     ]);
     const snap = await snapshot(root);
@@ -167,7 +169,7 @@ describe('createPolicy, server mode (spec 12.1-7)', () => {
     }
     assert.ok(
       out.changes.some(
-        (c: { kind: string; path: string }) => c.kind === 'group' && c.path === 'podman_dev',
+        (c: { kind: string; target: string }) => c.kind === 'group' && c.target === 'podman_dev',
       ),
     );
     assert.deepEqual(
@@ -207,6 +209,41 @@ describe('createPolicy, server mode (spec 12.1-7)', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /zz\.yaml already defines default-docker/);
     assert.deepEqual(await snapshot(other.root), before);
+  });
+
+  it('a check that fails late (a file where the registries.d directory goes) changes nothing: no group, no hosts line, no policy switch', async (t) => {
+    const { sys, root, proc } = await serverSystem(t, {
+      ...SERVER_TREE,
+      'etc/containers/registries.d': 'a file in the way',
+    });
+    const before = await snapshot(root);
+    const r = await runProgram(cli, [IP], { system: sys });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /nothing changed: .*registries\.d exists and is not a directory/);
+    assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/); // one line, no stack
+    assert.deepEqual(await snapshot(root), before);
+    assert.deepEqual(
+      calls(proc).filter((c) => !/^control new[ug]idmap$/.test(c)),
+      [],
+    );
+  });
+
+  it('--dry-run --json prints exactly the change list the real run then applies', async (t) => {
+    const dry = await serverSystem(t);
+    const planned = JSON.parse(
+      (await runProgram(cli, [IP, '--dry-run', '--json'], { system: dry.sys })).stdout,
+    );
+    const real = await serverSystem(t);
+    const applied = JSON.parse(
+      (await runProgram(cli, [IP, '--json'], { system: real.sys })).stdout,
+    );
+    assert.equal(planned.dryRun, true);
+    assert.equal(applied.dryRun, false);
+    assert.ok(planned.changes.length > 10);
+    assert.deepEqual(planned.changes, applied.changes);
+    assert.deepEqual(planned.changedFiles, applied.changedFiles);
+    const again = JSON.parse((await runProgram(cli, [IP, '--json'], { system: real.sys })).stdout);
+    assert.deepEqual([again.changed, again.changes], [false, []]);
   });
 
   it('row 18: a v1 registries.conf stays pure v1 with registry.local insecure', async (t) => {
@@ -372,7 +409,7 @@ describe('createPolicy, client mode (spec 12.1-13..15, W6)', () => {
     assert.equal(await readFile(`${sys.root}/etc/containers/policy_${STAMP}`, 'utf8'), p.policy);
     assert.equal(snap['var/sigstore/sigstore'], undefined);
     assert.equal(snap['var/sigstore/index.html'], undefined);
-    assert.equal(await sys.users.getGroup('podman_dev'), undefined); // only on the server
+    assert.ok(await sys.users.getGroup('podman_dev')); // on every node, as the original and its RPM
     assert.ok(await sys.users.getGroup('podman'));
     const again = await runProgram(
       cli,

@@ -1,7 +1,10 @@
 /**
- * podsec-create-policy (spec §4): read the current state, validate everything, then converge groups,
- * sysctl, set-id map helpers, /etc/hosts, /var/sigstore, policy.json, registries.d and registries.conf.
- * Every step checks first, so a re-run changes nothing and `--dry-run` lists exactly what would change.
+ * podsec-create-policy: read → plan → validate → apply. {@link readPolicyState} reads everything the
+ * command depends on (hosts, registries.d, registries.conf, the previous policy, the client's trust set,
+ * kernel and set-id helper state), {@link planPolicyChanges} turns it into one `Change[]` (groups, sysctl,
+ * set-id map helpers, /etc/hosts, /var/sigstore, policy.json, registries.d, registries.conf), and
+ * `applyChanges` validates the whole list and applies it. A failed check changes nothing; a re-run has
+ * nothing to do; `--dry-run` prints the list the real run applies.
  */
 import { UsageError } from '@podsec/core';
 import { readPublicKeys } from '@podsec/core/trust';
@@ -12,9 +15,14 @@ import {
   parseRegistriesDFile,
   type Policy,
 } from '@podsec/core/config';
-import type { System } from '@podsec/core/system';
+import {
+  applyChanges,
+  type Change,
+  type ChangeRecord,
+  type ChangeReport,
+} from '@podsec/core/changes';
+import type { FileStat, System } from '@podsec/core/system';
 import { readRegistriesDFiles } from '../config-files/registries-d.ts';
-import { writeVersioned } from '../config-files/versioned.ts';
 import { checkSigstoreServer } from '../host/role.ts';
 import {
   ETC_HOSTS,
@@ -65,20 +73,15 @@ export interface CreatePolicyOptions {
   readonly trust?: TrustSource;
 }
 
-/** One change (made, or planned in dry-run mode). */
-export interface PolicyChange {
-  readonly kind: 'group' | 'file' | 'dir' | 'mode' | 'run' | 'link';
-  readonly path: string;
-  readonly detail?: string;
-}
-
 /** Result of {@link createPolicy}. */
 export interface CreatePolicyResult {
   readonly mode: 'server' | 'client';
   readonly ip: string;
-  readonly changes: readonly PolicyChange[];
+  /** The changes needed (dry run) or made, in order: the same list in both modes. */
+  readonly changes: readonly ChangeRecord[];
   /** System paths of files written or re-pointed. */
   readonly changedFiles: readonly string[];
+  readonly report: ChangeReport;
   readonly warnings: readonly string[];
 }
 
@@ -88,89 +91,36 @@ const SIGNATURES_MODE = 0o1775;
 const CONTROL_FACILITIES = '/etc/control.d/facilities';
 const IDMAP_DIR = '/usr/bin';
 
-interface Ctx {
-  readonly sys: System;
-  readonly changes: PolicyChange[];
-  readonly warnings: string[];
-}
-
-function record(c: Ctx, change: PolicyChange): void {
-  c.changes.push(change);
-  c.sys.report.info(
-    `${c.sys.dryRun ? 'would change' : 'changed'}: ${change.kind} ${change.path}${change.detail ? ` (${change.detail})` : ''}`,
-  );
-}
-
-function warn(c: Ctx, message: string): void {
-  c.warnings.push(message);
-  c.sys.report.warn(message);
-}
-
-async function ensureGroup(c: Ctx, name: string): Promise<void> {
-  if (await c.sys.users.getGroup(name)) return;
-  if (!c.sys.dryRun) await c.sys.users.ensureGroup(name, { system: true });
-  record(c, { kind: 'group', path: name, detail: 'groupadd -r' });
-}
-
-async function gidOf(c: Ctx, group: string): Promise<number | undefined> {
-  return (await c.sys.users.getGroup(group))?.gid;
-}
-
-async function ensureDir(
-  c: Ctx,
-  path: string,
-  mode: number,
-  uid: number,
-  gid: number | undefined,
-): Promise<void> {
-  const st = await c.sys.fs.stat(path);
-  if (st && st.kind !== 'dir')
-    throw new UsageError('POLICY_NOT_A_DIRECTORY', `${path} exists and is not a directory`, {
-      details: { path },
-    });
-  if (st && st.mode === mode && st.uid === uid && (gid === undefined || st.gid === gid)) return;
-  if (!c.sys.dryRun) {
-    await c.sys.fs.mkdir(path);
-    await c.sys.fs.chown(path, uid, gid ?? st?.gid ?? 0);
-    await c.sys.fs.chmod(path, mode);
-  }
-  record(c, {
-    kind: 'dir',
-    path,
-    detail: `${mode.toString(8).padStart(4, '0')} ${uid}:${gid ?? '?'}`,
-  });
-}
-
 const parentOf = (path: string) => path.slice(0, path.lastIndexOf('/')) || '/';
 
-async function ensureFile(
-  c: Ctx,
-  path: string,
-  content: string | Uint8Array,
-  o: { mode: number; uid?: number; gid?: number; backup?: boolean },
-): Promise<void> {
-  const st = await c.sys.fs.stat(path);
-  if (
-    st?.kind === 'file' &&
-    st.mode === o.mode &&
-    (o.uid === undefined || st.uid === o.uid) &&
-    (o.gid === undefined || st.gid === o.gid)
-  ) {
-    const cur = await c.sys.fs.readFile(path);
-    const want = typeof content === 'string' ? new TextEncoder().encode(content) : content;
-    if (Buffer.from(cur).equals(Buffer.from(want))) return;
-  }
-  if (!c.sys.dryRun) {
-    await c.sys.fs.mkdir(parentOf(path));
-    await c.sys.fs.writeFileAtomic(path, content, o);
-  }
-  record(c, { kind: 'file', path });
-}
+/** A set-id map helper as read: restricted through `control`, or by file mode, or not found. */
+type IdmapState =
+  | { readonly helper: string; readonly via: 'control'; readonly state: string | undefined }
+  | {
+      readonly helper: string;
+      readonly via: 'file';
+      readonly path: string;
+      readonly stat: FileStat;
+    }
+  | { readonly helper: string; readonly via: 'none'; readonly path: string };
 
-async function versioned(c: Ctx, live: string, content: string, prefix: string): Promise<void> {
-  const r = await writeVersioned(c.sys, live, content, { prefix });
-  if (r.changed)
-    record(c, { kind: 'link', path: live, ...(r.version ? { detail: r.version } : {}) });
+/** Everything podsec-create-policy depends on, read before anything is planned. */
+export interface PolicyState {
+  readonly ip: string;
+  readonly server: boolean;
+  /** The running system ("/"): sysctl and control act on it. */
+  readonly live: boolean;
+  /** New /etc/hosts text (undefined: already bound), checked (W3). */
+  readonly hosts: { readonly text: string | undefined; readonly line: string };
+  /** registries.conf edit, checked. */
+  readonly conf: { readonly changed: boolean; readonly text: string };
+  readonly policyText: string;
+  readonly trust: ValidatedTrust | undefined;
+  /** undefined: the kernel has no such sysctl (W18). */
+  readonly userns: { readonly current: string | undefined } | undefined;
+  readonly idmap: readonly IdmapState[];
+  /** Files in /var/sigstore/keys that a maker may own from the original's group-writable keys/. */
+  readonly keyFiles: ReadonlyArray<{ readonly path: string; readonly stat: FileStat }>;
 }
 
 /** The podsec-managed policy of an earlier run (a symlink into the versioned scheme), if any. */
@@ -220,115 +170,46 @@ async function loadTrust(sys: System, ip: string, source: TrustSource): Promise<
   );
 }
 
-async function convergeSysctl(c: Ctx): Promise<void> {
-  const { sys } = c;
-  // W18: the sysctl exists only on ALT/Debian-patched kernels
-  if (!(await sys.fs.exists(USERNS_PROC))) {
-    warn(c, `${USERNS_SYSCTL} is not available on this kernel: ${SYSCTL_PODMAN} not written`);
-    return;
-  }
-  await ensureFile(c, SYSCTL_PODMAN, SYSCTL_CONTENT, { mode: 0o644, uid: 0, gid: 0 });
-  if (sys.root !== '/') return; // the running kernel belongs to another tree
-  const current = (await sys.fs.readTextIfExists(USERNS_PROC))?.trim();
-  if (current === '1') return;
-  if (!sys.dryRun) {
-    const r = await sys.proc.run('sysctl', ['-w', `${USERNS_SYSCTL}=1`]);
-    if (r.exitCode !== 0) warn(c, `sysctl -w ${USERNS_SYSCTL}=1 failed: ${r.stderr.trim()}`);
-  }
-  record(c, { kind: 'run', path: 'sysctl', detail: `-w ${USERNS_SYSCTL}=1` });
-}
-
-async function convergeIdmap(c: Ctx): Promise<void> {
-  const { sys } = c;
-  const gid = await gidOf(c, PODMAN_GROUP);
+async function readIdmap(sys: System, live: boolean): Promise<IdmapState[]> {
+  const out: IdmapState[] = [];
   for (const helper of IDMAP_HELPERS) {
     // ALT: `control <helper> podmanonly`; control changes the running system only, so only for root "/"
-    if (sys.root === '/' && (await sys.fs.exists(`${CONTROL_FACILITIES}/${helper}`))) {
-      const state = await sys.proc.run('control', [helper]);
-      if (state.exitCode === 0 && state.stdout.trim() === CONTROL_STATE) continue;
-      if (!sys.dryRun) {
-        const r = await sys.proc.run('control', [helper, CONTROL_STATE]);
-        if (r.exitCode !== 0)
-          warn(c, `control ${helper} ${CONTROL_STATE} failed: ${r.stderr.trim()}`);
-      }
-      record(c, { kind: 'run', path: 'control', detail: `${helper} ${CONTROL_STATE}` });
+    if (live && (await sys.fs.exists(`${CONTROL_FACILITIES}/${helper}`))) {
+      const r = await sys.proc.run('control', [helper]);
+      out.push({ helper, via: 'control', state: r.exitCode === 0 ? r.stdout.trim() : undefined });
       continue;
     }
-    // elsewhere: the same restriction by hand, root:podman 4750 (only group podman may run the helper)
     const path = `${IDMAP_DIR}/${helper}`;
-    const st = await sys.fs.stat(path);
-    if (st?.kind !== 'file') {
-      warn(
-        c,
-        `neither control nor ${path} found: ${helper} not restricted to group ${PODMAN_GROUP}`,
-      );
-      continue;
-    }
-    if (st.uid === 0 && st.gid === gid && st.mode === IDMAP_FALLBACK_MODE) continue;
-    if (!sys.dryRun && gid !== undefined) {
-      await sys.fs.chown(path, 0, gid); // chown clears the set-id bits: chmod afterwards
-      await sys.fs.chmod(path, IDMAP_FALLBACK_MODE);
-    }
-    record(c, { kind: 'mode', path, detail: `root:${PODMAN_GROUP} 4750` });
+    const stat = await sys.fs.stat(path);
+    out.push(
+      stat?.kind === 'file' ? { helper, via: 'file', path, stat } : { helper, via: 'none', path },
+    );
   }
+  return out;
 }
 
-async function convergeSigstore(
-  c: Ctx,
-  server: boolean,
-  trust: ValidatedTrust | undefined,
-): Promise<void> {
-  const { sys } = c;
-  await ensureDir(c, SIGSTORE_DIR, 0o755, 0, 0);
-  // W7: keys and the published policy are written by root only, everywhere
-  await ensureDir(c, SIGSTORE_KEYS, 0o755, 0, 0);
-  if (server) {
-    await ensureDir(c, SIGSTORE_SIGNATURES, SIGNATURES_MODE, 0, await gidOf(c, PODMAN_DEV_GROUP));
-    await ensureFile(c, SIGSTORE_INDEX, SIGSTORE_INDEX_HTML, { mode: 0o644, uid: 0, gid: 0 });
-    // files a maker may own from the original's group-writable keys/: hand them to root
-    if ((await sys.fs.stat(SIGSTORE_KEYS))?.kind === 'dir') {
-      for (const name of await sys.fs.readdir(SIGSTORE_KEYS)) {
-        const path = `${SIGSTORE_KEYS}/${name}`;
-        const st = await sys.fs.stat(path);
-        if (st?.kind !== 'file' || (st.uid === 0 && st.gid === 0 && (st.mode & 0o7022) === 0))
-          continue;
-        if (!sys.dryRun) {
-          await sys.fs.chown(path, 0, 0);
-          await sys.fs.chmod(path, 0o644);
-        }
-        record(c, { kind: 'mode', path, detail: '0644 0:0' });
-      }
-    }
+async function readKeyFiles(sys: System): Promise<Array<{ path: string; stat: FileStat }>> {
+  if ((await sys.fs.stat(SIGSTORE_KEYS))?.kind !== 'dir') return [];
+  const out: Array<{ path: string; stat: FileStat }> = [];
+  for (const name of await sys.fs.readdir(SIGSTORE_KEYS)) {
+    const path = `${SIGSTORE_KEYS}/${name}`;
+    const stat = await sys.fs.stat(path);
+    if (stat?.kind === 'file') out.push({ path, stat });
   }
-  if (trust) {
-    for (const [name, data] of trust.keys)
-      await ensureFile(c, `${SIGSTORE_KEYS}/${name}`, data, {
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        backup: false,
-      });
-    await ensureFile(c, PUBLISHED_POLICY, trust.policyText, {
-      mode: 0o644,
-      uid: 0,
-      gid: 0,
-      backup: false,
-    });
-  }
+  return out;
 }
 
 /**
- * Runs podsec-create-policy for `options.ip`. Server mode when the IP is exactly one of this host's
- * interface addresses (W4). All checks (hosts, registries.d, registries.conf, the client's trust set)
- * happen before the first change; the whole run holds {@link PODSEC_LOCK}.
- * @throws UsageError `HOSTS_ALREADY_BOUND`, `REGISTRIES_D_CONFLICT`, `REGISTRIES_CONF_INVALID`,
- *   `REGISTRIES_CONF_UNSUPPORTED`, `POLICY_TRUST_SOURCE_REQUIRED`, `POLICY_BUNDLE_MISSING`;
+ * Reads and checks everything create-policy depends on; changes nothing. Server mode when the IP is
+ * exactly one of this host's interface addresses (W4).
+ * @throws UsageError `POLICY_TRUST_SOURCE_REQUIRED`, `HOSTS_ALREADY_BOUND`, `REGISTRIES_D_CONFLICT`,
+ *   `REGISTRIES_CONF_INVALID`, `REGISTRIES_CONF_UNSUPPORTED`, `POLICY_BUNDLE_MISSING`;
  *   VerificationError `TRUST_FETCH_FAILED`, `TRUST_INVALID`
  */
-export async function createPolicy(
+export async function readPolicyState(
   sys: System,
   options: CreatePolicyOptions,
-): Promise<CreatePolicyResult> {
+): Promise<PolicyState> {
   const server = (await sys.host.localAddresses()).includes(options.ip);
   if (!server && options.trust === undefined) {
     throw new UsageError(
@@ -337,46 +218,191 @@ export async function createPolicy(
       { details: { ip: options.ip } },
     );
   }
-  const run = async (): Promise<CreatePolicyResult> => {
-    const c: Ctx = { sys, changes: [], warnings: [] };
-    // --- validation: nothing below changes anything until the marked line
-    const hostsText = (await sys.fs.readTextIfExists(ETC_HOSTS)) ?? '';
-    const hosts = planHosts(hostsText, options.ip);
-    await checkRegistriesD(sys);
-    const confText = (await sys.fs.readTextIfExists(REGISTRIES_CONF)) ?? '';
-    const conf = ensureInsecureRegistry(confText, REGISTRY_HOST);
-    const trust = server ? undefined : await loadTrust(sys, options.ip, options.trust!);
-    const policyText = server ? planServerPolicy(await readPreviousPolicy(sys)) : trust!.policyText;
-    // --- changes
-    await ensureGroup(c, PODMAN_GROUP);
-    if (server) await ensureGroup(c, PODMAN_DEV_GROUP);
-    await convergeSysctl(c);
-    await convergeIdmap(c);
-    if (hosts.text !== undefined) {
-      if (!sys.dryRun) await sys.fs.writeFileAtomic(ETC_HOSTS, hosts.text);
-      record(c, { kind: 'file', path: ETC_HOSTS, detail: hosts.line });
+  const live = sys.root === '/';
+  const hosts = planHosts((await sys.fs.readTextIfExists(ETC_HOSTS)) ?? '', options.ip);
+  await checkRegistriesD(sys);
+  const conf = ensureInsecureRegistry(
+    (await sys.fs.readTextIfExists(REGISTRIES_CONF)) ?? '',
+    REGISTRY_HOST,
+  );
+  const trust = server ? undefined : await loadTrust(sys, options.ip, options.trust!);
+  const policyText = server ? planServerPolicy(await readPreviousPolicy(sys)) : trust!.policyText;
+  const userns = (await sys.fs.exists(USERNS_PROC))
+    ? { current: live ? (await sys.fs.readTextIfExists(USERNS_PROC))?.trim() : '1' }
+    : undefined;
+  return {
+    ip: options.ip,
+    server,
+    live,
+    hosts,
+    conf,
+    policyText,
+    trust,
+    userns,
+    idmap: await readIdmap(sys, live),
+    keyFiles: server ? await readKeyFiles(sys) : [],
+  };
+}
+
+/**
+ * The changes of create-policy, in the original's order (spec 4.3), as data. Pure.
+ * `podman` and `podman_dev` are created on every node, as the original and its RPM do.
+ */
+export function planPolicyChanges(s: PolicyState): { changes: Change[]; warnings: string[] } {
+  const changes: Change[] = [
+    { kind: 'group', name: PODMAN_GROUP, system: true },
+    { kind: 'group', name: PODMAN_DEV_GROUP, system: true },
+  ];
+  const warnings: string[] = [];
+  if (s.userns === undefined) {
+    warnings.push(`${USERNS_SYSCTL} is not available on this kernel: ${SYSCTL_PODMAN} not written`);
+  } else {
+    changes.push({
+      kind: 'file',
+      path: SYSCTL_PODMAN,
+      content: SYSCTL_CONTENT,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+    });
+    // the running kernel belongs to "/" only
+    if (s.live && s.userns.current !== '1')
+      changes.push({
+        kind: 'run',
+        file: 'sysctl',
+        args: ['-w', `${USERNS_SYSCTL}=1`],
+        onFailure: 'warn',
+      });
+  }
+  for (const h of s.idmap) {
+    if (h.via === 'control') {
+      if (h.state !== CONTROL_STATE)
+        changes.push({
+          kind: 'run',
+          file: 'control',
+          args: [h.helper, CONTROL_STATE],
+          onFailure: 'warn',
+        });
+    } else if (h.via === 'file') {
+      // elsewhere: the same restriction by hand, root:podman 4750 (only group podman may run the helper)
+      changes.push({
+        kind: 'file',
+        path: h.path,
+        mode: IDMAP_FALLBACK_MODE,
+        uid: 0,
+        gid: PODMAN_GROUP,
+      });
+    } else {
+      warnings.push(
+        `neither control nor ${h.path} found: ${h.helper} not restricted to group ${PODMAN_GROUP}`,
+      );
     }
-    await convergeSigstore(c, server, trust);
-    await versioned(c, POLICY_JSON, policyText, 'policy_');
-    await versioned(c, REGISTRIES_D_DEFAULT, planRegistriesD(), 'default_');
-    if (conf.changed) await versioned(c, REGISTRIES_CONF, conf.text, 'registries_');
-    const changedFiles = [
-      ...new Set(
-        c.changes
-          .filter((x) => x.kind === 'file' || x.kind === 'link' || x.kind === 'mode')
-          .map((x) => x.path),
-      ),
-    ];
+  }
+  if (s.hosts.text !== undefined)
+    changes.push({ kind: 'file', path: ETC_HOSTS, content: s.hosts.text });
+  changes.push(
+    { kind: 'dir', path: SIGSTORE_DIR, mode: 0o755, uid: 0, gid: 0 },
+    // W7: keys and the published policy are written by root only, everywhere
+    { kind: 'dir', path: SIGSTORE_KEYS, mode: 0o755, uid: 0, gid: 0 },
+  );
+  if (s.server) {
+    changes.push(
+      {
+        kind: 'dir',
+        path: SIGSTORE_SIGNATURES,
+        mode: SIGNATURES_MODE,
+        uid: 0,
+        gid: PODMAN_DEV_GROUP,
+      },
+      {
+        kind: 'file',
+        path: SIGSTORE_INDEX,
+        content: SIGSTORE_INDEX_HTML,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+      },
+    );
+    // files a maker may own from the original's group-writable keys/: hand them to root
+    for (const k of s.keyFiles) {
+      if (k.stat.uid !== 0 || k.stat.gid !== 0 || (k.stat.mode & 0o7022) !== 0)
+        changes.push({ kind: 'file', path: k.path, mode: 0o644, uid: 0, gid: 0 });
+    }
+  }
+  if (s.trust) {
+    for (const [name, data] of s.trust.keys)
+      changes.push({
+        kind: 'file',
+        path: `${SIGSTORE_KEYS}/${name}`,
+        content: data,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        backup: false,
+      });
+    changes.push({
+      kind: 'file',
+      path: PUBLISHED_POLICY,
+      content: s.trust.policyText,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      backup: false,
+    });
+  }
+  changes.push(
+    { kind: 'versioned', path: POLICY_JSON, prefix: 'policy_', content: s.policyText },
+    {
+      kind: 'versioned',
+      path: REGISTRIES_D_DEFAULT,
+      prefix: 'default_',
+      content: planRegistriesD(),
+    },
+  );
+  if (s.conf.changed)
+    changes.push({
+      kind: 'versioned',
+      path: REGISTRIES_CONF,
+      prefix: 'registries_',
+      content: s.conf.text,
+    });
+  return { changes, warnings };
+}
+
+/**
+ * Runs podsec-create-policy for `options.ip`: read, plan, validate, apply, all under {@link PODSEC_LOCK}.
+ * Nothing is changed unless every check passed.
+ * @throws see {@link readPolicyState}; UsageError `CHANGES_INVALID`
+ */
+export async function createPolicy(
+  sys: System,
+  options: CreatePolicyOptions,
+): Promise<CreatePolicyResult> {
+  const run = async (): Promise<CreatePolicyResult> => {
+    const state = await readPolicyState(sys, options);
+    const { changes, warnings } = planPolicyChanges(state);
+    for (const w of warnings) sys.report.warn(w);
+    const report = await applyChanges(sys, changes);
+    for (const r of report.changes)
+      sys.report.info(
+        `${sys.dryRun ? 'would change' : 'changed'}: ${r.action} ${r.kind} ${r.target}${r.detail ? ` (${r.detail})` : ''}`,
+      );
+    const files = new Set(['file', 'versioned', 'symlink', 'dir', 'remove']);
     return {
-      mode: server ? 'server' : 'client',
+      mode: state.server ? 'server' : 'client',
       ip: options.ip,
-      changes: c.changes,
-      changedFiles,
-      warnings: c.warnings,
+      changes: report.changes,
+      changedFiles: [
+        ...new Set(
+          report.changes.filter((c) => files.has(c.kind) && c.kind !== 'dir').map((c) => c.target),
+        ),
+      ],
+      report,
+      warnings: [...warnings, ...report.warnings],
     };
   };
   if (sys.dryRun) return run();
-  await sys.fs.mkdir('/run');
+  // NOTE: withLock creates /run in a fresh tree that lacks it (a running system has it)
   return sys.fs.withLock(PODSEC_LOCK, run);
 }
 
