@@ -28,3 +28,5 @@ export type {
   LiveViewOptions,
 } from './crash.ts';
 export { allowTun, removeTestUser } from './userns.ts';
+export { requireAttackTools, runConfined, startSwapper } from './attack.ts';
+export type { Swapper } from './attack.ts';

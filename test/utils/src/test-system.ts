@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -64,6 +64,8 @@ export async function createTestSystem(
 ): Promise<TestSystem> {
   const root = await mkdtemp(path.join(tmpdir(), 'podsec-test-'));
   t?.after(() => rm(root, { recursive: true, force: true }));
+  // traversable like a real "/": tools that run as a user of the tree (gpg as the maker) must reach its home
+  await chmod(root, 0o755);
   await writeTree(root, o.tree ?? baseTree);
   const now = o.now ?? new Date(2025, 7, 1, 12, 0, 0);
   const fs = createRootFs(root, { now: () => now });

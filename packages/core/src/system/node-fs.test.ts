@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -148,5 +159,103 @@ describe('withLock in a fresh root', () => {
   it('creates the directory of the lock file (e.g. /run)', async (t) => {
     const fs = createRootFs(await tempRoot(t));
     assert.equal(await fs.withLock('/run/podsec.lock', async () => 'ran'), 'ran');
+  });
+});
+
+describe('descriptor walk', () => {
+  it('follows links out of trusted directories only; refuses one in a directory another user can write', async (t) => {
+    const root = await tempRoot(t);
+    await mkdir(path.join(root, 'etc'));
+    await writeFile(path.join(root, 'etc/f'), 'x');
+    await mkdir(path.join(root, 'open'), { mode: 0o777 });
+    await chmod(path.join(root, 'open'), 0o777);
+    await symlink('/etc', path.join(root, 'open/link'));
+    await symlink('/etc', path.join(root, 'trusted-link'));
+    const fs = createRootFs(root);
+    assert.equal(await fs.readText('/trusted-link/f'), 'x');
+    await assert.rejects(fs.readText('/open/link/f'), { code: 'FS_UNSAFE_PATH' });
+    await assert.rejects(fs.writeFileAtomic('/open/link/g', 'y'), { code: 'FS_UNSAFE_PATH' });
+    await assert.rejects(fs.chmod('/open/link', 0o777), { code: 'FS_UNSAFE_PATH' });
+    // chown of the link itself is lchown: the target keeps its owner
+    await fs.chown('/open/link', 4711, 4711);
+    assert.equal((await stat(path.join(root, 'etc'))).uid, 0);
+  });
+
+  it('reads bounded, and reports a directory or FIFO where a file is expected', async (t) => {
+    const root = await tempRoot(t);
+    await writeFile(path.join(root, 'big'), 'x'.repeat(2000));
+    await mkdir(path.join(root, 'dir'));
+    await execa('mkfifo', [path.join(root, 'fifo')]);
+    const fs = createRootFs(root);
+    await assert.rejects(fs.readFile('/big', { maxBytes: 1000 }), { code: 'FS_TOO_LARGE' });
+    assert.equal((await fs.readFile('/big', { maxBytes: 2000 })).length, 2000);
+    await assert.rejects(fs.readFile('/dir'), { code: 'FS_IS_A_DIRECTORY' });
+    await assert.rejects(fs.readFile('/fifo'), { code: 'FS_NOT_A_FILE' });
+    await assert.rejects(fs.readFile('/missing'), { code: 'FS_NOT_FOUND' });
+  });
+
+  it('chownTree changes the tree, lchowns its links and leaves their targets alone', async (t) => {
+    const root = await tempRoot(t);
+    await mkdir(path.join(root, 'home/u/sub'), { recursive: true });
+    await writeFile(path.join(root, 'home/u/sub/f'), 'x');
+    await writeFile(path.join(root, 'outside'), 'x');
+    await symlink('/outside', path.join(root, 'home/u/sub/l'));
+    await symlink(path.join(root, 'outside'), path.join(root, 'home/u/abs'));
+    const fs = createRootFs(root);
+    await fs.chownTree('/home/u', 4711, 4712);
+    for (const p of ['home/u', 'home/u/sub', 'home/u/sub/f'])
+      assert.equal((await stat(path.join(root, p))).uid, 4711, p);
+    assert.equal((await lstat(path.join(root, 'home/u/sub/l'))).uid, 4711);
+    assert.equal((await stat(path.join(root, 'outside'))).uid, 0);
+  });
+
+  it('removes a tree without following links out of it', async (t) => {
+    const root = await tempRoot(t);
+    await mkdir(path.join(root, 'keep'));
+    await writeFile(path.join(root, 'keep/f'), 'x');
+    await mkdir(path.join(root, 'gone/sub'), { recursive: true });
+    await symlink('/keep', path.join(root, 'gone/sub/l'));
+    await symlink(path.join(root, 'keep'), path.join(root, 'gone/abs'));
+    const fs = createRootFs(root);
+    await fs.remove('/gone', { recursive: true });
+    assert.deepEqual((await readdir(root)).sort(), ['keep']);
+    assert.deepEqual(await readdir(path.join(root, 'keep')), ['f']);
+  });
+
+  it('withDir pins the directory for a tool run inside it', async (t) => {
+    const root = await tempRoot(t);
+    await mkdir(path.join(root, 'd'));
+    const fs = createRootFs(root);
+    const out = await fs.withDir('/d', async (pinned) => {
+      await writeFile(path.join(pinned, 'made'), 'y');
+      return (await execa('pwd', [], { cwd: pinned })).stdout;
+    });
+    assert.equal(out, path.join(root, 'd'));
+    assert.equal(await readFile(path.join(root, 'd/made'), 'utf8'), 'y');
+  });
+
+  it('refuses a --root that is missing or a file', async (t) => {
+    const root = await tempRoot(t);
+    await writeFile(path.join(root, 'file'), '');
+    await assert.rejects(createRootFs(path.join(root, 'nope')).readText('/etc/passwd'), {
+      code: 'FS_ROOT_MISSING',
+    });
+    await assert.rejects(createRootFs(path.join(root, 'file')).stat('/etc'), {
+      code: 'FS_ROOT_NOT_DIR',
+    });
+  });
+});
+
+describe('withLock on a garbage lock file', () => {
+  it('reports it at once instead of waiting', async (t) => {
+    const root = await tempRoot(t);
+    await writeFile(path.join(root, 'f.lock'), 'garbage\n');
+    const fs = createRootFs(root);
+    const start = Date.now();
+    await assert.rejects(
+      fs.withLock('/f', async () => 'ran', { timeoutMs: 20_000 }),
+      { code: 'FS_LOCK_GARBAGE' },
+    );
+    assert.ok(Date.now() - start < 2000);
   });
 });

@@ -1,4 +1,5 @@
 import { constants as C, promises as fsp, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -63,269 +64,660 @@ function isAlive(pid: number): boolean {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Default bound of {@link FileSystem.readFile}: no configuration file podsec reads comes near it. */
+export const DEFAULT_MAX_READ = 64 * 1024 * 1024;
+
+const NOFOLLOW_DIR = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
+const NOFOLLOW_FILE = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY;
+
+/** An opened directory on the walk: operations go through `/proc/self/fd/<fd>/<name>`. */
+interface DirRef {
+  readonly h: FileHandle;
+  /** Nobody but root (or we) can change its entries: symlinks in it may be followed. */
+  readonly trusted: boolean;
+  readonly dev: number;
+}
+
+/** Where a system path ended: its parent directory, opened, and the last name (none for the root). */
+interface Located {
+  readonly dir: DirRef;
+  readonly name: string | undefined;
+  /** `/proc/self/fd/N/<name>`: a path the kernel resolves from the opened directory. */
+  readonly at: string;
+  release(): Promise<void>;
+}
+
+function unsafe(p: string, why: string): UsageError {
+  return new UsageError('FS_UNSAFE_PATH', `refusing ${p}: ${why}`, {
+    details: { path: p, reason: why },
+  });
+}
+
 /**
- * A file system whose "/" is `root`. System paths are resolved segment by segment; symlinks are
- * followed inside the root (absolute targets are taken relative to the root, as in a chroot) and a
- * `..` that would climb above the root is refused with `FS_ROOT_ESCAPE`.
+ * A file system whose "/" is `root`. Every operation walks the path by descriptor, one component at a time
+ * (`O_NOFOLLOW | O_DIRECTORY` opens, then `/proc/self/fd/N/<name>`), so a directory swapped for a symlink
+ * after a check can never redirect it. Symlinks are followed only out of *trusted* directories (owned by
+ * root or by us and writable by nobody else), with absolute targets taken relative to the root as in a
+ * chroot; a symlink in a directory another user can write is refused (`FS_UNSAFE_PATH`), and a `..` that
+ * would climb above the root is refused (`FS_ROOT_ESCAPE`). The final component of chown, chmod, rename,
+ * remove, symlink and writes is never followed.
  */
 export function createRootFs(root: string, options: RootFsOptions = {}): FileSystem {
   const hostRoot = path.resolve(root);
   const now = options.now ?? (() => new Date());
+  const euid = process.geteuid?.() ?? 0;
 
-  async function walk(p: string, followLast: boolean): Promise<string> {
+  const isTrusted = (s: Stats) => (s.uid === 0 || s.uid === euid) && (s.mode & 0o022) === 0;
+  const procPath = (d: DirRef, name?: string) =>
+    name === undefined ? `/proc/self/fd/${d.h.fd}` : `/proc/self/fd/${d.h.fd}/${name}`;
+
+  async function openRoot(): Promise<DirRef> {
+    let h: FileHandle;
+    try {
+      h = await fsp.open(hostRoot, C.O_RDONLY | C.O_DIRECTORY);
+    } catch (e) {
+      const code = errno(e);
+      if (code === 'ENOENT')
+        throw new UsageError('FS_ROOT_MISSING', `the root directory ${hostRoot} does not exist`, {
+          details: { root: hostRoot },
+          cause: e,
+        });
+      if (code === 'ENOTDIR')
+        throw new UsageError('FS_ROOT_NOT_DIR', `the root ${hostRoot} is not a directory`, {
+          details: { root: hostRoot },
+          cause: e,
+        });
+      throw e;
+    }
+    const st = await h.stat();
+    return { h, trusted: isTrusted(st), dev: st.dev };
+  }
+
+  /**
+   * Walks `p` by descriptor. With `followLast` a final symlink is resolved too (same rules). Missing
+   * intermediate directories fail with FS_NOT_FOUND; a missing last name is returned as is.
+   */
+  async function locate(p: string, followLast: boolean): Promise<Located> {
     const pending = segmentsOf(p);
-    const done: string[] = [];
+    let depth = 0;
+    for (const seg of pending) {
+      depth += seg === '..' ? -1 : 1;
+      if (depth < 0)
+        throw new UsageError('FS_ROOT_ESCAPE', `path leaves the root ${hostRoot}: ${p}`, {
+          details: { path: p },
+        });
+    }
+    const stack: DirRef[] = [await openRoot()];
+    const closeAll = async (from = 0) => {
+      for (const d of stack.splice(from)) await d.h.close().catch(() => undefined);
+    };
     let links = 0;
-    while (pending.length > 0) {
-      const seg = pending.shift()!;
-      if (seg === '..') {
-        if (done.length === 0) {
-          throw new UsageError('FS_ROOT_ESCAPE', `path leaves the root ${hostRoot}: ${p}`, {
+    try {
+      while (pending.length > 0) {
+        const seg = pending.shift()!;
+        const top = stack[stack.length - 1]!;
+        if (seg === '..') {
+          if (stack.length === 1) {
+            throw new UsageError('FS_ROOT_ESCAPE', `path leaves the root ${hostRoot}: ${p}`, {
+              details: { path: p },
+            });
+          }
+          await closeAll(stack.length - 1);
+          continue;
+        }
+        const last = pending.length === 0;
+        let st: Stats | undefined;
+        try {
+          st = await fsp.lstat(procPath(top, seg));
+        } catch (e) {
+          if (errno(e) !== 'ENOENT') throw e;
+          st = undefined;
+        }
+        if (st === undefined) {
+          if (last) return located(top, seg);
+          throw new NotFoundError('FS_NOT_FOUND', `no such file or directory: ${p}`, {
             details: { path: p },
           });
         }
-        done.pop();
-        continue;
+        if (st.isSymbolicLink() && (!last || followLast)) {
+          if (!top.trusted)
+            throw unsafe(p, `a symbolic link in a directory another user can write`);
+          if (++links > MAX_SYMLINKS)
+            throw new UsageError('FS_SYMLINK_LOOP', `too many symlinks: ${p}`, {
+              details: { path: p },
+            });
+          const target = await fsp.readlink(procPath(top, seg));
+          if (target.startsWith('/')) await closeAll(1);
+          pending.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
+          continue;
+        }
+        if (last) return located(top, seg);
+        if (!st.isDirectory())
+          throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${p}`, {
+            details: { path: p },
+          });
+        let h: FileHandle;
+        try {
+          h = await fsp.open(procPath(top, seg), NOFOLLOW_DIR);
+        } catch (e) {
+          // swapped for a link (ELOOP) or a file (ENOTDIR) since the lstat
+          if (errno(e) === 'ELOOP' || errno(e) === 'ENOTDIR')
+            throw unsafe(p, 'a directory changed while it was walked');
+          throw e;
+        }
+        const ds = await h.stat();
+        stack.push({ h, trusted: isTrusted(ds), dev: ds.dev });
       }
-      done.push(seg);
-      if (pending.length === 0 && !followLast) break;
-      const host = path.join(hostRoot, ...done);
-      let target: string;
-      try {
-        target = await fsp.readlink(host);
-      } catch (e) {
-        const code = errno(e);
-        if (code === 'EINVAL' || code === 'ENOENT' || code === 'ENOTDIR') continue;
-        throw e;
-      }
-      if (++links > MAX_SYMLINKS)
-        throw new UsageError('FS_SYMLINK_LOOP', `too many symlinks: ${p}`);
-      done.pop();
-      const tsegs = target.split('/').filter((s) => s !== '' && s !== '.');
-      if (target.startsWith('/')) done.length = 0;
-      pending.unshift(...tsegs);
+      return located(stack[stack.length - 1]!, undefined);
+    } catch (e) {
+      await closeAll();
+      throw e;
     }
-    return path.join(hostRoot, ...done);
+
+    function located(dir: DirRef, name: string | undefined): Located {
+      // keep only the directory the caller works in
+      const keep = stack.indexOf(dir);
+      const others = stack.filter((_, i) => i !== keep);
+      stack.length = 0;
+      void Promise.all(others.map((d) => d.h.close().catch(() => undefined)));
+      return {
+        dir,
+        name,
+        // `.` for the root itself: O_NOFOLLOW would refuse the /proc magic link
+        at: procPath(dir, name ?? '.'),
+        release: () => dir.h.close().catch(() => undefined),
+      };
+    }
   }
 
-  async function lstatOrUndef(host: string) {
+  async function withLocated<T>(
+    p: string,
+    followLast: boolean,
+    fn: (l: Located) => Promise<T>,
+  ): Promise<T> {
+    const l = await locate(p, followLast);
     try {
-      return await fsp.lstat(host);
+      return await fn(l);
+    } finally {
+      await l.release();
+    }
+  }
+
+  /** Host path of a located name, for messages and external tools. */
+  async function hostPathOf(l: Located): Promise<string> {
+    const dir = await fsp.readlink(procPath(l.dir));
+    return l.name === undefined ? dir : path.join(dir, l.name);
+  }
+
+  async function lstatAt(at: string): Promise<Stats | undefined> {
+    try {
+      return await fsp.lstat(at);
     } catch (e) {
       if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
       throw e;
     }
   }
 
-  async function fsyncDir(dir: string): Promise<void> {
-    const h = await fsp.open(dir, C.O_RDONLY | C.O_DIRECTORY);
+  /** lstat of the located name; the opened directory itself for the root. */
+  async function statLocated(l: Located): Promise<Stats | undefined> {
+    return l.name === undefined ? l.dir.h.stat() : lstatAt(l.at);
+  }
+
+  /** Opens a located non-link for fchown/fchmod/reading; refuses a link swapped in after the walk. */
+  async function openNoFollow(l: Located, p: string, flags = NOFOLLOW_FILE): Promise<FileHandle> {
     try {
-      await h.sync();
-    } finally {
-      await h.close();
+      return await fsp.open(l.at, flags);
+    } catch (e) {
+      if (errno(e) === 'ELOOP') throw unsafe(p, 'it is a symbolic link');
+      if (errno(e) === 'ENOENT')
+        throw new NotFoundError('FS_NOT_FOUND', `no such file: ${p}`, {
+          details: { path: p },
+          cause: e,
+        });
+      throw e;
     }
   }
 
-  async function uniqueBackupName(hostPath: string): Promise<string> {
-    const base = `${hostPath}.${formatBackupStamp(now())}`;
+  /** A hard link planted by another user would make root act on a file elsewhere. */
+  function refuseForeignHardLink(l: Located, s: Stats, p: string): void {
+    if (!l.dir.trusted && !s.isDirectory() && s.nlink > 1 && s.uid !== euid)
+      throw unsafe(p, 'a file with several hard links in a directory another user can write');
+  }
+
+  async function uniqueBackupName(l: Located): Promise<string> {
+    const base = `${l.name!}.${formatBackupStamp(now())}`;
     for (let i = 0; ; i++) {
       const candidate = i === 0 ? `${base}.bak` : `${base}.${i}.bak`;
-      if ((await lstatOrUndef(candidate)) === undefined) return candidate;
+      if ((await lstatAt(procPath(l.dir, candidate))) === undefined) return candidate;
     }
   }
 
   const toSystem = (host: string) => '/' + path.relative(hostRoot, host).split(path.sep).join('/');
 
+  /** Recursive removal by descriptor: never follows a link, never leaves the tree or its device. */
+  async function removeTree(dir: DirRef, name: string, dev: number): Promise<void> {
+    const at = procPath(dir, name);
+    try {
+      await fsp.unlink(at);
+      return;
+    } catch (e) {
+      const code = errno(e);
+      if (code === 'ENOENT') return;
+      if (code !== 'EISDIR' && code !== 'EPERM') throw e;
+    }
+    let h: FileHandle;
+    try {
+      h = await fsp.open(at, NOFOLLOW_DIR);
+    } catch (e) {
+      if (errno(e) === 'ENOENT') return;
+      throw e;
+    }
+    try {
+      const st = await h.stat();
+      if (st.dev !== dev) throw unsafe(at, 'a mount point inside the tree');
+      const sub: DirRef = { h, trusted: isTrusted(st), dev: st.dev };
+      for (const n of await fsp.readdir(procPath(sub))) await removeTree(sub, n, dev);
+    } finally {
+      await h.close();
+    }
+    await fsp.rmdir(at).catch((e: unknown) => {
+      if (errno(e) !== 'ENOENT') throw e;
+    });
+  }
+
+  /** Recursive chown (and chmod of directories/files) by descriptor: links get lchown, never followed. */
+  async function chownTreeAt(
+    dir: DirRef,
+    name: string,
+    o: { uid: number; gid: number; dev: number; p: string },
+  ): Promise<void> {
+    const at = procPath(dir, name);
+    const st = await lstatAt(at);
+    if (st === undefined) return;
+    if (st.isSymbolicLink()) {
+      await fsp.lchown(at, o.uid, o.gid);
+      return;
+    }
+    if (!st.isDirectory() && !st.isFile()) return;
+    if (st.dev !== o.dev) return;
+    let h: FileHandle;
+    try {
+      h = await fsp.open(at, st.isDirectory() ? NOFOLLOW_DIR : NOFOLLOW_FILE);
+    } catch (e) {
+      if (errno(e) === 'ELOOP' || errno(e) === 'ENOENT') return; // swapped meanwhile: not ours to touch
+      throw e;
+    }
+    try {
+      const hs = await h.stat();
+      if (hs.ino !== st.ino) return;
+      if (hs.isFile() && hs.nlink > 1 && hs.uid !== o.uid) return;
+      await h.chown(o.uid, o.gid);
+      if (hs.isDirectory()) {
+        const sub: DirRef = { h, trusted: isTrusted(hs), dev: hs.dev };
+        for (const n of await fsp.readdir(procPath(sub))) await chownTreeAt(sub, n, o);
+      }
+    } finally {
+      await h.close();
+    }
+  }
+
   const fs: FileSystem = {
     root: hostRoot,
-    resolve: (p) => walk(p, true),
+    resolve: (p) => withLocated(p, true, hostPathOf),
 
-    async readFile(p) {
-      try {
-        return new Uint8Array(await fsp.readFile(await walk(p, true)));
-      } catch (e) {
-        if (errno(e) === 'ENOENT')
-          throw new NotFoundError('FS_NOT_FOUND', `no such file: ${p}`, { cause: e });
-        throw e;
-      }
+    async readFile(p, o = {}) {
+      const max = o.maxBytes ?? DEFAULT_MAX_READ;
+      return withLocated(p, true, async (l) => {
+        let h: FileHandle;
+        try {
+          h = await openNoFollow(l, p);
+        } catch (e) {
+          if (e instanceof NotFoundError) throw e;
+          if (errno(e) === 'ENOTDIR') throw e;
+          throw e;
+        }
+        try {
+          const st = await h.stat();
+          if (st.isDirectory())
+            throw new UsageError('FS_IS_A_DIRECTORY', `${p} is a directory, not a file`, {
+              details: { path: p },
+            });
+          if (!st.isFile())
+            throw new UsageError('FS_NOT_A_FILE', `${p} is not a regular file`, {
+              details: { path: p },
+            });
+          if (st.size > max)
+            throw new UsageError('FS_TOO_LARGE', `${p} is larger than ${max} bytes`, {
+              details: { path: p, maxBytes: max },
+            });
+          const chunks: Buffer[] = [];
+          let total = 0;
+          for (;;) {
+            const buf = Buffer.alloc(Math.min(1024 * 1024, max + 1 - total));
+            const { bytesRead } = await h.read(buf, 0, buf.length, null);
+            if (bytesRead === 0) break;
+            total += bytesRead;
+            if (total > max)
+              throw new UsageError('FS_TOO_LARGE', `${p} is larger than ${max} bytes`, {
+                details: { path: p, maxBytes: max },
+              });
+            chunks.push(buf.subarray(0, bytesRead));
+          }
+          return new Uint8Array(Buffer.concat(chunks));
+        } finally {
+          await h.close();
+        }
+      });
     },
-    async readText(p) {
-      return Buffer.from(await fs.readFile(p)).toString('utf8');
+    async readText(p, o) {
+      return Buffer.from(await fs.readFile(p, o)).toString('utf8');
     },
-    async readTextIfExists(p) {
+    async readTextIfExists(p, o) {
       try {
-        return await fs.readText(p);
+        return await fs.readText(p, o);
       } catch (e) {
         if (e instanceof NotFoundError) return undefined;
         throw e;
       }
     },
     async exists(p) {
-      return (await lstatOrUndef(await walk(p, true))) !== undefined;
-    },
-    async stat(p) {
-      const s = await lstatOrUndef(await walk(p, false));
-      return s && toStat(s);
-    },
-    async readdir(p) {
       try {
-        return (await fsp.readdir(await walk(p, true))).sort();
+        return await withLocated(p, true, async (l) => (await statLocated(l)) !== undefined);
       } catch (e) {
-        if (errno(e) === 'ENOENT')
-          throw new NotFoundError('FS_NOT_FOUND', `no such directory: ${p}`, { cause: e });
+        if (e instanceof NotFoundError || errno(e) === 'ENOTDIR') return false;
         throw e;
       }
+    },
+    async stat(p) {
+      try {
+        return await withLocated(p, false, async (l) => {
+          const s = await statLocated(l);
+          return s && toStat(s);
+        });
+      } catch (e) {
+        if (e instanceof NotFoundError) return undefined;
+        if (isUsage(e, 'FS_NOT_A_DIRECTORY')) return undefined;
+        throw e;
+      }
+    },
+    async readdir(p) {
+      return withLocated(p, true, async (l) => {
+        const h = await openNoFollow(l, p, NOFOLLOW_DIR).catch((e: unknown) => {
+          if (errno(e) === 'ENOTDIR')
+            throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${p}`, {
+              details: { path: p },
+            });
+          if (e instanceof NotFoundError)
+            throw new NotFoundError('FS_NOT_FOUND', `no such directory: ${p}`, {
+              details: { path: p },
+              cause: e,
+            });
+          throw e;
+        });
+        try {
+          return (await fsp.readdir(`/proc/self/fd/${h.fd}`)).sort();
+        } finally {
+          await h.close();
+        }
+      });
     },
     async mkdir(p, o = {}) {
       const segs = segmentsOf(p);
       for (let i = 1; i <= segs.length; i++) {
         const sys = '/' + segs.slice(0, i).join('/');
-        const host = await walk(sys, true);
         const last = i === segs.length;
-        try {
-          await fsp.mkdir(host, last && o.mode !== undefined ? { mode: o.mode } : {});
-        } catch (e) {
-          if (errno(e) !== 'EEXIST') throw e;
-          const s = await fsp.stat(host);
-          if (!s.isDirectory())
-            throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${sys}`);
-          if (!last) continue;
-        }
-        if (last) {
-          if (o.mode !== undefined) await fsp.chmod(host, o.mode);
-          if (o.uid !== undefined || o.gid !== undefined)
-            await fsp.chown(host, o.uid ?? -1, o.gid ?? -1);
-        }
+        await withLocated(sys, true, async (l) => {
+          if (l.name === undefined) return;
+          let created = false;
+          try {
+            await fsp.mkdir(l.at, last && o.mode !== undefined ? { mode: o.mode } : {});
+            created = true;
+          } catch (e) {
+            if (errno(e) !== 'EEXIST') throw e;
+          }
+          const h = await fsp.open(l.at, NOFOLLOW_DIR).catch((e: unknown) => {
+            if (errno(e) === 'ENOTDIR')
+              throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${sys}`, {
+                details: { path: sys },
+              });
+            if (errno(e) === 'ELOOP') throw unsafe(sys, 'it is a symbolic link');
+            throw e;
+          });
+          try {
+            if (!last && !created) return;
+            if (last && o.mode !== undefined) await h.chmod(o.mode);
+            if (last && (o.uid !== undefined || o.gid !== undefined))
+              await h.chown(o.uid ?? -1, o.gid ?? -1);
+          } finally {
+            await h.close();
+          }
+        });
       }
     },
 
     async writeFileAtomic(p, data, o: WriteOptions = {}): Promise<WriteResult> {
-      const host = await walk(p, false);
-      const dir = path.dirname(host);
-      const old = await lstatOrUndef(host);
-      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
-      const mode = o.mode ?? (old?.isFile() ? old.mode & 0o7777 : 0o644);
-      const uid = o.uid ?? (old?.isFile() ? old.uid : undefined);
-      const gid = o.gid ?? (old?.isFile() ? old.gid : undefined);
-      if (
-        old?.isFile() &&
-        (old.mode & 0o7777) === mode &&
-        (uid === undefined || uid === old.uid) &&
-        (gid === undefined || gid === old.gid)
-      ) {
-        const cur = await fsp.readFile(host);
-        if (cur.equals(bytes)) return { changed: false };
-      }
-      if (old?.isDirectory()) throw new UsageError('FS_IS_A_DIRECTORY', `is a directory: ${p}`);
-      const tmp = path.join(dir, `.${path.basename(host)}.tmp-${randomBytes(6).toString('hex')}`);
-      const h = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
-      try {
-        try {
-          await h.writeFile(bytes);
-          if (uid !== undefined || gid !== undefined) await h.chown(uid ?? -1, gid ?? -1);
-          await h.chmod(mode);
-          await h.sync();
-        } finally {
-          await h.close();
-        }
-        let backup: string | undefined;
-        if (old && (o.backup ?? true) && !old.isDirectory()) {
-          const b = await uniqueBackupName(host);
-          // A hard link keeps the old content exactly, at no copy cost, before the rename replaces the name.
-          try {
-            await fsp.link(host, b);
-          } catch {
-            await fsp.copyFile(host, b, C.COPYFILE_EXCL);
+      return withLocated(p, false, async (l) => {
+        if (l.name === undefined) throw new UsageError('FS_IS_A_DIRECTORY', `is a directory: ${p}`);
+        const old = await lstatAt(l.at);
+        const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+        const mode = o.mode ?? (old?.isFile() ? old.mode & 0o7777 : 0o644);
+        const uid = o.uid ?? (old?.isFile() ? old.uid : undefined);
+        const gid = o.gid ?? (old?.isFile() ? old.gid : undefined);
+        if (old?.isDirectory())
+          throw new UsageError('FS_IS_A_DIRECTORY', `${p} is a directory, not a file`, {
+            details: { path: p },
+          });
+        if (
+          old?.isFile() &&
+          (old.mode & 0o7777) === mode &&
+          (uid === undefined || uid === old.uid) &&
+          (gid === undefined || gid === old.gid)
+        ) {
+          const cur = await fsp.open(l.at, NOFOLLOW_FILE).catch(() => undefined);
+          if (cur) {
+            try {
+              if ((await cur.stat()).size === bytes.length && (await cur.readFile()).equals(bytes))
+                return { changed: false };
+            } finally {
+              await cur.close();
+            }
           }
-          backup = toSystem(b);
         }
-        if (options.beforeRename) await options.beforeRename(tmp);
-        await fsp.rename(tmp, host);
-        await fsyncDir(dir);
-        return backup === undefined ? { changed: true } : { changed: true, backup };
-      } catch (e) {
-        await fsp.rm(tmp, { force: true });
-        throw e;
-      }
+        const tmpName = `.${l.name}.tmp-${randomBytes(6).toString('hex')}`;
+        const tmp = procPath(l.dir, tmpName);
+        const h = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+        try {
+          try {
+            await h.writeFile(bytes);
+            if (uid !== undefined || gid !== undefined) await h.chown(uid ?? -1, gid ?? -1);
+            await h.chmod(mode);
+            await h.sync();
+          } finally {
+            await h.close();
+          }
+          let backup: string | undefined;
+          if (old && (o.backup ?? true)) {
+            const b = await uniqueBackupName(l);
+            // A hard link keeps the old content exactly, at no copy cost, before the rename replaces the
+            // name; link(2) never follows a symlink.
+            await fsp.link(l.at, procPath(l.dir, b));
+            backup = toSystem(path.join(await fsp.readlink(procPath(l.dir)), b));
+          }
+          if (options.beforeRename) await options.beforeRename(tmp);
+          await fsp.rename(tmp, l.at);
+          await l.dir.h.sync();
+          return backup === undefined ? { changed: true } : { changed: true, backup };
+        } catch (e) {
+          await fsp.rm(tmp, { force: true });
+          throw e;
+        }
+      });
     },
 
     async symlink(target, p) {
-      const host = await walk(p, false);
-      const tmp = path.join(
-        path.dirname(host),
-        `.${path.basename(host)}.lnk-${randomBytes(6).toString('hex')}`,
-      );
-      await fsp.symlink(target, tmp);
-      try {
-        await fsp.rename(tmp, host);
-      } catch (e) {
-        await fsp.rm(tmp, { force: true });
-        throw e;
-      }
-      await fsyncDir(path.dirname(host));
+      await withLocated(p, false, async (l) => {
+        if (l.name === undefined) throw new UsageError('FS_IS_A_DIRECTORY', `is a directory: ${p}`);
+        const tmp = procPath(l.dir, `.${l.name}.lnk-${randomBytes(6).toString('hex')}`);
+        await fsp.symlink(target, tmp);
+        try {
+          await fsp.rename(tmp, l.at);
+        } catch (e) {
+          await fsp.rm(tmp, { force: true });
+          throw e;
+        }
+        await l.dir.h.sync();
+      });
     },
     async readlink(p) {
       try {
-        return await fsp.readlink(await walk(p, false));
+        return await withLocated(p, false, (l) => fsp.readlink(l.at));
       } catch (e) {
-        if (errno(e) === 'EINVAL' || errno(e) === 'ENOENT') return undefined;
+        if (errno(e) === 'EINVAL' || errno(e) === 'ENOENT' || e instanceof NotFoundError)
+          return undefined;
         throw e;
       }
     },
     async rename(from, to) {
-      await fsp.rename(await walk(from, false), await walk(to, false));
+      await withLocated(from, false, (a) => withLocated(to, false, (b) => fsp.rename(a.at, b.at)));
     },
     async remove(p, o = {}) {
-      await fsp.rm(await walk(p, false), { force: true, recursive: o.recursive ?? false });
+      try {
+        await withLocated(p, false, async (l) => {
+          if (l.name === undefined) throw unsafe(p, 'the root itself');
+          const st = await lstatAt(l.at);
+          if (st === undefined) return;
+          if (st.isDirectory() && !st.isSymbolicLink()) {
+            if (!o.recursive)
+              throw new UsageError('FS_IS_A_DIRECTORY', `${p} is a directory`, {
+                details: { path: p },
+              });
+            await removeTree(l.dir, l.name, st.dev);
+            return;
+          }
+          await fsp.unlink(l.at).catch((e: unknown) => {
+            if (errno(e) !== 'ENOENT') throw e;
+          });
+        });
+      } catch (e) {
+        if (e instanceof NotFoundError) return;
+        throw e;
+      }
     },
     async chmod(p, mode) {
-      await fsp.chmod(await walk(p, true), mode);
+      await withLocated(p, true, async (l) => {
+        const h = await openNoFollow(l, p).catch(async (e: unknown) => {
+          // non-root without read permission on its own file: the parent is pinned, the name is not a link
+          if (errno(e) === 'EACCES' && euid !== 0) {
+            await fsp.chmod(l.at, mode);
+            return undefined;
+          }
+          throw e;
+        });
+        if (!h) return;
+        try {
+          refuseForeignHardLink(l, await h.stat(), p);
+          await h.chmod(mode);
+        } finally {
+          await h.close();
+        }
+      });
     },
     async chown(p, uid, gid) {
-      await fsp.lchown(await walk(p, false), uid, gid);
+      await withLocated(p, false, async (l) => {
+        const st = await lstatAt(l.at);
+        if (st === undefined)
+          throw new NotFoundError('FS_NOT_FOUND', `no such file: ${p}`, { details: { path: p } });
+        refuseForeignHardLink(l, st, p);
+        // lchown: the parent is pinned by descriptor and the last name is never followed
+        await fsp.lchown(l.at, uid, gid);
+      });
+    },
+    async chownTree(p, uid, gid) {
+      await withLocated(p, false, async (l) => {
+        if (l.name === undefined) throw unsafe(p, 'the root itself');
+        const st = await lstatAt(l.at);
+        if (st === undefined) return;
+        await chownTreeAt(l.dir, l.name, { uid, gid, dev: st.dev, p });
+      });
+    },
+
+    async withDir(p, fn) {
+      return withLocated(p, true, async (l) => {
+        const h = await openNoFollow(l, p, NOFOLLOW_DIR).catch((e: unknown) => {
+          if (errno(e) === 'ENOTDIR')
+            throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${p}`, {
+              details: { path: p },
+            });
+          throw e;
+        });
+        try {
+          return await fn(`/proc/${process.pid}/fd/${h.fd}`);
+        } finally {
+          await h.close();
+        }
+      });
     },
 
     async withLock(p, fn, o = {}) {
       // The lock protocol of shadow-utils (commonio_lock): `<file>.lock` holds the owner's pid and is
       // created with link(2), so useradd/groupadd and podsec exclude each other on /etc/group etc.
-      const host = await walk(p, false);
-      const lock = `${host}.lock`;
-      const mine = `${host}.${process.pid}.${randomBytes(4).toString('hex')}`;
+      const dirPath = p.slice(0, p.lastIndexOf('/')) || '/';
       // the lock may live in a directory a fresh root does not have yet (/run)
-      await fsp.mkdir(path.dirname(host), { recursive: true, mode: 0o755 });
-      await fsp.writeFile(mine, `${process.pid}`, { mode: 0o600 });
-      const deadline = Date.now() + (o.timeoutMs ?? 30_000);
-      let delay = 2;
+      await fs.mkdir(dirPath);
+      const l = await locate(p, false);
       try {
-        for (;;) {
-          try {
-            await fsp.link(mine, lock);
-            break;
-          } catch (e) {
-            if (errno(e) !== 'EEXIST') throw e;
+        const lock = procPath(l.dir, `${l.name!}.lock`);
+        const mine = procPath(l.dir, `${l.name!}.${process.pid}.${randomBytes(4).toString('hex')}`);
+        await fsp.writeFile(mine, `${process.pid}`, { mode: 0o600, flag: 'wx' });
+        const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+        let delay = 2;
+        try {
+          for (;;) {
+            try {
+              await fsp.link(mine, lock);
+              break;
+            } catch (e) {
+              if (errno(e) !== 'EEXIST') throw e;
+            }
+            const raw = await readSmall(lock);
+            if (raw === undefined) continue; // released meanwhile
+            const text = raw.trim();
+            const holder = /^[0-9]{1,10}$/.test(text) ? Number(text) : NaN;
+            if (Number.isNaN(holder)) {
+              // not a pid: nobody will ever release it, so waiting would only hide the problem
+              throw new PodsecError(
+                'FS_LOCK_GARBAGE',
+                `the lock file ${p}.lock holds no process id; remove it if no podsec or shadow tool is running`,
+                { details: { path: `${p}.lock` } },
+              );
+            }
+            if (!isAlive(holder)) {
+              // stale lock of a dead process: take it over
+              await fsp.rm(lock, { force: true });
+              continue;
+            }
+            if (Date.now() > deadline) {
+              throw new PodsecError(
+                'FS_LOCK_TIMEOUT',
+                `could not lock ${p}: held by pid ${holder}`,
+                {
+                  details: { path: p, pid: holder },
+                },
+              );
+            }
+            await sleep(delay);
+            delay = Math.min(delay * 2, 50);
           }
-          const holder = Number.parseInt(
-            (await fsp.readFile(lock, 'utf8').catch(() => '')).trim(),
-            10,
-          );
-          if (!Number.isNaN(holder) && !isAlive(holder)) {
-            // stale lock of a dead process: take it over
-            await fsp.rm(lock, { force: true });
-            continue;
-          }
-          if (Date.now() > deadline) {
-            throw new PodsecError('FS_LOCK_TIMEOUT', `could not lock ${p}: held by pid ${holder}`);
-          }
-          await sleep(delay);
-          delay = Math.min(delay * 2, 50);
+        } finally {
+          await fsp.rm(mine, { force: true });
+        }
+        try {
+          return await fn();
+        } finally {
+          await fsp.rm(lock, { force: true });
         }
       } finally {
-        await fsp.rm(mine, { force: true });
-      }
-      try {
-        return await fn();
-      } finally {
-        await fsp.rm(lock, { force: true });
+        await l.release();
       }
     },
 
@@ -334,4 +726,27 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
     },
   };
   return fs;
+}
+
+/** A lock file's content (at most 64 bytes); `undefined` when it is gone. */
+async function readSmall(at: string): Promise<string | undefined> {
+  let h: FileHandle;
+  try {
+    h = await fsp.open(at, NOFOLLOW_FILE);
+  } catch (e) {
+    if (errno(e) === 'ENOENT') return undefined;
+    if (errno(e) === 'ELOOP') return 'symlink';
+    throw e;
+  }
+  try {
+    const buf = Buffer.alloc(64);
+    const { bytesRead } = await h.read(buf, 0, 64, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await h.close();
+  }
+}
+
+function isUsage(e: unknown, code: string): boolean {
+  return e instanceof UsageError && e.code === code;
 }

@@ -1,20 +1,22 @@
 import { ExternalCommandError } from '../errors.ts';
-import type { ProcessResult, ProcessRunner, RunOptions } from './types.ts';
+import type { ProcessResult, ProcessRunner, RunAs, RunOptions } from './types.ts';
 
 /** The real process runner over execa: argument arrays only, never a shell; no rejection on exit codes. */
 export function createProcessRunner(
   baseEnv: Readonly<Record<string, string | undefined>> = {},
 ): ProcessRunner {
   return {
-    async run(file, args, o: RunOptions = {}) {
+    async run(file0, args0, o: RunOptions = {}) {
       // loaded on first use: most CLI runs start no process, and execa costs start-up time
       const { execa } = await import('execa');
-      const r = await execa(file, [...args], {
+      const [file, args] = o.runAs ? setprivArgs(o.runAs, file0, args0) : [file0, [...args0]];
+      const cwd = o.cwd ?? (o.runAs ? '/' : undefined);
+      const r = await execa(file, args, {
         reject: false,
         shell: false,
         stripFinalNewline: false,
         timeout: o.timeoutMs ?? 600_000,
-        ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
+        ...(cwd === undefined ? {} : { cwd }),
         env: { ...baseEnv, ...o.env },
         extendEnv: false,
         ...(o.input === undefined
@@ -27,7 +29,7 @@ export function createProcessRunner(
         // the program could not be started at all (ENOENT, EACCES)
         throw new ExternalCommandError(
           'PROC_SPAWN_FAILED',
-          `cannot run ${file}: ${r.shortMessage}`,
+          `cannot run ${file0}: ${r.shortMessage}`,
           { cause: r },
         );
       }
@@ -50,6 +52,33 @@ export function createProcessRunner(
       };
     },
   };
+}
+
+function setprivArgs(who: RunAs, file: string, args: readonly string[]): [string, string[]] {
+  for (const n of [who.uid, who.gid, ...(who.groups ?? [])])
+    if (!Number.isInteger(n) || n < 0 || n >= 0xffffffff)
+      throw new ExternalCommandError(
+        'PROC_BAD_CREDENTIALS',
+        `cannot run ${file} as uid ${who.uid}`,
+        {
+          details: { uid: who.uid, gid: who.gid },
+        },
+      );
+  // root stays root only by asking; refuse to "drop" to uid 0 by accident (a missing user is -1/undefined)
+  if (who.uid === 0)
+    throw new ExternalCommandError(
+      'PROC_BAD_CREDENTIALS',
+      `refusing to run ${file} as root for a user`,
+      {
+        details: { uid: who.uid, gid: who.gid },
+      },
+    );
+  const groups =
+    who.groups && who.groups.length > 0 ? [`--groups=${who.groups.join(',')}`] : ['--clear-groups'];
+  return [
+    'setpriv',
+    [`--reuid=${who.uid}`, `--regid=${who.gid}`, ...groups, '--no-new-privs', '--', file, ...args],
+  ];
 }
 
 /** Runs a program and throws {@link ExternalCommandError} (code `PROC_FAILED`) with its stderr when it exits non-zero. */

@@ -33,6 +33,12 @@ export interface WriteOptions {
   readonly backup?: boolean;
 }
 
+/** Options of {@link FileSystem.readFile}. */
+export interface ReadOptions {
+  /** Largest accepted file. @default 64 MiB */
+  readonly maxBytes?: number;
+}
+
 /** Result of an atomic write. */
 export interface WriteResult {
   /** System path of the backup of the previous content, if there was one. */
@@ -47,10 +53,14 @@ export interface FileSystem {
   readonly root: string;
   /** Map a system path to the host path under root; refuses paths and symlinks that leave root. */
   resolve(path: string): Promise<string>;
-  readFile(path: string): Promise<Uint8Array>;
-  readText(path: string): Promise<string>;
+  /**
+   * A regular file's content, bounded: `FS_TOO_LARGE` above `maxBytes`, `FS_IS_A_DIRECTORY` /
+   * `FS_NOT_A_FILE` (UsageError) for a directory, FIFO or device, `FS_NOT_FOUND` (NotFoundError) when missing.
+   */
+  readFile(path: string, options?: ReadOptions): Promise<Uint8Array>;
+  readText(path: string, options?: ReadOptions): Promise<string>;
   /** Like readText, but `undefined` for a missing file. */
-  readTextIfExists(path: string): Promise<string | undefined>;
+  readTextIfExists(path: string, options?: ReadOptions): Promise<string | undefined>;
   exists(path: string): Promise<boolean>;
   /** lstat; `undefined` when missing. */
   stat(path: string): Promise<FileStat | undefined>;
@@ -72,7 +82,19 @@ export interface FileSystem {
   rename(from: string, to: string): Promise<void>;
   remove(path: string, options?: { readonly recursive?: boolean }): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
+  /** lchown: never follows the last component (or any link in a directory another user can write). */
   chown(path: string, uid: number, gid: number): Promise<void>;
+  /**
+   * Recursive chown by descriptor: links are lchown'd, never followed; other devices and files with
+   * foreign hard links are left alone; the walk never leaves the tree.
+   */
+  chownTree(path: string, uid: number, gid: number): Promise<void>;
+  /**
+   * Opens directory `path` by descriptor (the same no-follow walk) and hands `fn` a host path that stays
+   * bound to exactly that directory, `/proc/<pid>/fd/<n>`, while `fn` runs: the working directory of a
+   * tool that must act on it (`chattr +i .`) even if its parent is writable by another user.
+   */
+  withDir<T>(path: string, fn: (pinned: string) => Promise<T>): Promise<T>;
   /** Run `fn` holding an exclusive advisory lock on `<path>.lock` (read-modify-write of shared files). */
   withLock<T>(
     path: string,
@@ -105,6 +127,20 @@ export interface RunOptions {
   readonly inheritStderr?: boolean;
   /** Return stdout as raw bytes in `stdoutBytes`. */
   readonly binary?: boolean;
+  /**
+   * Run as this user (through `setpriv --reuid --regid`, supplementary groups given or cleared, no new
+   * privileges): for tools that read a user's own configuration (gpg on `~/.gnupg`), which must never run
+   * as root. The working directory defaults to "/" then.
+   */
+  readonly runAs?: RunAs;
+}
+
+/** Credentials a child process drops to (numbers: under --root the user is not in the host's passwd). */
+export interface RunAs {
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary groups. @default none */
+  readonly groups?: readonly number[];
 }
 
 /** Runs external programs with argument arrays only; never through a shell. */

@@ -145,7 +145,11 @@ async function lockDown(
     changes.push(`chattr +i ${dir}`);
     return true;
   }
-  const r = await sys.proc.run('chattr', ['+i', '--', await sys.fs.resolve(dir)]);
+  // chattr runs inside the directory pinned by descriptor: the user owns the home and could swap
+  // ~/.config for a link to /etc between a check and a path-based call
+  const r = await sys.fs.withDir(dir, (pinned) =>
+    sys.proc.run('chattr', ['+i', '--', '.'], { cwd: pinned }),
+  );
   if (r.exitCode !== 0)
     return { reason: `chattr +i failed: ${r.stderr.trim() || `exit ${r.exitCode}`}` };
   changes.push(`chattr +i ${dir}`);
@@ -153,7 +157,9 @@ async function lockDown(
 }
 
 async function isImmutable(sys: System, dir: string): Promise<boolean> {
-  const r = await sys.proc.run('lsattr', ['-d', '--', await sys.fs.resolve(dir)]);
+  const r = await sys.fs.withDir(dir, (pinned) =>
+    sys.proc.run('lsattr', ['-d', '--', '.'], { cwd: pinned }),
+  );
   return r.exitCode === 0 && /^\S*i\S*\s/.test(r.stdout);
 }
 
