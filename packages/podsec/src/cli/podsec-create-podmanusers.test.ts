@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
-import { createProcessRunner } from '@podsec/core/system';
+import { createProcessRunner, type RunOptions } from '@podsec/core/system';
 import { baseTree, createTestSystem, FakeRunner, runProgram } from '@podsec/test-utils';
 import { snapshotTree as snapshot } from '@podsec/test-utils';
 import { planPodmanUsers } from '../users/podman-users.ts';
 import { cli } from './podsec-create-podmanusers.ts';
 
 const real = createProcessRunner({ PATH: process.env['PATH'] });
+/** Host directories chattr +i was applied to, in call order, per runner. */
+const chattrDirs = new WeakMap<FakeRunner, string[]>();
 
 /**
  * The real shadow tools under --prefix; chattr/lsattr scripted (a temp tree made immutable could not be
@@ -18,14 +20,23 @@ const real = createProcessRunner({ PATH: process.env['PATH'] });
  */
 function tools(o: { failUseradd?: string; chattrFails?: boolean } = {}) {
   const immutable = new Set<string>();
-  return new FakeRunner(real)
-    .on('chattr', (args) => {
+  const dirs: string[] = [];
+  // chattr/lsattr run inside the directory pinned by descriptor ("." in a /proc/<pid>/fd/<n> cwd)
+  const target = (args: readonly string[], ro?: RunOptions) => {
+    const last = args[args.length - 1]!;
+    return last === '.' && ro?.cwd ? realpathSync(ro.cwd) : last;
+  };
+  const runner = new FakeRunner(real);
+  chattrDirs.set(runner, dirs);
+  return runner
+    .on('chattr', (args, ro) => {
       if (o.chattrFails) return { exitCode: 1, stderr: 'Operation not supported' };
-      immutable.add(args[args.length - 1]!);
+      immutable.add(target(args, ro));
+      dirs.push(target(args, ro));
       return {};
     })
-    .on('lsattr', (args) => ({
-      stdout: `${immutable.has(args[args.length - 1]!) ? '----i---------e-------' : '--------------e-------'} ${args[args.length - 1]}\n`,
+    .on('lsattr', (args, ro) => ({
+      stdout: `${immutable.has(target(args, ro)) ? '----i---------e-------' : '--------------e-------'} ${args[args.length - 1]}\n`,
     }))
     .on('useradd', (args) =>
       o.failUseradd && args.includes(o.failUseradd)
@@ -118,7 +129,9 @@ describe('podsec-create-podmanusers (spec 12.4)', () => {
         Object.keys(snap).filter((k) => k.startsWith(`home/${u}/.config/containers/`)).length,
         0,
       );
-      const chattr = c.indexOf(`chattr +i -- ${root}/home/${u}/.config/containers`);
+      const at = chattrDirs.get(proc)!.indexOf(`${root}/home/${u}/.config/containers`);
+      assert.ok(at >= 0, `chattr +i on the containers directory of ${u}`);
+      const chattr = c.map((x, i) => (x === 'chattr +i -- .' ? i : -1)).filter((i) => i >= 0)[at]!;
       assert.ok(
         chattr > c.findIndex((x) => x.startsWith('useradd') && x.endsWith(` ${u}`)),
         'chattr after the account and directory',
