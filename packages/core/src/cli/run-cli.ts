@@ -14,6 +14,7 @@ import {
 } from '../i18n.ts';
 import { coreMessages } from '../messages.ts';
 import { createStreamReporter } from '../system/reporter.ts';
+import { installSignalCleanup } from '../system/temp.ts';
 import type { Reporter, System } from '../system/types.ts';
 
 /** Maps error codes to a binary's exit statuses (the legacy per-script exit codes). */
@@ -127,6 +128,8 @@ export async function runCli(
     isTTY: inject.isTTY ?? Boolean(process.stdin.isTTY),
   };
 
+  // temporary paths registered by the command are removed if SIGINT/SIGTERM/SIGHUP ends it
+  const uninstallSignalCleanup = installSignalCleanup();
   try {
     program = def.create(ctx);
     program
@@ -160,6 +163,8 @@ export async function runCli(
       json: readOptions().json && !wroteOut,
       out,
     });
+  } finally {
+    uninstallSignalCleanup();
   }
 }
 

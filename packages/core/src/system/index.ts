@@ -46,3 +46,11 @@ export type {
 } from './daemon.ts';
 export { pinPathNoFollow, readFileNoFollow } from './daemon-paths.ts';
 export type { PinnedPath } from './daemon-paths.ts';
+export {
+  installSignalCleanup,
+  makeTempDir,
+  onSignalCleanup,
+  removeOnSignal,
+  runSignalCleanup,
+} from './temp.ts';
+export type { TempDir } from './temp.ts';

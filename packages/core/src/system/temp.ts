@@ -1,0 +1,97 @@
+/**
+ * Temporary directories and files that go away on every way out of a command. The normal paths remove them in the
+ * caller's `finally`; a SIGINT, SIGTERM or SIGHUP would end a Node process without running any `finally`, so
+ * {@link installSignalCleanup} (called by runCli around every command) removes what is still registered,
+ * synchronously, and then lets the signal end the process as it would have (the parent sees the signal).
+ * Child processes that would keep writing into such a directory register a hook with {@link onSignalCleanup}.
+ */
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+/** A registered temporary directory. */
+export interface TempDir {
+  readonly path: string;
+  /** Remove it (recursively) and forget it. Idempotent. */
+  remove(): Promise<void>;
+  /** It was handed over (e.g. renamed to its final name): no longer remove it on a signal. */
+  forget(): void;
+}
+
+const paths = new Set<string>();
+const hooks = new Set<() => void>();
+
+/**
+ * Register a path (a directory tree or a file this command created) to be removed if a signal ends the command.
+ * Returns the function that unregisters it (call it once the path is removed or handed over).
+ */
+export function removeOnSignal(p: string): () => void {
+  const abs = path.resolve(p);
+  paths.add(abs);
+  return () => void paths.delete(abs);
+}
+
+/** A synchronous hook run on SIGINT/SIGTERM/SIGHUP before the registered paths are removed (e.g. kill a child). */
+export function onSignalCleanup(hook: () => void): () => void {
+  hooks.add(hook);
+  return () => void hooks.delete(hook);
+}
+
+/** `mkdtemp(<parent>/<prefix>-XXXXXX)` (mode 0700), registered with {@link removeOnSignal}. */
+export async function makeTempDir(parent: string, prefix: string): Promise<TempDir> {
+  const dir = await mkdtemp(path.join(parent, `${prefix}-`));
+  const forget = removeOnSignal(dir);
+  return {
+    path: dir,
+    async remove() {
+      await rm(dir, { recursive: true, force: true });
+      forget();
+    },
+    forget,
+  };
+}
+
+/** Run the hooks and remove every registered path now (synchronously). Exported for tests. */
+export function runSignalCleanup(): void {
+  for (const hook of [...hooks]) {
+    try {
+      hook();
+    } catch {
+      // a hook must not keep the others from running
+    }
+  }
+  hooks.clear();
+  for (const p of [...paths]) {
+    try {
+      rmSync(p, { recursive: true, force: true });
+    } catch {
+      // best effort: nothing else can be done while the process ends
+    }
+  }
+  paths.clear();
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+let installed = 0;
+const handler = (signal: NodeJS.Signals): void => {
+  runSignalCleanup();
+  for (const s of SIGNALS) process.removeListener(s, handler);
+  installed = 0;
+  // without our listener the signal takes its course: Node's default action, or the next listener's
+  process.kill(process.pid, signal);
+};
+
+/**
+ * Remove the registered paths when SIGINT, SIGTERM or SIGHUP arrives, then re-raise the signal. Nestable; the
+ * returned function uninstalls (the handlers are gone when the last caller uninstalled).
+ */
+export function installSignalCleanup(): () => void {
+  if (installed++ === 0) for (const s of SIGNALS) process.on(s, handler);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    if (installed > 0 && --installed === 0)
+      for (const s of SIGNALS) process.removeListener(s, handler);
+  };
+}
