@@ -13,7 +13,7 @@ export {
 export { createTranslator, detectLanguage, formatMessage } from './i18n.ts';
 export type { Catalog, Language, Translator } from './i18n.ts';
 export { coreMessages } from './messages.ts';
-export { isRecord } from './util.ts';
+export { escapeForTerminal, isRecord } from './util.ts';
 export {
   ARCHITECTURES,
   isArchitecture,

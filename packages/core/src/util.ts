@@ -2,3 +2,18 @@
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
+
+/**
+ * Text from untrusted bytes (archive member names, registry answers, file contents) made safe to print on a
+ * terminal: C0 and C1 control characters, DEL, and the bidirectional overrides/isolates that reorder what is shown
+ * (U+202A-U+202E, U+2066-U+2069) become visible `\xNN` / `\u{NNNN}` escapes; a backslash is doubled so an escape
+ * cannot be forged. Everything else, including other non-ASCII text, is kept.
+ */
+export function escapeForTerminal(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\\\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/gu, (c) => {
+    if (c === '\\') return '\\\\';
+    const code = c.codePointAt(0) ?? 0;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}
