@@ -10,7 +10,7 @@ import {
   verify as cryptoVerify,
   type KeyObject,
 } from 'node:crypto';
-import { inflateRawSync, inflateSync } from 'node:zlib';
+import { deflateSync, inflateRawSync, inflateSync } from 'node:zlib';
 import * as openpgp from 'openpgp';
 import { parseStrictJson as parseJson } from '../config/strict-json.ts';
 import { errorMessage, VerificationError } from '../errors.ts';
@@ -239,15 +239,8 @@ export async function signSimpleSigning(options: SignSimpleSigningOptions): Prom
   });
   const binary = signed as Uint8Array;
   if (options.compress === false) return binary;
-  return compressedDataPacket(await deflate(binary));
-}
-
-/** ZLIB-compress (RFC 1950) with the web CompressionStream built into Node. */
-async function deflate(data: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([data as Uint8Array<ArrayBuffer>])
-    .stream()
-    .pipeThrough(new CompressionStream('deflate'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  // synchronous zlib: the web CompressionStream costs 100-300 ms on first use (it loads undici and web streams)
+  return compressedDataPacket(deflateSync(binary));
 }
 
 /**
