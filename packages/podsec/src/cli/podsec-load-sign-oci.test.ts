@@ -351,6 +351,57 @@ describe('podsec-load-sign-oci', () => {
       assert.deepEqual(skopeoTargets(s), []);
     });
 
+    it('exits 8 with one clear line for an oversized index.json, before extracting anything after it', async (t) => {
+      const s = await setup(t);
+      const parent = path.join(s.work, 'big-index');
+      await mkdir(path.join(parent, 'amd64', 'blobs', 'sha256'), { recursive: true });
+      await writeFile(path.join(parent, 'amd64', 'index.json'), ' '.repeat(5 * 1024 * 1024));
+      await writeFile(path.join(parent, 'amd64', 'blobs', 'sha256', 'x'), 'x');
+      const archive = path.join(s.work, 'big-index.tar.xz');
+      await packArchive(host, parent, 'amd64', archive, { mtime: 0 });
+      const r = await run(s, [archive, 'amd64', 'maker@example.org']);
+      assert.equal(r.code, 8);
+      assert.equal(
+        r.stderr
+          .split('\n')
+          .filter((l) => l.startsWith('podsec-load-sign-oci:'))
+          .join('\n'),
+        `podsec-load-sign-oci: amd64/index.json in ${archive} is 5242880 bytes, more than the limit of 4194304: not an index of images`,
+      );
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+      assert.deepEqual(await readdir(s.tmp), []);
+      assert.deepEqual(skopeoTargets(s), []);
+    });
+
+    it('reads index.json first: a refused platform stops before the blobs are extracted', async (t) => {
+      const s = await setup(t);
+      const parent = path.join(s.work, 'first');
+      await mkdir(path.join(parent, 'amd64', 'blobs'), { recursive: true });
+      await writeFile(
+        path.join(parent, 'amd64', 'index.json'),
+        JSON.stringify({
+          schemaVersion: 2,
+          manifests: [
+            {
+              mediaType: 'application/vnd.oci.image.manifest.v1+json',
+              digest: `sha256:${'0'.repeat(64)}`,
+              size: 1,
+              annotations: { 'org.opencontainers.image.ref.name': 'p11/pause:3.9' },
+            },
+          ],
+        }),
+      );
+      const archive = path.join(s.work, 'first.tar');
+      // GNU tar in the order given: index.json, then a symlink that would be refused with exit 6 if it were reached
+      await execa('ln', ['-s', '/etc', path.join(parent, 'amd64', 'blobs', 'etc')]);
+      await execa('tar', ['-C', parent, '-cf', archive, 'amd64/index.json', 'amd64/blobs']);
+      await execa('xz', ['-0', archive]);
+      const r = await run(s, [`${archive}.xz`, 'amd64', 'maker@example.org']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /archive platform p11 differs from c10f/);
+      assert.deepEqual(await readdir(s.tmp), []);
+    });
+
     it('exits 6 for an archive with ../../ or a symlink member and writes nothing outside (12.5-11)', async (t) => {
       const s = await setup(t);
       const src = path.join(s.work, 'evil');

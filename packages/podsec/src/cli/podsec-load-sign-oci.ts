@@ -6,7 +6,11 @@ import {
   type CliDefinition,
 } from '@podsec/core/cli';
 import { createArchiveHost } from '../oci/archive-adapter.ts';
-import { DEFAULT_MAX_ARCHIVE_SIZE, DEFAULT_MAX_ENTRIES } from '../oci/archive.ts';
+import {
+  DEFAULT_MAX_ARCHIVE_SIZE,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_RATIO,
+} from '../oci/archive.ts';
 import { ociMessages } from '../oci/messages.ts';
 
 /** Exit codes of podsec-load-sign-oci (spec §8.2; 9 is new, W15). Everything else exits 1. */
@@ -15,9 +19,11 @@ export const exitCodes = {
   OCI_REGISTRY_MISSING: 4,
   OCI_REGISTRY_NO_DOT: 5,
   OCI_ARCHIVE_INVALID: 6,
+  OCI_ARCHIVE_TOO_LARGE: 6,
   OCI_ARCH_DIR_MISSING: 7,
   OCI_INDEX_MISSING: 8,
   OCI_INDEX_INVALID: 8,
+  OCI_INDEX_TOO_LARGE: 8,
   OCI_PUSH_FAILED: 9,
 } as const;
 
@@ -82,6 +88,11 @@ function createProgram(ctx: CliContext) {
       parseSize,
     )
     .option(
+      '--max-ratio <n>',
+      `largest content size per byte of the compressed archive (default ${DEFAULT_MAX_RATIO})`,
+      parseCount,
+    )
+    .option(
       '--max-entries <n>',
       `most members in the archive (default ${DEFAULT_MAX_ENTRIES})`,
       parseCount,
@@ -120,6 +131,7 @@ function createProgram(ctx: CliContext) {
         limits: {
           ...(opts.maxSize !== undefined ? { maxTotalSize: opts.maxSize } : {}),
           ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
+          ...(opts.maxRatio !== undefined ? { maxRatio: opts.maxRatio } : {}),
         },
         tlsVerify: opts.tlsVerify,
         onProgress: (p) =>

@@ -7,7 +7,11 @@ import { spawn } from 'node:child_process';
 import { constants, createReadStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
+import { makeTempDir, onSignalCleanup, removeOnSignal, type TempDir } from '@podsec/core/system';
 import type { ArchiveHost, HostEntry, OutputFile, XzReader, XzWriter } from './archive.ts';
+
+/** Uncompressed size of an xz block when compressing with several threads: each block is one unit of work. */
+const XZ_BLOCK_SIZE = '16MiB';
 
 const STDERR_LIMIT = 64 * 1024;
 
@@ -20,11 +24,15 @@ function collectStderr(stream: NodeJS.ReadableStream | null): () => string {
   return () => text;
 }
 
+/** Exit status of a child; while it runs, a signal that ends the command kills it first. */
 function exitOf(child: ReturnType<typeof spawn>): Promise<number> {
-  return new Promise((resolve) => {
+  const forget = onSignalCleanup(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return new Promise<number>((resolve) => {
     child.once('error', () => resolve(127));
     child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-  });
+  }).finally(forget);
 }
 
 async function openFile(file: string, flags: number, mode: number): Promise<OutputFile> {
@@ -56,6 +64,7 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
     Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
   );
   const xz = env['PODSEC_XZ'] ?? 'xz';
+  const temps = new Map<string, TempDir>();
   return {
     resolve: (p) => path.resolve(p),
     async kind(p) {
@@ -66,10 +75,28 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
         return undefined;
       }
     },
-    async makeTempDir(parent, prefix) {
-      return fsp.mkdtemp(path.join(parent, `${prefix}-`));
+    async sizeOf(p) {
+      return (await fsp.stat(p)).size;
     },
-    removeTree: (p) => fsp.rm(p, { recursive: true, force: true }),
+    async freeSpace(dir) {
+      const st = await fsp.statfs(dir);
+      return st.bavail * st.bsize;
+    },
+    async makeTempDir(parent, prefix) {
+      const dir = await makeTempDir(parent, prefix);
+      temps.set(dir.path, dir);
+      return dir.path;
+    },
+    async removeTree(p) {
+      const temp = temps.get(p);
+      temps.delete(p);
+      await (temp ? temp.remove() : fsp.rm(p, { recursive: true, force: true }));
+    },
+    forget(p) {
+      temps.get(p)?.forget();
+      temps.delete(p);
+    },
+    chmod: (p, mode) => fsp.chmod(p, mode),
     async mkdir(p, mode) {
       try {
         await fsp.mkdir(p, { mode });
@@ -125,7 +152,8 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
     },
     async xzDecompress(file, memlimitMiB): Promise<XzReader> {
       const input = await fsp.open(file, constants.O_RDONLY);
-      const child = spawn(xz, ['-dc', `--memlimit-decompress=${memlimitMiB}MiB`], {
+      // -T0: the blocks of an archive written with several threads are decompressed in parallel (xz >= 5.4)
+      const child = spawn(xz, ['-dc', '-T0', `--memlimit-decompress=${memlimitMiB}MiB`], {
         stdio: [input.fd, 'pipe', 'pipe'],
         env: childEnv,
       });
@@ -146,9 +174,16 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
         },
       };
     },
-    async xzCompress(outFile, level): Promise<XzWriter> {
+    async xzCompress(outFile, level, threads): Promise<XzWriter> {
       const out = await fsp.open(outFile, CREATE_FLAGS, 0o644);
-      const child = spawn(xz, [`-${level}`, '-c'], {
+      const forget = removeOnSignal(outFile);
+      const args = [
+        `-${level}`,
+        `-T${threads}`,
+        ...(threads === 1 ? [] : [`--block-size=${XZ_BLOCK_SIZE}`]),
+        '-c',
+      ];
+      const child = spawn(xz, args, {
         stdio: ['pipe', out.fd, 'pipe'],
         env: childEnv,
       });
@@ -187,6 +222,7 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
             if (exitCode === 0) await out.sync();
           } finally {
             await out.close();
+            forget();
           }
           return { exitCode, stderr: stderr() };
         },

@@ -266,6 +266,131 @@ describe('extractArchive', () => {
     );
   });
 
+  describe('an xz bomb (concatenated xz streams of 8 MiB of zeros: under 1 MB that expand to 2 GiB)', () => {
+    const EIGHT_MIB = 8 * 1024 * 1024;
+    const xz = async (bytes: Uint8Array) =>
+      (await execa('xz', ['-9', '-c'], { input: Buffer.from(bytes), encoding: 'buffer' })).stdout;
+    /** `count` members of 8 MiB of zeros, or one member of count * 8 MiB. */
+    async function bomb(dir: string, count: number, oneMember: boolean): Promise<string> {
+      const zeros = await xz(new Uint8Array(EIGHT_MIB));
+      const parts: Uint8Array[] = [await xz(rawHeader('amd64/', '5'))];
+      for (let i = 0; i < count; i++) {
+        if (!oneMember || i === 0)
+          parts.push(
+            await xz(rawHeader(`amd64/blob${i}`, '0', oneMember ? count * EIGHT_MIB : EIGHT_MIB)),
+          );
+        parts.push(zeros);
+      }
+      parts.push(await xz(new Uint8Array(1024)));
+      const file = path.join(dir, 'bomb.tar.xz');
+      await writeFile(file, Buffer.concat(parts));
+      return file;
+    }
+    const tooLarge = (re: RegExp) => (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'OCI_ARCHIVE_TOO_LARGE');
+      assert.match(e.message, re);
+      return true;
+    };
+    async function written(d: string): Promise<number> {
+      const { stdout } = await execa('du', ['-sb', d]);
+      return Number(stdout.split('\t')[0]);
+    }
+
+    it('stops at the first member that would pass the expansion limit, having written at most the floor', async (t) => {
+      const dir = await work(t);
+      const archive = await bomb(dir, 256, false);
+      assert.ok((await readFile(archive)).length < 1024 * 1024);
+      const d = await dest(dir);
+      const t0 = performance.now();
+      await assert.rejects(
+        extractArchive(host, archive, d),
+        tooLarge(/50 times its compressed size/),
+      );
+      // default limit: max(50 x archive size, 64 MiB); nothing near the 2 GiB the bomb expands to
+      assert.ok(
+        (await written(d)) <= 64 * 1024 * 1024 + 65536,
+        `${await written(d)} bytes written`,
+      );
+      assert.ok(performance.now() - t0 < 60_000);
+    });
+
+    it('refuses one huge member by its header, before writing any of it', async (t) => {
+      const dir = await work(t);
+      const archive = await bomb(dir, 256, true);
+      const d = await dest(dir);
+      await assert.rejects(extractArchive(host, archive, d), tooLarge(/compressed size/));
+      assert.deepEqual(await readdir(path.join(d, 'amd64')), []);
+    });
+
+    it('stops before the free space of the destination would fall below the reserve', async (t) => {
+      const dir = await work(t);
+      const archive = await bomb(dir, 4, false);
+      const d = await dest(dir);
+      const free = (await host.freeSpace(d)) as number;
+      await assert.rejects(
+        // leave room for 12 MiB only: the second 8 MiB member does not fit
+        extractArchive(host, archive, d, { maxRatio: 1e6, reserveBytes: free - 12 * 1024 * 1024 }),
+        tooLarge(/not enough free space/),
+      );
+      assert.deepEqual(await readdir(path.join(d, 'amd64')), ['blob0']);
+    });
+  });
+
+  it('escapes control characters of member names in messages', async (t) => {
+    const dir = await work(t);
+    const archive = await xzFile(
+      dir,
+      tarBytes([{ name: 'amd64/\x1b]0;pwned\x07x', type: '2', link: '/etc/\x1b[2Jshadow' }]),
+    );
+    await assert.rejects(extractArchive(host, archive, await dest(dir)), (e: Error) => {
+      // eslint-disable-next-line no-control-regex
+      assert.doesNotMatch(e.message, /[\x00-\x1f]/);
+      assert.match(e.message, /amd64\/\\x1b\]0;pwned\\x07x -> \/etc\/\\x1b\[2Jshadow/);
+      return true;
+    });
+  });
+
+  it('hands an inspected member over before the rest is extracted; an oversized one is refused by its header', async (t) => {
+    const dir = await work(t);
+    const archive = await xzFile(
+      dir,
+      tarBytes([
+        { name: 'amd64/', type: '5' },
+        { name: 'amd64/index.json', data: '{"a":1}' },
+        { name: 'amd64/blob', data: 'x' },
+      ]),
+    );
+    const seen: string[] = [];
+    await assert.rejects(
+      extractArchive(host, archive, await dest(dir), {
+        inspect: [
+          {
+            name: 'amd64/index.json',
+            maxSize: 100,
+            onMember: (b) => {
+              seen.push(new TextDecoder().decode(b));
+              throw new Error('stop here');
+            },
+          },
+        ],
+      }),
+      /stop here/,
+    );
+    assert.deepEqual(seen, ['{"a":1}']);
+    assert.ok(!existsSync(path.join(dir, 'a', 'b', 'dest', 'amd64', 'blob')));
+    await rm(path.join(dir, 'a'), { recursive: true });
+    await assert.rejects(
+      extractArchive(host, archive, await dest(dir), {
+        inspect: [{ name: 'amd64/index.json', maxSize: 6, onMember: () => {} }],
+      }),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'OCI_INDEX_TOO_LARGE');
+        assert.match(e.message, /amd64\/index.json .* is 7 bytes, more than the limit of 6/);
+        return true;
+      },
+    );
+  });
+
   it('streams large members with bounded memory', async (t) => {
     const dir = await work(t);
     const size = 600 * 1024 * 1024;
@@ -276,7 +401,8 @@ describe('extractArchive', () => {
     await execa('xz', ['-1', '-T0', path.join(dir, 'big.tar')]);
     await rm(path.join(dir, 'src'), { recursive: true });
     const d = await dest(dir);
-    const r = await extractArchive(host, path.join(dir, 'big.tar.xz'), d);
+    // zeros compress 1:1000 and more: allowed here explicitly, an xz bomb otherwise
+    const r = await extractArchive(host, path.join(dir, 'big.tar.xz'), d, { maxRatio: 1e6 });
     assert.equal(r.bytes, size);
     const maxRssMiB = process.resourceUsage().maxRSS / 1024;
     assert.ok(maxRssMiB < 256, `peak RSS ${maxRssMiB.toFixed(0)} MiB`);

@@ -4,7 +4,7 @@
  * and enforces size and count limits; files are created exclusively (no following of anything) inside
  * a fresh private directory. Memory stays bounded: bodies are streamed, never buffered.
  */
-import { UsageError } from '@podsec/core';
+import { escapeForTerminal, PodsecError, UsageError } from '@podsec/core';
 import { formatTarHeader, readTar, TarFormatError, tarEnd, tarPadding } from './tar.ts';
 
 /** A file being written. */
@@ -41,9 +41,17 @@ export interface ArchiveHost {
   resolve(path: string): string;
   /** stat (following symlinks). */
   kind(path: string): Promise<'file' | 'dir' | 'other' | undefined>;
-  /** mkdtemp under `parent`: a new 0700 directory. */
+  /** Size in bytes of a file (following symlinks). */
+  sizeOf(path: string): Promise<number>;
+  /** Bytes an unprivileged user may still write on the file system of `dir` (statfs), undefined if unknown. */
+  freeSpace(dir: string): Promise<number | undefined>;
+  /** mkdtemp under `parent`: a new 0700 directory, removed by `removeTree` or when a signal ends the command. */
   makeTempDir(parent: string, prefix: string): Promise<string>;
+  /** Remove a tree (and forget it as a temporary path). */
   removeTree(path: string): Promise<void>;
+  /** A temporary directory of {@link makeTempDir} was handed over (renamed): no longer remove it. */
+  forget(path: string): void;
+  chmod(path: string, mode: number): Promise<void>;
   /** mkdir without following symlinks; an existing non-directory is an error. */
   mkdir(path: string, mode: number): Promise<'created' | 'exists'>;
   /** Create a new file (O_EXCL | O_NOFOLLOW). */
@@ -55,7 +63,8 @@ export interface ArchiveHost {
   rename(from: string, to: string): Promise<void>;
   syncDir(dir: string): Promise<void>;
   xzDecompress(file: string, memlimitMiB: number): Promise<XzReader>;
-  xzCompress(outFile: string, level: number): Promise<XzWriter>;
+  /** `xz -<level> -T<threads>` (0 = one thread per core) into a new file. */
+  xzCompress(outFile: string, level: number, threads: number): Promise<XzWriter>;
 }
 
 /** Limits of {@link extractArchive}. */
@@ -66,13 +75,32 @@ export interface ExtractLimits {
   readonly maxEntries?: number;
   /** Size of one member. @default maxTotalSize */
   readonly maxEntrySize?: number;
-  /** Memory xz may use to decompress. @default 256 MiB */
+  /** Memory xz may use to decompress. @default 1024 MiB (with several threads) */
   readonly xzMemlimitMiB?: number;
+  /** Largest content size per byte of the compressed archive (an xz bomb stops here). @default 50 */
+  readonly maxRatio?: number;
+  /** Content up to this size is allowed whatever the ratio (the tar framing of a tiny archive). @default 64 MiB */
+  readonly ratioFloor?: number;
+  /** Bytes that must stay free on the file system of the destination. @default 256 MiB */
+  readonly reserveBytes?: number;
+}
+
+/** A member read into memory and checked before the extraction goes on (e.g. `amd64/index.json`). */
+export interface InspectMember {
+  /** Normalised member path (`amd64/index.json`). */
+  readonly name: string;
+  /** Larger is an error `OCI_INDEX_TOO_LARGE` before the body is read. */
+  readonly maxSize: number;
+  /** Called with the body; may throw to stop the extraction. */
+  readonly onMember: (bytes: Uint8Array) => Promise<void> | void;
 }
 
 /** Defaults of {@link ExtractLimits}. */
 export const DEFAULT_MAX_ARCHIVE_SIZE = 8 * 1024 ** 3;
 export const DEFAULT_MAX_ENTRIES = 100_000;
+export const DEFAULT_MAX_RATIO = 50;
+const DEFAULT_RATIO_FLOOR = 64 * 1024 ** 2;
+const DEFAULT_RESERVE = 256 * 1024 ** 2;
 
 /** Result of {@link extractArchive}. */
 export interface ExtractResult {
@@ -95,33 +123,57 @@ function invalid(archive: string, reason: string, cause?: unknown): UsageError {
 export function planMemberPath(
   name: string,
 ): { readonly parts: readonly string[] } | { readonly refused: string } {
-  if (name.includes('\0'))
-    return { refused: `member name with a NUL byte: ${JSON.stringify(name)}` };
-  if (name.startsWith('/')) return { refused: `absolute member name ${JSON.stringify(name)}` };
+  const shown = `"${escapeForTerminal(name)}"`;
+  if (name.includes('\0')) return { refused: `member name with a NUL byte: ${shown}` };
+  if (name.startsWith('/')) return { refused: `absolute member name ${shown}` };
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) return { refused: `member name with "..": ${JSON.stringify(name)}` };
-  if (parts.length === 0) return { refused: `empty member name ${JSON.stringify(name)}` };
+  if (parts.includes('..')) return { refused: `member name with "..": ${shown}` };
+  if (parts.length === 0) return { refused: `empty member name ${shown}` };
   return { parts };
+}
+
+/** Options of {@link extractArchive}. */
+export interface ExtractOptions extends ExtractLimits {
+  /** Members read into memory and checked as soon as they are met (the packer writes index.json first). */
+  readonly inspect?: readonly InspectMember[];
+}
+
+function tooLarge(archive: string, reason: string): UsageError {
+  return new UsageError('OCI_ARCHIVE_TOO_LARGE', `cannot extract ${archive}: ${reason}`, {
+    details: { archive, reason },
+  });
 }
 
 /**
  * Extract `<archive>` (xz-compressed tar) into the existing, empty, private directory `dest`.
  * Links of any kind, devices and FIFOs are refused, as are names leaving `dest`; nothing is ever
- * written outside `dest`. On error `dest` may hold a partial tree: the caller removes it.
- * @throws UsageError `OCI_ARCHIVE_INVALID` (details.reason)
+ * written outside `dest`. Before a member's body is written its declared size is checked against the limits:
+ * the total, the expansion ratio over the compressed size (an xz bomb stops within its first members) and the free
+ * space of `dest`'s file system minus a reserve, so the extraction stops before the disk is full.
+ * On error `dest` may hold a partial tree: the caller removes it.
+ * @throws UsageError `OCI_ARCHIVE_INVALID` (details.reason), `OCI_ARCHIVE_TOO_LARGE`, `OCI_INDEX_TOO_LARGE`, and
+ *   whatever an `inspect` callback throws
  */
 export async function extractArchive(
   host: ArchiveHost,
   archive: string,
   dest: string,
-  limits: ExtractLimits = {},
+  limits: ExtractOptions = {},
 ): Promise<ExtractResult> {
+  const compressed = await host.sizeOf(archive).catch(() => 0);
+  const byRatio = Math.max(
+    (limits.maxRatio ?? DEFAULT_MAX_RATIO) * compressed,
+    limits.ratioFloor ?? DEFAULT_RATIO_FLOOR,
+  );
   const maxTotal = limits.maxTotalSize ?? DEFAULT_MAX_ARCHIVE_SIZE;
+  const free = await host.freeSpace(dest).catch(() => undefined);
+  const reserve = limits.reserveBytes ?? DEFAULT_RESERVE;
   const maxEntries = limits.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const maxEntry = Math.min(limits.maxEntrySize ?? maxTotal, maxTotal);
+  const inspect = new Map((limits.inspect ?? []).map((m) => [m.name, m]));
   let xz: XzReader;
   try {
-    xz = await host.xzDecompress(archive, limits.xzMemlimitMiB ?? 256);
+    xz = await host.xzDecompress(archive, limits.xzMemlimitMiB ?? 1024);
   } catch (e) {
     throw invalid(archive, e instanceof Error ? e.message : String(e), e);
   }
@@ -149,49 +201,79 @@ export async function extractArchive(
       const planned = planMemberPath(entry.name);
       if ('refused' in planned) throw invalid(archive, planned.refused);
       const { parts } = planned;
+      const shown = escapeForTerminal(entry.name);
       switch (entry.type) {
         case 'directory':
           await ensureDirs(parts);
           break;
         case 'file': {
-          if (entry.size > maxEntry)
-            throw invalid(
-              archive,
-              `member ${entry.name} is ${entry.size} bytes, limit is ${maxEntry}`,
+          const rel = parts.join('/');
+          const check = inspect.get(rel);
+          if (check !== undefined && entry.size > check.maxSize) {
+            throw new UsageError(
+              'OCI_INDEX_TOO_LARGE',
+              `${rel} in ${archive} is ${entry.size} bytes, more than the limit of ${check.maxSize}`,
+              { details: { archive, member: rel, size: entry.size, limit: check.maxSize } },
             );
+          }
+          if (entry.size > maxEntry)
+            throw tooLarge(archive, `member ${shown} is ${entry.size} bytes, limit is ${maxEntry}`);
           total += entry.size;
           if (total > maxTotal)
-            throw invalid(archive, `archive exceeds the size limit of ${maxTotal} bytes`);
+            throw tooLarge(archive, `its content exceeds the size limit of ${maxTotal} bytes`);
+          if (total > byRatio)
+            throw tooLarge(
+              archive,
+              `its content exceeds ${byRatio} bytes, ${limits.maxRatio ?? DEFAULT_MAX_RATIO} times its compressed size (--max-ratio)`,
+            );
+          if (free !== undefined && total > free - reserve)
+            throw tooLarge(
+              archive,
+              `not enough free space in ${dest}: ${free} bytes free, the content needs more than ${total} and ${reserve} must stay free`,
+            );
           await ensureDirs(parts.slice(0, -1));
-          const rel = parts.join('/');
           let out: OutputFile;
           try {
             out = await host.createFile(`${dest}/${rel}`, 0o644);
           } catch (e) {
             throw invalid(
               archive,
-              `cannot create ${rel} (duplicate member?): ${e instanceof Error ? e.message : String(e)}`,
+              `cannot create ${escapeForTerminal(rel)} (duplicate member?): ${e instanceof Error ? e.message : String(e)}`,
               e,
             );
           }
+          const kept: Uint8Array[] = [];
           try {
-            for await (const chunk of body) await out.write(chunk);
+            for await (const chunk of body) {
+              if (check !== undefined) kept.push(chunk.slice());
+              await out.write(chunk);
+            }
           } finally {
             await out.close();
           }
           files++;
+          if (check !== undefined) await check.onMember(concat(kept));
           break;
         }
         case 'symlink':
-          throw invalid(archive, `symbolic link member ${entry.name} -> ${entry.linkname}`);
+          throw invalid(
+            archive,
+            `symbolic link member ${shown} -> ${escapeForTerminal(entry.linkname)}`,
+          );
         case 'hardlink':
-          throw invalid(archive, `hard link member ${entry.name} -> ${entry.linkname}`);
+          throw invalid(
+            archive,
+            `hard link member ${shown} -> ${escapeForTerminal(entry.linkname)}`,
+          );
         case 'device':
-          throw invalid(archive, `device member ${entry.name}`);
+          throw invalid(archive, `device member ${shown}`);
         case 'fifo':
-          throw invalid(archive, `FIFO member ${entry.name}`);
+          throw invalid(archive, `FIFO member ${shown}`);
         default:
-          throw invalid(archive, `member ${entry.name} of unsupported type "${entry.typeflag}"`);
+          throw invalid(
+            archive,
+            `member ${shown} of unsupported type "${escapeForTerminal(entry.typeflag)}"`,
+          );
       }
     }
   } catch (e) {
@@ -209,7 +291,7 @@ export async function extractArchive(
       throw invalid(archive, `xz: ${status.stderr.trim()}`, failure);
     }
     if (failure instanceof TarFormatError) throw invalid(archive, failure.message, failure);
-    if (failure instanceof UsageError) throw failure;
+    if (failure instanceof PodsecError) throw failure;
     throw invalid(
       archive,
       failure instanceof Error ? failure.message : 'unexpected error',
@@ -219,10 +301,22 @@ export async function extractArchive(
   return { files, directories: dirs.size, bytes: total };
 }
 
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
 /** Options of {@link packArchive}. */
 export interface PackOptions {
   /** xz preset. @default 9 */
   readonly level?: number;
+  /** xz threads, 0 = one per core. @default 0 */
+  readonly threads?: number;
   /** mtime of every member, seconds since the epoch. */
   readonly mtime: number;
 }
@@ -250,7 +344,7 @@ export async function packArchive(
     });
   let xz: XzWriter;
   try {
-    xz = await host.xzCompress(temp, options.level ?? 9);
+    xz = await host.xzCompress(temp, options.level ?? 9, options.threads ?? 0);
   } catch (e) {
     throw fail(e instanceof Error ? e.message : String(e), e);
   }
@@ -264,7 +358,12 @@ export async function packArchive(
     await emit(
       formatTarHeader({ name: rel, type: 'directory', mode: 0o755, mtime: options.mtime }),
     );
-    for (const e of await host.list(`${parent}/${rel}`)) {
+    const listed = await host.list(`${parent}/${rel}`);
+    // index.json and oci-layout first: a reader checks the index before it extracts the blobs
+    const rank = (n: string) =>
+      rel !== name ? 2 : n === 'index.json' ? 0 : n === 'oci-layout' ? 1 : 2;
+    listed.sort((a, b) => rank(a.name) - rank(b.name));
+    for (const e of listed) {
       const child = `${rel}/${e.name}`;
       if (e.kind === 'dir') await walk(child);
       else if (e.kind === 'file') {

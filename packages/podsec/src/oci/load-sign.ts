@@ -32,9 +32,34 @@ import {
   parseIndexRefs,
   planLoadImages,
   planLoadTarget,
+  REF_NAME_ANNOTATION,
   type LoadPlan,
   type PlannedImage,
 } from './plan-load.ts';
+
+/** Largest index.json accepted (a layout of a few thousand images is well below). */
+export const MAX_INDEX_SIZE = 4 * 1024 * 1024;
+
+/** The part of an OCI index.json read here. */
+interface OciIndex {
+  readonly manifests?: readonly {
+    readonly mediaType?: unknown;
+    readonly digest?: unknown;
+    readonly annotations?: Readonly<Record<string, unknown>>;
+  }[];
+}
+
+/**
+ * The digest skopeo will push for `ref`: the descriptor's own digest when it names a single image manifest (pushed
+ * unchanged); undefined for an image index (skopeo picks an instance) or anything unexpected.
+ */
+function singleManifestDigest(index: OciIndex, ref: string): string | undefined {
+  const m = index.manifests?.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === ref);
+  if (m?.mediaType !== 'application/vnd.oci.image.manifest.v1+json') return undefined;
+  return typeof m.digest === 'string' && /^sha256:[0-9a-f]{64}$/.test(m.digest)
+    ? m.digest
+    : undefined;
+}
 
 /** Options of {@link loadSignOci}. */
 export interface LoadSignOptions {
@@ -271,52 +296,71 @@ export async function loadSignOci(
   const tmpParent = o.tmpDir ?? sys.env['TMPDIR'] ?? '/var/tmp';
   const tmp = await host.makeTempDir(host.resolve(tmpParent), 'podsec-oci');
   try {
-    // 9-11: safe extraction, layout and index
-    await extractArchive(host, archive, tmp, o.limits);
+    // 9-13: safe extraction; index.json is checked as soon as it is met (the first member of the archives
+    // podsec-save-oci writes), so a bad index or a refused platform stops before the blobs are written
+    const indexName = `${o.arch}/index.json`;
+    let checked: { plan: LoadPlan; index: OciIndex } | undefined;
+    const checkIndex = async (bytes: Uint8Array) => {
+      const text = new TextDecoder().decode(bytes);
+      const refs = parseIndexRefs(text);
+      const plan: LoadPlan = planLoadImages(refs, target, expected);
+      // 12-13: platform mismatch: --yes, or a confirmation on a terminal
+      if (plan.mismatch) {
+        const ok =
+          o.yes === true ||
+          (o.confirm !== undefined && (await o.confirm(plan.archivePlatform, expected ?? '')));
+        if (!ok) {
+          throw new UsageError(
+            'OCI_PLATFORM_MISMATCH',
+            `the archive platform ${plan.archivePlatform} differs from ${expected ?? ''}`,
+            {
+              details: { archivePlatform: plan.archivePlatform, platform: expected ?? '' },
+            },
+          );
+        }
+        if (plan.archivePlatform.startsWith('k8s-')) {
+          throw new UsageError(
+            'OCI_K8S_PLATFORM',
+            `archives of platform ${plan.archivePlatform} (k8s- prefix) are not supported`,
+            {
+              details: { archivePlatform: plan.archivePlatform },
+            },
+          );
+        }
+      }
+      checked = { plan, index: JSON.parse(text) as OciIndex };
+    };
+    await extractArchive(host, archive, tmp, {
+      ...o.limits,
+      inspect: [{ name: indexName, maxSize: MAX_INDEX_SIZE, onMember: checkIndex }],
+    });
     const layout = `${tmp}/${o.arch}`;
     if ((await host.kind(layout)) !== 'dir') {
       throw new UsageError('OCI_ARCH_DIR_MISSING', `the archive has no ${o.arch}/ directory`, {
         details: { arch: o.arch },
       });
     }
-    if ((await host.kind(`${layout}/index.json`)) !== 'file') {
+    if (checked === undefined) {
       throw new UsageError('OCI_INDEX_MISSING', `the archive has no ${o.arch}/index.json`, {
         details: { arch: o.arch },
       });
     }
-    const refs = parseIndexRefs(
-      new TextDecoder().decode(await host.readFile(`${layout}/index.json`, 16 * 1024 * 1024)),
-    );
-    const plan: LoadPlan = planLoadImages(refs, target, expected);
-    // 12-13: platform mismatch: --yes, or a confirmation on a terminal
-    if (plan.mismatch) {
-      const ok =
-        o.yes === true ||
-        (o.confirm !== undefined && (await o.confirm(plan.archivePlatform, expected ?? '')));
-      if (!ok) {
-        throw new UsageError(
-          'OCI_PLATFORM_MISMATCH',
-          `the archive platform ${plan.archivePlatform} differs from ${expected ?? ''}`,
-          {
-            details: { archivePlatform: plan.archivePlatform, platform: expected ?? '' },
-          },
-        );
-      }
-      if (plan.archivePlatform.startsWith('k8s-')) {
-        throw new UsageError(
-          'OCI_K8S_PLATFORM',
-          `archives of platform ${plan.archivePlatform} (k8s- prefix) are not supported`,
-          {
-            details: { archivePlatform: plan.archivePlatform },
-          },
-        );
-      }
-    }
-    const queue: { source: string; reference: string; from: 'oci' | 'docker' }[] = [];
+    const { plan, index } = checked;
+    const queue: { source: string; reference: string; ref: string; from: 'oci' | 'docker' }[] = [];
     for (const img of plan.images) {
-      queue.push({ source: `oci:${layout}:${img.ref}`, reference: img.target, from: 'oci' });
+      queue.push({
+        source: `oci:${layout}:${img.ref}`,
+        reference: img.target,
+        ref: img.ref,
+        from: 'oci',
+      });
       if (img.alias !== undefined)
-        queue.push({ source: `docker://${img.target}`, reference: img.alias, from: 'docker' });
+        queue.push({
+          source: `docker://${img.target}`,
+          reference: img.alias,
+          ref: img.ref,
+          from: 'docker',
+        });
     }
     const lookaside: Record<string, string> = {};
     for (const q of queue) lookaside[q.reference] = lookasideOf(q.reference);
@@ -350,6 +394,29 @@ export async function loadSignOci(
     }
 
     const loaded: LoadedImage[] = [];
+    const timestamp = () => Math.floor(sys.clock.now().getTime() / 1000);
+    /** A valid signature of ours for this reference and digest in the store, else a new one (not yet written). */
+    const prepareSignature = async (base: string, reference: string, digest: string) => {
+      const have = await readSignatures(base, reference, digest, { fs: sys.fs }).catch(
+        () => [] as Uint8Array[],
+      );
+      for (const blob of have) {
+        try {
+          const v = await verifySimpleSigning(blob, [signer.publicKey]);
+          if (v.payload.dockerReference === reference && v.payload.manifestDigest === digest)
+            return { digest, already: true as const };
+        } catch {
+          // somebody else's or a broken signature: not ours
+        }
+      }
+      const blob = await signSimpleSigning({
+        privateKey: signer.key,
+        dockerReference: reference,
+        manifestDigest: digest,
+        timestamp: timestamp(),
+      });
+      return { digest, already: false as const, blob };
+    };
     for (const [i, q] of queue.entries()) {
       const reference = q.reference;
       const base = lookaside[reference] as string;
@@ -368,43 +435,32 @@ export async function loadSignOci(
         `docker://${reference}`,
       ];
       try {
+        // the manifest of a single-image entry is pushed as stored: sign its digest while skopeo pushes
+        const expectedDigest = q.from === 'oci' ? singleManifestDigest(index, q.ref) : undefined;
+        const early =
+          expectedDigest === undefined
+            ? undefined
+            : prepareSignature(base, reference, expectedDigest).catch(() => undefined);
         const r = await sys.proc.run('skopeo', args, { timeoutMs: 3_600_000 });
         if (r.exitCode !== 0) {
+          await early;
           throw new ExternalCommandError(
             'PROC_FAILED',
             r.stderr.trim().split('\n').slice(-3).join('\n') || `skopeo exit code ${r.exitCode}`,
           );
         }
         const digest = new TextDecoder().decode(await host.readFile(digestFile, 1024)).trim();
-        const have = await readSignatures(base, reference, digest, { fs: sys.fs }).catch(
-          () => [] as Uint8Array[],
-        );
-        let already = false;
-        for (const blob of have) {
-          try {
-            const v = await verifySimpleSigning(blob, [signer.publicKey]);
-            if (v.payload.dockerReference === reference && v.payload.manifestDigest === digest)
-              already = true;
-          } catch {
-            // somebody else's or a broken signature: not ours
-          }
-          if (already) break;
-        }
-        let location: string | undefined;
-        if (!already) {
-          const blob = await signSimpleSigning({
-            privateKey: signer.key,
-            dockerReference: reference,
-            manifestDigest: digest,
-            timestamp: Math.floor(sys.clock.now().getTime() / 1000),
-          });
-          location = (await writeSignature(base, reference, digest, blob, { fs: sys.fs })).location;
-        }
+        const ready = await early;
+        const sig =
+          ready?.digest === digest ? ready : await prepareSignature(base, reference, digest);
+        const location = sig.already
+          ? undefined
+          : (await writeSignature(base, reference, digest, sig.blob, { fs: sys.fs })).location;
         loaded.push({
           reference,
           source: q.source,
           digest,
-          alreadySigned: already,
+          alreadySigned: sig.already,
           ...(location ? { signature: location } : {}),
         });
         progress({
@@ -412,7 +468,7 @@ export async function loadSignOci(
           total: queue.length,
           source: q.source,
           reference,
-          state: already ? 'already-signed' : 'signed',
+          state: sig.already ? 'already-signed' : 'signed',
         });
       } catch (e) {
         const why = errorMessage(e);

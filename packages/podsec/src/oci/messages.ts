@@ -15,6 +15,9 @@ export const ociMessages = {
     OCI_REGISTRY_MISSING: 'registry name is missing',
     OCI_REGISTRY_NO_DOT: 'registry name {registry} must contain a dot',
     OCI_ARCHIVE_INVALID: 'cannot extract {archive}: {reason}',
+    OCI_ARCHIVE_TOO_LARGE: 'cannot extract {archive}: {reason}',
+    OCI_INDEX_TOO_LARGE:
+      '{member} in {archive} is {size} bytes, more than the limit of {limit}: not an index of images',
     OCI_ARCH_DIR_MISSING: 'the archive has no {arch}/ directory',
     OCI_INDEX_MISSING: 'the archive has no {arch}/index.json',
     OCI_INDEX_INVALID: 'invalid index.json: {reason}',
@@ -63,6 +66,9 @@ export const ociMessages = {
     OCI_REGISTRY_MISSING: 'не указано имя регистратора',
     OCI_REGISTRY_NO_DOT: 'имя регистратора {registry} должно содержать точку',
     OCI_ARCHIVE_INVALID: 'не удалось распаковать {archive}: {reason}',
+    OCI_ARCHIVE_TOO_LARGE: 'не удалось распаковать {archive}: {reason}',
+    OCI_INDEX_TOO_LARGE:
+      '{member} в {archive} имеет размер {size} байт, больше предела {limit}: это не индекс образов',
     OCI_ARCH_DIR_MISSING: 'в архиве нет каталога {arch}/',
     OCI_INDEX_MISSING: 'в архиве нет файла {arch}/index.json',
     OCI_INDEX_INVALID: 'неверный index.json: {reason}',

@@ -2,7 +2,7 @@
  * Pure naming of podsec-load-sign-oci (spec §8.3, §10.10, W15 fixes): which archive reference is pushed
  * under which registry name, and which legacy `k8s-c10f2` aliases are made.
  */
-import { isArchitecture, UsageError } from '@podsec/core';
+import { escapeForTerminal, isArchitecture, UsageError } from '@podsec/core';
 import { parseDockerReference } from '@podsec/core/config';
 import { LEGACY_C10F_PREFIX, REGISTRY_HOST } from '../paths.ts';
 
@@ -153,19 +153,20 @@ export function planLoadImages(
   const base = `${archivePlatform}/`;
   const images = refs.map((ref): PlannedImage => {
     let parsed;
+    const shown = escapeForTerminal(ref);
     try {
       parsed = parseDockerReference(`${target.registryHost}/${ref}`);
     } catch (e) {
-      throw new UsageError('OCI_INDEX_INVALID', `invalid image name ${ref} in index.json`, {
-        details: { reason: `invalid name ${ref}` },
+      throw new UsageError('OCI_INDEX_INVALID', `invalid image name ${shown} in index.json`, {
+        details: { reason: `invalid name ${shown}` },
         cause: e,
       });
     }
     if (parsed.tag === undefined || parsed.digest !== undefined || !ref.includes('/')) {
       throw new UsageError(
         'OCI_INDEX_INVALID',
-        `image name ${ref} in index.json is not <platform>/<name>:<tag>`,
-        { details: { reason: `invalid name ${ref}` } },
+        `image name ${shown} in index.json is not <platform>/<name>:<tag>`,
+        { details: { reason: `invalid name ${shown}` } },
       );
     }
     const underBase = ref.startsWith(base);

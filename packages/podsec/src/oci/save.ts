@@ -86,53 +86,70 @@ export async function saveOci(
       dryRun: true,
     };
   }
-  await host.mkdir(dir, 0o755);
+  // the archives are written into a private staging directory next to <dir> that becomes <dir> only when all
+  // are complete: a failed or interrupted run leaves no <dir> behind that would block the re-run
+  const slash = dir.lastIndexOf('/');
+  const parentDir = slash <= 0 ? '/' : dir.slice(0, slash);
+  const staging = await host.makeTempDir(parentDir, `.${dir.slice(slash + 1)}.podsec-save`);
   const archives: { arch: string; file: string; images: readonly string[] }[] = [];
-  for (const arch of plan.archs) {
-    const work = await host.makeTempDir(tmpParent, 'podsec-save');
-    try {
-      const layout = `${work}/${arch}`;
-      for (const [i, c] of plan.copies.entries()) {
-        const args = [
-          '--override-arch',
-          arch,
-          'copy',
-          '--quiet',
-          '--remove-signatures',
-          '--dest-oci-accept-uncompressed-layers',
-          ...plan.sourceFlags,
-          c.source,
-          `oci:${layout}:${c.image}`,
-        ];
-        const r = await sys.proc.run('skopeo', args, { timeoutMs: 3_600_000 });
-        if (r.exitCode !== 0) {
-          const reason =
-            r.stderr.trim().split('\n').slice(-3).join('\n') || `skopeo exit code ${r.exitCode}`;
-          throw new ExternalCommandError(
-            'SAVE_COPY_FAILED',
-            `copying ${c.source} (${arch}) failed: ${reason}`,
-            {
-              details: {
-                source: c.source,
-                arch,
-                reason,
-                done: archives.map((a) => a.file).join(', '),
+  try {
+    for (const arch of plan.archs) {
+      const work = await host.makeTempDir(tmpParent, 'podsec-save');
+      try {
+        const layout = `${work}/${arch}`;
+        for (const [i, c] of plan.copies.entries()) {
+          const args = [
+            '--override-arch',
+            arch,
+            'copy',
+            '--quiet',
+            '--remove-signatures',
+            '--dest-oci-accept-uncompressed-layers',
+            ...plan.sourceFlags,
+            c.source,
+            `oci:${layout}:${c.image}`,
+          ];
+          const r = await sys.proc.run('skopeo', args, { timeoutMs: 3_600_000 });
+          if (r.exitCode !== 0) {
+            const reason =
+              r.stderr.trim().split('\n').slice(-3).join('\n') || `skopeo exit code ${r.exitCode}`;
+            throw new ExternalCommandError(
+              'SAVE_COPY_FAILED',
+              `copying ${c.source} (${arch}) failed: ${reason}`,
+              {
+                details: {
+                  source: c.source,
+                  arch,
+                  reason,
+                  done: archives.map((a) => a.file).join(', '),
+                },
               },
-            },
-          );
+            );
+          }
+          progress({ kind: 'copied', arch, n: i + 1, total: plan.copies.length, source: c.source });
         }
-        progress({ kind: 'copied', arch, n: i + 1, total: plan.copies.length, source: c.source });
+        await packArchive(host, work, arch, `${staging}/${arch}.tar.xz`, {
+          mtime: Math.floor(sys.clock.now().getTime() / 1000),
+          ...(o.level !== undefined ? { level: o.level } : {}),
+        });
+        const file = `${dir}/${arch}.tar.xz`;
+        archives.push({ arch, file, images: plan.images });
+        progress({ kind: 'archive', arch, file });
+      } finally {
+        await host.removeTree(work);
       }
-      const file = `${dir}/${arch}.tar.xz`;
-      await packArchive(host, work, arch, file, {
-        mtime: Math.floor(sys.clock.now().getTime() / 1000),
-        ...(o.level !== undefined ? { level: o.level } : {}),
-      });
-      archives.push({ arch, file, images: plan.images });
-      progress({ kind: 'archive', arch, file });
-    } finally {
-      await host.removeTree(work);
     }
+    if ((await host.kind(dir)) !== undefined)
+      throw new UsageError('SAVE_DIR_EXISTS', `OCI catalog ${plan.dir} already exists`, {
+        details: { dir: plan.dir },
+      });
+    await host.chmod(staging, 0o755);
+    await host.rename(staging, dir);
+    await host.syncDir(parentDir);
+  } catch (e) {
+    await host.removeTree(staging);
+    throw e;
   }
+  host.forget(staging);
   return { dir, archives, dryRun: false };
 }
