@@ -2,7 +2,8 @@
  * Temporary directories and files that go away on every way out of a command. The normal paths remove them in the
  * caller's `finally`; a SIGINT, SIGTERM or SIGHUP would end a Node process without running any `finally`, so
  * {@link installSignalCleanup} (called by runCli around every command) removes what is still registered,
- * synchronously, and then lets the signal end the process as it would have (the parent sees the signal).
+ * synchronously, and then lets the signal end the process as it would have (the parent sees the signal), unless the
+ * command listens to the signal itself.
  * Child processes that would keep writing into such a directory register a hook with {@link onSignalCleanup}.
  */
 import { rmSync } from 'node:fs';
@@ -77,8 +78,9 @@ const handler = (signal: NodeJS.Signals): void => {
   runSignalCleanup();
   for (const s of SIGNALS) process.removeListener(s, handler);
   installed = 0;
-  // without our listener the signal takes its course: Node's default action, or the next listener's
-  process.kill(process.pid, signal);
+  // A command that handles the signal itself (e.g. a graceful stop) has its listener called by this same delivery;
+  // otherwise the signal takes its course again, now without us: Node's default action ends the process.
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
 };
 
 /**
