@@ -5,6 +5,8 @@ import {
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
+import { PodsecError } from '@podsec/core';
+import { checkSigstoreServer } from '../host/role.ts';
 import { createServices, type CreateServicesResult } from '../services/create-services.ts';
 import { parseListen } from '../services/plan-services.ts';
 
@@ -52,6 +54,7 @@ export const messages = {
     'note.httpd2Stopped': 'httpd2 conflicts with docker-registry: stopping and disabling it',
     'note.trivyMissing': 'warning: the trivy unit does not exist; trivy is not started',
     done: 'registry and signature server configured on {ip}',
+    'role.server': 'this host ({ip}) is the registry and signature server',
   },
   ru: {
     NOT_SIGSTORE_SERVER: 'Сервисы не могут быть запущены: {reason}',
@@ -79,6 +82,7 @@ export const messages = {
     'note.httpd2Stopped': 'httpd2 конфликтует с docker-registry: он останавливается и отключается',
     'note.trivyMissing': 'предупреждение: юнита trivy нет; trivy не запускается',
     done: 'сервер реестра и подписей настроен на {ip}',
+    'role.server': 'этот узел ({ip}) является сервером реестра и подписей',
   },
 } as const;
 
@@ -111,8 +115,28 @@ function createProgram(ctx: CliContext) {
     )
     .option('--no-trivy', 'do not enable trivy')
     .option('--stop-httpd2', 'stop and disable a running httpd2 (it conflicts with the registry)')
+    .option(
+      '--check-role',
+      'only check that this host is the registry/signature server (exit 0), else say why (exit 1); changes nothing',
+    )
     .argument('[ignored...]')
     .action(async (ignored, opts) => {
+      if (opts.checkRole) {
+        const role = await checkSigstoreServer(ctx.system);
+        if (!role.isServer)
+          throw new PodsecError(
+            'NOT_SIGSTORE_SERVER',
+            `Services cannot be started: ${role.message ?? ''}`,
+            {
+              details: { reason: role.message ?? '' },
+            },
+          );
+        ctx.system.report.result(ctx.t('role.server', { ip: role.ip ?? '' }), {
+          server: true,
+          ip: role.ip,
+        });
+        return;
+      }
       if (ignored.length > 0)
         ctx.stderr(`podsec-create-services: extra arguments ignored: ${ignored.join(' ')}\n`);
       requireRoot(ctx);
