@@ -42,7 +42,6 @@ export function scpArguments(
   const host = o.host.replace(/^\[(.*)\]$/, '$1');
   const hostPart = host.includes(':') ? `[${host}]` : host;
   return [
-    '-q',
     '-o',
     'StrictHostKeyChecking=yes',
     ...(o.batch ? ['-o', 'BatchMode=yes'] : []),
