@@ -5,7 +5,11 @@ import { homeOf } from '../paths.ts';
 import { planBind, planUnbind, type BindingPlan, type BindingRequest } from './plan-binding.ts';
 
 /** Optimistic-concurrency attempts before giving up with `RBAC_API_CONFLICT`. */
-export const MAX_ATTEMPTS = 6;
+export const MAX_ATTEMPTS = 12;
+
+/** A short random pause after a conflict, growing with the attempt, so that racing writers spread out. */
+const backoff = (attempt: number) =>
+  new Promise((r) => setTimeout(r, Math.floor(Math.random() * 40 * Math.min(attempt, 5))));
 
 /** Result of bindrole/unbindrole. */
 export interface BindingResult {
@@ -107,6 +111,7 @@ export async function bindRole(
     } catch (e) {
       // 409: someone else created or changed it meanwhile; re-read and re-plan
       if (!isConflict(e)) throw e;
+      await backoff(attempt);
     }
   }
   throw conflict(req, MAX_ATTEMPTS);
@@ -153,6 +158,7 @@ export async function unbindRole(
     } catch (e) {
       // 409 on update or on the delete preconditions: re-read and re-evaluate
       if (!isConflict(e)) throw e;
+      await backoff(attempt);
     }
   }
   throw conflict(req, MAX_ATTEMPTS);

@@ -17,9 +17,15 @@ import {
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { execa, type ResultPromise } from 'execa';
-import { createTestSystem, freePort, requireCommands, runProgram } from '@podsec/test-utils';
+import {
+  createTestSystem,
+  freePort,
+  requireCommands,
+  runProgram,
+  whichCommand,
+} from '@podsec/test-utils';
 import { cli } from './podsec-k8s-rbac-create-remoteplace.ts';
 
 const KUBECONFIG = `apiVersion: v1
@@ -59,8 +65,8 @@ describe('podsec-k8s-rbac-create-remoteplace (real sshd on 127.0.0.1)', () => {
   let sshd: ResultPromise | undefined;
   let ready = false;
 
-  before(async (t) => {
-    if (requireCommands(t as never, ['sshd', 'scp', 'ssh-keygen']) === undefined) return;
+  before(async () => {
+    if (!['sshd', 'scp', 'ssh-keygen'].every((c) => whichCommand(c) !== undefined)) return;
     dir = await mkdtemp(path.join(tmpdir(), 'rbac-sshd-'));
     await chmod(dir, 0o755);
     account = `podsecrp${randomBytes(3).toString('hex')}`;
@@ -120,8 +126,8 @@ describe('podsec-k8s-rbac-create-remoteplace (real sshd on 127.0.0.1)', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  async function run(t: Parameters<Parameters<typeof it>[1]>[0], args: string[], home: string) {
-    const system = await createTestSystem(t as never, {
+  async function run(t: TestContext, args: string[], home: string) {
+    const system = await createTestSystem(t, {
       env: { HOME: home, PATH: process.env['PATH'] },
     });
     return runProgram(
@@ -141,7 +147,7 @@ describe('podsec-k8s-rbac-create-remoteplace (real sshd on 127.0.0.1)', () => {
   }
 
   it('copies ~/.kube/config from the host into $HOME/.kube (0700) as config (0600)', async (t) => {
-    if (!ready) return t.skip('sshd not available');
+    if (!requireCommands(t, ['sshd', 'scp', 'ssh-keygen']) || !ready) return;
     const home = await mkdtemp(path.join(dir, 'local-'));
     const r = await run(
       t,
@@ -176,7 +182,7 @@ describe('podsec-k8s-rbac-create-remoteplace (real sshd on 127.0.0.1)', () => {
   });
 
   it('refuses a host whose key does not match known_hosts (exit 5), writing nothing', async (t) => {
-    if (!ready) return t.skip('sshd not available');
+    if (!requireCommands(t, ['sshd', 'scp', 'ssh-keygen']) || !ready) return;
     const home = await mkdtemp(path.join(dir, 'local-'));
     const r = await run(
       t,
@@ -189,7 +195,7 @@ describe('podsec-k8s-rbac-create-remoteplace (real sshd on 127.0.0.1)', () => {
   });
 
   it('refuses an unknown host key too (no trust on first use)', async (t) => {
-    if (!ready) return t.skip('sshd not available');
+    if (!requireCommands(t, ['sshd', 'scp', 'ssh-keygen']) || !ready) return;
     const home = await mkdtemp(path.join(dir, 'local-'));
     await writeFile(path.join(dir, 'empty_hosts'), '');
     const r = await run(
@@ -202,7 +208,7 @@ describe('podsec-k8s-rbac-create-remoteplace (real sshd on 127.0.0.1)', () => {
   });
 
   it('exits 3 when the remote file is missing or not a kubeconfig, creating no local file', async (t) => {
-    if (!ready) return t.skip('sshd not available');
+    if (!requireCommands(t, ['sshd', 'scp', 'ssh-keygen']) || !ready) return;
     const remote = path.join(dir, 'remote-home/.kube/config');
     const home = await mkdtemp(path.join(dir, 'local-'));
     await writeFile(remote, 'just: text\n');
