@@ -693,7 +693,7 @@ describe('get-userroles', () => {
     const wide = await run(getUserroles, [user, '-o', 'wide', ...kc], sys);
     assert.match(wide.stdout, new RegExp(`namespace +${d} +rb1 +Role/pod-reader +User`));
     const yaml = await run(getUserroles, [user, '-o', 'yaml', ...kc], sys);
-    assert.equal((parse(yaml.stdout))[user].clusterRoles[0].roleName, 'view');
+    assert.equal(parse(yaml.stdout)[user].clusterRoles[0].roleName, 'view');
   });
 });
 
