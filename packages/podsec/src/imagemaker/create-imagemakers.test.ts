@@ -1,5 +1,19 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { execa } from 'execa';
+import { requireAttackTools, requireCommand } from '@podsec/test-utils';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
@@ -226,5 +240,58 @@ describe('createImageMakers', () => {
       (e: { code?: string }) => e.code === 'IMAGEMAKER_UNSAFE_DIR',
     );
     assert.deepEqual(await snapshotTree(system.root), before);
+  });
+});
+
+describe('createImageMakers and the maker’s GnuPG configuration', () => {
+  it('never runs a program the maker names in ~/.gnupg/gpg.conf (agent-program), and imports as the maker', async (t) => {
+    if (!requireAttackTools(t)) return;
+    if (requireCommand(t, 'gpg') === undefined) return;
+    const { system } = await prepareServer(t);
+    const makers = [{ user: 'gm', scope: 'registry.local/gm' }];
+    const first = await createImageMakers(system, { makers, key, ...secrets });
+    assert.equal(first.makers[0]!.key.gpgImported, true);
+    const home = path.join(system.root, first.makers[0]!.home);
+    const gnupg = path.join(home, '.gnupg');
+    const uid = (await stat(home)).uid;
+    // the maker's trap: a program that leaves a marker (and then behaves like gpg-agent)
+    const trap = await mkdtemp(path.join(tmpdir(), 'podsec-trap-'));
+    t.after(() => rm(trap, { recursive: true, force: true }));
+    await chmod(trap, 0o777);
+    const marker = path.join(trap, 'marker');
+    const program = path.join(trap, 'agent.sh');
+    await writeFile(program, `#!/bin/sh\ntouch ${marker}\nexec gpg-agent "$@"\n`, { mode: 0o755 });
+    // a fresh keyring, so that the second run imports again, with the planted configuration
+    await execa('gpgconf', ['--homedir', gnupg, '--kill', 'gpg-agent'], { reject: false });
+    await rm(gnupg, { recursive: true, force: true });
+    await mkdir(gnupg, { mode: 0o700 });
+    await writeFile(path.join(gnupg, 'gpg.conf'), `agent-program ${program}\n`);
+    await execa('chown', ['-R', `${uid}:${uid}`, gnupg]);
+    const second = await createImageMakers(system, { makers, key, ...secrets, existing: true });
+    assert.equal(second.makers[0]!.key.gpgImported, true);
+    assert.equal(existsSync(marker), false, 'agent-program from the maker’s gpg.conf was run');
+    // gpg ran as the maker: everything it made in ~/.gnupg is the maker's
+    for (const name of await readdir(gnupg)) {
+      assert.equal((await lstat(path.join(gnupg, name))).uid, uid, name);
+    }
+    const listed = await execa(
+      'setpriv',
+      [
+        `--reuid=${uid}`,
+        `--regid=${uid}`,
+        '--clear-groups',
+        '--',
+        'gpg',
+        '--homedir',
+        gnupg,
+        '--no-options',
+        '--batch',
+        '--list-secret-keys',
+        '--with-colons',
+      ],
+      { reject: false, env: { PATH: process.env['PATH'], HOME: home } },
+    );
+    assert.match(listed.stdout, new RegExp(`fpr:::::::::${second.makers[0]!.key.fingerprint}:`));
+    await execa('gpgconf', ['--homedir', gnupg, '--kill', 'gpg-agent'], { reject: false });
   });
 });

@@ -313,7 +313,15 @@ export async function createImageMakers(
       uid: 0,
       gid: 0,
     });
-    if (policy.changed) changes.push(`point ${POLICY_JSON} to ${policy.version ?? ''}`);
+    if (policy.changed) {
+      changes.push(`point ${POLICY_JSON} to ${policy.version ?? ''}`);
+      if (sys.dryRun)
+        sys.report.info(
+          tr('imagemaker.wouldChange', {
+            change: `write ${policy.version ?? ''} and point ${POLICY_JSON} to it`,
+          }),
+        );
+    }
     const publishedChanged = await writeIfDifferent(ctx, PUBLISHED_POLICY, text, {
       mode: 0o644,
       uid: 0,
@@ -640,7 +648,12 @@ async function applyMaker(ctx: ApplyContext, p: MakerPlan): Promise<MakerResult>
   };
 }
 
-/** `gpg --homedir ~/.gnupg --batch --import`, so that `podman push --sign-by <email>` finds the key. */
+/**
+ * `gpg --homedir ~/.gnupg --batch --import`, so that `podman push --sign-by <email>` finds the key. gpg runs
+ * as the maker (setpriv), never as root: `~/.gnupg` is the maker's, and its `gpg.conf` can name programs
+ * (`agent-program`) that root would otherwise start; `--no-options` keeps even the maker's own gpg.conf out
+ * of this run. Files gpg creates are the maker's by construction, so nothing is chowned afterwards.
+ */
 async function importIntoGnupg(
   ctx: ApplyContext,
   p: MakerPlan,
@@ -649,7 +662,9 @@ async function importIntoGnupg(
   const { sys } = ctx;
   const gnupg = `${p.home}/.gnupg`;
   try {
-    await runOrThrow(sys.proc, 'gpg', ['--version']);
+    await runOrThrow(sys.proc, 'gpg', ['--version'], {
+      env: { ...gpgEnv(sys), HOME: '/nonexistent' },
+    });
   } catch {
     ctx.warn('imagemaker.gpgMissing', { user: p.user, path: `${p.home}/${SIGNING_KEY_IN_HOME}` });
     return false;
@@ -663,42 +678,55 @@ async function importIntoGnupg(
     return false;
   }
   const fpr = p.key.fingerprint ?? '';
+  const asMaker = async (homedir: string) => ({
+    runAs: { uid: owner.uid, gid: owner.gid },
+    env: { ...gpgEnv(sys), HOME: await sys.fs.resolve(p.home), GNUPGHOME: homedir },
+  });
   if (st !== undefined && !sys.dryRun) {
+    // files root's gpg left in earlier versions become the maker's (by descriptor, links not followed)
+    await sys.fs.chownTree(gnupg, owner.uid, owner.gid);
     const homedir = await sys.fs.resolve(gnupg);
-    const r = await sys.proc.run('gpg', [
-      '--homedir',
-      homedir,
-      '--batch',
-      '--no-tty',
-      '--no-auto-check-trustdb',
-      '--list-secret-keys',
-      '--with-colons',
-      '--',
-      fpr,
-    ]);
+    const run = await asMaker(homedir);
+    const r = await sys.proc.run(
+      'gpg',
+      [
+        '--homedir',
+        homedir,
+        '--no-options',
+        '--batch',
+        '--no-tty',
+        '--no-auto-check-trustdb',
+        '--list-secret-keys',
+        '--with-colons',
+        '--',
+        fpr,
+      ],
+      run,
+    );
     await sys.proc
-      .run('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent'])
+      .run('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent'], run)
       .catch(() => undefined);
-    await chownTree(sys, gnupg, owner);
     if (r.exitCode === 0 && r.stdout.includes(`fpr:::::::::${fpr}:`)) return true;
   }
   try {
     await change(ctx, `import the key ${fpr || '(new)'} of ${p.user} into ${gnupg}`, async () => {
       if (st === undefined) await sys.fs.mkdir(gnupg, { mode: 0o700, ...owner });
       const homedir = await sys.fs.resolve(gnupg);
-      const base = ['--homedir', homedir, '--batch', '--no-tty', '--quiet'];
+      const run = await asMaker(homedir);
+      const base = ['--homedir', homedir, '--no-options', '--batch', '--no-tty', '--quiet'];
       try {
         await runOrThrow(sys.proc, 'gpg', [...base, '--import'], {
+          ...run,
           input: p.key.privateKeyArmored ?? '',
         });
         await runOrThrow(sys.proc, 'gpg', [...base, '--import-ownertrust'], {
+          ...run,
           input: `${fpr}:6:\n`,
         });
       } finally {
         await sys.proc
-          .run('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent'])
+          .run('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent'], run)
           .catch(() => undefined);
-        await chownTree(sys, gnupg, owner);
       }
     });
   } catch (e) {
@@ -712,16 +740,13 @@ async function importIntoGnupg(
   return !sys.dryRun;
 }
 
-async function chownTree(
-  sys: System,
-  path: string,
-  owner: { readonly uid: number; readonly gid: number },
-): Promise<void> {
-  const st = await sys.fs.stat(path);
-  if (!st || st.kind === 'other') return;
-  await sys.fs.chown(path, owner.uid, owner.gid);
-  if (st.kind === 'dir')
-    for (const name of await sys.fs.readdir(path)) await chownTree(sys, `${path}/${name}`, owner);
+/** The environment of a gpg child: PATH and locale only, nothing of root's own gpg settings. */
+function gpgEnv(sys: System): Record<string, string | undefined> {
+  return {
+    PATH: sys.env['PATH'],
+    LANG: 'C',
+    LC_ALL: 'C',
+  };
 }
 
 /** W7/W8: per-scope signature directories owned by their maker; shared parents root:podman_dev with the sticky bit. */
