@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Command } from '@commander-js/extra-typings';
 import { createTestSystem, runProgram } from '@podsec/test-utils';
 import { PodsecError } from '../errors.ts';
-import { requireRoot, type CliDefinition } from './run-cli.ts';
+import { requireRoot, runCli, type CliDefinition } from './run-cli.ts';
 
 function def(
   action: (ctx: Parameters<CliDefinition['create']>[0]) => Promise<void>,
@@ -68,5 +71,70 @@ describe('runCli', () => {
     );
     assert.equal(r.code, 1);
     assert.match(r.stderr, /must be run by a user with root rights/);
+  });
+});
+
+describe('runCli and bad input', () => {
+  const capture = async (d: CliDefinition, args: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(d, args, {
+      env: { LANG: 'C' },
+      stdout: (s) => void (stdout += s),
+      stderr: (s) => void (stderr += s),
+    });
+    return { code, stdout, stderr };
+  };
+  const oneLine = (s: string) => s.trimEnd().split('\n').length === 1 && !/\n\s+at /.test(s);
+
+  it("refuses --root '', a missing root and a file as the root, in one line, before the action", async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-runcli-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(path.join(dir, 'file'), '');
+    let ran = 0;
+    const d = def(async (ctx) => {
+      ran++;
+      await ctx.system.fs.readTextIfExists('/etc/passwd');
+    });
+    const cases: [string, RegExp][] = [
+      ['', /must not be empty/],
+      [path.join(dir, 'missing'), /does not exist/],
+      [path.join(dir, 'file'), /is not a directory/],
+    ];
+    for (const [root, message] of cases) {
+      const r = await capture(d, ['--root', root]);
+      assert.equal(r.code, 1, `${root}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.ok(oneLine(r.stderr), r.stderr);
+    }
+    assert.equal(ran, 0);
+    assert.deepEqual(await readdir(dir), ['file']);
+  });
+
+  it('reports a refusal of the host (EACCES, EROFS ...) in one line with exit 1, not as a bug', async () => {
+    const r = await capture(
+      def(async () => {
+        throw Object.assign(new Error("EROFS: read-only file system, open '/etc/x'"), {
+          code: 'EROFS',
+          syscall: 'open',
+        });
+      }),
+      [],
+    );
+    assert.equal(r.code, 1);
+    assert.ok(oneLine(r.stderr), r.stderr);
+    assert.doesNotMatch(r.stderr, /internal error|report/);
+  });
+
+  it('escapes terminal control characters of untrusted text in messages', async () => {
+    const r = await capture(
+      def(async () => {
+        throw new PodsecError('OTHER', 'bad name "\u001b]0;owned\u0007x"');
+      }),
+      [],
+    );
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.includes('\u001b'), false);
+    assert.match(r.stderr, /\\x1b\]0;owned\\x07x/);
   });
 });

@@ -13,6 +13,7 @@ import {
   type Translator,
 } from '../i18n.ts';
 import { coreMessages } from '../messages.ts';
+import { escapeForTerminal } from '../util.ts';
 import { createStreamReporter } from '../system/reporter.ts';
 import { installSignalCleanup } from '../system/temp.ts';
 import type { Reporter, System } from '../system/types.ts';
@@ -134,7 +135,9 @@ export async function runCli(
     program = def.create(ctx);
     program
       .addOption(
-        new Option('--root <dir>', 'apply to the tree under <dir> instead of /').default('/'),
+        new Option('--root <dir>', 'apply to the tree under <dir> instead of /')
+          .default('/')
+          .argParser(parseRootArgument),
       )
       .option('--json', 'machine-readable output on stdout')
       .option('-v, --verbose', 'more messages on stderr')
@@ -150,6 +153,8 @@ export async function runCli(
       else {
         const { createNodeSystem } = await import('../system/node-system.ts');
         system = createNodeSystem({ root: o.root, env, report, dryRun: o.dryRun, tag: def.name });
+        // a missing root, or a file given as the root, is bad input: say so before anything runs
+        await system.fs.stat('/');
       }
     });
     await program.parseAsync([...argv], { from: 'user' });
@@ -198,7 +203,7 @@ function reportError(
       io.out(
         `${JSON.stringify({ error: { code: pe.code, message, exitCode: code, ...(pe.details ? { details: pe.details } : {}) } }, null, 2)}\n`,
       );
-    io.err(`${def.name}: ${message}\n`);
+    io.err(`${def.name}: ${escapeTerminal(message)}\n`);
     if (io.debug) {
       let c: unknown = pe.cause;
       while (c) {
@@ -209,10 +214,42 @@ function reportError(
     return code;
   }
   const msg = e instanceof Error ? e.message : String(e);
+  if (isSystemError(e)) {
+    // the host refused (permission, full disk, read-only file system ...): not a bug of ours
+    if (io.json)
+      io.out(
+        `${JSON.stringify({ error: { code: e.code, message: msg, exitCode: 1 } }, null, 2)}\n`,
+      );
+    io.err(`${def.name}: ${escapeTerminal(msg)}\n`);
+    if (io.debug && e.stack) io.err(`${e.stack}\n`);
+    return 1;
+  }
   io.err(`${def.name}: ${io.t('cli.internal', { message: msg })}\n`);
   if (e instanceof Error && e.stack) io.err(`${e.stack}\n`);
   io.err(`${io.t('cli.report')}\n`);
   return EXIT_INTERNAL;
+}
+
+/** Untrusted text in a message (names, answers) may not drive the terminal; lines stay lines. */
+function escapeTerminal(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => escapeForTerminal(l.replace(/\t/g, ' ')))
+    .join('\n');
+}
+
+/** Errors of a system call (`ENOENT`, `EACCES`, `ENOSPC`, `EROFS` ...), as Node reports them. */
+function isSystemError(e: unknown): e is Error & { code: string } {
+  if (!(e instanceof Error)) return false;
+  const { code, syscall } = e as { code?: unknown; syscall?: unknown };
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && typeof syscall === 'string';
+}
+
+/** `--root`: an empty value would silently mean the working directory. */
+export function parseRootArgument(v: string): string {
+  if (v === '') throw new InvalidArgumentError('the root directory must not be empty');
+  if (v.includes('\0')) throw new InvalidArgumentError('the root directory contains a NUL byte');
+  return v;
 }
 
 /** Throws `NOT_ROOT` unless the effective uid is 0 (the originals rely on file modes; we check). */

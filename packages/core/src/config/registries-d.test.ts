@@ -234,3 +234,21 @@ describe('updateRegistriesDText', () => {
     });
   });
 });
+
+describe('parseRegistriesDFile and YAML aliases', () => {
+  it('reports an unresolved alias or an alias bomb as REGISTRIES_D_INVALID, not a crash', () => {
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x, x]',
+      'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]',
+      'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]',
+      'docker: {}',
+    ].join('\n');
+    for (const text of ['docker: *nowhere\n', bomb]) {
+      assert.throws(
+        () => parseRegistriesDFile('x.yaml', text),
+        (e: Error & { code?: string }) =>
+          e.code === 'REGISTRIES_D_INVALID' && !e.message.includes('\n'),
+      );
+    }
+  });
+});

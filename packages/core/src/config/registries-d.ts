@@ -4,7 +4,7 @@
  */
 import { isMap, isScalar, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
-import { UsageError } from '../errors.ts';
+import { errorMessage, UsageError } from '../errors.ts';
 import { dockerScopeCandidates, isValidDockerScope, parseDockerReference } from './reference.ts';
 import type { DockerReference } from './reference.ts';
 import { isRecord } from '../util.ts';
@@ -64,12 +64,21 @@ function parseYaml(name: string, text: string): Document.Parsed {
   return doc;
 }
 
+/** YAML to plain data; alias errors (unresolved, or an alias bomb) are bad input, not a crash. */
+function toPlain(name: string, doc: Document.Parsed): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw invalid(name, `invalid YAML: ${errorMessage(e)}`);
+  }
+}
+
 /**
  * Parse one registries.d file; unknown keys and wrong types are rejected.
  * @throws UsageError `REGISTRIES_D_INVALID`
  */
 export function parseRegistriesDFile(name: string, text: string): RegistriesDConfig {
-  const value: unknown = parseYaml(name, text).toJS();
+  const value: unknown = toPlain(name, parseYaml(name, text));
   if (value === null || value === undefined) return { docker: {} };
   if (!isRecord(value)) throw invalid(name, 'top level must be a mapping');
   let defaultDocker: RegistryNamespace | undefined;
