@@ -6,6 +6,7 @@
  * the last test holding it finishes (holders are counted in a directory, so parallel test files agree).
  */
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { execa } from 'execa';
 import { createDaemonLauncher } from '@podsec/core/system';
@@ -24,7 +25,10 @@ export async function allowTun(t: TestContext): Promise<void> {
   await chmod(TUN, 0o666);
   t.after(async () => {
     await rm(me, { force: true });
-    const left = (await readdir(HOLDERS)).filter((n) => !n.startsWith('.'));
+    // holders of test processes that died without cleaning up do not count
+    const left = (await readdir(HOLDERS)).filter(
+      (n) => !n.startsWith('.') && existsSync(`/proc/${n.split('-')[0]}`),
+    );
     if (left.length === 0) {
       const mode = await readFile(`${HOLDERS}/.mode`, 'utf8').catch(() => '600');
       await chmod(TUN, parseInt(mode, 8));

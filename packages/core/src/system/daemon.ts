@@ -109,6 +109,14 @@ export interface DaemonLauncher {
    * optionally as another user; resolves with its exit status (128+n for a signal).
    */
   exec(spec: Omit<DaemonSpec, 'ready' | 'restart' | 'onEvent' | 'name'>): Promise<number>;
+  /**
+   * Starts a program in a new session with stdio closed and does not supervise it (a background
+   * supervisor that must outlive us); returns its pid and a probe telling whether it still runs.
+   */
+  spawnDetached(spec: Omit<DaemonSpec, 'ready' | 'restart' | 'onEvent'>): {
+    readonly pid: number | undefined;
+    running(): boolean;
+  };
   /** Pids of the processes of a session (for "no process left" checks). */
   sessionProcesses(sid: number): Promise<number[]>;
   /** Pids of the processes whose real uid is `uid`. */
@@ -214,6 +222,21 @@ export function createDaemonLauncher(self: { readonly uid: number }): DaemonLaun
   const launcher: DaemonLauncher = {
     sessionProcesses: (sid) => scanProc((s) => s.sid === sid),
     userProcesses: (uid) => scanProc((s) => s.uid === uid),
+
+    spawnDetached(spec) {
+      const argv = planRunAs(self, spec.user, spec.file, spec.args);
+      const c = spawn(argv.file, argv.args, {
+        detached: true,
+        stdio: 'ignore',
+        env: cleanEnv(spec.env),
+        ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+      });
+      let running = c.pid !== undefined;
+      c.on('exit', () => (running = false));
+      c.on('error', () => (running = false));
+      c.unref();
+      return { pid: c.pid, running: () => running };
+    },
 
     exec(spec) {
       const argv = planRunAs(self, spec.user, spec.file, spec.args);

@@ -1,0 +1,354 @@
+import { CommanderError } from '@commander-js/extra-typings';
+import {
+  Command,
+  Option,
+  PodsecError,
+  requireRoot,
+  type CliContext,
+  type CliDefinition,
+} from '@podsec/core/cli';
+import { waitUntil } from '@podsec/core/system';
+import { createPortApi, formatPortSpec, parsePortSpec, planEnter } from '@podsec/core/userns';
+import { U7S_LIBEXEC, U7S_USER, userPaths } from '../paths.ts';
+import { u7sMessages } from '../messages.ts';
+import { readU7sState, readU7sUser } from '../u7s/namespace.ts';
+import { planNode, type U7sRole } from '../u7s/node-config.ts';
+import { planPreflight, readPreflightFacts } from '../u7s/preflight.ts';
+import { ensureU7sAdmin } from '../u7s/provision.ts';
+import { readSupervisorStatus, runSupervisor, stopSupervisor } from '../u7s/supervisor.ts';
+
+/** Exit codes of podsec-u7s. */
+export const exitCodes = {
+  NOT_ROOT: 1,
+  U7S_NO_USER: 1,
+  U7S_BAD_CIDR: 1,
+  U7S_BAD_ADDRESS: 1,
+  U7S_BAD_ROLE: 1,
+  U7S_NOT_RUNNING: 2,
+  USERNS_NOT_RUNNING: 2,
+  USERNS_NO_SUBIDS: 3,
+  USERNS_SUBIDS_TOO_FEW: 3,
+  DAEMON_FAILED: 4,
+  U7S_START_TIMEOUT: 4,
+  U7S_STOP_TIMEOUT: 5,
+  U7S_PREFLIGHT_FAILED: 6,
+  PORT_BAD_SPEC: 1,
+  PORT_API_FAILED: 7,
+} as const;
+
+const ROLES: Record<string, U7sRole> = { worker: '', initMaster: 'initMaster', master: 'master' };
+
+function nodeOptions(cmd: Command) {
+  return cmd
+    .addOption(
+      new Option('--role <role>', 'node role')
+        .choices(['worker', 'initMaster', 'master'])
+        .default('worker'),
+    )
+    .option('--extip <ip>', 'node IP put on tap0 inside the namespace')
+    .option('--service-cidr <cidr>', 'service CIDR (slirp4netns network)', '10.96.0.0/12')
+    .option('--parent-ip <ip>', 'host address the forwards listen on', '0.0.0.0')
+    .option('--libexec <dir>', 'root-owned helper directory', U7S_LIBEXEC)
+    .option('--cni-dir <dir>', 'host CNI plugin directory mounted on /opt/cni/bin', '/usr/lib/cni')
+    .option('--timeout <seconds>', 'how long to wait for readiness', '30');
+}
+
+type NodeOpts = {
+  role: string;
+  extip?: string;
+  serviceCidr: string;
+  parentIp: string;
+  libexec: string;
+  cniDir: string;
+  timeout: string;
+};
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600)
+    throw new PodsecError('U7S_BAD_TIMEOUT', `bad timeout "${v}"`, { details: { value: v } });
+  return n * 1000;
+}
+
+function startOptions(o: NodeOpts, payload: readonly string[]) {
+  const node = planNode({
+    role: ROLES[o.role] ?? '',
+    serviceCidr: o.serviceCidr,
+    parentIP: o.parentIp,
+    ...(o.extip ? { extIP: o.extip } : {}),
+  });
+  return {
+    node,
+    libexec: o.libexec,
+    cniDir: o.cniDir,
+    readyTimeoutMs: seconds(o.timeout),
+    ...(payload.length ? { payload } : {}),
+  };
+}
+
+/** The argv that runs this binary again (the background supervisor). */
+function selfCommand(env: Readonly<Record<string, string | undefined>>): string[] {
+  const fromEnv = env['PODSEC_U7S_SELF'];
+  if (fromEnv) {
+    const v: unknown = JSON.parse(fromEnv);
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
+  }
+  return [process.execPath, process.argv[1] ?? 'podsec-u7s'];
+}
+
+function nodeArgs(o: NodeOpts): string[] {
+  return [
+    '--role',
+    o.role,
+    '--service-cidr',
+    o.serviceCidr,
+    '--parent-ip',
+    o.parentIp,
+    '--libexec',
+    o.libexec,
+    '--cni-dir',
+    o.cniDir,
+    '--timeout',
+    o.timeout,
+    ...(o.extip ? ['--extip', o.extip] : []),
+  ];
+}
+
+function createProgram(ctx: CliContext) {
+  const sys = () => ctx.system;
+  const program = new Command('podsec-u7s').description(
+    'Control the rootless Kubernetes namespace of u7s-admin: provision the account, start/stop the\n' +
+      'RootlessKit namespace, enter it as pseudo-root, manage port forwards, check the host (preflight).',
+  );
+
+  program
+    .command('provision')
+    .description(
+      'create or check u7s-admin: system user, subordinate ids, directories (idempotent)',
+    )
+    .option('--subid-count <n>', 'subordinate ids to allocate', '65536')
+    .option('--libexec <dir>', 'root-owned helper directory', U7S_LIBEXEC)
+    .action(async (o) => {
+      requireRoot(ctx);
+      const r = await ensureU7sAdmin(sys(), {
+        subIdCount: Number(o.subidCount) || 65536,
+        libexec: o.libexec,
+      });
+      sys().report.result(
+        r.changes.length
+          ? r.changes.join('\n')
+          : ctx.t('u7s.provision.unchanged', { user: r.name }),
+        r,
+      );
+    });
+
+  nodeOptions(
+    program
+      .command('run')
+      .description('run the namespace in the foreground (what u7s.service runs)'),
+  )
+    .argument('[payload...]', 'payload of the namespace (default: sleep infinity)')
+    .action(async (payload, o) => {
+      requireRoot(ctx);
+      const until = new Promise((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      const code = await runSupervisor(sys(), { ...startOptions(o, payload), until });
+      if (code !== 0)
+        throw new PodsecError('DAEMON_FAILED', 'the namespace failed and could not be restarted');
+    });
+
+  nodeOptions(
+    program
+      .command('start')
+      .description('start the namespace in the background and wait until it is ready'),
+  )
+    .argument('[payload...]', 'payload of the namespace')
+    .action(async (payload, o) => {
+      requireRoot(ctx);
+      const opts = startOptions(o, payload);
+      const user = await readU7sUser(sys());
+      const running = await readSupervisorStatus(sys());
+      if (running) {
+        sys().report.result(ctx.t('u7s.start.running', { pid: running.childPid ?? '?' }), running);
+        return;
+      }
+      const [file, ...args] = selfCommand(ctx.env);
+      const child = sys().daemons.spawnDetached({
+        name: 'podsec-u7s run',
+        file: file!,
+        args: [...args, 'run', ...nodeArgs(o), ...(payload.length ? ['--', ...payload] : [])],
+        env: {
+          PATH: ctx.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+          LANG: ctx.env['LANG'] ?? 'C',
+        },
+      });
+      const ok = await waitUntil(
+        async () => {
+          const s = await readSupervisorStatus(sys());
+          return s?.state === 'ready' && (await readU7sState(sys(), user)).ready;
+        },
+        {
+          timeoutMs: opts.readyTimeoutMs + 5000,
+          intervalMs: 50,
+          abort: () => !child.running(),
+        },
+      );
+      if (!ok)
+        throw new PodsecError(
+          'U7S_START_TIMEOUT',
+          'the namespace did not become ready (see podsec-u7s run for details)',
+        );
+      const s = await readSupervisorStatus(sys());
+      sys().report.result(ctx.t('u7s.start.ready', { pid: s?.childPid ?? '?' }), s);
+    });
+
+  program
+    .command('stop')
+    .description('stop the namespace; waits until no process of u7s-admin is left')
+    .option('--timeout <seconds>', 'how long to wait', '30')
+    .action(async (o) => {
+      requireRoot(ctx);
+      const r = await stopSupervisor(sys(), { timeoutMs: seconds(o.timeout) });
+      sys().report.result(ctx.t(r.wasRunning ? 'u7s.stop.stopped' : 'u7s.stop.not-running'), r);
+    });
+
+  program
+    .command('status')
+    .description('is the namespace running, with which PID 1 and forwards')
+    .action(async () => {
+      const user = await readU7sUser(sys());
+      const sup = await readSupervisorStatus(sys());
+      const state = await readU7sState(sys(), user);
+      const ports = state.ready
+        ? (
+            await createPortApi(
+              sys().http,
+              `${userPaths(user.uid, user.home).stateDir}/api.sock`,
+            ).list()
+          ).map((p) => formatPortSpec(p.spec))
+        : [];
+      const data = { running: state.ready, childPid: state.childPid, supervisor: sup, ports };
+      sys().report.result(
+        state.ready
+          ? ctx.t('u7s.status.running', { pid: state.childPid, ports: ports.join(' ') })
+          : ctx.t('u7s.status.down', { reason: state.reason }),
+        data,
+      );
+      if (!state.ready)
+        throw new PodsecError('U7S_NOT_RUNNING', `not running: ${state.reason}`, {
+          details: { reason: state.reason ?? '' },
+        });
+    });
+
+  program
+    .command('enter')
+    .description('run a command (default: $SHELL) inside the namespace as its pseudo-root')
+    .option('--wait <seconds>', 'how long to wait for a starting namespace', '10')
+    .argument('[command...]', 'command and arguments (after --)')
+    .action(async (command, o) => {
+      const user = await readU7sUser(sys());
+      let pid: number | undefined;
+      await waitUntil(
+        async () => {
+          const s = await readU7sState(sys(), user);
+          pid = s.ready ? s.childPid : undefined;
+          return pid !== undefined;
+        },
+        { timeoutMs: seconds(o.wait), intervalMs: 1000 },
+      );
+      if (pid === undefined)
+        throw new PodsecError('USERNS_NOT_RUNNING', 'nsenter failed: RootlessKit not running?');
+      const cmd = command.length ? command : [ctx.env['SHELL'] ?? '/bin/sh'];
+      const argv = planEnter({ pid, user, self: sys().identity, cwd: process.cwd() }, cmd);
+      const p = userPaths(user.uid, user.home);
+      const code = await sys().daemons.exec({
+        file: argv.file,
+        args: argv.args,
+        env: {
+          PATH: `${U7S_LIBEXEC}:/usr/sbin:/usr/bin:/sbin:/bin`,
+          HOME: user.home,
+          USER: user.name,
+          XDG_RUNTIME_DIR: p.runtime,
+          ROOTLESSKIT_STATE_DIR: p.stateDir,
+          TERM: ctx.env['TERM'],
+        },
+      });
+      // the command's own status, passed through without a message
+      if (code !== 0) throw new CommanderError(code, 'podsec.passthrough', '');
+    });
+
+  const ports = program.command('ports').description('port forwards host -> namespace');
+  const api = async () => {
+    const user = await readU7sUser(sys());
+    if (!(await readU7sState(sys(), user)).ready)
+      throw new PodsecError('U7S_NOT_RUNNING', 'the u7s namespace is not running');
+    return createPortApi(sys().http, `${userPaths(user.uid, user.home).stateDir}/api.sock`);
+  };
+  ports
+    .command('list')
+    .description('list the forwards')
+    .action(async () => {
+      const l = await (await api()).list();
+      sys().report.result(l.map((p) => `${p.id}\t${formatPortSpec(p.spec)}`).join('\n'), l);
+    });
+  ports
+    .command('add')
+    .description('add forwards, e.g. 0.0.0.0:30080:30080/tcp')
+    .argument('<spec...>', '[IP:]HOSTPORT:NSPORT/tcp|udp')
+    .action(async (specs: string[]) => {
+      const parsed = specs.map(parsePortSpec);
+      const added = await (await api()).ensure(parsed);
+      sys().report.result(added.map((p) => `${p.id}\t${formatPortSpec(p.spec)}`).join('\n'), added);
+    });
+  ports
+    .command('remove')
+    .description('remove forwards by id or spec')
+    .argument('<id-or-spec...>', 'id from ports list, or the spec')
+    .action(async (items: string[]) => {
+      const a = await api();
+      const have = await a.list();
+      const ids = items.map((x) => {
+        if (/^\d+$/.test(x)) return Number(x);
+        const s = formatPortSpec(parsePortSpec(x));
+        const f = have.find((h) => formatPortSpec(h.spec) === s);
+        if (!f)
+          throw new PodsecError('PORT_NOT_FOUND', `no forward ${s}`, { details: { spec: s } });
+        return f.id;
+      });
+      for (const id of ids) await a.remove(id);
+      sys().report.result(ids.join('\n'), { removed: ids });
+    });
+
+  program
+    .command('preflight')
+    .description('check this host for a rootless node; each failure with how to fix it')
+    .option('--user <name>', 'namespace user', U7S_USER)
+    .action(async (o) => {
+      const checks = planPreflight(await readPreflightFacts(sys(), { user: o.user }));
+      const mark = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' } as const;
+      sys().report.result(
+        checks
+          .map(
+            (c) => `${mark[c.status]} ${c.id}: ${c.message}${c.fix ? `\n     fix: ${c.fix}` : ''}`,
+          )
+          .join('\n'),
+        { checks, ok: !checks.some((c) => c.status === 'fail') },
+      );
+      const failed = checks.filter((c) => c.status === 'fail').map((c) => c.id);
+      if (failed.length)
+        throw new PodsecError('U7S_PREFLIGHT_FAILED', `preflight failed: ${failed.join(', ')}`, {
+          details: { checks: failed.join(', ') },
+        });
+    });
+  return program;
+}
+
+/** The podsec-u7s binary. */
+export const cli: CliDefinition = {
+  name: 'podsec-u7s',
+  create: createProgram,
+  exitCodes,
+  messages: u7sMessages,
+};

@@ -1,0 +1,194 @@
+// The u7s namespace for real: u7s-admin is created on this host, podsec-u7s runs as a real process (start
+// daemonises its supervisor), and the test removes the user afterwards. Needs root, rootlesskit, slirp4netns,
+// nsenter, setpriv and socat. /dev/net/tun is root-only on this machine: allowTun() makes it usable by
+// u7s-admin for the duration of the test and restores it.
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { allowTun, freePort, removeTestUser, requireCommands } from '@podsec/test-utils';
+import { createDaemonLauncher } from '@podsec/core/system';
+
+const isRoot = process.geteuid?.() === 0;
+const main = fileURLToPath(new URL('../test-helpers/podsec-u7s-main.ts', import.meta.url));
+const SELF = JSON.stringify([process.execPath, '--conditions=podsec-source', main]);
+const launcher = createDaemonLauncher({ uid: 0 });
+
+function u7s(args: string[], o: { timeout?: number } = {}) {
+  return execa(process.execPath, ['--conditions=podsec-source', main, ...args], {
+    reject: false,
+    env: { PATH: process.env['PATH'], LANG: 'C', PODSEC_U7S_SELF: SELF },
+    extendEnv: false,
+    timeout: o.timeout ?? 60_000,
+  });
+}
+
+async function connectRead(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect({ host: '127.0.0.1', port }, () => c.write('x\n'));
+    let data = '';
+    c.setTimeout(5000, () => c.destroy(new Error('timeout')));
+    c.on('data', (d) => (data += String(d)));
+    c.on('end', () => resolve(data));
+    c.on('error', reject);
+  });
+}
+
+describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, () => {
+  let libexec = '';
+  before(async () => {
+    await removeTestUser('u7s-admin');
+    libexec = await mkdtemp(path.join(tmpdir(), 'u7s-libexec-'));
+    await chmod(libexec, 0o755);
+  });
+  after(async () => {
+    await u7s(['stop', '--timeout', '10']);
+    await removeTestUser('u7s-admin');
+    await rm(libexec, { recursive: true, force: true });
+    await rm('/var/lib/podsec/u7s', { recursive: true, force: true });
+  });
+
+  it('provisions u7s-admin: system user, podman group, one subid range, 0700 trees, root-owned helpers', async () => {
+    const r = await u7s(['provision', '--libexec', libexec, '--json']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const id = await execa('id', ['u7s-admin']);
+    assert.match(id.stdout, /groups=.*\(podman\)/);
+    const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
+    assert.ok(uid < 1000);
+    const subuid = await readFile('/etc/subuid', 'utf8');
+    const subgid = await readFile('/etc/subgid', 'utf8');
+    assert.equal(subuid.split('\n').filter((l) => l.startsWith('u7s-admin:')).length, 1);
+    assert.equal(subgid.split('\n').filter((l) => l.startsWith('u7s-admin:')).length, 1);
+    const st = await execa('stat', [
+      '-c',
+      '%n %a %U',
+      '/var/lib/u7s-admin',
+      '/var/lib/podsec/u7s/etcd',
+      '/var/lib/podsec/u7s/log/kubeapi',
+      `${libexec}/rootlesskit.sh`,
+    ]);
+    assert.deepEqual(st.stdout.split('\n'), [
+      '/var/lib/u7s-admin 700 u7s-admin',
+      '/var/lib/podsec/u7s/etcd 700 u7s-admin',
+      '/var/lib/podsec/u7s/log/kubeapi 700 u7s-admin',
+      `${libexec}/rootlesskit.sh 755 root`,
+    ]);
+    assert.equal(
+      (await execa('readlink', ['/var/lib/u7s-admin/.local/share/containers'])).stdout,
+      'usernetes/containers',
+    );
+    // a second run changes nothing
+    const again = await u7s(['provision', '--libexec', libexec]);
+    assert.equal(again.exitCode, 0, again.stderr);
+    assert.match(again.stdout, /nothing changed/);
+    assert.equal(await readFile('/etc/subuid', 'utf8'), subuid);
+  });
+
+  it('start, enter as pseudo-root, forward, restart after a crash, stop with no process left', async (t) => {
+    if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter', 'setpriv', 'socat'])) return;
+    await allowTun(t);
+    const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
+    const down = await u7s(['enter', '--wait', '1', '--', 'true']);
+    assert.equal(down.exitCode, 2);
+    assert.match(down.stderr, /RootlessKit not running\?/);
+
+    const start = await u7s([
+      'start',
+      '--libexec',
+      libexec,
+      '--parent-ip',
+      '127.0.0.1',
+      '--extip',
+      '192.0.2.10',
+      '--json',
+    ]);
+    assert.equal(start.exitCode, 0, start.stderr);
+    const again = await u7s(['start', '--libexec', libexec, '--parent-ip', '127.0.0.1']);
+    assert.equal(again.exitCode, 0);
+    assert.match(again.stdout, /already running/);
+
+    const id = await u7s(['enter', '--', 'id', '-u']);
+    assert.equal(id.stdout.trim(), '0', id.stderr);
+    assert.equal((await u7s(['enter', '--', 'sh', '-c', 'exit 7'])).exitCode, 7);
+    const inside = await u7s([
+      'enter',
+      '--',
+      'sh',
+      '-c',
+      'ip -4 -o addr show dev tap0; cat /proc/sys/net/ipv4/ip_forward; readlink /run/crio/crio.sock',
+    ]);
+    assert.match(inside.stdout, /192\.0\.2\.10\/32/);
+    assert.doesNotMatch(inside.stdout, /10\.96\.0\.100/);
+    assert.match(inside.stdout, /^1$/m);
+    assert.match(inside.stdout, new RegExp(`/run/user/${uid}/usernetes/crio/crio.sock`));
+
+    const list = await u7s(['ports', 'list', '--json']);
+    const specs = (
+      JSON.parse(list.stdout) as { spec: { parentPort: number; proto: string } }[]
+    ).map((p) => `${p.spec.parentPort}/${p.spec.proto}`);
+    assert.deepEqual(specs.sort(), ['10250/tcp', '10255/tcp', '10256/tcp', '6053/udp', '8472/udp']);
+
+    const port = await freePort();
+    const add = await u7s(['ports', 'add', `127.0.0.1:${port}:8080/tcp`]);
+    assert.equal(add.exitCode, 0, add.stderr);
+    // the server runs through `podsec-u7s enter` in its own session, so that stopping it ends socat too
+    const server = await launcher.start({
+      name: 'server',
+      file: process.execPath,
+      args: [
+        '--conditions=podsec-source',
+        main,
+        'enter',
+        '--',
+        'socat',
+        'TCP-LISTEN:8080,reuseaddr,fork',
+        'SYSTEM:echo inside-$(id -u)',
+      ],
+      env: { PATH: process.env['PATH'], LANG: 'C' },
+    });
+    let answer = '';
+    for (let i = 0; i < 100 && !answer.includes('inside'); i++) {
+      answer = await connectRead(port).catch(() => '');
+      if (!answer) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(answer.trim(), 'inside-0');
+    // the server inside is u7s-admin's process on the host
+    const socats = [];
+    for (const pid of await launcher.userProcesses(uid))
+      if ((await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim() === 'socat')
+        socats.push(pid);
+    assert.ok(socats.length >= 1);
+    await server.stop(2000);
+    const rm1 = await u7s(['ports', 'remove', `127.0.0.1:${port}:8080/tcp`]);
+    assert.equal(rm1.exitCode, 0, rm1.stderr);
+
+    // kill PID 1 of the namespace: the supervisor restarts it
+    const status = JSON.parse((await u7s(['status', '--json'])).stdout) as { childPid: number };
+    process.kill(status.childPid, 'SIGKILL');
+    let after: { childPid?: number; running?: boolean; supervisor?: { restarts: number } } = {};
+    for (let i = 0; i < 200; i++) {
+      const s = await u7s(['status', '--json']);
+      after = s.exitCode === 0 ? JSON.parse(s.stdout) : {};
+      if (
+        after.running &&
+        after.childPid !== status.childPid &&
+        (after.supervisor?.restarts ?? 0) >= 1
+      )
+        break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(after.running);
+    assert.notEqual(after.childPid, status.childPid);
+    assert.equal(after.supervisor?.restarts, 1);
+    assert.equal((await u7s(['enter', '--', 'id', '-u'])).stdout.trim(), '0');
+
+    const stop = await u7s(['stop']);
+    assert.equal(stop.exitCode, 0, stop.stderr);
+    assert.deepEqual(await launcher.userProcesses(uid), []);
+    assert.equal((await u7s(['status'])).exitCode, 2);
+  });
+});
