@@ -30,3 +30,7 @@ export type {
 export { allowTun, removeTestUser } from './userns.ts';
 export { requireAttackTools, runConfined, startSwapper } from './attack.ts';
 export type { Swapper } from './attack.ts';
+export { CONTROL_PLANE_BINARIES, makeClientCsr, startControlPlane } from './control-plane.ts';
+export type { ClientCsr, ControlPlane, ControlPlaneOptions } from './control-plane.ts';
+export { buildTrivyTestImage, makeTrivyCache, trivyFixture } from './trivy.ts';
+export type { TrivyFixture, TrivyFixtureAdvisory, TrivyFixturePackage } from './trivy.ts';
