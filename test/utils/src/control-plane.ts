@@ -56,17 +56,17 @@ export const CONTROL_PLANE_BINARIES = [
 
 /** Controllers the controller-manager runs: CSR signing/approval/cleanup and what a namespace/RBAC test needs. */
 const CONTROLLERS = [
-  'csrsigning',
-  'csrapproving',
-  'csrcleaner',
-  'namespace',
-  'serviceaccount',
-  'serviceaccount-token',
-  'clusterrole-aggregation',
-  'root-ca-certificate-publisher',
-  'garbage-collector',
-  'bootstrap-signer',
-  'token-cleaner',
+  'certificatesigningrequest-signing-controller',
+  'certificatesigningrequest-approving-controller',
+  'certificatesigningrequest-cleaner-controller',
+  'namespace-controller',
+  'serviceaccount-controller',
+  'serviceaccount-token-controller',
+  'clusterrole-aggregation-controller',
+  'root-ca-certificate-publisher-controller',
+  'garbage-collector-controller',
+  'bootstrap-signer-controller',
+  'token-cleaner-controller',
 ];
 
 // Everything at Metadata level except health probes and the apiserver's own loopback traffic.
@@ -210,7 +210,7 @@ function httpsStatus(
         path: urlPath,
         method: 'GET',
         ...creds,
-        servername: '127.0.0.1',
+
         timeout: 5000,
       },
       (res) => {
@@ -227,8 +227,9 @@ function httpsStatus(
 function kubeadmConfig(pkiDir: string, etcdDir: string, apiPort: number): string {
   return `apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
+# No advertiseAddress: kubeadm refuses loopback there (it wants a global address) and picks the host's; the
+# certificates name 127.0.0.1 through certSANs and the kubeconfigs use controlPlaneEndpoint.
 localAPIEndpoint:
-  advertiseAddress: 127.0.0.1
   bindPort: ${apiPort}
 nodeRegistration:
   name: podsec-control-plane
@@ -294,20 +295,28 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const config = path.join(dir, 'kubeadm.yaml');
     await writeFile(config, kubeadmConfig(pki, etcdData, apiPort), { mode: 0o600 });
     await execa(bins.kubeadm, ['init', 'phase', 'certs', 'all', '--config', config], { cwd: dir });
+    const server = `https://127.0.0.1:${apiPort}`;
     for (const phase of ['super-admin', 'admin', 'controller-manager', 'scheduler']) {
-      await execa(
-        bins.kubeadm,
-        ['init', 'phase', 'kubeconfig', phase, '--config', config, '--kubeconfig-dir', dir],
-        {
-          cwd: dir,
-        },
-      );
+      const args = [
+        'init',
+        'phase',
+        'kubeconfig',
+        phase,
+        '--config',
+        config,
+        '--kubeconfig-dir',
+        dir,
+      ];
+      await execa(bins.kubeadm, args, { cwd: dir });
+      // kubeadm points the component kubeconfigs at the host's advertise address; everything here is loopback.
+      const file = path.join(dir, `${phase}.conf`);
+      const text = await readFile(file, 'utf8');
+      await writeFile(file, text.replace(/^(\s*server: ).*$/gm, `$1${server}`), { mode: 0o600 });
     }
     const auditPolicy = path.join(dir, 'audit-policy.yaml');
     const auditLogPath = path.join(logs, 'audit.log');
     await writeFile(auditPolicy, AUDIT_POLICY, { mode: 0o600 });
     const p = (f: string): string => path.join(pki, f);
-    const server = `https://127.0.0.1:${apiPort}`;
 
     procs.push(
       spawnLogged(dir, 'etcd', bins.etcd, [
@@ -334,6 +343,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     procs.push(
       spawnLogged(dir, 'kube-apiserver', bins.apiserver, [
         '--advertise-address=127.0.0.1',
+        // Loopback cannot be the kubernetes Service endpoint; nothing in the tests routes to it anyway.
+        '--endpoint-reconciler-type=none',
         '--bind-address=127.0.0.1',
         `--secure-port=${apiPort}`,
         `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
