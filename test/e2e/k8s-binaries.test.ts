@@ -94,7 +94,8 @@ test('kubeadm config validate accepts a v1beta4 InitConfiguration and rejects a 
         'apiVersion: kubeadm.k8s.io/v1beta4',
         'kind: InitConfiguration',
         'localAPIEndpoint:',
-        '  advertiseAddress: 127.0.0.1',
+        // kubeadm refuses loopback here; a documentation address (RFC 5737): validation only, no traffic.
+        '  advertiseAddress: 192.0.2.10',
         '  bindPort: 6443',
         'nodeRegistration:',
         '  name: podsec-node',
