@@ -1,0 +1,256 @@
+/**
+ * Pure rendering of the kubeadm configuration of a rootless node: init, control-plane join and worker join,
+ * in the API version the target kubeadm speaks (v1beta4 from 1.31, v1beta3 before), with the kubelet and
+ * kube-proxy documents a kubelet in a user namespace needs, and the API audit wired in.
+ */
+import { UsageError } from '@podsec/core';
+import { stringify } from 'yaml';
+import { parseIPv4 } from '../u7s/net.ts';
+import type { U7sNode } from '../u7s/node-config.ts';
+
+/** Which configuration. */
+export type KubeadmConfigKind = 'init' | 'join' | 'join-control-plane';
+
+/** Inputs of {@link renderKubeadmConfig}. */
+export interface KubeadmConfigInput {
+  readonly kind: KubeadmConfigKind;
+  readonly node: U7sNode;
+  /** `v1.37.2` or `1.37.2`. */
+  readonly kubernetesVersion: string;
+  /** e.g. `registry.local/c10f` or `registry.k8s.io`. */
+  readonly imageRepository: string;
+  readonly advertiseAddress: string;
+  readonly nodeName: string;
+  /** init: `host:port` (default `<advertise>:<bind port>`); join: the endpoint to join. */
+  readonly controlPlaneEndpoint?: string;
+  readonly token?: string;
+  readonly caCertHash?: string;
+  readonly certificateKey?: string;
+  /** @default '/var/lib/podsec/u7s/etcd' */
+  readonly etcdDataDir?: string;
+  /** @default 'unix:///run/crio/crio.sock' */
+  readonly criSocket?: string;
+  /** Home of u7s-admin (kubelet volume plugin dir). @default '/var/lib/u7s-admin' */
+  readonly home?: string;
+  /** Node joins (or is) a rootful cluster: keep the kubelet patch per node, render the same cluster values. */
+  readonly mixed?: boolean;
+}
+
+const VERSION_RE = /^v?(1)\.(\d{1,3})\.(\d{1,3})$/;
+const TOKEN_RE = /^[a-z0-9]{6}\.[a-z0-9]{16}$/;
+const HASH_RE = /^sha256:[0-9a-f]{64}$/;
+const KEY_RE = /^[0-9a-f]{64}$/;
+const REPO_RE = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(\/[a-z0-9._-]+)*$/;
+const ENDPOINT_RE = /^([a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
+
+/** Pure: the kubeadm API version for a Kubernetes minor. */
+export function kubeadmApiVersion(
+  minor: number,
+): 'kubeadm.k8s.io/v1beta4' | 'kubeadm.k8s.io/v1beta3' {
+  return minor >= 31 ? 'kubeadm.k8s.io/v1beta4' : 'kubeadm.k8s.io/v1beta3';
+}
+
+function bad(code: string, message: string, value: string): never {
+  throw new UsageError(code, message, { details: { value } });
+}
+
+/** Where the API audit lives (fix: logs under /var/log, not /etc). */
+export const AUDIT = {
+  policy: '/etc/kubernetes/audit/policy.yaml',
+  dir: '/etc/kubernetes/audit',
+  logDir: '/var/log/kubernetes/audit',
+  log: '/var/log/kubernetes/audit/audit.log',
+} as const;
+
+/** Pure: the per-node kubelet settings of a kubelet in a user namespace. */
+export function rootlessKubeletSettings(home: string) {
+  return {
+    volumePluginDir: `${home}/.local/share/usernetes/kubelet-plugins-exec`,
+    cgroupDriver: 'cgroupfs',
+    failSwapOn: false,
+    featureGates: { KubeletInUserNamespace: true },
+    evictionHard: { 'nodefs.available': '3%' },
+    localStorageCapacityIsolation: false,
+    cgroupsPerQOS: true,
+    enforceNodeAllocatable: [] as string[],
+  };
+}
+
+/** Pure: renders the multi-document YAML. Throws `KUBEADM_BAD_*` on invalid input, before anything is written. */
+export function renderKubeadmConfig(i: KubeadmConfigInput): string {
+  const m = VERSION_RE.exec(i.kubernetesVersion);
+  if (!m)
+    bad(
+      'KUBEADM_BAD_VERSION',
+      `invalid Kubernetes version "${i.kubernetesVersion}"`,
+      i.kubernetesVersion,
+    );
+  const minor = Number(m[2]);
+  if (minor < 26)
+    bad(
+      'KUBEADM_BAD_VERSION',
+      `Kubernetes ${i.kubernetesVersion} is older than 1.26`,
+      i.kubernetesVersion,
+    );
+  const version = `${m[1]}.${m[2]}.${m[3]}`;
+  if (!REPO_RE.test(i.imageRepository) || i.imageRepository.includes('//'))
+    bad(
+      'KUBEADM_BAD_REPOSITORY',
+      `invalid image repository "${i.imageRepository}"`,
+      i.imageRepository,
+    );
+  if (parseIPv4(i.advertiseAddress) === undefined)
+    bad(
+      'KUBEADM_BAD_ADDRESS',
+      `invalid advertise address "${i.advertiseAddress}"`,
+      i.advertiseAddress,
+    );
+  if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(i.nodeName))
+    bad('KUBEADM_BAD_NODE_NAME', `invalid node name "${i.nodeName}"`, i.nodeName);
+  const endpoint = i.controlPlaneEndpoint ?? `${i.advertiseAddress}:${i.node.apiserverBindPort}`;
+  if (!ENDPOINT_RE.test(endpoint))
+    bad('KUBEADM_BAD_ENDPOINT', `invalid endpoint "${endpoint}" (host:port)`, endpoint);
+  if (i.kind !== 'init') {
+    if (!i.token || !TOKEN_RE.test(i.token))
+      bad('KUBEADM_BAD_TOKEN', 'invalid or missing bootstrap token', i.token ?? '');
+    if (!i.caCertHash || !HASH_RE.test(i.caCertHash))
+      bad(
+        'KUBEADM_BAD_CA_HASH',
+        'invalid or missing --discovery-token-ca-cert-hash (sha256:<64 hex>)',
+        i.caCertHash ?? '',
+      );
+  }
+  if (i.kind === 'join-control-plane' && (!i.certificateKey || !KEY_RE.test(i.certificateKey)))
+    bad(
+      'KUBEADM_BAD_CERT_KEY',
+      'invalid or missing --certificate-key (64 hex)',
+      i.certificateKey ?? '',
+    );
+  const v4 = minor >= 31;
+  const apiVersion = kubeadmApiVersion(minor);
+  const args = (o: Record<string, string>) =>
+    v4 ? Object.entries(o).map(([name, value]) => ({ name, value })) : o;
+  const criSocket = i.criSocket ?? 'unix:///run/crio/crio.sock';
+  const home = i.home ?? '/var/lib/u7s-admin';
+  const nodeRegistration = {
+    name: i.nodeName,
+    criSocket,
+    imagePullPolicy: 'IfNotPresent',
+    kubeletExtraArgs: args({ 'node-ip': i.advertiseAddress }),
+  };
+  const docs: unknown[] = [];
+  if (i.kind === 'init') {
+    docs.push({
+      apiVersion,
+      kind: 'InitConfiguration',
+      localAPIEndpoint: {
+        advertiseAddress: i.advertiseAddress,
+        bindPort: i.node.apiserverBindPort,
+      },
+      nodeRegistration,
+      ...(v4 ? { timeouts: { controlPlaneComponentHealthCheck: '4m0s' } } : {}),
+    });
+  } else {
+    docs.push({
+      apiVersion,
+      kind: 'JoinConfiguration',
+      discovery: {
+        bootstrapToken: {
+          token: i.token,
+          apiServerEndpoint: endpoint,
+          caCertHashes: [i.caCertHash],
+        },
+        ...(v4 ? {} : { timeout: '5m0s' }),
+      },
+      nodeRegistration,
+      ...(i.kind === 'join-control-plane'
+        ? {
+            controlPlane: {
+              localAPIEndpoint: {
+                advertiseAddress: i.advertiseAddress,
+                bindPort: i.node.apiserverBindPort,
+              },
+              certificateKey: i.certificateKey,
+            },
+          }
+        : {}),
+      ...(v4 ? { timeouts: { discovery: '5m0s' } } : {}),
+    });
+  }
+  if (i.kind !== 'join') {
+    const etcdDataDir = i.etcdDataDir ?? '/var/lib/podsec/u7s/etcd';
+    docs.push({
+      apiVersion,
+      kind: 'ClusterConfiguration',
+      clusterName: 'kubernetes',
+      kubernetesVersion: version,
+      controlPlaneEndpoint: endpoint,
+      imageRepository: i.imageRepository,
+      networking: {
+        dnsDomain: 'cluster.local',
+        serviceSubnet: i.node.serviceCidr,
+        podSubnet: i.node.podNetworkCidr,
+      },
+      etcd: {
+        local: {
+          imageRepository: i.imageRepository,
+          dataDir: etcdDataDir,
+          serverCertSANs: [i.advertiseAddress, '127.0.0.1'],
+          peerCertSANs: [i.advertiseAddress],
+          extraArgs: args({ 'listen-peer-urls': 'https://0.0.0.0:2380' }),
+        },
+      },
+      apiServer: {
+        certSANs: ['127.0.0.1'],
+        extraArgs: args({
+          'advertise-address': i.advertiseAddress,
+          'etcd-servers': 'https://127.0.0.1:2379',
+          'audit-policy-file': AUDIT.policy,
+          'audit-log-path': AUDIT.log,
+          'audit-log-maxsize': '500',
+          'audit-log-maxbackup': '3',
+        }),
+        extraVolumes: [
+          {
+            name: 'audit',
+            hostPath: AUDIT.dir,
+            mountPath: AUDIT.dir,
+            readOnly: true,
+            pathType: 'DirectoryOrCreate',
+          },
+          {
+            name: 'audit-log',
+            hostPath: AUDIT.logDir,
+            mountPath: AUDIT.logDir,
+            readOnly: false,
+            pathType: 'DirectoryOrCreate',
+          },
+        ],
+        ...(v4 ? {} : { timeoutForControlPlane: '4m0s' }),
+      },
+      controllerManager: {
+        extraArgs: args({
+          'allocate-node-cidrs': 'true',
+          'cluster-cidr': i.node.podNetworkCidr,
+          'service-cluster-ip-range': i.node.serviceCidr,
+        }),
+      },
+      scheduler: {},
+      dns: {},
+    });
+  }
+  docs.push({
+    apiVersion: 'kubelet.config.k8s.io/v1beta1',
+    kind: 'KubeletConfiguration',
+    ...rootlessKubeletSettings(home),
+  });
+  if (i.kind === 'init')
+    docs.push({
+      apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+      kind: 'KubeProxyConfiguration',
+      mode: 'iptables',
+      clientConnection: { kubeconfig: '/var/lib/kube-proxy/kubeconfig.conf' },
+      conntrack: { maxPerCore: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+    });
+  return docs.map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
+}
