@@ -38,7 +38,9 @@ const CASES = {
   },
 } as const;
 
-const docs = (text: string) => parseAllDocuments(text).map((d) => d.toJS() as Record<string, any>);
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML documents, checked field by field
+type Doc = Record<string, any>;
+const docs = (text: string) => parseAllDocuments(text).map((d) => d.toJS() as Doc);
 
 describe('renderKubeadmConfig', () => {
   it('renders init: four documents with the node values, v1beta4 for 1.37', () => {
