@@ -40,6 +40,7 @@ export const rbacMessages = {
     RBAC_UNBIND_MISMATCH: 'binding {binding} refers to {ref}',
     RBAC_NOT_BOUND: 'user {user} is not bound by {binding}',
     RBAC_BINDING_MISSING: '{kind} {binding} not found',
+    RBAC_ROLEBINDING_MISSING: 'RoleBinding {binding} not found in namespace {namespace}',
     RBAC_CSR_FOREIGN:
       'a CertificateSigningRequest {name} exists for another signer or subject; not touching it',
     RBAC_CSR_DENIED: 'the certificate request {name} was not granted: {reason}',
@@ -112,6 +113,7 @@ export const rbacMessages = {
     RBAC_UNBIND_MISMATCH: 'привязка {binding} ссылается на {ref}',
     RBAC_NOT_BOUND: 'пользователь {user} не входит в привязку {binding}',
     RBAC_BINDING_MISSING: '{kind} {binding} не найдена',
+    RBAC_ROLEBINDING_MISSING: 'RoleBinding {binding} не найдена в пространстве имён {namespace}',
     RBAC_CSR_FOREIGN:
       'запрос CertificateSigningRequest {name} принадлежит другому подписчику или субъекту; он не тронут',
     RBAC_CSR_DENIED: 'запрос сертификата {name} не удовлетворён: {reason}',

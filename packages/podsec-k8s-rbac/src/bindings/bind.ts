@@ -132,18 +132,24 @@ export async function unbindRole(
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const existing = await readOrUndefined(api, req);
     if (existing === undefined) {
-      const where = req.namespace === undefined ? '' : ` in namespace ${req.namespace}`;
-      throw new NotFoundError(
-        'RBAC_BINDING_MISSING',
-        `${req.type.bindingKind} ${req.binding}${where} not found`,
-        {
-          details: {
-            kind: req.type.bindingKind,
-            binding: req.binding,
-            namespace: req.namespace ?? '',
-          },
-        },
-      );
+      const details = {
+        kind: req.type.bindingKind,
+        binding: req.binding,
+        namespace: req.namespace ?? '',
+      };
+      throw req.namespace === undefined
+        ? new NotFoundError(
+            'RBAC_BINDING_MISSING',
+            `${req.type.bindingKind} ${req.binding} not found`,
+            {
+              details,
+            },
+          )
+        : new NotFoundError(
+            'RBAC_ROLEBINDING_MISSING',
+            `RoleBinding ${req.binding} not found in namespace ${req.namespace}`,
+            { details },
+          );
     }
     const plan = planUnbind(existing, req);
     if (sys.dryRun)

@@ -34,6 +34,7 @@ const CODES = [
   'RBAC_NOT_BOUND',
   'RBAC_UNBIND_MISMATCH',
   'RBAC_BINDING_MISSING',
+  'RBAC_ROLEBINDING_MISSING',
 ] as const;
 
 interface Opts extends KubeOpts {

@@ -74,7 +74,9 @@ export const cli: CliDefinition = {
       });
       // the document is the result in every mode (--json included): stdout carries only it
       const format = o.output ?? 'json';
-      ctx.stdout(formatReport(r.report, r.matched, ctx.options.json ? 'json' : format));
+      const chosen = ctx.options.json ? 'json' : format;
+      const yaml = chosen === 'yaml' ? (await import('yaml')).stringify : undefined;
+      ctx.stdout(formatReport(r.report, r.matched, chosen, yaml));
     });
   },
 };

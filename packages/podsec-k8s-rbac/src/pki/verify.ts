@@ -7,6 +7,7 @@ const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 /** What the issued certificate must be. */
 export interface ExpectedCertificate {
   readonly certPem: string;
+  /** The private key, or the public key of a request the user made. */
   readonly key: KeyObject;
   /** PEM bundle of the cluster CA(s). */
   readonly caPem: string;
@@ -43,7 +44,14 @@ export function verifyCertificate(e: ExpectedCertificate): VerifiedCertificate {
   } catch (err) {
     throw fail('RBAC_CERT_INVALID', `the issued certificate cannot be read: ${String(err)}`);
   }
-  if (!cert.checkPrivateKey(e.key))
+  // a private key (ours) or the public key of the user's own request (--csr)
+  const matches =
+    e.key.type === 'private'
+      ? cert.checkPrivateKey(e.key)
+      : Buffer.from(cert.publicKey.export({ type: 'spki', format: 'der' })).equals(
+          e.key.export({ type: 'spki', format: 'der' }),
+        );
+  if (!matches)
     throw fail('RBAC_CERT_INVALID', 'the issued certificate does not match the private key');
   const cas = parseCertificates(e.caPem);
   if (!cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey)))
