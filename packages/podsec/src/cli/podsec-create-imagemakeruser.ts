@@ -7,13 +7,9 @@ import {
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
-import { readPassphrase } from '@podsec/core/trust';
-import {
-  createImageMakers,
-  type CreateImageMakersResult,
-} from '../imagemaker/create-imagemakers.ts';
+// key generation (openpgp) and the registries.d writer (YAML) load when the action runs, not for --help
+import type { CreateImageMakersResult } from '../imagemaker/create-imagemakers.ts';
 import { imagemakerMessages } from '../imagemaker/messages.ts';
-import { normalizeMakerArgs } from '../imagemaker/plan-imagemakers.ts';
 import { checkSecretLine, promptSecret } from '../imagemaker/prompt.ts';
 
 /** Exit codes of podsec-create-imagemakeruser (§6.2; 1 for every other failure). */
@@ -96,12 +92,15 @@ function createProgram(ctx: CliContext) {
     .action(async (args, opts) => {
       requireRoot(ctx);
       // W10: every argument is checked before anything else happens
+      const { normalizeMakerArgs } = await import('../imagemaker/plan-imagemakers.ts');
       const makers = normalizeMakerArgs(args);
       const sys = ctx.system;
       const input = ctx.stdin ?? process.stdin;
       const hostPath = (f: string) => path.resolve(f);
       let passphraseFromFile: string | undefined;
       let passwordFromFile: string | undefined;
+      const { createImageMakers } = await import('../imagemaker/create-imagemakers.ts');
+      const { readPassphrase } = await import('@podsec/core/trust');
       const result = await createImageMakers(sys, {
         makers,
         force: opts.force === true,

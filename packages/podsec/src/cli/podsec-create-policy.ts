@@ -6,13 +6,8 @@ import {
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
-import {
-  createPolicy,
-  exportTrustBundle,
-  type CreatePolicyResult,
-  type TrustSource,
-} from '../policy/create-policy.ts';
-import { parseRegistryIp } from '../policy/plan-policy.ts';
+// the policy writer (keys, YAML, TOML) is loaded when the action runs, not for --help
+import type { CreatePolicyResult, TrustSource } from '../policy/create-policy.ts';
 import { changeReportJson, changesMessages, formatChangeReport } from '@podsec/core/changes';
 import { KEYS_URL, SIGSTORE_HOST, SIGSTORE_PORT } from '../paths.ts';
 
@@ -192,6 +187,7 @@ function createProgram(ctx: CliContext) {
           `only one IP address may be given\nFormat:\n\t${NAME} <ip>`,
           { details: command },
         );
+      const { parseRegistryIp } = await import('../policy/plan-policy.ts');
       const ip = ips[0] === undefined ? undefined : parseRegistryIp(ips[0]);
       const exportFile =
         opts.exportBundle === undefined
@@ -200,9 +196,11 @@ function createProgram(ctx: CliContext) {
       requireRoot(ctx);
       if (ip !== undefined) {
         const trust = await trustSource(ctx, opts);
+        const { createPolicy } = await import('../policy/create-policy.ts');
         report(ctx, await createPolicy(ctx.system, { ip, ...(trust ? { trust } : {}) }));
       }
       if (exportFile !== undefined) {
+        const { exportTrustBundle } = await import('../policy/create-policy.ts');
         const r = await exportTrustBundle(ctx.system, exportFile);
         ctx.system.report.result(ctx.t('policy.exported', { file: r.file, count: r.keys.length }), {
           exported: r.file,

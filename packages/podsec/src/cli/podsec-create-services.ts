@@ -7,8 +7,8 @@ import {
 } from '@podsec/core/cli';
 import { PodsecError } from '@podsec/core';
 import { checkSigstoreServer } from '../host/role.ts';
-import { createServices, type CreateServicesResult } from '../services/create-services.ts';
-import { parseListen } from '../services/plan-services.ts';
+import type { CreateServicesResult } from '../services/create-services.ts';
+import { parseListen } from '../services/listen.ts';
 
 /**
  * Exit codes of podsec-create-services. The original exits with trivy's status; 1 stays "cannot run here"
@@ -140,6 +140,7 @@ function createProgram(ctx: CliContext) {
       if (ignored.length > 0)
         ctx.stderr(`podsec-create-services: extra arguments ignored: ${ignored.join(' ')}\n`);
       requireRoot(ctx);
+      const { createServices } = await import('../services/create-services.ts');
       const r = await createServices(ctx.system, {
         sigstoreListen: opts.sigstoreListen,
         registryListen: opts.registryListen,

@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { Command, PodsecError, type CliContext, type CliDefinition } from '@podsec/core/cli';
-import { runQuickstart } from '../quickstart/quickstart.ts';
 
 /** Exit codes of podsec-quickstart. */
 export const exitCodes = { QUICKSTART_FAILED: 2 } as const;
@@ -42,6 +41,7 @@ function createProgram(ctx: CliContext) {
           : await sys.fs.makeTempDir('podsec-quickstart');
       const remove = o.dir === undefined && !o.keep;
       try {
+        const { runQuickstart } = await import('../quickstart/quickstart.ts');
         const r = await runQuickstart(sys, {
           dir,
           ...(o.arch === undefined ? {} : { arch: o.arch }),

@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { Command, PodsecError, type CliContext, type CliDefinition } from '@podsec/core/cli';
 import { createRootFs } from '@podsec/core/system';
-import { startServices } from '../services/serve.ts';
 
 /** Exit codes of podsec-serve. */
 export const exitCodes = {
@@ -52,6 +51,7 @@ function createProgram(ctx: CliContext) {
     .option('--timeout <ms>', 'how long to wait for both to answer', '20000')
     .action(async (opts) => {
       const sys = ctx.system;
+      const { startServices } = await import('../services/serve.ts');
       const s = await startServices(sys, {
         registry: opts.registry,
         sigstore: opts.sigstore,

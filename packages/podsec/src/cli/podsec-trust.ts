@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Command, PodsecError, type CliContext, type CliDefinition } from '@podsec/core/cli';
-import type { ShowTrustResult, VerifyTrustResult } from '../trust/trust.ts';
+import type { ShowTrustResult } from '../trust/show.ts';
+import type { VerifyTrustResult } from '../trust/trust.ts';
 
 // the trust library (openpgp, yaml) is loaded when an action runs, not for --help or a usage error
 const trust = () => import('../trust/trust.ts');
@@ -116,9 +117,9 @@ function createProgram(ctx: CliContext) {
       .description('the requirements of the policy, or those that apply to an image and why')
       .argument('[image]'),
   ).action(async (image, o) => {
-    const r = await (
-      await trust()
-    ).showTrust(ctx.system, image, { policy: o.policy, registriesD: o.registriesD });
+    // registries.d plays no part in showing the policy (the option is accepted for symmetry with verify)
+    const { showTrust } = await import('../trust/show.ts');
+    const r = await showTrust(ctx.system, image, { policy: o.policy });
     ctx.system.report.result(formatShow(r), r);
   });
   withConfig(

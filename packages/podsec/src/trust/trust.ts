@@ -9,85 +9,23 @@ import {
   readPrivateKey,
   readPublicKeys,
   readSignatures,
-  requirementsFor,
   signingKeyIds,
   signSimpleSigning,
   verifySimpleSigning,
   writeSignature,
   type EvaluationContext,
   type EvaluationResult,
-  type RequirementsDecision,
   type SignatureWarning,
   type StoredSignature,
   type VerifiedSignature,
 } from '@podsec/core/trust';
-import {
-  lookasideFor,
-  type Policy,
-  type PolicyRequirement,
-  type SignedByRequirement,
-} from '@podsec/core/config';
+import { lookasideFor, type Policy, type SignedByRequirement } from '@podsec/core/config';
 import type { System } from '@podsec/core/system';
 import { fetchManifest, type FetchedManifest, type FetchManifestOptions } from './image-source.ts';
 import { readTrustConfig, type TrustConfigOptions } from './trust-config.ts';
 
-/** One row of `podsec-trust show`. */
-export interface ScopeRow {
-  readonly transport: string;
-  readonly scope: string;
-  readonly requirements: readonly string[];
-}
-
-function describeRequirement(r: PolicyRequirement): string {
-  if (r.type === 'signedBy') {
-    const keys =
-      r.keyPath ?? r.keyPaths?.join(',') ?? (r.keyData !== undefined ? '<keyData>' : '?');
-    const identity = r.signedIdentity ? ` identity=${r.signedIdentity.type}` : '';
-    return `signedBy ${keys}${identity}`;
-  }
-  return r.type;
-}
-
-/** Every scope of a policy, default first (pure). */
-export function planScopeTable(policy: Policy): ScopeRow[] {
-  const rows: ScopeRow[] = [
-    { transport: '*', scope: 'default', requirements: policy.default.map(describeRequirement) },
-  ];
-  for (const [transport, scopes] of Object.entries(policy.transports ?? {})) {
-    for (const [scope, reqs] of Object.entries(scopes))
-      rows.push({
-        transport,
-        scope: scope === '' ? '""' : scope,
-        requirements: reqs.map(describeRequirement),
-      });
-  }
-  return rows;
-}
-
-/** Result of {@link showTrust}. */
-export interface ShowTrustResult {
-  readonly policyPath: string;
-  readonly scopes?: readonly ScopeRow[];
-  readonly image?: string;
-  readonly decision?: RequirementsDecision & { readonly described: readonly string[] };
-}
-
-/** The requirements of the policy, or those that apply to `image` and why. */
-export async function showTrust(
-  sys: System,
-  image: string | undefined,
-  o: TrustConfigOptions = {},
-): Promise<ShowTrustResult> {
-  const cfg = await readTrustConfig(sys, o);
-  if (image === undefined)
-    return { policyPath: cfg.policyPath, scopes: planScopeTable(cfg.policy) };
-  const decision = requirementsFor(cfg.policy, 'docker', image.replace(/^docker:\/\//, ''));
-  return {
-    policyPath: cfg.policyPath,
-    image,
-    decision: { ...decision, described: decision.requirements.map(describeRequirement) },
-  };
-}
+export { planScopeTable, showTrust } from './show.ts';
+export type { ScopeRow, ShowTrustResult } from './show.ts';
 
 /** A weakness of a signature that the node's tools accept all the same. */
 export interface SignatureWeakness {

@@ -1,0 +1,157 @@
+// The launchers of every binary (packages/<pkg>/bin/<bin>, linked into node_modules/.bin, and the bundle launcher
+// packages/<pkg>/bundle/<bin>.mjs): the same bundled code, on a Node >= 22.19, and nothing at start that the
+// invocation does not use. Needs `npm run build` (npm test builds first).
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { execa, execaSync } from 'execa';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+interface Bin {
+  readonly pkg: string;
+  readonly name: string;
+}
+function allBins(): Bin[] {
+  const out: Bin[] = [];
+  for (const pkg of readdirSync(path.join(repo, 'packages')).sort()) {
+    const file = path.join(repo, 'packages', pkg, 'package.json');
+    if (!existsSync(file)) continue;
+    const manifest = JSON.parse(readFileSync(file, 'utf8')) as { bin?: Record<string, string> };
+    for (const name of Object.keys(manifest.bin ?? {})) out.push({ pkg, name });
+  }
+  return out;
+}
+const bins = allBins();
+const bundleOf = (b: Bin) => path.join(repo, 'packages', b.pkg, 'bundle', `${b.name}.mjs`);
+
+// Packages that no binary may load before its action runs (--help, argument errors): signatures, YAML and TOML
+// parsing, process spawning. They are reached through dynamic imports only.
+const HEAVY = ['openpgp', 'yaml', 'smol-toml', 'execa'];
+
+/** The system's own Node, when it is older than the one podsec needs (Debian 12's nodejs is 18). */
+function olderSystemNode(): string | undefined {
+  for (const candidate of ['/usr/bin/node', '/usr/bin/nodejs', '/usr/local/bin/node']) {
+    if (!existsSync(candidate)) continue;
+    const version = execaSync(candidate, ['--version']).stdout.trim();
+    const [major = 0, minor = 0] = version.replace(/^v/, '').split('.').map(Number);
+    if (major < 22 || (major === 22 && minor < 19)) return candidate;
+  }
+  return undefined;
+}
+function needOlderNode(t: TestContext): string | undefined {
+  const node = olderSystemNode();
+  if (node === undefined)
+    t.skip('no Node older than 22.19 on this machine to start the launcher with');
+  return node;
+}
+
+const env = { LANG: 'C', U7S_PLATFORM: 'p10', PATH: '/usr/local/bin:/usr/bin:/bin' };
+
+describe('binary launchers', () => {
+  it('every bin field names the generated sh launcher (tools/scripts/bin-shims.mjs --check)', async () => {
+    assert.ok(bins.length > 0);
+    const r = await execa(
+      process.execPath,
+      [path.join(repo, 'tools/scripts/bin-shims.mjs'), '--check'],
+      {
+        reject: false,
+      },
+    );
+    assert.equal(r.exitCode, 0, r.stderr);
+  });
+
+  it('node_modules/.bin/<bin> is the package launcher and every bundle exists', () => {
+    for (const b of bins) {
+      const entry = path.join(repo, 'node_modules/.bin', b.name);
+      assert.ok(existsSync(entry), `${entry} missing (npm ci links it)`);
+      assert.equal(realpathSync(entry), path.join(repo, 'packages', b.pkg, 'bin', b.name));
+      assert.ok(existsSync(bundleOf(b)), `${bundleOf(b)} missing (npm run build)`);
+    }
+  });
+
+  it(`no binary loads ${HEAVY.join(', ')} at start (esbuild metafile of each bundle)`, () => {
+    for (const b of bins) {
+      const file = path.join(repo, 'packages', b.pkg, 'bundle/lib', b.name, 'startup.json');
+      const closure = JSON.parse(readFileSync(file, 'utf8')) as { inputs: Record<string, number> };
+      const loaded = HEAVY.filter((p) => p in closure.inputs);
+      assert.deepEqual(loaded, [], `${b.name} loads ${loaded.join(', ')} before its action runs`);
+    }
+  });
+
+  it('node_modules/.bin entries run the bundle with the repository Node, whatever `node` is first on PATH', async (t) => {
+    // a `node` first on PATH that must not be used
+    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(path.join(dir, 'node'), '#!/bin/sh\necho "wrong node" >&2\nexit 99\n');
+    await chmod(path.join(dir, 'node'), 0o755);
+    const pathWithOther = `${dir}:${env.PATH}`;
+    for (const b of bins) {
+      const r = await execa(path.join(repo, 'node_modules/.bin', b.name), ['--help'], {
+        reject: false,
+        env: { ...env, PATH: pathWithOther },
+        extendEnv: false,
+      });
+      assert.equal(r.exitCode, 0, `${b.name} --help: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^Usage: ${b.name}`), b.name);
+    }
+    const viaEntry = await execa(
+      path.join(repo, 'node_modules/.bin/podsec-get-platform'),
+      ['--json'],
+      { env: { ...env, PATH: pathWithOther }, extendEnv: false },
+    );
+    const viaBundle = await execa(
+      process.execPath,
+      [bundleOf({ pkg: 'podsec', name: 'podsec-get-platform' }), '--json'],
+      { env, extendEnv: false },
+    );
+    assert.equal(viaEntry.stdout, viaBundle.stdout);
+  });
+
+  it('a bundle started by an older Node re-runs itself on the repository Node', async (t) => {
+    const old = needOlderNode(t);
+    if (old === undefined) return;
+    const bundle = bundleOf({ pkg: 'podsec', name: 'podsec-get-platform' });
+    const r = await execa(old, [bundle, '--json'], { env, extendEnv: false, reject: false });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { platform: string }).platform, 'p10');
+  });
+
+  it('a bundle on an older Node with no newer one at hand stops with one line naming both versions', async (t) => {
+    const old = needOlderNode(t);
+    if (old === undefined) return;
+    const oldVersion = execaSync(old, ['--version']).stdout.trim();
+    const bundle = bundleOf({ pkg: 'podsec', name: 'podsec-trust' });
+    // PODSEC_NODE names the Node to use instead of the repository's: here the old one itself
+    const r = await execa(old, [bundle, 'show'], {
+      env: { ...env, PODSEC_NODE: old },
+      extendEnv: false,
+      reject: false,
+    });
+    assert.equal(r.exitCode, 1);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^podsec-trust: needs Node\.js >= 22\.19, but .* is v\d+/);
+    assert.ok(r.stderr.includes(oldVersion), r.stderr);
+  });
+
+  it('a node_modules/.bin entry whose bundle is missing says how to build it', async (t) => {
+    // a copy of a package's launcher beside no bundle
+    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const bin = path.join(dir, 'pkg/bin/podsec-nothing');
+    await mkdir(path.dirname(bin), { recursive: true });
+    await writeFile(bin, readFileSync(path.join(repo, 'packages/podsec/bin/podsec-trust'), 'utf8'));
+    await chmod(bin, 0o755);
+    const r = await execa(bin, ['--help'], { env, extendEnv: false, reject: false });
+    assert.equal(r.exitCode, 127);
+    assert.match(
+      r.stderr,
+      /^podsec-nothing: .*bundle\/podsec-nothing\.mjs is missing: run 'npm run build'/,
+    );
+  });
+});
