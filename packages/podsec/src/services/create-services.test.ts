@@ -419,3 +419,33 @@ describe('podsec-create-services --tls (real openssl and nginx)', () => {
     assert.match(san.stdout, /IP Address:10\.1\.1\.1/);
   });
 });
+
+describe('podsec-create-services: read -> plan -> validate -> apply', () => {
+  it('a check that fails after the TLS material was made writes nothing: no CA, no published copy (tree unchanged)', async (t) => {
+    const system = await createTestSystem(t, {
+      tree: { ...SERVER, 'etc/nginx/sites-available.d/podsec-sigstore.conf/in-the-way': 'x' },
+      localAddresses: [IP],
+    });
+    const before = await snapshot(system.root);
+    const r = await runProgram(cli, ['--tls'], { system });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /nothing changed: file \/etc\/nginx\/sites-available\.d\/podsec-sigstore\.conf: exists and is not a file/,
+    );
+    assert.deepEqual(await snapshot(system.root), before);
+  });
+
+  it('--dry-run lists exactly the changes the real run then applies (with --tls)', async (t) => {
+    const dry = await createTestSystem(t, { tree: SERVER, localAddresses: [IP], dryRun: true });
+    const before = await snapshot(dry.root);
+    const planned = await createServices(dry, { tls: true });
+    assert.deepEqual(await snapshot(dry.root), before);
+    const real = await createTestSystem(t, { tree: SERVER, localAddresses: [IP] });
+    const applied = await createServices(real, { tls: true });
+    assert.ok(planned.changes.length >= 10, JSON.stringify(planned.changes));
+    assert.deepEqual(planned.changes, applied.changes);
+    const again = await createServices(real, { tls: true });
+    assert.deepEqual(again.changes, []);
+  });
+});

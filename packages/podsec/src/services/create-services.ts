@@ -2,9 +2,15 @@
  * podsec-create-services (spec §5, W1, W5, W14): configure and start the signature server (nginx site on
  * :81), the registry (docker-registry on :80) and trivy on the registry/signature server.
  */
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { ExternalCommandError, PodsecError } from '@podsec/core';
+import {
+  applyChanges,
+  validateChanges,
+  type Change,
+  type ChangeRecord,
+  type ChangeReport,
+} from '@podsec/core/changes';
 import { runOrThrow, type System } from '@podsec/core/system';
 import { checkSigstoreServer } from '../host/role.ts';
 import {
@@ -35,11 +41,10 @@ import {
   renderRegistryUnit,
   type TlsFiles,
   TLS_CA_CERT,
-  TLS_CA_KEY,
   TLS_SERVER_CERT,
   TLS_SERVER_KEY,
 } from './plan-services.ts';
-import { ensureTls } from './tls.ts';
+import { planTls } from './tls.ts';
 
 /** Options of {@link createServices}. */
 export interface CreateServicesOptions {
@@ -83,6 +88,9 @@ export interface CreateServicesResult {
   /** `systemctl is-active` per unit (empty when the host is not managed). */
   readonly services: ReadonlyArray<{ readonly unit: string; readonly active: boolean }>;
   readonly notes: readonly ServiceNote[];
+  /** The file changes needed (dry run) or made: the same list in both modes. */
+  readonly changes: readonly ChangeRecord[];
+  readonly backups: readonly string[];
   /** Where the site was written and enabled. */
   readonly site: { readonly available: string; readonly enabled: string };
   readonly tls?: { readonly caCertificate: string; readonly published: string };
@@ -180,67 +188,81 @@ export async function createServices(
   const unit = renderRegistryUnit({ binary });
   const dropIn = renderNginxDropIn();
 
-  const write = async (p: string, text: string, mode = 0o644) => {
-    const existed = await sys.fs.exists(p);
-    const same = existed && (await sys.fs.readTextIfExists(p)) === text;
-    if (dry) {
-      files.push({ path: p, action: same ? 'unchanged' : existed ? 'updated' : 'created' });
-      return !same;
-    }
-    await sys.fs.mkdir(path.posix.dirname(p));
-    const r = await sys.fs.writeFileAtomic(p, text, { mode });
-    files.push({
-      path: p,
-      action: !r.changed ? 'unchanged' : existed ? 'updated' : 'created',
-      ...(r.backup ? { backup: r.backup } : {}),
+  // read -> plan -> validate -> apply: TLS material is made in a private temporary directory and the site is
+  // checked by `nginx -t` against it, so a failing check leaves the tree as it was (no CA written or published)
+  const tls = o.tls ? await planTls(sys, { ip, commands }) : undefined;
+  let report: ChangeReport;
+  const fileChanges: Change[] = [];
+  try {
+    await checkSite(sys, site, tls?.check);
+    // read-modify-write of shared configuration under the podsec lock (W17); a dry run writes nothing, not even the lock
+    const locked = <T>(fn: () => Promise<T>): Promise<T> =>
+      dry ? fn() : sys.fs.withLock(PODSEC_LOCK, fn);
+    const plan = async (): Promise<Change[]> => {
+      const current = await sys.fs.readTextIfExists(DOCKER_REGISTRY_CONFIG);
+      const registry = planRegistryConfig(current, {
+        addr: registryListen,
+        ...(tlsFiles ? { tls: tlsFiles } : {}),
+      });
+      return [
+        { kind: 'dir', path: SIGSTORE_DIR },
+        ...(tls?.changes ?? []),
+        { kind: 'file', path: sitePath, content: site, mode: 0o644 },
+        { kind: 'symlink', path: linkPath, target: linkTarget },
+        { kind: 'file', path: NGINX_DROPIN, content: dropIn, mode: 0o644 },
+        { kind: 'file', path: DOCKER_REGISTRY_CONFIG, content: registry.text, mode: 0o644 },
+        {
+          kind: 'file',
+          path: `${SYSTEMD_UNIT_DIR}/${REGISTRY_UNIT_NAME}`,
+          content: unit,
+          mode: 0o644,
+        },
+        // a tree that is not "/": the volume directory; podman creates it on the running host
+        ...(manageHost
+          ? []
+          : [{ kind: 'dir', path: REGISTRY_STORAGE.replace(/\/+$/, ''), mode: 0o755 } as const]),
+      ];
+    };
+    // validated before the lock is taken (the lock itself is a write), and again under it by applyChanges
+    await validateChanges(sys, await plan());
+    report = await locked(async () => {
+      // re-read under the lock: the registry file is edited as YAML (W14), comments and other keys kept
+      fileChanges.push(...(await plan()));
+      return applyChanges(sys, fileChanges);
     });
-    return r.changed;
-  };
-
-  if (!dry) {
-    // TLS material first: the site check below needs the certificate files
-    if (o.tls) await ensureTls(sys, { ip, files, commands });
-    await checkSite(sys, site, tlsFiles);
-  } else if (o.tls) {
-    for (const p of [TLS_CA_CERT, TLS_CA_KEY, TLS_SERVER_CERT, TLS_SERVER_KEY, PUBLISHED_CA]) {
-      files.push({ path: p, action: (await sys.fs.exists(p)) ? 'unchanged' : 'created' });
-    }
+  } finally {
+    await tls?.cleanup();
   }
-
-  // read-modify-write of shared configuration under the podsec lock (W17); a dry run writes nothing, not even the lock
-  if (!dry) await sys.fs.mkdir(path.posix.dirname(PODSEC_LOCK));
-  const locked = <T>(fn: () => Promise<T>): Promise<T> =>
-    dry ? fn() : sys.fs.withLock(PODSEC_LOCK, fn);
-  const { siteChanged, registryChanged } = await locked(async () => {
-    let siteChanged = await write(sitePath, site);
-    if ((await sys.fs.readlink(linkPath)) !== linkTarget) {
-      if (!dry) {
-        await sys.fs.mkdir(enabledDir);
-        await sys.fs.symlink(linkTarget, linkPath);
-      }
-      files.push({ path: linkPath, action: 'linked' });
-      siteChanged = true;
-    }
-    if (!(await sys.fs.exists(SIGSTORE_DIR)) && !dry)
-      await sys.fs.mkdir(SIGSTORE_DIR, { mode: 0o755 });
-    siteChanged = (await write(NGINX_DROPIN, dropIn)) || siteChanged;
-    // re-read under the lock: the registry file is edited as YAML (W14), comments and other keys kept
-    const current = await sys.fs.readTextIfExists(DOCKER_REGISTRY_CONFIG);
-    const plan = planRegistryConfig(current, {
-      addr: registryListen,
-      ...(tlsFiles ? { tls: tlsFiles } : {}),
+  const changed = new Map(report.changes.map((c) => [c.target, c]));
+  for (const c of fileChanges) {
+    if (c.kind !== 'file' && c.kind !== 'symlink') continue;
+    const r = changed.get(c.path);
+    files.push({
+      path: c.path,
+      action:
+        r === undefined
+          ? 'unchanged'
+          : c.kind === 'symlink'
+            ? 'linked'
+            : r.action === 'create'
+              ? 'created'
+              : 'updated',
     });
-    let registryChanged = await write(DOCKER_REGISTRY_CONFIG, plan.text);
-    registryChanged =
-      (await write(`${SYSTEMD_UNIT_DIR}/${REGISTRY_UNIT_NAME}`, unit)) || registryChanged;
-    return { siteChanged, registryChanged };
-  });
+  }
+  const tlsChanged = (tls?.changes ?? []).some(
+    (c) => c.kind === 'file' && c.path !== PUBLISHED_CA && changed.has(c.path),
+  );
+  const siteChanged = tlsChanged || [sitePath, linkPath, NGINX_DROPIN].some((p) => changed.has(p));
+  const registryChanged =
+    tlsChanged ||
+    [DOCKER_REGISTRY_CONFIG, `${SYSTEMD_UNIT_DIR}/${REGISTRY_UNIT_NAME}`].some((p) =>
+      changed.has(p),
+    );
+  const changes = report;
 
   const services: Array<{ unit: string; active: boolean }> = [];
   if (!manageHost) {
-    // a tree that is not "/": create the volume directory; podman and systemctl act on the running host only
-    if (!(await sys.fs.exists(REGISTRY_STORAGE)) && !dry)
-      await sys.fs.mkdir(REGISTRY_STORAGE, { mode: 0o755 });
+    // podman and systemctl act on the running host only
     notes.push({ code: 'note.notManaged', params: { root: sys.root } });
     return result();
   }
@@ -354,6 +376,8 @@ export async function createServices(
       services,
       notes,
       site: { available: sitePath, enabled: linkPath },
+      changes: changes.changes,
+      backups: changes.backups,
       ...(o.tls ? { tls: { caCertificate: TLS_CA_CERT, published: PUBLISHED_CA } } : {}),
     };
   }
@@ -372,30 +396,24 @@ function nginxInvalid(stderr: string): PodsecError {
 }
 
 /**
- * `nginx -t` on the planned site alone, inside a minimal nginx.conf in a private scratch directory under
- * the root, before the site is installed. System paths in the site are mapped under the root.
+ * `nginx -t` on the planned site alone, inside a minimal nginx.conf in a private temporary directory outside
+ * the tree, before anything is installed. The TLS files are the staged (or installed) host paths.
  */
-async function checkSite(sys: System, site: string, tls: TlsFiles | undefined): Promise<void> {
-  const scratch = `/run/podsec-services.${randomBytes(6).toString('hex')}`;
-  await sys.fs.mkdir('/run');
-  await sys.fs.mkdir(scratch, { mode: 0o700 });
+async function checkSite(
+  sys: System,
+  site: string,
+  tls: { readonly certificate: string; readonly key: string } | undefined,
+): Promise<void> {
+  const host = await sys.fs.makeTempDir('podsec-services');
   try {
-    const host = await sys.fs.resolve(scratch);
-    const mapped =
-      tls && sys.root !== '/'
-        ? site
-            .replace(
-              `ssl_certificate ${tls.certificate};`,
-              `ssl_certificate ${await sys.fs.resolve(tls.certificate)};`,
-            )
-            .replace(
-              `ssl_certificate_key ${tls.key};`,
-              `ssl_certificate_key ${await sys.fs.resolve(tls.key)};`,
-            )
-        : site;
-    await sys.fs.writeFileAtomic(`${scratch}/site.conf`, mapped, { backup: false });
-    await sys.fs.writeFileAtomic(
-      `${scratch}/nginx.conf`,
+    const mapped = tls
+      ? site
+          .replace(`ssl_certificate ${TLS_SERVER_CERT};`, `ssl_certificate ${tls.certificate};`)
+          .replace(`ssl_certificate_key ${TLS_SERVER_KEY};`, `ssl_certificate_key ${tls.key};`)
+      : site;
+    await sys.hostFs.writeFileAtomic(`${host}/site.conf`, mapped, { backup: false });
+    await sys.hostFs.writeFileAtomic(
+      `${host}/nginx.conf`,
       renderNginxMain({ runDir: host, includes: [`${host}/site.conf`] }),
       { backup: false },
     );
@@ -411,6 +429,6 @@ async function checkSite(sys: System, site: string, tls: TlsFiles | undefined): 
     ]);
     if (r.exitCode !== 0) throw nginxInvalid(r.stderr);
   } finally {
-    await sys.fs.remove(scratch, { recursive: true });
+    await sys.hostFs.remove(host, { recursive: true });
   }
 }
