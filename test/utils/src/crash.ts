@@ -171,11 +171,7 @@ export async function crashEveryStep<S>(
     else {
       const again = await rerun(s);
       equal(again.code, 0, `step ${n}: the re-run after the interruption must succeed`);
-      deepStrictEqual(
-        await view(root),
-        newView,
-        `step ${n}: the re-run must reach the new tree`,
-      );
+      deepStrictEqual(await view(root), newView, `step ${n}: the re-run must reach the new tree`);
       seen.converged++;
     }
     return true;

@@ -6,6 +6,7 @@ import {
   type CliDefinition,
 } from '@podsec/core/cli';
 import { PodsecError } from '@podsec/core';
+import { changesMessages } from '@podsec/core/changes';
 import { checkSigstoreServer } from '../host/role.ts';
 import type { CreateServicesResult } from '../services/create-services.ts';
 import { parseListen } from '../services/listen.ts';
@@ -29,6 +30,7 @@ export const exitCodes = {
 /** Messages of podsec-create-services (error codes and result lines). */
 export const messages = {
   en: {
+    ...changesMessages.en,
     NOT_SIGSTORE_SERVER: 'Services cannot be started: {reason}',
     HTTPD2_CONFLICT:
       'httpd2 is running and conflicts with docker-registry on port 80: rerun with --stop-httpd2 to stop and disable it',
@@ -57,6 +59,7 @@ export const messages = {
     'role.server': 'this host ({ip}) is the registry and signature server',
   },
   ru: {
+    ...changesMessages.ru,
     NOT_SIGSTORE_SERVER: 'Сервисы не могут быть запущены: {reason}',
     HTTPD2_CONFLICT:
       'запущен httpd2, он конфликтует с docker-registry на порту 80: повторите с --stop-httpd2, чтобы остановить и отключить его',
