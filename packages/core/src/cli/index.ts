@@ -1,5 +1,10 @@
 export { runCli, requireRoot, parseBooleanArgument, EXIT_INTERNAL } from './run-cli.ts';
 export { PodsecError, UsageError } from '../errors.ts';
+export {
+  CONTAINERS_BOOLEAN_FLAGS,
+  normalizeContainersFlags,
+  tlsVerifyOption,
+} from './containers-flags.ts';
 export type {
   CliContext,
   CliDefinition,

@@ -16,6 +16,8 @@ import { coreMessages } from '../messages.ts';
 import { escapeForTerminal } from '../util.ts';
 import { createStreamReporter } from '../system/reporter.ts';
 import { installSignalCleanup } from '../system/temp.ts';
+import { normalizeContainersFlags } from './containers-flags.ts';
+import { configureHelpLayout } from './help-layout.ts';
 import type { Reporter, System } from '../system/types.ts';
 
 /** Maps error codes to a binary's exit statuses (the legacy per-script exit codes). */
@@ -145,6 +147,7 @@ export async function runCli(
     if (def.mutates ?? true)
       program.option('--dry-run', 'print the planned changes, change nothing');
     program.exitOverride().configureOutput({ writeOut: out, writeErr: err });
+    configureHelpLayout(program, env);
     program.hook('preAction', async () => {
       const o = readOptions();
       const report = createStreamReporter({ out, err }, { json: o.json, verbose: o.verbose });
@@ -157,7 +160,7 @@ export async function runCli(
         await system.fs.stat('/');
       }
     });
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(normalizeContainersFlags(argv), { from: 'user' });
     return 0;
   } catch (e) {
     // with --json, a command that already printed its result (e.g. a rejecting verdict) prints no second document
