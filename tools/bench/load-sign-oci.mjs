@@ -18,7 +18,9 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bundle = (bin) => path.join(repo, 'packages/podsec/bundle', `${bin}.mjs`);
+// BENCH_BUNDLE_DIR: a copy of packages/podsec/bundle, so that a rebuild during a long run changes nothing
+const bundleDir = process.env.BENCH_BUNDLE_DIR ?? path.join(repo, 'packages/podsec/bundle');
+const bundle = (bin) => path.join(bundleDir, `${bin}.mjs`);
 const quick = !['', '0', 'false', undefined].includes(process.env.BENCH_QUICK);
 const ROUNDS = Number(process.env.BENCH_RUNS || process.argv[2] || (quick ? 3 : 5));
 const BIG_MB = Number(process.argv[3] ?? (quick ? 20 : 100));

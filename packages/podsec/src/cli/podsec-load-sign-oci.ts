@@ -1,7 +1,7 @@
 import {
   Command,
   InvalidArgumentError,
-  parseBooleanArgument,
+  tlsVerifyOption,
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
@@ -60,9 +60,11 @@ async function readLine(stream: NodeJS.ReadableStream): Promise<string> {
 function createProgram(ctx: CliContext) {
   return new Command('podsec-load-sign-oci')
     .description(
-      'Load the images of a per-architecture OCI archive (made by podsec-save-oci) into the registry and sign them\n' +
-        "with the image maker's key. Exit codes: 0 ok, 1 usage/permission/key, 3 unknown architecture, 5 registry\n" +
-        'name without a dot, 6 archive cannot be extracted safely, 7 no <arch>/ in the archive, 8 no index.json,\n' +
+      'Load the images of a per-architecture OCI archive (made by podsec-save-oci) into the registry and sign them ' +
+        "with the image maker's key.\n\n" +
+        'Exit codes: 0 ok, 1 usage/permission/key, 3 unknown architecture, 5 registry name without a dot, ' +
+        '6 archive cannot be extracted safely (or too large for its size, the limits or the free space), ' +
+        '7 no <arch>/ in the archive, 8 no or a bad index.json, ' +
         '9 a push or signature failed (the references done so far are listed).',
     )
     .argument('<archive>', 'the <arch>.tar.xz archive')
@@ -97,11 +99,12 @@ function createProgram(ctx: CliContext) {
       `most members in the archive (default ${DEFAULT_MAX_ENTRIES})`,
       parseCount,
     )
-    .option(
-      '--tls-verify <bool>',
-      'verify TLS of the registry (default: false for registry.local and loopback)',
-      parseBooleanArgument,
+    .addOption(
+      tlsVerifyOption(
+        'bare or =true: HTTPS with a verified certificate; =false: plain HTTP or unverified TLS (default: false for registry.local and loopback, else true)',
+      ),
     )
+    .option('--insecure', 'the same as --tls-verify=false')
     .showHelpAfterError()
     .action(async (archive, arch, signerEmail, target, opts) => {
       const sys = ctx.system;
@@ -133,7 +136,7 @@ function createProgram(ctx: CliContext) {
           ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
           ...(opts.maxRatio !== undefined ? { maxRatio: opts.maxRatio } : {}),
         },
-        tlsVerify: opts.tlsVerify,
+        tlsVerify: opts.insecure === true ? false : opts.tlsVerify,
         onProgress: (p) =>
           sys.report.progress(
             ctx.t(

@@ -1,7 +1,7 @@
 import {
   Command,
   InvalidArgumentError,
-  parseBooleanArgument,
+  tlsVerifyOption,
   requireRoot,
   type CliContext,
   type CliDefinition,
@@ -37,11 +37,15 @@ function createProgram(ctx: CliContext) {
       '--registry <host>',
       'source registry (default $U7S_ALTREGISTRY or registry.altlinux.org)',
     )
-    .option(
-      '--src-tls-verify <bool>',
-      'verify TLS of the source registry (default: false for loopback registries)',
-      parseBooleanArgument,
+    .addOption(
+      tlsVerifyOption(
+        'bare or =true: HTTPS with a verified certificate for the source registry; =false: plain HTTP or unverified TLS (default: false for loopback, else true)',
+      ),
     )
+    .addOption(
+      tlsVerifyOption('the same as --tls-verify (skopeo copy spelling)', '--src-tls-verify'),
+    )
+    .option('--insecure', 'the same as --tls-verify=false')
     .option(
       '--tmpdir <dir>',
       'parent of the private work directories (default $TMPDIR or /var/tmp)',
@@ -54,7 +58,7 @@ function createProgram(ctx: CliContext) {
         transport: opts.transport,
         registry: opts.registry,
         env: sys.env,
-        srcTlsVerify: opts.srcTlsVerify,
+        srcTlsVerify: opts.insecure === true ? false : (opts.tlsVerify ?? opts.srcTlsVerify),
       });
       requireRoot(ctx);
       const result = await saveOci(sys, createArchiveHost(sys.env), plan, {

@@ -1,5 +1,11 @@
 import path from 'node:path';
-import { Command, PodsecError, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import {
+  Command,
+  PodsecError,
+  tlsVerifyOption,
+  type CliContext,
+  type CliDefinition,
+} from '@podsec/core/cli';
 import type { ShowTrustResult } from '../trust/show.ts';
 import type { VerifyTrustResult } from '../trust/trust.ts';
 
@@ -130,9 +136,14 @@ function createProgram(ctx: CliContext) {
   )
     .option('--key <file...>', 'also recognise signers by these public key files')
     .option('--lookaside <url>', 'read signatures here instead of the registries.d location')
-    .option('--insecure', 'plain HTTP / unverified TLS to the registry')
+    .addOption(
+      tlsVerifyOption(
+        'bare or =true (default): HTTPS with a verified certificate; =false: as --insecure',
+      ),
+    )
+    .option('--insecure', 'plain HTTP / unverified TLS to the registry (= --tls-verify=false)')
     .action(async (image, o) => {
-      const insecure = o.insecure ?? false;
+      const insecure = o.insecure === true || o.tlsVerify === false;
       // skopeo starts fetching the manifest before the signature code (openpgp) is loaded
       const manifest = (await imageSource()).fetchManifest(ctx.system, image, { insecure });
       manifest.catch(() => {});
@@ -179,7 +190,12 @@ function createProgram(ctx: CliContext) {
       'file:// URL or directory (under --root) for the signature; default: registries.d lookaside-staging',
     )
     .option('--identity <ref>', 'docker reference to sign for (default: the image)')
-    .option('--insecure', 'plain HTTP / unverified TLS to the registry')
+    .addOption(
+      tlsVerifyOption(
+        'bare or =true (default): HTTPS with a verified certificate; =false: as --insecure',
+      ),
+    )
+    .option('--insecure', 'plain HTTP / unverified TLS to the registry (= --tls-verify=false)')
     .action(async (image, o) => {
       const r = await (
         await trust()
@@ -187,7 +203,7 @@ function createProgram(ctx: CliContext) {
         policy: o.policy,
         registriesD: o.registriesD,
         key: abs(o.key),
-        insecure: o.insecure ?? false,
+        insecure: o.insecure === true || o.tlsVerify === false,
         ...(o.passphraseFile === undefined ? {} : { passphraseFile: abs(o.passphraseFile) }),
         ...(o.lookaside === undefined ? {} : { lookaside: o.lookaside }),
         ...(o.identity === undefined ? {} : { identity: o.identity }),
