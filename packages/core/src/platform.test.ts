@@ -49,3 +49,18 @@ describe('mapArchitecture', () => {
     assert.throws(() => mapArchitecture('mips'), { code: 'PLATFORM_ARCH_UNSUPPORTED' });
   });
 });
+
+describe('planPlatform validation', () => {
+  it('refuses a platform that is no image path component, from U7S_PLATFORM or os-release', () => {
+    for (const bad of ['../etc', 'C10F', 'a b', 'x/y', '\u001b[2J', '-x', 'a'.repeat(65)]) {
+      assert.throws(() => planPlatform(undefined, bad), { code: 'PLATFORM_INVALID' }, bad);
+      assert.throws(
+        () => planPlatform(parseOsRelease(`ALT_BRANCH_ID=${JSON.stringify(bad)}\n`)),
+        { code: 'PLATFORM_INVALID' },
+        bad,
+      );
+    }
+    for (const good of ['c10f', 'p11', 'sisyphus', 'p10.2', 'my-branch'])
+      assert.equal(planPlatform(undefined, good).platform, good);
+  });
+});

@@ -1,4 +1,5 @@
-import { PodsecError } from './errors.ts';
+import { PodsecError, UsageError } from './errors.ts';
+import { escapeForTerminal } from './util.ts';
 
 /** CPU architectures podsec knows (image platform names). */
 export const ARCHITECTURES = ['amd64', 'arm64', 'arm', 'ppc64le', '386'] as const;
@@ -41,6 +42,26 @@ export function parseOsRelease(text: string): Record<string, string> {
  * `p<major>`). Throws `PLATFORM_UNKNOWN` where the original would yield the useless `p`.
  */
 export function planPlatform(
+  osRelease: Readonly<Record<string, string>> | undefined,
+  preset?: string,
+): PlatformInfo {
+  const info = findPlatform(osRelease, preset);
+  // the value becomes a path component of image names (registry.local/<platform>/...) and of files
+  if (!PLATFORM_NAME.test(info.platform)) {
+    const shown = escapeForTerminal(info.platform);
+    throw new UsageError(
+      'PLATFORM_INVALID',
+      `invalid platform "${shown}" from ${info.source === 'U7S_PLATFORM' ? 'U7S_PLATFORM' : '/etc/os-release'}`,
+      { details: { platform: shown, source: info.source } },
+    );
+  }
+  return info;
+}
+
+/** A docker path component, at most 64 characters: `c10f`, `p11`, `sisyphus`. */
+const PLATFORM_NAME = /^(?=.{1,64}$)[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+
+function findPlatform(
   osRelease: Readonly<Record<string, string>> | undefined,
   preset?: string,
 ): PlatformInfo {
