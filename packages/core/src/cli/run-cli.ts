@@ -237,7 +237,7 @@ function reportError(
 function escapeTerminal(text: string): string {
   return text
     .split('\n')
-    .map((l) => escapeForTerminal(l.replace(/\t/g, ' ')))
+    .map((l) => l.split('\t').map(escapeForTerminal).join('\t'))
     .join('\n');
 }
 

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { createTestSystem } from '@podsec/test-utils';
 import { parseGroup, parsePasswd, validateName } from './users.ts';
@@ -58,5 +61,40 @@ describe('createUserDatabase (real groupadd/useradd --prefix)', () => {
     await assert.rejects(sys.users.addUser('-o'), { code: 'USAGE_BAD_NAME' });
     await assert.rejects(sys.users.ensureGroup('a b'), { code: 'USAGE_BAD_NAME' });
     assert.equal(await sys.fs.readText('/etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
+  });
+});
+
+describe('setPrimaryGroup under a root', () => {
+  it("takes the gid from the tree's /etc/group, not the host's, and keeps a backup", async (t) => {
+    const sys = await createTestSystem(t, {
+      tree: {
+        'etc/passwd': 'root:x:0:0:root:/root:/bin/bash\nu:x:1500:1500::/home/u:/bin/sh\n',
+        // a gid no host group has: a host lookup could not produce it
+        'etc/group': 'root:x:0:\nu:x:1500:\npodman:x:4321:\n',
+      },
+    });
+    await sys.users.setPrimaryGroup('u', 'podman');
+    assert.equal((await sys.users.getUser('u'))?.gid, 4321);
+    assert.equal((await sys.fs.readdir('/etc')).filter((n) => n.startsWith('passwd.')).length, 1);
+    await assert.rejects(sys.users.setPrimaryGroup('u', 'nogroup-here'), {
+      code: 'GROUP_NOT_FOUND',
+    });
+    await assert.rejects(sys.users.setPrimaryGroup('nobody-here', 'podman'), {
+      code: 'USER_NOT_FOUND',
+    });
+  });
+});
+
+describe('addUser under a root', () => {
+  it('refuses to let useradd --prefix follow a symlinked <root>/home out of the root', async (t) => {
+    const sys = await createTestSystem(t);
+    const outside = await mkdtemp(path.join(tmpdir(), 'podsec-outside-'));
+    t.after(() => rm(outside, { recursive: true, force: true }));
+    await symlink(outside, path.join(sys.root, 'home'));
+    await assert.rejects(sys.users.addUser('u', { createHome: true }), {
+      code: 'USER_HOME_UNSAFE',
+    });
+    assert.deepEqual(await readdir(outside), []);
+    assert.equal(await sys.users.getUser('u'), undefined);
   });
 });

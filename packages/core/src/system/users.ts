@@ -1,4 +1,4 @@
-import { PodsecError, UsageError } from '../errors.ts';
+import { NotFoundError, PodsecError, UsageError } from '../errors.ts';
 import { runOrThrow } from './process.ts';
 import type { FileSystem, ProcessRunner } from './types.ts';
 
@@ -53,6 +53,12 @@ export interface UserDatabase {
   /** usermod -a -G. */
   addToGroups(name: string, groups: readonly string[]): Promise<void>;
   deleteUser(name: string, options?: { readonly removeHome?: boolean }): Promise<void>;
+  /**
+   * Sets the primary group, resolved in this root's /etc/group (Debian's `usermod --prefix -g` looks the
+   * group up on the host): the tree's /etc/passwd is rewritten under its lock, atomically, with a backup.
+   * @throws NotFoundError `USER_NOT_FOUND`, `GROUP_NOT_FOUND`
+   */
+  setPrimaryGroup(name: string, group: string): Promise<void>;
 }
 
 // POSIX portable user names, as shadow's default: start with a lower-case letter or underscore.
@@ -119,6 +125,26 @@ export function parseSubIds(text: string | undefined): SubIdRange[] {
   });
 }
 
+/**
+ * `useradd --prefix <root> -m` creates `<root><home>` with plain path calls: a symlinked `<root>/home`
+ * would put the home (and root-owned files in it) outside the tree. Every existing component must be a
+ * real directory.
+ */
+async function refuseLinkedHome(fs: FileSystem, home: string): Promise<void> {
+  const parts = home.split('/').filter((x) => x !== '');
+  for (let i = 1; i <= parts.length; i++) {
+    const p = '/' + parts.slice(0, i).join('/');
+    const st = await fs.stat(p);
+    if (st === undefined) return;
+    if (st.kind !== 'dir')
+      throw new UsageError(
+        'USER_HOME_UNSAFE',
+        `${p} under ${fs.root} is ${st.kind === 'symlink' ? 'a symbolic link' : 'not a directory'}: useradd would create the home outside the root`,
+        { details: { path: p, root: fs.root } },
+      );
+  }
+}
+
 /** The real database: files under `fs.root`, changes through useradd/groupadd/usermod/userdel --prefix. */
 export function createUserDatabase(fs: FileSystem, proc: ProcessRunner): UserDatabase {
   const prefix = fs.root === '/' ? [] : ['--prefix', fs.root];
@@ -153,6 +179,8 @@ export function createUserDatabase(fs: FileSystem, proc: ProcessRunner): UserDat
       validateName(name);
       if (await db.getUser(name))
         throw new UsageError('USER_EXISTS', `user ${name} already exists`);
+      if ((o.createHome ?? true) && fs.root !== '/')
+        await refuseLinkedHome(fs, o.home ?? `/home/${name}`);
       const args = [...prefix];
       if (o.system) args.push('-r');
       if (o.group) args.push('-g', validateName(o.group, 'group'));
@@ -175,6 +203,31 @@ export function createUserDatabase(fs: FileSystem, proc: ProcessRunner): UserDat
         '--',
         name,
       ]);
+    },
+    async setPrimaryGroup(name, group) {
+      validateName(name);
+      validateName(group, 'group');
+      await fs.withLock('/etc/passwd', async () => {
+        const g = await db.getGroup(group);
+        if (!g)
+          throw new NotFoundError('GROUP_NOT_FOUND', `no group ${group} in ${fs.root}/etc/group`, {
+            details: { group },
+          });
+        const text = await fs.readText('/etc/passwd');
+        let found = false;
+        const lines = text.split('\n').map((line) => {
+          const f = line.split(':');
+          if (f[0] !== name || f.length < 7) return line;
+          found = true;
+          f[3] = String(g.gid);
+          return f.join(':');
+        });
+        if (!found)
+          throw new NotFoundError('USER_NOT_FOUND', `no user ${name} in ${fs.root}/etc/passwd`, {
+            details: { user: name },
+          });
+        await fs.writeFileAtomic('/etc/passwd', lines.join('\n'));
+      });
     },
     async deleteUser(name, o = {}) {
       validateName(name);

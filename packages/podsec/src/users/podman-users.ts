@@ -65,10 +65,6 @@ export function planPodmanUsers(
   return unique;
 }
 
-function prefixArgs(sys: System): string[] {
-  return sys.fs.root === '/' ? [] : ['--prefix', sys.fs.root];
-}
-
 async function setPassword(sys: System, user: string, secret: string): Promise<void> {
   const hashed = CRYPT_HASH.test(secret);
   if (secret.includes('\n') || (secret.includes(':') && !hashed)) {
@@ -188,14 +184,8 @@ async function processUser(
     changes.push(`useradd -g ${PODMAN_GROUP} -m ${user}`);
     entry = await sys.users.getUser(user);
   } else if (entry && entry.gid !== gid) {
-    if (!sys.dryRun) {
-      const r = await sys.proc.run('usermod', [...prefixArgs(sys), '-g', PODMAN_GROUP, '--', user]);
-      if (r.exitCode !== 0)
-        throw new PodsecError(
-          'PROC_FAILED',
-          `usermod -g ${PODMAN_GROUP} ${user}: ${r.stderr.trim()}`,
-        );
-    }
+    // resolved in this root's /etc/group (usermod --prefix -g would look the group up on the host)
+    if (!sys.dryRun) await sys.users.setPrimaryGroup(user, PODMAN_GROUP);
     changes.push(`usermod -g ${PODMAN_GROUP} ${user}`);
   }
   if (options.password.kind === 'secret') {
