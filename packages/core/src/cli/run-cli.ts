@@ -4,7 +4,7 @@ import {
   Option,
   type CommandUnknownOpts,
 } from '@commander-js/extra-typings';
-import { isPodsecError, PodsecError } from '../errors.ts';
+import { isPodsecError, PodsecError, UsageError } from '../errors.ts';
 import {
   createTranslator,
   detectLanguage,
@@ -157,7 +157,10 @@ export async function runCli(
         const { createNodeSystem } = await import('../system/node-system.ts');
         system = createNodeSystem({ root: o.root, env, report, dryRun: o.dryRun, tag: def.name });
         // a missing root, or a file given as the root, is bad input: say so before anything runs
-        await system.fs.stat('/');
+        if ((await system.fs.stat('/')) === undefined)
+          throw new UsageError('FS_ROOT_MISSING', `the root directory ${o.root} does not exist`, {
+            details: { root: o.root },
+          });
       }
     });
     await program.parseAsync(normalizeContainersFlags(argv), { from: 'user' });

@@ -363,7 +363,15 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
 
   const fs: FileSystem = {
     root: hostRoot,
-    resolve: (p) => withLocated(p, true, hostPathOf),
+    async resolve(p) {
+      try {
+        return await withLocated(p, true, hostPathOf);
+      } catch (e) {
+        // a path that does not exist yet: where it would be (nothing to follow on the missing part)
+        if (e instanceof NotFoundError) return path.join(hostRoot, ...lexical(p));
+        throw e;
+      }
+    },
 
     async readFile(p, o = {}) {
       const max = o.maxBytes ?? DEFAULT_MAX_READ;
@@ -436,7 +444,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
         });
       } catch (e) {
         if (e instanceof NotFoundError) return undefined;
-        if (isUsage(e, 'FS_NOT_A_DIRECTORY')) return undefined;
+        if (isUsage(e, 'FS_NOT_A_DIRECTORY') || isUsage(e, 'FS_ROOT_MISSING')) return undefined;
         throw e;
       }
     },
@@ -745,6 +753,15 @@ async function readSmall(at: string): Promise<string | undefined> {
   } finally {
     await h.close();
   }
+}
+
+/** Segments of an absolute path with `..` applied lexically (callers checked it stays in the root). */
+function lexical(p: string): string[] {
+  const out: string[] = [];
+  for (const seg of segmentsOf(p))
+    if (seg === '..') out.pop();
+    else out.push(seg);
+  return out;
 }
 
 function isUsage(e: unknown, code: string): boolean {
