@@ -367,6 +367,24 @@ const leftPad = (b: Uint8Array, n: number): Uint8Array => {
   return out;
 };
 
+/**
+ * node:crypto's verify on the libuv thread pool: signatures verified concurrently (Promise.all) use every core,
+ * as the public-key operation (RSA-4096: most of the cost of a signature) leaves the main thread.
+ */
+function verifyInPool(
+  algorithm: string | null,
+  data: Uint8Array,
+  key: Parameters<typeof cryptoVerify>[2],
+  signature: Uint8Array,
+): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    cryptoVerify(algorithm, data, key, signature, (err, ok) => {
+      if (err) reject(err);
+      else resolve(ok);
+    });
+  });
+}
+
 interface KeyMaterial {
   readonly algorithm: number;
   readonly publicParams: Record<string, unknown>;
@@ -474,7 +492,7 @@ async function fastVerifySignature(
     const sv = params['s'];
     const n = keyPacket.publicParams['n'] as Uint8Array;
     if (!(sv instanceof Uint8Array) || sv.length > n.length) return false;
-    ok = cryptoVerify(
+    ok = await verifyInPool(
       hashName,
       toHash,
       { key, padding: cryptoConstants.RSA_PKCS1_PADDING },
@@ -489,7 +507,7 @@ async function fastVerifySignature(
           ? Buffer.concat([leftPad(params['r'], 32), leftPad(params['s'], 32)])
           : undefined;
     if (rs === undefined || rs.length !== 64) return false;
-    ok = cryptoVerify(null, digest, key, rs);
+    ok = await verifyInPool(null, digest, key, rs);
   }
   if (!ok) return false;
   if (s.created !== null && s.created > now)
@@ -570,6 +588,141 @@ export function parseStoredSignature(blob: Uint8Array): StoredSignature {
     return { format, data };
   }
   return formatError(`unrecognized signature format ${JSON.stringify(format)}`);
+}
+
+/** One packet of a byte string: tag and body, or `undefined` for what the plain parser leaves to openpgp. */
+function nextPacket(
+  data: Uint8Array,
+  at: number,
+): { tag: number; body: Uint8Array; end: number } | undefined {
+  const byte = (i: number): number | undefined => (i < data.length ? data[i] : undefined);
+  const ctb = byte(at);
+  if (ctb === undefined || (ctb & 0x80) === 0) return undefined;
+  let tag: number;
+  let start: number;
+  let length: number;
+  if ((ctb & 0x40) !== 0) {
+    tag = ctb & 0x3f;
+    const l0 = byte(at + 1);
+    if (l0 === undefined) return undefined;
+    if (l0 < 192) [start, length] = [at + 2, l0];
+    else if (l0 < 224) {
+      const l1 = byte(at + 2);
+      if (l1 === undefined) return undefined;
+      [start, length] = [at + 3, ((l0 - 192) << 8) + l1 + 192];
+    } else if (l0 === 255) {
+      if (at + 6 > data.length) return undefined;
+      [start, length] = [
+        at + 6,
+        new DataView(data.buffer, data.byteOffset + at + 2, 4).getUint32(0),
+      ];
+    } else return undefined; // partial body lengths
+  } else {
+    tag = (ctb >> 2) & 0x0f;
+    const lengthType = ctb & 0x03;
+    const n = lengthType === 0 ? 1 : lengthType === 1 ? 2 : lengthType === 2 ? 4 : 0;
+    if (n === 0 || at + 1 + n > data.length) return undefined; // indeterminate length
+    length = 0;
+    for (let i = 0; i < n; i++) length = length * 256 + (data[at + 1 + i] as number);
+    start = at + 1 + n;
+  }
+  if (start + length > data.length) return undefined;
+  return { tag, body: data.subarray(start, start + length), end: start + length };
+}
+
+/**
+ * The layout GnuPG writes, read without openpgp's streams (which cost a millisecond per signature): an optional
+ * v3 one-pass signature packet that agrees with the signature, one literal data packet, one v4 signature packet,
+ * nothing else. Any other layout returns `undefined` and openpgp reads it, with its own checks.
+ */
+function parsePlainSignedMessage(
+  data: Uint8Array,
+): { sigPacket: openpgp.SignaturePacket; literal: Uint8Array } | undefined {
+  const packets: { tag: number; body: Uint8Array }[] = [];
+  for (let at = 0; at < data.length;) {
+    const p = nextPacket(data, at);
+    if (p === undefined || packets.length === 3) return undefined;
+    packets.push(p);
+    at = p.end;
+  }
+  const tags = packets.map((p) => p.tag);
+  const ops = tags.length === 3 ? packets[0] : undefined;
+  const [lit, sig] = packets.slice(tags.length - 2);
+  if (
+    lit === undefined ||
+    sig === undefined ||
+    lit.tag !== Number(PACKET.literalData) ||
+    sig.tag !== Number(PACKET.signature) ||
+    (ops !== undefined && ops.tag !== Number(PACKET.onePassSignature)) ||
+    sig.body[0] !== 4
+  )
+    return undefined;
+  const sigPacket = new openpgp.SignaturePacket();
+  try {
+    sigPacket.read(sig.body);
+  } catch {
+    return undefined;
+  }
+  if (ops !== undefined) {
+    const o = ops.body;
+    const issuer = sigPacket.issuerKeyID.toHex();
+    if (
+      o.length !== 13 ||
+      o[0] !== 3 ||
+      o[1] !== sigPacket.signatureType ||
+      o[2] !== sigPacket.hashAlgorithm ||
+      o[3] !== sigPacket.publicKeyAlgorithm ||
+      Buffer.from(o.subarray(4, 12)).toString('hex') !== issuer ||
+      o[12] !== 1
+    )
+      return undefined;
+  }
+  const l = lit.body;
+  const nameLength = l[1];
+  if (nameLength === undefined || l.length < 6 + nameLength) return undefined;
+  return { sigPacket, literal: l.subarray(6 + nameLength) };
+}
+
+/** The message as openpgp reads it, with the structure checks of a simple-signing message. */
+async function readFullMessage(
+  data: Uint8Array,
+  config: openpgp.Config,
+): Promise<{
+  msg: openpgp.Message<Uint8Array>;
+  sigPacket: openpgp.SignaturePacket;
+  literal: unknown;
+}> {
+  let msg: openpgp.Message<Uint8Array>;
+  try {
+    msg = await materialize(
+      (await openpgp.readMessage({ binaryMessage: data, config })).unwrapCompressed(),
+    );
+  } catch (e) {
+    if (e instanceof VerificationError) throw e;
+    return fail(
+      'SIGNATURE_NOT_OPENPGP',
+      `signature is not a valid OpenPGP message: ${errorMessage(e)}`,
+      e,
+    );
+  }
+  const tags = msg.packets.map((p) => (p.constructor as unknown as { tag: number }).tag);
+  const count = (tag: number): number => tags.filter((t) => t === tag).length;
+  const literals = count(PACKET.literalData);
+  const signatures = count(PACKET.signature);
+  const onePass = count(PACKET.onePassSignature);
+  if (literals !== 1)
+    fail(
+      'SIGNATURE_NOT_SIGNED',
+      `signed message must hold one literal data packet, found ${literals}`,
+    );
+  if (signatures === 0) fail('SIGNATURE_NOT_SIGNED', 'message carries no signature');
+  if (signatures !== 1 || onePass > 1)
+    fail('SIGNATURE_INVALID', `expected exactly one signature, found ${signatures}`);
+  if (tags.length !== literals + signatures + onePass) {
+    fail('SIGNATURE_INVALID', 'signed message contains unexpected packets');
+  }
+  const sigPacket = msg.packets.filterByTag(PACKET.signature)[0] as openpgp.SignaturePacket;
+  return { msg, sigPacket, literal: msg.getLiteralData() };
 }
 
 /**
@@ -658,12 +811,9 @@ export async function verifySimpleSigning(
     maxDecompressedMessageSize: maxSize,
     enforceGrammar: true,
   };
-  let msg: openpgp.Message<Uint8Array>;
+  let inner: Uint8Array | undefined;
   try {
-    const inner = inflateCompressedPacket(blob, maxSize);
-    msg = await materialize(
-      (await openpgp.readMessage({ binaryMessage: inner ?? blob, config })).unwrapCompressed(),
-    );
+    inner = inflateCompressedPacket(blob, maxSize);
   } catch (e) {
     if (e instanceof VerificationError) throw e;
     return fail(
@@ -672,23 +822,12 @@ export async function verifySimpleSigning(
       e,
     );
   }
-  const tags = msg.packets.map((p) => (p.constructor as unknown as { tag: number }).tag);
-  const count = (tag: number): number => tags.filter((t) => t === tag).length;
-  const literals = count(PACKET.literalData);
-  const signatures = count(PACKET.signature);
-  const onePass = count(PACKET.onePassSignature);
-  if (literals !== 1)
-    fail(
-      'SIGNATURE_NOT_SIGNED',
-      `signed message must hold one literal data packet, found ${literals}`,
-    );
-  if (signatures === 0) fail('SIGNATURE_NOT_SIGNED', 'message carries no signature');
-  if (signatures !== 1 || onePass > 1)
-    fail('SIGNATURE_INVALID', `expected exactly one signature, found ${signatures}`);
-  if (tags.length !== literals + signatures + onePass) {
-    fail('SIGNATURE_INVALID', 'signed message contains unexpected packets');
-  }
-  const sigPacket = msg.packets.filterByTag(PACKET.signature)[0] as openpgp.SignaturePacket;
+  const data = inner ?? blob;
+  // the usual layout is parsed synchronously; openpgp reads everything else (and verifies what node:crypto cannot)
+  let full: Awaited<ReturnType<typeof readFullMessage>> | undefined;
+  const plain = parsePlainSignedMessage(data);
+  if (plain === undefined) full = await readFullMessage(data, config);
+  const { sigPacket, literal } = plain ?? (full as NonNullable<typeof full>);
   const issuer = sigPacket.issuerKeyID;
   const issuerFlags = issuer as unknown as { isNull(): boolean; isWildcard(): boolean };
   if (issuerFlags.isNull() || issuerFlags.isWildcard())
@@ -719,7 +858,6 @@ export async function verifySimpleSigning(
   // creation time, every other one now. Expiry of the signature and of the key is still checked below.
   const created = sigPacket.created instanceof Date ? sigPacket.created : undefined;
   const verifyDate = created !== undefined && created > now ? created : now;
-  const literal: unknown = msg.getLiteralData();
   // The common case (v4, RSA/Ed25519, SHA-2): node:crypto with a cached key; anything else: openpgp.
   let fast: boolean | undefined;
   let atSigning: Awaited<ReturnType<openpgp.PublicKey['getSigningKey']>>;
@@ -741,6 +879,8 @@ export async function verifySimpleSigning(
   if (fast === false)
     fail('SIGNATURE_INVALID', 'signature verification failed: Signature verification failed');
   if (fast === undefined) {
+    full ??= await readFullMessage(data, config);
+    const msg = full.msg;
     let results: Awaited<ReturnType<typeof msg.verify>>;
     try {
       results = await msg.verify([key], verifyDate, config);
