@@ -64,15 +64,14 @@ export {
   evaluateImage,
   manifestMatchesDigest,
   parseImageSignatures,
-  requirementsFor,
-  scopeCandidates,
 } from './policy-engine.ts';
+export { requirementsFor, scopeCandidates } from './requirements.ts';
+export type { RequirementsDecision } from './requirements.ts';
 export type {
   EvaluationContext,
   EvaluationContextOptions,
   EvaluationResult,
   ImageToEvaluate,
   RequirementResult,
-  RequirementsDecision,
   SignatureResult,
 } from './policy-engine.ts';
