@@ -8,7 +8,7 @@ import { createRootFs } from '../system/node-fs.ts';
 import type { ReadableStream } from 'node:stream/web';
 import { readLimited } from './read-limited.ts';
 import { parseDockerReference } from '../config/reference.ts';
-import { errorMessage, UsageError, VerificationError } from '../errors.ts';
+import { errorMessage, NotFoundError, UsageError, VerificationError } from '../errors.ts';
 import type { FileSystem } from '../system/types.ts';
 import { parseDigest } from './digest.ts';
 import { MAX_SIGNATURE_SIZE } from './simple-signing.ts';
@@ -282,7 +282,15 @@ async function readFileSignatures(
     // The directory is resolved once (symlinks followed inside the root, ".." refused), then each file is looked
     // up in it alone: two system calls and a read per signature instead of a readlink per path segment, twice.
     const first = systemPath(1);
-    const dirFs = createRootFs(await fs.resolve(first.slice(0, first.lastIndexOf('/'))));
+    let hostDir: string;
+    try {
+      hostDir = await fs.resolve(first.slice(0, first.lastIndexOf('/')));
+    } catch (e) {
+      // no directory for this image: no signature at all
+      if (e instanceof NotFoundError) return [];
+      throw e;
+    }
+    const dirFs = createRootFs(hostDir);
     probe = async (n) => {
       const name = `/signature-${n}`;
       const st = await dirFs.stat(name);
