@@ -376,6 +376,10 @@ describe('podsec-create-imagemakeruser', () => {
       '--import',
       path.join(home, 'old.asc'),
     ]);
+    // the agent root's gpg may have left on that home would otherwise answer the maker's import
+    await execa('gpgconf', ['--homedir', path.join(home, '.gnupg'), '--kill', 'gpg-agent'], {
+      reject: false,
+    });
     const r = await runProgram(cli, [...FAST, '--existing', '--json', 'k@registry.local'], {
       system,
     });
@@ -388,14 +392,28 @@ describe('podsec-create-imagemakeruser', () => {
       keys.map((k) => k.getFingerprint().toUpperCase()),
       [fpr],
     );
-    const list = await execa('gpg', [
-      '--homedir',
-      path.join(home, '.gnupg'),
-      '--batch',
-      '--list-secret-keys',
-      '--with-colons',
-    ]);
-    assert.match(list.stdout, new RegExp(`fpr:::::::::${fpr}:`), 'imported into the GnuPG keyring');
+    // listed as the maker, as the maker's own gpg sees it (root's gpg would start a second agent on the same home)
+    const maker = (await system.users.getUser('k'))!;
+    const list = await execa(
+      'setpriv',
+      [
+        `--reuid=${maker.uid}`,
+        `--regid=${maker.gid}`,
+        '--clear-groups',
+        'gpg',
+        '--homedir',
+        path.join(home, '.gnupg'),
+        '--batch',
+        '--list-secret-keys',
+        '--with-colons',
+      ],
+      { env: { HOME: home } },
+    );
+    assert.match(
+      list.stdout,
+      new RegExp(`fpr:::::::::${fpr}:`),
+      `imported into the GnuPG keyring: ${r.stdout} ${r.stderr}`,
+    );
     assert.equal(
       (await lstat(path.join(home, '.gnupg/pubring.kbx'))).uid,
       (await system.users.getUser('k'))!.uid,
