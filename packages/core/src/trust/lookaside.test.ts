@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execa } from 'execa';
 import { mkdtemp, readFile, rm, stat, symlink, writeFile, mkdir } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -17,7 +16,6 @@ import {
 } from './lookaside.ts';
 import type { FetchFunction } from './lookaside.ts';
 
-const execFileP = promisify(execFile);
 const HEX = '347a'.repeat(16);
 const DIGEST = `sha256:${HEX}`;
 const code =
@@ -244,7 +242,7 @@ describe('readSignatures', () => {
     const { root, fs } = await tempRoot(t);
     const dir = path.join(root, `s/a/b@sha256=${HEX}`);
     await mkdir(dir, { recursive: true });
-    await execFileP('mkfifo', [path.join(dir, 'signature-1')]);
+    await execa('mkfifo', [path.join(dir, 'signature-1')]);
     await assert.rejects(
       readSignatures('file:///s', 'x.io/a/b:1', DIGEST, { fs }),
       code('LOOKASIDE_READ_FAILED'),
