@@ -185,4 +185,82 @@ describe('applyChanges', () => {
       code: 'PROC_FAILED',
     });
   });
+
+  it('users: a new user with its password and sub ids, an existing one put into its primary group; a re-run has nothing to do', async (t) => {
+    const sys = await createTestSystem(t, { tree: TREE });
+    await sys.users.ensureGroup('podsecprim', { system: true });
+    await sys.users.addUser('podsecold', { createHome: false });
+    const list: Change[] = [
+      { kind: 'user', name: 'podsecnew', options: { group: 'podsecprim', createHome: false } },
+      { kind: 'password', user: 'podsecnew', secret: 'Plain-Secret-1' },
+      { kind: 'subids', path: '/etc/subuid', user: 'podsecnew' },
+      { kind: 'subids', path: '/etc/subgid', user: 'podsecnew', count: 1000 },
+      { kind: 'user', name: 'podsecold', options: { group: 'podsecprim' } },
+    ];
+    const dry = await applyChanges({ ...sys, dryRun: true }, list);
+    const steps: string[] = [];
+    const r = await applyChanges(sys, list, { onStep: (c) => steps.push(c.kind) });
+    assert.deepEqual(r.changes, dry.changes);
+    assert.deepEqual(steps, ['user', 'password', 'subids', 'subids', 'user']);
+    assert.deepEqual(
+      r.changes.map((c) => `${c.action} ${c.kind} ${c.target} ${c.detail ?? ''}`.trim()),
+      [
+        'create user podsecnew',
+        'update password podsecnew',
+        'create subids /etc/subuid podsecnew 65536 ids',
+        'create subids /etc/subgid podsecnew 1000 ids',
+        'update user podsecold group podsecprim',
+      ],
+    );
+    const gid = (await sys.users.getGroup('podsecprim'))!.gid;
+    assert.equal((await sys.users.getUser('podsecold'))!.gid, gid);
+    assert.match(await sys.fs.readText('/etc/shadow'), /^podsecnew:\$6\$[^:]+:/m);
+    assert.ok((await sys.users.subgids()).some((x) => x.owner === 'podsecnew' && x.count === 1000));
+    // the password is set again whenever it is listed; everything else is in place
+    const again = await applyChanges(
+      sys,
+      list.filter((c) => c.kind !== 'password'),
+    );
+    assert.equal(again.changed, false);
+  });
+
+  it('a password is validated with the list: several lines or a ":" in plain text change nothing', async (t) => {
+    const sys = await createTestSystem(t, { tree: TREE });
+    const before = await snapshotTree(sys.root);
+    for (const secret of ['a\nb', 'a:b', '']) {
+      await assert.rejects(
+        applyChanges(sys, [
+          { kind: 'group', name: 'podsecprim' },
+          { kind: 'password', user: 'root', secret },
+        ]),
+        { code: 'CHANGES_INVALID' },
+      );
+    }
+    await assert.rejects(
+      applyChanges(sys, [{ kind: 'password', user: 'nosuchuser', secret: 'x' }]),
+      /nosuchuser does not exist/,
+    );
+    assert.deepEqual(await snapshotTree(sys.root), before);
+  });
+
+  it('a run change in a directory runs there pinned by descriptor, with stdin, credentials and a warning on failure', async (t) => {
+    const sys = await createTestSystem(t, { tree: { ...TREE, 'srv/box/.keep': '' } });
+    const r = await applyChanges(sys, [
+      {
+        kind: 'run',
+        file: 'sh',
+        args: ['-c', 'cat > out; id -u >> out'],
+        cwd: '/srv/box',
+        input: 'in\n',
+      },
+      { kind: 'run', file: 'false', args: [], cwd: '/srv/box', onFailure: 'warn' },
+    ]);
+    assert.equal(r.changes[0]!.target, 'sh -c cat > out; id -u >> out (in /srv/box)');
+    assert.equal(
+      await readFile(path.join(sys.root, 'srv/box/out'), 'utf8'),
+      `in\n${process.getuid!()}\n`,
+    );
+    assert.equal(r.warnings.length, 1);
+    assert.match(r.warnings[0]!, /^false \(in \/srv\/box\) failed \(exit 1\)/);
+  });
 });

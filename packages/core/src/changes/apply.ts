@@ -1,5 +1,6 @@
 import { ExternalCommandError } from '../errors.ts';
 import { formatBackupStamp } from '../system/node-fs.ts';
+import { allocateSubIds } from '../system/subid.ts';
 import type { System } from '../system/types.ts';
 import type {
   Change,
@@ -26,6 +27,7 @@ interface Pending {
 interface Planned {
   readonly groups: Set<string>;
   readonly users: Set<string>;
+  readonly subids: Set<string>;
 }
 
 async function resolveOwner(
@@ -98,8 +100,25 @@ async function inspect(sys: System, c: Change, planned: Planned): Promise<Pendin
       }
       const have = await sys.users.groupsOf(c.name);
       const missing = wanted.filter((g) => !have.includes(g));
-      if (missing.length === 0) return undefined;
-      return { change: c, record: record(c, 'update', `groups +${missing.join(',')}`) };
+      const primary = c.options?.group;
+      const primaryWrong =
+        primary !== undefined && (await resolveOwner(sys, primary, 'group')) !== user.gid;
+      if (missing.length === 0 && !primaryWrong) return undefined;
+      const detail = [
+        ...(primaryWrong ? [`group ${primary}`] : []),
+        ...(missing.length ? [`groups +${missing.join(',')}`] : []),
+      ].join(', ');
+      return { change: c, record: record(c, 'update', detail) };
+    }
+    case 'password':
+      return { change: c, record: record(c, 'update', undefined) };
+    case 'subids': {
+      if (planned.subids.has(changeTarget(c))) return undefined;
+      const ranges =
+        c.path === '/etc/subuid' ? await sys.users.subuids() : await sys.users.subgids();
+      if (ranges.some((r) => r.owner === c.user)) return undefined;
+      planned.subids.add(changeTarget(c));
+      return { change: c, record: record(c, 'create', `${c.count ?? 65536} ids`) };
     }
     case 'file': {
       const st = await sys.fs.stat(c.path);
@@ -154,7 +173,7 @@ async function inspect(sys: System, c: Change, planned: Planned): Promise<Pendin
  * `--dry-run` prints and the real run then applies.
  */
 async function planChanges(sys: System, changes: readonly Change[]): Promise<Pending[]> {
-  const planned: Planned = { groups: new Set(), users: new Set() };
+  const planned: Planned = { groups: new Set(), users: new Set(), subids: new Set() };
   const out: Pending[] = [];
   for (const c of changes) {
     const p = await inspect(sys, c, planned);
@@ -177,6 +196,10 @@ async function applyOne(
     case 'user':
       if (p.record.action === 'create') await sys.users.addUser(c.name, c.options ?? {});
       else {
+        const primary = c.options?.group;
+        const user = await sys.users.getUser(c.name);
+        if (primary !== undefined && (await resolveOwner(sys, primary, 'group')) !== user?.gid)
+          await sys.users.setPrimaryGroup(c.name, primary);
         const have = await sys.users.groupsOf(c.name);
         const missing = (c.options?.groups ?? []).filter((g) => !have.includes(g));
         if (missing.length > 0) await sys.users.addToGroups(c.name, missing);
@@ -252,10 +275,30 @@ async function applyOne(
     case 'remove':
       await sys.fs.remove(c.path, { recursive: c.recursive ?? false });
       return;
+    case 'password':
+      await sys.users.setPassword(c.user, c.secret);
+      return;
+    case 'subids':
+      await allocateSubIds(sys.fs, c.user, c.path, c.count === undefined ? {} : { count: c.count });
+      return;
     case 'run': {
-      const r = await sys.proc.run(c.file, c.args);
+      const runAs = c.runAs && {
+        uid: (await resolveOwner(sys, c.runAs.uid, 'user')) ?? -1,
+        gid: (await resolveOwner(sys, c.runAs.gid, 'group')) ?? -1,
+      };
+      const options = {
+        ...(runAs ? { runAs } : {}),
+        ...(c.input === undefined ? {} : { input: c.input }),
+        ...(c.env === undefined ? {} : { env: c.env }),
+      };
+      const r =
+        c.cwd === undefined
+          ? await sys.proc.run(c.file, c.args, options)
+          : await sys.fs.withDir(c.cwd, (pinned) =>
+              sys.proc.run(c.file, c.args, { ...options, cwd: pinned }),
+            );
       if (r.exitCode === 0) return;
-      const line = `${[c.file, ...c.args].join(' ')} failed (exit ${r.exitCode}): ${r.stderr.trim()}`;
+      const line = `${changeTarget(c)} failed (exit ${r.exitCode}): ${r.stderr.trim()}`;
       if (c.onFailure === 'warn') {
         warnings.push(line);
         sys.report.warn(line);
@@ -268,13 +311,23 @@ async function applyOne(
   }
 }
 
+/** Options of {@link applyChanges}. */
+export interface ApplyChangesOptions {
+  /** Called before each change is applied (not in a dry run): e.g. to name the user a failure belongs to. */
+  readonly onStep?: (change: Change, record: ChangeRecord) => void;
+}
+
 /**
  * The only writer: validates the whole list ({@link validateChanges}), finds what is still needed
  * ({@link planChanges}) and, unless `sys.dryRun`, applies exactly that, in order. A second run with the
  * same list reports no changes. Hold the command's lock around read → plan → apply.
  * @throws UsageError `CHANGES_INVALID` (nothing changed); whatever a failing step throws
  */
-export async function applyChanges(sys: System, changes: readonly Change[]): Promise<ChangeReport> {
+export async function applyChanges(
+  sys: System,
+  changes: readonly Change[],
+  options: ApplyChangesOptions = {},
+): Promise<ChangeReport> {
   await validateChanges(sys, changes);
   const pending = await planChanges(sys, changes);
   const backups: string[] = [];
@@ -282,6 +335,7 @@ export async function applyChanges(sys: System, changes: readonly Change[]): Pro
   if (!sys.dryRun) {
     for (const p of pending) {
       sys.report.debug(`apply: ${p.record.action} ${p.record.kind} ${p.record.target}`);
+      options.onStep?.(p.change, p.record);
       await applyOne(sys, p, backups, warnings);
     }
   }

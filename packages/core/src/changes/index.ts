@@ -4,6 +4,7 @@
  * dry-run mode, only reports it). The report is the same list in both modes.
  */
 export { applyChanges } from './apply.ts';
+export type { ApplyChangesOptions } from './apply.ts';
 export { changeTarget, validateChanges } from './validate.ts';
 export {
   changeReportJson,
@@ -22,8 +23,10 @@ export type {
   FileChange,
   GroupChange,
   OwnerRef,
+  PasswordChange,
   RemoveChange,
   RunChange,
+  SubIdsChange,
   SymlinkChange,
   UserChange,
   VersionedChange,

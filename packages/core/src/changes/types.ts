@@ -49,7 +49,10 @@ export interface GroupChange {
   readonly system?: boolean;
 }
 
-/** Ensure a user exists (useradd) and belongs to `options.groups` (usermod -a -G). */
+/**
+ * Ensure a user exists (useradd) and belongs to `options.groups` (usermod -a -G); an existing user whose
+ * primary group is not `options.group` gets it (written in the tree's passwd, `setPrimaryGroup`).
+ */
 export interface UserChange {
   readonly kind: 'user';
   readonly name: string;
@@ -73,6 +76,26 @@ export interface VersionedChange {
   readonly gid?: OwnerRef;
 }
 
+/**
+ * Set a user's password (chpasswd, the secret on stdin only; a crypt(3) hash `$id$...` is stored as it is).
+ * Always applied when listed: a planner lists it only when a password is to be set. The secret is never
+ * part of the report.
+ */
+export interface PasswordChange {
+  readonly kind: 'password';
+  readonly user: string;
+  readonly secret: string;
+}
+
+/** Ensure `user` has a range in /etc/subuid or /etc/subgid (a free one, under the file's lock). */
+export interface SubIdsChange {
+  readonly kind: 'subids';
+  readonly path: '/etc/subuid' | '/etc/subgid';
+  readonly user: string;
+  /** @default 65536 */
+  readonly count?: number;
+}
+
 /** Ensure nothing exists at `path`. */
 export interface RemoveChange {
   readonly kind: 'remove';
@@ -91,6 +114,17 @@ export interface RunChange {
   readonly args: readonly string[];
   /** A failure stops the apply (`fail`) or becomes a warning (`warn`). @default 'fail' */
   readonly onFailure?: 'fail' | 'warn';
+  /**
+   * Run inside this directory (a system path), pinned by descriptor (`fs.withDir`): a user who owns a
+   * directory on the way cannot redirect the program by a rename. The report shows it after the command.
+   */
+  readonly cwd?: string;
+  /** Drop to these credentials (names resolved when applied: a user made earlier in the list). */
+  readonly runAs?: { readonly uid: OwnerRef; readonly gid: OwnerRef };
+  /** Data for stdin (never part of the report). */
+  readonly input?: string;
+  /** The child's whole environment. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** One thing to ensure. */
@@ -102,7 +136,9 @@ export type Change =
   | UserChange
   | VersionedChange
   | RemoveChange
-  | RunChange;
+  | RunChange
+  | PasswordChange
+  | SubIdsChange;
 
 /** The kinds of {@link Change}. */
 export type ChangeKind = Change['kind'];

@@ -5,6 +5,8 @@ import type { Change, OwnerRef } from './types.ts';
 
 /** A plain file name: what a versioned prefix must be. */
 const PLAIN_NAME = /^[A-Za-z0-9._-]+$/;
+/** A crypt(3) hash as chpasswd -e takes it. */
+export const CRYPT_HASH = /^\$[0-9a-z]+\$[^\s:]+$/;
 
 /** The path or name a change is about, as its report shows it. */
 export function changeTarget(c: Change): string {
@@ -12,8 +14,12 @@ export function changeTarget(c: Change): string {
     case 'group':
     case 'user':
       return c.name;
+    case 'password':
+      return c.user;
+    case 'subids':
+      return `${c.path} ${c.user}`;
     case 'run':
-      return [c.file, ...c.args].join(' ');
+      return [c.file, ...c.args].join(' ') + (c.cwd === undefined ? '' : ` (in ${c.cwd})`);
     default:
       return c.path;
   }
@@ -86,7 +92,10 @@ export async function validateChanges(sys: System, changes: readonly Change[]): 
 
   for (const c of changes) {
     const target = changeTarget(c);
-    const key = c.kind === 'group' || c.kind === 'user' ? `${c.kind}:${target}` : `path:${target}`;
+    const key =
+      c.kind === 'group' || c.kind === 'user' || c.kind === 'password' || c.kind === 'subids'
+        ? `${c.kind}:${target}`
+        : `path:${target}`;
     if (c.kind !== 'run') {
       if (seen.has(key)) problem(c, 'listed twice');
       seen.add(key);
@@ -109,8 +118,37 @@ export async function validateChanges(sys: System, changes: readonly Change[]): 
         users.add(c.name);
         break;
       }
+      case 'password': {
+        const bad = checkName(c.user, 'user');
+        if (bad) problem(c, bad);
+        else if (!users.has(c.user) && (await sys.users.getUser(c.user)) === undefined)
+          problem(c, `user ${c.user} does not exist and is not created before`);
+        if (typeof c.secret !== 'string' || c.secret === '') problem(c, 'empty password');
+        else if (c.secret.includes('\n') || c.secret.includes('\r'))
+          problem(c, 'the password must be one line');
+        else if (c.secret.includes(':') && !CRYPT_HASH.test(c.secret))
+          problem(c, 'the password must not contain ":"');
+        break;
+      }
+      case 'subids': {
+        const bad = checkName(c.user, 'user');
+        if (bad) problem(c, bad);
+        if (c.path !== '/etc/subuid' && c.path !== '/etc/subgid')
+          problem(c, 'not /etc/subuid or /etc/subgid');
+        if (c.count !== undefined && (!Number.isInteger(c.count) || c.count < 1))
+          problem(c, `invalid count ${String(c.count)}`);
+        break;
+      }
       case 'run':
         if (typeof c.file !== 'string' || c.file === '') problem(c, 'no program');
+        if (c.cwd !== undefined) {
+          const badCwd = checkPath(c.cwd);
+          if (badCwd) problem(c, `working directory ${badCwd}`);
+        }
+        if (c.runAs) {
+          await checkOwner(c, c.runAs.uid, 'user');
+          await checkOwner(c, c.runAs.gid, 'group');
+        }
         break;
       default: {
         const bad = checkPath(c.path);

@@ -59,7 +59,17 @@ export interface UserDatabase {
    * @throws NotFoundError `USER_NOT_FOUND`, `GROUP_NOT_FOUND`
    */
   setPrimaryGroup(name: string, group: string): Promise<void>;
+  /**
+   * Sets the password with chpasswd, the secret on stdin only (never on a command line): a crypt(3) hash
+   * (`$id$...`) is stored as it is (`-e`), plain text is hashed with SHA-512; under a root other than `/`
+   * chpasswd works in the tree (`-R`).
+   * @throws UsageError `USER_BAD_PASSWORD` (empty, several lines, `:` in plain text); ExternalCommandError
+   */
+  setPassword(name: string, secret: string): Promise<void>;
 }
+
+/** A crypt(3) hash as chpasswd -e takes it. */
+const CRYPT_HASH = /^\$[0-9a-z]+\$[^\s:]+$/;
 
 // POSIX portable user names, as shadow's default: start with a lower-case letter or underscore.
 const NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -228,6 +238,19 @@ export function createUserDatabase(fs: FileSystem, proc: ProcessRunner): UserDat
           });
         await fs.writeFileAtomic('/etc/passwd', lines.join('\n'));
       });
+    },
+    async setPassword(name, secret) {
+      validateName(name);
+      const hashed = CRYPT_HASH.test(secret);
+      if (secret === '' || /[\r\n]/.test(secret) || (secret.includes(':') && !hashed))
+        throw new UsageError('USER_BAD_PASSWORD', 'the password must be one line without ":"', {
+          details: {},
+        });
+      const args = [
+        ...(hashed ? ['-e'] : ['-c', 'SHA512']),
+        ...(fs.root === '/' ? [] : ['-R', fs.root]),
+      ];
+      await runOrThrow(proc, 'chpasswd', args, { input: `${name}:${secret}\n` });
     },
     async deleteUser(name, o = {}) {
       validateName(name);
