@@ -225,6 +225,50 @@ describe('podsec-create-podmanusers (spec 12.4)', () => {
     assert.deepEqual(await snapshot(root), before);
   });
 
+  it('--dry-run --json prints exactly the change list the real run then applies', async (t) => {
+    const dry = await system(t);
+    const planned = JSON.parse(
+      (
+        await runProgram(cli, ['u1', 'u2', '--no-password', '--dry-run', '--json'], {
+          system: dry.sys,
+        })
+      ).stdout,
+    );
+    const real = await system(t);
+    const r = await runProgram(cli, ['u1', 'u2', '--no-password', '--json'], { system: real.sys });
+    assert.equal(r.code, 0, r.stderr);
+    const applied = JSON.parse(r.stdout);
+    assert.equal(planned.dryRun, true);
+    assert.equal(applied.dryRun, false);
+    assert.deepEqual(applied.changes, planned.changes);
+    assert.deepEqual(
+      applied.changes.map((c: { kind: string }) => c.kind),
+      ['group', ...['u1', 'u2'].flatMap(() => ['user', 'dir', 'dir', 'run', 'subids', 'subids'])],
+    );
+    assert.equal(
+      JSON.parse(
+        (await runProgram(cli, ['u1', 'u2', '--existing', '--json'], { system: real.sys })).stdout,
+      ).changed,
+      false,
+    );
+  });
+
+  it('a user failing validation stops the run before any change, even for the users listed before it', async (t) => {
+    const { sys, root, proc } = await system(t);
+    await runProgram(cli, ['u1', '--no-password'], { system: { ...sys, root } });
+    await (await import('node:fs/promises')).chmod(`${root}/home/u1/.config/containers`, 0o700);
+    await writeFile(`${root}/home/u1/.config/containers/storage.conf`, '');
+    const before = await snapshot(root);
+    const calledBefore = proc.calls.length;
+    const r = await runProgram(cli, ['u3', 'u1', '--existing', '--no-password'], { system: sys });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /user u1 failed: .*is not empty.*completed before it: -/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.deepEqual(await snapshot(root), before);
+    assert.equal(await sys.users.getUser('u3'), undefined);
+    assert.ok(proc.calls.slice(calledBefore).every(([f]) => f === 'lsattr'));
+  });
+
   it('away from the running system, or where chattr fails, says why the directory is not immutable', async (t) => {
     const other = await system(t, { runningSystem: false });
     const r = await runProgram(cli, ['u1', '--no-password', '--json'], { system: other.sys });

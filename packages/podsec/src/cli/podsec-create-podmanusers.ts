@@ -6,6 +6,7 @@ import {
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
+import { changeReportJson, changesMessages, formatChangeReport } from '@podsec/core/changes';
 import { createPodmanUsers, type PasswordSource } from '../users/podman-users.ts';
 
 const NAME = 'podsec-create-podmanusers';
@@ -23,6 +24,7 @@ export const exitCodes = {
 
 const messages = {
   en: {
+    ...changesMessages.en,
     PODUSERS_NO_USERS: 'no user names given\nFormat:\n\t{command} <username> ...',
     PODUSERS_USER_EXISTS:
       'user {users} already exists; give --existing to lock the account down anyway (its password is kept)',
@@ -35,9 +37,9 @@ const messages = {
     'users.mismatch': 'the passwords do not match',
     'users.done': 'User {user}: home {home}{created}',
     'users.created': ', created',
-    'users.unchanged': 'User {user}: nothing to change',
   },
   ru: {
+    ...changesMessages.ru,
     PODUSERS_NO_USERS:
       'не указаны имена пользователей\nФормат:\n\t{command} <имя_пользователя> ...',
     PODUSERS_USER_EXISTS:
@@ -51,7 +53,6 @@ const messages = {
     'users.mismatch': 'пароли не совпадают',
     'users.done': 'Пользователь {user}: домашний каталог {home}{created}',
     'users.created': ', создан',
-    'users.unchanged': 'Пользователь {user}: изменений нет',
   },
 } as const;
 
@@ -184,20 +185,26 @@ function createProgram(ctx: CliContext) {
         password,
         ...(opts.existing ? { existing: true } : {}),
       });
-      const lines = r.users.map((u) =>
-        u.changes.length === 0
-          ? ctx.t('users.unchanged', { user: u.user })
-          : `${ctx.t('users.done', { user: u.user, home: u.home, created: u.created ? ctx.t('users.created') : '' })}\n${u.changes.map((c) => `  ${c}`).join('\n')}`,
-      );
+      const lines = [
+        ...formatChangeReport(r.report, ctx.t),
+        ...r.users.map((u) =>
+          ctx.t('users.done', {
+            user: u.user,
+            home: u.home,
+            created: u.created ? ctx.t('users.created') : '',
+          }),
+        ),
+      ];
       ctx.system.report.result(lines.join('\n'), {
-        dryRun: ctx.options.dryRun,
+        ...changeReportJson(r.report),
         groupCreated: r.groupCreated,
         users: r.users.map((u) => ({
-          ...u,
-          immutable: u.immutable === true ? true : false,
+          user: u.user,
+          home: u.home,
+          created: u.created,
+          immutable: u.immutable === true,
           ...(u.immutable === true ? {} : { immutableReason: u.immutable.reason }),
         })),
-        changed: r.groupCreated || r.users.some((u) => u.changes.length > 0),
       });
     });
 }

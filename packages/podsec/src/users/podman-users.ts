@@ -1,9 +1,13 @@
 /**
  * podsec-create-podmanusers (spec §7): container users with primary group podman whose personal
  * containers configuration directory is empty, owned so they cannot fill it, and immutable (W13).
+ * read → plan → validate → apply: {@link planPodmanUserChanges} reads the tree and returns one `Change[]`
+ * (refusing an unusable home, a symlinked or non-empty configuration directory before anything is
+ * touched); `applyChanges` of core is the only writer, so `--dry-run` lists what the real run applies.
  */
 import { errorMessage, PodsecError, UsageError } from '@podsec/core';
-import { allocateSubIds, validateName, type System } from '@podsec/core/system';
+import { applyChanges, type Change, type ChangeReport } from '@podsec/core/changes';
+import { validateName, type System } from '@podsec/core/system';
 import { PODMAN_GROUP } from '../paths.ts';
 
 /** How the password of a new account is set (W21: non-interactive ways first). */
@@ -26,7 +30,6 @@ export interface PodmanUserResult {
   readonly user: string;
   readonly home: string;
   readonly created: boolean;
-  readonly changes: readonly string[];
   /** `false` with the reason when the directory could not be made immutable. */
   readonly immutable: true | { readonly reason: string };
 }
@@ -35,12 +38,14 @@ export interface PodmanUserResult {
 export interface CreatePodmanUsersResult {
   readonly groupCreated: boolean;
   readonly users: readonly PodmanUserResult[];
+  /** The changes needed (dry run) or made: the same list in both modes. */
+  readonly report: ChangeReport;
 }
 
 /** Mode of ~/.config/containers: readable by its owner only, writable by nobody (spec §7.3). */
 const CONTAINERS_DIR_MODE = 0o500;
 const CONFIG_DIR_MODE = 0o755;
-const CRYPT_HASH = /^\$[0-9a-z]+\$[^\s:]+$/;
+const CHATTR_ARGS = ['+i', '--', '.'] as const;
 
 /** Pure: checks every name and the existing-account rule before anything is done. */
 export function planPodmanUsers(
@@ -65,36 +70,60 @@ export function planPodmanUsers(
   return unique;
 }
 
-async function setPassword(sys: System, user: string, secret: string): Promise<void> {
-  const hashed = CRYPT_HASH.test(secret);
-  if (secret.includes('\n') || (secret.includes(':') && !hashed)) {
-    throw new UsageError('PODUSERS_BAD_PASSWORD', 'the password must be one line without ":"', {
-      details: {},
-    });
-  }
-  // the secret goes through stdin only, never on a command line
-  const args = [
-    ...(hashed ? ['-e'] : ['-c', 'SHA512']),
-    ...(sys.fs.root === '/' ? [] : ['-R', sys.fs.root]),
-  ];
-  const r = await sys.proc.run('chpasswd', args, { input: `${user}:${secret}\n` });
-  if (r.exitCode !== 0) {
-    throw new PodsecError(
-      'PODUSERS_PASSWORD_FAILED',
-      `cannot set the password of ${user}: ${r.stderr.trim()}`,
-      { details: { user, reason: r.stderr.trim() } },
-    );
-  }
+/** The base of new homes: `HOME=` of the tree's /etc/default/useradd, else /home (useradd's default). */
+async function homeBase(sys: System): Promise<string> {
+  const text = (await sys.fs.readTextIfExists('/etc/default/useradd')) ?? '';
+  const m = /^HOME=(\/[^\s]*)$/m.exec(text);
+  const base = m?.[1]?.replace(/\/+$/, '');
+  return base && !base.split('/').includes('..') ? base : '/home';
 }
 
-async function lockDown(
+async function isImmutable(sys: System, dir: string): Promise<boolean> {
+  const r = await sys.fs.withDir(dir, (pinned) =>
+    sys.proc.run('lsattr', ['-d', '--', '.'], { cwd: pinned }),
+  );
+  return r.exitCode === 0 && /^\S*i\S*\s/.test(r.stdout);
+}
+
+/** One user's part of the plan. */
+interface UserPlan {
+  readonly user: string;
+  readonly home: string;
+  readonly created: boolean;
+  readonly changes: readonly Change[];
+  /** Known now (away from the running system, or already immutable); else decided by the chattr run. */
+  readonly immutable?: true | { readonly reason: string };
+  /** The containers directory chattr +i runs in. */
+  readonly lockDir: string;
+}
+
+async function planUser(
   sys: System,
   user: string,
-  home: string,
-  gid: number,
-  uid: number,
-  changes: string[],
-): Promise<true | { reason: string }> {
+  base: string,
+  password: PasswordSource,
+): Promise<UserPlan> {
+  const entry = await sys.users.getUser(user);
+  const changes: Change[] = [];
+  const home = entry?.home ?? `${base}/${user}`;
+  changes.push(
+    entry
+      ? // only the primary group, resolved in this root's /etc/group (never usermod --prefix -g)
+        { kind: 'user', name: user, options: { group: PODMAN_GROUP } }
+      : { kind: 'user', name: user, options: { group: PODMAN_GROUP, home, createHome: true } },
+  );
+  if (password.kind === 'secret') changes.push({ kind: 'password', user, secret: password.value });
+  // the home comes from passwd, never from the current directory (W13)
+  if (
+    entry &&
+    (!home.startsWith('/') || home === '/' || (await sys.fs.stat(home))?.kind !== 'dir')
+  ) {
+    throw new PodsecError(
+      'PODUSERS_NO_HOME',
+      `home directory "${home}" of ${user} is missing or unusable`,
+      { details: { user, home } },
+    );
+  }
   const config = `${home}/.config`;
   const dir = `${config}/containers`;
   for (const p of [config, dir]) {
@@ -105,15 +134,7 @@ async function lockDown(
         details: { path: p },
       });
   }
-  const cfg = await sys.fs.stat(config);
-  if (!cfg || cfg.uid !== 0 || cfg.gid !== 0 || cfg.mode !== CONFIG_DIR_MODE) {
-    if (!sys.dryRun) {
-      await sys.fs.mkdir(config);
-      await sys.fs.chown(config, 0, 0);
-      await sys.fs.chmod(config, CONFIG_DIR_MODE);
-    }
-    changes.push(`${config} root:root 0755`);
-  }
+  changes.push({ kind: 'dir', path: config, mode: CONFIG_DIR_MODE, uid: 0, gid: 0 });
   const st = await sys.fs.stat(dir);
   if (st && (await sys.fs.readdir(dir)).length > 0) {
     throw new PodsecError(
@@ -122,127 +143,118 @@ async function lockDown(
       { details: { path: dir } },
     );
   }
-  const immutableNow = sys.root === '/' && st !== undefined && (await isImmutable(sys, dir));
-  if (
-    !immutableNow &&
-    (!st || st.uid !== uid || st.gid !== gid || st.mode !== CONTAINERS_DIR_MODE)
-  ) {
-    if (!sys.dryRun) {
-      await sys.fs.mkdir(dir);
-      await sys.fs.chown(dir, uid, gid);
-      await sys.fs.chmod(dir, CONTAINERS_DIR_MODE);
-    }
-    changes.push(`${dir} ${user}:${PODMAN_GROUP} 0500`);
-  }
-  if (sys.root !== '/')
-    return { reason: 'chattr +i is only applied to the running system (--root is not "/")' };
-  if (immutableNow) return true;
-  if (sys.dryRun) {
-    changes.push(`chattr +i ${dir}`);
-    return true;
-  }
+  const running = sys.root === '/';
+  const immutableNow = running && st !== undefined && (await isImmutable(sys, dir));
+  // an immutable directory cannot change (and is right: it was locked down in this state)
+  if (!immutableNow)
+    changes.push({
+      kind: 'dir',
+      path: dir,
+      mode: CONTAINERS_DIR_MODE,
+      uid: user,
+      gid: PODMAN_GROUP,
+    });
   // chattr runs inside the directory pinned by descriptor: the user owns the home and could swap
   // ~/.config for a link to /etc between a check and a path-based call
-  const r = await sys.fs.withDir(dir, (pinned) =>
-    sys.proc.run('chattr', ['+i', '--', '.'], { cwd: pinned }),
-  );
-  if (r.exitCode !== 0)
-    return { reason: `chattr +i failed: ${r.stderr.trim() || `exit ${r.exitCode}`}` };
-  changes.push(`chattr +i ${dir}`);
-  return true;
-}
-
-async function isImmutable(sys: System, dir: string): Promise<boolean> {
-  const r = await sys.fs.withDir(dir, (pinned) =>
-    sys.proc.run('lsattr', ['-d', '--', '.'], { cwd: pinned }),
-  );
-  return r.exitCode === 0 && /^\S*i\S*\s/.test(r.stdout);
-}
-
-async function ensureSubIds(sys: System, user: string, changes: string[]): Promise<void> {
-  for (const [file, list] of [
-    ['/etc/subuid', await sys.users.subuids()],
-    ['/etc/subgid', await sys.users.subgids()],
-  ] as const) {
-    if (list.some((r) => r.owner === user)) continue;
-    if (!sys.dryRun) await allocateSubIds(sys.fs, user, file);
-    changes.push(`${file} ${user}`);
-  }
-}
-
-async function processUser(
-  sys: System,
-  user: string,
-  options: CreatePodmanUsersOptions,
-  gid: number,
-): Promise<PodmanUserResult> {
-  const changes: string[] = [];
-  let entry = await sys.users.getUser(user);
-  const created = entry === undefined;
-  if (created) {
-    if (!sys.dryRun) await sys.users.addUser(user, { group: PODMAN_GROUP, createHome: true });
-    changes.push(`useradd -g ${PODMAN_GROUP} -m ${user}`);
-    entry = await sys.users.getUser(user);
-  } else if (entry && entry.gid !== gid) {
-    // resolved in this root's /etc/group (usermod --prefix -g would look the group up on the host)
-    if (!sys.dryRun) await sys.users.setPrimaryGroup(user, PODMAN_GROUP);
-    changes.push(`usermod -g ${PODMAN_GROUP} ${user}`);
-  }
-  if (options.password.kind === 'secret') {
-    if (!sys.dryRun) await setPassword(sys, user, options.password.value);
-    changes.push(`password of ${user}`);
-  }
-  if (sys.dryRun && !entry) {
-    return { user, home: `(new home of ${user})`, created, changes, immutable: true };
-  }
-  // the home comes from passwd, never from the current directory (W13)
-  const home = entry?.home ?? '';
-  if (!home.startsWith('/') || home === '/' || (await sys.fs.stat(home))?.kind !== 'dir') {
-    throw new PodsecError(
-      'PODUSERS_NO_HOME',
-      `home directory "${home}" of ${user} is missing or unusable`,
-      { details: { user, home } },
-    );
-  }
-  const immutable = await lockDown(sys, user, home, gid, entry!.uid, changes);
-  await ensureSubIds(sys, user, changes);
-  return { user, home, created, changes, immutable };
+  if (running && !immutableNow)
+    changes.push({ kind: 'run', file: 'chattr', args: CHATTR_ARGS, cwd: dir, onFailure: 'warn' });
+  changes.push({ kind: 'subids', path: '/etc/subuid', user });
+  changes.push({ kind: 'subids', path: '/etc/subgid', user });
+  return {
+    user,
+    home,
+    created: entry === undefined,
+    changes,
+    lockDir: dir,
+    ...(running
+      ? immutableNow
+        ? { immutable: true as const }
+        : {}
+      : {
+          immutable: {
+            reason: 'chattr +i is only applied to the running system (--root is not "/")',
+          },
+        }),
+  };
 }
 
 /**
- * Creates (or with `existing` locks down) container users: group podman (once), each user with primary
- * group podman, `~/.config` root:root 0755, `~/.config/containers` `<user>:podman` 0500 and empty,
- * immutable when this is the running system, subordinate uid/gid ranges for rootless podman.
- * Users are processed in order; the first failure stops the run with `PODUSERS_USER_FAILED`
- * (details: user, done), earlier users stay complete.
- * @throws UsageError `USAGE_BAD_NAME`, `PODUSERS_NO_USERS`, `PODUSERS_USER_EXISTS`; PodsecError `PODUSERS_USER_FAILED`
+ * Reads the tree and plans every user (in order): group podman (once, first), each account with primary
+ * group podman, its password when given, `~/.config` root:root 0755, `~/.config/containers`
+ * `<user>:podman` 0500 and empty, `chattr +i` on the running system, sub-id ranges. Changes nothing.
+ * @throws UsageError `USAGE_BAD_NAME`, `PODUSERS_NO_USERS`, `PODUSERS_USER_EXISTS`; PodsecError
+ *   `PODUSERS_USER_FAILED` (an unusable home, a symlinked or non-empty configuration directory)
+ */
+export async function planPodmanUserChanges(
+  sys: System,
+  options: CreatePodmanUsersOptions,
+): Promise<{ readonly group: Change[]; readonly users: readonly UserPlan[] }> {
+  const existing = new Set((await sys.users.passwd()).map((u) => u.name));
+  const names = planPodmanUsers(options.users, existing, options);
+  const base = await homeBase(sys);
+  const users: UserPlan[] = [];
+  for (const user of names) {
+    try {
+      users.push(await planUser(sys, user, base, options.password));
+    } catch (e) {
+      throw userFailed(user, e, []);
+    }
+  }
+  return { group: [{ kind: 'group', name: PODMAN_GROUP, system: true }], users };
+}
+
+function userFailed(user: string, e: unknown, done: readonly string[]): PodsecError {
+  const reason = errorMessage(e);
+  return new PodsecError('PODUSERS_USER_FAILED', `user ${user} failed: ${reason}`, {
+    cause: e,
+    details: { user, reason, done: done.join(', ') || '-' },
+  });
+}
+
+/**
+ * Creates (or with `existing` locks down) container users: everything is planned and validated first, then
+ * applied in order by the core engine. A failure while applying stops the run with `PODUSERS_USER_FAILED`
+ * (details: user, done): the users before it are complete.
+ * @throws UsageError `USAGE_BAD_NAME`, `PODUSERS_NO_USERS`, `PODUSERS_USER_EXISTS`, `CHANGES_INVALID`;
+ *   PodsecError `PODUSERS_USER_FAILED`
  */
 export async function createPodmanUsers(
   sys: System,
   options: CreatePodmanUsersOptions,
 ): Promise<CreatePodmanUsersResult> {
-  const existing = new Set((await sys.users.passwd()).map((u) => u.name));
-  const users = planPodmanUsers(options.users, existing, options);
-  let groupCreated = false;
-  if (!(await sys.users.getGroup(PODMAN_GROUP))) {
-    if (!sys.dryRun) await sys.users.ensureGroup(PODMAN_GROUP, { system: true });
-    groupCreated = true;
+  const plan = await planPodmanUserChanges(sys, options);
+  const owner = new Map<Change, string>();
+  for (const u of plan.users) for (const c of u.changes) owner.set(c, u.user);
+  const all = [...plan.group, ...plan.users.flatMap((u) => u.changes)];
+  let current: string | undefined;
+  let report: ChangeReport;
+  try {
+    report = await applyChanges(sys, all, { onStep: (c) => (current = owner.get(c) ?? current) });
+  } catch (e) {
+    if (current === undefined) throw e;
+    const failing = current;
+    const done = plan.users
+      .map((u) => u.user)
+      .slice(
+        0,
+        plan.users.findIndex((u) => u.user === failing),
+      );
+    throw userFailed(failing, e, done);
   }
-  const gid = (await sys.users.getGroup(PODMAN_GROUP))?.gid ?? -1;
-  const results: PodmanUserResult[] = [];
-  for (const user of users) {
-    try {
-      const r = await processUser(sys, user, options, gid);
-      if (r.immutable !== true)
-        sys.report.warn(`${user}: ~/.config/containers not made immutable: ${r.immutable.reason}`);
-      results.push(r);
-    } catch (e) {
-      const reason = errorMessage(e);
-      throw new PodsecError('PODUSERS_USER_FAILED', `user ${user} failed: ${reason}`, {
-        cause: e,
-        details: { user, reason, done: results.map((x) => x.user).join(', ') || '-' },
-      });
-    }
-  }
-  return { groupCreated, users: results };
+  const users = plan.users.map((u): PodmanUserResult => {
+    const failed = report.warnings.find((w) => w.includes(`(in ${u.lockDir})`));
+    const immutable =
+      u.immutable ??
+      (failed === undefined
+        ? true
+        : { reason: `chattr +i failed: ${failed.replace(/^.*?failed \(exit \d+\): /, '')}` });
+    if (immutable !== true)
+      sys.report.warn(`${u.user}: ~/.config/containers not made immutable: ${immutable.reason}`);
+    return { user: u.user, home: u.home, created: u.created, immutable };
+  });
+  return {
+    groupCreated: report.changes.some((c) => c.kind === 'group'),
+    users,
+    report,
+  };
 }
