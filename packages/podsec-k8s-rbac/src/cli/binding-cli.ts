@@ -1,6 +1,5 @@
 import { Command, type CliContext, type CliDefinition } from '@podsec/core/cli';
-import { stringify } from 'yaml';
-import { bindRole, unbindRole, type BindingResult } from '../bindings/bind.ts';
+import type { BindingResult } from '../bindings/bind.ts';
 import type { BindingRequest } from '../bindings/plan-binding.ts';
 import { rbacMessages } from '../messages.ts';
 import {
@@ -61,7 +60,12 @@ export function parseBindingArgs(
   };
 }
 
-function report(ctx: CliContext, req: BindingRequest, r: BindingResult, verb: 'bind' | 'unbind') {
+async function report(
+  ctx: CliContext,
+  req: BindingRequest,
+  r: BindingResult,
+  verb: 'bind' | 'unbind',
+): Promise<void> {
   const params = {
     user: req.user,
     kind: req.type.bindingKind,
@@ -78,7 +82,7 @@ function report(ctx: CliContext, req: BindingRequest, r: BindingResult, verb: 'b
     const text =
       r.action === 'delete'
         ? ctx.t('rbac.dryRunDelete', params)
-        : `${ctx.t('rbac.dryRun')}\n${stringify(r.body)}`;
+        : `${ctx.t('rbac.dryRun')}\n${(await import('yaml')).stringify(r.body)}`;
     ctx.system.report.result(text.trimEnd(), data);
     return;
   }
@@ -122,9 +126,10 @@ export function bindingCli(name: string, verb: 'bind' | 'unbind'): CliDefinition
           const o = opts as unknown as Opts;
           const req = parseBindingArgs(user, type, role, binding, namespace);
           const api = await openKubeApi(ctx, o);
+          const { bindRole, unbindRole } = await import('../bindings/bind.ts');
           const run = verb === 'bind' ? bindRole : unbindRole;
           const r = await run(ctx.system, api, req, { noLocalCheck: !o.localCheck });
-          report(ctx, req, r, verb);
+          await report(ctx, req, r, verb);
         });
     },
   };

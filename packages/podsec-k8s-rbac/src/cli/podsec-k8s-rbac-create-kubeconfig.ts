@@ -6,8 +6,6 @@ import {
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
-import { stringify } from 'yaml';
-import { createKubeconfig } from '../kubeconfig/create-kubeconfig.ts';
 import { rbacMessages } from '../messages.ts';
 import { DEFAULT_DAYS } from '../paths.ts';
 import { KEY_TYPES, type KeyType } from '../pki/csr.ts';
@@ -77,6 +75,7 @@ async function run(ctx: CliContext, target: string, groupArgs: string[], o: Opts
       ? undefined
       : await ctx.system.hostFs.readText(path.resolve(process.cwd(), o.csr));
   const { file, connect } = kubeConnection(ctx, o);
+  const { createKubeconfig } = await import('../kubeconfig/create-kubeconfig.ts');
   const r = await createKubeconfig(ctx.system, connect, {
     user,
     groups,
@@ -95,7 +94,10 @@ async function run(ctx: CliContext, target: string, groupArgs: string[], o: Opts
     by: NAME,
   });
   if (r.dryRun) {
-    ctx.system.report.result(`${ctx.t('rbac.dryRun')}\n${stringify(r.csr).trimEnd()}`, r);
+    ctx.system.report.result(
+      `${ctx.t('rbac.dryRun')}\n${(await import('yaml')).stringify(r.csr).trimEnd()}`,
+      r,
+    );
     return;
   }
   const lines = [

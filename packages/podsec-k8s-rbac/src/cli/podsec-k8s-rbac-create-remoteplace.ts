@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError, type CliDefinition } from '@podsec/core/cli';
 import { rbacMessages } from '../messages.ts';
-import { createRemotePlace } from '../remote/create-remoteplace.ts';
 import { exitHelp, exitTable } from './common.ts';
 
 const NAME = 'podsec-k8s-rbac-create-remoteplace';
@@ -42,6 +41,7 @@ export const cli: CliDefinition = {
       .addHelpText('after', exitHelp(exitCodes))
       .action(async (host, o) => {
         const abs = (f: string) => path.resolve(process.cwd(), f);
+        const { createRemotePlace } = await import('../remote/create-remoteplace.ts');
         const r = await createRemotePlace(ctx.system, {
           host,
           port: o.port,
