@@ -16,6 +16,8 @@ import { planNode, type U7sRole } from '../u7s/node-config.ts';
 import { planPreflight, readPreflightFacts } from '../u7s/preflight.ts';
 import { ensureU7sAdmin } from '../u7s/provision.ts';
 import { readSupervisorStatus, runSupervisor, stopSupervisor } from '../u7s/supervisor.ts';
+import { installU7sUnits } from '../u7s/install-units.ts';
+import { changeReportJson, changesMessages, formatChangeReport } from '@podsec/core/changes';
 
 /** Exit codes of podsec-u7s. */
 export const exitCodes = {
@@ -273,6 +275,8 @@ function createProgram(ctx: CliContext) {
           XDG_RUNTIME_DIR: p.runtime,
           ROOTLESSKIT_STATE_DIR: p.stateDir,
           TERM: ctx.env['TERM'],
+          // kubelet.service (Type=notify): the kubelet's READY=1 goes to the user manager
+          NOTIFY_SOCKET: ctx.env['NOTIFY_SOCKET'],
         },
       });
       // the command's own status, passed through without a message
@@ -321,6 +325,28 @@ function createProgram(ctx: CliContext) {
       sys().report.result(ids.join('\n'), { removed: ids });
     });
 
+  nodeOptions(
+    program
+      .command('units')
+      .description(
+        'install the systemd units for this host: u7s.service, the user units rootlesskit.service and\n' +
+          'kubelet.service, the delegate drop-in of this user manager, the modules-load list, lingering',
+      ),
+  )
+    .argument('[payload...]', 'payload of the namespace (the CRI launcher)')
+    .action(async (payload, o) => {
+      requireRoot(ctx);
+      const opts = startOptions(o, payload);
+      const r = await installU7sUnits(sys(), {
+        node: opts.node,
+        libexec: opts.libexec,
+        cniDir: opts.cniDir,
+        readyTimeoutSec: opts.readyTimeoutMs / 1000,
+        ...(opts.payload ? { payload: opts.payload } : {}),
+      });
+      sys().report.result(formatChangeReport(r, ctx.t).join('\n'), changeReportJson(r));
+    });
+
   program
     .command('preflight')
     .description('check this host for a rootless node; each failure with how to fix it')
@@ -350,5 +376,8 @@ export const cli: CliDefinition = {
   name: 'podsec-u7s',
   create: createProgram,
   exitCodes,
-  messages: u7sMessages,
+  messages: {
+    en: { ...changesMessages.en, ...u7sMessages.en },
+    ru: { ...changesMessages.ru, ...u7sMessages.ru },
+  },
 };
