@@ -1,5 +1,5 @@
 /**
- * System paths, names and defaults of the podsec base package (spec §1, §10; W19: one place for all of
+ * System paths, names and defaults of the podsec base package (docs/files.md#roles-and-well-known-names, docs/files.md; docs/weaknesses.md#w19-hard-coded-values: one place for all of
  * them). Paths are system paths; the FileSystem maps them under --root.
  */
 export const OS_RELEASE = '/etc/os-release';
@@ -21,7 +21,7 @@ export const NGINX_SITE_NAME = 'podsec-sigstore.conf';
 export const DOCKER_REGISTRY_CONFIG = '/etc/docker-registry/config.yml';
 export const REGISTRY_STORAGE = '/var/lib/containers/storage/volumes/registry/_data/';
 export const SYSTEMD_UNIT_DIR = '/etc/systemd/system';
-/** Lock against concurrent podsec runs changing the same configuration (W17): `withLock` takes /run/podsec.lock. */
+/** Lock against concurrent podsec runs changing the same configuration (docs/weaknesses.md#w17-configuration-file-management): `withLock` takes /run/podsec.lock. */
 export const PODSEC_LOCK = '/run/podsec';
 
 /** Well-known host names bound in /etc/hosts. */
@@ -32,7 +32,7 @@ export const PODSEC_HOSTNAMES = [REGISTRY_HOST, SIGSTORE_HOST, TRIVY_HOST] as co
 export const REGISTRY_PORT = 80;
 export const SIGSTORE_PORT = 81;
 
-/** Lookaside URLs as the original writes them (§10.3). */
+/** Lookaside URLs as the original writes them (docs/files.md#registriesd). */
 export const LOOKASIDE_READ_URL = 'http://sigstore.local:81/sigstore/';
 export const LOOKASIDE_WRITE_URL = 'file:///var/sigstore/sigstore/';
 export const KEYS_URL = 'http://sigstore.local:81/keys/';
@@ -45,7 +45,7 @@ export const PODMAN_DEV_GROUP = 'podman_dev';
 export const DEFAULT_IMAGE_MAKER = 'imagemaker';
 export const DEFAULT_SCOPE = 'registry.local';
 
-/** Upstream registry for archiving (§9) and the legacy alias prefix (§10.10). */
+/** Upstream registry for archiving (§9) and the legacy alias prefix (docs/files.md#oci-archives). */
 export const ALT_REGISTRY = 'registry.altlinux.org';
 export const LEGACY_C10F_PREFIX = 'k8s-c10f2';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 /**
  * Every entry under `root` (sorted): kind, mode, owner, and a content hash or link target. Two equal
- * snapshots mean "no side effects" in the sense of the spec's acceptance checks.
+ * snapshots mean "no side effects" in the sense of the commands' acceptance tests.
  */
 export async function snapshotTree(root: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};

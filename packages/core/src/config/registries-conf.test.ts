@@ -70,7 +70,7 @@ describe('parseRegistriesConf', () => {
 });
 
 describe('ensureInsecureRegistry', () => {
-  it('appends the spec 10.4 block to a v2 file after a blank line, keeping everything else', () => {
+  it('appends the block of docs/files.md#registriesconf to a v2 file after a blank line, keeping everything else', () => {
     const r = ensureInsecureRegistry(V2, 'registry.local');
     assert.equal(r.changed, true);
     assert.equal(r.text, `${V2}\n[[registry]]\nlocation = "registry.local"\ninsecure = true\n`);

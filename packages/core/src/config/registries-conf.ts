@@ -213,7 +213,7 @@ export interface EnsureInsecureResult {
 
 /**
  * Make `location` an insecure registry. v2: mark the `[[registry]]` entry whose prefix (or location)
- * is `location` `insecure = true`, or append a new `[[registry]] location/insecure` entry (spec 10.4).
+ * is `location` `insecure = true`, or append a new `[[registry]] location/insecure` entry (docs/files.md#registriesconf).
  * v1: add it to `[registries.insecure] registries`. The result is re-parsed and checked.
  * @throws UsageError `REGISTRIES_CONF_INVALID` (malformed or mixed input), `REGISTRIES_CONF_UNSUPPORTED`
  *   (an entry podsec cannot edit textually, e.g. inline tables)

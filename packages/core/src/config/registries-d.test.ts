@@ -173,13 +173,13 @@ describe('lookasideFor', () => {
     assert.equal(lookasideFor(onlyLegacy, 'x.io/a'), 'http://r/');
   });
 
-  it('returns undefined when nothing is configured (the W9 case is handled by default-docker)', () => {
+  it('returns undefined when nothing is configured (the docs/weaknesses.md#w9-policy-inspection-functions case is handled by default-docker)', () => {
     assert.equal(lookasideFor({ docker: {} }, 'x.io/a:1'), undefined);
   });
 });
 
 describe('formatRegistriesD', () => {
-  it('writes the server file of spec 10.3(a) and round-trips', () => {
+  it('writes the server file of docs/files.md#system-lookaside-configuration and round-trips', () => {
     const text = formatRegistriesD({
       defaultDocker: {
         lookaside: 'http://sigstore.local:81/sigstore/',

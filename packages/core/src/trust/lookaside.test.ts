@@ -72,7 +72,7 @@ describe('lookasideRepositoryPath', () => {
 });
 
 describe('signatureLocation', () => {
-  it('builds <base>/<path>@<alg>=<hex>/signature-<n> like containers/image (spec §10.6 example)', () => {
+  it('builds <base>/<path>@<alg>=<hex>/signature-<n> like containers/image (the example of docs/files.md#the-varsigstore-tree)', () => {
     assert.equal(
       signatureLocation(
         'http://sigstore.local:81/sigstore/',

@@ -1,5 +1,5 @@
 /**
- * Lookaside signature storage (containers-registries.d(5), spec §10.6): signatures of an image
+ * Lookaside signature storage (containers-registries.d(5), docs/files.md#the-varsigstore-tree): signatures of an image
  * `<host>/<path>` with manifest digest `<alg>:<hex>` live at `<base>/<path>@<alg>=<hex>/signature-<n>`,
  * n = 1, 2, … without gaps; readers stop at the first missing index.
  */

@@ -1,7 +1,7 @@
 /**
  * "Simple signing" (atomic container signature, containers-signature(5)): a non-detached OpenPGP
  * signed message whose literal data is a small JSON document binding a docker reference to a
- * manifest digest. Spec §10.9.
+ * manifest digest. See docs/files.md#signature-payload.
  */
 import {
   createHash,
@@ -244,7 +244,7 @@ export async function signSimpleSigning(options: SignSimpleSigningOptions): Prom
 }
 
 /**
- * A new-format Compressed Data packet (RFC 4880 §5.6, algorithm 2 = ZLIB) around `zlibData`, the layout
+ * A new-format Compressed Data packet (RFC 4880 section 5.6, algorithm 2 = ZLIB) around `zlibData`, the layout
  * GnuPG writes for `gpg --sign`. Built by hand because openpgp's Message.compress drops streamed signatures.
  */
 function compressedDataPacket(zlibData: Uint8Array): Uint8Array {

@@ -41,7 +41,7 @@ describe('podsec-create-imagemakeruser', () => {
     assert.deepEqual(await snapshotTree(system.root), before);
   });
 
-  it('W1: exits 1 on a host that is not the signature server', async (t) => {
+  it('exits 1 on a host that is not the signature server (docs/weaknesses.md#w1-host-role-guard)', async (t) => {
     const { system } = await prepareServer(t, {
       tree: { 'etc/hosts': '10.9.9.9 registry.local sigstore.local trivy.local\n' },
     });
@@ -87,7 +87,7 @@ describe('podsec-create-imagemakeruser', () => {
     assert.deepEqual(
       [pgpStat.mode & 0o777, pgpStat.uid, pgpStat.gid],
       [0o644, 0, 0],
-      'W7: written by root',
+      'written by root (docs/weaknesses.md#w7-permissions-of-varsigstore)',
     );
     const user = (await system.users.getUser('imagemaker'))!;
     const personal = await json(system.root, 'home/imagemaker/.config/containers/policy.json');
@@ -163,7 +163,7 @@ describe('podsec-create-imagemakeruser', () => {
     assert.deepEqual(
       [dir.mode & 0o7777, dir.uid],
       [0o755, (await system.users.getUser('a'))!.uid],
-      'W7/W8: owned by the maker',
+      'owned by the maker (docs/weaknesses.md#w7-permissions-of-varsigstore, docs/weaknesses.md#w8-shared-paths-in-the-signature-store)',
     );
   });
 
@@ -204,7 +204,7 @@ describe('podsec-create-imagemakeruser', () => {
     );
   });
 
-  it('12.3-10/W12: carol keeps her policy; podman_dev member dave and the makers are refreshed', async (t) => {
+  it('docs/weaknesses.md#w12-personal-policies: carol keeps her policy; podman_dev member dave and the makers are refreshed', async (t) => {
     const carolPolicy = '{"default":[{"type":"reject"}]}';
     const { system } = await prepareServer(t, {
       tree: {
@@ -230,7 +230,7 @@ describe('podsec-create-imagemakeruser', () => {
     );
   });
 
-  it('W12: does not follow a symlinked ~/.config of a podman_dev member', async (t) => {
+  it('docs/weaknesses.md#w12-personal-policies: does not follow a symlinked ~/.config of a podman_dev member', async (t) => {
     const { system } = await prepareServer(t, {
       tree: {
         'etc/passwd':
@@ -283,7 +283,7 @@ describe('podsec-create-imagemakeruser', () => {
     assert.doesNotMatch(r.stderr + r.stdout, /S3cret-pw|correct horse/);
   });
 
-  it('W21: without a passphrase file and without a terminal exits 1 before any change', async (t) => {
+  it('docs/weaknesses.md#w21-interactive-only-flows: without a passphrase file and without a terminal exits 1 before any change', async (t) => {
     const { system } = await prepareServer(t);
     const before = await snapshotTree(system.root);
     const r = await runProgram(cli, ['--key-type', 'ed25519', '--no-password', 'a'], {
@@ -295,7 +295,7 @@ describe('podsec-create-imagemakeruser', () => {
     assert.deepEqual(await snapshotTree(system.root), before);
   });
 
-  it('W21: asks the passphrase twice on a terminal without echo', async (t) => {
+  it('docs/weaknesses.md#w21-interactive-only-flows: asks the passphrase twice on a terminal without echo', async (t) => {
     const { system } = await prepareServer(t);
     const stdin = new PassThrough();
     const answers = ['typed pass\n', 'typed pass\n'];

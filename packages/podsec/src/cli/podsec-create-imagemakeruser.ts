@@ -91,7 +91,7 @@ function createProgram(ctx: CliContext) {
     .option('--no-password', 'create new accounts without a password')
     .action(async (args, opts) => {
       requireRoot(ctx);
-      // W10: every argument is checked before anything else happens
+      // docs/weaknesses.md#w10-invalid-image-maker-arguments: every argument is checked before anything else happens
       const { normalizeMakerArgs } = await import('../imagemaker/plan-imagemakers.ts');
       const makers = normalizeMakerArgs(args);
       const sys = ctx.system;

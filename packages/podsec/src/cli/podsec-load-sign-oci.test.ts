@@ -280,7 +280,7 @@ describe('podsec-load-sign-oci', () => {
       assert.match(r.stderr, /not a member of the podman_dev group/);
     });
 
-    it('exits 1 on a host that is not the signature server (W1) unless --registry-host is given', async (t) => {
+    it('exits 1 on a host that is not the signature server (docs/weaknesses.md#w1-host-role-guard) unless --registry-host is given', async (t) => {
       const s = await setup(t);
       await writeFile(
         path.join(s.root, 'etc/hosts'),

@@ -113,7 +113,7 @@ describe('podsec-save-oci', () => {
     assert.equal(existsSync(path.join(dir, 'o')), false);
   });
 
-  it('exits 1 when not run as root (W5)', async (t) => {
+  it('exits 1 when not run as root (docs/weaknesses.md#w5-root-checks)', async (t) => {
     const dir = await work(t);
     const system = await createTestSystem(t, { proc: fakeSkopeo(), uid: 1000 });
     assert.equal(

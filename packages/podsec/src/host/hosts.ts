@@ -42,7 +42,7 @@ export interface HostsPlan {
 
 /**
  * Pure: adds `<ip> <names...>` to /etc/hosts. Throws `HOSTS_ALREADY_BOUND` (details: name, ip) when any of
- * the names is bound already, to this IP or another one (the original only noticed the same IP, W3).
+ * the names is bound already, to this IP or another one (the original only noticed the same IP, docs/weaknesses.md#w3-etchosts-handling).
  */
 export function planHostsBinding(text: string, ip: string, names: readonly string[]): HostsPlan {
   const line = `${ip} ${names.join(' ')}`;

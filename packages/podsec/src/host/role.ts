@@ -15,7 +15,7 @@ export interface SigstoreServerCheck {
 /**
  * Is this host the registry/signature server? True iff /etc/hosts binds both `registry.local` and
  * `sigstore.local` (non-comment entries) to the same IP and that IP is exactly one of the host's
- * interface addresses. (The original's `isSigstoreServer` never made its callers stop, W1.)
+ * interface addresses. (The original's `isSigstoreServer` never made its callers stop, docs/weaknesses.md#w1-host-role-guard.)
  */
 export async function checkSigstoreServer(sys: System): Promise<SigstoreServerCheck> {
   const text = (await sys.fs.readTextIfExists(ETC_HOSTS)) ?? '';

@@ -1,5 +1,5 @@
 /**
- * podsec-create-imagemakeruser, the I/O part (spec §6, §10.2, §10.3 b, §10.6; W1, W7, W8, W10, W11, W12, W21).
+ * podsec-create-imagemakeruser, the I/O part (§6, docs/files.md#policyjson; each weakness fix is cited where it is made).
  * Everything is checked and every key generated in memory before the first change; the system policy and
  * its published copy are switched last, under the podsec lock, after all keys were exported.
  */
@@ -51,7 +51,7 @@ const PERSONAL_REGISTRIES_D = '.config/containers/registries.d/default.yaml';
 /** Key algorithm of new keys. */
 export type MakerKeyType = 'rsa' | 'ed25519';
 
-/** How new signing keys are made (W21: non-interactive). */
+/** How new signing keys are made (docs/weaknesses.md#w21-interactive-only-flows: non-interactive). */
 export interface MakerKeyOptions {
   /** Real name; `{user}` is replaced by the user name. @default the user name */
   readonly name?: string;
@@ -148,7 +148,7 @@ interface MakerPlan {
 }
 
 /**
- * Make image makers (spec §6): accounts in `podman` + `podman_dev`, a signing key each (private key in
+ * Make image makers (§6): accounts in `podman` + `podman_dev`, a signing key each (private key in
  * `~/.config/podsec/signing-key.asc` and the GnuPG keyring, public key in `/var/sigstore/keys/<user>.pgp`),
  * personal policy and registries.d, signature directories, then the system policy and its published copy.
  * @throws PodsecError `IMAGEMAKER_NOT_SERVER`, `IMAGEMAKER_NO_SIGSTORE`, `IMAGEMAKER_NO_GROUP`, `IMAGEMAKER_NO_POLICY`,
@@ -160,7 +160,7 @@ export async function createImageMakers(
   o: CreateImageMakersOptions,
 ): Promise<CreateImageMakersResult> {
   const tr = o.translate ?? translateEnglish;
-  // W10: validate the list again (duplicates, names, scopes) whatever the caller did
+  // docs/weaknesses.md#w10-invalid-image-maker-arguments: validate the list again (duplicates, names, scopes) whatever the caller did
   const makers = normalizeMakerArgs(o.makers.map((m) => `${m.user}@${m.scope}`));
   const warnings: string[] = [];
   const warn = (key: string, params: Record<string, unknown>): void => {
@@ -169,7 +169,7 @@ export async function createImageMakers(
     sys.report.warn(text);
   };
 
-  // W1: only on the signature server
+  // docs/weaknesses.md#w1-host-role-guard: only on the signature server
   sys.report.progress(tr('imagemaker.checkingServer'));
   const role = await checkSigstoreServer(sys);
   if (!role.isServer) {
@@ -203,7 +203,7 @@ export async function createImageMakers(
     throw new NotFoundError('IMAGEMAKER_NO_POLICY', `${POLICY_JSON} does not exist`, {
       details: { path: POLICY_JSON },
     });
-  // W11: refuse to rebind another key's scope (exit 2) before asking anything
+  // docs/weaknesses.md#w11-transactional-image-maker-creation: refuse to rebind another key's scope (exit 2) before asking anything
   planMakerPolicy(parsePolicy(policyText), makers, {
     force: o.force ?? false,
     policyPath: POLICY_JSON,
@@ -263,7 +263,7 @@ export async function createImageMakers(
   }
 
   if (!sys.dryRun) {
-    // W21: secrets are collected before the first change, from files or a terminal
+    // docs/weaknesses.md#w21-interactive-only-flows: secrets are collected before the first change, from files or a terminal
     for (const p of plans) {
       if (!p.exists) {
         if (!o.password)
@@ -305,7 +305,7 @@ export async function createImageMakers(
     if (keysDir && (keysDir.mode & 0o022) !== 0)
       warn('imagemaker.keysDirWritable', { dir: SIGSTORE_KEYS });
 
-    // W11: the policy switches only now, after every key was exported
+    // docs/weaknesses.md#w11-transactional-image-maker-creation: the policy switches only now, after every key was exported
     const text = formatPolicy(plan.policy);
     const policy = await writeVersioned(sys, POLICY_JSON, text, {
       prefix: 'policy_',
@@ -453,7 +453,7 @@ async function makeKey(
       },
     );
   }
-  // W11: the exported key must be exactly the new one, able to sign now
+  // docs/weaknesses.md#w11-transactional-image-maker-creation: the exported key must be exactly the new one, able to sign now
   const pub = await readPublicKeys(key.publicKeyArmored);
   if (pub.length !== 1 || pub[0]!.getFingerprint().toUpperCase() !== key.fingerprint) {
     throw new PodsecError(
@@ -613,7 +613,7 @@ async function applyMaker(ctx: ApplyContext, p: MakerPlan): Promise<MakerResult>
     sys.report.info(
       ctx.tr('imagemaker.keyReused', { user: p.user, fingerprint: p.key.fingerprint }),
     );
-  // W7: the public key is written by root, not by the maker
+  // docs/weaknesses.md#w7-permissions-of-varsigstore: the public key is written by root, not by the maker
   if (p.key.publicKeyArmored !== undefined || (sys.dryRun && p.key.state === 'generate')) {
     await writeIfDifferent(ctx, publicKeyPathOf(p.user), p.key.publicKeyArmored ?? '', {
       mode: 0o644,
@@ -749,7 +749,7 @@ function gpgEnv(sys: System): Record<string, string | undefined> {
   };
 }
 
-/** W7/W8: per-scope signature directories owned by their maker; shared parents root:podman_dev with the sticky bit. */
+/** docs/weaknesses.md#w7-permissions-of-varsigstore, docs/weaknesses.md#w8-shared-paths-in-the-signature-store: per-scope signature directories owned by their maker; shared parents root:podman_dev with the sticky bit. */
 async function applySignatureDirs(ctx: ApplyContext, makers: readonly MakerSpec[]): Promise<void> {
   const { sys } = ctx;
   const devGid = (await sys.users.getGroup(PODMAN_DEV_GROUP))?.gid ?? 0;
@@ -791,7 +791,7 @@ async function applySignatureDirs(ctx: ApplyContext, makers: readonly MakerSpec[
 }
 
 /**
- * W12: refresh the personal policy of every `podman_dev` member (homes from passwd) and of this run's
+ * docs/weaknesses.md#w12-personal-policies: refresh the personal policy of every `podman_dev` member (homes from passwd) and of this run's
  * makers; nobody else's files are touched.
  */
 async function refreshPersonalPolicies(

@@ -61,7 +61,7 @@ describe('normalizeMakerArgs', () => {
 });
 
 describe('planMakerPolicy', () => {
-  it('adds a signedBy GPGKeys requirement per scope (§10.2 b)', () => {
+  it('adds a signedBy GPGKeys requirement per scope (docs/files.md#image-maker-scopes)', () => {
     const p = planMakerPolicy(FRESH, [
       { user: 'immkk8s', scope: 'registry.local/c10f' },
       { user: 'imagemaker', scope: 'registry.local' },
@@ -128,13 +128,13 @@ describe('planMakerPolicy', () => {
 });
 
 describe('planPersonalPolicy and formatMakerRegistriesD', () => {
-  it('makes the default permissive and keeps the scopes (§10.2 c)', () => {
+  it('makes the default permissive and keeps the scopes (docs/files.md#personal-policy-of-an-image-maker)', () => {
     const sys = planMakerPolicy(FRESH, [{ user: 'a', scope: 'registry.local' }]).policy;
     const mine = planPersonalPolicy(sys);
     assert.deepEqual(mine.default, [{ type: 'insecureAcceptAnything' }]);
     assert.deepEqual(mine.transports, sys.transports);
   });
-  it('writes the read and staging lookaside under both key names (§10.3 b)', () => {
+  it('writes the read and staging lookaside under both key names (docs/files.md#image-maker-lookaside-configuration)', () => {
     assert.deepEqual(parseRegistriesDFile('default.yaml', formatMakerRegistriesD()), {
       defaultDocker: {
         lookaside: 'http://sigstore.local:81/sigstore/',
@@ -158,7 +158,7 @@ describe('signatureDirOf and planSignatureDirs', () => {
       '/var/sigstore/sigstore/a/b',
     );
   });
-  it('reports scopes of different hosts sharing one directory (W8)', () => {
+  it('reports scopes of different hosts sharing one directory (docs/weaknesses.md#w8-shared-paths-in-the-signature-store)', () => {
     const p = planSignatureDirs([
       { user: 'a', scope: 'registry.local/x' },
       { user: 'b', scope: 'registry.altlinux.org/x' },

@@ -1,5 +1,5 @@
 /**
- * Pure planning of podsec-create-imagemakeruser (spec §6, W10, W11): argument normalisation and
+ * Pure planning of podsec-create-imagemakeruser (§6, docs/weaknesses.md#w10-invalid-image-maker-arguments, docs/weaknesses.md#w11-transactional-image-maker-creation): argument normalisation and
  * validation, the new system policy, the maker's personal policy and registries.d file, and where
  * the maker's signatures go. No System here.
  */
@@ -30,7 +30,7 @@ export interface MakerSpec {
 }
 
 /**
- * Argument normalisation of §6.1 [orig] with the validation the original lost in a subshell (W10):
+ * Argument normalisation of §6.1 [orig] with the validation the original lost in a subshell (docs/weaknesses.md#w10-invalid-image-maker-arguments):
  * none -> `imagemaker@registry.local`; one without `@` -> `<arg>@registry.local`; otherwise every argument
  * must be `user@scope` with a valid user name and docker scope; a scope may appear only once.
  * @throws UsageError `IMAGEMAKER_BAD_FORMAT`, `USAGE_BAD_NAME`, `IMAGEMAKER_BAD_SCOPE` (exit 1),
@@ -94,7 +94,7 @@ export function publicKeyPathOf(user: string): string {
   return `${SIGSTORE_KEYS}/${user}.pgp`;
 }
 
-/** The requirement list a maker's scope gets (§10.2 b). */
+/** The requirement list a maker's scope gets (docs/files.md#image-maker-scopes). */
 export function makerRequirements(user: string): PolicyRequirement[] {
   const r: SignedByRequirement = {
     type: 'signedBy',
@@ -134,7 +134,7 @@ export function describeRequirements(reqs: readonly PolicyRequirement[]): string
 
 /**
  * The new system policy: each scope bound to `signedBy GPGKeys /var/sigstore/keys/<user>.pgp`. A scope that
- * is bound to anything else is refused unless `force` (the original silently replaced it, W11).
+ * is bound to anything else is refused unless `force` (the original silently replaced it, docs/weaknesses.md#w11-transactional-image-maker-creation).
  * @throws UsageError `IMAGEMAKER_SCOPE_BOUND` (exit 2)
  */
 export function planMakerPolicy(
@@ -175,12 +175,12 @@ export function planMakerPolicy(
   return { policy, bindings, changed: bindings.some((b) => b.action !== 'keep') };
 }
 
-/** A maker's personal policy (§10.2 c): the system policy with `default[0]` = `insecureAcceptAnything`. */
+/** A maker's personal policy (docs/files.md#personal-policy-of-an-image-maker): the system policy with `default[0]` = `insecureAcceptAnything`. */
 export function planPersonalPolicy(system: Policy): Policy {
   return { ...system, default: [{ type: 'insecureAcceptAnything' }, ...system.default.slice(1)] };
 }
 
-/** A maker's `~/.config/containers/registries.d/default.yaml` (§10.3 b): read and staging lookaside, both key names. */
+/** A maker's `~/.config/containers/registries.d/default.yaml` (docs/files.md#image-maker-lookaside-configuration): read and staging lookaside, both key names. */
 export function formatMakerRegistriesD(): string {
   return formatRegistriesD({
     defaultDocker: {
@@ -194,7 +194,7 @@ export function formatMakerRegistriesD(): string {
 }
 
 /**
- * The signature directory of a scope: `/var/sigstore/sigstore/<scope path without host>` (§10.6; the tag
+ * The signature directory of a scope: `/var/sigstore/sigstore/<scope path without host>` (docs/files.md#the-varsigstore-tree; the tag
  * or digest of a reference scope is dropped), `undefined` for a host-only or wildcard scope, whose
  * signatures go straight into the shared top directory.
  */
@@ -216,12 +216,12 @@ export interface SignatureDirPlan {
   readonly dir: string;
   readonly user: string;
   readonly scope: string;
-  /** Other scopes of this run whose signatures land in the same directory (W8). */
+  /** Other scopes of this run whose signatures land in the same directory (docs/weaknesses.md#w8-shared-paths-in-the-signature-store). */
   readonly sharedWith: readonly string[];
 }
 
 /**
- * Signature directories to pre-create, owned by their maker (W7/W8), so that a maker cannot overwrite the
+ * Signature directories to pre-create, owned by their maker (docs/weaknesses.md#w7-permissions-of-varsigstore, docs/weaknesses.md#w8-shared-paths-in-the-signature-store), so that a maker cannot overwrite the
  * signatures of another. Two scopes with the same path under different hosts share one directory (the
  * lookaside path omits the host): the first maker gets it and the sharing is reported.
  */

@@ -1,5 +1,5 @@
 /**
- * Safe extraction and packing of the per-architecture OCI archives (`<arch>.tar.xz`, spec §10.10, W15):
+ * Safe extraction and packing of the per-architecture OCI archives (`<arch>.tar.xz`, docs/files.md#oci-archives, docs/weaknesses.md#w15-loading-oci-archives):
  * `xz -dc` streams into our own tar reader, which refuses absolute names, `..`, links, devices and FIFOs
  * and enforces size and count limits; files are created exclusively (no following of anything) inside
  * a fresh private directory. Memory stays bounded: bodies are streamed, never buffered.

@@ -141,7 +141,7 @@ describe('planLoadImages', () => {
     ]);
   });
 
-  it('applies a user target path consistently (W15)', () => {
+  it('applies a user target path consistently (docs/weaknesses.md#w15-loading-oci-archives)', () => {
     const t = planLoadTarget({ arch: 'amd64', target: 'reg.example.org/apps' });
     assert.deepEqual(planLoadImages(['c10f/pause:3.9', 'alt/alt:p10'], t, 'c10f').images, [
       {

@@ -1,12 +1,12 @@
 /**
- * Pure naming of podsec-load-sign-oci (spec §8.3, §10.10, W15 fixes): which archive reference is pushed
+ * Pure naming of podsec-load-sign-oci (§8.3, docs/files.md#oci-archives, docs/weaknesses.md#w15-loading-oci-archives fixes): which archive reference is pushed
  * under which registry name, and which legacy `k8s-c10f2` aliases are made.
  */
 import { escapeForTerminal, isArchitecture, UsageError } from '@podsec/core';
 import { parseDockerReference } from '@podsec/core/config';
 import { LEGACY_C10F_PREFIX, REGISTRY_HOST } from '../paths.ts';
 
-/** Annotation holding the image name in index.json (the only one read, W15). */
+/** Annotation holding the image name in index.json (the only one read, docs/weaknesses.md#w15-loading-oci-archives). */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 /** Platform whose images also get the legacy alias. */
 export const LEGACY_ALIAS_PLATFORM = 'c10f';
@@ -138,7 +138,7 @@ export function parseIndexRefs(text: string): string[] {
 }
 
 /**
- * Names per §10.10 with the W15 fixes: a ref `<platform>/<rest>` of the archive's platform goes to
+ * Names per docs/files.md#oci-archives with the docs/weaknesses.md#w15-loading-oci-archives fixes: a ref `<platform>/<rest>` of the archive's platform goes to
  * `<regName>/<rest>`; other refs go to `<registry host>/<ref>`; a ref under `c10f/` also gets the alias
  * `<registry host>/k8s-c10f2/<rest>`. `acceptedPlatform` is the archive platform after a confirmed mismatch.
  * @throws UsageError `OCI_INDEX_INVALID` for a ref that is not `<path>:<tag>`
@@ -189,7 +189,7 @@ export function planLoadImages(
   };
 }
 
-/** Registries reached over plain HTTP by default: registry.local (§1) and loopback addresses. */
+/** Registries reached over plain HTTP by default: registry.local (docs/files.md#roles-and-well-known-names) and loopback addresses. */
 export function isPlainHttpRegistry(host: string): boolean {
   const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   return (

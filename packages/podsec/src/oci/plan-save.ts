@@ -1,4 +1,4 @@
-/** Pure planning of podsec-save-oci (spec §9 with the W16 fixes). */
+/** Pure planning of podsec-save-oci (§9 with the docs/weaknesses.md#w16-saving-oci-archives fixes). */
 import { ARCHITECTURES, isArchitecture, UsageError, type Architecture } from '@podsec/core';
 import { ALT_REGISTRY } from '../paths.ts';
 import { isPlainHttpRegistry } from './plan-load.ts';

@@ -1,5 +1,5 @@
 /**
- * podsec-save-oci (spec §9, W16): copy images per architecture straight into a private OCI layout with
+ * podsec-save-oci (§9, docs/weaknesses.md#w16-saving-oci-archives): copy images per architecture straight into a private OCI layout with
  * skopeo (no containers-storage, no `podman image rm`), stop at the first failed copy, and write
  * `<dir>/<arch>.tar.xz` atomically.
  */
@@ -55,7 +55,7 @@ export async function saveOci(
       details: { dir: plan.dir },
     });
   const tmpParent = host.resolve(o.tmpDir ?? sys.env['TMPDIR'] ?? '/var/tmp');
-  // an oci: reference is <path>:<image>; a ':' in the path would split it wrongly (W16)
+  // an oci: reference is <path>:<image>; a ':' in the path would split it wrongly (docs/weaknesses.md#w16-saving-oci-archives)
   if (tmpParent.includes(':'))
     throw new UsageError(
       'SAVE_BAD_TMPDIR',

@@ -90,7 +90,7 @@ describe('createPolicy, server mode (spec 12.1-7)', () => {
     const snap = await snapshot(root);
     const devGid = (await sys.users.getGroup('podman_dev'))!.gid;
     assert.equal(snap['var/sigstore'], 'dir 755 0:0');
-    assert.equal(snap['var/sigstore/keys'], 'dir 755 0:0'); // [fix] W7: not group-writable
+    assert.equal(snap['var/sigstore/keys'], 'dir 755 0:0'); // [fix] docs/weaknesses.md#w7-permissions-of-varsigstore: not group-writable
     assert.equal(snap['var/sigstore/sigstore'], `dir 1775 0:${devGid}`); // [fix] sticky
     assert.equal(
       await readFile(`${root}/var/sigstore/index.html`, 'utf8'),
@@ -193,7 +193,7 @@ describe('createPolicy, server mode (spec 12.1-7)', () => {
     );
   });
 
-  it('row 17: creates a missing registries.d; W17: refuses another default-docker and changes nothing', async (t) => {
+  it('row 17: creates a missing registries.d; docs/weaknesses.md#w17-configuration-file-management: refuses another default-docker and changes nothing', async (t) => {
     const { sys, root } = await serverSystem(t);
     assert.equal((await runProgram(cli, [IP], { system: sys })).code, 0);
     assert.match(
@@ -388,7 +388,7 @@ async function clientSystem(t: TestContext, ca: string) {
   return createTestSystem(t, { tree: { ...CLIENT_TREE, 'etc/ca.pem': ca } });
 }
 
-describe('createPolicy, client mode (spec 12.1-13..15, W6)', () => {
+describe('createPolicy, client mode (docs/weaknesses.md#w6-trust-bootstrap-on-clients)', () => {
   it('row 13: installs the served keys and policy over HTTPS pinned with --ca; no sigstore/ nor index.html; re-run changes nothing', async (t) => {
     const p = await published();
     const srv = await startServer(t, p.routes);
@@ -492,7 +492,7 @@ describe('createPolicy, client mode (spec 12.1-13..15, W6)', () => {
   });
 });
 
-describe('trust bundles (W6)', () => {
+describe('trust bundles (docs/weaknesses.md#w6-trust-bootstrap-on-clients)', () => {
   it('--export-bundle on the server, --bundle on a client installs the same keys and policy', async (t) => {
     const { sys, root } = await serverSystem(t);
     assert.equal((await runProgram(cli, [IP], { system: sys })).code, 0);

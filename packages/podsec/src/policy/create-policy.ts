@@ -60,7 +60,7 @@ import {
   type ValidatedTrust,
 } from './plan-policy.ts';
 
-/** Where a client gets the keys and policy from (W6). */
+/** Where a client gets the keys and policy from (docs/weaknesses.md#w6-trust-bootstrap-on-clients). */
 export type TrustSource =
   | { readonly kind: 'bundle'; readonly file: string }
   | ({ readonly kind: 'url' } & Omit<FetchTrustOptions, 'resolve'>);
@@ -85,7 +85,7 @@ export interface CreatePolicyResult {
   readonly warnings: readonly string[];
 }
 
-/** Mode of /var/sigstore/sigstore on the server: makers (podman_dev) create, the sticky bit stops them deleting each other's (W7). */
+/** Mode of /var/sigstore/sigstore on the server: makers (podman_dev) create, the sticky bit stops them deleting each other's (docs/weaknesses.md#w7-permissions-of-varsigstore). */
 const SIGNATURES_MODE = 0o1775;
 /** ALT `control` facility files (the tool only exists on ALT). */
 const CONTROL_FACILITIES = '/etc/control.d/facilities';
@@ -110,13 +110,13 @@ export interface PolicyState {
   readonly server: boolean;
   /** The running system ("/"): sysctl and control act on it. */
   readonly live: boolean;
-  /** New /etc/hosts text (undefined: already bound), checked (W3). */
+  /** New /etc/hosts text (undefined: already bound), checked (docs/weaknesses.md#w3-etchosts-handling). */
   readonly hosts: { readonly text: string | undefined; readonly line: string };
   /** registries.conf edit, checked. */
   readonly conf: { readonly changed: boolean; readonly text: string };
   readonly policyText: string;
   readonly trust: ValidatedTrust | undefined;
-  /** undefined: the kernel has no such sysctl (W18). */
+  /** undefined: the kernel has no such sysctl (docs/weaknesses.md#w18-platform-assumptions). */
   readonly userns: { readonly current: string | undefined } | undefined;
   readonly idmap: readonly IdmapState[];
   /** Files in /var/sigstore/keys that a maker may own from the original's group-writable keys/. */
@@ -135,7 +135,7 @@ async function readPreviousPolicy(sys: System): Promise<Policy | undefined> {
   }
 }
 
-/** W17: containers/image refuses a directory where two `*.yaml` files define `default-docker`. */
+/** docs/weaknesses.md#w17-configuration-file-management: containers/image refuses a directory where two `*.yaml` files define `default-docker`. */
 async function checkRegistriesD(sys: System): Promise<void> {
   const own = REGISTRIES_D_DEFAULT.slice(REGISTRIES_D.length + 1);
   for (const { name, text } of await readRegistriesDFiles(sys, REGISTRIES_D)) {
@@ -201,7 +201,7 @@ async function readKeyFiles(sys: System): Promise<Array<{ path: string; stat: Fi
 
 /**
  * Reads and checks everything create-policy depends on; changes nothing. Server mode when the IP is
- * exactly one of this host's interface addresses (W4).
+ * exactly one of this host's interface addresses (docs/weaknesses.md#w4-local-address-detection).
  * @throws UsageError `POLICY_TRUST_SOURCE_REQUIRED`, `HOSTS_ALREADY_BOUND`, `REGISTRIES_D_CONFLICT`,
  *   `REGISTRIES_CONF_INVALID`, `REGISTRIES_CONF_UNSUPPORTED`, `POLICY_BUNDLE_MISSING`;
  *   VerificationError `TRUST_FETCH_FAILED`, `TRUST_INVALID`
@@ -302,7 +302,7 @@ export function planPolicyChanges(s: PolicyState): { changes: Change[]; warnings
     changes.push({ kind: 'file', path: ETC_HOSTS, content: s.hosts.text });
   changes.push(
     { kind: 'dir', path: SIGSTORE_DIR, mode: 0o755, uid: 0, gid: 0 },
-    // W7: keys and the published policy are written by root only, everywhere
+    // docs/weaknesses.md#w7-permissions-of-varsigstore: keys and the published policy are written by root only, everywhere
     { kind: 'dir', path: SIGSTORE_KEYS, mode: 0o755, uid: 0, gid: 0 },
   );
   if (s.server) {

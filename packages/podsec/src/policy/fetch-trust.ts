@@ -1,5 +1,5 @@
 /**
- * Client side of the trust bootstrap (W6 fix): fetch the published keys and policy.json into memory over
+ * Client side of the trust bootstrap (docs/weaknesses.md#w6-trust-bootstrap-on-clients fix): fetch the published keys and policy.json into memory over
  * HTTPS verified by a CA file and/or a pinned SHA-256 certificate fingerprint, through the System's HTTP
  * client (deadline, bounded bodies, the pin checked before a request is sent). Plain HTTP only when the
  * administrator asks for it explicitly. Nothing is written here.

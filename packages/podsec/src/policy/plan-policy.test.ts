@@ -104,7 +104,7 @@ describe('planHosts', () => {
 });
 
 describe('planServerPolicy', () => {
-  it('is the reject document of spec 10.2 (a) on a fresh node', () => {
+  it('is the reject document of docs/files.md#server-policy on a fresh node', () => {
     assert.deepEqual(JSON.parse(planServerPolicy(undefined)), {
       default: [{ type: 'reject' }],
       transports: { docker: {} },
@@ -128,7 +128,7 @@ describe('planServerPolicy', () => {
 });
 
 describe('planRegistriesD', () => {
-  it('is the YAML of spec 10.3 (a)', () => {
+  it('is the YAML of docs/files.md#system-lookaside-configuration', () => {
     assert.equal(
       planRegistriesD(),
       'default-docker:\n  lookaside: http://sigstore.local:81/sigstore/\n  sigstore: http://sigstore.local:81/sigstore/\n',

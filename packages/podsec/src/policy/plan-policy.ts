@@ -1,5 +1,5 @@
 /**
- * Pure planning for podsec-create-policy (spec §4, §10.2–10.6): argument validation, the /etc/hosts
+ * Pure planning for podsec-create-policy (§4, docs/files.md): argument validation, the /etc/hosts
  * decision, the server policy document, the registries.d document and the client trust set
  * (bundle format and validation). Nothing here touches the System.
  */
@@ -20,7 +20,7 @@ import { LOOKASIDE_READ_URL, PODSEC_HOSTNAMES, SIGSTORE_KEYS } from '../paths.ts
 export const SYSCTL_CONTENT = 'kernel.unprivileged_userns_clone=1\n';
 /** The sysctl that enables unprivileged user namespaces on ALT/Debian kernels. */
 export const USERNS_SYSCTL = 'kernel.unprivileged_userns_clone';
-/** Where the running kernel shows that sysctl (present only on kernels that have it, W18). */
+/** Where the running kernel shows that sysctl (present only on kernels that have it, docs/weaknesses.md#w18-platform-assumptions). */
 export const USERNS_PROC = '/proc/sys/kernel/unprivileged_userns_clone';
 /** /var/sigstore/index.html on the server (§4.3 step 8). */
 export const SIGSTORE_INDEX_HTML = '<html><body><h1>SigStore works!</h1></body></html>\n';
@@ -30,13 +30,13 @@ export const IDMAP_HELPERS = ['newgidmap', 'newuidmap'] as const;
 export const CONTROL_STATE = 'podmanonly';
 /** Mode of the helpers when `control` is not available: setuid root, executable by group podman only. */
 export const IDMAP_FALLBACK_MODE = 0o4750;
-/** A file name allowed in /var/sigstore/keys (W6). */
+/** A file name allowed in /var/sigstore/keys (docs/weaknesses.md#w6-trust-bootstrap-on-clients). */
 export const TRUST_FILE_NAME = /^[A-Za-z0-9._-]+$/;
 /** Version of the trust bundle format. */
 export const TRUST_BUNDLE_VERSION = 1;
 
 /**
- * Validates the registry/signature server address (W2): exit 2 for a shape error (not four dot-separated
+ * Validates the registry/signature server address (docs/weaknesses.md#w2-ipv4-validation): exit 2 for a shape error (not four dot-separated
  * fields; IPv6), 3 for a field that is not a decimal 0..255 (signs, blanks, leading zeros, letters),
  * 1 for loopback 127.0.0.0/8, 0.0.0.0, 255.255.255.255 and multicast.
  * @throws UsageError `POLICY_IP_SHAPE`, `POLICY_IP_RANGE`, `POLICY_IP_FORBIDDEN`
@@ -78,9 +78,9 @@ export interface HostsDecision {
 }
 
 /**
- * Adds `<ip> registry.local sigstore.local trivy.local` (§10.5). All three names already bound to `ip`:
+ * Adds `<ip> registry.local sigstore.local trivy.local` (docs/files.md#etchosts). All three names already bound to `ip`:
  * nothing to do (idempotent re-run). Any name bound elsewhere, or only some of them bound:
- * `HOSTS_ALREADY_BOUND` naming the IP (W3).
+ * `HOSTS_ALREADY_BOUND` naming the IP (docs/weaknesses.md#w3-etchosts-handling).
  */
 export function planHosts(text: string, ip: string): HostsDecision {
   const bound = bindingsOf(parseHosts(text), PODSEC_HOSTNAMES);
@@ -91,7 +91,7 @@ export function planHosts(text: string, ip: string): HostsDecision {
 }
 
 /**
- * The server policy (§10.2 a): default reject, docker transport. The docker scopes of `previous` (the
+ * The server policy (docs/files.md#server-policy): default reject, docker transport. The docker scopes of `previous` (the
  * podsec-managed policy of an earlier run) are kept, so image makers added since are not dropped.
  */
 export function planServerPolicy(previous: Policy | undefined): string {
@@ -107,7 +107,7 @@ export function planServerPolicy(previous: Policy | undefined): string {
   return formatPolicy({ default: [{ type: 'reject' }], transports: { docker } });
 }
 
-/** The system registries.d file (§10.3 a). */
+/** The system registries.d file (docs/files.md#system-lookaside-configuration). */
 export function planRegistriesD(): string {
   return formatRegistriesD({
     defaultDocker: { lookaside: LOOKASIDE_READ_URL, sigstore: LOOKASIDE_READ_URL },
@@ -153,7 +153,7 @@ export function policyKeyPaths(policy: Policy): string[] {
 }
 
 /**
- * Checks a trust set before anything is installed (W6): plain file names only, `*.pgp` keys that parse as
+ * Checks a trust set before anything is installed (docs/weaknesses.md#w6-trust-bootstrap-on-clients): plain file names only, `*.pgp` keys that parse as
  * OpenPGP public keys, a strictly valid policy whose every keyPath is `/var/sigstore/keys/<one of the keys>`.
  * @throws VerificationError `TRUST_INVALID`
  */
@@ -224,7 +224,7 @@ export function formatTrustBundle(policy: Policy, keys: ReadonlyMap<string, stri
   return `${JSON.stringify({ version: TRUST_BUNDLE_VERSION, policy, keys: k }, null, 2)}\n`;
 }
 
-/** Files named by an nginx JSON autoindex listing (§10.7), checked (W6). */
+/** Files named by an nginx JSON autoindex listing (docs/files.md#nginx-site), checked (docs/weaknesses.md#w6-trust-bootstrap-on-clients). */
 export function parseKeysListing(text: string): string[] {
   let doc: unknown;
   try {

@@ -77,7 +77,7 @@ const systemctlCalls = (r: FakeRunner) =>
   r.calls.filter(([f]) => f === 'systemctl' || f === 'podman').map(([f, a]) => [f, ...a].join(' '));
 
 describe('podsec-create-services: guards', () => {
-  it('exits 1 for a non-root caller, no side effects (§12.2-1, W5)', async (t) => {
+  it('exits 1 for a non-root caller, no side effects (docs/weaknesses.md#w5-root-checks)', async (t) => {
     const system = await createTestSystem(t, { tree: SERVER, uid: 1000, localAddresses: [IP] });
     const before = await snapshot(system.root);
     const r = await runProgram(cli, [], { system });
@@ -86,7 +86,7 @@ describe('podsec-create-services: guards', () => {
     assert.deepEqual(await snapshot(system.root), before);
   });
 
-  it('exits 1 "Services cannot be started" when the names are not bound, nothing run or written (§12.2-2, W1)', async (t) => {
+  it('exits 1 "Services cannot be started" when the names are not bound, nothing run or written (docs/weaknesses.md#w1-host-role-guard)', async (t) => {
     const runner = hostRunner();
     const system = await createTestSystem(t, {
       tree: { ...SERVER, 'etc/hosts': '127.0.0.1 localhost\n' },
@@ -130,7 +130,7 @@ describe('podsec-create-services: guards', () => {
 });
 
 describe('podsec-create-services: files', () => {
-  it('writes the site, enables it, edits the registry YAML, writes the units; second run byte-identical (§12.2-3, -5)', async (t) => {
+  it('writes the site, enables it, edits the registry YAML, writes the units; second run byte-identical', async (t) => {
     const system = await createTestSystem(t, { tree: SERVER, localAddresses: [IP] });
     const r = await runProgram(cli, [], { system });
     assert.equal(r.code, 0, r.stderr);
@@ -151,7 +151,7 @@ describe('podsec-create-services: files', () => {
       await readlink(path.join(root, 'etc/nginx/sites-enabled.d/podsec-sigstore.conf')),
       '../sites-available.d/podsec-sigstore.conf',
     );
-    // the distribution's default site is not touched (W14)
+    // the distribution's default site is not touched (docs/weaknesses.md#w14-service-configuration)
     assert.equal(
       await readFile(path.join(root, 'etc/nginx/sites-available.d/default.conf'), 'utf8'),
       'server { listen 80; }\n',
@@ -247,7 +247,7 @@ describe('podsec-create-services: files', () => {
 });
 
 describe('podsec-create-services: services (systemctl scripted: PID 1 is not systemd here)', () => {
-  it('records enable nginx, volume, enable registry, enable trivy in order, then is-active (§12.2-3)', async (t) => {
+  it('records enable nginx, volume, enable registry, enable trivy in order, then is-active', async (t) => {
     const runner = hostRunner();
     const sys = await managedServer(t, runner);
     const r = await createServices(sys, { manageHost: true });
@@ -278,7 +278,7 @@ describe('podsec-create-services: services (systemctl scripted: PID 1 is not sys
     );
     assert.ok(!r.notes.some((n) => n.code === 'note.siteNotIncluded'), JSON.stringify(r.notes));
 
-    // second run: the volume exists, nothing changed -> no reload, exit status unaffected (§12.2-5)
+    // second run: the volume exists, nothing changed -> no reload, exit status unaffected
     const runner2 = hostRunner({ volumeExists: true });
     const r2 = await createServices({ ...sys, proc: runner2 }, { manageHost: true });
     assert.ok(r2.files.every((f) => f.action === 'unchanged'));
@@ -289,7 +289,7 @@ describe('podsec-create-services: services (systemctl scripted: PID 1 is not sys
     );
   });
 
-  it('refuses a running httpd2 without --stop-httpd2 (exit 1, nothing changed), stops it before the registry with it (§12.2-4, W14)', async (t) => {
+  it('refuses a running httpd2 without --stop-httpd2 (exit 1, nothing changed), stops it before the registry with it (docs/weaknesses.md#w14-service-configuration)', async (t) => {
     const runner = hostRunner({ httpd2: true });
     const sys = await managedServer(t, runner);
     const before = await snapshot(sys.root);
@@ -319,7 +319,7 @@ describe('podsec-create-services: services (systemctl scripted: PID 1 is not sys
     assert.ok(!systemctlCalls(runner2).some((c) => c.includes('trivy')));
   });
 
-  it('exits non-zero (3) when the registry is not active after start (§12.2-6)', async (t) => {
+  it('exits non-zero (3) when the registry is not active after start', async (t) => {
     const runner = hostRunner({ inactive: ['podsec-registry'] });
     const sys = await managedServer(t, runner);
     await assert.rejects(

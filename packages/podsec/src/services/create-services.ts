@@ -1,5 +1,5 @@
 /**
- * podsec-create-services (spec §5, W1, W5, W14): configure and start the signature server (nginx site on
+ * podsec-create-services (§5, docs/weaknesses.md#w1-host-role-guard, docs/weaknesses.md#w5-root-checks, docs/weaknesses.md#w14-service-configuration): configure and start the signature server (nginx site on
  * :81), the registry (docker-registry on :80) and trivy on the registry/signature server.
  */
 import path from 'node:path';
@@ -119,7 +119,7 @@ export async function createServices(
   const manageHost = o.manageHost ?? sys.root === '/';
   const dry = sys.dryRun;
 
-  // W1: only on the registry/signature server, and before anything else
+  // docs/weaknesses.md#w1-host-role-guard: only on the registry/signature server, and before anything else
   const role = await checkSigstoreServer(sys);
   if (!role.isServer || role.ip === undefined) {
     throw new PodsecError(
@@ -143,7 +143,7 @@ export async function createServices(
     return runOrThrow(sys.proc, file, args);
   };
 
-  // W14: httpd2 is stopped only when asked to; read-only query, before any change
+  // docs/weaknesses.md#w14-service-configuration: httpd2 is stopped only when asked to; read-only query, before any change
   let httpd2Active = false;
   if (manageHost) {
     httpd2Active =
@@ -195,7 +195,7 @@ export async function createServices(
   const fileChanges: Change[] = [];
   try {
     await checkSite(sys, site, tls?.check);
-    // read-modify-write of shared configuration under the podsec lock (W17); a dry run writes nothing, not even the lock
+    // read-modify-write of shared configuration under the podsec lock (docs/weaknesses.md#w17-configuration-file-management); a dry run writes nothing, not even the lock
     const locked = <T>(fn: () => Promise<T>): Promise<T> =>
       dry ? fn() : sys.fs.withLock(PODSEC_LOCK, fn);
     const plan = async (): Promise<Change[]> => {
@@ -226,7 +226,7 @@ export async function createServices(
     // validated before the lock is taken (the lock itself is a write), and again under it by applyChanges
     await validateChanges(sys, await plan());
     report = await locked(async () => {
-      // re-read under the lock: the registry file is edited as YAML (W14), comments and other keys kept
+      // re-read under the lock: the registry file is edited as YAML (docs/weaknesses.md#w14-service-configuration), comments and other keys kept
       fileChanges.push(...(await plan()));
       return applyChanges(sys, fileChanges);
     });
@@ -299,7 +299,7 @@ export async function createServices(
 
   await runChecked('systemctl', ['daemon-reload']);
   await enable(UNITS.nginx, siteChanged);
-  // the registry volume (§5.3 step 2): created once; "already exists" is not an error (§12.2-5)
+  // the registry volume (§5.3 step 2): created once; "already exists" is not an error
   if ((await run('podman', ['volume', 'exists', 'registry'])).exitCode !== 0) {
     const v = await run('podman', ['volume', 'create', 'registry']);
     if (v.exitCode !== 0 && !/already exists/i.test(v.stderr)) {

@@ -40,7 +40,7 @@ http:
 `;
 
 describe('renderNginxSite', () => {
-  it('declares the §10.7 directives, read-only, listings only of keys/ and sigstore/', () => {
+  it('declares the directives of docs/files.md#nginx-site, read-only, listings only of keys/ and sigstore/', () => {
     const s = renderNginxSite();
     for (const d of [
       'listen 0.0.0.0:81;',
@@ -76,7 +76,7 @@ describe('renderNginxSite', () => {
 });
 
 describe('planRegistryConfig', () => {
-  it('sets rootdirectory and http.addr only; comments and the debug listener stay (W14)', () => {
+  it('sets rootdirectory and http.addr only; comments and the debug listener stay (docs/weaknesses.md#w14-service-configuration)', () => {
     const r = planRegistryConfig(ALT_CONFIG);
     assert.equal(r.changed, true);
     const y = parse(r.text);

@@ -1,5 +1,5 @@
 /**
- * Pure planning for podsec-create-services and podsec-serve (spec §5, §10.6–10.8, W14): the nginx site
+ * Pure planning for podsec-create-services and podsec-serve (§5, docs/files.md, docs/weaknesses.md#w14-service-configuration): the nginx site
  * of the signature server, the docker-registry configuration edited as YAML, the systemd units and the
  * minimal nginx.conf of a foreground nginx. Nothing here touches the system.
  */
@@ -8,7 +8,7 @@ import { UsageError } from '@podsec/core';
 export { parseListen } from './listen.ts';
 import { DOCKER_REGISTRY_CONFIG, REGISTRY_STORAGE, SIGSTORE_DIR, SIGSTORE_PORT } from '../paths.ts';
 
-/** Where the TLS material of `--tls` lives (a local CA, spec W6/W14). */
+/** Where the TLS material of `--tls` lives (a local CA, docs/weaknesses.md#w6-trust-bootstrap-on-clients, docs/weaknesses.md#w14-service-configuration). */
 export const TLS_DIR = '/etc/podsec/tls';
 export const TLS_CA_CERT = '/etc/podsec/tls/ca.crt';
 export const TLS_CA_KEY = '/etc/podsec/tls/ca.key';
@@ -29,7 +29,7 @@ export const REGISTRY_BINARIES = [
   '/usr/bin/registry',
   '/usr/sbin/docker-registry',
 ] as const;
-/** Default bind addresses (W14: configurable). */
+/** Default bind addresses (docs/weaknesses.md#w14-service-configuration: configurable). */
 export const DEFAULT_SIGSTORE_LISTEN = `0.0.0.0:${SIGSTORE_PORT}`;
 export const DEFAULT_REGISTRY_LISTEN = ':80';
 
@@ -54,7 +54,7 @@ export interface NginxSiteOptions {
 }
 
 /**
- * The sigstore site (§10.7, fixed per W14): read-only (GET/HEAD only), JSON listings only of `keys/` and
+ * The sigstore site (docs/files.md#nginx-site, fixed per docs/weaknesses.md#w14-service-configuration): read-only (GET/HEAD only), JSON listings only of `keys/` and
  * `sigstore/`, no dot files, `index.html` at `/`.
  */
 export function renderNginxSite(o: NginxSiteOptions = {}): string {
@@ -145,7 +145,7 @@ export function renderNginxMain(o: NginxMainOptions): string {
   ].join('\n');
 }
 
-/** Values podsec sets in the registry configuration (§10.8). */
+/** Values podsec sets in the registry configuration (docs/files.md#docker-registry-configuration). */
 export interface RegistrySettings {
   /** `storage.filesystem.rootdirectory`. @default REGISTRY_STORAGE */
   readonly rootdirectory?: string;
@@ -183,7 +183,7 @@ export function minimalRegistryConfig(s: RegistrySettings = {}): string {
 }
 
 /**
- * Sets the podsec values in an existing config.yml as YAML (W14: only `storage.filesystem.rootdirectory`,
+ * Sets the podsec values in an existing config.yml as YAML (docs/weaknesses.md#w14-service-configuration: only `storage.filesystem.rootdirectory`,
  * `http.addr` and, with TLS, `http.tls.*`; comments and every other key stay). Returns the text unchanged
  * (byte for byte) when every value is already right. A missing file gets {@link minimalRegistryConfig}.
  */

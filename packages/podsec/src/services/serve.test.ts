@@ -63,7 +63,7 @@ describe('startServices (real docker-registry, nginx, skopeo)', () => {
     const tags = await (await fetch(`${s.registry.url}/v2/c10f/tiny/tags/list`)).json();
     assert.deepEqual(tags, { name: 'c10f/tiny', tags: ['1'] });
 
-    // a key file, and the JSON listing of keys/ (§10.7), without dot files
+    // a key file, and the JSON listing of keys/ (docs/files.md#nginx-site), without dot files
     const key = await fetch(`${s.sigstore.url}/keys/imagemaker.pgp`);
     assert.equal(key.status, 200);
     assert.equal(await key.text(), TREE['var/sigstore/keys/imagemaker.pgp']);

@@ -1,6 +1,6 @@
 /**
- * podsec-create-podmanusers (spec §7): container users with primary group podman whose personal
- * containers configuration directory is empty, owned so they cannot fill it, and immutable (W13).
+ * podsec-create-podmanusers (§7): container users with primary group podman whose personal
+ * containers configuration directory is empty, owned so they cannot fill it, and immutable (docs/weaknesses.md#w13-container-user-lockdown).
  * read → plan → validate → apply: {@link planPodmanUserChanges} reads the tree and returns one `Change[]`
  * (refusing an unusable home, a symlinked or non-empty configuration directory before anything is
  * touched); `applyChanges` of core is the only writer, so `--dry-run` lists what the real run applies.
@@ -10,7 +10,7 @@ import { applyChanges, type Change, type ChangeReport } from '@podsec/core/chang
 import { validateName, type System } from '@podsec/core/system';
 import { PODMAN_GROUP } from '../paths.ts';
 
-/** How the password of a new account is set (W21: non-interactive ways first). */
+/** How the password of a new account is set (docs/weaknesses.md#w21-interactive-only-flows: non-interactive ways first). */
 export type PasswordSource =
   | { readonly kind: 'none' }
   /** One password for every listed user: a crypt(3) hash (`$id$...`) or plain text. */
@@ -42,7 +42,7 @@ export interface CreatePodmanUsersResult {
   readonly report: ChangeReport;
 }
 
-/** Mode of ~/.config/containers: readable by its owner only, writable by nobody (spec §7.3). */
+/** Mode of ~/.config/containers: readable by its owner only, writable by nobody (§7.3). */
 const CONTAINERS_DIR_MODE = 0o500;
 const CONFIG_DIR_MODE = 0o755;
 const CHATTR_ARGS = ['+i', '--', '.'] as const;
@@ -113,7 +113,7 @@ async function planUser(
       : { kind: 'user', name: user, options: { group: PODMAN_GROUP, home, createHome: true } },
   );
   if (password.kind === 'secret') changes.push({ kind: 'password', user, secret: password.value });
-  // the home comes from passwd, never from the current directory (W13)
+  // the home comes from passwd, never from the current directory (docs/weaknesses.md#w13-container-user-lockdown)
   if (
     entry &&
     (!home.startsWith('/') || home === '/' || (await sys.fs.stat(home))?.kind !== 'dir')

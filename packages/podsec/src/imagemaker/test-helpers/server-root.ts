@@ -8,7 +8,7 @@ import { createProcessRunner } from '@podsec/core/system';
 import { createTestSystem, FakeRunner, type TestSystem, type Tree } from '@podsec/test-utils';
 import { writeVersioned } from '../../config-files/versioned.ts';
 
-/** The policy podsec-create-policy leaves on the server (§10.2 a). */
+/** The policy podsec-create-policy leaves on the server (docs/files.md#server-policy). */
 export const FRESH_POLICY = formatPolicy({
   default: [{ type: 'reject' }],
   transports: { docker: {} },
