@@ -83,6 +83,7 @@ export type { RunningServices, StartServicesOptions } from './services/serve.ts'
 
 // podsec-load-sign-oci, podsec-save-oci
 export { createArchiveHost } from './oci/archive-adapter.ts';
+export { ociMessages } from './oci/messages.ts';
 export { loadSignOci } from './oci/load-sign.ts';
 export type {
   LoadedImage,
