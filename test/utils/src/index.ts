@@ -27,7 +27,7 @@ export type {
   CrashRun,
   LiveViewOptions,
 } from './crash.ts';
-export { allowTun, removeTestUser } from './userns.ts';
+export { allowTun, lockTestUser, removeTestUser } from './userns.ts';
 export { requireAttackTools, runConfined, startSwapper } from './attack.ts';
 export type { Swapper } from './attack.ts';
 export { CONTROL_PLANE_BINARIES, makeClientCsr, startControlPlane } from './control-plane.ts';

@@ -67,3 +67,38 @@ export async function removeTestUser(name: string): Promise<void> {
   if (home && home.startsWith('/var/lib/')) await rm(home, { recursive: true, force: true });
   await rm(`/run/user/${uid}`, { recursive: true, force: true });
 }
+
+/**
+ * Holds a machine-wide lock on the test user `name` until the returned release is called: test files that
+ * create, start and remove the same system user (u7s-admin) run in parallel under `npm test` and would
+ * otherwise remove it from under each other. The lock is a directory with the holder's pid; a holder that died
+ * does not count. Waits at most `timeoutMs`.
+ */
+export async function lockTestUser(
+  name: string,
+  timeoutMs = 15 * 60_000,
+): Promise<() => Promise<void>> {
+  const dir = `/run/podsec-test-user-${name}.lock`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await mkdir(dir, { mode: 0o700 });
+      await writeFile(`${dir}/pid`, String(process.pid));
+      return async () => {
+        await rm(dir, { recursive: true, force: true });
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const holder = Number(await readFile(`${dir}/pid`, 'utf8').catch(() => ''));
+    const st = await stat(dir).catch(() => undefined);
+    // a holder that died, or a lock left half-made (no pid after 5 s)
+    if (
+      (Number.isInteger(holder) && holder > 0 && !existsSync(`/proc/${holder}`)) ||
+      (!holder && st && Date.now() - st.mtimeMs > 5000)
+    )
+      await rm(dir, { recursive: true, force: true });
+    else if (Date.now() > deadline) throw new Error(`${dir} still held by pid ${holder}`);
+    else await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -36,6 +36,11 @@ export const exitCodes = {
   U7S_PREFLIGHT_FAILED: 6,
   PORT_BAD_SPEC: 1,
   PORT_API_FAILED: 7,
+  U7S_BAD_MANIFEST: 8,
+  U7S_NO_MANIFESTS: 8,
+  U7S_STATIC_POD_BINARY: 8,
+  U7S_STATIC_PODS_RUNNING: 8,
+  U7S_STATIC_POD_FAILED: 9,
 } as const;
 
 const ROLES: Record<string, U7sRole> = { worker: '', initMaster: 'initMaster', master: 'master' };
@@ -345,6 +350,67 @@ function createProgram(ctx: CliContext) {
         ...(opts.payload ? { payload: opts.payload } : {}),
       });
       sys().report.result(formatChangeReport(r, ctx.t).join('\n'), changeReportJson(r));
+    });
+
+  const staticPods = program
+    .command('static-pods')
+    .description(
+      'run the control-plane static pods kubeadm wrote as processes inside the namespace (stands in for\n' +
+        'the kubelet where it cannot run: cgroup v1 hosts)',
+    );
+  staticPods
+    .command('run')
+    .description('start them, each ready before the next, and supervise them until SIGTERM')
+    .option('--bin-dir <dir>', 'directory of etcd, kube-apiserver, ... (as the namespace sees it)')
+    .option(
+      '--manifests <dir>',
+      'static pod manifest directory inside',
+      '/etc/kubernetes/manifests',
+    )
+    .option('--timeout <seconds>', 'how long each pod may take to become ready', '120')
+    .action(async (o) => {
+      requireRoot(ctx);
+      const sp = await import('../u7s/static-pods-supervisor.ts');
+      const binDir = o.binDir ?? ctx.env['PODSEC_K8S_BIN'] ?? '/usr/bin';
+      if (sys().dryRun) {
+        const pods = await sp.planStaticPodsRun(sys(), { manifestDir: o.manifests });
+        const plan = pods.map((p) => ({
+          name: p.name,
+          command: [`${binDir}/${p.binary}`, ...p.args],
+        }));
+        sys().report.result(plan.map((p) => `${p.name}: ${p.command.join(' ')}`).join('\n'), plan);
+        return;
+      }
+      const until = new Promise((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await sp.runStaticPods(sys(), {
+        binDir,
+        manifestDir: o.manifests,
+        readyTimeoutMs: seconds(o.timeout),
+        until,
+        onReady: (pods) =>
+          sys().report.result(
+            ctx.t('u7s.static-pods.ready', {
+              pods: pods.map((p) => `${p.name} (${p.pid ?? '?'})`).join(', '),
+            }),
+            { pods },
+          ),
+      });
+    });
+  staticPods
+    .command('stop')
+    .description('stop them; waits until none of their processes is left')
+    .option('--timeout <seconds>', 'how long to wait', '30')
+    .action(async (o) => {
+      requireRoot(ctx);
+      const sp = await import('../u7s/static-pods-supervisor.ts');
+      const r = await sp.stopStaticPods(sys(), { timeoutMs: seconds(o.timeout) });
+      sys().report.result(
+        ctx.t(r.wasRunning ? 'u7s.static-pods.stopped' : 'u7s.static-pods.not-running'),
+        r,
+      );
     });
 
   program
