@@ -10,7 +10,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { allowTun, freePort, removeTestUser, requireCommands } from '@podsec/test-utils';
+import {
+  allowTun,
+  freePort,
+  lockTestUser,
+  removeTestUser,
+  requireCommands,
+} from '@podsec/test-utils';
 import { createDaemonLauncher } from '@podsec/core/system';
 
 const isRoot = process.geteuid?.() === 0;
@@ -40,7 +46,10 @@ async function connectRead(port: number): Promise<string> {
 
 describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, () => {
   let libexec = '';
+  let release: (() => Promise<void>) | undefined;
   before(async () => {
+    // other test files (and worktrees) create and remove u7s-admin too: one at a time
+    release = await lockTestUser('u7s-admin');
     await removeTestUser('u7s-admin');
     libexec = await mkdtemp(path.join(tmpdir(), 'u7s-libexec-'));
     await chmod(libexec, 0o755);
@@ -50,6 +59,7 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
     await removeTestUser('u7s-admin');
     await rm(libexec, { recursive: true, force: true });
     await rm('/var/lib/podsec/u7s', { recursive: true, force: true });
+    await release?.();
   });
 
   it('provisions u7s-admin: system user, podman group, one subid range, 0700 trees, root-owned helpers', async () => {
