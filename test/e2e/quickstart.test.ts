@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -35,6 +35,7 @@ describe('podsec-quickstart (bundled binary)', () => {
     assert.ok(existsSync(BIN), `${BIN} missing: run npm run build first`);
     const dir = await mkdtemp(path.join(tmpdir(), 'podsec-qs-e2e-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
+    await chmod(dir, 0o711); // the sandbox's users reach their homes through it
     const sandbox = path.join(dir, 'sandbox');
     const before = await hostState();
     const r = await runBin(BIN, ['--dir', sandbox, '--json'], {
@@ -56,6 +57,12 @@ describe('podsec-quickstart (bundled binary)', () => {
       assert.ok(names.includes(want), `step ${want} missing`);
     }
     assert.match(r.stderr, /A signature was required|rejected/);
+    // the maker's own gpg keyring got the key (gpg ran as the maker and could reach its home)
+    assert.doesNotMatch(r.stderr, /Could not import the key/);
+    const gnupg = path.join(sandbox, 'root/home/imagemaker/.gnupg');
+    const kbx = await stat(path.join(gnupg, 'pubring.kbx'));
+    assert.equal(kbx.uid, (await stat(path.join(sandbox, 'root/home/imagemaker'))).uid);
+    assert.ok((await readdir(path.join(gnupg, 'private-keys-v1.d'))).length > 0);
     assert.deepEqual(await hostState(), before);
     // the trust domain really is in the sandbox
     const policy = JSON.parse(
@@ -63,6 +70,19 @@ describe('podsec-quickstart (bundled binary)', () => {
     );
     assert.deepEqual(policy.default, [{ type: 'reject' }]);
     assert.ok(existsSync(path.join(sandbox, 'root/var/sigstore/keys/imagemaker.pgp')));
+  });
+
+  it('refuses a sandbox directory under a parent other users cannot search, before any change', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-qs-e2e-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await chmod(dir, 0o700);
+    const r = await runBin(BIN, ['--dir', path.join(dir, 'sandbox')], {
+      env: { PATH: process.env['PATH'] ?? '' },
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /is not reachable by other users .*mode 0700/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.deepEqual(await readdir(dir), []);
   });
 
   it('refuses a sandbox directory that is not empty, changing nothing', async (t) => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { mapArchitecture, UsageError } from '@podsec/core';
 import { formatPolicy, parsePolicy, type Policy } from '@podsec/core/config';
 import { createRootFs, createUserDatabase, runOrThrow, type System } from '@podsec/core/system';
@@ -105,6 +106,19 @@ export async function runQuickstart(base: System, o: QuickstartOptions): Promise
       details: { dir },
     });
   }
+  // The sandbox users (the image maker runs gpg as itself) must be able to reach their homes under `dir`,
+  // as every user can reach /home on a real machine: each existing ancestor must be searchable by others.
+  for (let a = path.posix.dirname(dir); ; a = path.posix.dirname(a)) {
+    const st = await host.stat(a);
+    if (st !== undefined && (st.mode & 0o001) === 0) {
+      throw new UsageError(
+        'QUICKSTART_DIR_UNREACHABLE',
+        `sandbox directory ${dir} is not reachable by other users (${a} has mode ${st.mode.toString(8).padStart(4, '0')}): the image maker of the sandbox runs gpg as itself; choose a directory under a searchable parent`,
+        { details: { dir, ancestor: a } },
+      );
+    }
+    if (a === '/') break;
+  }
   const arch = o.arch ?? mapArchitecture(process.arch);
   const root = `${dir}/root`;
   const steps: QuickstartStep[] = [];
@@ -114,7 +128,9 @@ export async function runQuickstart(base: System, o: QuickstartOptions): Promise
   };
 
   // a minimal system tree: accounts for the shadow tools, an empty hosts file, a v2 registries.conf
-  await host.mkdir(dir, { mode: 0o700 });
+  // like a real "/": root-owned, searchable by the sandbox's users, writable by root only
+  await host.mkdir(dir, { mode: 0o711 });
+  await host.chmod(dir, 0o711);
   for (const d of [
     'root',
     'root/etc/containers/registries.d',
