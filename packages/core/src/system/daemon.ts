@@ -6,9 +6,13 @@
  * Every daemon is started in a new session (`setsid`), so its pid is also its process group and session
  * id; stopping signals the group, then sweeps `/proc` for any process still in that session.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess, spawn as nodeSpawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { ExternalCommandError, UsageError } from '../errors.ts';
+
+/** node:child_process is loaded on the first spawn, not when a binary creates its System. */
+const spawn: typeof nodeSpawn = ((...args: Parameters<typeof nodeSpawn>) =>
+  process.getBuiltinModule('node:child_process').spawn(...args)) as typeof nodeSpawn;
 
 /** Credentials a daemon runs with, when they differ from ours. */
 export interface RunAsUser {

@@ -5,9 +5,9 @@
  */
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import http from 'node:http';
-import net from 'node:net';
-import tls from 'node:tls';
+import type { ClientRequest, IncomingHttpHeaders, RequestOptions } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { PodsecError } from '../errors.ts';
 
 /** Options of {@link HttpClient.request}. */
@@ -57,6 +57,19 @@ export interface HttpClient {
 /** An HTTP exchange failed; `details.url` and `details.reason` say what happened. */
 export class HttpError extends PodsecError {}
 
+/**
+ * node:http, node:net and node:tls, loaded on the first request: most runs of a binary make none, and loading them
+ * (with the HTTP parser and TLS behind them) at start is a measurable part of a cold start.
+ */
+async function transport() {
+  const [http, net, tls] = await Promise.all([
+    import('node:http'),
+    import('node:net'),
+    import('node:tls'),
+  ]);
+  return { http: http.default, net: net.default, tls: tls.default };
+}
+
 const DEFAULT_MAX = 4 * 1024 * 1024;
 const CA_FILE_MAX = 1024 * 1024;
 
@@ -104,7 +117,7 @@ async function readCaFile(url: string, file: string): Promise<string> {
   return text;
 }
 
-function flattenHeaders(h: http.IncomingHttpHeaders): Record<string, string> {
+function flattenHeaders(h: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(h)) {
     if (v === undefined) continue;
@@ -144,11 +157,12 @@ export async function httpRequest(
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || (https ? 443 : 80));
   const connectHost = o.resolve && o.resolve.names.includes(host) ? o.resolve.ip : host;
+  const { http, net, tls } = await transport();
 
   return new Promise<HttpResponse>((resolve, reject) => {
     let settled = false;
     // set as they come into being; `done` may run before either exists
-    const live: { req?: http.ClientRequest; socket?: net.Socket } = {};
+    const live: { req?: ClientRequest; socket?: Socket } = {};
     const done = (e: unknown, r?: HttpResponse) => {
       if (settled) return;
       settled = true;
@@ -172,7 +186,7 @@ export async function httpRequest(
     // request (headers, body) ever reaches a server that failed the check.
     const createConnection = (
       _opts: unknown,
-      cb: (err: Error | null, s?: net.Socket) => void,
+      cb: (err: Error | null, s?: Socket) => void,
     ): undefined => {
       if (o.socketPath !== undefined) {
         const s = (live.socket = net.connect(o.socketPath));
@@ -194,7 +208,7 @@ export async function httpRequest(
         // a pin alone replaces the chain check; it is verified below before the socket is used
         rejectUnauthorized: cas.length > 0 || pin === undefined,
         ALPNProtocols: ['http/1.1'],
-      } as tls.ConnectionOptions);
+      } as ConnectionOptions);
       live.socket = s;
       s.once('error', (e) => done(e));
       s.once('secureConnect', () => {
@@ -225,7 +239,7 @@ export async function httpRequest(
       path: `${url.pathname}${url.search}`,
       headers: { host: url.host, ...headers },
       // no agent: with createConnection (and no agent) node uses our verified socket, one per request
-      createConnection: createConnection as unknown as http.RequestOptions['createConnection'],
+      createConnection: createConnection as unknown as RequestOptions['createConnection'],
     });
     live.req = req;
     req.on('error', (e) => done(e));
@@ -275,7 +289,8 @@ export function createHttpClient(): HttpClient {
 }
 
 /** A TCP port the kernel reports free right now on `ip` (for services started on loopback). */
-export function findFreePort(ip = '127.0.0.1'): Promise<number> {
+export async function findFreePort(ip = '127.0.0.1'): Promise<number> {
+  const { net } = await transport();
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);

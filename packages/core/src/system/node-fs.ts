@@ -1,10 +1,13 @@
 import { constants as C, promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { NotFoundError, PodsecError, UsageError } from '../errors.ts';
 import type { FileStat, FileSystem, WriteOptions, WriteResult } from './types.ts';
+
+/** Random hex for temporary names; node:crypto is loaded on the first write, not when a binary starts. */
+const randomHex = (bytes: number): string =>
+  process.getBuiltinModule('node:crypto').randomBytes(bytes).toString('hex');
 
 const MAX_SYMLINKS = 40;
 
@@ -531,7 +534,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
             }
           }
         }
-        const tmpName = `.${l.name}.tmp-${randomBytes(6).toString('hex')}`;
+        const tmpName = `.${l.name}.tmp-${randomHex(6)}`;
         const tmp = procPath(l.dir, tmpName);
         const h = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
         try {
@@ -565,7 +568,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
     async symlink(target, p) {
       await withLocated(p, false, async (l) => {
         if (l.name === undefined) throw new UsageError('FS_IS_A_DIRECTORY', `is a directory: ${p}`);
-        const tmp = procPath(l.dir, `.${l.name}.lnk-${randomBytes(6).toString('hex')}`);
+        const tmp = procPath(l.dir, `.${l.name}.lnk-${randomHex(6)}`);
         await fsp.symlink(target, tmp);
         try {
           await fsp.rename(tmp, l.at);
@@ -675,7 +678,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       const l = await locate(p, false);
       try {
         const lock = procPath(l.dir, `${l.name!}.lock`);
-        const mine = procPath(l.dir, `${l.name!}.${process.pid}.${randomBytes(4).toString('hex')}`);
+        const mine = procPath(l.dir, `${l.name!}.${process.pid}.${randomHex(4)}`);
         await fsp.writeFile(mine, `${process.pid}`, { mode: 0o600, flag: 'wx' });
         const deadline = Date.now() + (o.timeoutMs ?? 30_000);
         let delay = 2;
