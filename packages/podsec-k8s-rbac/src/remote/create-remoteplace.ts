@@ -1,7 +1,14 @@
 import path from 'node:path';
-import { PodsecError, UsageError, VerificationError } from '@podsec/core';
+import { PodsecError, UsageError } from '@podsec/core';
 import type { System } from '@podsec/core/system';
 import { MAX_KUBECONFIG_BYTES, parseKubeconfig } from '../kube/kubeconfig.ts';
+import {
+  fetchOverSsh,
+  parseSshAccount,
+  parseSshHost,
+  scpSourceName,
+  type ScpSource,
+} from './scp.ts';
 
 /** Options of {@link createRemotePlace}. */
 export interface CreateRemotePlaceOptions {
@@ -30,31 +37,6 @@ export interface CreateRemotePlaceResult {
   readonly dryRun: boolean;
 }
 
-const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[?[0-9A-Fa-f:.]+\]?)$/;
-const ACCOUNT_RE = /^[a-z_][a-z0-9_.-]{0,31}$/;
-
-/** The scp argument array (never a shell string); host keys checked strictly. */
-export function scpArguments(
-  o: CreateRemotePlaceOptions,
-  remoteUser: string,
-  target: string,
-): string[] {
-  const host = o.host.replace(/^\[(.*)\]$/, '$1');
-  const hostPart = host.includes(':') ? `[${host}]` : host;
-  return [
-    '-o',
-    'StrictHostKeyChecking=yes',
-    ...(o.batch ? ['-o', 'BatchMode=yes'] : []),
-    ...(o.knownHostsFile ? ['-o', `UserKnownHostsFile=${o.knownHostsFile}`] : []),
-    ...(o.identityFile ? ['-i', o.identityFile, '-o', 'IdentitiesOnly=yes'] : []),
-    '-P',
-    String(o.port ?? 22),
-    '--',
-    `${remoteUser}@${hostPart}:.kube/config`,
-    target,
-  ];
-}
-
 /**
  * Fetches the user's kubeconfig from the machine where it was prepared into $HOME/.kube/config (0600,
  * directory 0700), checking the host key strictly and the file's content before installing it.
@@ -65,15 +47,10 @@ export async function createRemotePlace(
   sys: System,
   o: CreateRemotePlaceOptions,
 ): Promise<CreateRemotePlaceResult> {
-  if (!HOST_RE.test(o.host) || o.host.startsWith('-'))
-    throw new UsageError('RBAC_BAD_HOST', `invalid host ${JSON.stringify(o.host)}`, {
-      details: { host: o.host },
-    });
-  const remoteUser = o.remoteUser ?? sys.env['USER'] ?? sys.env['LOGNAME'] ?? sys.identity.user;
-  if (remoteUser === undefined || !ACCOUNT_RE.test(remoteUser))
-    throw new UsageError('RBAC_BAD_USER', `invalid user name ${JSON.stringify(remoteUser ?? '')}`, {
-      details: { name: remoteUser ?? '' },
-    });
+  parseSshHost(o.host);
+  const remoteUser = parseSshAccount(
+    o.remoteUser ?? sys.env['USER'] ?? sys.env['LOGNAME'] ?? sys.identity.user,
+  );
   const home = sys.env['HOME'];
   if (!home || !path.isAbsolute(home))
     throw new PodsecError('RBAC_NO_HOME', 'HOME is not set to an absolute directory', {
@@ -86,56 +63,42 @@ export async function createRemotePlace(
     throw new UsageError('RBAC_CONFIG_EXISTS', `${target} exists; use --force to replace it`, {
       details: { path: target },
     });
-  const source = `${remoteUser}@${o.host}:.kube/config`;
-  const tmp = await sys.hostFs.makeTempDir('podsec-k8s-rbac-');
-  try {
-    const file = path.join(tmp, 'config');
-    const r = await sys.proc.run('scp', scpArguments(o, remoteUser, file), {
-      timeoutMs: o.timeoutMs ?? 60_000,
+  const scp: ScpSource = {
+    host: o.host,
+    account: remoteUser,
+    remotePath: '.kube/config',
+    ...(o.port === undefined ? {} : { port: o.port }),
+    ...(o.identityFile === undefined ? {} : { identityFile: o.identityFile }),
+    ...(o.knownHostsFile === undefined ? {} : { knownHostsFile: o.knownHostsFile }),
+    ...(o.batch ? { batch: true } : {}),
+    ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
+  };
+  const source = scpSourceName(scp);
+  const notKubeconfig = () =>
+    new PodsecError('RBAC_REMOTE_NOT_KUBECONFIG', `${source} is not a kubeconfig`, {
+      details: { source },
     });
-    if (r.exitCode !== 0) {
-      const reason = r.stderr.trim().split('\n').slice(-3).join('; ') || `scp exit ${r.exitCode}`;
-      if (/host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i.test(r.stderr))
-        throw new VerificationError(
-          'RBAC_HOST_KEY',
-          `host key of ${o.host} not verified: ${reason}`,
-          {
-            details: { host: o.host, reason },
-          },
-        );
-      throw new PodsecError('RBAC_REMOTE_COPY_FAILED', `cannot copy ${source}: ${reason}`, {
-        details: { source, reason },
-      });
-    }
-    const st = await sys.hostFs.stat(file);
-    if (st === undefined || st.kind !== 'file' || st.size > MAX_KUBECONFIG_BYTES)
-      throw new PodsecError('RBAC_REMOTE_NOT_KUBECONFIG', `${source} is not a kubeconfig`, {
-        details: { source },
-      });
-    const text = await sys.hostFs.readText(file);
-    let contexts: string[];
-    try {
-      contexts = (parseKubeconfig(text, source).contexts ?? []).map((c) => c.name);
-    } catch {
-      contexts = [];
-    }
-    if (contexts.length === 0)
-      throw new PodsecError('RBAC_REMOTE_NOT_KUBECONFIG', `${source} is not a kubeconfig`, {
-        details: { source },
-      });
-    if (sys.dryRun) return { source, path: target, contexts, dryRun: true };
-    if ((await sys.hostFs.stat(kubeDir)) === undefined)
-      await sys.hostFs.mkdir(kubeDir, { mode: 0o700 });
-    await sys.hostFs.chmod(kubeDir, 0o700);
-    const w = await sys.hostFs.writeFileAtomic(target, text, { mode: 0o600, backup: true });
-    return {
-      source,
-      path: target,
-      contexts,
-      dryRun: false,
-      ...(w.backup === undefined ? {} : { backup: w.backup }),
-    };
-  } finally {
-    await sys.hostFs.remove(tmp, { recursive: true }).catch(() => undefined);
+  const text = await fetchOverSsh(sys, scp, {
+    maxBytes: MAX_KUBECONFIG_BYTES,
+    invalid: notKubeconfig,
+  });
+  let contexts: string[];
+  try {
+    contexts = (parseKubeconfig(text, source).contexts ?? []).map((c) => c.name);
+  } catch {
+    contexts = [];
   }
+  if (contexts.length === 0) throw notKubeconfig();
+  if (sys.dryRun) return { source, path: target, contexts, dryRun: true };
+  if ((await sys.hostFs.stat(kubeDir)) === undefined)
+    await sys.hostFs.mkdir(kubeDir, { mode: 0o700 });
+  await sys.hostFs.chmod(kubeDir, 0o700);
+  const w = await sys.hostFs.writeFileAtomic(target, text, { mode: 0o600, backup: true });
+  return {
+    source,
+    path: target,
+    contexts,
+    dryRun: false,
+    ...(w.backup === undefined ? {} : { backup: w.backup }),
+  };
 }
