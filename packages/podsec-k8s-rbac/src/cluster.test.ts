@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import { cli as bindrole } from './cli/podsec-k8s-rbac-bindrole.ts';
 import { cli as createKubeconfig } from './cli/podsec-k8s-rbac-create-kubeconfig.ts';
 import { cli as getUserroles } from './cli/podsec-k8s-rbac-get-userroles.ts';
+import { cli as offboard } from './cli/podsec-k8s-rbac-offboard.ts';
 import { cli as unbindrole } from './cli/podsec-k8s-rbac-unbindrole.ts';
 import { cli as whoCanCli } from './cli/podsec-k8s-rbac-who-can.ts';
 import { createKubeApi } from './kube/kube-api-adapter.ts';
@@ -588,6 +589,112 @@ describe('bindrole / unbindrole', () => {
     const g = await run(getUserroles, [lim, '--kubeconfig', issued.configPath], issued.sys);
     assert.equal(g.code, 3, g.stderr);
     assert.equal(g.stdout, '', 'F8: nothing on stdout');
+  });
+});
+
+describe('offboard', () => {
+  it('takes every binding away from a user while others are bound concurrently: its kubeconfig then gets 403', async (t) => {
+    const cl = need(t);
+    if (!cl) return;
+    const user = `of${cl.id}`;
+    const [A, B] = [`off-a-${cl.id}`, `off-b-${cl.id}`];
+    const crb = `off-view-${cl.id}`;
+    await ensureNamespace(cl, A);
+    await ensureNamespace(cl, B);
+    await cl.rbac.createNamespacedRole({
+      namespace: A,
+      body: {
+        metadata: { name: 'pod-reader' },
+        rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }],
+      },
+    });
+    // a Group of the same name must stay
+    await cl.rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: crb },
+        roleRef: { apiGroup: G, kind: 'ClusterRole', name: 'view' },
+        subjects: [{ kind: 'Group', apiGroup: G, name: user }],
+      },
+    });
+    const { r, sys, configPath } = await issue(t, cl, user, ['--no-admin-context']);
+    assert.equal(r.code, 0, r.stderr);
+    const config = await readFile(configPath, 'utf8');
+    const kc = ['--kubeconfig', cl.adminKubeconfig];
+    const others = Array.from({ length: 5 }, (_, i) => `og${i}${cl.id}`);
+    for (const o of others) await addLocalUser(sys, o);
+    for (const args of [
+      [user, 'role', 'pod-reader', 'own', A],
+      [user, 'role=clusterrole', 'view', 'shared', B],
+      [others[0]!, 'role=clusterrole', 'view', 'shared', B],
+      [user, 'clusterrole', 'view', crb],
+    ]) {
+      const b = await run(bindrole, [...args, ...kc], sys);
+      assert.equal(b.code, 0, b.stderr);
+    }
+    const urls = [
+      `/api/v1/namespaces/${A}/pods`,
+      `/api/v1/namespaces/${B}/pods`,
+      '/api/v1/namespaces/default/configmaps',
+      '/apis/apps/v1/deployments',
+    ];
+    for (const u of urls) assert.equal(await statusWith(config, u), 200, `before: ${u}`);
+
+    // --dry-run --json lists what would change and changes nothing
+    const dry = await run(offboard, [user, '--dry-run', '--json', ...kc], sys);
+    assert.equal(dry.code, 0, dry.stderr);
+    const planned = JSON.parse(dry.stdout);
+    assert.equal(planned.dryRun, true);
+    assert.deepEqual(
+      planned.entries.map((e: Doc) => [e.kind, e.namespace ?? '', e.binding, e.role, e.action]),
+      [
+        ['ClusterRoleBinding', '', crb, 'ClusterRole/view', 'update'],
+        ['RoleBinding', A, 'own', 'Role/pod-reader', 'delete'],
+        ['RoleBinding', B, 'shared', 'ClusterRole/view', 'update'],
+      ],
+    );
+    await cl.rbac.readNamespacedRoleBinding({ namespace: A, name: 'own' });
+    for (const u of urls) assert.equal(await statusWith(config, u), 200, `after dry run: ${u}`);
+
+    // the real run, racing four bindrole runs that add others to the shared binding (409 retries)
+    const [off, ...binds] = await Promise.all([
+      run(offboard, [user, ...kc], sys),
+      ...others
+        .slice(1)
+        .map((o) => run(bindrole, [o, 'role=clusterrole', 'view', 'shared', B, ...kc], sys)),
+    ]);
+    assert.equal(off.code, 0, off.stderr);
+    for (const b of binds) assert.equal(b.code, 0, b.stderr);
+    assert.match(off.stdout, /removed from 3 binding/);
+    assert.match(off.stdout, new RegExp(`RoleBinding ${A}/own \\(Role/pod-reader\\) deleted`));
+    assert.match(off.stderr, /stay valid until they expire/);
+    await assert.rejects(cl.rbac.readNamespacedRoleBinding({ namespace: A, name: 'own' }), {
+      code: 404,
+    });
+    const shared = await cl.rbac.readNamespacedRoleBinding({ namespace: B, name: 'shared' });
+    assert.deepEqual(shared.subjects?.map((s) => s.name).sort(), [...others].sort());
+    const view = await cl.rbac.readClusterRoleBinding({ name: crb });
+    assert.deepEqual(plain(view.subjects), [{ kind: 'Group', apiGroup: G, name: user }]);
+    for (const u of urls) assert.equal(await statusWith(config, u), 403, `after: ${u}`);
+    const report = JSON.parse((await run(getUserroles, [user, ...kc], sys)).stdout);
+    assert.deepEqual(report, { [user]: { clusterRoles: [], roles: { namespaces: [] } } });
+    // idempotent
+    const again = await run(offboard, [user, ...kc], sys);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /not a subject of any role binding/);
+  });
+
+  it('exits 3 for rejected credentials (401), printing nothing on stdout', async (t) => {
+    const cl = need(t);
+    if (!cl) return;
+    const sys = await clusterSystem(t);
+    const file = path.join(cl.dir, 'offboard-bad-token.conf');
+    const doc = parse(await readFile(cl.adminKubeconfig, 'utf8'));
+    for (const u of doc.users) u.user = { token: 'invalid-token' };
+    await writeFile(file, (await import('yaml')).stringify(doc));
+    const denied = await run(offboard, ['someone', '--kubeconfig', file], sys);
+    assert.equal(denied.code, 3, denied.stderr);
+    assert.match(denied.stderr, /credentials rejected or expired/);
+    assert.equal(denied.stdout, '');
   });
 });
 

@@ -23,9 +23,17 @@ export {
   ROLE_TYPES,
 } from './validate.ts';
 export type { RoleType, RoleTypeWord } from './validate.ts';
-export { newBinding, planBind, planUnbind, userSubject } from './bindings/plan-binding.ts';
+export {
+  newBinding,
+  planBind,
+  planRemoveUser,
+  planUnbind,
+  userSubject,
+} from './bindings/plan-binding.ts';
 export type { BindingPlan, BindingRequest } from './bindings/plan-binding.ts';
-export { bindRole, unbindRole } from './bindings/bind.ts';
+export { applyBindingPlan, bindRole, unbindRole } from './bindings/bind.ts';
+export { offboardUser } from './bindings/offboard.ts';
+export type { OffboardEntry, OffboardResult } from './bindings/offboard.ts';
 export type { BindingOptions, BindingResult } from './bindings/bind.ts';
 export { buildReport, formatReport, matchBindings, unbindCommand } from './userroles/report.ts';
 export type {

@@ -73,6 +73,18 @@ export const rbacMessages = {
       'the previous certificate of {user} stays valid until {notAfter} (Kubernetes cannot revoke client certificates)',
     'rbac.remoteInstalled': '{path} installed from {source}',
     'rbac.remoteIgnored': 'the remote account {remote} is only used with --ca-from-ssh: ignored',
+    'rbac.offboardDone': 'user {user} removed from {count} binding(s):',
+    'rbac.offboardDryRun':
+      'dry run: user {user} would be removed from {count} binding(s) (nothing was changed):',
+    'rbac.offboardNothing': 'user {user} is not a subject of any role binding',
+    'rbac.offboardRemoved': 'removed from {kind} {binding} ({role})',
+    'rbac.offboardRemovedDryRun': 'would be removed from {kind} {binding} ({role})',
+    'rbac.offboardDeleted': '{kind} {binding} ({role}) deleted: {user} was its last subject',
+    'rbac.offboardDeletedDryRun':
+      '{kind} {binding} ({role}) would be deleted: {user} is its last subject',
+    'rbac.offboardGone': '{kind} {binding} ({role}) changed meanwhile: {user} is no longer in it',
+    'rbac.offboardNote':
+      'the certificates of {user} stay valid until they expire: rights given to its groups (e.g. k8s) are not changed',
   },
   ru: {
     RBAC_BAD_USER: 'недопустимое имя пользователя "{name}"',
@@ -147,5 +159,17 @@ export const rbacMessages = {
     'rbac.remoteInstalled': '{path} установлен из {source}',
     'rbac.remoteIgnored':
       'удалённая учётная запись {remote} используется только с --ca-from-ssh: игнорируется',
+    'rbac.offboardDone': 'пользователь {user} удалён из привязок ({count}):',
+    'rbac.offboardDryRun':
+      'пробный запуск: пользователь {user} был бы удалён из привязок ({count}) (ничего не изменено):',
+    'rbac.offboardNothing': 'пользователь {user} не входит ни в одну привязку ролей',
+    'rbac.offboardRemoved': 'удалён из {kind} {binding} ({role})',
+    'rbac.offboardRemovedDryRun': 'был бы удалён из {kind} {binding} ({role})',
+    'rbac.offboardDeleted': '{kind} {binding} ({role}) удалена: {user} был её последним субъектом',
+    'rbac.offboardDeletedDryRun':
+      '{kind} {binding} ({role}) была бы удалена: {user} её последний субъект',
+    'rbac.offboardGone': '{kind} {binding} ({role}) изменена другим: {user} в ней уже нет',
+    'rbac.offboardNote':
+      'сертификаты {user} действуют до истечения срока: права его групп (например, k8s) не изменены',
   },
 } as const satisfies Catalog;

@@ -36,9 +36,13 @@ export async function checkLocalUser(sys: System, user: string): Promise<void> {
     });
 }
 
-async function readOrUndefined(api: KubeApi, req: BindingRequest): Promise<Binding | undefined> {
+async function readOrUndefined(
+  api: KubeApi,
+  namespace: string | undefined,
+  name: string,
+): Promise<Binding | undefined> {
   try {
-    return await api.readBinding(req.namespace, req.binding);
+    return await api.readBinding(namespace, name);
   } catch (e) {
     if (isNotFound(e)) return undefined;
     throw e;
@@ -71,19 +75,47 @@ async function checkTargets(api: KubeApi, req: BindingRequest): Promise<void> {
   }
 }
 
-function conflict(req: BindingRequest, attempts: number): PodsecError {
-  return new PodsecError(
-    'RBAC_API_CONFLICT',
-    `binding ${req.binding} kept changing; gave up after ${attempts} attempts`,
-    {
-      details: {
-        status: 409,
-        binding: req.binding,
-        attempts,
-        message: `binding ${req.binding} kept changing; gave up after ${attempts} attempts`,
-      },
-    },
-  );
+function conflict(name: string, attempts: number): PodsecError {
+  const message = `binding ${name} kept changing; gave up after ${attempts} attempts`;
+  return new PodsecError('RBAC_API_CONFLICT', message, {
+    details: { status: 409, binding: name, attempts, message },
+  });
+}
+
+/**
+ * The one read-decide-write loop of bindrole, unbindrole and offboard (optimistic concurrency): reads
+ * the binding, lets `decide` plan from the live object (undefined: absent), writes the plan with the
+ * read resourceVersion (or delete preconditions), and on a 409, or a 404 of an object that went
+ * meanwhile, re-reads and decides again. A dry run stops after the first decision.
+ */
+export async function applyBindingPlan(
+  sys: System,
+  api: KubeApi,
+  namespace: string | undefined,
+  name: string,
+  decide: (existing: Binding | undefined) => BindingPlan,
+): Promise<BindingResult> {
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    const plan = decide(await readOrUndefined(api, namespace, name));
+    if (plan.action === 'none' || sys.dryRun)
+      return { action: plan.action, body: plan.body, attempts: attempt, dryRun: sys.dryRun };
+    try {
+      if (plan.action === 'delete') {
+        await api.deleteBinding(namespace, name, plan.preconditions);
+        return { action: 'delete', body: plan.body, attempts: attempt, dryRun: false };
+      }
+      const body =
+        plan.action === 'create'
+          ? await api.createBinding(namespace, plan.body)
+          : await api.replaceBinding(namespace, plan.body);
+      return { action: plan.action, body, attempts: attempt, dryRun: false };
+    } catch (e) {
+      // 409: someone else created or changed it meanwhile (404: deleted it); re-read and re-plan
+      if (!isConflict(e) && !(plan.action !== 'create' && isNotFound(e))) throw e;
+      await backoff(attempt);
+    }
+  }
+  throw conflict(name, MAX_ATTEMPTS);
 }
 
 /**
@@ -98,23 +130,30 @@ export async function bindRole(
 ): Promise<BindingResult> {
   if (!options.noLocalCheck && !req.user.startsWith('system:')) await checkLocalUser(sys, req.user);
   await checkTargets(api, req);
-  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const plan = planBind(await readOrUndefined(api, req), req);
-    if (plan.action === 'none' || sys.dryRun)
-      return { action: plan.action, body: plan.body, attempts: attempt, dryRun: sys.dryRun };
-    try {
-      const body =
-        plan.action === 'create'
-          ? await api.createBinding(req.namespace, plan.body)
-          : await api.replaceBinding(req.namespace, plan.body);
-      return { action: plan.action, body, attempts: attempt, dryRun: false };
-    } catch (e) {
-      // 409: someone else created or changed it meanwhile; re-read and re-plan
-      if (!isConflict(e)) throw e;
-      await backoff(attempt);
-    }
-  }
-  throw conflict(req, MAX_ATTEMPTS);
+  return applyBindingPlan(sys, api, req.namespace, req.binding, (existing) =>
+    planBind(existing, req),
+  );
+}
+
+function bindingMissing(req: BindingRequest): NotFoundError {
+  const details = {
+    kind: req.type.bindingKind,
+    binding: req.binding,
+    namespace: req.namespace ?? '',
+  };
+  return req.namespace === undefined
+    ? new NotFoundError(
+        'RBAC_BINDING_MISSING',
+        `${req.type.bindingKind} ${req.binding} not found`,
+        {
+          details,
+        },
+      )
+    : new NotFoundError(
+        'RBAC_ROLEBINDING_MISSING',
+        `RoleBinding ${req.binding} not found in namespace ${req.namespace}`,
+        { details },
+      );
 }
 
 /**
@@ -129,43 +168,8 @@ export async function unbindRole(
   options: BindingOptions = {},
 ): Promise<BindingResult> {
   if (!options.noLocalCheck && !req.user.startsWith('system:')) await checkLocalUser(sys, req.user);
-  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const existing = await readOrUndefined(api, req);
-    if (existing === undefined) {
-      const details = {
-        kind: req.type.bindingKind,
-        binding: req.binding,
-        namespace: req.namespace ?? '',
-      };
-      throw req.namespace === undefined
-        ? new NotFoundError(
-            'RBAC_BINDING_MISSING',
-            `${req.type.bindingKind} ${req.binding} not found`,
-            {
-              details,
-            },
-          )
-        : new NotFoundError(
-            'RBAC_ROLEBINDING_MISSING',
-            `RoleBinding ${req.binding} not found in namespace ${req.namespace}`,
-            { details },
-          );
-    }
-    const plan = planUnbind(existing, req);
-    if (sys.dryRun)
-      return { action: plan.action, body: plan.body, attempts: attempt, dryRun: true };
-    try {
-      if (plan.action === 'delete') {
-        await api.deleteBinding(req.namespace, req.binding, plan.preconditions);
-        return { action: 'delete', body: plan.body, attempts: attempt, dryRun: false };
-      }
-      const body = await api.replaceBinding(req.namespace, plan.body);
-      return { action: plan.action, body, attempts: attempt, dryRun: false };
-    } catch (e) {
-      // 409 on update or on the delete preconditions: re-read and re-evaluate
-      if (!isConflict(e)) throw e;
-      await backoff(attempt);
-    }
-  }
-  throw conflict(req, MAX_ATTEMPTS);
+  return applyBindingPlan(sys, api, req.namespace, req.binding, (existing) => {
+    if (existing === undefined) throw bindingMissing(req);
+    return planUnbind(existing, req);
+  });
 }

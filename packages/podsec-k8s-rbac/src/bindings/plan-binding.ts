@@ -103,14 +103,21 @@ export function planUnbind(existing: Binding, req: BindingRequest): BindingPlan 
       `binding ${bindingLabel(req)} refers to ${describeRef(ref)}`,
       { details: { binding: bindingLabel(req), ref: describeRef(ref) } },
     );
+  return planRemoveUser(existing, req.user, bindingLabel(req));
+}
+
+/**
+ * Removes the User subject `user` (Groups and ServiceAccounts of that name stay); deletes the binding,
+ * with uid/resourceVersion preconditions, when it was the last subject. `label` names the binding in
+ * messages. Throws `RBAC_NOT_BOUND`.
+ */
+export function planRemoveUser(existing: Binding, user: string, label: string): BindingPlan {
   const subjects = existing.subjects ?? [];
-  const remaining = subjects.filter((s) => !isUserSubject(s, req.user));
+  const remaining = subjects.filter((s) => !isUserSubject(s, user));
   if (remaining.length === subjects.length)
-    throw new UsageError(
-      'RBAC_NOT_BOUND',
-      `user ${req.user} is not bound by ${bindingLabel(req)}`,
-      { details: { user: req.user, binding: bindingLabel(req) } },
-    );
+    throw new UsageError('RBAC_NOT_BOUND', `user ${user} is not bound by ${label}`, {
+      details: { user, binding: label },
+    });
   if (remaining.length === 0) {
     const { uid, resourceVersion } = existing.metadata ?? {};
     return {

@@ -8,6 +8,7 @@ import { createTestSystem, freePort, runProgram } from '@podsec/test-utils';
 import { cli as bindrole } from './podsec-k8s-rbac-bindrole.ts';
 import { cli as createKubeconfig } from './podsec-k8s-rbac-create-kubeconfig.ts';
 import { cli as getUserroles } from './podsec-k8s-rbac-get-userroles.ts';
+import { cli as offboard } from './podsec-k8s-rbac-offboard.ts';
 import { cli as unbindrole } from './podsec-k8s-rbac-unbindrole.ts';
 import { cli as whoCan } from './podsec-k8s-rbac-who-can.ts';
 
@@ -170,5 +171,25 @@ describe('who-can and create-kubeconfig arguments', () => {
     });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /user nobody does not exist/);
+  });
+});
+
+describe('offboard arguments and failures', () => {
+  it('exits 1 for no user, two users and a bad name, before reading the kubeconfig', async (t) => {
+    const system = await createTestSystem(t);
+    for (const args of [[], ['u1', 'u2'], ['Bad/Name'], ['a@b']]) {
+      const r = await runProgram(offboard, [...args, '--kubeconfig', '/nonexistent'], { system });
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+    }
+  });
+
+  it('exits 3 with nothing on stdout when the API server is unreachable', async (t) => {
+    const system = await createTestSystem(t);
+    const kc = await deadKubeconfig(t);
+    const r = await runProgram(offboard, ['u1', '--dry-run', '--kubeconfig', kc], { system });
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /unreachable/);
   });
 });
