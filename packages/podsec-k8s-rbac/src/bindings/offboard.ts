@@ -25,7 +25,7 @@ export interface OffboardResult {
 }
 
 /**
- * Takes every RBAC binding away from a user (W4: Kubernetes cannot revoke a client certificate, so
+ * Takes every RBAC binding away from a user (Kubernetes cannot revoke a client certificate, so
  * removing the user from every binding is what ends its rights): the User subjects of exactly that
  * name are found as get-userroles finds them (two list calls), and each is removed as unbindrole
  * removes it — the binding is deleted when its last subject goes, with uid/resourceVersion

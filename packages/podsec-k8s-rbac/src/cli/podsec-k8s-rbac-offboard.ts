@@ -60,7 +60,7 @@ export const cli: CliDefinition = {
       const { offboardUser } = await import('../bindings/offboard.ts');
       const r = await offboardUser(ctx.system, api, name);
       ctx.system.report.result(format(ctx, r), r);
-      // W4: bindings are all RBAC can take away; the certificate itself stays valid
+      // bindings are all RBAC can take away; the certificate itself stays valid
       if (!r.dryRun && r.entries.length > 0)
         ctx.system.report.warn(ctx.t('rbac.offboardNote', { user: r.user }));
     });
