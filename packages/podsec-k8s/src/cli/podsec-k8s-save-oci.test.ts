@@ -35,7 +35,7 @@ async function run(
 }
 
 describe('podsec-k8s-save-oci', () => {
-  it('refuses bad arguments with exit 1 or 2 before anything is created (14.1-38)', async (t) => {
+  it('refuses bad arguments with exit 1 or 2 before anything is created', async (t) => {
     const kubeadm = requireCommand(t, 'kubeadm');
     if (kubeadm === undefined) return;
     const dir = await work(t);

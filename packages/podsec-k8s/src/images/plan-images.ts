@@ -1,5 +1,5 @@
 /**
- * Pure planning of the Kubernetes images of a node (spec §4.4, §10.1): the list the real kubeadm prints for our
+ * Pure planning of the Kubernetes images of a node: the list the real kubeadm prints for our
  * rendered configuration, checked against the components a control plane needs, and the names the images carry
  * in the archive (`<platform>/<name>:<tag>`, without the registry host).
  */

@@ -1,8 +1,9 @@
 /**
- * podsec-k8s-save-oci (spec §10.1 with the §12 fixes): the images the real kubeadm names for a version, copied
- * per architecture into the signed-archive format of podsec-load-sign-oci by podsec's own save code. Sources: a
- * registry (docker://, the original's way), any other transport, or images built here FROM scratch from static
- * binaries (`buildFrom`). Nothing is installed, no local image is removed, the storage path is absolute.
+ * podsec-k8s-save-oci: the images the real kubeadm names for a version, copied per architecture into the
+ * signed-archive format of podsec-load-sign-oci by podsec's own save code. Sources: a registry (docker://, the
+ * original's way), any other transport, or images built here FROM scratch from static binaries (`buildFrom`).
+ * Fixed from the original: architecture lists, the platform argument applied to every name, no Kubernetes packages
+ * installed, no local image removed, absolute storage paths.
  */
 import { UsageError, type Architecture } from '@podsec/core';
 import type { System } from '@podsec/core/system';
