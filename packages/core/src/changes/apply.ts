@@ -71,6 +71,33 @@ async function attrsMatch(
   return true;
 }
 
+/** Upper bound of the entries {@link treeOwned} looks at (a larger tree counts as not owned: chownTree runs). */
+const TREE_LIMIT = 10_000;
+
+/** Is every entry below `dir` owned by the change's uid/gid (links not followed)? */
+async function treeOwned(
+  sys: System,
+  dir: string,
+  c: { uid?: OwnerRef; gid?: OwnerRef },
+): Promise<boolean> {
+  const uid = await resolveOwner(sys, c.uid, 'user');
+  const gid = await resolveOwner(sys, c.gid, 'group');
+  const queue = [dir];
+  let seen = 0;
+  for (let d = queue.pop(); d !== undefined; d = queue.pop()) {
+    for (const name of await sys.fs.readdir(d)) {
+      if (++seen > TREE_LIMIT) return false;
+      const p = `${d}/${name}`;
+      const st = await sys.fs.stat(p);
+      if (st === undefined) continue;
+      if ((uid !== undefined && st.uid !== uid) || (gid !== undefined && st.gid !== gid))
+        return false;
+      if (st.kind === 'dir') queue.push(p);
+    }
+  }
+  return true;
+}
+
 /** A version name not taken yet: `<dir>/<prefix><stamp>[.<n>]`. */
 async function nextVersion(sys: System, c: VersionedChange): Promise<string> {
   const stamp = formatBackupStamp(sys.clock.now());
@@ -135,9 +162,11 @@ async function inspect(sys: System, c: Change, planned: Planned): Promise<Pendin
       const detail = detailOf(c.mode, c.uid, c.gid);
       if (st === undefined) return { change: c, record: record(c, 'create', detail) };
       if (st.kind === 'symlink') return undefined; // a link to a directory (validated) is left as it is
-      return (await attrsMatch(sys, st, c))
-        ? undefined
-        : { change: c, record: record(c, 'update', detail) };
+      if (!(await attrsMatch(sys, st, c)))
+        return { change: c, record: record(c, 'update', detail) };
+      if (c.ownTree && !(await treeOwned(sys, c.path, c)))
+        return { change: c, record: record(c, 'update', `${detail ?? ''} tree`.trim()) };
+      return undefined;
     }
     case 'symlink': {
       const st = await sys.fs.stat(c.path);
@@ -230,12 +259,24 @@ async function applyOne(
       const uid = await resolveOwner(sys, c.uid, 'user');
       const gid = await resolveOwner(sys, c.gid, 'group');
       const st = await sys.fs.stat(c.path);
-      if (st === undefined) await sys.fs.mkdir(c.path, { mode: c.mode ?? 0o755 });
+      if (st === undefined) {
+        // one step: a new directory never exists with the wrong owner (a re-run would take it as it is)
+        await sys.fs.mkdir(c.path, {
+          mode: c.mode ?? 0o755,
+          ...(uid === undefined ? {} : { uid }),
+          ...(gid === undefined ? {} : { gid }),
+        });
+        return;
+      }
       if (uid !== undefined || gid !== undefined) {
         const now = st ?? (await sys.fs.stat(c.path));
         await sys.fs.chown(c.path, uid ?? now?.uid ?? 0, gid ?? now?.gid ?? 0);
       }
       if (c.mode !== undefined) await sys.fs.chmod(c.path, c.mode);
+      if (c.ownTree) {
+        const now = await sys.fs.stat(c.path);
+        await sys.fs.chownTree(c.path, uid ?? now?.uid ?? 0, gid ?? now?.gid ?? 0);
+      }
       return;
     }
     case 'symlink':

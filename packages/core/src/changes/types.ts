@@ -31,6 +31,11 @@ export interface DirChange {
   readonly mode?: number;
   readonly uid?: OwnerRef;
   readonly gid?: OwnerRef;
+  /**
+   * The whole tree below gets `uid`/`gid` too (`chownTree`: by descriptor, links not followed, one device),
+   * e.g. files root's tools once left in a user's `~/.gnupg`. @default false
+   */
+  readonly ownTree?: boolean;
 }
 
 /** Ensure `path` is a symlink to `target` (replaced atomically). */

@@ -324,12 +324,58 @@ describe('podsec-create-imagemakeruser', () => {
       { system },
     );
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /would create user a \(useradd -g podman -G podman_dev/);
-    assert.match(r.stderr, /would write \/var\/sigstore\/keys\/a\.pgp/);
-    assert.match(r.stderr, /would write \/etc\/containers\/policy_/);
-    assert.match(r.stderr, /would create signature directory \/var\/sigstore\/sigstore\/c10f/);
+    assert.match(r.stdout, /Planned changes \(nothing was changed\):/);
+    assert.match(r.stdout, /create user a \(groups podman_dev\)/);
+    assert.match(r.stdout, /create file \/var\/sigstore\/keys\/a\.pgp/);
+    assert.match(r.stdout, /update versioned \/etc\/containers\/policy\.json \(-> policy_/);
+    assert.match(r.stdout, /create dir \/var\/sigstore\/sigstore\/c10f \(0755 a:podman\)/);
     assert.match(r.stdout, /dry run: nothing was changed/);
     assert.deepEqual(await snapshotTree(system.root), before);
+  });
+
+  it('--dry-run --json prints exactly the change list the real run then applies', async (t) => {
+    const args = [...FAST, '--json', 'a@registry.local/c10f', 'b@registry.local'];
+    const dry = await prepareServer(t);
+    const planned = JSON.parse(
+      (await runProgram(cli, [...args, '--dry-run'], { system: dry.system })).stdout,
+    );
+    const real = await prepareServer(t);
+    const r = await runProgram(cli, args, { system: real.system });
+    assert.equal(r.code, 0, r.stderr);
+    const applied = JSON.parse(r.stdout);
+    assert.equal(planned.dryRun, true);
+    assert.equal(applied.dryRun, false);
+    // the temp roots differ: compare with the root taken out of gpg's --homedir
+    const norm = (changes: { target: string }[], root: string) =>
+      changes.map((c) => ({ ...c, target: c.target.replaceAll(root, '<root>') }));
+    assert.deepEqual(
+      norm(applied.changes, real.system.root),
+      norm(planned.changes, dry.system.root),
+    );
+    assert.ok(applied.changes.length >= 20, `${applied.changes.length} changes`);
+    for (const kind of ['user', 'subids', 'dir', 'file', 'versioned'])
+      assert.ok(
+        applied.changes.some((c: { kind: string }) => c.kind === kind),
+        kind,
+      );
+  });
+
+  it('a failing validation changes nothing: not the accounts, not the lock directory', async (t) => {
+    const { system } = await prepareServer(t);
+    // a directory where the published policy goes: found by the engine's validation of the whole list
+    await mkdir(path.join(system.root, 'var/sigstore/keys/policy.json'));
+    const before = await snapshotTree(system.root);
+    const r = await runProgram(cli, [...FAST, 'a@registry.local/c10f', 'b@registry.local'], {
+      system,
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /nothing changed: .*\/var\/sigstore\/keys\/policy\.json: exists and is not a file/,
+    );
+    assert.equal(r.stderr.trim().split('\n').length, 2, r.stderr); // the progress line and the error
+    assert.deepEqual(await snapshotTree(system.root), before);
+    assert.equal(await system.users.getUser('a'), undefined);
   });
 
   it('is idempotent: a second run with --existing changes nothing and keeps the key', async (t) => {

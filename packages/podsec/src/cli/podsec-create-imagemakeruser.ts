@@ -9,6 +9,7 @@ import {
 } from '@podsec/core/cli';
 // key generation (openpgp) and the registries.d writer (YAML) load when the action runs, not for --help
 import type { CreateImageMakersResult } from '../imagemaker/create-imagemakers.ts';
+import { changeReportJson, formatChangeReport } from '@podsec/core/changes';
 import { imagemakerMessages } from '../imagemaker/messages.ts';
 import { checkSecretLine, promptSecret } from '../imagemaker/prompt.ts';
 
@@ -48,7 +49,7 @@ function formatResult(r: CreateImageMakersResult, ctx: CliContext): string {
       );
     lines.push(`    public key:  ${m.key.publicKeyPath}`);
   }
-  if (r.changes.length === 0) lines.push(ctx.t('imagemaker.nothing'));
+  lines.push(...formatChangeReport(r.report, ctx.t));
   if (r.dryRun) lines.push(ctx.t('cli.dryRun'));
   return lines.join('\n');
 }
@@ -154,7 +155,8 @@ function createProgram(ctx: CliContext) {
             }
           : {}),
       });
-      sys.report.result(formatResult(result, ctx), result);
+      const { report, ...rest } = result;
+      sys.report.result(formatResult(result, ctx), { ...rest, ...changeReportJson(report) });
     });
 }
 

@@ -13,8 +13,16 @@ import {
   type GenerateKeyOptions,
 } from '@podsec/core/trust';
 import { parsePolicy, formatPolicy } from '@podsec/core/config';
-import { allocateSubIds, runOrThrow, type System } from '@podsec/core/system';
-import { writeVersioned, type WriteVersionedResult } from '../config-files/versioned.ts';
+import {
+  applyChanges,
+  changeTarget,
+  validateChanges,
+  type Change,
+  type ChangeRecord,
+  type ChangeReport,
+  type OwnerRef,
+} from '@podsec/core/changes';
+import type { System } from '@podsec/core/system';
 import { checkSigstoreServer } from '../host/role.ts';
 import {
   PODMAN_DEV_GROUP,
@@ -117,13 +125,16 @@ export interface MakerResult {
 export interface CreateImageMakersResult {
   readonly makers: readonly MakerResult[];
   readonly bindings: readonly ScopeBinding[];
-  readonly policy: WriteVersionedResult;
+  /** The system policy's switch: `version` is the new version's file name. */
+  readonly policy: { readonly changed: boolean; readonly version?: string };
   /** The published copy `/var/sigstore/keys/policy.json` was rewritten. */
   readonly publishedChanged: boolean;
   /** Personal policies written (users). */
   readonly personalPolicies: readonly string[];
-  /** Every change made (or, in dry-run, planned), in order. */
-  readonly changes: readonly string[];
+  /** Every change made (or, in dry-run, planned), in order: the same list in both modes. */
+  readonly changes: readonly ChangeRecord[];
+  /** The engine's report of {@link changes} (for `--json` and the text report). */
+  readonly report: ChangeReport;
   readonly warnings: readonly string[];
   readonly dryRun: boolean;
 }
@@ -162,12 +173,6 @@ export async function createImageMakers(
   const tr = o.translate ?? translateEnglish;
   // docs/weaknesses.md#w10-invalid-image-maker-arguments: validate the list again (duplicates, names, scopes) whatever the caller did
   const makers = normalizeMakerArgs(o.makers.map((m) => `${m.user}@${m.scope}`));
-  const warnings: string[] = [];
-  const warn = (key: string, params: Record<string, unknown>): void => {
-    const text = tr(key, params);
-    warnings.push(text);
-    sys.report.warn(text);
-  };
 
   // docs/weaknesses.md#w1-host-role-guard: only on the signature server
   sys.report.progress(tr('imagemaker.checkingServer'));
@@ -188,16 +193,13 @@ export async function createImageMakers(
       { details: {} },
     );
   }
-  const groupIds: Record<string, number> = {};
   for (const g of [PODMAN_GROUP, PODMAN_DEV_GROUP]) {
     const entry = await sys.users.getGroup(g);
     if (!entry)
       throw new NotFoundError('IMAGEMAKER_NO_GROUP', `group ${g} does not exist`, {
         details: { group: g },
       });
-    groupIds[g] = entry.gid;
   }
-  const podmanGid = groupIds[PODMAN_GROUP]!;
   const policyText = await sys.fs.readTextIfExists(POLICY_JSON);
   if (policyText === undefined)
     throw new NotFoundError('IMAGEMAKER_NO_POLICY', `${POLICY_JSON} does not exist`, {
@@ -289,64 +291,17 @@ export async function createImageMakers(
     }
   }
 
-  const changes: string[] = [];
-  const ctx: ApplyContext = { sys, tr, changes, warn, podmanGid };
-  const apply = async (): Promise<CreateImageMakersResult> => {
-    // Re-read under the lock: another run may have changed the policy since the check above.
-    const current = parsePolicy((await sys.fs.readTextIfExists(POLICY_JSON)) ?? policyText);
-    const plan = planMakerPolicy(current, makers, {
-      force: o.force ?? false,
-      policyPath: POLICY_JSON,
-    });
-    const results: MakerResult[] = [];
-    for (const p of plans) results.push(await applyMaker(ctx, p));
-    await applySignatureDirs(ctx, makers);
-    const keysDir = await sys.fs.stat(SIGSTORE_KEYS);
-    if (keysDir && (keysDir.mode & 0o022) !== 0)
-      warn('imagemaker.keysDirWritable', { dir: SIGSTORE_KEYS });
-
-    // docs/weaknesses.md#w11-transactional-image-maker-creation: the policy switches only now, after every key was exported
-    const text = formatPolicy(plan.policy);
-    const policy = await writeVersioned(sys, POLICY_JSON, text, {
-      prefix: 'policy_',
-      mode: 0o644,
-      uid: 0,
-      gid: 0,
-    });
-    if (policy.changed) {
-      changes.push(`point ${POLICY_JSON} to ${policy.version ?? ''}`);
-      if (sys.dryRun)
-        sys.report.info(
-          tr('imagemaker.wouldChange', {
-            change: `write ${policy.version ?? ''} and point ${POLICY_JSON} to it`,
-          }),
-        );
-    }
-    const publishedChanged = await writeIfDifferent(ctx, PUBLISHED_POLICY, text, {
-      mode: 0o644,
-      uid: 0,
-      gid: 0,
-    });
-    const personal = formatPolicy(planPersonalPolicy(plan.policy));
-    const personalPolicies = await refreshPersonalPolicies(
-      ctx,
-      personal,
-      plans.map((p) => p.user),
-    );
-    return {
-      makers: results,
-      bindings: plan.bindings,
-      policy,
-      publishedChanged,
-      personalPolicies,
-      changes,
-      warnings,
-      dryRun: sys.dryRun,
-    };
-  };
-  if (sys.dryRun) return apply();
+  // read → plan → validate outside the lock (a failing check creates nothing, not even the lock's
+  // directory), then plan again and apply under the podsec lock: another run may have changed the policy
+  const planNow = () => planChanges(sys, { makers, plans, force: o.force ?? false, tr });
+  const first = await planNow();
+  if (sys.dryRun) return finish(sys, tr, first, await applyChanges(sys, first.changes), plans);
+  await validateChanges(sys, first.changes);
   await sys.fs.mkdir(PODSEC_LOCK.slice(0, PODSEC_LOCK.lastIndexOf('/')));
-  return sys.fs.withLock(PODSEC_LOCK, apply);
+  return sys.fs.withLock(PODSEC_LOCK, async () => {
+    const planned = await planNow();
+    return finish(sys, tr, planned, await applyChanges(sys, planned.changes), plans);
+  });
 }
 
 async function inspectKey(
@@ -470,223 +425,143 @@ async function makeKey(
   return key;
 }
 
-interface ApplyContext {
-  readonly sys: System;
+/** A warning found while planning: reported once, with the translated text, when the plan is applied. */
+interface PlanWarning {
+  readonly key: string;
+  readonly params: Record<string, unknown>;
+}
+
+/** The inputs of {@link planChanges}: checked and (outside a dry run) with every key generated. */
+interface PlanInput {
+  readonly makers: readonly MakerSpec[];
+  readonly plans: readonly MakerPlan[];
+  readonly force: boolean;
   readonly tr: ImagemakerTranslate;
-  readonly changes: string[];
-  readonly warn: (key: string, params: Record<string, unknown>) => void;
-  readonly podmanGid: number;
 }
 
-/** Record a change; run it unless dry-run. */
-async function change(ctx: ApplyContext, desc: string, fn: () => Promise<unknown>): Promise<void> {
-  ctx.changes.push(desc);
-  if (ctx.sys.dryRun) {
-    ctx.sys.report.info(ctx.tr('imagemaker.wouldChange', { change: desc }));
-    return;
-  }
-  ctx.sys.report.debug(desc);
-  await fn();
+/** The change list of a run and what the result needs to know about it. */
+interface Planned {
+  readonly changes: Change[];
+  readonly warnings: PlanWarning[];
+  readonly bindings: readonly ScopeBinding[];
+  /** Per maker: the run changes of the GnuPG import (undefined: not imported) and the private key path. */
+  readonly gpg: Map<string, readonly string[] | undefined>;
+  readonly privateKeys: Map<string, string | undefined>;
+  /** Per user: the path of the personal policy, when it is in the list. */
+  readonly personal: Map<string, string>;
 }
 
-async function writeIfDifferent(
-  ctx: ApplyContext,
-  path: string,
-  content: string,
-  w: { readonly mode: number; readonly uid: number; readonly gid: number },
-): Promise<boolean> {
-  const st = await ctx.sys.fs.stat(path);
-  if (st?.kind === 'file' && st.mode === w.mode && st.uid === w.uid && st.gid === w.gid) {
-    if ((await ctx.sys.fs.readText(path)) === content) return false;
+/** A list being built: the changes, the directories already in it, the warnings. */
+class PlanList {
+  readonly changes: Change[] = [];
+  readonly warnings: PlanWarning[] = [];
+  private readonly dirs = new Set<string>();
+  warn(key: string, params: Record<string, unknown>): void {
+    this.warnings.push({ key, params });
   }
-  await change(ctx, `write ${path} (${w.mode.toString(8)} ${w.uid}:${w.gid})`, () =>
-    ctx.sys.fs.writeFileAtomic(path, content, { ...w, backup: false }),
-  );
-  return true;
+  add(c: Change): void {
+    this.changes.push(c);
+    if (c.kind === 'dir') this.dirs.add(c.path);
+  }
+  hasDir(path: string): boolean {
+    return this.dirs.has(path);
+  }
+}
+
+/** The owner of a maker's files: the uid (a name while the account is still to be made) and podman. */
+interface Owner {
+  readonly uid: OwnerRef;
+  readonly gid: OwnerRef;
+}
+
+async function uidOf(sys: System, ref: OwnerRef): Promise<number | undefined> {
+  return typeof ref === 'number' ? ref : (await sys.users.getUser(ref))?.uid;
 }
 
 /**
- * Directories below a user's home, created when missing and refused when a component is not a plain
- * directory (a symlinked `~/.config` would make root write elsewhere).
+ * Directories below a user's home, listed when missing; a component that is not a plain directory of the
+ * user (or root) is reported and the files below it are left out: a symlinked `~/.config` would make root
+ * write elsewhere.
  */
-async function ensureUserDirs(
-  ctx: ApplyContext,
+async function planUserDirs(
+  sys: System,
+  list: PlanList,
   home: string,
   rel: string,
-  owner: { readonly uid: number; readonly gid: number },
+  owner: Owner,
   leafMode: number,
 ): Promise<boolean> {
   const parts = rel.split('/');
+  const uid = await uidOf(sys, owner.uid);
   let cur = home;
   for (let i = 0; i < parts.length; i++) {
     cur = `${cur}/${parts[i]!}`;
-    const st = await ctx.sys.fs.stat(cur);
+    if (list.hasDir(cur)) continue;
+    const st = await sys.fs.stat(cur);
     if (st === undefined) {
       const mode = i === parts.length - 1 ? leafMode : 0o755;
-      const path = cur;
-      await change(
-        ctx,
-        `create directory ${path} (${mode.toString(8)} ${owner.uid}:${owner.gid})`,
-        () => ctx.sys.fs.mkdir(path, { mode, ...owner }),
-      );
+      list.add({ kind: 'dir', path: cur, mode, uid: owner.uid, gid: owner.gid });
     } else if (st.kind !== 'dir') {
-      ctx.warn('imagemaker.unsafeDir', {
+      list.warn('imagemaker.unsafeDir', {
         path: cur,
         reason: st.kind === 'symlink' ? 'is a symbolic link' : 'is not a directory',
       });
       return false;
-    } else if (st.uid !== owner.uid && st.uid !== 0) {
-      ctx.warn('imagemaker.unsafeDir', { path: cur, reason: `owned by uid ${st.uid}` });
+    } else if (st.uid !== uid && st.uid !== 0) {
+      list.warn('imagemaker.unsafeDir', { path: cur, reason: `owned by uid ${st.uid}` });
       return false;
     }
   }
   return true;
 }
 
-async function applyMaker(ctx: ApplyContext, p: MakerPlan): Promise<MakerResult> {
-  const { sys } = ctx;
-  if (!p.exists) {
-    await change(
-      ctx,
-      `create user ${p.user} (useradd -g ${PODMAN_GROUP} -G ${PODMAN_DEV_GROUP} -d ${p.home} -m)`,
-      () =>
-        sys.users.addUser(p.user, {
-          group: PODMAN_GROUP,
-          groups: [PODMAN_DEV_GROUP],
-          home: p.home,
-          createHome: true,
-        }),
-    );
-  } else {
-    const have = await sys.users.groupsOf(p.user);
-    const missing = [PODMAN_GROUP, PODMAN_DEV_GROUP].filter((g) => !have.includes(g));
-    if (missing.length > 0) {
-      await change(ctx, `add user ${p.user} to ${missing.join(',')}`, () =>
-        sys.users.addToGroups(p.user, missing),
-      );
-    }
-  }
-  // rootless podman needs subordinate ids
-  for (const file of ['/etc/subuid', '/etc/subgid'] as const) {
-    const ranges = file === '/etc/subuid' ? await sys.users.subuids() : await sys.users.subgids();
-    if (!ranges.some((r) => r.owner === p.user)) {
-      await change(ctx, `allocate subordinate ids of ${p.user} in ${file}`, () =>
-        allocateSubIds(sys.fs, p.user, file),
-      );
-    }
-  }
-  if (!p.exists && p.password != null) {
-    const password = p.password;
-    await change(ctx, `set the password of ${p.user}`, async () => {
-      // PAM on the real root; a prefixed root has no PAM stack, so chroot with an explicit method
-      const args = sys.root === '/' ? [] : ['-c', 'SHA512', '-R', sys.root];
-      await runOrThrow(sys.proc, 'chpasswd', args, { input: `${p.user}:${password}\n` });
-    });
-  }
-  const entry = await sys.users.getUser(p.user);
-  const owner = { uid: entry?.uid ?? -1, gid: ctx.podmanGid };
-
-  let privateKeyPath: string | undefined;
-  let gpgImported = false;
-  if (p.key.state !== 'public-only') {
-    privateKeyPath = `${p.home}/${SIGNING_KEY_IN_HOME}`;
-    if (
-      p.key.state === 'generate' &&
-      (await ensureUserDirs(ctx, p.home, '.config/podsec', owner, 0o700))
-    ) {
-      const path = privateKeyPath;
-      await change(ctx, `write the private key ${path} (600 ${p.user})`, () =>
-        sys.fs.writeFileAtomic(path, p.key.privateKeyArmored ?? '', {
-          mode: 0o600,
-          ...owner,
-          backup: false,
-        }),
-      );
-    }
-    gpgImported = await importIntoGnupg(ctx, p, owner);
-  } else {
-    sys.report.info(
-      ctx.tr('imagemaker.keyPublicOnly', { user: p.user, publicKey: publicKeyPathOf(p.user) }),
-    );
-  }
-  if (p.key.state === 'reuse')
-    sys.report.info(
-      ctx.tr('imagemaker.keyReused', { user: p.user, fingerprint: p.key.fingerprint }),
-    );
-  // docs/weaknesses.md#w7-permissions-of-varsigstore: the public key is written by root, not by the maker
-  if (p.key.publicKeyArmored !== undefined || (sys.dryRun && p.key.state === 'generate')) {
-    await writeIfDifferent(ctx, publicKeyPathOf(p.user), p.key.publicKeyArmored ?? '', {
-      mode: 0o644,
-      uid: 0,
-      gid: 0,
-    });
-  }
-  if (await ensureUserDirs(ctx, p.home, '.config/containers/registries.d', owner, 0o755)) {
-    await writeIfDifferent(ctx, `${p.home}/${PERSONAL_REGISTRIES_D}`, formatMakerRegistriesD(), {
-      mode: 0o644,
-      ...owner,
-    });
-  }
-  return {
-    user: p.user,
-    scopes: p.scopes,
-    home: p.home,
-    created: !p.exists,
-    key: {
-      ...(p.key.fingerprint ? { fingerprint: p.key.fingerprint } : {}),
-      email: p.key.email,
-      state:
-        p.key.state === 'generate'
-          ? 'generated'
-          : p.key.state === 'reuse'
-            ? 'reused'
-            : 'public-only',
-      publicKeyPath: publicKeyPathOf(p.user),
-      ...(privateKeyPath ? { privateKeyPath } : {}),
-      gpgImported,
-    },
-  };
+/**
+ * The read-only part of the plan that needs a program: is gpg installed, and does the maker's keyring
+ * already hold the key (listed as the maker, `--no-options`)?
+ */
+async function gpgAvailable(sys: System): Promise<boolean> {
+  const r = await sys.proc
+    .run('gpg', ['--version'], { env: { ...gpgEnv(sys), HOME: '/nonexistent' } })
+    .catch(() => undefined);
+  return r?.exitCode === 0;
 }
 
 /**
  * `gpg --homedir ~/.gnupg --batch --import`, so that `podman push --sign-by <email>` finds the key. gpg runs
  * as the maker (setpriv), never as root: `~/.gnupg` is the maker's, and its `gpg.conf` can name programs
  * (`agent-program`) that root would otherwise start; `--no-options` keeps even the maker's own gpg.conf out
- * of this run. Files gpg creates are the maker's by construction, so nothing is chowned afterwards.
+ * of this run. Files root's gpg left there in earlier versions become the maker's first (by descriptor, links
+ * not followed). Returns the targets of the import steps, or undefined when nothing is imported.
  */
-async function importIntoGnupg(
-  ctx: ApplyContext,
+async function planGnupg(
+  sys: System,
+  list: PlanList,
   p: MakerPlan,
-  owner: { readonly uid: number; readonly gid: number },
-): Promise<boolean> {
-  const { sys } = ctx;
+  owner: Owner,
+  haveGpg: boolean,
+): Promise<readonly string[] | undefined> {
   const gnupg = `${p.home}/.gnupg`;
-  try {
-    await runOrThrow(sys.proc, 'gpg', ['--version'], {
-      env: { ...gpgEnv(sys), HOME: '/nonexistent' },
-    });
-  } catch {
-    ctx.warn('imagemaker.gpgMissing', { user: p.user, path: `${p.home}/${SIGNING_KEY_IN_HOME}` });
-    return false;
+  if (!haveGpg) {
+    list.warn('imagemaker.gpgMissing', { user: p.user, path: `${p.home}/${SIGNING_KEY_IN_HOME}` });
+    return undefined;
   }
+  const uid = await uidOf(sys, owner.uid);
   const st = await sys.fs.stat(gnupg);
-  if (st !== undefined && (st.kind !== 'dir' || (st.uid !== owner.uid && st.uid !== 0))) {
-    ctx.warn('imagemaker.unsafeDir', {
+  if (st !== undefined && (st.kind !== 'dir' || (st.uid !== uid && st.uid !== 0))) {
+    list.warn('imagemaker.unsafeDir', {
       path: gnupg,
       reason: st.kind === 'symlink' ? 'is a symbolic link' : 'not a directory of the user',
     });
-    return false;
+    return undefined;
   }
+  const homedir = await sys.fs.resolve(gnupg);
+  const runAs = { uid: owner.uid, gid: owner.gid };
+  const env = { ...gpgEnv(sys), HOME: await sys.fs.resolve(p.home), GNUPGHOME: homedir };
   const fpr = p.key.fingerprint ?? '';
-  const asMaker = async (homedir: string) => ({
-    runAs: { uid: owner.uid, gid: owner.gid },
-    env: { ...gpgEnv(sys), HOME: await sys.fs.resolve(p.home), GNUPGHOME: homedir },
-  });
-  if (st !== undefined && !sys.dryRun) {
-    // files root's gpg left in earlier versions become the maker's (by descriptor, links not followed)
-    await sys.fs.chownTree(gnupg, owner.uid, owner.gid);
-    const homedir = await sys.fs.resolve(gnupg);
-    const run = await asMaker(homedir);
+  const gid =
+    typeof owner.gid === 'number' ? owner.gid : (await sys.users.getGroup(owner.gid))?.gid;
+  if (st !== undefined && uid !== undefined && gid !== undefined && p.key.state === 'reuse') {
+    const asMaker = { runAs: { uid, gid }, env };
     const r = await sys.proc.run(
       'gpg',
       [
@@ -701,43 +576,311 @@ async function importIntoGnupg(
         '--',
         fpr,
       ],
-      run,
+      asMaker,
     );
     await sys.proc
-      .run('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent'], run)
+      .run('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent'], asMaker)
       .catch(() => undefined);
-    if (r.exitCode === 0 && r.stdout.includes(`fpr:::::::::${fpr}:`)) return true;
+    if (r.exitCode === 0 && r.stdout.includes(`fpr:::::::::${fpr}:`)) return [];
   }
-  try {
-    await change(ctx, `import the key ${fpr || '(new)'} of ${p.user} into ${gnupg}`, async () => {
-      if (st === undefined) await sys.fs.mkdir(gnupg, { mode: 0o700, ...owner });
-      const homedir = await sys.fs.resolve(gnupg);
-      const run = await asMaker(homedir);
-      const base = ['--homedir', homedir, '--no-options', '--batch', '--no-tty', '--quiet'];
-      try {
-        await runOrThrow(sys.proc, 'gpg', [...base, '--import'], {
-          ...run,
-          input: p.key.privateKeyArmored ?? '',
-        });
-        await runOrThrow(sys.proc, 'gpg', [...base, '--import-ownertrust'], {
-          ...run,
-          input: `${fpr}:6:\n`,
-        });
-      } finally {
-        await sys.proc
-          .run('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent'], run)
-          .catch(() => undefined);
+  list.add(
+    st === undefined
+      ? { kind: 'dir', path: gnupg, mode: 0o700, uid: owner.uid, gid: owner.gid }
+      : { kind: 'dir', path: gnupg, uid: owner.uid, gid: owner.gid, ownTree: true },
+  );
+  const base = ['--homedir', homedir, '--no-options', '--batch', '--no-tty', '--quiet'];
+  const steps: Change[] = [
+    {
+      kind: 'run',
+      file: 'gpg',
+      args: [...base, '--import'],
+      input: p.key.privateKeyArmored ?? '',
+      runAs,
+      env,
+      onFailure: 'warn',
+    },
+    {
+      kind: 'run',
+      file: 'gpg',
+      args: [...base, '--import-ownertrust'],
+      input: `${fpr}:6:\n`,
+      runAs,
+      env,
+      onFailure: 'warn',
+    },
+    // the agent this import started is the maker's and is not left running
+    {
+      kind: 'run',
+      file: 'gpgconf',
+      args: ['--homedir', homedir, '--kill', 'gpg-agent'],
+      runAs,
+      env,
+      onFailure: 'warn',
+    },
+  ];
+  for (const c of steps) list.add(c);
+  return steps.slice(0, 2).map(changeTarget);
+}
+
+/** docs/weaknesses.md#w7-permissions-of-varsigstore, docs/weaknesses.md#w8-shared-paths-in-the-signature-store: per-scope signature directories owned by their maker; shared parents root:podman_dev with the sticky bit. */
+async function planSignatureDirChanges(
+  sys: System,
+  list: PlanList,
+  makers: readonly MakerSpec[],
+  owners: ReadonlyMap<string, Owner>,
+): Promise<void> {
+  const devGid = (await sys.users.getGroup(PODMAN_DEV_GROUP))?.gid ?? 0;
+  for (const d of planSignatureDirs(makers)) {
+    for (const other of d.sharedWith)
+      list.warn('imagemaker.sharedSignatureDir', { dir: d.dir, scope: d.scope, other });
+    const owner = owners.get(d.user)!;
+    const uid = await uidOf(sys, owner.uid);
+    const rel = d.dir.slice(SIGSTORE_SIGNATURES.length + 1).split('/');
+    let cur = SIGSTORE_SIGNATURES;
+    for (let i = 0; i < rel.length; i++) {
+      cur = `${cur}/${rel[i]!}`;
+      if (list.hasDir(cur)) continue;
+      const leaf = i === rel.length - 1;
+      const st = await sys.fs.stat(cur);
+      if (st === undefined) {
+        list.add(
+          leaf
+            ? { kind: 'dir', path: cur, mode: 0o755, uid: owner.uid, gid: PODMAN_GROUP }
+            : { kind: 'dir', path: cur, mode: 0o1775, uid: 0, gid: devGid },
+        );
+      } else if (leaf && st.kind === 'dir' && st.uid !== uid) {
+        if (st.uid === 0) list.add({ kind: 'dir', path: cur, uid: owner.uid, gid: PODMAN_GROUP });
+        else
+          list.warn('imagemaker.sharedSignatureDir', {
+            dir: cur,
+            scope: d.scope,
+            other: `uid ${st.uid}`,
+          });
       }
-    });
-  } catch (e) {
-    ctx.warn('imagemaker.gpgFailed', {
-      user: p.user,
-      homedir: gnupg,
-      reason: errorMessage(e).split('\n').slice(-1)[0],
-    });
-    return false;
+    }
   }
-  return !sys.dryRun;
+}
+
+/**
+ * The whole change list, in the order that keeps a crash harmless: accounts and sub-ids, each maker's
+ * private key, GnuPG import, public key and registries.d, the signature directories, and only then the
+ * system policy, its published copy and the personal policies of the makers and every `podman_dev` member
+ * (docs/weaknesses.md#w11-transactional-image-maker-creation, docs/weaknesses.md#w12-personal-policies: nobody else's files are touched). Reads only.
+ */
+async function planChanges(sys: System, input: PlanInput): Promise<Planned> {
+  const { plans } = input;
+  const current = await sys.fs.readText(POLICY_JSON);
+  const policyPlan = planMakerPolicy(parsePolicy(current), input.makers, {
+    force: input.force,
+    policyPath: POLICY_JSON,
+  });
+  const list = new PlanList();
+  const owners = new Map<string, Owner>();
+  const gpg = new Map<string, readonly string[] | undefined>();
+  const privateKeys = new Map<string, string | undefined>();
+  const haveGpg = plans.some((p) => p.key.state !== 'public-only') && (await gpgAvailable(sys));
+  for (const p of plans) {
+    const entry = await sys.users.getUser(p.user);
+    const owner: Owner = { uid: entry?.uid ?? p.user, gid: PODMAN_GROUP };
+    owners.set(p.user, owner);
+    list.add(
+      entry
+        ? { kind: 'user', name: p.user, options: { groups: [PODMAN_GROUP, PODMAN_DEV_GROUP] } }
+        : {
+            kind: 'user',
+            name: p.user,
+            options: {
+              group: PODMAN_GROUP,
+              groups: [PODMAN_DEV_GROUP],
+              home: p.home,
+              createHome: true,
+            },
+          },
+    );
+    // rootless podman needs subordinate ids
+    list.add({ kind: 'subids', path: '/etc/subuid', user: p.user });
+    list.add({ kind: 'subids', path: '/etc/subgid', user: p.user });
+    if (!entry && p.password != null)
+      list.add({ kind: 'password', user: p.user, secret: p.password });
+    if (p.key.state !== 'public-only') {
+      const privateKeyPath = `${p.home}/${SIGNING_KEY_IN_HOME}`;
+      privateKeys.set(p.user, privateKeyPath);
+      if (
+        p.key.state === 'generate' &&
+        (await planUserDirs(sys, list, p.home, '.config/podsec', owner, 0o700))
+      ) {
+        list.add({
+          kind: 'file',
+          path: privateKeyPath,
+          content: p.key.privateKeyArmored ?? '',
+          mode: 0o600,
+          ...owner,
+          backup: false,
+        });
+      }
+      gpg.set(p.user, await planGnupg(sys, list, p, owner, haveGpg));
+    }
+    // docs/weaknesses.md#w7-permissions-of-varsigstore: the public key is written by root, not by the maker
+    if (p.key.publicKeyArmored !== undefined || p.key.state === 'generate') {
+      list.add({
+        kind: 'file',
+        path: publicKeyPathOf(p.user),
+        content: p.key.publicKeyArmored ?? '',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        backup: false,
+      });
+    }
+    if (await planUserDirs(sys, list, p.home, '.config/containers/registries.d', owner, 0o755)) {
+      list.add({
+        kind: 'file',
+        path: `${p.home}/${PERSONAL_REGISTRIES_D}`,
+        content: formatMakerRegistriesD(),
+        mode: 0o644,
+        ...owner,
+        backup: false,
+      });
+    }
+  }
+  await planSignatureDirChanges(sys, list, input.makers, owners);
+  const keysDir = await sys.fs.stat(SIGSTORE_KEYS);
+  if (keysDir && (keysDir.mode & 0o022) !== 0)
+    list.warn('imagemaker.keysDirWritable', { dir: SIGSTORE_KEYS });
+
+  // docs/weaknesses.md#w11-transactional-image-maker-creation: the policy switches only now, after every key was exported
+  const text = formatPolicy(policyPlan.policy);
+  list.add({
+    kind: 'versioned',
+    path: POLICY_JSON,
+    prefix: 'policy_',
+    content: text,
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+  });
+  list.add({
+    kind: 'file',
+    path: PUBLISHED_POLICY,
+    content: text,
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    backup: false,
+  });
+  const personal = await planPersonalPolicies(
+    sys,
+    list,
+    formatPolicy(planPersonalPolicy(policyPlan.policy)),
+    owners,
+  );
+  return {
+    changes: list.changes,
+    warnings: list.warnings,
+    bindings: policyPlan.bindings,
+    gpg,
+    privateKeys,
+    personal,
+  };
+}
+
+/** docs/weaknesses.md#w12-personal-policies: the personal policy of every `podman_dev` member (homes from passwd) and of this run's makers. */
+async function planPersonalPolicies(
+  sys: System,
+  list: PlanList,
+  content: string,
+  makers: ReadonlyMap<string, Owner>,
+): Promise<Map<string, string>> {
+  const dev = await sys.users.getGroup(PODMAN_DEV_GROUP);
+  const passwd = await sys.users.passwd();
+  const names = new Set<string>(makers.keys());
+  for (const u of passwd)
+    if (dev && (dev.members.includes(u.name) || u.gid === dev.gid)) names.add(u.name);
+  const out = new Map<string, string>();
+  for (const name of names) {
+    const u = passwd.find((e) => e.name === name);
+    const home = u?.home ?? `${HOME_BASE}/${name}`;
+    const owner: Owner = makers.get(name) ?? { uid: u?.uid ?? name, gid: PODMAN_GROUP };
+    if (u && (await sys.fs.stat(home))?.kind !== 'dir') continue;
+    if (!(await planUserDirs(sys, list, home, '.config/containers', owner, 0o755))) continue;
+    const path = `${home}/${PERSONAL_POLICY}`;
+    list.add({ kind: 'file', path, content, mode: 0o644, ...owner, backup: false });
+    out.set(name, path);
+  }
+  return out;
+}
+
+/** The result of a run from its plan and the engine's report; the plan's warnings are reported here, once. */
+function finish(
+  sys: System,
+  tr: ImagemakerTranslate,
+  planned: Planned,
+  report: ChangeReport,
+  plans: readonly MakerPlan[],
+): CreateImageMakersResult {
+  const warnings: string[] = [];
+  const warn = (key: string, params: Record<string, unknown>) => {
+    const text = tr(key, params);
+    warnings.push(text);
+    sys.report.warn(text);
+  };
+  for (const w of planned.warnings) warn(w.key, w.params);
+  const done = new Set(report.changes.map((c) => `${c.kind} ${c.target}`));
+  const makers = plans.map((p): MakerResult => {
+    const steps = planned.gpg.get(p.user);
+    const failed = steps?.flatMap((target) =>
+      report.warnings.filter((w) => w.startsWith(`${target} failed`)),
+    );
+    if (failed && failed.length > 0)
+      warn('imagemaker.gpgFailed', {
+        user: p.user,
+        homedir: `${p.home}/.gnupg`,
+        reason: failed[0]!.split('\n').slice(-1)[0],
+      });
+    if (p.key.state === 'public-only')
+      sys.report.info(
+        tr('imagemaker.keyPublicOnly', { user: p.user, publicKey: publicKeyPathOf(p.user) }),
+      );
+    if (p.key.state === 'reuse')
+      sys.report.info(tr('imagemaker.keyReused', { user: p.user, fingerprint: p.key.fingerprint }));
+    const privateKeyPath = planned.privateKeys.get(p.user);
+    return {
+      user: p.user,
+      scopes: p.scopes,
+      home: p.home,
+      created: !p.exists,
+      key: {
+        ...(p.key.fingerprint ? { fingerprint: p.key.fingerprint } : {}),
+        email: p.key.email,
+        state:
+          p.key.state === 'generate'
+            ? 'generated'
+            : p.key.state === 'reuse'
+              ? 'reused'
+              : 'public-only',
+        publicKeyPath: publicKeyPathOf(p.user),
+        ...(privateKeyPath ? { privateKeyPath } : {}),
+        gpgImported: !report.dryRun && steps !== undefined && failed?.length === 0,
+      },
+    };
+  });
+  const policyRecord = report.changes.find((c) => c.kind === 'versioned');
+  return {
+    makers,
+    bindings: planned.bindings,
+    policy: {
+      changed: policyRecord !== undefined,
+      ...(policyRecord?.detail ? { version: policyRecord.detail.replace(/^-> /, '') } : {}),
+    },
+    publishedChanged: done.has(`file ${PUBLISHED_POLICY}`),
+    personalPolicies: [...planned.personal]
+      .filter(([, path]) => done.has(`file ${path}`))
+      .map(([name]) => name),
+    changes: report.changes,
+    report,
+    warnings,
+    dryRun: report.dryRun,
+  };
 }
 
 /** The environment of a gpg child: PATH and locale only, nothing of root's own gpg settings. */
@@ -747,75 +890,4 @@ function gpgEnv(sys: System): Record<string, string | undefined> {
     LANG: 'C',
     LC_ALL: 'C',
   };
-}
-
-/** docs/weaknesses.md#w7-permissions-of-varsigstore, docs/weaknesses.md#w8-shared-paths-in-the-signature-store: per-scope signature directories owned by their maker; shared parents root:podman_dev with the sticky bit. */
-async function applySignatureDirs(ctx: ApplyContext, makers: readonly MakerSpec[]): Promise<void> {
-  const { sys } = ctx;
-  const devGid = (await sys.users.getGroup(PODMAN_DEV_GROUP))?.gid ?? 0;
-  for (const d of planSignatureDirs(makers)) {
-    for (const other of d.sharedWith)
-      ctx.warn('imagemaker.sharedSignatureDir', { dir: d.dir, scope: d.scope, other });
-    const uid = (await sys.users.getUser(d.user))?.uid;
-    const rel = d.dir.slice(SIGSTORE_SIGNATURES.length + 1).split('/');
-    let cur = SIGSTORE_SIGNATURES;
-    for (let i = 0; i < rel.length; i++) {
-      cur = `${cur}/${rel[i]!}`;
-      const leaf = i === rel.length - 1;
-      const st = await sys.fs.stat(cur);
-      const path = cur;
-      if (st === undefined) {
-        const opts = leaf
-          ? { mode: 0o755, uid: uid ?? 0, gid: ctx.podmanGid }
-          : { mode: 0o1775, uid: 0, gid: devGid };
-        await change(
-          ctx,
-          `create signature directory ${path} (${opts.mode.toString(8)} ${leaf ? d.user : `root:${PODMAN_DEV_GROUP}`})`,
-          () => sys.fs.mkdir(path, opts),
-        );
-      } else if (leaf && st.kind === 'dir' && uid !== undefined && st.uid !== uid) {
-        if (st.uid === 0) {
-          await change(ctx, `give signature directory ${path} to ${d.user}`, () =>
-            sys.fs.chown(path, uid, ctx.podmanGid),
-          );
-        } else {
-          ctx.warn('imagemaker.sharedSignatureDir', {
-            dir: path,
-            scope: d.scope,
-            other: `uid ${st.uid}`,
-          });
-        }
-      }
-    }
-  }
-}
-
-/**
- * docs/weaknesses.md#w12-personal-policies: refresh the personal policy of every `podman_dev` member (homes from passwd) and of this run's
- * makers; nobody else's files are touched.
- */
-async function refreshPersonalPolicies(
-  ctx: ApplyContext,
-  content: string,
-  makers: readonly string[],
-): Promise<string[]> {
-  const { sys } = ctx;
-  const dev = await sys.users.getGroup(PODMAN_DEV_GROUP);
-  const passwd = await sys.users.passwd();
-  const names = new Set<string>(makers);
-  for (const u of passwd)
-    if (dev && (dev.members.includes(u.name) || u.gid === dev.gid)) names.add(u.name);
-  const written: string[] = [];
-  for (const name of names) {
-    const u = passwd.find((e) => e.name === name);
-    const home = u?.home ?? `${HOME_BASE}/${name}`;
-    const owner = { uid: u?.uid ?? -1, gid: ctx.podmanGid };
-    if (u && (await sys.fs.stat(home))?.kind !== 'dir') continue;
-    if (!(await ensureUserDirs(ctx, home, '.config/containers', owner, 0o755))) continue;
-    if (
-      await writeIfDifferent(ctx, `${home}/${PERSONAL_POLICY}`, content, { mode: 0o644, ...owner })
-    )
-      written.push(name);
-  }
-  return written;
 }

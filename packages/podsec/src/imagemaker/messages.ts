@@ -1,4 +1,5 @@
 import { createTranslator, type Catalog } from '@podsec/core';
+import { changesMessages } from '@podsec/core/changes';
 
 /**
  * Messages of podsec-create-imagemakeruser (errors by code, progress and dry-run lines by `imagemaker.*`).
@@ -6,6 +7,7 @@ import { createTranslator, type Catalog } from '@podsec/core';
  */
 export const imagemakerMessages = {
   en: {
+    ...changesMessages.en,
     IMAGEMAKER_BAD_FORMAT:
       'Invalid repository path description format "{arg}": expected user@scope',
     IMAGEMAKER_BAD_SCOPE:
@@ -59,10 +61,9 @@ export const imagemakerMessages = {
     'imagemaker.keysDirWritable':
       '{dir} is writable by group or others: any member can replace public keys (run podsec-create-policy to fix its mode)',
     'imagemaker.done': 'Image makers: {users}',
-    'imagemaker.nothing': 'Nothing to change',
-    'imagemaker.wouldChange': 'would {change}',
   },
   ru: {
+    ...changesMessages.ru,
     IMAGEMAKER_BAD_FORMAT:
       'Неверный формат описания пути репозитория "{arg}": ожидается пользователь@путь',
     IMAGEMAKER_BAD_SCOPE:
@@ -121,8 +122,6 @@ export const imagemakerMessages = {
     'imagemaker.keysDirWritable':
       '{dir} доступен на запись группе или всем: любой её член может подменить открытые ключи (исправьте права с помощью podsec-create-policy)',
     'imagemaker.done': 'Разработчики образов: {users}',
-    'imagemaker.nothing': 'Изменений нет',
-    'imagemaker.wouldChange': 'будет выполнено: {change}',
   },
 } as const satisfies Catalog;
 

@@ -40,6 +40,8 @@ export interface PrepareServerOptions {
   readonly policy?: string;
   /** Record process calls (falls through to the real tools). */
   readonly record?: boolean;
+  /** PATH of the tools (e.g. without gpg). @default the test's PATH */
+  readonly path?: string;
 }
 
 /** A server root as podsec-create-policy + create-services leave it. */
@@ -47,7 +49,7 @@ export async function prepareServer(
   t: TestContext | undefined,
   o: PrepareServerOptions = {},
 ): Promise<{ system: TestSystem; runner: FakeRunner | undefined }> {
-  const env = { PATH: process.env['PATH'] };
+  const env = { PATH: o.path ?? process.env['PATH'] };
   const runner = o.record ? new FakeRunner(createProcessRunner(env)) : undefined;
   const system = await createTestSystem(t, {
     tree: { ...SERVER_TREE, ...o.tree },
