@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Command } from '@commander-js/extra-typings';
 import { createTestSystem, runProgram } from '@podsec/test-utils';
-import { reflowParagraphs } from './help-layout.ts';
+import { reflowParagraphs, wrapLines } from './help-layout.ts';
 import type { CliDefinition } from './run-cli.ts';
 
 describe('help layout', () => {
@@ -28,6 +28,56 @@ describe('help layout', () => {
       'A first sentence that is rather long and',
       'goes on, then ends here.',
       '',
+    ]);
+  });
+
+  it('wraps lines at spaces under their indentation plus a hang, never splitting a word', () => {
+    assert.equal(wrapLines('aaa bbb ccc ddd', 8), 'aaa bbb\nccc ddd');
+    assert.equal(wrapLines('  aaa bbb ccc', 9, 2), '  aaa bbb\n    ccc');
+    assert.equal(wrapLines('x https://a.very.long/word y', 10), 'x\nhttps://a.very.long/word\ny');
+  });
+
+  it('wraps the usage line, narrow option descriptions and the text after the options at $COLUMNS', async (t) => {
+    const system = await createTestSystem(t);
+    const def: CliDefinition = {
+      name: 'podsec-test',
+      create: () =>
+        new Command('podsec-test')
+          .argument('<first-argument>')
+          .argument('<second-argument>')
+          .argument('[third-argument]')
+          .option('--a-rather-long-option <value>', 'what the option does, in a few more words')
+          .addHelpText(
+            'after',
+            '\nExit codes: 0 ok; 1 usage or invalid argument; 2 local precondition;\n3 cluster API error.\n\n  0  a table row that is indented and rather long too\n',
+          )
+          .action(() => {}),
+    };
+    const r = await runProgram(def, ['--help'], { system, env: { COLUMNS: '50', LANG: 'C' } });
+    assert.equal(r.code, 0);
+    const lines = r.stdout.split('\n');
+    assert.deepEqual(
+      lines.filter((l) => l.length > 50),
+      [],
+    );
+    assert.deepEqual(lines.slice(0, 3), [
+      'Usage: podsec-test [options] <first-argument>',
+      '                   <second-argument>',
+      '                   [third-argument]',
+    ]);
+    const exit = lines.findIndex((l) => l.startsWith('Exit codes:'));
+    assert.deepEqual(lines.slice(exit, exit + 6), [
+      'Exit codes: 0 ok; 1 usage or invalid argument; 2',
+      'local precondition; 3 cluster API error.',
+      '',
+      '  0  a table row that is indented and rather long',
+      '  too',
+      '',
+    ]);
+    const option = lines.indexOf('  --a-rather-long-option <value>');
+    assert.deepEqual(lines.slice(option + 1, option + 3), [
+      '        what the option does, in a few more words',
+      '  --root <dir>',
     ]);
   });
 });

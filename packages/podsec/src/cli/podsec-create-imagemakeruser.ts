@@ -62,7 +62,9 @@ function createProgram(ctx: CliContext) {
         'imagemaker@registry.local; one argument without @: <user>@registry.local. ' +
         'The private key is stored in ~<user>/.config/podsec/signing-key.asc (and imported into ~<user>/.gnupg), ' +
         'the public key in /var/sigstore/keys/<user>.pgp. Exit codes: 0 ok, 1 error, 2 scope given twice or ' +
-        'already bound to another key (see --force).',
+        'already bound to another key (see --force).\n\n' +
+        '--passphrase-file and --password-file are files of this host (relative to the working directory), even ' +
+        'with --root; the accounts, homes, keys, /var/sigstore and the policies are those under --root.',
     )
     .argument(
       '[user@scope...]',

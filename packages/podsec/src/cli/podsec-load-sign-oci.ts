@@ -65,7 +65,10 @@ function createProgram(ctx: CliContext) {
         'Exit codes: 0 ok, 1 usage/permission/key, 3 unknown architecture, 5 registry name without a dot, ' +
         '6 archive cannot be extracted safely (or too large for its size, the limits or the free space), ' +
         '7 no <arch>/ in the archive, 8 no or a bad index.json, ' +
-        '9 a push or signature failed (the references done so far are listed).',
+        '9 a push or signature failed (the references done so far are listed).\n\n' +
+        'The archive, --key, --passphrase-file and --tmpdir are files of this host (relative to the working directory), ' +
+        "even with --root; the default key ~/.config/podsec/signing-key.asc, the caller's registries.d and the " +
+        'groups are read under --root.',
     )
     .argument('<archive>', 'the <arch>.tar.xz archive')
     .argument('<arch>', 'architecture: amd64, arm64, arm, ppc64le or 386')
@@ -77,7 +80,10 @@ function createProgram(ctx: CliContext) {
       '--registry-host <host>',
       'registry host[:port] instead of registry.local (sandbox; skips the server check)',
     )
-    .option('--key <file>', 'armoured private key (default ~/.config/podsec/signing-key.asc)')
+    .option(
+      '--key <file>',
+      'armoured private key (default: ~/.config/podsec/signing-key.asc under --root)',
+    )
     .option('--passphrase-file <file>', 'file holding the key passphrase')
     .option(
       '--lookaside <url>',

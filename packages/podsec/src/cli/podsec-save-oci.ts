@@ -24,7 +24,8 @@ function createProgram(ctx: CliContext) {
   return new Command('podsec-save-oci')
     .description(
       'Save images per architecture into <dir>/<arch>.tar.xz OCI archives for podsec-load-sign-oci.\n' +
-        'Exit codes: 0 ok, 1 usage or <dir> exists, 2 unknown architecture, 3 a copy failed, 4 an archive could not be written.',
+        'Exit codes: 0 ok, 1 usage or <dir> exists, 2 unknown architecture, 3 a copy failed, 4 an archive could not be written.\n\n' +
+        '<dir> and --tmpdir are paths of this host (relative to the working directory), also with --root.',
     )
     .argument('[dir]', 'output directory (must not exist)')
     .argument('[archs]', 'comma-separated architectures (amd64, arm64, arm, ppc64le, 386) or all')
