@@ -2,8 +2,8 @@
  * Preflight: what this machine offers a rootless Kubernetes node, each finding with how to fix it.
  * Facts are gathered from the host ({@link readPreflightFacts}); the verdicts are pure ({@link planPreflight}).
  */
-import type { System } from '@podsec/core/system';
-import { detectCgroupMode, type CgroupMode } from '@podsec/core/userns';
+import type { FileSystem, System } from '@podsec/core/system';
+import { parseCgroupMode, type CgroupMode } from '@podsec/core/userns';
 import { U7S_USER } from '../paths.ts';
 
 /** Modules the namespace cannot load itself (modules-load list). */
@@ -44,10 +44,20 @@ export const U7S_BINARIES = [
   'crio',
 ] as const;
 
+/** The kubelet's own refusal on a cgroup v1 host (Kubernetes >= 1.35, `failCgroupV1` defaults to true). */
+export const KUBELET_CGROUP_V1_REFUSAL =
+  'kubelet is configured to not run on a host using cgroup v1';
+/** How far the kubelet gets on cgroup v1 without that guard: its container manager cannot create kubepods. */
+export const KUBELET_CGROUP_V1_NO_DELEGATION = 'Failed to start ContainerManager';
+
 /** Everything preflight looks at. */
 export interface PreflightFacts {
   readonly kernel: string;
   readonly cgroup: CgroupMode;
+  /** cgroup v2: controllers enabled for children of the root (`cgroup.subtree_control`). */
+  readonly cgroupRootControllers?: readonly string[];
+  /** cgroup v2: controllers available in `user@UID.service` (undefined: no user manager running). */
+  readonly cgroupUserControllers?: readonly string[];
   readonly pid1: string;
   readonly user: string;
   readonly userExists: boolean;
@@ -99,9 +109,29 @@ export function planPreflight(f: PreflightFacts): PreflightCheck[] {
   add(
     'cgroup',
     f.cgroup === 'v2',
-    `cgroup ${f.cgroup === 'hybrid' ? 'v1 (hybrid, v2 mounted at /sys/fs/cgroup/unified)' : f.cgroup}`,
-    'kubelet in a user namespace needs the unified cgroup v2 hierarchy with delegation: boot with systemd.unified_cgroup_hierarchy=1 (cgroup_no_v1=all)',
+    f.cgroup === 'v2'
+      ? 'cgroup v2 (unified)'
+      : `cgroup ${f.cgroup === 'hybrid' ? 'v1 (hybrid: v1 controllers, an empty cgroup2 beside them)' : 'v1'}: ` +
+          `the kubelet refuses ("${KUBELET_CGROUP_V1_REFUSAL}"), and without that guard it stops at ` +
+          `"${KUBELET_CGROUP_V1_NO_DELEGATION}" (mkdir of kubepods in a v1 hierarchy is denied: v1 has no delegation)`,
+    'boot with the unified cgroup v2 hierarchy (systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all) and systemd as PID 1',
   );
+  if (f.cgroup === 'v2') {
+    const need = ['cpu', 'memory', 'pids'];
+    const root = need.filter((c) => !(f.cgroupRootControllers ?? []).includes(c));
+    const user = f.cgroupUserControllers;
+    const missing = user === undefined ? need : need.filter((c) => !user.includes(c));
+    add(
+      'cgroup-delegation',
+      root.length === 0 && missing.length === 0,
+      user === undefined
+        ? `no user manager of ${f.user} runs (user@${f.userUid ?? 'UID'}.service): nothing is delegated`
+        : missing.length
+          ? `controllers not delegated to user@${f.userUid}.service: ${missing.join(' ')}`
+          : `user@${f.userUid}.service has ${need.join(' ')} delegated`,
+      'podsec-u7s units (installs user@UID.service.d/delegate.conf and lingering), then systemctl daemon-reload and systemctl restart user@UID.service',
+    );
+  }
   add(
     'systemd',
     f.pid1 === 'systemd' ? true : 'warn',
@@ -203,8 +233,8 @@ export function planPreflight(f: PreflightFacts): PreflightCheck[] {
   return out;
 }
 
-async function readInt(sys: System, path: string): Promise<number | undefined> {
-  const t = await sys.hostFs.readTextIfExists(path).catch(() => undefined);
+async function readInt(fs: FileSystem, path: string): Promise<number | undefined> {
+  const t = await fs.readTextIfExists(path).catch(() => undefined);
   const n = t === undefined ? NaN : parseInt(t.trim(), 10);
   return Number.isFinite(n) ? n : undefined;
 }
@@ -227,41 +257,65 @@ async function versionOf(
   }
 }
 
-/** Gathers the facts of this host. `binaries` maps a program name to its path when not on PATH. */
+/** Options of {@link readPreflightFacts}. */
+export interface ReadPreflightOptions {
+  /** @default 'u7s-admin' */
+  readonly user?: string;
+  /** Program name → path, for programs not on PATH. */
+  readonly binaries?: Readonly<Record<string, string>>;
+  /** Where /proc, /sys and /dev are read. @default the host's (`sys.hostFs`) */
+  readonly hostFs?: FileSystem;
+}
+
+const words = (t: string | undefined) => (t ?? '').split(/\s+/).filter((w) => w !== '');
+
+/** Gathers the facts of this host (the account and its subordinate ids from the tree of `sys`). */
 export async function readPreflightFacts(
   sys: System,
-  o: { readonly user?: string; readonly binaries?: Readonly<Record<string, string>> } = {},
+  o: ReadPreflightOptions = {},
 ): Promise<PreflightFacts> {
+  const host = o.hostFs ?? sys.hostFs;
   const user = o.user ?? U7S_USER;
   const pw = await sys.users.getUser(user);
   const sum = (r: { owner: string; count: number }[]) =>
     r.filter((x) => x.owner === user).reduce((n, x) => n + x.count, 0);
-  const tun = await sys.hostFs.stat('/dev/net/tun');
+  const tun = await host.stat('/dev/net/tun');
   const modules = new Set<string>();
-  for (const line of ((await sys.hostFs.readTextIfExists('/proc/modules')) ?? '').split('\n')) {
+  for (const line of ((await host.readTextIfExists('/proc/modules')) ?? '').split('\n')) {
     const m = line.split(' ')[0];
     if (m) modules.add(m);
   }
-  for (const m of U7S_MODULES) if (await sys.hostFs.exists(`/sys/module/${m}`)) modules.add(m);
+  for (const m of U7S_MODULES) if (await host.exists(`/sys/module/${m}`)) modules.add(m);
   const binaries: Record<string, string | undefined> = {};
   for (const b of U7S_BINARIES) binaries[b] = await versionOf(sys, b, o.binaries ?? {});
+  const cgroup = parseCgroupMode((await host.readTextIfExists('/proc/self/mountinfo')) ?? '');
+  const read = (p: string) => host.readTextIfExists(p).catch(() => undefined);
+  const userCg = pw
+    ? await read(
+        `/sys/fs/cgroup/user.slice/user-${pw.uid}.slice/user@${pw.uid}.service/cgroup.controllers`,
+      )
+    : undefined;
   return {
-    kernel: ((await sys.hostFs.readTextIfExists('/proc/sys/kernel/osrelease')) ?? '0.0').trim(),
-    cgroup: await detectCgroupMode(sys),
-    pid1: (
-      (await sys.hostFs.readTextIfExists('/proc/1/comm').catch(() => undefined)) ?? '?'
-    ).trim(),
+    kernel: ((await read('/proc/sys/kernel/osrelease')) ?? '0.0').trim(),
+    cgroup,
+    ...(cgroup === 'v2'
+      ? {
+          cgroupRootControllers: words(await read('/sys/fs/cgroup/cgroup.subtree_control')),
+          ...(userCg === undefined ? {} : { cgroupUserControllers: words(userCg) }),
+        }
+      : {}),
+    pid1: ((await read('/proc/1/comm')) ?? '?').trim(),
     user,
     userExists: pw !== undefined,
     ...(pw ? { userUid: pw.uid } : {}),
     subuid: sum(await sys.users.subuids()),
     subgid: sum(await sys.users.subgids()),
     ...(tun ? { tun: { mode: tun.mode, uid: tun.uid } } : {}),
-    inotifyInstances: await readInt(sys, '/proc/sys/fs/inotify/max_user_instances'),
-    inotifyWatches: await readInt(sys, '/proc/sys/fs/inotify/max_user_watches'),
-    maxUserNamespaces: await readInt(sys, '/proc/sys/user/max_user_namespaces'),
-    ipForward: await readInt(sys, '/proc/sys/net/ipv4/ip_forward'),
-    unprivilegedPortStart: await readInt(sys, '/proc/sys/net/ipv4/ip_unprivileged_port_start'),
+    inotifyInstances: await readInt(host, '/proc/sys/fs/inotify/max_user_instances'),
+    inotifyWatches: await readInt(host, '/proc/sys/fs/inotify/max_user_watches'),
+    maxUserNamespaces: await readInt(host, '/proc/sys/user/max_user_namespaces'),
+    ipForward: await readInt(host, '/proc/sys/net/ipv4/ip_forward'),
+    unprivilegedPortStart: await readInt(host, '/proc/sys/net/ipv4/ip_unprivileged_port_start'),
     modules,
     binaries,
   };
