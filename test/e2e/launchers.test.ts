@@ -2,8 +2,8 @@
 // packages/<pkg>/bundle/<bin>.mjs): the same bundled code, on a Node >= 22.19, and nothing at start that the
 // invocation does not use. Needs `npm run build` (npm test builds first).
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -121,6 +121,66 @@ describe('binary launchers', () => {
       { env, extendEnv: false },
     );
     assert.equal(viaEntry.stdout, viaBundle.stdout);
+  });
+
+  it('--help on a pipe prints the text rendered at build, the same as the binary itself prints', async () => {
+    // COLUMNS=80 makes the launcher load the binary, which renders its help with commander at the same width
+    const run = (b: Bin, extra: Record<string, string>) =>
+      execa(process.execPath, [bundleOf(b), '--help'], {
+        env: { ...env, ...extra },
+        extendEnv: false,
+        reject: false,
+      });
+    for (const b of bins) {
+      const file = path.join(repo, 'packages', b.pkg, 'bundle/lib', b.name, 'help.en.txt');
+      assert.ok(existsSync(file), `${b.name}: no help rendered at build (${file})`);
+      const fast = await run(b, {});
+      const slow = await run(b, { COLUMNS: '80' });
+      assert.equal(fast.exitCode, 0, `${b.name}: ${fast.stderr}`);
+      assert.equal(slow.exitCode, 0, `${b.name}: ${slow.stderr}`);
+      assert.equal(fast.stdout, slow.stdout, b.name);
+      assert.equal(fast.stdout, readFileSync(file, 'utf8').trimEnd(), b.name);
+    }
+    // the Russian catalogue: a binary whose help uses it
+    const b = { pkg: 'podsec', name: 'podsec-create-policy' };
+    const ru = await run(b, { LANG: 'ru_RU.UTF-8' });
+    const ruSlow = await run(b, { LANG: 'ru_RU.UTF-8', COLUMNS: '80' });
+    assert.equal(ru.stdout, ruSlow.stdout);
+  });
+
+  it("V8's compile cache goes under the user's own ~/.cache, never into a directory others can write", async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const bundle = bundleOf({ pkg: 'podsec', name: 'podsec-get-platform' });
+    const home = path.join(dir, 'home');
+    await mkdir(home, { mode: 0o700 });
+    const ok = await execa(process.execPath, [bundle, '--json'], {
+      env: { ...env, HOME: home },
+      extendEnv: false,
+    });
+    assert.equal(ok.exitCode, 0);
+    const cache = path.join(home, '.cache/podsec/node-compile-cache');
+    assert.ok(existsSync(cache), 'the cache directory was not made');
+    assert.equal(statSync(cache).mode & 0o777, 0o700);
+    assert.ok(readdirSync(cache).length > 0, 'nothing was cached');
+    // a home (or cache) directory another user can write: no cache at all, and the command still works
+    const shared = path.join(dir, 'shared');
+    await mkdir(shared);
+    await chmod(shared, 0o777);
+    const r = await execa(process.execPath, [bundle, '--json'], {
+      env: { ...env, HOME: shared },
+      extendEnv: false,
+    });
+    assert.equal(r.exitCode, 0);
+    assert.deepEqual(readdirSync(shared), []);
+    // XDG_CACHE_HOME through a symbolic link (to a good directory): refused as well
+    await symlink(home, path.join(dir, 'link'));
+    const l = await execa(process.execPath, [bundle, '--json'], {
+      env: { ...env, HOME: shared, XDG_CACHE_HOME: path.join(dir, 'link') },
+      extendEnv: false,
+    });
+    assert.equal(l.exitCode, 0);
+    assert.ok(!existsSync(path.join(home, 'podsec')), 'cache made through a symbolic link');
   });
 
   it('a bundle started by an older Node re-runs itself on the repository Node', async (t) => {
