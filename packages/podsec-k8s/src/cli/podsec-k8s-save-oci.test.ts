@@ -7,7 +7,9 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { execa } from 'execa';
 import {
+  buildTinyImage,
   createTestSystem,
   requireCommand,
   runProgram,
@@ -46,6 +48,12 @@ describe('podsec-k8s-save-oci', () => {
       [[out, 'mips'], 2, /unknown architecture mips/],
       [[out, 'amd64,foo'], 2, /unknown architecture foo/],
       [[out, 'amd64', 'k8s-c10f2'], 1, /k8s- prefix is not supported/],
+      [
+        [out, 'amd64', '--kubeadm', kubeadm],
+        1,
+        /platform k8s-c10f2: the k8s- prefix/,
+        { env: { ...env, U7S_PLATFORM: 'k8s-c10f2' } },
+      ],
       [[out, 'amd64', 'p11', 'extra'], 1, /too many arguments/],
       [[out, 'amd64'], 1, /must be run by a user with root rights/, { uid: 1000 }],
       [
@@ -116,6 +124,63 @@ describe('podsec-k8s-save-oci', () => {
       /the binary of kube-apiserver is missing: .*kube-apiserver does not exist/,
     );
     assert.deepEqual(await readdir(dir), []);
+  });
+
+  it("copies kubeadm's images from a registry into <dir>/<arch>.tar.xz named <platform>/<name>:<tag>", async (t) => {
+    const kubeadm = requireCommand(t, 'kubeadm');
+    if (kubeadm === undefined) return;
+    const dir = await work(t);
+    const registry = await startRegistry();
+    t.after(() => registry.stop());
+    // the source registry holds tiny stand-ins under the names kubeadm lists (the copy is what is tested here;
+    // the real images are built from the binaries in test/e2e/k8s-images.test.ts)
+    const refs = [
+      'kube-apiserver:v1.37.2',
+      'kube-controller-manager:v1.37.2',
+      'kube-scheduler:v1.37.2',
+      'kube-proxy:v1.37.2',
+      'coredns:v1.14.6',
+      'pause:3.10.2',
+      'etcd:3.7.0-0',
+    ].map((r) => `p11/${r}`);
+    for (const r of refs) {
+      const [repo, tag] = r.split(':') as [string, string];
+      await buildTinyImage(registry.host, repo, tag);
+    }
+    await buildTinyImage(registry.host, 'p11/flannel', 'v0.26.7');
+    const out = path.join(dir, 'out');
+    const r = await run(t, [
+      out,
+      'amd64',
+      '--kubeadm',
+      kubeadm,
+      '--registry',
+      registry.host,
+      '--extra-image',
+      'p11/flannel:v0.26.7',
+      '--tmpdir',
+      dir,
+      '--xz-level',
+      '1',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Kubernetes v1\.37\.2: 7 images/);
+    assert.match(
+      r.stderr,
+      /\[amd64\] 8\/8 copied docker:\/\/127\.0\.0\.1:\d+\/p11\/flannel:v0\.26\.7/,
+    );
+    assert.match(r.stdout, /1 archives of the 7 images of Kubernetes v1\.37\.2 written to /);
+    assert.deepEqual(await readdir(out), ['amd64.tar.xz']);
+    const index = await execa('tar', ['-xJOf', path.join(out, 'amd64.tar.xz'), 'amd64/index.json']);
+    const names = (
+      JSON.parse(index.stdout) as { manifests: { annotations: Record<string, string> }[] }
+    ).manifests.map((m) => m.annotations['org.opencontainers.image.ref.name']);
+    assert.deepEqual(names.sort(), [...refs, 'p11/flannel:v0.26.7'].sort());
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n !== 'out'),
+      [],
+      'no work directory is left',
+    );
   });
 
   it('exits 3 when an image cannot be copied from the source registry, leaving no <dir>', async (t) => {

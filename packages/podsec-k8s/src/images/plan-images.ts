@@ -146,18 +146,25 @@ export function planSaveK8sArgs(
       });
     if (!archs.includes(a)) archs.push(a);
   }
-  if (platform !== undefined) {
-    // legacy: the k8s- platforms are gone since 2024-11-11
-    if (platform.startsWith('k8s-'))
-      throw new UsageError('K8S_SAVE_K8S_PLATFORM', `platform ${platform} has the k8s- prefix`, {
-        details: { platform },
-      });
-    if (!PLATFORM_RE.test(platform))
-      throw new UsageError('K8S_SAVE_BAD_PLATFORM', `invalid platform "${platform}"`, {
-        details: { platform },
-      });
-  }
+  if (platform !== undefined) checkPlatform(platform);
   return { dir, archs, platform };
+}
+
+/**
+ * A platform that names one image path component and has no `k8s-` prefix.
+ * @throws UsageError `K8S_SAVE_K8S_PLATFORM`, `K8S_SAVE_BAD_PLATFORM`
+ */
+export function checkPlatform(platform: string): string {
+  // legacy: the k8s- platforms are gone since 2024-11-11
+  if (platform.startsWith('k8s-'))
+    throw new UsageError('K8S_SAVE_K8S_PLATFORM', `platform ${platform} has the k8s- prefix`, {
+      details: { platform },
+    });
+  if (!PLATFORM_RE.test(platform))
+    throw new UsageError('K8S_SAVE_BAD_PLATFORM', `invalid platform "${platform}"`, {
+      details: { platform },
+    });
+  return platform;
 }
 
 /**

@@ -16,7 +16,12 @@ import {
   type BuiltImage,
 } from './build-images.ts';
 import { listKubeadmImages, readKubeadmVersion } from './list-images.ts';
-import { parseKubernetesVersion, planK8sImages, type K8sImage } from './plan-images.ts';
+import {
+  checkPlatform,
+  parseKubernetesVersion,
+  planK8sImages,
+  type K8sImage,
+} from './plan-images.ts';
 
 /** The registry the original archives from. */
 export const K8S_SOURCE_REGISTRY = 'registry.altlinux.org';
@@ -75,7 +80,8 @@ export interface SaveK8sResult extends SaveOciResult {
  */
 export async function saveK8sImages(sys: System, o: SaveK8sOptions): Promise<SaveK8sResult> {
   const kubeadm = o.kubeadm ?? 'kubeadm';
-  const platform = o.platform ?? (sys.env['U7S_PLATFORM'] || (await getPlatform(sys)).platform);
+  // the platform however it was found (argument, U7S_PLATFORM, os-release) is checked the same way
+  const platform = checkPlatform(o.platform ?? (await getPlatform(sys)).platform);
   const registry = o.registry ?? (sys.env['U7S_ALTREGISTRY'] || K8S_SOURCE_REGISTRY);
   const fromEnv = sys.env['U7S_KUBEVERSION'];
   const version =
