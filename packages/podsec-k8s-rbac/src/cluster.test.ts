@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { requireCommands } from '@podsec/test-utils';
 import type * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { cli as bindrole } from './cli/podsec-k8s-rbac-bindrole.ts';
@@ -24,6 +25,7 @@ import {
   statusWith,
   type TestCluster,
 } from './test-helpers/cluster.ts';
+import { SSHD_TOOLS, startTestSshd, type TestSshd } from './test-helpers/sshd.ts';
 import { isAllowed, parseAccessQuery, whoCan, type AccessQuery } from './whocan/evaluate.ts';
 import { readRbacObjects } from './whocan/who-can.ts';
 
@@ -368,6 +370,94 @@ describe('create-kubeconfig', () => {
       sys,
     );
     assert.equal(refused.code, 5, refused.stderr);
+  });
+});
+
+describe('create-kubeconfig --ca-from-ssh (real sshd on 127.0.0.1)', () => {
+  let sshd: TestSshd | undefined;
+  before(async () => {
+    // the control-plane host's CA, at a path of the throw-away account (not the host's /etc)
+    if (c) sshd = await startTestSshd({ 'pki/ca.crt': c.caPem });
+  });
+  after(async () => {
+    await sshd?.stop();
+  });
+
+  const sshArgs = (s: TestSshd, knownHosts: string) => [
+    '--ca-from-ssh',
+    '--ssh-port',
+    String(s.port),
+    '--ssh-ca-path',
+    path.join(s.home, 'pki/ca.crt'),
+    '--identity-file',
+    s.identity,
+    '--known-hosts-file',
+    knownHosts,
+    '--batch',
+    '--no-admin-context',
+  ];
+
+  it('copies the CA from <remoteuser>@<API host> with the host key checked, and the config works', async (t) => {
+    const cl = need(t);
+    if (!cl || !requireCommands(t, SSHD_TOOLS) || !sshd) return;
+    const user = `us${cl.id}`;
+    // an admin kubeconfig that does not carry the CA: the only source is the SSH copy
+    const admin = await cl.adminCopy();
+    const doc = parse(await readFile(admin, 'utf8'));
+    for (const x of doc.clusters) {
+      delete x.cluster['certificate-authority-data'];
+      x.cluster['insecure-skip-tls-verify'] = true;
+    }
+    await writeFile(admin, (await import('yaml')).stringify(doc));
+    const sys = await clusterSystem(t);
+    await addLocalUser(sys, user);
+    const r = await run(
+      createKubeconfig,
+      [`${user}@${sshd.account}`, ...sshArgs(sshd, sshd.knownHosts), '--kubeconfig', admin],
+      sys,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /ignored/);
+    const kube = path.join(sys.root, 'home', user, '.kube');
+    assert.equal(await readFile(path.join(kube, 'ca.crt'), 'utf8'), cl.caPem);
+    const config = await readFile(path.join(kube, 'config'), 'utf8');
+    const api = await createKubeApi({ text: config });
+    assert.equal((await api.selfSubjectReview()).username, user);
+  });
+
+  it('exits 5 for a host key that does not match known_hosts, before any CSR and writing no file', async (t) => {
+    const cl = need(t);
+    if (!cl || !requireCommands(t, SSHD_TOOLS) || !sshd) return;
+    const user = `ut${cl.id}`;
+    const sys = await clusterSystem(t);
+    await addLocalUser(sys, user);
+    for (const hosts of [sshd.wrongHosts, sshd.emptyHosts]) {
+      const r = await run(
+        createKubeconfig,
+        [`${user}@${sshd.account}`, ...sshArgs(sshd, hosts), '--kubeconfig', await cl.adminCopy()],
+        sys,
+      );
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, /host key of 127\.0\.0\.1 not verified/);
+      assert.deepEqual(await readdir(path.join(sys.root, 'home', user, '.kube')), []);
+      await assert.rejects(cl.certs.readCertificateSigningRequest({ name: user }), { code: 404 });
+    }
+    // a remote file that is no certificate: exit 5 too
+    const missing = await run(
+      createKubeconfig,
+      [
+        `${user}@${sshd.account}`,
+        ...sshArgs(sshd, sshd.knownHosts).map((a) =>
+          a.endsWith('pki/ca.crt') ? '/etc/hostname' : a,
+        ),
+        '--kubeconfig',
+        await cl.adminCopy(),
+      ],
+      sys,
+    );
+    assert.equal(missing.code, 5, missing.stderr);
+    assert.match(missing.stderr, /unusable: no PEM certificate/);
+    assert.deepEqual(await readdir(path.join(sys.root, 'home', user, '.kube')), []);
   });
 });
 

@@ -12,3 +12,9 @@ export const USERADD = '/usr/sbin/useradd';
 
 /** /home/<user>. */
 export const homeOf = (user: string): string => `${HOME_BASE}/${user}`;
+/** The SSH account the original fetched the cluster CA with (the rootless cluster's account). */
+export const CA_SSH_ACCOUNT = 'u7s-admin';
+/** Where a control-plane node keeps the cluster CA (rootless and rootfull alike). */
+export const CA_SSH_PATH = '/etc/kubernetes/pki/ca.crt';
+/** Largest CA bundle read (a few KB in practice). */
+export const MAX_CA_BYTES = 1024 * 1024;

@@ -56,6 +56,7 @@ export const ALL_EXIT_CODES = {
   RBAC_CA_UNKNOWN: EXIT.verify,
   RBAC_CSR_SUBJECT: EXIT.verify,
   RBAC_HOST_KEY: EXIT.verify,
+  RBAC_CA_INVALID: EXIT.verify,
   RBAC_CONFIG_UNVERIFIED: EXIT.verify,
 } as const satisfies ExitCodeMap;
 

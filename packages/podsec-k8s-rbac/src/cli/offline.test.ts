@@ -145,7 +145,7 @@ describe('who-can and create-kubeconfig arguments', () => {
     assert.equal(r.stdout, '');
   });
 
-  it('create-kubeconfig exits 1 for @r, u1@, u1@a@b and privileged or injected groups', async (t) => {
+  it('create-kubeconfig exits 1 for @r, u1@, u1@a@b, privileged or injected groups and bad SSH hosts, accounts or ports', async (t) => {
     const system = await createTestSystem(t);
     for (const args of [
       [],
@@ -156,6 +156,9 @@ describe('who-can and create-kubeconfig arguments', () => {
       ['u1', 'kubeadm:cluster-admins'],
       ['u1', 'a/CN=root'],
       ['u1', 'a/CN=root', '--allow-privileged-group'],
+      ['u1', '--ca-from-ssh', '--ssh-host=-oProxyCommand=x'],
+      ['u1@Bad/x', '--ca-from-ssh'],
+      ['u1', '--ca-from-ssh', '--ssh-port', '0'],
     ]) {
       const r = await runProgram(createKubeconfig, [...args, '--kubeconfig', '/nonexistent'], {
         system,

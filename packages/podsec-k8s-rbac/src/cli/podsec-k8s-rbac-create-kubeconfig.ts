@@ -7,8 +7,9 @@ import {
   type CliDefinition,
 } from '@podsec/core/cli';
 import { rbacMessages } from '../messages.ts';
-import { DEFAULT_DAYS } from '../paths.ts';
+import { CA_SSH_ACCOUNT, CA_SSH_PATH, DEFAULT_DAYS } from '../paths.ts';
 import { KEY_TYPES, type KeyType } from '../pki/csr.ts';
+import { parseSshAccount, parseSshHost } from '../remote/scp.ts';
 import { parseGroup, parseNamespace, parseUserAtRemote } from '../validate.ts';
 import {
   API_CODES,
@@ -40,6 +41,10 @@ const exitCodes = exitTable([
   'RBAC_CA_UNKNOWN',
   'RBAC_CSR_SUBJECT',
   'RBAC_CONFIG_UNVERIFIED',
+  'RBAC_BAD_HOST',
+  'RBAC_HOST_KEY',
+  'RBAC_REMOTE_COPY_FAILED',
+  'RBAC_CA_INVALID',
 ]);
 
 interface Opts extends KubeOpts {
@@ -55,7 +60,21 @@ interface Opts extends KubeOpts {
   readonly rsaBits: number;
   readonly csr?: string;
   readonly renew?: true;
+  readonly caFromSsh?: true;
+  readonly sshHost?: string;
+  readonly sshPort: number;
+  readonly sshCaPath?: string;
+  readonly identityFile?: string;
+  readonly knownHostsFile?: string;
+  readonly batch?: true;
 }
+
+const sshPort = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new InvalidArgumentError('expected 1..65535');
+  return n;
+};
 
 const positive = (min: number) => (v: string) => {
   const n = Number(v);
@@ -68,12 +87,22 @@ async function run(ctx: CliContext, target: string, groupArgs: string[], o: Opts
   const { user, remote } = parseUserAtRemote(target);
   const groups = groupArgs.map((g) => parseGroup(g, o.allowPrivilegedGroup === true));
   if (o.namespace !== undefined) parseNamespace(o.namespace);
-  if (remote !== undefined) ctx.system.report.warn(ctx.t('rbac.remoteIgnored', { remote }));
+  if (remote !== undefined && !o.caFromSsh)
+    ctx.system.report.warn(ctx.t('rbac.remoteIgnored', { remote }));
+  const abs = (f: string) => path.resolve(process.cwd(), f);
+  const caFromSsh = o.caFromSsh
+    ? {
+        account: parseSshAccount(remote ?? CA_SSH_ACCOUNT),
+        port: o.sshPort,
+        ...(o.sshHost === undefined ? {} : { host: parseSshHost(o.sshHost) }),
+        ...(o.sshCaPath === undefined ? {} : { remotePath: o.sshCaPath }),
+        ...(o.identityFile === undefined ? {} : { identityFile: abs(o.identityFile) }),
+        ...(o.knownHostsFile === undefined ? {} : { knownHostsFile: abs(o.knownHostsFile) }),
+        ...(o.batch ? { batch: true } : {}),
+      }
+    : undefined;
   const expirationSeconds = o.expirationSeconds ?? (o.days ?? DEFAULT_DAYS) * 86_400;
-  const csrPem =
-    o.csr === undefined
-      ? undefined
-      : await ctx.system.hostFs.readText(path.resolve(process.cwd(), o.csr));
+  const csrPem = o.csr === undefined ? undefined : await ctx.system.hostFs.readText(abs(o.csr));
   const { file, connect } = kubeConnection(ctx, o);
   const { createKubeconfig } = await import('../kubeconfig/create-kubeconfig.ts');
   const r = await createKubeconfig(ctx.system, connect, {
@@ -92,6 +121,7 @@ async function run(ctx: CliContext, target: string, groupArgs: string[], o: Opts
     ...(csrPem === undefined ? {} : { csrPem }),
     ...(o.renew ? { renew: true } : {}),
     by: NAME,
+    ...(caFromSsh === undefined ? {} : { caFromSsh }),
   });
   if (r.dryRun) {
     ctx.system.report.result(
@@ -124,7 +154,10 @@ export const cli: CliDefinition = {
       .description(
         "Issue a client certificate for a user through the Kubernetes CSR API and write the user's ~/.kube/config",
       )
-      .argument('<user[@remoteuser]>', 'local user (the @remoteuser part is accepted and ignored)')
+      .argument(
+        '<user[@remoteuser]>',
+        'local user (@remoteuser: the SSH account of --ca-from-ssh, otherwise ignored)',
+      )
       .argument('[group...]', 'certificate groups, one O= each (default: k8s)')
       .option(
         '--days <n>',
@@ -148,7 +181,20 @@ export const cli: CliDefinition = {
       .addOption(new Option('--key-type <type>', 'key algorithm').choices(KEY_TYPES).default('rsa'))
       .option('--rsa-bits <n>', 'RSA key size', positive(2048), 2048)
       .option('--csr <file>', "submit the user's own PEM request (the key never leaves the user)")
-      .option('--renew', "renew an existing user's certificate (groups default to the old ones)");
+      .option('--renew', "renew an existing user's certificate (groups default to the old ones)")
+      .option(
+        '--ca-from-ssh',
+        `copy the cluster CA with scp from <remoteuser>@<API server host>:${CA_SSH_PATH} (default account ${CA_SSH_ACCOUNT}; the host key must be known)`,
+      )
+      .option('--ssh-host <host>', 'with --ca-from-ssh: the host (default: the API server host)')
+      .option('--ssh-port <n>', 'with --ca-from-ssh: the SSH port', sshPort, 22)
+      .option('--ssh-ca-path <path>', `with --ca-from-ssh: the CA file on the host`)
+      .option('--identity-file <file>', 'with --ca-from-ssh: the SSH private key')
+      .option(
+        '--known-hosts-file <file>',
+        'with --ca-from-ssh: known hosts (host keys are always checked)',
+      )
+      .option('--batch', 'with --ca-from-ssh: never prompt for a password');
     for (const o of kubeOptions()) cmd.addOption(o);
     return cmd
       .addHelpText('after', exitHelp(exitCodes))

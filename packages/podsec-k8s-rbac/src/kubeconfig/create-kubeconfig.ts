@@ -12,7 +12,7 @@ import {
   resolveCluster,
   type ClusterInfo,
 } from '../kube/kubeconfig.ts';
-import { CLIENT_SIGNER, homeOf, K8S_GROUP } from '../paths.ts';
+import { CA_SSH_PATH, CLIENT_SIGNER, homeOf, K8S_GROUP, MAX_CA_BYTES } from '../paths.ts';
 import {
   certificateSubject,
   createCsr,
@@ -22,6 +22,7 @@ import {
   type Subject,
 } from '../pki/csr.ts';
 import { parseCertificates, verifyCertificate } from '../pki/verify.ts';
+import { fetchOverSsh, scpSourceName, type ScpSource } from '../remote/scp.ts';
 import { approveCsr, csrObject, removeOldCsr, waitForCertificate } from './csr-flow.ts';
 import { checkUserDir, writeUserFile } from './user-files.ts';
 
@@ -57,6 +58,15 @@ export interface CreateKubeconfigOptions {
   readonly renew?: boolean;
   /** Name of the command, for the approval message. */
   readonly by?: string;
+  /**
+   * Take the cluster CA over SSH from the control-plane host (the original's scp, with strict host-key
+   * checking) instead of the kubeconfig or the kube-root-ca.crt ConfigMap. `host` defaults to the API
+   * server's host, `remotePath` to /etc/kubernetes/pki/ca.crt.
+   */
+  readonly caFromSsh?: Omit<ScpSource, 'host' | 'remotePath'> & {
+    readonly host?: string;
+    readonly remotePath?: string;
+  };
 }
 
 /** What create-kubeconfig did (or, with dry run, would do). */
@@ -116,6 +126,37 @@ async function preflight(api: KubeApi, user: string, noApprove: boolean): Promis
       throw new PodsecError('RBAC_API_FORBIDDEN', `the caller may not ${what}`, {
         details: { status: 403, what, message: `the caller may not ${what}` },
       });
+}
+
+/** The CA copied from the control-plane host over SSH. Throws `RBAC_HOST_KEY`, `RBAC_REMOTE_COPY_FAILED`, `RBAC_CA_INVALID`. */
+async function sshCa(
+  sys: System,
+  cluster: ClusterInfo,
+  o: NonNullable<CreateKubeconfigOptions['caFromSsh']>,
+): Promise<string> {
+  const scp: ScpSource = {
+    ...o,
+    host: o.host ?? cluster.host,
+    remotePath: o.remotePath ?? CA_SSH_PATH,
+  };
+  const source = scpSourceName(scp);
+  const invalid = (reason: string) =>
+    new VerificationError(
+      'RBAC_CA_INVALID',
+      `the CA copied from ${source} is unusable: ${reason}`,
+      {
+        details: { source, reason },
+      },
+    );
+  const pem = await fetchOverSsh(sys, scp, { maxBytes: MAX_CA_BYTES, invalid });
+  let certs;
+  try {
+    certs = parseCertificates(pem);
+  } catch (e) {
+    throw invalid(e instanceof Error ? e.message : String(e));
+  }
+  if (certs.length === 0) throw invalid('no PEM certificate');
+  return pem;
 }
 
 async function clusterCa(api: KubeApi, cluster: ClusterInfo): Promise<string> {
@@ -235,7 +276,10 @@ export async function createKubeconfig(
   const cluster = await resolveCluster(sys, doc, o.kubeconfig, o.context);
   const api = await connect({ file: o.kubeconfig, ...(o.context ? { context: o.context } : {}) });
   await preflight(api, o.user, o.noApprove ?? false);
-  const caPem = await clusterCa(api, cluster);
+  const caPem =
+    o.caFromSsh === undefined
+      ? await clusterCa(api, cluster)
+      : await sshCa(sys, cluster, o.caFromSsh);
   // refuse a foreign admin kubeconfig entry before anything is submitted
   if (!o.noAdminContext && o.csrPem === undefined)
     planAdminContext(doc, {
