@@ -1,6 +1,7 @@
 // The documentation in docs/ against the code: every citation of a page or heading in a code comment (or test
-// title) resolves to an existing heading, no comment cites a bare weakness label instead of its page, every
-// relative link in the Markdown users read resolves, and nothing users read points outside the repository.
+// title) resolves to an existing heading, no comment cites a bare weakness label or a section number instead of
+// a page, every binary has its page in docs/commands, every relative link in the Markdown users read resolves, and
+// nothing users read points outside the repository.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -121,6 +122,41 @@ describe('docs', () => {
         });
     }
     assert.deepEqual(bad, []);
+  });
+
+  it('cites no section numbers of documents outside the repository', () => {
+    const bad: string[] = [];
+    for (const file of codeFiles) {
+      if (file === 'test/e2e/docs.test.ts') continue;
+      readFileSync(path.join(repo, file), 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          // "RFC 4880 section 5.6" is fine; "§4.2", "spec 10.3" point to a document users do not have
+          if (/§\s?\d|\bspec\s+§?\d/.test(line)) bad.push(`${file}:${i + 1}: ${line.trim()}`);
+        });
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it('has a page for every binary of every package, with the sections users look for', () => {
+    const missing: string[] = [];
+    for (const bin of binaries) {
+      const page = `docs/commands/${bin}.md`;
+      if (!existsSync(path.join(repo, page))) {
+        missing.push(`${page} does not exist`);
+        continue;
+      }
+      for (const section of [
+        'synopsis',
+        'exit-codes',
+        'json-output',
+        'differences-from-the-original',
+      ])
+        if (!anchorsOf(page).has(section)) missing.push(`${page} has no section #${section}`);
+      if (!readFileSync(path.join(repo, 'docs/commands/README.md'), 'utf8').includes(`(${bin}.md)`))
+        missing.push(`docs/commands/README.md does not link ${bin}.md`);
+    }
+    assert.deepEqual(missing, []);
   });
 
   it('has one heading per weakness label W1 … W21', () => {

@@ -41,11 +41,11 @@ export const KEYS_URL = 'http://sigstore.local:81/keys/';
 export const PODMAN_GROUP = 'podman';
 export const PODMAN_DEV_GROUP = 'podman_dev';
 
-/** Default image maker and scope (§6.1). */
+/** Default image maker and scope (docs/commands/podsec-create-imagemakeruser.md#synopsis). */
 export const DEFAULT_IMAGE_MAKER = 'imagemaker';
 export const DEFAULT_SCOPE = 'registry.local';
 
-/** Upstream registry for archiving (§9) and the legacy alias prefix (docs/files.md#oci-archives). */
+/** Upstream registry for archiving (docs/commands/podsec-save-oci.md) and the legacy alias prefix (docs/files.md#oci-archives). */
 export const ALT_REGISTRY = 'registry.altlinux.org';
 export const LEGACY_C10F_PREFIX = 'k8s-c10f2';
 

@@ -13,7 +13,7 @@ import { changeReportJson, formatChangeReport } from '@podsec/core/changes';
 import { imagemakerMessages } from '../imagemaker/messages.ts';
 import { checkSecretLine, promptSecret } from '../imagemaker/prompt.ts';
 
-/** Exit codes of podsec-create-imagemakeruser (§6.2; 1 for every other failure). */
+/** Exit codes of podsec-create-imagemakeruser (docs/commands/podsec-create-imagemakeruser.md#exit-codes; 1 for every other failure). */
 export const exitCodes = {
   NOT_ROOT: 1,
   IMAGEMAKER_NOT_SERVER: 1,

@@ -84,7 +84,7 @@ describe('planPodmanUsers', () => {
   });
 });
 
-describe('podsec-create-podmanusers (spec 12.4)', () => {
+describe('podsec-create-podmanusers', () => {
   it('row 1: non-root and no arguments exit 1 with no side effects', async (t) => {
     const { sys, root, proc } = await system(t, { uid: 1000 });
     const before = await snapshot(root);

@@ -11,7 +11,7 @@ import { createPodmanUsers, type PasswordSource } from '../users/podman-users.ts
 
 const NAME = 'podsec-create-podmanusers';
 
-/** Exit codes of podsec-create-podmanusers (§7.2: everything refused is 1; a failed user is 2). */
+/** Exit codes of podsec-create-podmanusers (docs/commands/podsec-create-podmanusers.md#exit-codes: everything refused is 1; a failed user is 2). */
 export const exitCodes = {
   NOT_ROOT: 1,
   USAGE_BAD_NAME: 1,

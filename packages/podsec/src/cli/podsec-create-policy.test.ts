@@ -39,7 +39,7 @@ async function refused(
   return r;
 }
 
-describe('podsec-create-policy exit codes (spec 4.2, 12.1)', () => {
+describe('podsec-create-policy exit codes (docs/commands/podsec-create-policy.md#exit-codes)', () => {
   it('row 1: no argument -> 1 with a usage line naming the program', async (t) => {
     const r = await refused(t, [], 1);
     assert.match(r.stderr, /Format:\n[\t ]podsec-create-policy <ip>/);

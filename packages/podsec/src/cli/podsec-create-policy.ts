@@ -15,7 +15,7 @@ const NAME = 'podsec-create-policy';
 /** Default HTTPS location of the published keys when only --ca/--fingerprint is given. */
 const DEFAULT_HTTPS_KEYS_URL = `https://${SIGSTORE_HOST}:${SIGSTORE_PORT}/keys/`;
 
-/** Exit codes of podsec-create-policy (§4.2; 4 is the docs/weaknesses.md#w6-trust-bootstrap-on-clients fix: trust bootstrap refused). */
+/** Exit codes of podsec-create-policy (docs/commands/podsec-create-policy.md#exit-codes; 4 is the docs/weaknesses.md#w6-trust-bootstrap-on-clients fix: trust bootstrap refused). */
 export const exitCodes = {
   POLICY_NO_IP: 1,
   POLICY_TOO_MANY_IPS: 1,

@@ -13,7 +13,7 @@ import {
 } from '../oci/archive.ts';
 import { ociMessages } from '../oci/messages.ts';
 
-/** Exit codes of podsec-load-sign-oci (§8.2; 9 is new, docs/weaknesses.md#w15-loading-oci-archives). Everything else exits 1. */
+/** Exit codes of podsec-load-sign-oci (docs/commands/podsec-load-sign-oci.md#exit-codes; 9 is new, docs/weaknesses.md#w15-loading-oci-archives). Everything else exits 1. */
 export const exitCodes = {
   OCI_UNKNOWN_ARCH: 3,
   OCI_REGISTRY_MISSING: 4,

@@ -11,7 +11,7 @@ import { ociMessages } from '../oci/messages.ts';
 import { planSaveOci } from '../oci/plan-save.ts';
 import { saveOci } from '../oci/save.ts';
 
-/** Exit codes of podsec-save-oci (§9.2; 3 and 4 are new, docs/weaknesses.md#w16-saving-oci-archives). Everything else exits 1. */
+/** Exit codes of podsec-save-oci (docs/commands/podsec-save-oci.md#exit-codes; 3 and 4 are new, docs/weaknesses.md#w16-saving-oci-archives). Everything else exits 1. */
 export const exitCodes = { SAVE_UNKNOWN_ARCH: 2, SAVE_COPY_FAILED: 3, OCI_PACK_FAILED: 4 } as const;
 
 function parseLevel(v: string): number {

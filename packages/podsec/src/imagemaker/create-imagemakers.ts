@@ -1,5 +1,5 @@
 /**
- * podsec-create-imagemakeruser, the I/O part (§6, docs/files.md#policyjson; each weakness fix is cited where it is made).
+ * podsec-create-imagemakeruser, the I/O part (docs/commands/podsec-create-imagemakeruser.md, docs/files.md#policyjson; each weakness fix is cited where it is made).
  * Everything is checked and every key generated in memory before the first change; the system policy and
  * its published copy are switched last, under the podsec lock, after all keys were exported.
  */
@@ -159,7 +159,7 @@ interface MakerPlan {
 }
 
 /**
- * Make image makers (§6): accounts in `podman` + `podman_dev`, a signing key each (private key in
+ * Make image makers (docs/commands/podsec-create-imagemakeruser.md): accounts in `podman` + `podman_dev`, a signing key each (private key in
  * `~/.config/podsec/signing-key.asc` and the GnuPG keyring, public key in `/var/sigstore/keys/<user>.pgp`),
  * personal policy and registries.d, signature directories, then the system policy and its published copy.
  * @throws PodsecError `IMAGEMAKER_NOT_SERVER`, `IMAGEMAKER_NO_SIGSTORE`, `IMAGEMAKER_NO_GROUP`, `IMAGEMAKER_NO_POLICY`,

@@ -1,5 +1,5 @@
 /**
- * Pure planning of podsec-create-imagemakeruser (§6, docs/weaknesses.md#w10-invalid-image-maker-arguments, docs/weaknesses.md#w11-transactional-image-maker-creation): argument normalisation and
+ * Pure planning of podsec-create-imagemakeruser (docs/commands/podsec-create-imagemakeruser.md, docs/weaknesses.md#w10-invalid-image-maker-arguments, docs/weaknesses.md#w11-transactional-image-maker-creation): argument normalisation and
  * validation, the new system policy, the maker's personal policy and registries.d file, and where
  * the maker's signatures go. No System here.
  */
@@ -30,7 +30,7 @@ export interface MakerSpec {
 }
 
 /**
- * Argument normalisation of §6.1 [orig] with the validation the original lost in a subshell (docs/weaknesses.md#w10-invalid-image-maker-arguments):
+ * Argument normalisation of the original (docs/commands/podsec-create-imagemakeruser.md#synopsis) with the validation the original lost in a subshell (docs/weaknesses.md#w10-invalid-image-maker-arguments):
  * none -> `imagemaker@registry.local`; one without `@` -> `<arg>@registry.local`; otherwise every argument
  * must be `user@scope` with a valid user name and docker scope; a scope may appear only once.
  * @throws UsageError `IMAGEMAKER_BAD_FORMAT`, `USAGE_BAD_NAME`, `IMAGEMAKER_BAD_SCOPE` (exit 1),

@@ -1,5 +1,5 @@
 /**
- * podsec-load-sign-oci (§8, docs/weaknesses.md#w15-loading-oci-archives): extract a per-architecture OCI archive safely, push every image
+ * podsec-load-sign-oci (docs/commands/podsec-load-sign-oci.md, docs/weaknesses.md#w15-loading-oci-archives): extract a per-architecture OCI archive safely, push every image
  * straight from the OCI layout to the registry with skopeo, sign the manifest as stored with the maker's
  * key in-process and store the signature in the maker's lookaside staging area. Stops at the first failure.
  */
@@ -217,7 +217,7 @@ async function loadKey(sys: System, host: ArchiveHost, o: LoadSignOptions, home:
 }
 
 /**
- * Validate, extract, push and sign (§8 with the docs/weaknesses.md#w15-loading-oci-archives fixes). The temp directory is removed on every path.
+ * Validate, extract, push and sign (docs/commands/podsec-load-sign-oci.md with the docs/weaknesses.md#w15-loading-oci-archives fixes). The temp directory is removed on every path.
  * @throws UsageError/NotFoundError with the codes of the podsec-load-sign-oci exit table; `OCI_PUSH_FAILED` (exit 9)
  *   names the failed reference and lists the ones done in `details`.
  */

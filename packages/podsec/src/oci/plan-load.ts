@@ -1,5 +1,5 @@
 /**
- * Pure naming of podsec-load-sign-oci (§8.3, docs/files.md#oci-archives, docs/weaknesses.md#w15-loading-oci-archives fixes): which archive reference is pushed
+ * Pure naming of podsec-load-sign-oci (docs/commands/podsec-load-sign-oci.md#files-read-and-written, docs/files.md#oci-archives, docs/weaknesses.md#w15-loading-oci-archives fixes): which archive reference is pushed
  * under which registry name, and which legacy `k8s-c10f2` aliases are made.
  */
 import { escapeForTerminal, isArchitecture, UsageError } from '@podsec/core';
@@ -11,7 +11,7 @@ export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 /** Platform whose images also get the legacy alias. */
 export const LEGACY_ALIAS_PLATFORM = 'c10f';
 
-/** Target and registry arguments, validated (rows 4, 6-8 of §8.2). */
+/** Target and registry arguments, validated (exit codes 4, 6-8 of docs/commands/podsec-load-sign-oci.md#exit-codes). */
 export interface LoadTarget {
   /** `<registry>/<path>`: where images of the archive's platform go. */
   readonly regName: string;
@@ -22,7 +22,7 @@ export interface LoadTarget {
 }
 
 /**
- * Validate the arguments that need no file system (in the order of §8.2).
+ * Validate the arguments that need no file system (in the order of docs/commands/podsec-load-sign-oci.md#exit-codes).
  * @throws UsageError `OCI_TARGET_NO_PATH` (exit 1), `OCI_UNKNOWN_ARCH` (3), `OCI_REGISTRY_MISSING` (4), `OCI_REGISTRY_NO_DOT` (5)
  */
 export function planLoadTarget(o: {
@@ -55,7 +55,7 @@ export function planLoadTarget(o: {
   return { regName, registryHost: regName.split('/')[0] ?? '', explicit: o.target !== undefined };
 }
 
-/** Second half of the argument checks, after the archive was found (rows 6-8 of §8.2). */
+/** Second half of the argument checks, after the archive was found (exit codes 6-8 of docs/commands/podsec-load-sign-oci.md#exit-codes). */
 export function checkLoadArguments(arch: string, target: LoadTarget): void {
   if (!isArchitecture(arch)) {
     throw new UsageError(

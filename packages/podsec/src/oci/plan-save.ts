@@ -1,4 +1,4 @@
-/** Pure planning of podsec-save-oci (§9 with the docs/weaknesses.md#w16-saving-oci-archives fixes). */
+/** Pure planning of podsec-save-oci (docs/commands/podsec-save-oci.md with the docs/weaknesses.md#w16-saving-oci-archives fixes). */
 import { ARCHITECTURES, isArchitecture, UsageError, type Architecture } from '@podsec/core';
 import { ALT_REGISTRY } from '../paths.ts';
 import { isPlainHttpRegistry } from './plan-load.ts';
@@ -63,7 +63,7 @@ export function planSaveOci(input: PlanSaveInput): SavePlan {
   let transport = input.transport ?? DEFAULT_TRANSPORT;
   let images = rest;
   if (rest[0] !== undefined && isTransportArgument(rest[0])) {
-    // legacy positional transport (§9.1); --transport wins
+    // legacy positional transport (docs/commands/podsec-save-oci.md#synopsis); --transport wins
     transport = input.transport ?? rest[0];
     images = rest.slice(1);
   }

@@ -1,5 +1,5 @@
 /**
- * podsec-save-oci (§9, docs/weaknesses.md#w16-saving-oci-archives): copy images per architecture straight into a private OCI layout with
+ * podsec-save-oci (docs/commands/podsec-save-oci.md, docs/weaknesses.md#w16-saving-oci-archives): copy images per architecture straight into a private OCI layout with
  * skopeo (no containers-storage, no `podman image rm`), stop at the first failed copy, and write
  * `<dir>/<arch>.tar.xz` atomically.
  */

@@ -63,7 +63,7 @@ const calls = (p: FakeRunner) =>
     [f, ...a.filter((x) => !x.startsWith('/tmp/') && x !== '--prefix' && x !== '--')].join(' '),
   );
 
-describe('createPolicy, server mode (spec 12.1-7)', () => {
+describe('createPolicy, server mode', () => {
   it('binds the names, creates groups, sysctl, control, /var/sigstore and the three versioned files', async (t) => {
     const { sys, root, proc } = await serverSystem(t);
     const r = await runProgram(cli, [IP], { system: sys });

@@ -245,7 +245,7 @@ export async function readPolicyState(
 }
 
 /**
- * The changes of create-policy, in the original's order (spec 4.3), as data. Pure.
+ * The changes of create-policy, in the original's order (docs/commands/podsec-create-policy.md#files-read-and-written), as data. Pure.
  * `podman` and `podman_dev` are created on every node, as the original and its RPM do.
  */
 export function planPolicyChanges(s: PolicyState): { changes: Change[]; warnings: string[] } {

@@ -1,5 +1,5 @@
 /**
- * Pure planning for podsec-create-policy (§4, docs/files.md): argument validation, the /etc/hosts
+ * Pure planning for podsec-create-policy (docs/commands/podsec-create-policy.md, docs/files.md): argument validation, the /etc/hosts
  * decision, the server policy document, the registries.d document and the client trust set
  * (bundle format and validation). Nothing here touches the System.
  */
@@ -16,15 +16,15 @@ import {
 import { bindingsOf, parseHosts, planHostsBinding } from '../host/hosts.ts';
 import { LOOKASIDE_READ_URL, PODSEC_HOSTNAMES, SIGSTORE_KEYS } from '../paths.ts';
 
-/** Content of /etc/sysctl.d/99-podman.conf (§4.3 step 2). */
+/** Content of /etc/sysctl.d/99-podman.conf (docs/commands/podsec-create-policy.md#files-read-and-written). */
 export const SYSCTL_CONTENT = 'kernel.unprivileged_userns_clone=1\n';
 /** The sysctl that enables unprivileged user namespaces on ALT/Debian kernels. */
 export const USERNS_SYSCTL = 'kernel.unprivileged_userns_clone';
 /** Where the running kernel shows that sysctl (present only on kernels that have it, docs/weaknesses.md#w18-platform-assumptions). */
 export const USERNS_PROC = '/proc/sys/kernel/unprivileged_userns_clone';
-/** /var/sigstore/index.html on the server (§4.3 step 8). */
+/** /var/sigstore/index.html on the server (docs/commands/podsec-create-policy.md#files-read-and-written). */
 export const SIGSTORE_INDEX_HTML = '<html><body><h1>SigStore works!</h1></body></html>\n';
-/** The set-id map helpers restricted to group podman (§4.3 step 3). */
+/** The set-id map helpers restricted to group podman (docs/commands/podsec-create-policy.md#files-read-and-written). */
 export const IDMAP_HELPERS = ['newgidmap', 'newuidmap'] as const;
 /** ALT `control` state that lets only group podman use the helpers. */
 export const CONTROL_STATE = 'podmanonly';

@@ -1,5 +1,5 @@
 /**
- * podsec-create-services (§5, docs/weaknesses.md#w1-host-role-guard, docs/weaknesses.md#w5-root-checks, docs/weaknesses.md#w14-service-configuration): configure and start the signature server (nginx site on
+ * podsec-create-services (docs/commands/podsec-create-services.md, docs/weaknesses.md#w1-host-role-guard, docs/weaknesses.md#w5-root-checks, docs/weaknesses.md#w14-service-configuration): configure and start the signature server (nginx site on
  * :81), the registry (docker-registry on :80) and trivy on the registry/signature server.
  */
 import path from 'node:path';
@@ -299,7 +299,7 @@ export async function createServices(
 
   await runChecked('systemctl', ['daemon-reload']);
   await enable(UNITS.nginx, siteChanged);
-  // the registry volume (§5.3 step 2): created once; "already exists" is not an error
+  // the registry volume (docs/commands/podsec-create-services.md#files-read-and-written): created once; "already exists" is not an error
   if ((await run('podman', ['volume', 'exists', 'registry'])).exitCode !== 0) {
     const v = await run('podman', ['volume', 'create', 'registry']);
     if (v.exitCode !== 0 && !/already exists/i.test(v.stderr)) {

@@ -1,5 +1,5 @@
 /**
- * Pure planning for podsec-create-services and podsec-serve (§5, docs/files.md, docs/weaknesses.md#w14-service-configuration): the nginx site
+ * Pure planning for podsec-create-services and podsec-serve (docs/commands/podsec-create-services.md, docs/files.md, docs/weaknesses.md#w14-service-configuration): the nginx site
  * of the signature server, the docker-registry configuration edited as YAML, the systemd units and the
  * minimal nginx.conf of a foreground nginx. Nothing here touches the system.
  */

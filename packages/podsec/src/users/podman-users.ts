@@ -1,5 +1,5 @@
 /**
- * podsec-create-podmanusers (§7): container users with primary group podman whose personal
+ * podsec-create-podmanusers (docs/commands/podsec-create-podmanusers.md): container users with primary group podman whose personal
  * containers configuration directory is empty, owned so they cannot fill it, and immutable (docs/weaknesses.md#w13-container-user-lockdown).
  * read → plan → validate → apply: {@link planPodmanUserChanges} reads the tree and returns one `Change[]`
  * (refusing an unusable home, a symlinked or non-empty configuration directory before anything is
@@ -42,7 +42,7 @@ export interface CreatePodmanUsersResult {
   readonly report: ChangeReport;
 }
 
-/** Mode of ~/.config/containers: readable by its owner only, writable by nobody (§7.3). */
+/** Mode of ~/.config/containers: readable by its owner only, writable by nobody (docs/commands/podsec-create-podmanusers.md#files-read-and-written). */
 const CONTAINERS_DIR_MODE = 0o500;
 const CONFIG_DIR_MODE = 0o755;
 const CHATTR_ARGS = ['+i', '--', '.'] as const;
