@@ -20,6 +20,10 @@ export const rbacMessages = {
     RBAC_GROUP_MISSING:
       'group {group} does not exist (install podsec or run podsec-create-policy first)',
     RBAC_CREATE_USER_FAILED: 'the user was not created: {reason}',
+    RBAC_PASSWORD_ABORTED: 'no password given (aborted)',
+    RBAC_PASSWORD_INVALID: 'unusable password: {reason}',
+    RBAC_PASSWORD_MISMATCH: 'the passwords do not match',
+    RBAC_PASSWORD_FILE: 'password file {path}: {reason}',
     RBAC_UNSAFE_DIR: '{path} is not a private directory of its user: {reason}',
     RBAC_NOTHING_TO_RENEW: 'user {user} has no certificate to renew ({path})',
     RBAC_NO_HOME: 'HOME is not set to an absolute directory',
@@ -68,6 +72,8 @@ export const rbacMessages = {
     'rbac.dryRunDelete': 'dry run: {kind} {binding} would be deleted (nothing was changed)',
     'rbac.userCreated': 'user {user} created (home {home})',
     'rbac.passwordLocked': 'the password of {user} is locked; set it with passwd {user}',
+    'rbac.passwordPrompt': 'New password for {user}: ',
+    'rbac.passwordAgain': 'Retype the new password for {user}: ',
     'rbac.configCreated': 'kubeconfig {path} created; certificate valid until {notAfter}',
     'rbac.adminContext': 'context {user} added to {file}',
     'rbac.previousValid':
@@ -106,6 +112,10 @@ export const rbacMessages = {
     RBAC_GROUP_MISSING:
       'группа {group} не существует (установите podsec или сначала выполните podsec-create-policy)',
     RBAC_CREATE_USER_FAILED: 'пользователь не создан: {reason}',
+    RBAC_PASSWORD_ABORTED: 'пароль не введён (прервано)',
+    RBAC_PASSWORD_INVALID: 'непригодный пароль: {reason}',
+    RBAC_PASSWORD_MISMATCH: 'пароли не совпадают',
+    RBAC_PASSWORD_FILE: 'файл пароля {path}: {reason}',
     RBAC_UNSAFE_DIR: '{path} не является личным каталогом пользователя: {reason}',
     RBAC_NOTHING_TO_RENEW: 'у пользователя {user} нет сертификата для обновления ({path})',
     RBAC_NO_HOME: 'переменная HOME не задаёт абсолютный путь к каталогу',
@@ -154,6 +164,8 @@ export const rbacMessages = {
     'rbac.dryRunDelete': 'пробный запуск: {kind} {binding} была бы удалена (ничего не изменено)',
     'rbac.userCreated': 'пользователь {user} создан (домашний каталог {home})',
     'rbac.passwordLocked': 'пароль {user} заблокирован; задайте его командой passwd {user}',
+    'rbac.passwordPrompt': 'Новый пароль для {user}: ',
+    'rbac.passwordAgain': 'Повторите новый пароль для {user}: ',
     'rbac.configCreated': 'kubeconfig {path} создан; сертификат действителен до {notAfter}',
     'rbac.adminContext': 'контекст {user} добавлен в {file}',
     'rbac.previousValid':

@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { chmod, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
-import { baseTree, createTestSystem, runProgram, snapshotTree } from '@podsec/test-utils';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { execa } from 'execa';
+import {
+  baseTree,
+  createTestSystem,
+  requireCommand,
+  runProgram,
+  snapshotTree,
+} from '@podsec/test-utils';
 import { cli } from './podsec-k8s-rbac-create-user.ts';
 
 // the real shadow tools (useradd, groupadd, chpasswd) under --prefix/--root of a temp tree
@@ -108,4 +116,122 @@ describe('podsec-k8s-rbac-create-user', () => {
     );
     assert.deepEqual(await snapshotTree(sys.root), before);
   });
+
+  it('reads the password from a 0600 file, and refuses a file others may read before changing anything', async (t) => {
+    const sys = await system(t);
+    const file = path.join(sys.root, '..', `pw-${path.basename(sys.root)}`);
+    t.after(() => rm(file, { force: true }));
+    await writeFile(file, 's3cret\n', { mode: 0o644 });
+    await chmod(file, 0o644);
+    const before = await snapshotTree(sys.root);
+    const open = await runProgram(cli, ['u1', '--password-file', file], { system: sys });
+    assert.equal(open.code, 1, open.stderr);
+    assert.match(open.stderr, /mode 0644: must be 0600/);
+    assert.deepEqual(await snapshotTree(sys.root), before);
+    await writeFile(file, 'x'.repeat(5000));
+    await chmod(file, 0o600);
+    const big = await runProgram(cli, ['u1', '--password-file', file], { system: sys });
+    assert.equal(big.code, 1, big.stderr);
+    assert.match(big.stderr, /larger than 4096 bytes/);
+    const both = await runProgram(cli, ['u1', '--password-file', file, '--no-password'], {
+      system: sys,
+    });
+    assert.equal(both.code, 1, both.stderr);
+    assert.deepEqual(await snapshotTree(sys.root), before);
+    await writeFile(file, 's3cret\n');
+    const ok = await runProgram(cli, ['u1', '--password-file', file], { system: sys });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(await readFile(path.join(sys.root, 'etc/shadow'), 'utf8'), /^u1:\$[^:]+:/m);
+  });
+
+  it('leaves the password locked without a terminal and without a source', async (t) => {
+    const sys = await system(t);
+    const r = await runProgram(cli, ['u1'], { system: sys, isTTY: false });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout + r.stderr, /password of u1 is locked/);
+    assert.match(await readFile(path.join(sys.root, 'etc/shadow'), 'utf8'), /^u1:[!*]/m);
+  });
+
+  // The real program in a pseudo-terminal (python3's pty module): it asks twice without echo.
+  async function onTerminal(t: TestContext, root: string, first: string, second: string) {
+    const cliFile = fileURLToPath(new URL('./podsec-k8s-rbac-create-user.ts', import.meta.url));
+    const core = fileURLToPath(new URL('../../../core/src/cli/index.ts', import.meta.url));
+    const main =
+      `const { runCli } = await import(${JSON.stringify(pathToFileURL(core).href)});` +
+      `const { cli } = await import(${JSON.stringify(pathToFileURL(cliFile).href)});` +
+      'process.exitCode = await runCli(cli, process.argv.slice(1));';
+    const r = await execa(
+      'python3',
+      [
+        '-c',
+        PTY_DRIVER,
+        process.execPath,
+        '--conditions=podsec-source',
+        '--input-type=module',
+        '-e',
+        main,
+        'u1',
+        '--root',
+        root,
+      ],
+      { env: { LANG: 'C', PW1: first, PW2: second }, timeout: 120_000, reject: false },
+    );
+    assert.equal(r.exitCode, 0, `${r.stderr}\n${r.stdout}`);
+    void t;
+    return JSON.parse(r.stdout) as { code: number; out: string };
+  }
+
+  it('asks for the password twice on a terminal, without echo, and sets it', async (t) => {
+    if (requireCommand(t, 'python3') === undefined) return;
+    const sys = await system(t);
+    const r = await onTerminal(t, sys.root, 'Pa55word!', 'Pa55word!');
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /New password for u1: [\s\S]*Retype the new password for u1: /);
+    assert.doesNotMatch(r.out, /Pa55word/, 'the password is never echoed');
+    assert.match(await readFile(path.join(sys.root, 'etc/shadow'), 'utf8'), /^u1:\$[^:]+:/m);
+  });
+
+  it('creates nothing when the two entries differ on the terminal (exit 1)', async (t) => {
+    if (requireCommand(t, 'python3') === undefined) return;
+    const sys = await system(t);
+    const before = await snapshotTree(sys.root);
+    const r = await onTerminal(t, sys.root, 'one-password', 'another-one');
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /the passwords do not match/);
+    assert.deepEqual(await snapshotTree(sys.root), before);
+  });
 });
+
+/** Runs argv[1:] in a pty, types $PW1 and $PW2 at the two prompts, prints {code, out} as JSON. */
+const PTY_DRIVER = `
+import json, os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b''
+def more(deadline):
+    global out
+    r, _, _ = select.select([fd], [], [], max(0, deadline - time.time()))
+    if not r:
+        return False
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        return False
+    out += chunk
+    return bool(chunk)
+def until(pattern):
+    deadline = time.time() + 60
+    while pattern not in out:
+        if not more(deadline):
+            raise SystemExit('no %r in %r' % (pattern, out))
+until(b'New password')
+os.write(fd, os.environ['PW1'].encode() + b'\\r')
+until(b'Retype')
+os.write(fd, os.environ['PW2'].encode() + b'\\r')
+deadline = time.time() + 60
+while more(deadline):
+    pass
+_, status = os.waitpid(pid, 0)
+print(json.dumps({'code': os.waitstatus_to_exitcode(status), 'out': out.decode('utf8', 'replace')}))
+`;

@@ -1,8 +1,9 @@
-import { Command, requireRoot, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import { Command, requireRoot, UsageError, type CliDefinition } from '@podsec/core/cli';
 import { rbacMessages } from '../messages.ts';
 import { createUser } from '../users/create-user.ts';
 import { parseUserName } from '../validate.ts';
 import { exitHelp, exitTable } from './common.ts';
+import { promptPassword, readPasswordFile, readPasswordStdin } from './password.ts';
 
 const NAME = 'podsec-k8s-rbac-create-user';
 const exitCodes = exitTable([
@@ -11,21 +12,12 @@ const exitCodes = exitTable([
   'RBAC_USER_EXISTS',
   'RBAC_GROUP_MISSING',
   'RBAC_CREATE_USER_FAILED',
+  'RBAC_BAD_ARGS',
+  'RBAC_PASSWORD_ABORTED',
+  'RBAC_PASSWORD_INVALID',
+  'RBAC_PASSWORD_MISMATCH',
+  'RBAC_PASSWORD_FILE',
 ]);
-
-async function readPassword(ctx: CliContext): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of ctx.stdin) {
-    const b = Buffer.isBuffer(c) ? c : Buffer.from(String(c));
-    size += b.length;
-    // one line is enough; anything longer is not a password
-    if (size > 4096) break;
-    chunks.push(b);
-  }
-  const line = Buffer.concat(chunks).toString('utf8').split('\n')[0] ?? '';
-  return line.replace(/\r$/, '');
-}
 
 /** The podsec-k8s-rbac-create-user binary. */
 export const cli: CliDefinition = {
@@ -39,16 +31,47 @@ export const cli: CliDefinition = {
       )
       .argument('<user>', 'user name')
       .option('--password-stdin', 'read the password (one line) from standard input')
-      .option('--no-password', 'leave the password locked (the default without --password-stdin)')
+      .option(
+        '--password-file <file>',
+        'read the password (one line) from a file readable by its owner only (mode 0600)',
+      )
+      .option(
+        '--no-password',
+        'leave the password locked (the default when no terminal can ask for one)',
+      )
       .option('--compat-home-mode', 'home directory mode 0770 (group k8s) as the original made it')
       .addHelpText('after', exitHelp(exitCodes))
       .action(async (user, opts) => {
         const name = parseUserName(user);
         requireRoot(ctx);
-        const password = opts.passwordStdin ? await readPassword(ctx) : undefined;
+        const sources = [opts.passwordStdin, opts.passwordFile !== undefined, !opts.password];
+        if (sources.filter(Boolean).length > 1)
+          throw new UsageError(
+            'RBAC_BAD_ARGS',
+            'give at most one of --password-stdin, --password-file and --no-password',
+            {
+              details: {
+                reason: 'give at most one of --password-stdin, --password-file and --no-password',
+              },
+            },
+          );
+        // never on the command line: a file, standard input, or the terminal (no echo)
+        const password: (() => Promise<string>) | undefined = opts.passwordStdin
+          ? () => readPasswordStdin(ctx)
+          : opts.passwordFile !== undefined
+            ? () => readPasswordFile(ctx, opts.passwordFile!)
+            : opts.password && ctx.isTTY
+              ? () => promptPassword(ctx, name)
+              : undefined;
+        // a file is read (and refused) before anything is checked or changed
+        const early = opts.passwordFile !== undefined ? await password!() : undefined;
         const r = await createUser(ctx.system, {
           user: name,
-          ...(password === undefined ? {} : { password }),
+          ...(early !== undefined
+            ? { password: early }
+            : password === undefined
+              ? {}
+              : { password }),
           ...(opts.compatHomeMode ? { compatHomeMode: true } : {}),
         });
         const lines = r.dryRun

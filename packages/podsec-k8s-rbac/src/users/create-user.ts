@@ -5,8 +5,11 @@ import { homeOf, K8S_GROUP, PODMAN_GROUP } from '../paths.ts';
 /** Options of {@link createUser}. */
 export interface CreateUserOptions {
   readonly user: string;
-  /** Password for chpasswd (from stdin); undefined leaves the password locked. */
-  readonly password?: string;
+  /**
+   * Password for chpasswd, or a function that asks for it (called after the checks, before the first
+   * change, never in a dry run); undefined leaves the password locked.
+   */
+  readonly password?: string | (() => Promise<string>);
   /** Home mode 0770 (the original's) instead of 0700. @default false */
   readonly compatHomeMode?: boolean;
 }
@@ -60,6 +63,7 @@ export async function createUser(sys: System, o: CreateUserOptions): Promise<Cre
     );
   const changes = planUser(o, (await sys.users.getGroup(K8S_GROUP)) !== undefined);
   if (sys.dryRun) return { user: o.user, home, changes, dryRun: true };
+  const password = typeof o.password === 'function' ? await o.password() : o.password;
   await sys.users.ensureGroup(K8S_GROUP, { system: true });
   await sys.users.addUser(o.user, {
     groups: [PODMAN_GROUP, K8S_GROUP],
@@ -67,12 +71,12 @@ export async function createUser(sys: System, o: CreateUserOptions): Promise<Cre
     createHome: true,
   });
   try {
-    if (o.password !== undefined) {
+    if (password !== undefined) {
       // PAM on the real root; a prefixed root has no PAM stack, so chroot with an explicit method
       const args = sys.root === '/' ? [] : ['-c', 'SHA512', '-R', sys.root];
       // the secret goes through stdin only, never on a command line
       const r = await sys.proc.run('chpasswd', args, {
-        input: `${o.user}:${o.password}\n`,
+        input: `${o.user}:${password}\n`,
       });
       if (r.exitCode !== 0)
         throw new PodsecError('RBAC_CREATE_USER_FAILED', `chpasswd failed: ${r.stderr.trim()}`, {

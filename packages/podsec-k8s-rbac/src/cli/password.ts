@@ -1,0 +1,125 @@
+import path from 'node:path';
+import { UsageError } from '@podsec/core';
+import type { CliContext } from '@podsec/core/cli';
+
+/** Longest password accepted (one line; anything longer is not a password). */
+export const MAX_PASSWORD_BYTES = 4096;
+
+/** A stream that may be a terminal (`tty.ReadStream` has `setRawMode`). */
+type MaybeTty = NodeJS.ReadableStream & { setRawMode?: (raw: boolean) => unknown; isTTY?: boolean };
+
+const aborted = () => new UsageError('RBAC_PASSWORD_ABORTED', 'aborted', { details: {} });
+
+/**
+ * One line from a terminal without echo (raw mode: backspace edits, Ctrl-C/Ctrl-D abort with
+ * `RBAC_PASSWORD_ABORTED`); the prompt goes to stderr. Refuses a stream that is not a terminal.
+ */
+export async function readHiddenLine(
+  input: NodeJS.ReadableStream,
+  write: (s: string) => void,
+  prompt: string,
+): Promise<string> {
+  const tty = input as MaybeTty;
+  if (typeof tty.setRawMode !== 'function' || tty.isTTY !== true) throw aborted();
+  // raw (no echo) before the prompt shows: typing right after it must not be echoed
+  tty.setRawMode(true);
+  write(prompt);
+  input.resume();
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let line = '';
+      const done = (err?: Error): void => {
+        input.off('data', onData);
+        input.off('end', onEnd);
+        if (err) reject(err);
+        else resolve(line);
+      };
+      const onEnd = (): void => done(aborted());
+      const onData = (chunk: Buffer | string): void => {
+        for (const ch of typeof chunk === 'string' ? chunk : chunk.toString('utf8')) {
+          if (ch === '\r' || ch === '\n') return done();
+          if (ch === '\u0003' || ch === '\u0004') return done(aborted());
+          if (ch === '\u007f' || ch === '\b') line = line.slice(0, -1);
+          else line += ch;
+          if (Buffer.byteLength(line) > MAX_PASSWORD_BYTES) return done(tooLong());
+        }
+      };
+      input.on('data', onData);
+      input.on('end', onEnd);
+    });
+  } finally {
+    tty.setRawMode(false);
+    input.pause();
+    write('\n');
+  }
+}
+
+const tooLong = () =>
+  new UsageError(
+    'RBAC_PASSWORD_INVALID',
+    `the password is longer than ${MAX_PASSWORD_BYTES} bytes`,
+    {
+      details: { reason: `longer than ${MAX_PASSWORD_BYTES} bytes` },
+    },
+  );
+
+/** A password line: not empty, no control characters (one trailing newline removed). Throws `RBAC_PASSWORD_INVALID`. */
+export function checkPassword(text: string): string {
+  const line = text.replace(/\r?\n$/, '');
+  const invalid = (reason: string) =>
+    new UsageError('RBAC_PASSWORD_INVALID', `unusable password: ${reason}`, {
+      details: { reason },
+    });
+  if (line === '') throw invalid('empty');
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
+  if (/[\x00-\x1f\x7f]/.test(line)) throw invalid('more than one line or control characters');
+  return line;
+}
+
+/** Asks twice on the terminal. Throws `RBAC_PASSWORD_MISMATCH`, `RBAC_PASSWORD_INVALID`, `RBAC_PASSWORD_ABORTED`. */
+export async function promptPassword(ctx: CliContext, user: string): Promise<string> {
+  const a = checkPassword(
+    await readHiddenLine(ctx.stdin, ctx.stderr, ctx.t('rbac.passwordPrompt', { user })),
+  );
+  const b = await readHiddenLine(ctx.stdin, ctx.stderr, ctx.t('rbac.passwordAgain', { user }));
+  if (a !== b)
+    throw new UsageError('RBAC_PASSWORD_MISMATCH', 'the passwords do not match', { details: {} });
+  return a;
+}
+
+/**
+ * The password from a file only its owner may read (mode 0600 or stricter, a regular file, at most
+ * MAX_PASSWORD_BYTES). Throws `RBAC_PASSWORD_FILE`, `RBAC_PASSWORD_INVALID`.
+ */
+export async function readPasswordFile(ctx: CliContext, file: string): Promise<string> {
+  const abs = path.resolve(process.cwd(), file);
+  const refuse = (reason: string) =>
+    new UsageError('RBAC_PASSWORD_FILE', `password file ${abs}: ${reason}`, {
+      details: { path: abs, reason },
+    });
+  const st = await ctx.system.hostFs.stat(abs);
+  if (st === undefined) throw refuse('not found');
+  if (st.kind !== 'file') throw refuse('not a regular file');
+  if ((st.mode & 0o077) !== 0)
+    throw refuse(
+      `mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}: must be 0600 (readable by its owner only)`,
+    );
+  if (st.size > MAX_PASSWORD_BYTES + 2) throw refuse(`larger than ${MAX_PASSWORD_BYTES} bytes`);
+  const bytes = await ctx.system.hostFs.readFile(abs, { maxBytes: MAX_PASSWORD_BYTES + 2 });
+  return checkPassword(Buffer.from(bytes).toString('utf8'));
+}
+
+/** --password-stdin: one line from standard input (bounded). */
+export async function readPasswordStdin(ctx: CliContext): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of ctx.stdin) {
+    const b = Buffer.isBuffer(c) ? c : Buffer.from(String(c));
+    size += b.length;
+    chunks.push(b);
+    if (size > MAX_PASSWORD_BYTES + 2 || b.includes(0x0a)) break;
+  }
+  const line = Buffer.concat(chunks).toString('utf8').split('\n')[0] ?? '';
+  if (Buffer.byteLength(line) > MAX_PASSWORD_BYTES) throw tooLong();
+  return checkPassword(line.replace(/\r$/, ''));
+}
