@@ -34,6 +34,24 @@ export interface KubeadmConfigInput {
   readonly home?: string;
   /** Node joins (or is) a rootful cluster: keep the kubelet patch per node, render the same cluster values. */
   readonly mixed?: boolean;
+  /** Extra API server certificate SANs (`--apiserver-cert-extra-sans`). */
+  readonly certSANs?: readonly string[];
+  /** `--cert-dir`. @default kubeadm's /etc/kubernetes/pki */
+  readonly certificatesDir?: string;
+  /** kubeadm feature gates (`--feature-gates`). */
+  readonly featureGates?: Readonly<Record<string, boolean>>;
+  /** @default 'cluster.local' */
+  readonly dnsDomain?: string;
+  /** Phases kubeadm skips (`--skip-phases`). */
+  readonly skipPhases?: readonly string[];
+  /** Directory of kubeadm patches (`--patches`, a path inside the namespace). */
+  readonly patchesDir?: string;
+  /** init: the first bootstrap token's ttl (`--token-ttl`, e.g. `24h0m0s`). */
+  readonly tokenTtl?: string;
+  /** join: `--tls-bootstrap-token` (default: the discovery token). */
+  readonly tlsBootstrapToken?: string;
+  /** join: `--discovery-token-unsafe-skip-ca-verification` (no CA pinning). */
+  readonly unsafeSkipCAVerification?: boolean;
 }
 
 const VERSION_RE = /^v?(1)\.(\d{1,3})\.(\d{1,3})$/;
@@ -42,6 +60,11 @@ const HASH_RE = /^sha256:[0-9a-f]{64}$/;
 const KEY_RE = /^[0-9a-f]{64}$/;
 const REPO_RE = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(\/[a-z0-9._-]+)*$/;
 const ENDPOINT_RE = /^([a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
+const SAN_RE = /^[a-zA-Z0-9*]([a-zA-Z0-9.:*-]{0,252})$/;
+const GATE_RE = /^[A-Z][A-Za-z0-9]{0,99}$/;
+const DOMAIN_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const DURATION_RE = /^(0|(\d{1,6}(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/;
+const PHASE_RE = /^[a-z-]+(\/[a-z-]+)*$/;
 
 /** Pure: the kubeadm API version for a Kubernetes minor. */
 export function kubeadmApiVersion(
@@ -54,10 +77,10 @@ function bad(code: string, message: string, value: string): never {
   throw new UsageError(code, message, { details: { value } });
 }
 
-/** Where the API audit lives (fix: logs under /var/log, not /etc). */
+/** Where the API audit lives (fix: a root-owned policy, logs under /var/log, not /etc). */
 export const AUDIT = {
-  policy: '/etc/kubernetes/audit/policy.yaml',
-  dir: '/etc/kubernetes/audit',
+  policy: '/etc/podsec/u7s/audit/policy.yaml',
+  dir: '/etc/podsec/u7s/audit',
   logDir: '/var/log/kubernetes/audit',
   log: '/var/log/kubernetes/audit/audit.log',
 } as const;
@@ -113,13 +136,40 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
   if (i.kind !== 'init') {
     if (!i.token || !TOKEN_RE.test(i.token))
       bad('KUBEADM_BAD_TOKEN', 'invalid or missing bootstrap token', i.token ?? '');
-    if (!i.caCertHash || !HASH_RE.test(i.caCertHash))
+    if (
+      i.unsafeSkipCAVerification
+        ? i.caCertHash !== undefined && !HASH_RE.test(i.caCertHash)
+        : !i.caCertHash || !HASH_RE.test(i.caCertHash)
+    )
       bad(
         'KUBEADM_BAD_CA_HASH',
         'invalid or missing --discovery-token-ca-cert-hash (sha256:<64 hex>)',
         i.caCertHash ?? '',
       );
   }
+  for (const san of i.certSANs ?? [])
+    if (!SAN_RE.test(san)) bad('KUBEADM_BAD_SAN', `invalid certificate SAN "${san}"`, san);
+  for (const gate of Object.keys(i.featureGates ?? {}))
+    if (!GATE_RE.test(gate))
+      bad('KUBEADM_BAD_FEATURE_GATE', `invalid feature gate "${gate}"`, gate);
+  if (i.dnsDomain !== undefined && !DOMAIN_RE.test(i.dnsDomain))
+    bad('KUBEADM_BAD_DOMAIN', `invalid DNS domain "${i.dnsDomain}"`, i.dnsDomain);
+  if (i.tokenTtl !== undefined && !DURATION_RE.test(i.tokenTtl))
+    bad('KUBEADM_BAD_DURATION', `invalid token ttl "${i.tokenTtl}" (e.g. 24h, 30m)`, i.tokenTtl);
+  for (const phase of i.skipPhases ?? [])
+    if (!PHASE_RE.test(phase)) bad('KUBEADM_BAD_PHASE', `invalid phase name "${phase}"`, phase);
+  for (const [what, dir] of [
+    ['certificate directory', i.certificatesDir],
+    ['patches directory', i.patchesDir],
+  ] as const)
+    if (dir !== undefined && (!dir.startsWith('/') || dir.includes('\0') || dir.length > 4096))
+      bad('KUBEADM_BAD_PATH', `invalid ${what} "${dir}" (an absolute path)`, dir);
+  if (i.tlsBootstrapToken !== undefined && !TOKEN_RE.test(i.tlsBootstrapToken))
+    bad('KUBEADM_BAD_TOKEN', 'invalid --tls-bootstrap-token', i.tlsBootstrapToken);
+  if (i.kind === 'init' && i.token !== undefined && !TOKEN_RE.test(i.token))
+    bad('KUBEADM_BAD_TOKEN', 'invalid bootstrap token ([a-z0-9]{6}.[a-z0-9]{16})', i.token);
+  if (i.certificateKey !== undefined && !KEY_RE.test(i.certificateKey))
+    bad('KUBEADM_BAD_CERT_KEY', 'invalid --certificate-key (64 hex)', i.certificateKey);
   if (i.kind === 'join-control-plane' && (!i.certificateKey || !KEY_RE.test(i.certificateKey)))
     bad(
       'KUBEADM_BAD_CERT_KEY',
@@ -138,16 +188,34 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
     imagePullPolicy: 'IfNotPresent',
     kubeletExtraArgs: args({ 'node-ip': i.advertiseAddress }),
   };
+  const common = {
+    ...(i.skipPhases?.length ? { skipPhases: [...i.skipPhases] } : {}),
+    ...(i.patchesDir ? { patches: { directory: i.patchesDir } } : {}),
+  };
   const docs: unknown[] = [];
   if (i.kind === 'init') {
     docs.push({
       apiVersion,
       kind: 'InitConfiguration',
+      ...(i.token || i.tokenTtl
+        ? {
+            bootstrapTokens: [
+              {
+                ...(i.token ? { token: i.token } : {}),
+                ttl: i.tokenTtl ?? '24h0m0s',
+                groups: ['system:bootstrappers:kubeadm:default-node-token'],
+                usages: ['signing', 'authentication'],
+              },
+            ],
+          }
+        : {}),
       localAPIEndpoint: {
         advertiseAddress: i.advertiseAddress,
         bindPort: i.node.apiserverBindPort,
       },
       nodeRegistration,
+      ...(i.certificateKey ? { certificateKey: i.certificateKey } : {}),
+      ...common,
       ...(v4 ? { timeouts: { controlPlaneComponentHealthCheck: '4m0s' } } : {}),
     });
   } else {
@@ -158,11 +226,14 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
         bootstrapToken: {
           token: i.token,
           apiServerEndpoint: endpoint,
-          caCertHashes: [i.caCertHash],
+          ...(i.caCertHash ? { caCertHashes: [i.caCertHash] } : {}),
+          ...(i.unsafeSkipCAVerification ? { unsafeSkipCAVerification: true } : {}),
         },
+        ...(i.tlsBootstrapToken ? { tlsBootstrapToken: i.tlsBootstrapToken } : {}),
         ...(v4 ? {} : { timeout: '5m0s' }),
       },
       nodeRegistration,
+      ...common,
       ...(i.kind === 'join-control-plane'
         ? {
             controlPlane: {
@@ -186,8 +257,12 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
       kubernetesVersion: version,
       controlPlaneEndpoint: endpoint,
       imageRepository: i.imageRepository,
+      ...(i.certificatesDir ? { certificatesDir: i.certificatesDir } : {}),
+      ...(i.featureGates && Object.keys(i.featureGates).length
+        ? { featureGates: { ...i.featureGates } }
+        : {}),
       networking: {
-        dnsDomain: 'cluster.local',
+        dnsDomain: i.dnsDomain ?? 'cluster.local',
         serviceSubnet: i.node.serviceCidr,
         podSubnet: i.node.podNetworkCidr,
       },
@@ -201,7 +276,7 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
         },
       },
       apiServer: {
-        certSANs: ['127.0.0.1'],
+        certSANs: [...new Set(['127.0.0.1', ...(i.certSANs ?? [])])],
         extraArgs: args({
           'advertise-address': i.advertiseAddress,
           'etcd-servers': 'https://127.0.0.1:2379',
@@ -252,5 +327,7 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
       clientConnection: { kubeconfig: '/var/lib/kube-proxy/kubeconfig.conf' },
       conntrack: { maxPerCore: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
     });
-  return docs.map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
+  return docs
+    .map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false }))
+    .join('---\n');
 }

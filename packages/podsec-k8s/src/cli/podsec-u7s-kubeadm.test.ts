@@ -1,0 +1,158 @@
+// podsec-u7s-kubeadm as a real process over a temp root (--root): the plan, the refusals and their exit codes,
+// the pass-through of the real kubeadm. The real kubeadm is copied to a root-owned directory u7s-admin can reach
+// (the build cache under /root is not).
+import assert from 'node:assert/strict';
+import { chmod, copyFile, link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { requireCommand } from '@podsec/test-utils';
+
+const main = fileURLToPath(new URL('../test-helpers/podsec-u7s-kubeadm-main.ts', import.meta.url));
+const isRoot = process.geteuid?.() === 0;
+
+async function setup(t: TestContext) {
+  const real = requireCommand(t, 'kubeadm');
+  if (real === undefined) return undefined;
+  const dir = await mkdtemp(path.join(tmpdir(), 'kubeadm-cli-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await chmod(dir, 0o755);
+  const kubeadm = path.join(dir, 'bin/kubeadm');
+  await mkdir(path.dirname(kubeadm), { mode: 0o755 });
+  await link(real, kubeadm).catch(() => copyFile(real, kubeadm));
+  const root = path.join(dir, 'root');
+  await mkdir(path.join(root, 'etc'), { recursive: true });
+  await writeFile(
+    path.join(root, 'etc/passwd'),
+    'root:x:0:0::/root:/bin/sh\nu7s-admin:x:990:990::/var/lib/u7s-admin:/bin/sh\n',
+  );
+  await writeFile(path.join(root, 'etc/group'), 'root:x:0:\nu7s-admin:x:990:\n');
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    execa(process.execPath, ['--conditions=podsec-source', main, '--root', root, ...args], {
+      reject: false,
+      extendEnv: false,
+      env: {
+        PATH: process.env['PATH'],
+        LANG: 'C',
+        U7S_KUBEADM: kubeadm,
+        U7S_PLATFORM: 'c10f',
+        ...env,
+      },
+      timeout: 60_000,
+    });
+  return { kubeadm, root, run, dir };
+}
+
+describe('podsec-u7s-kubeadm', { skip: !isRoot && 'needs root' }, () => {
+  it('--dry-run prints the rendered files and the exact kubeadm argv, and changes nothing', async (t) => {
+    const s = await setup(t);
+    if (!s) return;
+    const args = ['init', 'phase', 'certs', 'all', '--apiserver-advertise-address', '192.0.2.10'];
+    const text = await s.run([...args, '--dry-run']);
+    assert.equal(text.exitCode, 0, text.stderr);
+    assert.match(
+      text.stdout,
+      /^# file \/etc\/podsec\/u7s\/kubeadm\/init\.yaml \(mode 640, owner 0:990\)$/m,
+    );
+    assert.match(text.stdout, /advertiseAddress: 192\.0\.2\.10/);
+    assert.ok(
+      text.stdout
+        .trimEnd()
+        .endsWith(`${s.kubeadm} init phase certs all --config /etc/podsec/u7s/kubeadm/init.yaml`),
+      text.stdout,
+    );
+    const json = await s.run(['--json', ...args, '--dry-run']);
+    assert.equal(json.exitCode, 0, json.stderr);
+    const plan = (
+      JSON.parse(json.stdout) as { plan: { kubeadmArgv: string[]; files: { path: string }[] } }
+    ).plan;
+    assert.deepEqual(plan.kubeadmArgv, [
+      s.kubeadm,
+      'init',
+      'phase',
+      'certs',
+      'all',
+      '--config',
+      '/etc/podsec/u7s/kubeadm/init.yaml',
+    ]);
+    assert.ok(plan.files.some((f) => f.path === '/etc/podsec/u7s/config/env'));
+    // nothing written under the root
+    assert.deepEqual((await execa('find', [s.root, '-type', 'f'])).stdout.split('\n').sort(), [
+      path.join(s.root, 'etc/group'),
+      path.join(s.root, 'etc/passwd'),
+    ]);
+  });
+
+  it('refuses unknown and refused flags, bad networks and no command with one line and exit 1', async (t) => {
+    const s = await setup(t);
+    if (!s) return;
+    for (const [args, re] of [
+      [['init', '--frobnicate'], /unknown flag --frobnicate/],
+      [['init', '--config', '/x.yaml'], /flag --config is refused/],
+      [['join', '192.0.2.1:6443', '--discovery-file', '/x'], /flag --discovery-file is refused/],
+      [
+        ['init', '--pod-network-cidr', '300.1.1.1/16'],
+        /invalid pod network CIDR "300\.1\.1\.1\/16"/,
+      ],
+      [
+        [
+          'init',
+          '--service-cidr',
+          '127.0.0.0/8',
+          '--apiserver-advertise-address',
+          '192.0.2.10',
+          '--dry-run',
+        ],
+        /./,
+      ],
+      [[], /no kubeadm command given/],
+    ] as [string[], RegExp][]) {
+      const r = await s.run(args);
+      if (args.includes('127.0.0.0/8')) {
+        // loopback is never a conflict: the plan goes through
+        assert.equal(r.exitCode, 0, r.stderr);
+        continue;
+      }
+      assert.equal(r.exitCode, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, re);
+    }
+    const ru = await s.run(['init', '--frobnicate'], { LANG: 'ru_RU.UTF-8' });
+    assert.match(ru.stderr, /неизвестный флаг --frobnicate/);
+  });
+
+  it('refuses a kubeadm binary that anyone but root can change (exit 4), runs version on the host', async (t) => {
+    const s = await setup(t);
+    if (!s) return;
+    const v = await s.run(['version', '-o', 'short']);
+    assert.equal(v.exitCode, 0, v.stderr);
+    assert.match(v.stdout, /^v1\.\d+\.\d+/);
+    const writable = path.join(s.dir, 'writable');
+    await mkdir(writable, { mode: 0o777 });
+    await chmod(writable, 0o777);
+    await copyFile('/bin/true', path.join(writable, 'kubeadm'));
+    const r = await s.run(['version'], { U7S_KUBEADM: path.join(writable, 'kubeadm') });
+    assert.equal(r.exitCode, 4);
+    assert.match(r.stderr, /refusing to run .*writable is writable by group or others/);
+    // kubeadm's own failure status passes through for pass-through commands
+    const bad = await s.run(['version', '-o', 'nonsense']);
+    assert.notEqual(bad.exitCode, 0);
+  });
+
+  it('needs a running namespace for init phases (exit 3, nothing written)', async (t) => {
+    const s = await setup(t);
+    if (!s) return;
+    const r = await s.run([
+      'init',
+      'phase',
+      'certs',
+      'all',
+      '--apiserver-advertise-address',
+      '192.0.2.10',
+    ]);
+    assert.equal(r.exitCode, 3, r.stderr);
+    assert.match(r.stderr, /the u7s namespace is not running/);
+  });
+});

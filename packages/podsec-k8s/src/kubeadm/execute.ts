@@ -1,0 +1,134 @@
+/** One `podsec-u7s-kubeadm` invocation: facts, plan, dry-run or run, output. Loaded lazily by the CLI. */
+import { PodsecError } from '@podsec/core';
+import type { System } from '@podsec/core/system';
+import { readU7sUser } from '../u7s/namespace.ts';
+import { checkTrustedBinary, planKubeadmPath } from './binary.ts';
+import { readKubeadmFacts, readKubeadmVersion } from './facts.ts';
+import { flagSet, parseKubeadmArgv } from './flags.ts';
+import {
+  isConfiguredArgv,
+  needsKubeadmVersion,
+  planKubeadm,
+  precheckKubeadmArgv,
+  type KubeadmPlan,
+} from './plan.ts';
+import { runKubeadmPlan, type KubeadmRunResult } from './run.ts';
+
+/** Options of {@link executeKubeadm}. */
+export interface ExecuteKubeadmOptions {
+  readonly json: boolean;
+  readonly dryRun: boolean;
+  readonly libexec: string;
+  readonly requireRoot: () => void;
+  readonly out: (text: string) => void;
+}
+
+/** Pure: the plan as data for `--dry-run --json` and as the `plan` of a run's JSON. */
+export function describePlan(plan: KubeadmPlan, kubeadm: string) {
+  const base = { kind: plan.kind, kubeadmArgv: [kubeadm, ...plan.argv], timeoutMs: plan.timeoutMs };
+  if (plan.kind !== 'configured') return base;
+  return {
+    ...base,
+    command: plan.command,
+    phase: plan.phase ?? null,
+    role: plan.role,
+    advertiseAddress: plan.advertiseAddress,
+    endpoint: plan.endpoint,
+    kubernetesVersion: plan.kubernetesVersion,
+    imageRepository: plan.imageRepository,
+    adminKubeconfig: plan.adminKubeconfig ?? null,
+    dirs: plan.dirs.map((d) => ({ ...d, mode: d.mode.toString(8) })),
+    files: plan.files.map((f) => ({ ...f, mode: f.mode.toString(8) })),
+  };
+}
+
+const shellQuote = (s: string) =>
+  /^[A-Za-z0-9_./:=,@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+
+function formatDryRun(plan: KubeadmPlan, kubeadm: string): string {
+  const lines: string[] = [];
+  if (plan.kind === 'configured') {
+    for (const d of plan.dirs)
+      lines.push(`# directory ${d.path} (mode ${d.mode.toString(8)}, owner ${d.uid}:${d.gid})`);
+    for (const f of plan.files)
+      lines.push(
+        `# file ${f.path} (mode ${f.mode.toString(8)}, owner ${f.uid}:${f.gid})`,
+        f.content.trimEnd(),
+      );
+    if (plan.adminKubeconfig)
+      lines.push(
+        `# then: ${plan.adminKubeconfig} from /etc/kubernetes/admin.conf, server = the forward of port ${plan.node.apiserverBindPort}`,
+      );
+  }
+  const where = plan.kind === 'host' ? 'on the host' : "inside u7s-admin's namespace";
+  lines.push(`# run ${where}:`, [kubeadm, ...plan.argv].map(shellQuote).join(' '));
+  return `${lines.join('\n')}\n`;
+}
+
+/** Result of {@link executeKubeadm}: the status to pass through (0 for our own successes). */
+export interface ExecuteKubeadmResult {
+  readonly passExitCode: number;
+  readonly result?: KubeadmRunResult;
+}
+
+/** Plans and runs one invocation. Throws `KUBEADM_*` / `U7S_*` (exit codes in the CLI's table). */
+export async function executeKubeadm(
+  sys: System,
+  argv: readonly string[],
+  o: ExecuteKubeadmOptions,
+): Promise<ExecuteKubeadmResult> {
+  precheckKubeadmArgv(argv);
+  const parsed = parseKubeadmArgv(argv);
+  const json = o.json || flagSet(parsed, 'json');
+  const dryRun = o.dryRun || flagSet(parsed, 'dry-run');
+  const kubeadmPath = planKubeadmPath(sys.env);
+  const configured = isConfiguredArgv(argv);
+  const cmd = parsed.words[0];
+  const inside =
+    configured ||
+    (cmd !== undefined &&
+      !['version', 'help', 'completion'].includes(cmd) &&
+      !flagSet(parsed, 'help'));
+  const user = inside ? await readU7sUser(sys) : undefined;
+  const kubeadm = await checkTrustedBinary(sys.hostFs, kubeadmPath, user);
+  let plan: KubeadmPlan;
+  if (configured) {
+    const version = needsKubeadmVersion(argv, sys.env)
+      ? await readKubeadmVersion(sys, kubeadm)
+      : undefined;
+    const facts = await readKubeadmFacts(sys, {
+      user: user!,
+      libexec: o.libexec,
+      ...(version ? { kubeadmVersion: version } : {}),
+    });
+    plan = planKubeadm(argv, facts);
+  } else plan = planKubeadm(argv, undefined);
+
+  if (dryRun) {
+    o.out(
+      json
+        ? `${JSON.stringify({ dryRun: true, plan: describePlan(plan, kubeadm) }, null, 2)}\n`
+        : formatDryRun(plan, kubeadm),
+    );
+    return { passExitCode: 0 };
+  }
+  if (plan.kind !== 'host') o.requireRoot();
+  const r = await runKubeadmPlan(sys, plan, { user: user!, kubeadm });
+  if (json) o.out(`${JSON.stringify({ plan: describePlan(plan, kubeadm), ...r }, null, 2)}\n`);
+  else {
+    o.out(r.stdout);
+    for (const w of r.written) sys.report.info(`wrote ${w}`);
+  }
+  if (plan.kind === 'configured' && r.exitCode !== 0)
+    throw new PodsecError(
+      'KUBEADM_FAILED',
+      `kubeadm ${plan.argv.slice(0, plan.argv.indexOf('--config')).join(' ')} failed with exit status ${r.exitCode}`,
+      {
+        details: {
+          command: plan.argv.slice(0, plan.argv.indexOf('--config')).join(' '),
+          status: String(r.exitCode),
+        },
+      },
+    );
+  return { passExitCode: plan.kind === 'configured' ? 0 : r.exitCode, result: r };
+}

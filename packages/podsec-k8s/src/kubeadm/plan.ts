@@ -1,0 +1,440 @@
+/**
+ * Pure planning of one `podsec-u7s-kubeadm` invocation: from argv and the facts read from the host to what runs
+ * where (the real kubeadm inside the namespace, or on the host for help/version) and which files are written.
+ * `--dry-run` prints exactly this plan; the executor only carries it out.
+ */
+import { InternalError, UsageError } from '@podsec/core';
+import { ETC_U7S } from '../paths.ts';
+import { checkNetOverlap, parseCidr, type HostAddress } from '../u7s/net.ts';
+import { planNode, type U7sNode, type U7sRole } from '../u7s/node-config.ts';
+import { renderAuditPolicy } from './audit.ts';
+import { renderCrioConf } from './cri.ts';
+import { renderEnvFile } from './env-file.ts';
+import {
+  checkConfiguredFlags,
+  checkPassThroughFlags,
+  flagSet,
+  flagValue,
+  formatFlags,
+  parseKubeadmArgv,
+  passThroughArgv,
+  type ConfiguredCommand,
+  type ParsedKubeadmArgv,
+} from './flags.ts';
+import { planImageRepository } from './registry.ts';
+import { AUDIT, renderKubeadmConfig, type KubeadmConfigKind } from './render.ts';
+
+/** Commands of the real kubeadm (anything else is refused). */
+export const KUBEADM_COMMANDS = [
+  'certs',
+  'completion',
+  'config',
+  'help',
+  'init',
+  'join',
+  'kubeconfig',
+  'reset',
+  'token',
+  'upgrade',
+  'version',
+] as const;
+
+/** What the executor needs to know about the host (read by `readKubeadmFacts`). */
+export interface KubeadmFacts {
+  readonly user: {
+    readonly name: string;
+    readonly uid: number;
+    readonly gid: number;
+    readonly home: string;
+  };
+  /** IPv4 addresses of the host's interfaces. */
+  readonly hostAddresses: readonly HostAddress[];
+  /** The address of the interface with the default route (the original's getExtIP). */
+  readonly defaultAddress?: HostAddress;
+  readonly hostname: string;
+  /** `vX.Y.Z` of the real kubeadm, when it was asked. */
+  readonly kubeadmVersion?: string;
+  readonly platform?: string;
+  readonly hostsHaveRegistryLocal: boolean;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Root-owned helper dir (PATH of the u7s processes). */
+  readonly libexec: string;
+}
+
+/** A file the plan writes. */
+export interface PlannedFile {
+  readonly path: string;
+  readonly content: string;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Holds secrets: no backup copies, removed after a successful join. */
+  readonly secret?: boolean;
+}
+
+/** A directory the plan ensures. */
+export interface PlannedDir {
+  readonly path: string;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** Where and how the real kubeadm runs. */
+export type KubeadmPlan =
+  | {
+      /** help and version: the real kubeadm on the host, nothing else. */
+      readonly kind: 'host';
+      readonly argv: readonly string[];
+      readonly timeoutMs: number;
+    }
+  | {
+      /** other commands: verbatim inside the namespace. */
+      readonly kind: 'passthrough';
+      readonly argv: readonly string[];
+      readonly timeoutMs: number;
+    }
+  | ConfiguredPlan;
+
+/** init/join and their phases: rendered configuration, then kubeadm inside the namespace. */
+export interface ConfiguredPlan {
+  readonly kind: 'configured';
+  readonly command: ConfiguredCommand;
+  /** `init phase certs all` -> ['certs', 'all']; undefined for the whole command. */
+  readonly phase: readonly string[] | undefined;
+  readonly role: U7sRole;
+  readonly configKind: KubeadmConfigKind;
+  readonly node: U7sNode;
+  readonly advertiseAddress: string;
+  readonly endpoint: string;
+  readonly dirs: readonly PlannedDir[];
+  readonly files: readonly PlannedFile[];
+  /** The config file (inside == outside: /etc/podsec is shared with the namespace). */
+  readonly configFile: string;
+  readonly argv: readonly string[];
+  readonly timeoutMs: number;
+  /** Write the host's admin kubeconfig afterwards, to this path. */
+  readonly adminKubeconfig: string | undefined;
+  readonly kubernetesVersion: string;
+  readonly imageRepository: string;
+}
+
+/** The host directory kubeadm writes into (shared with the namespace, owned by u7s-admin). */
+export const KUBE_DIR = '/etc/kubernetes';
+/** Root-owned record of the rendered configurations. */
+export const KUBEADM_STATE_DIR = `${ETC_U7S}/kubeadm`;
+
+const ENDPOINT_RE = /^([a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
+const DEFAULT_TIMEOUT_S = 900;
+
+function usage(code: string, message: string, details?: Record<string, string>): never {
+  throw new UsageError(code, message, { details: details ?? {} });
+}
+
+function list(v: string | undefined): string[] {
+  return (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function timeoutOf(p: ParsedKubeadmArgv): number {
+  const v = flagValue(p, 'timeout');
+  if (v === undefined) return DEFAULT_TIMEOUT_S * 1000;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 86400)
+    usage('KUBEADM_BAD_TIMEOUT', `invalid --timeout "${v}" (seconds, 1-86400)`, { value: v });
+  return n * 1000;
+}
+
+function parseFeatureGates(v: string | undefined): Record<string, boolean> | undefined {
+  if (v === undefined) return undefined;
+  const out: Record<string, boolean> = {};
+  for (const kv of list(v)) {
+    const m = /^([^=]+)=(true|false)$/.exec(kv);
+    if (!m)
+      usage('KUBEADM_BAD_FEATURE_GATE', `invalid feature gate "${kv}" (Name=true|false)`, {
+        value: kv,
+      });
+    out[m[1]!] = m[2] === 'true';
+  }
+  return out;
+}
+
+function parsePort(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d{1,5}$/.test(v) || n < 1 || n > 65535)
+    usage('U7S_BAD_PORT', `invalid port ${v}`, { value: v });
+  return n;
+}
+
+/** Pure: does the plan need kubeadm's version (no --kubernetes-version, no U7S_KUBEVERSION)? */
+export function needsKubeadmVersion(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): boolean {
+  const p = parseKubeadmArgv(argv);
+  const cmd = p.words[0];
+  return (
+    (cmd === 'init' || cmd === 'join') &&
+    !flagSet(p, 'help') &&
+    flagValue(p, 'kubernetes-version') === undefined &&
+    !env['U7S_KUBEVERSION']
+  );
+}
+
+/** Pure: is this a configured command (init/join), which needs the host facts? */
+export function isConfiguredArgv(argv: readonly string[]): boolean {
+  const p = parseKubeadmArgv(argv);
+  const cmd = p.words[0];
+  return (
+    (cmd === 'init' || cmd === 'join') &&
+    !flagSet(p, 'help') &&
+    !(p.words[1] === 'phase' && p.words.length === 2)
+  );
+}
+
+/**
+ * Pure: the checks of {@link planKubeadm} that need no facts (command, flags), run before anything is read or
+ * started. Throws like it.
+ */
+export function precheckKubeadmArgv(argv: readonly string[]): void {
+  const p = parseKubeadmArgv(argv);
+  const cmd = p.words[0];
+  if (cmd === undefined) {
+    if (!flagSet(p, 'help'))
+      usage(
+        'KUBEADM_NO_COMMAND',
+        'no kubeadm command given (init, join, reset, token, upgrade ...)',
+      );
+    return;
+  }
+  if (!(KUBEADM_COMMANDS as readonly string[]).includes(cmd))
+    usage('KUBEADM_UNKNOWN_COMMAND', `unknown kubeadm command "${cmd}"`, { command: cmd });
+  timeoutOf(p);
+  if (isConfiguredArgv(argv)) checkConfiguredFlags(p, cmd as ConfiguredCommand);
+  else checkPassThroughFlags(p);
+}
+
+/**
+ * Pure: the plan of one invocation. Validates everything before anything is written: unknown or refused flags,
+ * addresses, CIDRs (and their overlap with the host's networks), versions, tokens. Throws `KUBEADM_*`/`U7S_*`.
+ */
+export function planKubeadm(argv: readonly string[], facts: KubeadmFacts | undefined): KubeadmPlan {
+  const p = parseKubeadmArgv(argv);
+  const cmd = p.words[0];
+  if (cmd === undefined) {
+    if (flagSet(p, 'help'))
+      return { kind: 'host', argv: passThroughArgv(argv, p), timeoutMs: 60_000 };
+    usage('KUBEADM_NO_COMMAND', 'no kubeadm command given (init, join, reset, token, upgrade ...)');
+  }
+  if (!(KUBEADM_COMMANDS as readonly string[]).includes(cmd))
+    usage('KUBEADM_UNKNOWN_COMMAND', `unknown kubeadm command "${cmd}"`, { command: cmd });
+  const timeoutMs = timeoutOf(p);
+  // help (of any command) and version need no namespace
+  if (flagSet(p, 'help') || cmd === 'version' || cmd === 'help' || cmd === 'completion') {
+    checkPassThroughFlags(p);
+    return { kind: 'host', argv: passThroughArgv(argv, p), timeoutMs: Math.min(timeoutMs, 60_000) };
+  }
+  if (cmd !== 'init' && cmd !== 'join') {
+    checkPassThroughFlags(p);
+    return { kind: 'passthrough', argv: passThroughArgv(argv, p), timeoutMs };
+  }
+  const isPhase = p.words[1] === 'phase';
+  // `kubeadm init phase` alone prints the list of phases
+  if (isPhase && p.words.length === 2)
+    return { kind: 'host', argv: passThroughArgv(argv, p), timeoutMs: 60_000 };
+  if (!facts) throw new InternalError('KUBEADM_NO_FACTS', 'init/join planned without host facts');
+  return planConfigured(p, cmd, isPhase, facts, timeoutMs);
+}
+
+function planConfigured(
+  p: ParsedKubeadmArgv,
+  command: ConfiguredCommand,
+  isPhase: boolean,
+  facts: KubeadmFacts,
+  timeoutMs: number,
+): ConfiguredPlan {
+  checkConfiguredFlags(p, command);
+  const words = p.words.slice(isPhase ? 2 : 1);
+  let endpointArg: string | undefined;
+  const phase: string[] = [];
+  for (const w of words) {
+    if (command === 'join' && ENDPOINT_RE.test(w) && endpointArg === undefined) endpointArg = w;
+    else if (isPhase && /^[a-z][a-z0-9-]*$/.test(w)) phase.push(w);
+    else
+      usage('KUBEADM_BAD_ARGS', `unexpected argument "${w}" for kubeadm ${command}`, { value: w });
+  }
+  if (p.rest.length)
+    usage('KUBEADM_BAD_ARGS', `unexpected arguments after -- for kubeadm ${command}`, {
+      value: p.rest.join(' '),
+    });
+  const f = (name: string) => flagValue(p, name);
+  const controlPlane = command === 'join' && flagSet(p, 'control-plane');
+  const role: U7sRole = command === 'init' ? 'initMaster' : controlPlane ? 'master' : '';
+  const configKind: KubeadmConfigKind =
+    command === 'init' ? 'init' : controlPlane ? 'join-control-plane' : 'join';
+  if (command === 'join' && !controlPlane && f('certificate-key') !== undefined)
+    usage('KUBEADM_FLAG_REFUSED', 'flag --certificate-key needs --control-plane', {
+      flag: '--certificate-key',
+      reason: 'only a control-plane join decrypts the uploaded certificates',
+    });
+  if (command === 'join' && !endpointArg && !isPhase)
+    usage('KUBEADM_NO_ENDPOINT', 'kubeadm join needs the API server endpoint (host:port)');
+
+  const advertise = f('apiserver-advertise-address') ?? facts.defaultAddress?.address;
+  if (advertise === undefined)
+    usage(
+      'KUBEADM_NO_ADDRESS',
+      'cannot find the node address (no default route): give --apiserver-advertise-address',
+    );
+  const node = planNode({
+    role,
+    extIP: advertise,
+    ...(f('service-cidr') ? { serviceCidr: f('service-cidr')! } : {}),
+    ...(f('pod-network-cidr') ? { podNetworkCidr: f('pod-network-cidr')! } : {}),
+    ...(f('apiserver-bind-port')
+      ? { apiserverBindPort: parsePort(f('apiserver-bind-port'))! }
+      : {}),
+  });
+  // the original checked only the service CIDR (and that by accident): check both
+  checkNetOverlap(
+    [
+      { name: 'service CIDR', cidr: parseCidr(node.serviceCidr, 'service CIDR') },
+      { name: 'pod network CIDR', cidr: parseCidr(node.podNetworkCidr, 'pod network CIDR') },
+    ],
+    facts.hostAddresses,
+  );
+  const kubernetesVersion =
+    f('kubernetes-version') ?? facts.env['U7S_KUBEVERSION'] ?? facts.kubeadmVersion;
+  if (!kubernetesVersion)
+    usage('KUBEADM_BAD_VERSION', 'the Kubernetes version is unknown: give --kubernetes-version');
+  const imageRepository = planImageRepository({
+    ...(f('image-repository') ? { flag: f('image-repository')! } : {}),
+    ...(facts.env['U7S_REGISTRY'] !== undefined ? { registry: facts.env['U7S_REGISTRY'] } : {}),
+    ...(facts.platform ? { platform: facts.platform } : {}),
+    hostsHaveRegistryLocal: facts.hostsHaveRegistryLocal,
+  });
+  const endpoint =
+    command === 'init'
+      ? (f('control-plane-endpoint') ?? `${advertise}:${node.apiserverBindPort}`)
+      : (endpointArg ?? f('control-plane-endpoint') ?? `${advertise}:${node.apiserverBindPort}`);
+  const token = command === 'join' ? (f('discovery-token') ?? f('token')) : f('token');
+  const tls =
+    command === 'join'
+      ? (f('tls-bootstrap-token') ?? (f('discovery-token') ? f('token') : undefined))
+      : undefined;
+  const hashes = list(f('discovery-token-ca-cert-hash'));
+  if (hashes.length > 1)
+    usage('KUBEADM_BAD_CA_HASH', 'give one --discovery-token-ca-cert-hash', {
+      value: hashes.join(','),
+    });
+  const featureGates = parseFeatureGates(f('feature-gates'));
+  const nodeName = (f('node-name') ?? facts.hostname).toLowerCase();
+  const config = renderKubeadmConfig({
+    kind: configKind,
+    node,
+    kubernetesVersion,
+    imageRepository,
+    advertiseAddress: advertise,
+    nodeName,
+    controlPlaneEndpoint: endpoint,
+    home: facts.user.home,
+    ...(token ? { token } : {}),
+    ...(hashes[0] ? { caCertHash: hashes[0] } : {}),
+    ...(f('certificate-key') ? { certificateKey: f('certificate-key')! } : {}),
+    ...(f('cri-socket') ? { criSocket: f('cri-socket')! } : {}),
+    ...(f('apiserver-cert-extra-sans') ? { certSANs: list(f('apiserver-cert-extra-sans')) } : {}),
+    ...(f('cert-dir') ? { certificatesDir: f('cert-dir')! } : {}),
+    ...(featureGates ? { featureGates } : {}),
+    ...(f('service-dns-domain') ? { dnsDomain: f('service-dns-domain')! } : {}),
+    ...(f('skip-phases') ? { skipPhases: list(f('skip-phases')) } : {}),
+    ...(f('patches') ? { patchesDir: f('patches')! } : {}),
+    ...(f('token-ttl') ? { tokenTtl: f('token-ttl')! } : {}),
+    ...(tls ? { tlsBootstrapToken: tls } : {}),
+    ...(flagSet(p, 'discovery-token-unsafe-skip-ca-verification')
+      ? { unsafeSkipCAVerification: true }
+      : {}),
+  });
+
+  const { uid, gid } = facts.user;
+  const configFile = `${KUBEADM_STATE_DIR}/${command}.yaml`;
+  const passFlags = formatFlags(p, 'pass');
+  // the original always uploads the certificates on init, so that control planes can join with the key
+  const uploadCerts =
+    command === 'init' && !isPhase && !flagSet(p, 'upload-certs') ? ['--upload-certs'] : [];
+  const argv = [
+    command,
+    ...(isPhase ? ['phase', ...phase] : []),
+    '--config',
+    configFile,
+    ...passFlags,
+    ...uploadCerts,
+  ];
+  const pauseImage = facts.env['U7S_PAUSE_IMAGE']
+    ? `${imageRepository}/${facts.env['U7S_PAUSE_IMAGE']}`
+    : `${imageRepository}/pause:3.10`;
+  const controlPlaneNode = role !== '';
+  const files: PlannedFile[] = [
+    { path: configFile, content: config, mode: 0o640, uid: 0, gid, secret: command === 'join' },
+    {
+      path: `${ETC_U7S}/config/env`,
+      content: renderEnvFile({
+        node,
+        uid,
+        kubernetesVersion,
+        libexec: facts.libexec,
+        imageRepository,
+        advertiseAddress: advertise,
+        ...(facts.defaultAddress?.address === advertise
+          ? { extDev: facts.defaultAddress.ifname }
+          : {}),
+        apiServerEndpoint: endpoint,
+        kubeadmFlags: passFlags,
+        ...(facts.platform ? { platform: facts.platform } : {}),
+        pauseImage: pauseImage.slice(imageRepository.length + 1),
+      }),
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+    },
+    {
+      path: `${ETC_U7S}/config/crio.conf`,
+      content: renderCrioConf({ uid, home: facts.user.home, pauseImage }),
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+    },
+    ...(controlPlaneNode
+      ? [{ path: AUDIT.policy, content: renderAuditPolicy(), mode: 0o644, uid: 0, gid: 0 }]
+      : []),
+  ];
+  const dirs: PlannedDir[] = [
+    { path: KUBE_DIR, mode: 0o755, uid, gid },
+    { path: KUBEADM_STATE_DIR, mode: 0o750, uid: 0, gid },
+    { path: `${ETC_U7S}/config`, mode: 0o755, uid: 0, gid: 0 },
+    ...(controlPlaneNode ? [{ path: AUDIT.dir, mode: 0o755, uid: 0, gid: 0 }] : []),
+  ];
+  const writesAdmin =
+    command === 'init' &&
+    (!isPhase || (phase[0] === 'kubeconfig' && (phase[1] === 'all' || phase[1] === 'admin')));
+  return {
+    kind: 'configured',
+    command,
+    phase: isPhase ? phase : undefined,
+    role,
+    configKind,
+    node,
+    advertiseAddress: advertise,
+    endpoint,
+    dirs,
+    files,
+    configFile,
+    argv,
+    timeoutMs,
+    adminKubeconfig: writesAdmin ? (f('admin-kubeconfig') ?? '/root/.kube/config') : undefined,
+    kubernetesVersion,
+    imageRepository,
+  };
+}

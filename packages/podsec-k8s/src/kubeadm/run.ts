@@ -1,0 +1,223 @@
+/** Carries out a kubeadm plan: files, the real kubeadm inside the namespace, the host's admin kubeconfig. */
+import { PodsecError } from '@podsec/core';
+import type { System } from '@podsec/core/system';
+import { createPortApi, planEnter, type NamespaceUser } from '@podsec/core/userns';
+import { U7S_LIBEXEC, userPaths } from '../paths.ts';
+import { readU7sState } from '../u7s/namespace.ts';
+import { planHostKubeconfig, planHostServer } from './kubeconfig.ts';
+import { KUBE_DIR, type ConfiguredPlan, type KubeadmPlan } from './plan.ts';
+
+/** What a run did. */
+export interface KubeadmRunResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  /** The full argv that ran (nsenter ... kubeadm ...). */
+  readonly argv: readonly string[];
+  readonly written: readonly string[];
+  readonly adminKubeconfig?: string;
+}
+
+/** The environment of the real kubeadm inside the namespace. */
+function innerEnv(sys: System, user: NamespaceUser): Record<string, string | undefined> {
+  const p = userPaths(user.uid, user.home);
+  return {
+    PATH: `${U7S_LIBEXEC}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    HOME: user.home,
+    USER: user.name,
+    LOGNAME: user.name,
+    XDG_RUNTIME_DIR: p.runtime,
+    ROOTLESSKIT_STATE_DIR: p.stateDir,
+    LANG: sys.env['LANG'] ?? 'C',
+    _CONTAINERS_USERNS_CONFIGURED: '1',
+    _CONTAINERS_ROOTLESS_UID: String(user.uid),
+  };
+}
+
+/** PID 1 of the running namespace; `U7S_NOT_RUNNING` when it is down. */
+async function namespacePid(sys: System, user: NamespaceUser): Promise<number> {
+  const s = await readU7sState(sys, user);
+  if (!s.ready || s.childPid === undefined)
+    throw new PodsecError(
+      'U7S_NOT_RUNNING',
+      `the u7s namespace is not running: ${s.reason ?? 'no child'} (start it: podsec-u7s start)`,
+      { details: { reason: s.reason ?? 'no child' } },
+    );
+  return s.childPid;
+}
+
+/** Pure: the argv that runs `kubeadm argv` inside the namespace of `pid` as its pseudo-root. */
+export function planInside(
+  sys: Pick<System, 'identity'>,
+  user: NamespaceUser,
+  pid: number,
+  kubeadm: string,
+  argv: readonly string[],
+): { file: string; args: string[] } {
+  return planEnter({ pid, user, self: sys.identity, cwd: '/' }, [kubeadm, ...argv]);
+}
+
+async function runBounded(
+  sys: System,
+  file: string,
+  args: readonly string[],
+  o: { env: Record<string, string | undefined>; timeoutMs: number; what: string },
+) {
+  const r = await sys.proc.run(file, args, {
+    env: o.env,
+    timeoutMs: o.timeoutMs,
+    inheritStderr: true,
+  });
+  if (r.timedOut)
+    throw new PodsecError(
+      'KUBEADM_TIMEOUT',
+      `${o.what} did not finish within ${o.timeoutMs / 1000} s and was stopped`,
+      { details: { what: o.what, seconds: String(o.timeoutMs / 1000) } },
+    );
+  return r;
+}
+
+/**
+ * The namespace's /etc/kubernetes must be the host's (RootlessKit copies /etc up at start: a directory created
+ * on the host later is hidden behind the copy). Compares device and inode seen from both sides.
+ */
+async function checkKubeDirShared(sys: System, user: NamespaceUser, pid: number): Promise<void> {
+  const host = await sys.proc.run('stat', ['-L', '-c', '%d:%i', KUBE_DIR], { timeoutMs: 10_000 });
+  const argv = planEnter({ pid, user, self: sys.identity, cwd: '/' }, [
+    'stat',
+    '-L',
+    '-c',
+    '%d:%i',
+    KUBE_DIR,
+  ]);
+  const inside = await sys.proc.run(argv.file, argv.args, {
+    env: innerEnv(sys, user),
+    timeoutMs: 10_000,
+  });
+  if (host.exitCode !== 0 || inside.exitCode !== 0 || host.stdout.trim() !== inside.stdout.trim())
+    throw new PodsecError(
+      'U7S_KUBE_DIR_HIDDEN',
+      `${KUBE_DIR} inside the namespace is not the host's (it did not exist when the namespace started): restart the namespace (podsec-u7s stop; podsec-u7s start)`,
+      { details: { path: KUBE_DIR } },
+    );
+}
+
+async function writePlanFiles(sys: System, plan: ConfiguredPlan): Promise<string[]> {
+  const written: string[] = [];
+  for (const d of plan.dirs) {
+    const st = await sys.fs.stat(d.path);
+    if (!st) {
+      await sys.fs.mkdir(d.path, { mode: d.mode, uid: d.uid, gid: d.gid });
+      written.push(d.path);
+    } else if (st.kind !== 'dir')
+      throw new PodsecError('KUBEADM_BAD_TREE', `${d.path} is not a directory`, {
+        details: { path: d.path },
+      });
+    else if (d.uid === 0 && (st.uid !== 0 || st.mode & 0o022))
+      // a root-owned record the namespace user could change: take it back
+      await sys.fs.chown(d.path, 0, d.gid).then(() => sys.fs.chmod(d.path, d.mode));
+  }
+  for (const f of plan.files) {
+    const r = await sys.fs.writeFileAtomic(f.path, f.content, {
+      mode: f.mode,
+      uid: f.uid,
+      gid: f.gid,
+      backup: !f.secret,
+    });
+    if (r.changed) written.push(f.path);
+  }
+  return written;
+}
+
+/** Writes the host's admin kubeconfig from the namespace's admin.conf, server = the forward of the API port. */
+async function writeAdminKubeconfig(
+  sys: System,
+  user: NamespaceUser,
+  plan: ConfiguredPlan,
+  target: string,
+): Promise<string> {
+  const adminConf = await sys.fs.readTextIfExists(`${KUBE_DIR}/admin.conf`, { maxBytes: 1 << 20 });
+  if (!adminConf?.trim())
+    throw new PodsecError(
+      'KUBEADM_NO_ADMIN_CONF',
+      `${KUBE_DIR}/admin.conf was not written: the administrator configuration is missing`,
+      { details: { path: `${KUBE_DIR}/admin.conf` } },
+    );
+  const ports = await createPortApi(sys.http, `${userPaths(user.uid, user.home).stateDir}/api.sock`)
+    .list()
+    .catch(() => []);
+  const fwd = ports.find(
+    (x) => x.spec.proto === 'tcp' && x.spec.childPort === plan.node.apiserverBindPort,
+  );
+  if (!fwd)
+    sys.report.warn(
+      `no forward of port ${plan.node.apiserverBindPort} into the namespace: the admin kubeconfig points at ${plan.advertiseAddress}`,
+    );
+  const server = planHostServer({
+    parentIP: fwd?.spec.parentIP,
+    parentPort: fwd?.spec.parentPort ?? plan.node.apiserverBindPort,
+    advertiseAddress: plan.advertiseAddress,
+  });
+  const text = planHostKubeconfig(adminConf, server);
+  const dir = target.slice(0, target.lastIndexOf('/')) || '/';
+  if (!(await sys.fs.stat(dir))) await sys.fs.mkdir(dir, { mode: 0o700, uid: 0, gid: 0 });
+  await sys.fs.writeFileAtomic(target, text, { mode: 0o600, uid: 0, gid: 0, backup: true });
+  return target;
+}
+
+/** Options of {@link runKubeadmPlan}. */
+export interface RunKubeadmOptions {
+  readonly user: NamespaceUser;
+  /** The checked real kubeadm. */
+  readonly kubeadm: string;
+}
+
+/** Runs the plan. kubeadm's stdout is returned, its stderr streams through. */
+export async function runKubeadmPlan(
+  sys: System,
+  plan: KubeadmPlan,
+  o: RunKubeadmOptions,
+): Promise<KubeadmRunResult> {
+  if (plan.kind === 'host') {
+    const r = await runBounded(sys, o.kubeadm, plan.argv, {
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: sys.env['LANG'] ?? 'C' },
+      timeoutMs: plan.timeoutMs,
+      what: 'kubeadm',
+    });
+    return { exitCode: r.exitCode, stdout: r.stdout, argv: [o.kubeadm, ...plan.argv], written: [] };
+  }
+  const pid = await namespacePid(sys, o.user);
+  const env = innerEnv(sys, o.user);
+  if (plan.kind === 'passthrough') {
+    const argv = planInside(sys, o.user, pid, o.kubeadm, plan.argv);
+    const r = await runBounded(sys, argv.file, argv.args, {
+      env,
+      timeoutMs: plan.timeoutMs,
+      what: `kubeadm ${plan.argv[0] ?? ''}`,
+    });
+    return { exitCode: r.exitCode, stdout: r.stdout, argv: [argv.file, ...argv.args], written: [] };
+  }
+  const written = await writePlanFiles(sys, plan);
+  await checkKubeDirShared(sys, o.user, pid);
+  const argv = planInside(sys, o.user, pid, o.kubeadm, plan.argv);
+  const r = await runBounded(sys, argv.file, argv.args, {
+    env,
+    timeoutMs: plan.timeoutMs,
+    what: `kubeadm ${plan.command}${plan.phase ? ` phase ${plan.phase.join(' ')}` : ''}`,
+  });
+  const result = {
+    exitCode: r.exitCode,
+    stdout: r.stdout,
+    argv: [argv.file, ...argv.args],
+    written,
+  };
+  if (r.exitCode !== 0) return result;
+  // W-S5: the join credentials do not outlive a successful join
+  if (plan.command === 'join' && !plan.phase) {
+    for (const f of plan.files) if (f.secret) await sys.fs.remove(f.path);
+  }
+  if (plan.adminKubeconfig && plan.role === 'initMaster') {
+    const adminKubeconfig = await writeAdminKubeconfig(sys, o.user, plan, plan.adminKubeconfig);
+    return { ...result, adminKubeconfig, written: [...written, adminKubeconfig] };
+  }
+  return result;
+}
