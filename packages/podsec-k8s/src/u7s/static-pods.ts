@@ -280,7 +280,9 @@ export async function readStaticPods(
       details: { dir },
     });
   if (files.length > MAX_MANIFESTS) refuse(dir, `more than ${MAX_MANIFESTS} manifests`);
-  const { parse } = await import('yaml');
+  // NOTE: bundled, yaml is CommonJS behind a dynamic import: its exports may sit on `default` only
+  const yaml = await import('yaml');
+  const parse = typeof yaml.parse === 'function' ? yaml.parse : yaml.default.parse;
   const pods: StaticPod[] = [];
   for (const file of files) {
     const r = await inside(sys, ns, ['head', '-c', String(MAX_MANIFEST + 1), '--', file]);
