@@ -20,6 +20,10 @@ import { certificateSubject, parseCsr } from './pki/csr.ts';
 import {
   addLocalUser,
   clusterSystem,
+  createBinding,
+  createRole,
+  ensureNamespace,
+  invalidTokenKubeconfig,
   run,
   startTestCluster,
   statusWith,
@@ -67,14 +71,6 @@ async function issue(
   const r = await run(createKubeconfig, [user, ...args, '--kubeconfig', kubeconfig], sys);
   const configPath = path.join(sys.root, 'home', user, '.kube/config');
   return { r, sys, kubeconfig, configPath };
-}
-
-async function ensureNamespace(cl: TestCluster, name: string): Promise<void> {
-  try {
-    await cl.core.createNamespace({ body: { metadata: { name } } });
-  } catch (e) {
-    if ((e as { code?: number }).code !== 409) throw e;
-  }
 }
 
 describe('create-kubeconfig', () => {
@@ -320,10 +316,7 @@ describe('create-kubeconfig', () => {
   it('exits 3 for rejected credentials (401) and for a caller without CSR rights (403), before any CSR', async (t) => {
     const cl = need(t);
     if (!cl) return;
-    const bad = path.join(cl.dir, 'bad-token.conf');
-    const doc = parse(await readFile(cl.adminKubeconfig, 'utf8'));
-    for (const u of doc.users) u.user = { token: 'invalid-token' };
-    await writeFile(bad, (await import('yaml')).stringify(doc));
+    const bad = await invalidTokenKubeconfig(cl, 'bad-token.conf');
     const u401 = `u9${cl.id}`;
     const sys = await clusterSystem(t);
     await addLocalUser(sys, u401);
@@ -468,13 +461,9 @@ describe('bindrole / unbindrole', () => {
     const user = `uc${cl.id}`;
     const ns = `smf-${cl.id}`;
     await ensureNamespace(cl, ns);
-    await cl.rbac.createNamespacedRole({
-      namespace: ns,
-      body: {
-        metadata: { name: 'pod-reader' },
-        rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }],
-      },
-    });
+    await createRole(cl, ns, 'pod-reader', [
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+    ]);
     const { r, sys, kubeconfig, configPath } = await issue(t, cl, user, ['--no-admin-context']);
     assert.equal(r.code, 0, r.stderr);
     const config = await readFile(configPath, 'utf8');
@@ -581,24 +570,11 @@ describe('bindrole / unbindrole', () => {
     const rb = await cl.rbac.readNamespacedRoleBinding({ namespace: ns, name: 'sysadmin' });
     assert.deepEqual(plain(rb.roleRef), { apiGroup: G, kind: 'ClusterRole', name: 'edit' });
     // D12: a binding without subjects
-    await cl.rbac.createNamespacedRoleBinding({
-      namespace: ns,
-      body: {
-        metadata: { name: 'bare' },
-        roleRef: { apiGroup: G, kind: 'ClusterRole', name: 'view' },
-      },
-    });
+    await createBinding(cl, ns, 'bare', ['ClusterRole', 'view']);
     r = await run(bindrole, [a, 'role=clusterrole', 'view', 'bare', ns, ...kc], sys);
     assert.equal(r.code, 0, r.stderr);
     // E8 + E5: an empty binding is not deleted, a user who is not bound is refused
-    await cl.rbac.createNamespacedRoleBinding({
-      namespace: ns,
-      body: {
-        metadata: { name: 'empty' },
-        roleRef: { apiGroup: G, kind: 'ClusterRole', name: 'view' },
-        subjects: [],
-      },
-    });
+    await createBinding(cl, ns, 'empty', ['ClusterRole', 'view'], []);
     r = await run(unbindrole, [a, 'role', 'view', 'empty', ns, ...kc], sys);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /is not bound/);
@@ -612,18 +588,18 @@ describe('bindrole / unbindrole', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /refers to ClusterRole\/view/);
     // E6 + E3: only the User entry goes, the order of the others is kept
-    await cl.rbac.createClusterRoleBinding({
-      body: {
-        metadata: { name: `mixed-${cl.id}` },
-        roleRef: { apiGroup: G, kind: 'ClusterRole', name: 'view' },
-        subjects: [
-          { kind: 'Group', apiGroup: G, name: a },
-          { kind: 'User', apiGroup: G, name: b },
-          { kind: 'ServiceAccount', name: a, namespace: ns },
-          { kind: 'User', apiGroup: G, name: a },
-        ],
-      },
-    });
+    await createBinding(
+      cl,
+      undefined,
+      `mixed-${cl.id}`,
+      ['ClusterRole', 'view'],
+      [
+        { kind: 'Group', apiGroup: G, name: a },
+        { kind: 'User', apiGroup: G, name: b },
+        { kind: 'ServiceAccount', name: a, namespace: ns },
+        { kind: 'User', apiGroup: G, name: a },
+      ],
+    );
     r = await run(unbindrole, [a, 'clusterrole', 'view', `mixed-${cl.id}`, ...kc], sys);
     assert.equal(r.code, 0, r.stderr);
     const mixed = await cl.rbac.readClusterRoleBinding({ name: `mixed-${cl.id}` });
@@ -691,21 +667,17 @@ describe('offboard', () => {
     const crb = `off-view-${cl.id}`;
     await ensureNamespace(cl, A);
     await ensureNamespace(cl, B);
-    await cl.rbac.createNamespacedRole({
-      namespace: A,
-      body: {
-        metadata: { name: 'pod-reader' },
-        rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }],
-      },
-    });
+    await createRole(cl, A, 'pod-reader', [
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+    ]);
     // a Group of the same name must stay
-    await cl.rbac.createClusterRoleBinding({
-      body: {
-        metadata: { name: crb },
-        roleRef: { apiGroup: G, kind: 'ClusterRole', name: 'view' },
-        subjects: [{ kind: 'Group', apiGroup: G, name: user }],
-      },
-    });
+    await createBinding(
+      cl,
+      undefined,
+      crb,
+      ['ClusterRole', 'view'],
+      [{ kind: 'Group', apiGroup: G, name: user }],
+    );
     const { r, sys, configPath } = await issue(t, cl, user, ['--no-admin-context']);
     assert.equal(r.code, 0, r.stderr);
     const config = await readFile(configPath, 'utf8');
@@ -777,10 +749,7 @@ describe('offboard', () => {
     const cl = need(t);
     if (!cl) return;
     const sys = await clusterSystem(t);
-    const file = path.join(cl.dir, 'offboard-bad-token.conf');
-    const doc = parse(await readFile(cl.adminKubeconfig, 'utf8'));
-    for (const u of doc.users) u.user = { token: 'invalid-token' };
-    await writeFile(file, (await import('yaml')).stringify(doc));
+    const file = await invalidTokenKubeconfig(cl, 'offboard-bad-token.conf');
     const denied = await run(offboard, ['someone', '--kubeconfig', file], sys);
     assert.equal(denied.code, 3, denied.stderr);
     assert.match(denied.stderr, /credentials rejected or expired/);
@@ -800,59 +769,23 @@ describe('get-userroles', () => {
     await ensureNamespace(cl, s);
     await ensureNamespace(cl, `empty-${cl.id}`);
     const subj = [{ kind: 'User', apiGroup: G, name: user }];
-    await cl.rbac.createClusterRoleBinding({
-      body: {
-        metadata: { name: `uview-${cl.id}` },
-        roleRef: { apiGroup: G, kind: 'ClusterRole', name: 'view' },
-        subjects: subj,
-      },
-    });
-    await cl.rbac.createNamespacedRole({
-      namespace: d,
-      body: {
-        metadata: { name: 'pod-reader' },
-        rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }],
-      },
-    });
-    await cl.rbac.createNamespacedRoleBinding({
-      namespace: d,
-      body: {
-        metadata: { name: 'rb1' },
-        roleRef: { apiGroup: G, kind: 'Role', name: 'pod-reader' },
-        subjects: subj,
-      },
-    });
-    await cl.rbac.createNamespacedRole({
-      namespace: s,
-      body: {
-        metadata: { name: 'cm-reader' },
-        rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }],
-      },
-    });
-    await cl.rbac.createNamespacedRoleBinding({
-      namespace: s,
-      body: {
-        metadata: { name: 'a "q" b' },
-        roleRef: { apiGroup: G, kind: 'Role', name: 'cm-reader' },
-        subjects: [...subj, { kind: 'Group', apiGroup: G, name: user }],
-      },
-    });
-    await cl.rbac.createNamespacedRoleBinding({
-      namespace: s,
-      body: {
-        metadata: { name: 'basic-user' },
-        roleRef: { apiGroup: G, kind: 'ClusterRole', name: 'system:basic-user' },
-        subjects: subj,
-      },
-    });
-    await cl.rbac.createNamespacedRoleBinding({
-      namespace: s,
-      body: {
-        metadata: { name: 'dangling' },
-        roleRef: { apiGroup: G, kind: 'Role', name: 'deleted-role' },
-        subjects: subj,
-      },
-    });
+    await createBinding(cl, undefined, `uview-${cl.id}`, ['ClusterRole', 'view'], subj);
+    await createRole(cl, d, 'pod-reader', [
+      { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+    ]);
+    await createBinding(cl, d, 'rb1', ['Role', 'pod-reader'], subj);
+    await createRole(cl, s, 'cm-reader', [
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['list'] },
+    ]);
+    await createBinding(
+      cl,
+      s,
+      'a "q" b',
+      ['Role', 'cm-reader'],
+      [...subj, { kind: 'Group', apiGroup: G, name: user }],
+    );
+    await createBinding(cl, s, 'basic-user', ['ClusterRole', 'system:basic-user'], subj);
+    await createBinding(cl, s, 'dangling', ['Role', 'deleted-role'], subj);
     const kc = ['--kubeconfig', cl.adminKubeconfig];
     const r = await run(getUserroles, [user, 'showRules', ...kc], sys);
     assert.equal(r.code, 0, r.stderr);

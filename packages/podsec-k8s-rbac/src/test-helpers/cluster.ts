@@ -184,3 +184,71 @@ export async function statusWith(kubeconfigText: string, urlPath: string): Promi
     req.end();
   });
 }
+
+const RBAC = 'rbac.authorization.k8s.io';
+/** A User subject. */
+export const userSubject = (name: string): k8s.RbacV1Subject => ({
+  kind: 'User',
+  apiGroup: RBAC,
+  name,
+});
+/** A Group subject. */
+export const groupSubject = (name: string): k8s.RbacV1Subject => ({
+  kind: 'Group',
+  apiGroup: RBAC,
+  name,
+});
+
+/** Creates a namespace unless it exists. */
+export async function ensureNamespace(cl: TestCluster, name: string): Promise<void> {
+  try {
+    await cl.core.createNamespace({ body: { metadata: { name } } });
+  } catch (e) {
+    if ((e as { code?: number }).code !== 409) throw e;
+  }
+}
+
+/** Creates a Role in `namespace`, or a ClusterRole when `namespace` is undefined. */
+export async function createRole(
+  cl: TestCluster,
+  namespace: string | undefined,
+  name: string,
+  rules: k8s.V1PolicyRule[],
+): Promise<void> {
+  const body = { metadata: { name }, rules };
+  if (namespace === undefined) await cl.rbac.createClusterRole({ body });
+  else await cl.rbac.createNamespacedRole({ namespace, body });
+}
+
+/**
+ * Creates a RoleBinding in `namespace`, or a ClusterRoleBinding when `namespace` is undefined, to
+ * `[kind, name]`; `subjects` undefined leaves the field out.
+ */
+export async function createBinding(
+  cl: TestCluster,
+  namespace: string | undefined,
+  name: string,
+  [kind, role]: readonly ['Role' | 'ClusterRole', string],
+  subjects?: k8s.RbacV1Subject[],
+): Promise<void> {
+  const body = {
+    metadata: { name },
+    roleRef: { apiGroup: RBAC, kind, name: role },
+    ...(subjects === undefined ? {} : { subjects }),
+  };
+  if (namespace === undefined) await cl.rbac.createClusterRoleBinding({ body });
+  else await cl.rbac.createNamespacedRoleBinding({ namespace, body });
+}
+
+/** A copy of the admin kubeconfig whose users carry a token the API server rejects (401). */
+export async function invalidTokenKubeconfig(cl: TestCluster, name: string): Promise<string> {
+  const { parse, stringify } = await import('yaml');
+  const doc = parse(await readFile(cl.adminKubeconfig, 'utf8')) as {
+    users: Array<{ user: unknown }>;
+  };
+  for (const u of doc.users) u.user = { token: 'invalid-token' };
+  const file = path.join(cl.dir, name);
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(file, stringify(doc));
+  return file;
+}
