@@ -1,0 +1,188 @@
+// The real kubeadm through the wrapper, inside a real u7s-admin namespace: `init phase certs all` and
+// `kubeconfig all` write /etc/kubernetes on the host, owned by u7s-admin; the host's admin kubeconfig points at the
+// forward of the API port; a pass-through command runs inside as pseudo-root. Needs root, rootlesskit, slirp4netns,
+// nsenter, setpriv and the real kubeadm (copied to a root-owned directory u7s-admin can reach: the build cache is
+// under /root). /dev/net/tun is root-only here: allowTun() opens it for the test.
+import assert from 'node:assert/strict';
+import { chmod, copyFile, link, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { parse } from 'yaml';
+import {
+  allowTun,
+  freePort,
+  lockTestUser,
+  removeTestUser,
+  requireCommand,
+  requireCommands,
+} from '@podsec/test-utils';
+
+const isRoot = process.geteuid?.() === 0;
+const u7sMain = fileURLToPath(new URL('../test-helpers/podsec-u7s-main.ts', import.meta.url));
+const wrapMain = fileURLToPath(
+  new URL('../test-helpers/podsec-u7s-kubeadm-main.ts', import.meta.url),
+);
+const SELF = JSON.stringify([process.execPath, '--conditions=podsec-source', u7sMain]);
+const ADDR = '192.0.2.10';
+
+describe(
+  'podsec-u7s-kubeadm inside a real u7s-admin namespace',
+  { skip: !isRoot && 'needs root' },
+  () => {
+    let dir = '';
+    let release: (() => Promise<void>) | undefined;
+    const env = () => ({
+      PATH: process.env['PATH'],
+      LANG: 'C',
+      PODSEC_U7S_SELF: SELF,
+      U7S_KUBEADM: path.join(dir, 'bin/kubeadm'),
+    });
+    const u7s = (args: string[]) =>
+      execa(process.execPath, ['--conditions=podsec-source', u7sMain, ...args], {
+        reject: false,
+        env: env(),
+        extendEnv: false,
+        timeout: 90_000,
+      });
+    const wrap = (args: string[]) =>
+      execa(process.execPath, ['--conditions=podsec-source', wrapMain, ...args], {
+        reject: false,
+        env: env(),
+        extendEnv: false,
+        timeout: 300_000,
+      });
+    const common = [
+      '--apiserver-advertise-address',
+      ADDR,
+      '--image-repository',
+      'registry.k8s.io',
+      '--node-name',
+      'node1',
+    ];
+
+    before(async () => {
+      if (!isRoot) return;
+      release = await lockTestUser('u7s-admin');
+      await removeTestUser('u7s-admin');
+      await rm('/etc/kubernetes', { recursive: true, force: true });
+      dir = await mkdtemp(path.join(tmpdir(), 'kubeadm-ns-'));
+      await chmod(dir, 0o755);
+      await mkdir(path.join(dir, 'bin'), { mode: 0o755 });
+      await mkdir(path.join(dir, 'libexec'), { mode: 0o755 });
+    });
+    after(async () => {
+      if (!isRoot) return;
+      await u7s(['stop', '--timeout', '10']);
+      await removeTestUser('u7s-admin');
+      for (const p of [
+        '/etc/kubernetes',
+        '/etc/podsec/u7s/kubeadm',
+        '/etc/podsec/u7s/audit',
+        '/etc/podsec/u7s/config',
+        '/var/lib/podsec/u7s',
+        dir,
+      ])
+        await rm(p, { recursive: true, force: true });
+      await release?.();
+    });
+
+    it('runs init phase certs all and kubeconfig all for real: /etc/kubernetes on the host, owned by u7s-admin', async (t) => {
+      const real = requireCommand(t, 'kubeadm');
+      if (real === undefined) return;
+      if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter', 'setpriv'])) return;
+      await allowTun(t);
+      await link(real, path.join(dir, 'bin/kubeadm')).catch(() =>
+        copyFile(real, path.join(dir, 'bin/kubeadm')),
+      );
+      const prov = await u7s(['provision', '--libexec', path.join(dir, 'libexec')]);
+      assert.equal(prov.exitCode, 0, prov.stderr);
+      const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
+      const start = () =>
+        u7s([
+          'start',
+          '--libexec',
+          path.join(dir, 'libexec'),
+          '--parent-ip',
+          '127.0.0.1',
+          '--extip',
+          ADDR,
+        ]);
+      assert.equal((await start()).exitCode, 0);
+
+      // /etc/kubernetes did not exist when the namespace started: the wrapper creates it and asks for a restart
+      const hidden = await wrap(['init', 'phase', 'certs', 'all', ...common]);
+      assert.equal(hidden.exitCode, 3, hidden.stderr);
+      assert.match(hidden.stderr, /\/etc\/kubernetes inside the namespace is not the host's/);
+      assert.equal((await stat('/etc/kubernetes')).uid, uid);
+      assert.equal((await u7s(['stop'])).exitCode, 0);
+      assert.equal((await start()).exitCode, 0);
+
+      const dry = await wrap(['init', 'phase', 'certs', 'all', ...common, '--dry-run', '--json']);
+      assert.equal(dry.exitCode, 0, dry.stderr);
+      const certs = await wrap(['init', 'phase', 'certs', 'all', ...common, '--json']);
+      assert.equal(certs.exitCode, 0, certs.stderr);
+      const run = JSON.parse(certs.stdout) as { argv: string[]; plan: { kubeadmArgv: string[] } };
+      // the dry run printed exactly what ran (inside: setpriv ... nsenter ... -- <kubeadm argv>)
+      const planned = (JSON.parse(dry.stdout) as { plan: { kubeadmArgv: string[] } }).plan
+        .kubeadmArgv;
+      assert.deepEqual(run.argv.slice(-planned.length), planned);
+      assert.ok(run.argv.includes('nsenter'));
+      for (const f of ['ca.crt', 'ca.key', 'apiserver.crt', 'etcd/ca.crt', 'sa.key']) {
+        const st = await stat(path.join('/etc/kubernetes/pki', f));
+        assert.equal(st.uid, uid, f);
+      }
+      const apiserverCert = await execa('openssl', [
+        'x509',
+        '-noout',
+        '-ext',
+        'subjectAltName',
+        '-in',
+        '/etc/kubernetes/pki/apiserver.crt',
+      ]);
+      assert.match(apiserverCert.stdout, new RegExp(`IP Address:${ADDR.replace(/\./g, '\\.')}`));
+      assert.match(apiserverCert.stdout, /IP Address:127\.0\.0\.1/);
+
+      // the API port forwarded to a free host port: the admin kubeconfig points there
+      const port = await freePort();
+      assert.equal((await u7s(['ports', 'add', `127.0.0.1:${port}:6443/tcp`])).exitCode, 0);
+      const adminOut = path.join(dir, 'out/admin.conf');
+      const kc = await wrap([
+        'init',
+        'phase',
+        'kubeconfig',
+        'all',
+        ...common,
+        '--admin-kubeconfig',
+        adminOut,
+      ]);
+      assert.equal(kc.exitCode, 0, kc.stderr);
+      for (const f of [
+        'admin.conf',
+        'super-admin.conf',
+        'controller-manager.conf',
+        'scheduler.conf',
+      ])
+        assert.equal((await stat(path.join('/etc/kubernetes', f))).uid, uid, f);
+      const host = parse(await readFile(adminOut, 'utf8')) as {
+        clusters: { cluster: { server: string } }[];
+      };
+      assert.equal(host.clusters[0]!.cluster.server, `https://127.0.0.1:${port}`);
+      assert.equal((await stat(adminOut)).mode & 0o777, 0o600);
+      assert.equal((await stat(adminOut)).uid, 0);
+      // the rendered configuration stays root-owned, readable by the namespace's group only
+      const cfg = await stat('/etc/podsec/u7s/kubeadm/init.yaml');
+      assert.deepEqual([cfg.uid, cfg.mode & 0o777], [0, 0o640]);
+
+      // a pass-through command runs inside as the namespace's root and keeps kubeadm's status
+      const print = await wrap(['config', 'print', 'init-defaults']);
+      assert.equal(print.exitCode, 0, print.stderr);
+      assert.match(print.stdout, /kind: InitConfiguration/);
+      const bad = await wrap(['token', 'list', '--nonsense-flag']);
+      assert.equal(bad.exitCode, 1);
+      assert.match(bad.stderr, /unknown flag: --nonsense-flag/);
+    });
+  },
+);
