@@ -88,7 +88,7 @@ function createProgram(ctx: CliContext) {
           return;
         }
         const d = outcome.died;
-        const reason = d.stderr.trim().split('\n').slice(-3).join('\n');
+        const reason = d.output.trim().split('\n').slice(-3).join('\n');
         throw new PodsecError(
           'SERVE_SERVICE_DIED',
           `${d.name} stopped unexpectedly (exit ${d.exitCode ?? d.signal}): ${reason}`,

@@ -5,11 +5,19 @@
  * registry volume directory and nginx serves the root's /var/sigstore read-only.
  */
 import { randomBytes } from 'node:crypto';
-import { PodsecError, UsageError } from '@podsec/core';
-import { findFreePort, type System } from '@podsec/core/system';
+import { errorMessage, PodsecError, UsageError } from '@podsec/core';
+import { findFreePort, type Daemon, type DaemonExit, type System } from '@podsec/core/system';
 import { REGISTRY_STORAGE, SIGSTORE_DIR, SIGSTORE_KEYS, SIGSTORE_SIGNATURES } from '../paths.ts';
 import { parseListen, renderNginxMain, renderNginxSite } from './plan-services.ts';
-import { spawnService, type ServiceExit, type ServiceProcess } from './service-process-adapter.ts';
+
+/** How a service process ended on its own. */
+export interface ServiceExit {
+  readonly name: string;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** The last few KiB of its output. */
+  readonly output: string;
+}
 
 /** Options of {@link startServices}. */
 export interface StartServicesOptions {
@@ -101,13 +109,15 @@ export async function startServices(
   const hostRun = await sys.fs.resolve(runDir);
   const storage = await sys.fs.resolve(REGISTRY_STORAGE);
   const sigstoreRoot = await sys.fs.resolve(SIGSTORE_DIR);
-  const started: ServiceProcess[] = [];
+  const started: Daemon[] = [];
   let stopping = false;
   const stopAll = async () => {
     stopping = true;
-    await Promise.all(started.map((p) => p.stop()));
+    await Promise.all(started.map((d) => d.stop(5000)));
     await sys.fs.remove(runDir, { recursive: true });
   };
+  // the services get PATH only, not the caller's whole environment
+  const env = { PATH: sys.env['PATH'], LANG: 'C' };
 
   try {
     const registry = await startWithRetry(
@@ -118,10 +128,11 @@ export async function startServices(
           backup: false,
           mode: 0o600,
         });
-        return spawnService('docker-registry', o.registryBinary ?? '/usr/bin/docker-registry', [
-          'serve',
-          `${hostRun}/registry.yml`,
-        ]);
+        return {
+          name: 'docker-registry',
+          file: o.registryBinary ?? '/usr/bin/docker-registry',
+          args: ['serve', `${hostRun}/registry.yml`],
+        };
       },
       (addr) => `http://${addr}/v2/`,
     );
@@ -146,22 +157,25 @@ export async function startServices(
             backup: false,
           },
         );
-        return spawnService('nginx', o.nginxBinary ?? 'nginx', [
-          '-p',
-          hostRun,
-          '-e',
-          `${hostRun}/error.log`,
-          '-c',
-          `${hostRun}/nginx.conf`,
-        ]);
+        return {
+          name: 'nginx',
+          file: o.nginxBinary ?? 'nginx',
+          args: ['-p', hostRun, '-e', `${hostRun}/error.log`, '-c', `${hostRun}/nginx.conf`],
+        };
       },
       (addr) => `http://${addr}/keys/`,
     );
 
     const exited = new Promise<ServiceExit>((resolve) => {
-      for (const p of [registry.proc, nginx.proc]) {
-        void p.exited.then((e) => {
-          if (!stopping) resolve(e);
+      for (const d of [registry.daemon, nginx.daemon]) {
+        void d.done.then((e: DaemonExit | undefined) => {
+          if (!stopping)
+            resolve({
+              name: d.name,
+              exitCode: e?.exitCode ?? null,
+              signal: e?.signal ?? null,
+              output: e?.output ?? d.output(),
+            });
         });
       }
     });
@@ -170,9 +184,9 @@ export async function startServices(
       registry: {
         host: registry.addr,
         url: `http://${registry.addr}`,
-        pid: registry.proc.pid ?? 0,
+        pid: registry.daemon.pid() ?? 0,
       },
-      sigstore: { host: nginx.addr, url: `http://${nginx.addr}`, pid: nginx.proc.pid ?? 0 },
+      sigstore: { host: nginx.addr, url: `http://${nginx.addr}`, pid: nginx.daemon.pid() ?? 0 },
       exited,
       stop: () => (stopped ??= stopAll()),
     };
@@ -181,33 +195,38 @@ export async function startServices(
     throw e;
   }
 
-  /** Starts one service; on a port taken between probing and binding (port 0 only) tries another port. */
+  /**
+   * Starts one service under core's daemon supervisor (its own session, ready when `probe` answers 200);
+   * on a port taken between probing and binding (port 0 only) tries another port.
+   */
   async function startWithRetry(
     name: string,
     l: { host: string; port: number },
-    spawn: (addr: string) => Promise<ServiceProcess>,
+    prepare: (addr: string) => Promise<{ name: string; file: string; args: string[] }>,
     probe: (addr: string) => string,
-  ): Promise<{ proc: ServiceProcess; addr: string }> {
+  ): Promise<{ daemon: Daemon; addr: string }> {
     for (let attempt = 0; ; attempt++) {
       const addr = `${l.host}:${l.port === 0 ? await findFreePort(l.host) : l.port}`;
-      const proc = await spawn(addr);
-      started.push(proc);
-      const deadline = Date.now() + timeoutMs;
-      while (proc.isRunning() && Date.now() < deadline) {
-        if (await answers(sys, probe(addr))) return { proc, addr };
-        await new Promise((r) => setTimeout(r, 50));
+      const spec = await prepare(addr);
+      try {
+        const daemon = await sys.daemons.start({
+          ...spec,
+          env,
+          ready: { probe: () => answers(sys, probe(addr)), timeoutMs, intervalMs: 50 },
+        });
+        started.push(daemon);
+        return { daemon, addr };
+      } catch (e) {
+        // the supervisor left nothing running; its error carries the service's last output
+        const detail = (e as { details?: { output?: unknown } }).details?.output;
+        const output = typeof detail === 'string' ? detail : errorMessage(e);
+        if (l.port === 0 && attempt < 4 && ADDRESS_IN_USE.test(output)) continue;
+        const reason =
+          output.trim().split('\n').slice(-3).join('\n') || `no answer within ${timeoutMs} ms`;
+        throw new PodsecError('SERVE_START_FAILED', `${name} did not start on ${addr}: ${reason}`, {
+          details: { service: name, address: addr, reason },
+        });
       }
-      const ex = proc.isRunning() ? await proc.stop() : await proc.exited;
-      started.splice(started.indexOf(proc), 1);
-      if (l.port === 0 && attempt < 4 && ADDRESS_IN_USE.test(ex.stderr)) continue;
-      const reason =
-        ex.stderr.trim().split('\n').slice(-3).join('\n') ||
-        (Date.now() >= deadline
-          ? `no answer within ${timeoutMs} ms`
-          : `exit code ${ex.exitCode ?? ex.signal ?? '?'}`);
-      throw new PodsecError('SERVE_START_FAILED', `${name} did not start on ${addr}: ${reason}`, {
-        details: { service: name, address: addr, reason },
-      });
     }
   }
 }
