@@ -1,18 +1,16 @@
 /** One `podsec-u7s-kubeadm` invocation: facts, plan, dry-run or run, output. Loaded lazily by the CLI. */
 import { PodsecError } from '@podsec/core';
 import type { System } from '@podsec/core/system';
-import { readU7sUser } from '../u7s/namespace.ts';
 import { checkTrustedBinary, planKubeadmPath } from './binary.ts';
-import { readKubeadmFacts, readKubeadmVersion } from './facts.ts';
-import { flagSet, parseKubeadmArgv } from './flags.ts';
 import {
   isConfiguredArgv,
   needsKubeadmVersion,
-  planKubeadm,
+  planHostArgv,
   precheckKubeadmArgv,
-  type KubeadmPlan,
-} from './plan.ts';
-import { runKubeadmPlan, type KubeadmRunResult } from './run.ts';
+} from './classify.ts';
+import { flagSet, parseKubeadmArgv } from './flags.ts';
+import type { KubeadmPlan } from './plan.ts';
+import type { KubeadmRunResult } from './run.ts';
 
 /** Options of {@link executeKubeadm}. */
 export interface ExecuteKubeadmOptions {
@@ -89,10 +87,37 @@ export async function executeKubeadm(
     (cmd !== undefined &&
       !['version', 'help', 'completion'].includes(cmd) &&
       !flagSet(parsed, 'help'));
+  // help and version: the real kubeadm on the host, without loading the planner, YAML or the namespace code
+  const hostArgv = planHostArgv(argv);
+  if (hostArgv && !dryRun) {
+    const kubeadm = await checkTrustedBinary(sys.hostFs, kubeadmPath);
+    const r = await sys.proc.run(kubeadm, hostArgv, {
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: sys.env['LANG'] ?? 'C' },
+      timeoutMs: 60_000,
+      inheritStderr: true,
+    });
+    if (r.timedOut)
+      throw new PodsecError(
+        'KUBEADM_TIMEOUT',
+        'kubeadm did not finish within 60 s and was stopped',
+        {
+          details: { what: 'kubeadm', seconds: '60' },
+        },
+      );
+    o.out(
+      json
+        ? `${JSON.stringify({ exitCode: r.exitCode, stdout: r.stdout, argv: [kubeadm, ...hostArgv] }, null, 2)}\n`
+        : r.stdout,
+    );
+    return { passExitCode: r.exitCode };
+  }
+  const { readU7sUser } = await import('../u7s/namespace.ts');
+  const { planKubeadm } = await import('./plan.ts');
   const user = inside ? await readU7sUser(sys) : undefined;
   const kubeadm = await checkTrustedBinary(sys.hostFs, kubeadmPath, user);
   let plan: KubeadmPlan;
   if (configured) {
+    const { readKubeadmFacts, readKubeadmVersion } = await import('./facts.ts');
     const version = needsKubeadmVersion(argv, sys.env)
       ? await readKubeadmVersion(sys, kubeadm)
       : undefined;
@@ -113,6 +138,7 @@ export async function executeKubeadm(
     return { passExitCode: 0 };
   }
   if (plan.kind !== 'host') o.requireRoot();
+  const { runKubeadmPlan } = await import('./run.ts');
   const r = await runKubeadmPlan(sys, plan, { user: user!, kubeadm });
   if (json) o.out(`${JSON.stringify({ plan: describePlan(plan, kubeadm), ...r }, null, 2)}\n`);
   else {

@@ -3,7 +3,8 @@
  * where (the real kubeadm inside the namespace, or on the host for help/version) and which files are written.
  * `--dry-run` prints exactly this plan; the executor only carries it out.
  */
-import { InternalError, UsageError } from '@podsec/core';
+import { InternalError } from '@podsec/core';
+import { planHostArgv, precheckKubeadmArgv, timeoutOf, usage } from './classify.ts';
 import { ETC_U7S } from '../paths.ts';
 import { checkNetOverlap, parseCidr, type HostAddress } from '../u7s/net.ts';
 import { planNode, type U7sNode, type U7sRole } from '../u7s/node-config.ts';
@@ -12,7 +13,6 @@ import { renderCrioConf } from './cri.ts';
 import { renderEnvFile } from './env-file.ts';
 import {
   checkConfiguredFlags,
-  checkPassThroughFlags,
   flagSet,
   flagValue,
   formatFlags,
@@ -23,21 +23,6 @@ import {
 } from './flags.ts';
 import { planImageRepository } from './registry.ts';
 import { AUDIT, renderKubeadmConfig, type KubeadmConfigKind } from './render.ts';
-
-/** Commands of the real kubeadm (anything else is refused). */
-export const KUBEADM_COMMANDS = [
-  'certs',
-  'completion',
-  'config',
-  'help',
-  'init',
-  'join',
-  'kubeconfig',
-  'reset',
-  'token',
-  'upgrade',
-  'version',
-] as const;
 
 /** What the executor needs to know about the host (read by `readKubeadmFacts`). */
 export interface KubeadmFacts {
@@ -119,32 +104,25 @@ export interface ConfiguredPlan {
   readonly imageRepository: string;
 }
 
+export {
+  isConfiguredArgv,
+  KUBEADM_COMMANDS,
+  needsKubeadmVersion,
+  precheckKubeadmArgv,
+} from './classify.ts';
+
 /** The host directory kubeadm writes into (shared with the namespace, owned by u7s-admin). */
 export const KUBE_DIR = '/etc/kubernetes';
 /** Root-owned record of the rendered configurations. */
 export const KUBEADM_STATE_DIR = `${ETC_U7S}/kubeadm`;
 
 const ENDPOINT_RE = /^([a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
-const DEFAULT_TIMEOUT_S = 900;
-
-function usage(code: string, message: string, details?: Record<string, string>): never {
-  throw new UsageError(code, message, { details: details ?? {} });
-}
 
 function list(v: string | undefined): string[] {
   return (v ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-}
-
-function timeoutOf(p: ParsedKubeadmArgv): number {
-  const v = flagValue(p, 'timeout');
-  if (v === undefined) return DEFAULT_TIMEOUT_S * 1000;
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 1 || n > 86400)
-    usage('KUBEADM_BAD_TIMEOUT', `invalid --timeout "${v}" (seconds, 1-86400)`, { value: v });
-  return n * 1000;
 }
 
 function parseFeatureGates(v: string | undefined): Record<string, boolean> | undefined {
@@ -169,84 +147,22 @@ function parsePort(v: string | undefined): number | undefined {
   return n;
 }
 
-/** Pure: does the plan need kubeadm's version (no --kubernetes-version, no U7S_KUBEVERSION)? */
-export function needsKubeadmVersion(
-  argv: readonly string[],
-  env: Readonly<Record<string, string | undefined>>,
-): boolean {
-  const p = parseKubeadmArgv(argv);
-  const cmd = p.words[0];
-  return (
-    (cmd === 'init' || cmd === 'join') &&
-    !flagSet(p, 'help') &&
-    flagValue(p, 'kubernetes-version') === undefined &&
-    !env['U7S_KUBEVERSION']
-  );
-}
-
-/** Pure: is this a configured command (init/join), which needs the host facts? */
-export function isConfiguredArgv(argv: readonly string[]): boolean {
-  const p = parseKubeadmArgv(argv);
-  const cmd = p.words[0];
-  return (
-    (cmd === 'init' || cmd === 'join') &&
-    !flagSet(p, 'help') &&
-    !(p.words[1] === 'phase' && p.words.length === 2)
-  );
-}
-
-/**
- * Pure: the checks of {@link planKubeadm} that need no facts (command, flags), run before anything is read or
- * started. Throws like it.
- */
-export function precheckKubeadmArgv(argv: readonly string[]): void {
-  const p = parseKubeadmArgv(argv);
-  const cmd = p.words[0];
-  if (cmd === undefined) {
-    if (!flagSet(p, 'help'))
-      usage(
-        'KUBEADM_NO_COMMAND',
-        'no kubeadm command given (init, join, reset, token, upgrade ...)',
-      );
-    return;
-  }
-  if (!(KUBEADM_COMMANDS as readonly string[]).includes(cmd))
-    usage('KUBEADM_UNKNOWN_COMMAND', `unknown kubeadm command "${cmd}"`, { command: cmd });
-  timeoutOf(p);
-  if (isConfiguredArgv(argv)) checkConfiguredFlags(p, cmd as ConfiguredCommand);
-  else checkPassThroughFlags(p);
-}
-
 /**
  * Pure: the plan of one invocation. Validates everything before anything is written: unknown or refused flags,
  * addresses, CIDRs (and their overlap with the host's networks), versions, tokens. Throws `KUBEADM_*`/`U7S_*`.
  */
 export function planKubeadm(argv: readonly string[], facts: KubeadmFacts | undefined): KubeadmPlan {
+  precheckKubeadmArgv(argv);
   const p = parseKubeadmArgv(argv);
-  const cmd = p.words[0];
-  if (cmd === undefined) {
-    if (flagSet(p, 'help'))
-      return { kind: 'host', argv: passThroughArgv(argv, p), timeoutMs: 60_000 };
-    usage('KUBEADM_NO_COMMAND', 'no kubeadm command given (init, join, reset, token, upgrade ...)');
-  }
-  if (!(KUBEADM_COMMANDS as readonly string[]).includes(cmd))
-    usage('KUBEADM_UNKNOWN_COMMAND', `unknown kubeadm command "${cmd}"`, { command: cmd });
   const timeoutMs = timeoutOf(p);
-  // help (of any command) and version need no namespace
-  if (flagSet(p, 'help') || cmd === 'version' || cmd === 'help' || cmd === 'completion') {
-    checkPassThroughFlags(p);
-    return { kind: 'host', argv: passThroughArgv(argv, p), timeoutMs: Math.min(timeoutMs, 60_000) };
-  }
-  if (cmd !== 'init' && cmd !== 'join') {
-    checkPassThroughFlags(p);
+  // help (of any command), version and the list of phases need no namespace
+  const host = planHostArgv(argv);
+  if (host) return { kind: 'host', argv: host, timeoutMs: Math.min(timeoutMs, 60_000) };
+  const cmd = p.words[0];
+  if (cmd !== 'init' && cmd !== 'join')
     return { kind: 'passthrough', argv: passThroughArgv(argv, p), timeoutMs };
-  }
-  const isPhase = p.words[1] === 'phase';
-  // `kubeadm init phase` alone prints the list of phases
-  if (isPhase && p.words.length === 2)
-    return { kind: 'host', argv: passThroughArgv(argv, p), timeoutMs: 60_000 };
   if (!facts) throw new InternalError('KUBEADM_NO_FACTS', 'init/join planned without host facts');
-  return planConfigured(p, cmd, isPhase, facts, timeoutMs);
+  return planConfigured(p, cmd, p.words[1] === 'phase', facts, timeoutMs);
 }
 
 function planConfigured(
