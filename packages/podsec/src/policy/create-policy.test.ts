@@ -77,7 +77,9 @@ describe('createPolicy, server mode', () => {
       'kernel.unprivileged_userns_clone=1\n',
     );
     assert.deepEqual(calls(proc), [
-      // read: the state of the helpers, before any change
+      // read: the state of the helpers, before any change (checked outside the lock, read again under it)
+      'control newgidmap',
+      'control newuidmap',
       'control newgidmap',
       'control newuidmap',
       // apply
@@ -139,14 +141,31 @@ describe('createPolicy, server mode', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).changedFiles, []);
     assert.deepEqual(await snapshot(root), before);
-    assert.deepEqual(
-      calls(proc).slice(n),
-      ['control newgidmap', 'control newuidmap'].map((c) => c),
-    ); // state reads only
+    assert.deepEqual(calls(proc).slice(n), [
+      'control newgidmap',
+      'control newuidmap',
+      'control newgidmap',
+      'control newuidmap',
+    ]); // state reads only (outside the lock, then under it)
     assert.deepEqual(
       JSON.parse(await readFile(`${root}/etc/containers/policy.json`, 'utf8')),
       JSON.parse(maker),
     );
+  });
+
+  it('a failing check creates nothing, not even /run for the lock', async (t) => {
+    const noRun = Object.fromEntries(Object.entries(SERVER_TREE).filter(([p]) => p !== 'run/utmp'));
+    const { sys, root } = await serverSystem(t, {
+      ...noRun,
+      'etc/hosts': '127.0.0.1 localhost\n10.9.9.9 registry.local\n',
+    });
+    const before = await snapshot(root);
+    assert.equal(before['run'], undefined);
+    const r = await runProgram(cli, [IP], { system: sys });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /registry\.local/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.deepEqual(await snapshot(root), before);
   });
 
   it('--dry-run lists every change and changes nothing', async (t) => {

@@ -17,6 +17,7 @@ import {
 } from '@podsec/core/config';
 import {
   applyChanges,
+  validateChanges,
   type Change,
   type ChangeRecord,
   type ChangeReport,
@@ -209,6 +210,8 @@ async function readKeyFiles(sys: System): Promise<Array<{ path: string; stat: Fi
 export async function readPolicyState(
   sys: System,
   options: CreatePolicyOptions,
+  /** The client's trust set once loaded (a second read under the lock does not fetch it again). */
+  cache: { trust?: ValidatedTrust } = {},
 ): Promise<PolicyState> {
   const server = (await sys.host.localAddresses()).includes(options.ip);
   if (!server && options.trust === undefined) {
@@ -225,7 +228,9 @@ export async function readPolicyState(
     (await sys.fs.readTextIfExists(REGISTRIES_CONF)) ?? '',
     REGISTRY_HOST,
   );
-  const trust = server ? undefined : await loadTrust(sys, options.ip, options.trust!);
+  const trust = server
+    ? undefined
+    : (cache.trust ??= await loadTrust(sys, options.ip, options.trust!));
   const policyText = server ? planServerPolicy(await readPreviousPolicy(sys)) : trust!.policyText;
   const userns = (await sys.fs.exists(USERNS_PROC))
     ? { current: live ? (await sys.fs.readTextIfExists(USERNS_PROC))?.trim() : '1' }
@@ -370,17 +375,22 @@ export function planPolicyChanges(s: PolicyState): { changes: Change[]; warnings
 }
 
 /**
- * Runs podsec-create-policy for `options.ip`: read, plan, validate, apply, all under {@link PODSEC_LOCK}.
- * Nothing is changed unless every check passed.
+ * Runs podsec-create-policy for `options.ip`: read, plan and validate first, outside the lock (a failing
+ * check creates nothing, not even the lock's directory), then read, plan and apply again under
+ * {@link PODSEC_LOCK}, so that the files are changed from what they are at that moment.
  * @throws see {@link readPolicyState}; UsageError `CHANGES_INVALID`
  */
 export async function createPolicy(
   sys: System,
   options: CreatePolicyOptions,
 ): Promise<CreatePolicyResult> {
-  const run = async (): Promise<CreatePolicyResult> => {
-    const state = await readPolicyState(sys, options);
-    const { changes, warnings } = planPolicyChanges(state);
+  const cache: { trust?: ValidatedTrust } = {};
+  const plan = async () => {
+    const state = await readPolicyState(sys, options, cache);
+    return { state, ...planPolicyChanges(state) };
+  };
+  const run = async (planned: Awaited<ReturnType<typeof plan>>): Promise<CreatePolicyResult> => {
+    const { state, changes, warnings } = planned;
     for (const w of warnings) sys.report.warn(w);
     const report = await applyChanges(sys, changes);
     for (const r of report.changes)
@@ -401,9 +411,10 @@ export async function createPolicy(
       warnings: [...warnings, ...report.warnings],
     };
   };
-  if (sys.dryRun) return run();
-  // NOTE: withLock creates /run in a fresh tree that lacks it (a running system has it)
-  return sys.fs.withLock(PODSEC_LOCK, run);
+  if (sys.dryRun) return run(await plan());
+  await validateChanges(sys, (await plan()).changes);
+  // NOTE: withLock creates /run in a fresh tree that lacks it (a running system has it): only now
+  return sys.fs.withLock(PODSEC_LOCK, async () => run(await plan()));
 }
 
 /** Result of {@link exportTrustBundle}. */
