@@ -1,6 +1,18 @@
 /** Message catalogue of podsec-k8s (English and Russian), keyed by error code or message id. */
 export const u7sMessages = {
   en: {
+    UPGRADE_NO_MASTER: '{node} is not a node of the cluster',
+    UPGRADE_NOT_CONTROL_PLANE: '{node} is not a control-plane node',
+    UPGRADE_NO_SELF: 'this host ({node}) is not a node of the cluster',
+    UPGRADE_BAD_VERSION: 'invalid version "{value}"',
+    UPGRADE_BAD_PATH: 'not an absolute path: {value}',
+    UPGRADE_NOTHING: 'nothing to upgrade: the target is {value}',
+    UPGRADE_SKEW:
+      'node {node} breaks the version skew (kubelet at most one minor older than the API server): upgrade it first',
+    UPGRADE_MINOR_MISSING: 'no {value} release is available: minors are upgraded one at a time',
+    UPGRADE_UNREACHABLE: 'the cluster is not reachable through {kubeconfig}',
+    UPGRADE_STEP_FAILED: 'upgrade step failed: {step}',
+    UPGRADE_WAIT_TIMEOUT: 'gave up waiting: {step}',
     MASTER_USAGE: 'Format:\n\t{command} <adminUser>',
     MASTER_NO_USER: 'user {user} does not exist',
     MASTER_BAD_HOME: 'user {user} has no home directory',
@@ -82,6 +94,18 @@ export const u7sMessages = {
     'u7s.status.down': 'not running ({reason})',
   },
   ru: {
+    UPGRADE_NO_MASTER: '{node} не является узлом кластера',
+    UPGRADE_NOT_CONTROL_PLANE: '{node} не является узлом плоскости управления',
+    UPGRADE_NO_SELF: 'этот хост ({node}) не является узлом кластера',
+    UPGRADE_BAD_VERSION: 'недопустимая версия "{value}"',
+    UPGRADE_BAD_PATH: 'путь не абсолютный: {value}',
+    UPGRADE_NOTHING: 'обновлять нечего: целевая версия {value}',
+    UPGRADE_SKEW:
+      'узел {node} нарушает допустимое расхождение версий (kubelet не более чем на одну минорную версию старше API-сервера): сначала обновите его',
+    UPGRADE_MINOR_MISSING: 'выпуск {value} недоступен: минорные версии обновляются по одной',
+    UPGRADE_UNREACHABLE: 'кластер недоступен через {kubeconfig}',
+    UPGRADE_STEP_FAILED: 'шаг обновления не выполнен: {step}',
+    UPGRADE_WAIT_TIMEOUT: 'ожидание прекращено: {step}',
     MASTER_USAGE: 'Формат:\n\t{command} <администратор>',
     MASTER_NO_USER: 'пользователь {user} не существует',
     MASTER_BAD_HOME: 'у пользователя {user} нет домашнего каталога',

@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import {
+  CONTROL_PLANE_BINARIES,
+  createTestSystem,
+  freePort,
+  k8sBinary,
+  requireCommands,
+  runProgram,
+  startControlPlane,
+  type ControlPlane,
+} from '@podsec/test-utils';
+import { planUpgrade, type UpgradeInput } from '../upgrade/plan-upgrade.ts';
+import { cli } from './podsec-k8s-upgrade.ts';
+
+const node = (name: string, v: string, cp = false) => ({
+  name,
+  kubeletVersion: v,
+  controlPlane: cp,
+  unschedulable: false,
+});
+const BASE: UpgradeInput = {
+  master: 'm1',
+  self: 'm1',
+  serverVersion: 'v1.36.4',
+  nodes: [node('m1', 'v1.36.4', true), node('m2', 'v1.36.4', true), node('w1', 'v1.35.9')],
+  available: ['v1.37.9', 'v1.37.11', 'v1.38.0', 'v1.36.5'],
+  kubeconfig: '/etc/kubernetes/admin.conf',
+};
+const summary = (i: UpgradeInput) =>
+  planUpgrade(i).phases.map((p) => [
+    p.version,
+    p.steps.map((s) =>
+      s.kind === 'run'
+        ? `${s.file} ${s.args.filter((a) => !a.startsWith('--kubeconfig')).join(' ')}`
+        : `wait ${s.nodes.join(',')}>=1.${s.minor}`,
+    ),
+  ]);
+
+describe('planUpgrade', () => {
+  it('steps the first control plane one minor at a time, latest patch by semantic order, apply then restart', () => {
+    assert.deepEqual(summary(BASE), [
+      [
+        'v1.37.11',
+        [
+          'wait m2,w1>=1.36',
+          'kubectl drain m1 --ignore-daemonsets --delete-emptydir-data --timeout=300s',
+          'kubeadm upgrade plan v1.37.11',
+          'kubeadm upgrade apply -y v1.37.11',
+          'systemctl restart kubelet.service',
+          'kubectl uncordon m1',
+          'wait m1>=1.37',
+        ],
+      ],
+      [
+        'v1.38.0',
+        [
+          'wait m2,w1>=1.37',
+          'kubectl drain m1 --ignore-daemonsets --delete-emptydir-data --timeout=300s',
+          'kubeadm upgrade plan v1.38.0',
+          'kubeadm upgrade apply -y v1.38.0',
+          'systemctl restart kubelet.service',
+          'kubectl uncordon m1',
+          'wait m1>=1.38',
+        ],
+      ],
+    ]);
+  });
+
+  it('gives other nodes kubeadm upgrade node after the first control plane, and the rootless kubelet unit', () => {
+    const s = summary({ ...BASE, self: 'w1', toMinor: '1.37', rootless: true });
+    assert.deepEqual(s, [
+      [
+        'v1.37.11',
+        [
+          'wait m1>=1.37',
+          'kubectl drain w1 --ignore-daemonsets --delete-emptydir-data --timeout=300s',
+          'kubeadm upgrade node',
+          'systemctl --user -M u7s-admin@ restart kubelet.service',
+          'kubectl uncordon w1',
+          'wait w1>=1.37',
+        ],
+      ],
+    ]);
+  });
+
+  it('refuses: unknown master, a worker as master, this host not a node, skew, a missing minor, no newer version', () => {
+    assert.throws(() => planUpgrade({ ...BASE, master: 'x' }), { code: 'UPGRADE_NO_MASTER' });
+    assert.throws(() => planUpgrade({ ...BASE, master: 'w1' }), {
+      code: 'UPGRADE_NOT_CONTROL_PLANE',
+    });
+    assert.throws(() => planUpgrade({ ...BASE, self: 'other' }), { code: 'UPGRADE_NO_SELF' });
+    assert.throws(() => planUpgrade({ ...BASE, nodes: [...BASE.nodes, node('w2', 'v1.34.1')] }), {
+      code: 'UPGRADE_SKEW',
+      message: /w2 runs kubelet 1\.34 beside API server 1\.36/,
+    });
+    assert.throws(() => planUpgrade({ ...BASE, nodes: [...BASE.nodes, node('w3', 'v1.37.0')] }), {
+      code: 'UPGRADE_SKEW',
+    });
+    assert.throws(() => planUpgrade({ ...BASE, available: ['v1.38.0'], toMinor: '1.38' }), {
+      code: 'UPGRADE_MINOR_MISSING',
+      message: /no 1\.37 release/,
+    });
+    assert.throws(() => planUpgrade({ ...BASE, toMinor: '1.36' }), { code: 'UPGRADE_NOTHING' });
+  });
+});
+
+describe('podsec-k8s-upgrade against a real control plane', () => {
+  let cp: ControlPlane | undefined;
+  let kubectl = '';
+  before(async () => {
+    const k = k8sBinary('kubectl');
+    if (!k || CONTROL_PLANE_BINARIES.some((b) => !k8sBinary(b))) return;
+    kubectl = k;
+    cp = await startControlPlane();
+    // nodes as kubelets would register them (no kubelet can run here: cgroup v1), status through its subresource
+    for (const [name, cpNode] of [
+      ['m1', true],
+      ['w1', false],
+    ] as const) {
+      const manifest = {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name,
+          labels: cpNode ? { 'node-role.kubernetes.io/control-plane': '' } : {},
+        },
+      };
+      await execa(kubectl, [`--kubeconfig=${cp.kubeconfigPath}`, 'apply', '-f', '-'], {
+        input: JSON.stringify(manifest),
+      });
+    }
+  });
+  after(async () => {
+    await cp?.stop();
+  });
+
+  it('--dry-run reads the node versions from the API and prints the plan', async (t) => {
+    const tools = requireCommands(t, [...CONTROL_PLANE_BINARIES, 'kubectl']);
+    if (!tools || !cp) return;
+    const server = JSON.parse(
+      (await execa(kubectl, [`--kubeconfig=${cp.kubeconfigPath}`, 'version', '-o', 'json'])).stdout,
+    ) as { serverVersion: { gitVersion: string } };
+    const [, minor] = /^v1\.(\d+)\./.exec(server.serverVersion.gitVersion)!;
+    const cur = Number(minor);
+    for (const [name, v] of [
+      ['m1', server.serverVersion.gitVersion],
+      ['w1', `v1.${cur - 1}.3`],
+    ] as [string, string][])
+      await execa(kubectl, [
+        `--kubeconfig=${cp.kubeconfigPath}`,
+        'patch',
+        'node',
+        name,
+        '--subresource=status',
+        '--type=merge',
+        '-p',
+        JSON.stringify({ status: { nodeInfo: { kubeletVersion: v } } }),
+      ]);
+    const sys = await createTestSystem(t, {
+      env: { PATH: `${path.dirname(kubectl)}:${process.env['PATH']}` },
+    });
+    const next = `v1.${cur + 1}.2`;
+    const r = await runProgram(
+      cli,
+      [
+        'm1',
+        '--node',
+        'w1',
+        '--kubeconfig',
+        cp.kubeconfigPath,
+        '--available',
+        `${next},v1.${cur + 1}.10`,
+        '--dry-run',
+        '--json',
+      ],
+      { system: sys },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as {
+      dryRun: boolean;
+      plan: { role: string; from: string; to: string };
+    };
+    assert.equal(doc.dryRun, true);
+    assert.equal(doc.plan.role, 'worker');
+    assert.equal(doc.plan.from, server.serverVersion.gitVersion);
+    assert.equal(doc.plan.to, `v1.${cur + 1}.10`);
+
+    // a node two minors behind: refused with exit 2, naming it
+    await execa(kubectl, [
+      `--kubeconfig=${cp.kubeconfigPath}`,
+      'patch',
+      'node',
+      'w1',
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { nodeInfo: { kubeletVersion: `v1.${cur - 2}.0` } } }),
+    ]);
+    const skew = await runProgram(
+      cli,
+      ['m1', '--node', 'w1', '--kubeconfig', cp.kubeconfigPath, '--available', next, '--dry-run'],
+      { system: sys },
+    );
+    assert.equal(skew.code, 2, skew.stderr);
+    assert.match(skew.stderr, /w1/);
+  });
+
+  it('refuses clearly, within the bound, when the cluster is unreachable', async (t) => {
+    const tools = requireCommands(t, ['kubectl']);
+    if (!tools) return;
+    const dir = await mkdtemp(path.join(tmpdir(), 'upgrade-kc-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const port = await freePort();
+    const kc = path.join(dir, 'admin.conf');
+    await writeFile(
+      kc,
+      `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:${port}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: x}\n`,
+    );
+    const sys = await createTestSystem(t, {
+      env: { PATH: `${path.dirname(tools.kubectl)}:${process.env['PATH']}` },
+    });
+    const started = Date.now();
+    const r = await runProgram(
+      cli,
+      ['m1', '--node', 'm1', '--kubeconfig', kc, '--available', 'v1.38.0'],
+      {
+        system: sys,
+      },
+    );
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /not reachable through/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.ok(Date.now() - started < 30_000);
+  });
+});

@@ -1,0 +1,71 @@
+import { Command, requireRoot, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import { u7sMessages } from '../messages.ts';
+
+const NAME = 'podsec-k8s-upgrade';
+
+/** Exit codes of podsec-k8s-upgrade (1 as the original for usage and refusals). */
+export const exitCodes = {
+  NOT_ROOT: 1,
+  UPGRADE_NO_MASTER: 1,
+  UPGRADE_NOT_CONTROL_PLANE: 1,
+  UPGRADE_NO_SELF: 1,
+  UPGRADE_BAD_VERSION: 1,
+  UPGRADE_BAD_PATH: 1,
+  UPGRADE_NOTHING: 1,
+  UPGRADE_NO_VERSIONS: 1,
+  UPGRADE_SKEW: 2,
+  UPGRADE_MINOR_MISSING: 2,
+  UPGRADE_UNREACHABLE: 3,
+  UPGRADE_STEP_FAILED: 4,
+  UPGRADE_WAIT_TIMEOUT: 5,
+} as const;
+
+function createProgram(ctx: CliContext) {
+  return new Command(NAME)
+    .description(
+      'Upgrade Kubernetes on this node, one minor at a time, in step with the cluster: wait until the\n' +
+        'version skew allows it, drain, kubeadm upgrade plan/apply (first control plane) or kubeadm upgrade\n' +
+        'node, restart the kubelet, uncordon, wait for the new kubelet. Run it on every node; --dry-run prints\n' +
+        'the plan.\n\n' +
+        'Exit codes: 0 ok, 1 usage or refused input, 2 version skew or a minor missing, 3 cluster not\n' +
+        'reachable, 4 a step failed, 5 a wait timed out.',
+    )
+    .argument('<masterNodeName>', 'the first control-plane node (runs kubeadm upgrade apply)')
+    .argument('[toMinorVersion]', 'target minor, e.g. 1.39 (default: the highest available)')
+    .requiredOption(
+      '--available <versions>',
+      'versions the registry offers, comma-separated (e.g. v1.38.1,v1.39.0)',
+    )
+    .option('--node <name>', 'this node (default: the host name)')
+    .option('--kubeconfig <file>', 'admin kubeconfig', '/etc/kubernetes/admin.conf')
+    .option('--rootless', 'the kubelet is the user unit of u7s-admin')
+    .action(async (master: string, toMinor: string | undefined, o) => {
+      const { readUpgradePlan, runUpgrade } = await import('../upgrade/upgrade.ts');
+      const { formatUpgradePlan } = await import('../upgrade/plan-upgrade.ts');
+      const opts = {
+        master,
+        ...(toMinor === undefined ? {} : { toMinor }),
+        self: o.node ?? (await ctx.system.hostFs.readText('/proc/sys/kernel/hostname')).trim(),
+        kubeconfig: o.kubeconfig,
+        available: o.available.split(',').filter((x) => x !== ''),
+        ...(o.rootless ? { rootless: true } : {}),
+      };
+      const plan = await readUpgradePlan(ctx.system, opts);
+      if (!ctx.system.dryRun) {
+        requireRoot(ctx);
+        await runUpgrade(ctx.system, opts, plan);
+      }
+      ctx.system.report.result(formatUpgradePlan(plan).join('\n'), {
+        dryRun: ctx.system.dryRun,
+        plan,
+      });
+    });
+}
+
+/** The podsec-k8s-upgrade binary. */
+export const cli: CliDefinition = {
+  name: NAME,
+  create: createProgram,
+  exitCodes,
+  messages: u7sMessages,
+};
