@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { execa } from 'execa';
+import { requireCommand } from '@podsec/test-utils';
 import { ensureInsecureRegistry, parseRegistriesConf } from './registries-conf.ts';
 
 const V2 = `# system registries
@@ -164,4 +169,54 @@ describe('ensureInsecureRegistry', () => {
       'unqualified-search-registries = ["docker.io"]\r\n\r\n[[registry]]\r\nlocation = "registry.local"\r\ninsecure = true\r\n',
     );
   });
+});
+
+describe('ensureInsecureRegistry as the real podman reads the result', () => {
+  /** podman's view of a registries.conf: its registries, or the error it refuses the file with. */
+  async function podmanRegistries(t: TestContext, text: string) {
+    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-regconf-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(path.join(dir, 'registries.conf'), text);
+    const r = await execa(
+      'podman',
+      [
+        '--root',
+        path.join(dir, 'storage'),
+        '--runroot',
+        path.join(dir, 'run'),
+        '--storage-driver',
+        'vfs',
+        'info',
+        '--format',
+        'json',
+      ],
+      {
+        reject: false,
+        env: { CONTAINERS_REGISTRIES_CONF: path.join(dir, 'registries.conf') },
+        timeout: 60_000,
+      },
+    );
+    assert.equal(r.exitCode, 0, `podman refuses:\n${text}\n${r.stderr}`);
+    return (JSON.parse(r.stdout) as { registries: Record<string, { Insecure?: boolean }> })
+      .registries;
+  }
+  const cases: Record<string, string> = {
+    fresh: '',
+    'an entry with a trailing /': '[[registry]]\nlocation = "registry.local/"\n',
+    'a secure entry': '[[registry]]\nlocation = "registry.local"\ninsecure = false\n',
+    'a narrower prefix at the same location':
+      '[[registry]]\nprefix = "registry.local/x"\nlocation = "registry.local"\n',
+  };
+  for (const [name, text] of Object.entries(cases)) {
+    it(`${name}: podman accepts the file, registry.local is insecure, and a re-run changes nothing`, async (t) => {
+      if (requireCommand(t, 'podman') === undefined) return;
+      const once = ensureInsecureRegistry(text, 'registry.local');
+      assert.equal(once.changed, true);
+      const registries = await podmanRegistries(t, once.text);
+      assert.equal(registries['registry.local']?.Insecure, true, JSON.stringify(registries));
+      const again = ensureInsecureRegistry(once.text, 'registry.local');
+      assert.equal(again.changed, false);
+      assert.equal(again.text, once.text);
+    });
+  }
 });

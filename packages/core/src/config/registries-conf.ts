@@ -232,24 +232,26 @@ export function ensureInsecureRegistry(text: string, location: string): EnsureIn
     if (before.v1.insecure.includes(location)) return { text, changed: false, version: 1 };
     out = addV1Insecure(text, lines, location, nl);
   } else {
-    const index = before.registries.findIndex((r) => (r.prefix ?? r.location) === location);
-    if (index === -1) {
-      out = appendBlock(text, [
-        '[[registry]]',
-        `location = ${JSON.stringify(location)}`,
-        'insecure = true',
-      ]);
-    } else {
-      if (before.registries[index]?.insecure === true) return { text, changed: false, version: 2 };
-      const entries = sections(lines).filter((s) => s.array && s.header === 'registry');
-      const section = entries[index];
-      if (section === undefined || entries.length !== before.registries.length) {
-        throw new UsageError(
-          'REGISTRIES_CONF_UNSUPPORTED',
-          'cannot edit registries.conf: [[registry]] entries are not all written as [[registry]] tables',
-        );
-      }
-      const copy = [...lines];
+    // podman keys entries by location (a trailing / dropped) and refuses two with a different `insecure`:
+    // every entry at this location is marked, and one whose prefix is the location is added when missing
+    const mine = (r: RegistryEntry) => normalLocation(r.prefix ?? r.location) === location;
+    const atLocation = (r: RegistryEntry) => mine(r) || normalLocation(r.location) === location;
+    const marked = before.registries
+      .map((r, i) => (atLocation(r) && r.insecure !== true ? i : -1))
+      .filter((i) => i !== -1);
+    const missing = !before.registries.some(mine);
+    if (marked.length === 0 && !missing) return { text, changed: false, version: 2 };
+    const entries = sections(lines).filter((s) => s.array && s.header === 'registry');
+    if (marked.length > 0 && entries.length !== before.registries.length) {
+      throw new UsageError(
+        'REGISTRIES_CONF_UNSUPPORTED',
+        'cannot edit registries.conf: [[registry]] entries are not all written as [[registry]] tables',
+      );
+    }
+    const copy = [...lines];
+    // from the last entry up, so that inserted lines do not move the sections still to edit
+    for (const index of [...marked].reverse()) {
+      const section = entries[index]!;
       let replaced = false;
       for (let i = section.start + 1; i < section.end; i++) {
         const line = copy[i] as string;
@@ -261,8 +263,14 @@ export function ensureInsecureRegistry(text: string, location: string): EnsureIn
         }
       }
       if (!replaced) copy.splice(section.start + 1, 0, 'insecure = true');
-      out = copy.join(nl);
     }
+    out = copy.join(nl);
+    if (missing)
+      out = appendBlock(out, [
+        '[[registry]]',
+        `location = ${JSON.stringify(location)}`,
+        'insecure = true',
+      ]);
   }
   verifyInsecureEdit(before, out, location);
   return { text: out, changed: true, version: before.version };
@@ -309,6 +317,11 @@ function addV1Insecure(text: string, lines: string[], location: string, nl: stri
   return `${flat.slice(0, last + 1)}${insert}${flat.slice(last + 1)}`.split('\n').join(nl);
 }
 
+/** A location as podman compares them: without a trailing `/`. */
+function normalLocation(l: string | undefined): string | undefined {
+  return l?.replace(/\/+$/, '');
+}
+
 function verifyInsecureEdit(before: RegistriesConf, text: string, location: string): void {
   let after: RegistriesConf;
   try {
@@ -326,8 +339,12 @@ function verifyInsecureEdit(before: RegistriesConf, text: string, location: stri
       ? after.v1.insecure.includes(location) &&
         after.v1.insecure.length === before.v1.insecure.length + 1
       : after.registries.some(
-          (r) => (r.prefix ?? r.location) === location && r.insecure === true,
-        ) && after.registries.length - before.registries.length <= 1);
+          (r) => normalLocation(r.prefix ?? r.location) === location && r.insecure === true,
+        ) &&
+        after.registries.every(
+          (r) => normalLocation(r.location) !== location || r.insecure === true,
+        ) &&
+        after.registries.length - before.registries.length <= 1);
   if (!ok)
     throw new InternalError(
       'REGISTRIES_CONF_EDIT_FAILED',
