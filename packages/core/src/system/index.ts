@@ -15,6 +15,8 @@ export type {
   WriteResult,
 } from './types.ts';
 export { createRootFs, formatBackupStamp } from './node-fs.ts';
+export { readSecretFile, resolveHostPath } from './secret.ts';
+export type { ReadSecretOptions } from './secret.ts';
 export type { RootFsOptions } from './node-fs.ts';
 export { createProcessRunner, runOrThrow } from './process.ts';
 export { createUserDatabase, parseGroup, parsePasswd, parseSubIds, validateName } from './users.ts';
