@@ -386,7 +386,7 @@ describe('planKubeadm', () => {
     );
     const cp = configured([...JOIN, '--control-plane', '--certificate-key', KEY]);
     assert.equal(cp.role, 'master');
-    assert.ok(cp.files.some((f) => f.path === '/etc/podsec/u7s/audit/policy.yaml'));
+    assert.ok(cp.files.some((f) => f.path === '/etc/kubernetes/audit/policy.yaml'));
     assert.throws(() => planKubeadm([...JOIN, '--certificate-key', KEY], facts), {
       code: 'KUBEADM_FLAG_REFUSED',
     });

@@ -72,7 +72,7 @@ describe('renderKubeadmConfig', () => {
     const apiArgs = Object.fromEntries(
       c['apiServer'].extraArgs.map((a: { name: string; value: string }) => [a.name, a.value]),
     );
-    assert.equal(apiArgs['audit-policy-file'], '/etc/podsec/u7s/audit/policy.yaml');
+    assert.equal(apiArgs['audit-policy-file'], '/etc/kubernetes/audit/policy.yaml');
     assert.equal(apiArgs['audit-log-maxbackup'], '3');
     assert.equal(d[2]!['cgroupDriver'], 'cgroupfs');
     assert.deepEqual(d[2]!['featureGates'], { KubeletInUserNamespace: true });

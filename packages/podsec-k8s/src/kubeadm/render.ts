@@ -77,10 +77,10 @@ function bad(code: string, message: string, value: string): never {
   throw new UsageError(code, message, { details: { value } });
 }
 
-/** Where the API audit lives (fix: a root-owned policy, logs under /var/log, not /etc). */
+/** Where the API audit lives (fix: logs under /var/log, not /etc; the policy file is written by root). */
 export const AUDIT = {
-  policy: '/etc/podsec/u7s/audit/policy.yaml',
-  dir: '/etc/podsec/u7s/audit',
+  policy: '/etc/kubernetes/audit/policy.yaml',
+  dir: '/etc/kubernetes/audit',
   logDir: '/var/log/kubernetes/audit',
   log: '/var/log/kubernetes/audit/audit.log',
 } as const;
