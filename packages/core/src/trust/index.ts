@@ -2,6 +2,7 @@
 export {
   exportPublicKey,
   generateKey,
+  formatRevocationFile,
   keyInfo,
   passphraseFromBytes,
   readPassphrase,

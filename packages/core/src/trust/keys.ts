@@ -34,6 +34,11 @@ export interface GeneratedKey {
   /** Upper-case hex fingerprint of the primary key. */
   readonly fingerprint: string;
   readonly userIds: string[];
+  /**
+   * Armoured revocation signature of the primary key, made with the key at generation (reason "no reason
+   * specified"), as gpg keeps one for every key it generates. See {@link formatRevocationFile}.
+   */
+  readonly revocationCertificate?: string;
 }
 
 /** What {@link keyInfo} tells about a key. */
@@ -115,14 +120,46 @@ export async function generateKey(options: GenerateKeyOptions): Promise<Generate
   }
   if (generated === undefined)
     throw new UsageError('KEY_GENERATE_FAILED', `unknown key type "${String(type)}"`);
-  const { privateKey, publicKey } = generated;
+  const { privateKey, publicKey, revocationCertificate } = generated;
   return {
     privateKeyArmored: privateKey.armor(),
     publicKeyArmored: publicKey.armor(),
     publicKeyBinary: publicKey.write(),
     fingerprint: publicKey.getFingerprint().toUpperCase(),
     userIds: publicKey.getUserIDs(),
+    revocationCertificate,
   };
+}
+
+/**
+ * The file gpg leaves in `~/.gnupg/openpgp-revocs.d/<FINGERPRINT>.rev` for a new key: an explanation, then the
+ * armoured revocation signature with a colon before its first line, so that importing the file by accident revokes
+ * nothing; removing that colon makes it importable (`gpg --import`), which revokes the key.
+ */
+export function formatRevocationFile(
+  key: Pick<GeneratedKey, 'fingerprint' | 'userIds'>,
+  revocationCertificate: string,
+): string {
+  const armored = revocationCertificate.trim();
+  if (!armored.startsWith('-----BEGIN PGP PUBLIC KEY BLOCK-----'))
+    throw new UsageError('KEY_GENERATE_FAILED', 'the revocation certificate is not armoured');
+  return [
+    'Revocation certificate of the OpenPGP key',
+    '',
+    `    ${key.fingerprint}`,
+    ...key.userIds.map((u) => `    ${u}`),
+    '',
+    'Importing this certificate into a keyring (and publishing it) declares the key revoked; that',
+    'cannot be undone. Keep it for the day the secret key is lost or compromised. While the secret',
+    'key is still at hand, a new certificate with the real reason is the better choice',
+    '(gpg --generate-revocation).',
+    '',
+    'The colon before the first line of the certificate below keeps an accidental import from',
+    'revoking the key: remove it with a text editor before importing the certificate.',
+    '',
+    `:${armored}`,
+    '',
+  ].join('\n');
 }
 
 /**

@@ -295,3 +295,57 @@ describe('createImageMakers and the maker’s GnuPG configuration', () => {
     await execa('gpgconf', ['--homedir', gnupg, '--kill', 'gpg-agent'], { reject: false });
   });
 });
+
+describe('createImageMakers: revocation certificate of a new key', () => {
+  it('leaves ~/.gnupg/openpgp-revocs.d/<FPR>.rev (0600, the maker’s) as gpg does, and importing it revokes the key', async (t) => {
+    if (requireCommand(t, 'gpg') === undefined) return;
+    const { system } = await prepareServer(t);
+    const r = await createImageMakers(system, {
+      makers: [{ user: 'rv', scope: 'registry.local/rv' }],
+      key,
+      ...secrets,
+    });
+    const m = r.makers[0]!;
+    const fpr = m.key.fingerprint!;
+    const uid = (await system.users.getUser('rv'))!.uid;
+    const dir = path.join(system.root, m.home, '.gnupg/openpgp-revocs.d');
+    const file = path.join(dir, `${fpr}.rev`);
+    const st = await lstat(file);
+    assert.ok(st.isFile(), file);
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.equal(st.uid, uid);
+    const dirSt = await lstat(dir);
+    assert.equal(dirSt.mode & 0o777, 0o700);
+    assert.equal(dirSt.uid, uid);
+    const text = await readFile(file, 'utf8');
+    assert.ok(text.includes(fpr), 'the file names the key');
+    assert.match(text, /^:-----BEGIN PGP PUBLIC KEY BLOCK-----$/m, 'protected by the colon');
+
+    // a scratch keyring holding only the maker's public key
+    const scratch = await mkdtemp(path.join(tmpdir(), 'podsec-revoke-'));
+    t.after(async () => {
+      await execa('gpgconf', ['--homedir', scratch, '--kill', 'gpg-agent'], { reject: false });
+      await rm(scratch, { recursive: true, force: true });
+    });
+    const gpg = (args: string[], input?: string) =>
+      execa('gpg', ['--homedir', scratch, '--batch', '--no-tty', ...args], {
+        reject: false,
+        env: { PATH: process.env['PATH'], LANG: 'C' },
+        ...(input === undefined ? {} : { input }),
+      });
+    const imported = await gpg(['--import', path.join(system.root, m.key.publicKeyPath)]);
+    assert.equal(imported.exitCode, 0, imported.stderr);
+    const validity = async () =>
+      (await gpg(['--list-keys', '--with-colons', fpr])).stdout
+        .split('\n')
+        .find((l) => l.startsWith('pub:'))
+        ?.split(':')[1];
+    assert.notEqual(await validity(), 'r');
+    // the file as it is revokes nothing (the colon); without the colon it revokes the key
+    await gpg(['--import', file]);
+    assert.notEqual(await validity(), 'r');
+    const revoked = await gpg(['--import'], text.replace(/^:-----BEGIN/m, '-----BEGIN'));
+    assert.equal(revoked.exitCode, 0, revoked.stderr);
+    assert.equal(await validity(), 'r');
+  });
+});

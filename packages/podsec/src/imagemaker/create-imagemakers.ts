@@ -5,6 +5,7 @@
  */
 import { errorMessage, NotFoundError, PodsecError, UsageError } from '@podsec/core';
 import {
+  formatRevocationFile,
   generateKey as coreGenerateKey,
   keyInfo,
   readPrivateKey,
@@ -147,6 +148,9 @@ interface KeyPlan {
   /** Armoured private key to store (generate) or the stored one (reuse). */
   privateKeyArmored?: string;
   publicKeyArmored?: string;
+  /** Armoured revocation certificate of a generated key. */
+  revocationCertificate?: string;
+  userIds?: readonly string[];
 }
 
 interface MakerPlan {
@@ -287,6 +291,9 @@ export async function createImageMakers(
         p.key.privateKeyArmored = gen.privateKeyArmored;
         p.key.publicKeyArmored = gen.publicKeyArmored;
         p.key.fingerprint = gen.fingerprint;
+        p.key.userIds = gen.userIds;
+        if (gen.revocationCertificate !== undefined)
+          p.key.revocationCertificate = gen.revocationCertificate;
       }
     }
   }
@@ -516,6 +523,38 @@ async function planUserDirs(
 }
 
 /**
+ * A new key's revocation certificate in `~/.gnupg/openpgp-revocs.d/<FINGERPRINT>.rev` (0600, the maker's), where
+ * gpg's own key generation leaves one, so the maker can revoke a lost key as with a key made by gpg.
+ */
+async function planRevocationCertificate(
+  sys: System,
+  list: PlanList,
+  p: MakerPlan,
+  owner: Owner,
+): Promise<void> {
+  const { fingerprint, revocationCertificate } = p.key;
+  if (p.key.state !== 'generate') return;
+  // a dry run generates no key: the same step, under a placeholder name
+  if (!sys.dryRun && (fingerprint === undefined || !revocationCertificate)) return;
+  if (!(await planUserDirs(sys, list, p.home, '.gnupg', owner, 0o700))) return;
+  if (!(await planUserDirs(sys, list, p.home, '.gnupg/openpgp-revocs.d', owner, 0o700))) return;
+  list.add({
+    kind: 'file',
+    path: `${p.home}/.gnupg/openpgp-revocs.d/${fingerprint ?? '<fingerprint>'}.rev`,
+    content:
+      fingerprint === undefined || revocationCertificate === undefined
+        ? ''
+        : formatRevocationFile(
+            { fingerprint, userIds: [...(p.key.userIds ?? [])] },
+            revocationCertificate,
+          ),
+    mode: 0o600,
+    ...owner,
+    backup: false,
+  });
+}
+
+/**
  * The read-only part of the plan that needs a program: is gpg installed, and does the maker's keyring
  * already hold the key (listed as the maker, `--no-options`)?
  */
@@ -719,6 +758,7 @@ async function planChanges(sys: System, input: PlanInput): Promise<Planned> {
         });
       }
       gpg.set(p.user, await planGnupg(sys, list, p, owner, haveGpg));
+      await planRevocationCertificate(sys, list, p, owner);
     }
     // docs/weaknesses.md#w7-permissions-of-varsigstore: the public key is written by root, not by the maker
     if (p.key.publicKeyArmored !== undefined || p.key.state === 'generate') {
