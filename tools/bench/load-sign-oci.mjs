@@ -7,7 +7,8 @@
 // of machine load or a registry that already holds the blobs favours neither side. Prints median/min/max of each side
 // and of the per-round ratio ours/ref (target <= 1.0) and ends with one JSON summary line per comparison.
 // Run: npm run build && node --conditions=podsec-source tools/bench/load-sign-oci.mjs [ROUNDS=5] [BIG_MB=100]
-// (BENCH_QUICK=1: 3 rounds, 20 MB; BENCH_RUNS=N overrides the rounds.)
+// (BENCH_QUICK=1: 3 rounds, 20 MB; BENCH_RUNS=N overrides the rounds; BENCH_ONLY=load or save, and
+// BENCH_VARIANTS=tiny or big, run only that part.)
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
@@ -24,6 +25,10 @@ const bundle = (bin) => path.join(bundleDir, `${bin}.mjs`);
 const quick = !['', '0', 'false', undefined].includes(process.env.BENCH_QUICK);
 const ROUNDS = Number(process.env.BENCH_RUNS || process.argv[2] || (quick ? 3 : 5));
 const BIG_MB = Number(process.argv[3] ?? (quick ? 20 : 100));
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : ['save', 'load'];
+const VARIANTS = process.env.BENCH_VARIANTS
+  ? process.env.BENCH_VARIANTS.split(',')
+  : ['tiny', 'big'];
 
 for (const bin of ['podsec-load-sign-oci', 'podsec-save-oci']) {
   if (!(await stat(bundle(bin)).catch(() => undefined)))
@@ -154,12 +159,15 @@ try {
   const variants = [
     { name: 'tiny', image: 'bench/tiny:1', contents: `bench ${Math.random()}\n` },
     {
+      kind: 'big',
       name: `${BIG_MB} MB`,
       image: 'bench/big:1',
       // random hex: a layer that gzip halves and xz does not shrink further, like the compressed layers of real images
       contents: randomBytes((BIG_MB * 1e6) / 2).toString('hex'),
     },
   ];
+  for (let i = variants.length - 1; i >= 0; i--)
+    if (!VARIANTS.includes(variants[i].kind ?? variants[i].name)) variants.splice(i, 1);
   console.log(`building ${variants.map((v) => v.image).join(', ')} ...`);
   for (const v of variants) {
     const [name, tag] = v.image.split(':');
@@ -171,42 +179,43 @@ try {
   const fresh = () => path.join(work, `run-${++n}`);
   for (const v of variants) {
     // save-oci: ours against skopeo copy + tar | xz -T0 -9
-    await compare(`save-1 (${v.name})`, {
-      prepare: async () => ({ dir: fresh() }),
-      ours: ({ dir }) =>
-        timed(process.execPath, [
-          bundle('podsec-save-oci'),
-          dir,
-          'amd64',
-          v.image,
-          '--registry',
-          source.host,
-          '--tmpdir',
-          work,
-        ]),
-      ref: async ({ dir }) => {
-        await mkdir(dir);
-        const t0 = performance.now();
-        await timed('skopeo', [
-          '--override-arch',
-          'amd64',
-          'copy',
-          '--quiet',
-          '--src-tls-verify=false',
-          '--remove-signatures',
-          '--dest-oci-accept-uncompressed-layers',
-          `docker://${source.host}/${v.image}`,
-          `oci:${dir}/amd64:${v.image}`,
-        ]);
-        await timed('sh', [
-          '-c',
-          'tar -C "$1" -cf - amd64 | xz -T0 -9 > "$1/amd64.tar.xz" && rm -rf "$1/amd64"',
-          'sh',
-          dir,
-        ]);
-        return performance.now() - t0;
-      },
-    });
+    if (ONLY.includes('save'))
+      await compare(`save-1 (${v.name})`, {
+        prepare: async () => ({ dir: fresh() }),
+        ours: ({ dir }) =>
+          timed(process.execPath, [
+            bundle('podsec-save-oci'),
+            dir,
+            'amd64',
+            v.image,
+            '--registry',
+            source.host,
+            '--tmpdir',
+            work,
+          ]),
+        ref: async ({ dir }) => {
+          await mkdir(dir);
+          const t0 = performance.now();
+          await timed('skopeo', [
+            '--override-arch',
+            'amd64',
+            'copy',
+            '--quiet',
+            '--src-tls-verify=false',
+            '--remove-signatures',
+            '--dest-oci-accept-uncompressed-layers',
+            `docker://${source.host}/${v.image}`,
+            `oci:${dir}/amd64:${v.image}`,
+          ]);
+          await timed('sh', [
+            '-c',
+            'tar -C "$1" -cf - amd64 | xz -T0 -9 > "$1/amd64.tar.xz" && rm -rf "$1/amd64"',
+            'sh',
+            dir,
+          ]);
+          return performance.now() - t0;
+        },
+      });
     // the archive of both load runs: written by our save-oci
     const out = fresh();
     await run(process.execPath, [
@@ -221,55 +230,56 @@ try {
     ]);
     const archive = path.join(out, 'amd64.tar.xz');
     console.log(`  archive ${((await stat(archive)).size / 2 ** 20).toFixed(1)} MiB`);
-    await compare(`load-1 (${v.name})`, {
-      prepare: async () => {
-        const target = await startReg();
-        return { target, dir: fresh(), cleanup: () => target.stop() };
-      },
-      ours: ({ target, dir }) =>
-        timed(process.execPath, [
-          bundle('podsec-load-sign-oci'),
-          archive,
-          'amd64',
-          'maker@example.org',
-          '--root',
-          root,
-          '--registry-host',
-          target.host,
-          '--key',
-          keyFile,
-          '--lookaside',
-          `file://${dir}-sigs`,
-          '--tmpdir',
-          work,
-          '--platform',
-          'bench',
-        ]),
-      ref: async ({ target, dir }) => {
-        const t0 = performance.now();
-        await mkdir(dir);
-        await timed('sh', ['-c', 'xz -dc "$1" | tar -x -C "$2"', 'sh', archive, dir]);
-        await timed(
-          'skopeo',
-          [
-            '--override-arch',
+    if (ONLY.includes('load'))
+      await compare(`load-1 (${v.name})`, {
+        prepare: async () => {
+          const target = await startReg();
+          return { target, dir: fresh(), cleanup: () => target.stop() };
+        },
+        ours: ({ target, dir }) =>
+          timed(process.execPath, [
+            bundle('podsec-load-sign-oci'),
+            archive,
             'amd64',
-            'copy',
-            '--quiet',
-            '--dest-tls-verify=false',
-            '--registries.d',
-            regd,
-            '--sign-by',
-            key.fingerprint,
-            `oci:${dir}/amd64:${v.image}`,
-            `docker://${target.host}/${v.image}`,
-          ],
-          { GNUPGHOME: gnupg },
-        );
-        await rm(dir, { recursive: true, force: true });
-        return performance.now() - t0;
-      },
-    });
+            'maker@example.org',
+            '--root',
+            root,
+            '--registry-host',
+            target.host,
+            '--key',
+            keyFile,
+            '--lookaside',
+            `file://${dir}-sigs`,
+            '--tmpdir',
+            work,
+            '--platform',
+            'bench',
+          ]),
+        ref: async ({ target, dir }) => {
+          const t0 = performance.now();
+          await mkdir(dir);
+          await timed('sh', ['-c', 'xz -dc "$1" | tar -x -C "$2"', 'sh', archive, dir]);
+          await timed(
+            'skopeo',
+            [
+              '--override-arch',
+              'amd64',
+              'copy',
+              '--quiet',
+              '--dest-tls-verify=false',
+              '--registries.d',
+              regd,
+              '--sign-by',
+              key.fingerprint,
+              `oci:${dir}/amd64:${v.image}`,
+              `docker://${target.host}/${v.image}`,
+            ],
+            { GNUPGHOME: gnupg },
+          );
+          await rm(dir, { recursive: true, force: true });
+          return performance.now() - t0;
+        },
+      });
   }
   console.log('');
   for (const s of summaries) console.log(JSON.stringify(s));
