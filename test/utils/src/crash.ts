@@ -106,6 +106,8 @@ export interface CrashEveryStepOptions<S> {
   readonly invariant?: (root: string, step: number) => Promise<void>;
   /** Entries whose content is random per run (keys): compared by kind, mode and owner only. */
   readonly random?: (rel: string) => boolean;
+  /** A stable name for an entry whose name is random per run (a key's fingerprint in it). @default the name */
+  readonly stableName?: (rel: string) => string;
   /** The clean re-run after an interruption. @default `run(prepared, undefined)` */
   readonly rerun?: (prepared: S) => Promise<{ readonly code: number | undefined }>;
   /** Interrupted runs in flight at once (child processes mostly wait). @default 1 */
@@ -144,7 +146,10 @@ export async function crashEveryStep<S>(
     const v = await liveView(root);
     for (const [rel, entry] of Object.entries(v))
       if (o.random?.(rel)) v[rel] = entry.replace(/ [0-9a-f]{64}$/, ' <random>');
-    return v;
+    if (o.stableName === undefined) return v;
+    const named: typeof v = {};
+    for (const [rel, entry] of Object.entries(v)) named[o.stableName(rel)] = entry;
+    return named;
   };
   const clean = await o.prepare();
   const oldView = await view(o.rootOf(clean));

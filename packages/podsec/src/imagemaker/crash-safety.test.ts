@@ -35,7 +35,10 @@ const ARGS = [
   'b@registry.local',
 ];
 const RANDOM =
-  /(^home\/[a-z]+\/\.config\/podsec\/signing-key\.asc|^var\/sigstore\/keys\/[a-z]+\.pgp)$/;
+  /(^home\/[a-z]+\/\.config\/podsec\/signing-key\.asc|^var\/sigstore\/keys\/[a-z]+\.pgp|^home\/[a-z]+\/\.gnupg\/openpgp-revocs\.d\/[0-9A-F]{40}\.rev)$/;
+/** The revocation certificate is named by the new key's fingerprint. */
+const stableName = (rel: string): string =>
+  rel.replace(/\/[0-9A-F]{40}\.rev$/, '/<fingerprint>.rev');
 
 async function policiesParse(root: string, step: number): Promise<void> {
   for (const file of ['etc/containers/policy.json', 'var/sigstore/keys/policy.json']) {
@@ -53,6 +56,7 @@ const options = (t: TestContext) => ({
   rootOf: (s: TestSystem) => s.root,
   invariant: policiesParse,
   random: (rel: string) => RANDOM.test(rel),
+  stableName,
   rerun: (sys: TestSystem) => runProgram(cli, [...ARGS, '--existing'], { system: sys }),
 });
 

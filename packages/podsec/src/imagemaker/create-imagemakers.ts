@@ -622,11 +622,12 @@ async function planGnupg(
       .catch(() => undefined);
     if (r.exitCode === 0 && r.stdout.includes(`fpr:::::::::${fpr}:`)) return [];
   }
-  list.add(
-    st === undefined
-      ? { kind: 'dir', path: gnupg, mode: 0o700, uid: owner.uid, gid: owner.gid }
-      : { kind: 'dir', path: gnupg, uid: owner.uid, gid: owner.gid, ownTree: true },
-  );
+  if (!list.hasDir(gnupg))
+    list.add(
+      st === undefined
+        ? { kind: 'dir', path: gnupg, mode: 0o700, uid: owner.uid, gid: owner.gid }
+        : { kind: 'dir', path: gnupg, uid: owner.uid, gid: owner.gid, ownTree: true },
+    );
   const base = ['--homedir', homedir, '--no-options', '--batch', '--no-tty', '--quiet'];
   const steps: Change[] = [
     {
@@ -742,6 +743,9 @@ async function planChanges(sys: System, input: PlanInput): Promise<Planned> {
     if (!entry && p.password != null)
       list.add({ kind: 'password', user: p.user, secret: p.password });
     if (p.key.state !== 'public-only') {
+      // before the key itself: a run interrupted in between leaves no key without its certificate (the re-run
+      // would reuse the key and could not make one)
+      await planRevocationCertificate(sys, list, p, owner);
       const privateKeyPath = `${p.home}/${SIGNING_KEY_IN_HOME}`;
       privateKeys.set(p.user, privateKeyPath);
       if (
@@ -758,7 +762,6 @@ async function planChanges(sys: System, input: PlanInput): Promise<Planned> {
         });
       }
       gpg.set(p.user, await planGnupg(sys, list, p, owner, haveGpg));
-      await planRevocationCertificate(sys, list, p, owner);
     }
     // docs/weaknesses.md#w7-permissions-of-varsigstore: the public key is written by root, not by the maker
     if (p.key.publicKeyArmored !== undefined || p.key.state === 'generate') {
