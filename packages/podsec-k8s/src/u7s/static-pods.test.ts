@@ -9,7 +9,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { execa } from 'execa';
 import { parse } from 'yaml';
 import { k8sBinary, requireCommand } from '@podsec/test-utils';
-import { renderKubeadmConfig } from '../kubeadm/render.ts';
+import { AUDIT, renderKubeadmConfig } from '../kubeadm/render.ts';
 import { planNode } from './node-config.ts';
 import {
   parseStaticPodManifest,
@@ -91,17 +91,13 @@ describe('parseStaticPodManifest', () => {
     const api = p[1]!;
     // the rendered audit flags reach the process's command line
     for (const f of [
-      '--audit-policy-file=/etc/kubernetes/audit/policy.yaml',
-      '--audit-log-path=/var/log/kubernetes/audit/audit.log',
+      `--audit-policy-file=${AUDIT.policy}`,
+      `--audit-log-path=${AUDIT.log}`,
       '--audit-log-maxsize=500',
       '--audit-log-maxbackup=3',
     ])
       assert.ok(api.args.includes(f), f);
-    assert.ok(
-      api.hostPaths.some(
-        (h) => h.path === '/var/log/kubernetes/audit' && h.type === 'DirectoryOrCreate',
-      ),
-    );
+    assert.ok(api.hostPaths.some((h) => h.path === AUDIT.logDir && h.type === 'DirectoryOrCreate'));
     assert.ok(p[0]!.args.includes('--data-dir=/var/lib/podsec/u7s/etcd'));
   });
 
