@@ -1,4 +1,3 @@
-import path from 'node:path';
 import {
   Command,
   InvalidArgumentError,
@@ -10,6 +9,7 @@ import {
 // key generation (openpgp) and the registries.d writer (YAML) load when the action runs, not for --help
 import type { CreateImageMakersResult } from '../imagemaker/create-imagemakers.ts';
 import { changeReportJson, formatChangeReport } from '@podsec/core/changes';
+import { readSecretFile, resolveHostPath } from '@podsec/core/system';
 import { imagemakerMessages } from '../imagemaker/messages.ts';
 import { checkSecretLine, promptSecret } from '../imagemaker/prompt.ts';
 
@@ -99,7 +99,7 @@ function createProgram(ctx: CliContext) {
       const makers = normalizeMakerArgs(args);
       const sys = ctx.system;
       const input = ctx.stdin ?? process.stdin;
-      const hostPath = (f: string) => path.resolve(f);
+      const hostPath = (f: string) => resolveHostPath(f);
       let passphraseFromFile: string | undefined;
       let passwordFromFile: string | undefined;
       const { createImageMakers } = await import('../imagemaker/create-imagemakers.ts');
@@ -121,7 +121,7 @@ function createProgram(ctx: CliContext) {
                 if (opts.passphraseFile !== undefined) {
                   passphraseFromFile ??= checkSecretLine(
                     await readPassphrase({ file: hostPath(opts.passphraseFile) }, (f) =>
-                      sys.hostFs.readFile(f),
+                      readSecretFile(sys, f),
                     ),
                     ctx.t('imagemaker.what.passphrase'),
                   );
@@ -142,7 +142,7 @@ function createProgram(ctx: CliContext) {
                 if (opts.passwordFile !== undefined) {
                   passwordFromFile ??= checkSecretLine(
                     await readPassphrase({ file: hostPath(opts.passwordFile) }, (f) =>
-                      sys.hostFs.readFile(f),
+                      readSecretFile(sys, f),
                     ),
                     ctx.t('imagemaker.what.password'),
                   );

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
 import { createProcessRunner, type RunOptions } from '@podsec/core/system';
-import { baseTree, createTestSystem, FakeRunner, runProgram } from '@podsec/test-utils';
+import { baseTree, createTestSystem, FakeRunner, runProgram, type Tree } from '@podsec/test-utils';
 import { snapshotTree as snapshot } from '@podsec/test-utils';
 import { planPodmanUsers } from '../users/podman-users.ts';
 import { cli } from './podsec-create-podmanusers.ts';
@@ -51,7 +51,7 @@ async function system(
     uid?: number;
     proc?: FakeRunner;
     runningSystem?: boolean;
-    tree?: Record<string, string>;
+    tree?: Tree;
   } = {},
 ) {
   const proc = o.proc ?? tools();
@@ -178,7 +178,10 @@ describe('podsec-create-podmanusers', () => {
     const hash =
       '$6$saltsalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghij';
     const { sys, root, proc } = await system(t, {
-      tree: { 'root/pw': 'Plain-Secret-1\n', 'root/hash': `${hash}\n` },
+      tree: {
+        'root/pw': { content: 'Plain-Secret-1\n', mode: 0o600 },
+        'root/hash': { content: `${hash}\n`, mode: 0o600 },
+      },
     });
     assert.equal(
       (await runProgram(cli, ['u1', '--password-file', `${root}/root/pw`], { system: sys })).code,
@@ -192,6 +195,17 @@ describe('podsec-create-podmanusers', () => {
     assert.match(shadow, /^u1:\$6\$[^:]+:/m);
     assert.ok(shadow.includes(`u2:${hash}:`));
     assert.ok(!calls(proc).some((c) => c.includes('Plain-Secret-1') || c.includes(hash)));
+  });
+
+  it('--password-file must be the caller’s 0600 file: a readable-by-others file is refused, nothing done', async (t) => {
+    const { sys, root, proc } = await system(t, { tree: { 'root/pw': 'Plain-Secret-1\n' } });
+    const before = await snapshot(root);
+    const r = await runProgram(cli, ['u1', '--password-file', `${root}/root/pw`], { system: sys });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /refusing the secret file .*mode 0644/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.deepEqual(await snapshot(root), before);
+    assert.deepEqual(proc.calls, []);
   });
 
   it('without a terminal it needs --password-file or --no-password (exit 1, nothing done)', async (t) => {

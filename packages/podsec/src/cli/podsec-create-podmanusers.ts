@@ -1,4 +1,3 @@
-import path from 'node:path';
 import {
   Command,
   requireRoot,
@@ -6,6 +5,7 @@ import {
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
+import { readSecretFile, resolveHostPath } from '@podsec/core/system';
 import { changeReportJson, changesMessages, formatChangeReport } from '@podsec/core/changes';
 import { createPodmanUsers, type PasswordSource } from '../users/podman-users.ts';
 
@@ -20,6 +20,9 @@ export const exitCodes = {
   PODUSERS_PASSWORD_REQUIRED: 1,
   PODUSERS_OPTIONS: 1,
   PODUSERS_USER_FAILED: 2,
+  SECRET_NOT_FOUND: 1,
+  SECRET_UNSAFE: 1,
+  SECRET_TOO_LARGE: 1,
 } as const;
 
 const messages = {
@@ -130,9 +133,9 @@ async function passwordSource(
   if (o.passwordFile !== undefined && o.password === false)
     throw bad('--password-file and --no-password exclude each other');
   if (o.passwordFile !== undefined) {
-    const file = path.resolve(process.cwd(), o.passwordFile);
-    const text = await ctx.system.hostFs.readTextIfExists(file);
-    if (text === undefined) throw bad(`password file ${o.passwordFile} not found`);
+    // a host file of the caller or root, 0600/0400, bounded, no symlink followed
+    const file = resolveHostPath(o.passwordFile);
+    const text = Buffer.from(await readSecretFile(ctx.system, file)).toString('utf8');
     const value = text.split('\n')[0] ?? '';
     if (value === '') throw bad(`password file ${o.passwordFile} is empty`);
     return { kind: 'secret', value };
