@@ -10,20 +10,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import {
-  crashEveryStep,
-  runCrashChild,
-  runProgram,
-  withFaults,
-  type TestSystem,
-} from '@podsec/test-utils';
+import { crashEveryStep, runProgram, withFaults, type TestSystem } from '@podsec/test-utils';
 import { cli } from '../cli/podsec-create-imagemakeruser.ts';
 import { PASSPHRASE_FILE, prepareServer } from './test-helpers/server-root.ts';
 
-const CLI_MODULE = fileURLToPath(
-  new URL('../cli/podsec-create-imagemakeruser.ts', import.meta.url),
-);
 const PATH_WITHOUT_GPG = '/usr/sbin:/sbin';
 const ARGS = [
   '--key-type',
@@ -69,27 +59,6 @@ describe('podsec-create-imagemakeruser crash safety', () => {
         const out = await runProgram(cli, ARGS, { system: f.system });
         return { code: out.code, fired: f.fired() };
       },
-    });
-    t.diagnostic(JSON.stringify(r));
-    assert.ok(r.steps >= 20, `only ${r.steps} write steps`);
-  });
-
-  it('SIGKILL before every write step (child process): the same', async (t) => {
-    const r = await crashEveryStep<TestSystem>({
-      ...options(t),
-      concurrency: 4,
-      run: async (sys, at) => {
-        const out = await runCrashChild(CLI_MODULE, ['--root', sys.root, ...ARGS], {
-          env: { PATH: PATH_WITHOUT_GPG },
-          ...(at === undefined ? {} : { at }),
-        });
-        return { code: out.code ?? 137, fired: out.signal === 'SIGKILL' };
-      },
-      // the re-run in a child too: a key the child made carries the real time, after the test clock's
-      rerun: (sys) =>
-        runCrashChild(CLI_MODULE, ['--root', sys.root, ...ARGS, '--existing'], {
-          env: { PATH: PATH_WITHOUT_GPG },
-        }),
     });
     t.diagnostic(JSON.stringify(r));
     assert.ok(r.steps >= 20, `only ${r.steps} write steps`);
