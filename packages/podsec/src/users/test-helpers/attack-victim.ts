@@ -25,7 +25,12 @@ for (let i = 0; i < rounds; i++) {
   if (/read-only/i.test(err)) readOnly++;
   if (code !== 0) {
     errors.add(last);
-    if (/symbolic link|symlink|not a directory|changed while it was walked/i.test(last)) refused++;
+    if (
+      /symbolic link|symlink|not a directory|changed while it was walked|no such file or directory/i.test(
+        last,
+      )
+    )
+      refused++;
   }
 }
 process.stdout.write(`${JSON.stringify({ exit, refused, readOnly, errors: [...errors] })}\n`);
