@@ -1,5 +1,15 @@
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  lchown,
+  mkdir,
+  mkdtemp,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -38,14 +48,15 @@ async function scratch(t: TestContext) {
   // confinement makes read-only), one relative that stays inside the scratch root
   await symlink('/etc', path.join(home, 'abs'));
   await symlink('../../etc', path.join(home, 'rel'));
-  for (const l of ['abs', 'rel'])
-    await chown(path.join(home, l), MAKER, MAKER).catch(() => undefined);
+  // lchown: chown would follow `abs` and hand the machine's /etc to the maker (it did, until this was found)
+  for (const l of ['abs', 'rel']) await lchown(path.join(home, l), MAKER, MAKER);
   return { root, home };
 }
 
 describe('createRootFs against a user swapping its directories for symlinks', () => {
   it('never changes anything outside the user tree, however the race goes', async (t) => {
     if (!requireAttackTools(t)) return;
+    const hostEtc = await stat('/etc');
     const { root, home } = await scratch(t);
     const before = await snapshotTree(path.join(root, 'etc'));
     const a = await startSwapper(t, {
@@ -78,6 +89,13 @@ describe('createRootFs against a user swapping its directories for symlinks', ()
       await snapshotTree(path.join(root, 'etc')),
       before,
       'the root /etc is untouched',
+    );
+    // and the machine's own /etc (the target of the absolute link) kept its owner, through setup and race
+    const etcNow = await stat('/etc');
+    assert.deepEqual(
+      [etcNow.uid, etcNow.gid],
+      [hostEtc.uid, hostEtc.gid],
+      "the machine's /etc owner",
     );
     const codes = new Set(results.flatMap((r) => Object.keys(r.errors)));
     // the confinement makes a raw follow to the machine's /etc fail with EROFS: it must never happen
