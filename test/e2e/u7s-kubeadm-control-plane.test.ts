@@ -50,7 +50,8 @@ const HOST_DIRS = [
   '/etc/podsec/u7s/config',
   '/etc/podsec/u7s/audit',
 ];
-const AUDIT_POLICY = '/etc/podsec/u7s/audit/policy.yaml';
+// the wrapper writes the policy where the rendered ClusterConfiguration mounts it into the apiserver pod
+const AUDIT_POLICY = '/etc/kubernetes/audit/policy.yaml';
 const AUDIT_LOG = '/var/log/kubernetes/audit/audit.log';
 
 function u7s(args: readonly string[], o: { timeout?: number; env?: Record<string, string> } = {}) {

@@ -31,7 +31,7 @@ function flagTable(): string {
     const name = `${f.short ? `-${f.short}, ` : ''}--${f.name}${f.value ? ' <v>' : ''}`;
     return `  ${name.padEnd(52)} ${f.treatment.padEnd(7)} ${f.commands.join('/').padEnd(9)} ${f.note}`;
   });
-  return `\nFlags of init/join (treatment: config = rendered into the configuration, pass = given to the real\nkubeadm, wrapper = handled here, refuse = refused with an error; unknown flags are refused):\n${rows.join('\n')}\n\nOther commands (reset, token, upgrade, config, certs, kubeconfig) run inside the namespace with their\nflags verbatim (the real kubeadm checks them); help and version run the real kubeadm on the host.\n-v N before the command is kubeadm's log level. The real kubeadm: $U7S_KUBEADM, $PODSEC_K8S_BIN/kubeadm or\n/usr/bin/kubeadm, owned by root and writable by nobody else.\n`;
+  return `\nFlags of init/join (treatment: config = rendered into the configuration, pass = given to the real\nkubeadm, wrapper = handled here, refuse = refused with an error; unknown flags are refused):\n${rows.join('\n')}\n\nOther commands (reset, token, upgrade, config, certs, kubeconfig) run inside the namespace with their\nflags verbatim (the real kubeadm checks them); help and version run the real kubeadm on the host.\n-v N before the command is kubeadm's log level. The real kubeadm: $U7S_KUBEADM, $PODSEC_K8S_BIN/kubeadm or\n/usr/bin/kubeadm, owned by root and writable by nobody else.`;
 }
 
 function createProgram(ctx: CliContext) {
