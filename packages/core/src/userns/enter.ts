@@ -38,7 +38,8 @@ export function planEnter(
     ...NSENTER_NAMESPACES.slice(1),
     '-t',
     String(o.pid),
-    ...(o.cwd === undefined ? [] : [`--wd=${o.cwd}`]),
+    // always a directory: nsenter otherwise reopens the caller's cwd as the user, which fails from /root
+    `--wd=${o.cwd ?? '/'}`,
     '--',
     ...command,
   ];

@@ -148,4 +148,9 @@ describe('planEnter', () => {
       },
     );
   });
+
+  it('enters at / when no directory is given (nsenter would reopen the caller cwd as the user: EACCES from /root)', () => {
+    const { args } = planEnter({ pid: 42, user: { uid: 990, gid: 990 }, self: { uid: 0 } }, ['id']);
+    assert.ok(args.includes('--wd=/'), args.join(' '));
+  });
 });
