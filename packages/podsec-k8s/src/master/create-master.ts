@@ -13,7 +13,7 @@ import type { System } from '@podsec/core/system';
 import { stringify } from 'yaml';
 import { kubeadmApiVersion } from '../kubeadm/render.ts';
 import { parseCidr, parseIPv4 } from '../u7s/net.ts';
-import { formatAuditPolicy } from './audit-policy.ts';
+import { renderAuditPolicy } from '../kubeadm/audit.ts';
 
 /** Files of a rootful master. */
 export const MASTER_PATHS = {
@@ -181,7 +181,7 @@ export function planCreateMaster(
     {
       kind: 'file',
       path: MASTER_PATHS.auditPolicy,
-      content: formatAuditPolicy(),
+      content: renderAuditPolicy(),
       mode: 0o600,
       ...root,
     },
