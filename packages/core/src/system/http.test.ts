@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -149,6 +149,48 @@ describe('httpRequest', () => {
     const r = await httpRequest('http://rootlesskit/v1/info', { socketPath: sock });
     assert.equal(r.status, 200);
     assert.equal(r.text(), 'hello GET /v1/info');
+  });
+
+  it('refuses a socket reached through a symlink in a directory another user can write', async (t) => {
+    const dir = await tempDir(t);
+    const real = path.join(dir, 'real');
+    await mkdir(real);
+    const sock = path.join(real, 'api.sock');
+    await listen(t, http.createServer(hello), sock);
+    // a user's runtime dir: writable by others, so a link in it may have been swapped in
+    const userDir = path.join(dir, 'run-user');
+    await mkdir(userDir);
+    await chmod(userDir, 0o777);
+    await symlink(sock, path.join(userDir, 'api.sock'));
+    await symlink(real, path.join(userDir, 'state'));
+    await writeFile(path.join(real, 'plain'), 'x');
+    for (const [at, re] of [
+      [path.join(userDir, 'api.sock'), /symbolic link/],
+      [path.join(userDir, 'state', 'api.sock'), /symbolic link/],
+      [path.join(real, 'plain'), /is not a socket/],
+    ] as const) {
+      await assert.rejects(
+        httpRequest('http://rootlesskit/v1/info', { socketPath: at }),
+        (e: Error & { code?: string }) => e.code === 'HTTP_FAILED' && re.test(e.message),
+        at,
+      );
+    }
+    // the same socket by its own path still answers
+    assert.equal((await httpRequest('http://x/', { socketPath: sock })).status, 200);
+  });
+
+  it('refuses a CA file reached through a symlink in a directory another user can write', async (t) => {
+    const dir = await tempDir(t);
+    const good = await makeCert(dir, 'good');
+    const userDir = path.join(dir, 'home');
+    await mkdir(userDir);
+    await chmod(userDir, 0o777);
+    await symlink(good.file, path.join(userDir, 'ca.pem'));
+    await assert.rejects(
+      httpRequest('https://127.0.0.1:1/', { caFile: path.join(userDir, 'ca.pem') }),
+      (e: Error & { code?: string }) =>
+        e.code === 'HTTP_CA_UNREADABLE' && /symbolic link/.test(e.message),
+    );
   });
 
   it('https: accepts a server signed by the given CA (text or file), refuses one that is not', async (t) => {

@@ -3,12 +3,12 @@
  * deadline, a bounded response body and explicit TLS trust (a CA and/or a pinned certificate fingerprint).
  * Unix sockets (rootlesskit's API, podman's service) use `socketPath`.
  */
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import type { ClientRequest, IncomingHttpHeaders, RequestOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { PodsecError } from '../errors.ts';
+import { createRootFs } from './node-fs.ts';
+import type { FileSystem } from './types.ts';
 
 /** Options of {@link HttpClient.request}. */
 export interface HttpRequestOptions {
@@ -22,14 +22,21 @@ export interface HttpRequestOptions {
   readonly timeoutMs?: number;
   /** PEM text of the CA (or self-signed server certificate) that must sign the server's chain. */
   readonly ca?: string;
-  /** Host path of a PEM CA file (read bounded, 1 MiB); combined with `ca` if both are given. */
+  /**
+   * Host path of a PEM CA file (read bounded, 1 MiB, through the host file system's no-follow walk);
+   * combined with `ca` if both are given.
+   */
   readonly caFile?: string;
   /**
    * SHA-256 fingerprint of the server certificate (hex, colons and a `sha256:` prefix optional). Checked
    * before a byte of the request is sent. Alone it replaces the CA check; with a CA both must hold.
    */
   readonly fingerprint?: string;
-  /** Talk HTTP over this unix socket; the URL's host is only the Host header. */
+  /**
+   * Talk HTTP over this unix socket (host path); the URL's host is only the Host header. The socket is
+   * pinned by the host file system's no-follow walk and connected through its descriptor, so a symlink in a
+   * directory another user can write (a user's runtime dir) never redirects the connection.
+   */
   readonly socketPath?: string;
   /** Connect to `ip` instead of resolving these host names (TLS still checks the name). */
   readonly resolve?: { readonly names: readonly string[]; readonly ip: string };
@@ -91,19 +98,15 @@ function fail(code: string, url: string, reason: string, cause?: unknown): HttpE
   });
 }
 
-async function readCaFile(url: string, file: string): Promise<string> {
+/** The host's `/` for CA files and sockets, made on the first use. */
+let defaultHostFs: FileSystem | undefined;
+const hostFsOf = (fs: FileSystem | undefined) => fs ?? (defaultHostFs ??= createRootFs('/'));
+
+async function readCaFile(url: string, file: string, hostFs: FileSystem): Promise<string> {
   let text: string;
   try {
-    // O_NONBLOCK: a FIFO in place of the file must not hang the open
-    const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-    try {
-      const st = await fh.stat();
-      if (!st.isFile()) throw new Error('not a regular file');
-      if (st.size > CA_FILE_MAX) throw new Error(`larger than ${CA_FILE_MAX} bytes`);
-      text = await fh.readFile('utf8');
-    } finally {
-      await fh.close();
-    }
+    // bounded, no FIFO or device, no link in a directory another user can write
+    text = await hostFs.readText(file, { maxBytes: CA_FILE_MAX });
   } catch (e) {
     throw fail(
       'HTTP_CA_UNREADABLE',
@@ -126,10 +129,14 @@ function flattenHeaders(h: IncomingHttpHeaders): Record<string, string> {
   return out;
 }
 
-/** One request; see {@link HttpClient.request}. */
+/**
+ * One request; see {@link HttpClient.request}. `hostFs` (default: the host's `/`) reaches `caFile` and
+ * `socketPath`.
+ */
 export async function httpRequest(
   input: string | URL,
   o: HttpRequestOptions = {},
+  hostFs?: FileSystem,
 ): Promise<HttpResponse> {
   let url: URL;
   try {
@@ -150,8 +157,33 @@ export async function httpRequest(
     throw fail('HTTP_BAD_URL', href, 'a CA or fingerprint needs an https URL');
   const cas = [
     ...(o.ca === undefined ? [] : [o.ca]),
-    ...(o.caFile === undefined ? [] : [await readCaFile(href, o.caFile)]),
+    ...(o.caFile === undefined ? [] : [await readCaFile(href, o.caFile, hostFsOf(hostFs))]),
   ];
+  if (o.socketPath !== undefined) {
+    const socketPath = o.socketPath;
+    // connect() resolves the magic link to exactly the pinned socket; the pin is held to the end
+    return hostFsOf(hostFs)
+      .withPinned(socketPath, (pinned) => {
+        if (pinned.kind !== 'socket')
+          throw fail('HTTP_FAILED', href, `${socketPath} is not a socket`);
+        return exchange(href, url, o, cas, pinned.path);
+      })
+      .catch((e: unknown) => {
+        throw e instanceof HttpError ? e : fail('HTTP_FAILED', href, (e as Error).message, e);
+      });
+  }
+  return exchange(href, url, o, cas, undefined);
+}
+
+async function exchange(
+  href: string,
+  url: URL,
+  o: HttpRequestOptions,
+  cas: readonly string[],
+  socketPath: string | undefined,
+): Promise<HttpResponse> {
+  const https = url.protocol === 'https:';
+  const pin = o.fingerprint === undefined ? undefined : normalizeFingerprint(o.fingerprint);
   const max = o.maxBytes ?? DEFAULT_MAX;
   const timeoutMs = o.timeoutMs ?? 30_000;
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -188,8 +220,8 @@ export async function httpRequest(
       _opts: unknown,
       cb: (err: Error | null, s?: Socket) => void,
     ): undefined => {
-      if (o.socketPath !== undefined) {
-        const s = (live.socket = net.connect(o.socketPath));
+      if (socketPath !== undefined) {
+        const s = (live.socket = net.connect(socketPath));
         s.once('connect', () => cb(null, s));
         s.once('error', (e) => done(e));
         return undefined;
@@ -283,9 +315,9 @@ export async function httpRequest(
   });
 }
 
-/** The real HTTP client. */
-export function createHttpClient(): HttpClient {
-  return { request: httpRequest };
+/** The real HTTP client; `hostFs` (default: the host's `/`) reaches CA files and unix sockets. */
+export function createHttpClient(hostFs?: FileSystem): HttpClient {
+  return { request: (url, options) => httpRequest(url, options, hostFs) };
 }
 
 /** A TCP port the kernel reports free right now on `ip` (for services started on loopback). */

@@ -1,6 +1,7 @@
 export type {
   FileStat,
   FileSystem,
+  PinnedEntry,
   HostInfo,
   Logger,
   LogPriority,
@@ -46,8 +47,6 @@ export type {
   RestartPolicy,
   RunAsUser,
 } from './daemon.ts';
-export { pinPathNoFollow, readFileNoFollow } from './daemon-paths.ts';
-export type { PinnedPath } from './daemon-paths.ts';
 export {
   installSignalCleanup,
   makeTempDir,

@@ -234,6 +234,36 @@ describe('descriptor walk', () => {
     assert.equal(await readFile(path.join(root, 'd/made'), 'utf8'), 'y');
   });
 
+  it('withPinned pins a file, directory or socket; refuses a link in a directory another user can write', async (t) => {
+    const root = await tempRoot(t);
+    await mkdir(path.join(root, 'etc'));
+    await writeFile(path.join(root, 'etc/f'), 'x');
+    await mkdir(path.join(root, 'open'));
+    await chmod(path.join(root, 'open'), 0o777);
+    await symlink('/etc/f', path.join(root, 'open/link'));
+    await symlink('/etc', path.join(root, 'open/dirlink'));
+    await symlink('/etc', path.join(root, 'trusted-link'));
+    const fs = createRootFs(root);
+    const got = await fs.withPinned('/trusted-link/f', async (p) => ({
+      kind: p.kind,
+      text: await readFile(p.path, 'utf8'),
+    }));
+    assert.deepEqual(got, { kind: 'file', text: 'x' });
+    assert.equal(await fs.withPinned('/etc', async (p) => p.kind), 'dir');
+    for (const p of ['/open/link', '/open/dirlink/f'])
+      await assert.rejects(
+        fs.withPinned(p, async () => 'reached'),
+        { code: 'FS_UNSAFE_PATH' },
+        p,
+      );
+    await assert.rejects(
+      fs.withPinned('/open/missing', async () => 'reached'),
+      {
+        code: 'FS_NOT_FOUND',
+      },
+    );
+  });
+
   it('refuses a --root that is missing or a file', async (t) => {
     const root = await tempRoot(t);
     await writeFile(path.join(root, 'file'), '');

@@ -72,6 +72,8 @@ export const DEFAULT_MAX_READ = 64 * 1024 * 1024;
 
 const NOFOLLOW_DIR = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
 const NOFOLLOW_FILE = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY;
+// not exported by node: the Linux value on every architecture podsec supports
+const O_PATH = 0o10000000;
 
 /** An opened directory on the walk: operations go through `/proc/self/fd/<fd>/<name>`. */
 interface DirRef {
@@ -663,6 +665,42 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
         });
         try {
           return await fn(`/proc/${process.pid}/fd/${h.fd}`);
+        } finally {
+          await h.close();
+        }
+      });
+    },
+
+    async withPinned(p, fn) {
+      return withLocated(p, true, async (l) => {
+        // O_PATH pins any kind of object (a socket cannot be opened for reading); O_NOFOLLOW keeps a link
+        // swapped in after the walk from being followed: the descriptor would name the link itself
+        const h = await fsp.open(l.at, O_PATH | C.O_NOFOLLOW).catch((e: unknown) => {
+          if (errno(e) === 'ENOENT')
+            throw new NotFoundError('FS_NOT_FOUND', `no such file or directory: ${p}`, {
+              details: { path: p },
+              cause: e,
+            });
+          throw e;
+        });
+        try {
+          const st = await h.stat();
+          if (st.isSymbolicLink()) throw unsafe(p, 'it is a symbolic link');
+          refuseForeignHardLink(l, st, p);
+          const kind = st.isFile()
+            ? 'file'
+            : st.isDirectory()
+              ? 'dir'
+              : st.isSocket()
+                ? 'socket'
+                : 'other';
+          return await fn({
+            path: `/proc/self/fd/${h.fd}`,
+            kind,
+            mode: st.mode & 0o7777,
+            uid: st.uid,
+            gid: st.gid,
+          });
         } finally {
           await h.close();
         }

@@ -28,12 +28,13 @@ export function createNodeSystem(o: NodeSystemOptions): System {
   } catch {
     user = undefined;
   }
+  const hostFs = fs.root === '/' ? fs : createRootFs('/');
   return {
     root: fs.root,
     fs,
-    hostFs: fs.root === '/' ? fs : createRootFs('/'),
+    hostFs,
     proc,
-    http: createHttpClient(),
+    http: createHttpClient(hostFs),
     daemons: createDaemonLauncher({ uid: process.geteuid?.() ?? 0 }),
     users: createUserDatabase(fs, proc),
     env: o.env,

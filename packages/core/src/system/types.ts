@@ -19,6 +19,17 @@ export interface FileStat {
   readonly mtimeMs: number;
 }
 
+/** What {@link FileSystem.withPinned} pinned. */
+export interface PinnedEntry {
+  /** `/proc/self/fd/<n>`: names exactly the pinned object while the pin is held (this process only). */
+  readonly path: string;
+  readonly kind: 'file' | 'dir' | 'socket' | 'other';
+  /** Permission bits only (0o7777). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 /** Options of an atomic write. */
 export interface WriteOptions {
   /** Permission bits of the new file. @default the old file's mode, else 0o644 */
@@ -95,6 +106,13 @@ export interface FileSystem {
    * tool that must act on it (`chattr +i .`) even if its parent is writable by another user.
    */
   withDir<T>(path: string, fn: (pinned: string) => Promise<T>): Promise<T>;
+  /**
+   * Pins the object at `path` (any kind: file, directory, socket) by the same no-follow walk and hands `fn`
+   * `/proc/self/fd/<n>` of an `O_PATH` descriptor, valid while `fn` runs: connect to a unix socket or reopen
+   * a file in a directory another user controls without the kernel resolving the name again. A symlink in
+   * such a directory is refused (`FS_UNSAFE_PATH`), a missing path is `FS_NOT_FOUND`.
+   */
+  withPinned<T>(path: string, fn: (pinned: PinnedEntry) => Promise<T>): Promise<T>;
   /** Run `fn` holding an exclusive advisory lock on `<path>.lock` (read-modify-write of shared files). */
   withLock<T>(
     path: string,

@@ -1,6 +1,5 @@
 /** Port forwarding through RootlessKit's API socket (`/v1/ports`), as `rootlessctl` does. */
 import { ExternalCommandError, UsageError } from '../errors.ts';
-import { pinPathNoFollow } from '../system/daemon-paths.ts';
 import type { HttpClient } from '../system/http.ts';
 import { isRecord } from '../util.ts';
 
@@ -103,24 +102,16 @@ function toStatus(x: unknown): PortStatus {
 /** A client of the API socket at `socketPath` (host path; reached without following symlinks). */
 export function createPortApi(http: HttpClient, socketPath: string): PortApi {
   const call = async (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) => {
-    // the socket lives in the user's runtime dir: reach it without following symlinks
-    const pin = pinPathNoFollow(socketPath);
-    let r;
-    try {
-      if (pin.kind !== 'socket')
-        throw new ExternalCommandError('PORT_NOT_SOCKET', `${socketPath} is not a socket`);
-      r = await http.request(`http://localhost${path}`, {
-        socketPath: pin.path,
-        method,
-        ...(body === undefined
-          ? {}
-          : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-        timeoutMs: 10_000,
-        maxBytes: 1 << 20,
-      });
-    } finally {
-      pin.close();
-    }
+    // the socket lives in the user's runtime dir: the HTTP client pins it by the no-follow walk
+    const r = await http.request(`http://localhost${path}`, {
+      socketPath,
+      method,
+      ...(body === undefined
+        ? {}
+        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      timeoutMs: 10_000,
+      maxBytes: 1 << 20,
+    });
     const text = r.text();
     if (r.status < 200 || r.status > 299) {
       let msg = text.slice(0, 300);

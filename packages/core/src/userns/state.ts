@@ -3,7 +3,6 @@
  * ready marker (written by the payload once the namespace is set up), `api.sock` and `lock`.
  * The directory belongs to the namespace's user, so it is read without following symlinks.
  */
-import { readFileNoFollow } from '../system/daemon-paths.ts';
 import type { System } from '../system/types.ts';
 
 /** What the state directory says. */
@@ -46,15 +45,11 @@ export async function readNamespaceState(
   sys: System,
   o: { readonly stateDir: string; readonly uid: number; readonly marker?: string },
 ): Promise<NamespaceState> {
-  const read = (name: string) => {
-    try {
-      return readFileNoFollow(`${o.stateDir}/${name}`, 64);
-    } catch {
-      return undefined;
-    }
-  };
-  const childPid = parsePid(read(STATE_FILES.childPid));
-  const readyPid = o.marker === undefined ? childPid : parsePid(read(o.marker));
+  // the directory is the user's: the host file system's no-follow walk refuses a link planted in it
+  const read = (name: string) =>
+    sys.hostFs.readTextIfExists(`${o.stateDir}/${name}`, { maxBytes: 64 }).catch(() => undefined);
+  const childPid = parsePid(await read(STATE_FILES.childPid));
+  const readyPid = o.marker === undefined ? childPid : parsePid(await read(o.marker));
   const base = {
     ...(childPid === undefined ? {} : { childPid }),
     ...(readyPid === undefined ? {} : { readyPid }),
