@@ -1,5 +1,4 @@
-import path from 'node:path';
-import { UsageError } from '@podsec/core';
+import { isPodsecError, UsageError } from '@podsec/core';
 import type { CliContext } from '@podsec/core/cli';
 
 /** Longest password accepted (one line; anything longer is not a password). */
@@ -88,24 +87,31 @@ export async function promptPassword(ctx: CliContext, user: string): Promise<str
 }
 
 /**
- * The password from a file only its owner may read (mode 0600 or stricter, a regular file, at most
- * MAX_PASSWORD_BYTES). Throws `RBAC_PASSWORD_FILE`, `RBAC_PASSWORD_INVALID`.
+ * The password from a file only its owner may read (core's secret-file reader: a regular file, no symlink,
+ * mode 0600 or 0400, owned by the caller or root, at most MAX_PASSWORD_BYTES). Throws `RBAC_PASSWORD_FILE`,
+ * `RBAC_PASSWORD_INVALID`.
  */
 export async function readPasswordFile(ctx: CliContext, file: string): Promise<string> {
-  const abs = path.resolve(process.cwd(), file);
-  const refuse = (reason: string) =>
-    new UsageError('RBAC_PASSWORD_FILE', `password file ${abs}: ${reason}`, {
-      details: { path: abs, reason },
-    });
-  const st = await ctx.system.hostFs.stat(abs);
-  if (st === undefined) throw refuse('not found');
-  if (st.kind !== 'file') throw refuse('not a regular file');
-  if ((st.mode & 0o077) !== 0)
-    throw refuse(
-      `mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}: must be 0600 (readable by its owner only)`,
-    );
-  if (st.size > MAX_PASSWORD_BYTES + 2) throw refuse(`larger than ${MAX_PASSWORD_BYTES} bytes`);
-  const bytes = await ctx.system.hostFs.readFile(abs, { maxBytes: MAX_PASSWORD_BYTES + 2 });
+  // the system subpath brings the process runner: loaded when a file is read, not at start
+  const { readSecretFile, resolveHostPath } = await import('@podsec/core/system');
+  const abs = resolveHostPath(file);
+  const bytes = await readSecretFile(ctx.system, abs, { maxBytes: MAX_PASSWORD_BYTES + 2 }).catch(
+    (e: unknown) => {
+      if (!(isPodsecError(e) && e.code.startsWith('SECRET_'))) throw e;
+      const reason =
+        e.code === 'SECRET_NOT_FOUND'
+          ? 'not found'
+          : e.code === 'SECRET_TOO_LARGE'
+            ? `larger than ${MAX_PASSWORD_BYTES} bytes`
+            : typeof e.details?.['reason'] === 'string'
+              ? e.details['reason']
+              : e.message;
+      throw new UsageError('RBAC_PASSWORD_FILE', `password file ${abs}: ${reason}`, {
+        details: { path: abs, reason },
+        cause: e,
+      });
+    },
+  );
   return checkPassword(Buffer.from(bytes).toString('utf8'));
 }
 
