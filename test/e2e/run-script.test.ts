@@ -3,6 +3,7 @@
 // into a temp directory next to a `.ci/run` whose list names one package that cannot be installed here, so that
 // the "missing" path is taken on any machine without changing it.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import {
   chmod,
   copyFile,
@@ -48,7 +49,7 @@ describe('./run (fresh machine entry point)', () => {
       dir,
       (await readFile(path.join(repo, '.ci/run'), 'utf8')).replace(/^pkgs=\(/m, `pkgs=(${ABSENT} `),
     );
-    const missing = got.command.split(' --no-install-recommends ')[1]?.split(' ') ?? [];
+    const missing = got.packages;
     assert.equal(missing[0], ABSENT);
     for (const p of missing.slice(1)) assert.ok(want.includes(p), `${p} is not in .ci/run's pkgs`);
   });
@@ -59,10 +60,14 @@ describe('./run (fresh machine entry point)', () => {
     // bash is installed everywhere: only the absent package is reported
     const got = await runAsNobody(dir, `#!/bin/bash\npkgs=(bash ${ABSENT}\n  coreutils)\n`);
     assert.equal(got.code, 1, got.stderr);
+    const install = `apt-get install -y --no-install-recommends ${ABSENT}`;
     assert.equal(
       got.stderr,
       'run: missing system packages; install them as root first:\n' +
-        `  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${ABSENT}`,
+        // a machine without sudo (Debian installed with a root password, like this one may be) gets su
+        (got.sudo
+          ? `  sudo apt-get update && sudo ${install}`
+          : `  su -c 'apt-get update && ${install}'`),
     );
     assert.equal(got.stdout, '== system packages');
     assert.deepEqual((await readdir(dir)).sort(), ['.ci', 'run']); // no node_modules, no stamp
@@ -76,9 +81,11 @@ describe('./run (fresh machine entry point)', () => {
 async function runAsNobody(
   dir: string,
   ciRun: string,
-): Promise<{ code: number; stdout: string; stderr: string; command: string }> {
+): Promise<{ code: number; stdout: string; stderr: string; packages: string[]; sudo: boolean }> {
   const setpriv = whichCommand('setpriv');
   const npm = whichCommand('npm');
+  const PATH = `${path.dirname(npm ?? '/')}:/usr/sbin:/usr/bin:/sbin:/bin`;
+  const sudo = PATH.split(':').some((d) => existsSync(path.join(d, 'sudo')));
   assert.ok(setpriv !== undefined && npm !== undefined, 'setpriv and npm on PATH');
   await chmod(dir, 0o755);
   await mkdir(path.join(dir, '.ci'), { mode: 0o755 });
@@ -91,12 +98,12 @@ async function runAsNobody(
     {
       reject: false,
       cwd: '/',
-      env: { PATH: `${path.dirname(npm)}:/usr/sbin:/usr/bin:/sbin:/bin`, LANG: 'C' },
+      env: { PATH, LANG: 'C' },
       extendEnv: false,
       stdin: 'ignore',
     },
   );
   const stderr = String(r.stderr);
-  const command = /^ {2}sudo apt-get update && sudo (.*)$/m.exec(stderr)?.[1] ?? '';
-  return { code: r.exitCode ?? 128, stdout: String(r.stdout), stderr, command };
+  const packages = / --no-install-recommends ([^']*)'?$/m.exec(stderr)?.[1]?.split(' ') ?? [];
+  return { code: r.exitCode ?? 128, stdout: String(r.stdout), stderr, packages, sudo };
 }
