@@ -73,12 +73,9 @@ export default tseslint.config(
   {
     // library code: no direct host access, no console
     files: ['packages/*/src/**/*.ts'],
-    // the system boundary itself, and named adapters (`*-adapter.ts`: streaming processes, long-running services)
+    // the system boundary itself; product packages have no exemption
     ignores: [
       'packages/core/src/system/**',
-      // NOTE: the last private adapter of a product package, named so that no new one slips in; it moves
-      // into @podsec/core/system (a streaming archive reader) and then goes
-      'packages/podsec/src/oci/archive-adapter.ts',
       'packages/*/src/**/*.test.ts',
       'packages/*/src/**/test-helpers/**',
     ],

@@ -82,7 +82,7 @@ export { startServices } from './services/serve.ts';
 export type { RunningServices, StartServicesOptions } from './services/serve.ts';
 
 // podsec-load-sign-oci, podsec-save-oci
-export { createArchiveHost } from './oci/archive-adapter.ts';
+export { createArchiveHost } from '@podsec/core/system';
 export { ociMessages } from './oci/messages.ts';
 export { loadSignOci } from './oci/load-sign.ts';
 export type {

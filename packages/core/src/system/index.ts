@@ -55,3 +55,28 @@ export {
   runSignalCleanup,
 } from './temp.ts';
 export type { TempDir } from './temp.ts';
+export { startStreamingProcess } from './stream.ts';
+export type { StreamingExit, StreamingOptions, StreamingProcess } from './stream.ts';
+export { createArchiveHost } from './archive-host.ts';
+export {
+  DEFAULT_MAX_ARCHIVE_SIZE,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_RATIO,
+  extractArchive,
+  packArchive,
+  planMemberPath,
+} from './archive.ts';
+export type {
+  ArchiveHost,
+  ExtractLimits,
+  ExtractOptions,
+  ExtractResult,
+  HostEntry,
+  InspectMember,
+  OutputFile,
+  PackOptions,
+  XzReader,
+  XzWriter,
+} from './archive.ts';
+export { formatTarHeader, readTar, TarFormatError, tarEnd, tarPadding } from './tar.ts';
+export type { ReadTarOptions, TarEntry, TarEntryType, TarWriteEntry } from './tar.ts';

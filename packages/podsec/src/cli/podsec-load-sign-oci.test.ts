@@ -14,8 +14,7 @@ import {
   verifySimpleSigning,
 } from '@podsec/core/trust';
 import { createTestSystem, FakeRunner, runProgram } from '@podsec/test-utils';
-import { createArchiveHost } from '../oci/archive-adapter.ts';
-import { packArchive } from '../oci/archive.ts';
+import { createArchiveHost, packArchive } from '@podsec/core/system';
 import { cli } from './podsec-load-sign-oci.ts';
 
 const host = createArchiveHost({ PATH: process.env['PATH'] });

@@ -5,12 +5,12 @@ import {
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
-import { createArchiveHost } from '../oci/archive-adapter.ts';
 import {
+  createArchiveHost,
   DEFAULT_MAX_ARCHIVE_SIZE,
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_RATIO,
-} from '../oci/archive.ts';
+} from '@podsec/core/system';
 import { ociMessages } from '../oci/messages.ts';
 
 /** Exit codes of podsec-load-sign-oci (docs/commands/podsec-load-sign-oci.md#exit-codes; 9 is new, docs/weaknesses.md#w15-loading-oci-archives). Everything else exits 1. */

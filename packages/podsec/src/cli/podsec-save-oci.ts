@@ -6,7 +6,7 @@ import {
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
-import { createArchiveHost } from '../oci/archive-adapter.ts';
+import { createArchiveHost } from '@podsec/core/system';
 import { ociMessages } from '../oci/messages.ts';
 import { planSaveOci } from '../oci/plan-save.ts';
 import { saveOci } from '../oci/save.ts';

@@ -14,7 +14,6 @@ import {
   writeSignature,
 } from '@podsec/core/trust';
 import { lookasideFor } from '@podsec/core/config';
-import type { System } from '@podsec/core/system';
 import { checkSigstoreServer } from '../host/role.ts';
 import { readRegistriesD } from '../config-files/registries-d.ts';
 import {
@@ -25,7 +24,12 @@ import {
   USER_REGISTRIES_D_IN_HOME,
 } from '../paths.ts';
 import { getPlatform } from '../platform/get-platform.ts';
-import { extractArchive, type ArchiveHost, type ExtractLimits } from './archive.ts';
+import {
+  extractArchive,
+  type ArchiveHost,
+  type ExtractLimits,
+  type System,
+} from '@podsec/core/system';
 import {
   checkLoadArguments,
   isPlainHttpRegistry,

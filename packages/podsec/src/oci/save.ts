@@ -5,7 +5,7 @@
  */
 import { ExternalCommandError, UsageError } from '@podsec/core';
 import type { System } from '@podsec/core/system';
-import { packArchive, type ArchiveHost } from './archive.ts';
+import { packArchive, type ArchiveHost } from '@podsec/core/system';
 import type { SavePlan } from './plan-save.ts';
 
 /** Options of {@link saveOci}. */

@@ -2,9 +2,14 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { mapArchitecture, UsageError } from '@podsec/core';
 import { formatPolicy, parsePolicy, type Policy } from '@podsec/core/config';
-import { createRootFs, createUserDatabase, runOrThrow, type System } from '@podsec/core/system';
+import {
+  createArchiveHost,
+  createRootFs,
+  createUserDatabase,
+  runOrThrow,
+  type System,
+} from '@podsec/core/system';
 import { createImageMakers } from '../imagemaker/create-imagemakers.ts';
-import { createArchiveHost } from '../oci/archive-adapter.ts';
 import { loadSignOci } from '../oci/load-sign.ts';
 import { planSaveOci } from '../oci/plan-save.ts';
 import { saveOci } from '../oci/save.ts';

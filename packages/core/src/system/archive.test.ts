@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { execa } from 'execa';
-import { createArchiveHost } from './archive-adapter.ts';
+import { createArchiveHost } from './archive-host.ts';
 import { extractArchive, packArchive, planMemberPath } from './archive.ts';
 import { formatTarHeader, readTar, tarEnd, tarPadding } from './tar.ts';
 

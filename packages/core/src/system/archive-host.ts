@@ -1,39 +1,16 @@
 /**
- * Host adapter of the OCI archive code: streaming `xz` processes and plain file operations on host paths
- * (private temp directories outside --root, the archive and the output directory the user names).
- * System.proc cannot stream a child's stdout/stdin, so this is the one place that spawns directly.
+ * The host side of the archive code (archive.ts): streaming `xz` processes (stream.ts) and plain file operations on
+ * host paths: private temporary directories outside --root, the archive and the output directory the user names.
  */
-import { spawn } from 'node:child_process';
 import { constants, createReadStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
-import { makeTempDir, onSignalCleanup, removeOnSignal, type TempDir } from '@podsec/core/system';
 import type { ArchiveHost, HostEntry, OutputFile, XzReader, XzWriter } from './archive.ts';
+import { startStreamingProcess } from './stream.ts';
+import { makeTempDir, type TempDir } from './temp.ts';
 
 /** Uncompressed size of an xz block when compressing with several threads: each block is one unit of work. */
 const XZ_BLOCK_SIZE = '16MiB';
-
-const STDERR_LIMIT = 64 * 1024;
-
-function collectStderr(stream: NodeJS.ReadableStream | null): () => string {
-  let text = '';
-  stream?.setEncoding('utf8');
-  stream?.on('data', (d: string) => {
-    if (text.length < STDERR_LIMIT) text += d;
-  });
-  return () => text;
-}
-
-/** Exit status of a child; while it runs, a signal that ends the command kills it first. */
-function exitOf(child: ReturnType<typeof spawn>): Promise<number> {
-  const forget = onSignalCleanup(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return new Promise<number>((resolve) => {
-    child.once('error', () => resolve(127));
-    child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-  }).finally(forget);
-}
 
 async function openFile(file: string, flags: number, mode: number): Promise<OutputFile> {
   const fh = await fsp.open(file, flags, mode);
@@ -60,9 +37,6 @@ const CREATE_FLAGS =
 
 /** The real {@link ArchiveHost}. `env` is the environment of the xz processes (PATH). */
 export function createArchiveHost(env: Readonly<Record<string, string | undefined>>): ArchiveHost {
-  const childEnv = Object.fromEntries(
-    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
-  );
   const xz = env['PODSEC_XZ'] ?? 'xz';
   const temps = new Map<string, TempDir>();
   return {
@@ -150,86 +124,40 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
         await fh.close();
       }
     },
-    async xzDecompress(file, memlimitMiB): Promise<XzReader> {
-      const input = await fsp.open(file, constants.O_RDONLY);
+    async xzDecompress(file, memlimitMiB, maxBytes): Promise<XzReader> {
       // -T0: the blocks of an archive written with several threads are decompressed in parallel (xz >= 5.4)
-      const child = spawn(xz, ['-dc', '-T0', `--memlimit-decompress=${memlimitMiB}MiB`], {
-        stdio: [input.fd, 'pipe', 'pipe'],
-        env: childEnv,
-      });
-      const exit = exitOf(child);
-      // the child has its own copy of the descriptor
-      void exit.finally(() => input.close().catch(() => {}));
-      const stderr = collectStderr(child.stderr);
-      const stdout = child.stdout as NodeJS.ReadableStream & AsyncIterable<Uint8Array>;
+      const p = await startStreamingProcess(
+        xz,
+        ['-dc', '-T0', `--memlimit-decompress=${memlimitMiB}MiB`],
+        {
+          env,
+          stdin: { file },
+          stdout: 'pipe',
+          ...(maxBytes === undefined ? {} : { maxStdoutBytes: maxBytes }),
+        },
+      );
       return {
-        chunks: stdout,
-        async finish() {
-          const exitCode = await exit;
-          return { exitCode, stderr: stderr() };
-        },
-        kill() {
-          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-          (stdout as unknown as { destroy?: () => void }).destroy?.();
-        },
+        chunks: p.stdout,
+        finish: () => p.finish(),
+        kill: () => p.kill(),
       };
     },
     async xzCompress(outFile, level, threads): Promise<XzWriter> {
-      const out = await fsp.open(outFile, CREATE_FLAGS, 0o644);
-      const forget = removeOnSignal(outFile);
       const args = [
         `-${level}`,
         `-T${threads}`,
         ...(threads === 1 ? [] : [`--block-size=${XZ_BLOCK_SIZE}`]),
         '-c',
       ];
-      const child = spawn(xz, args, {
-        stdio: ['pipe', out.fd, 'pipe'],
-        env: childEnv,
+      const p = await startStreamingProcess(xz, args, {
+        env,
+        stdin: 'pipe',
+        stdout: { createFile: outFile, mode: 0o644 },
       });
-      const exit = exitOf(child);
-      const stderr = collectStderr(child.stderr);
-      const stdin = child.stdin as NodeJS.WritableStream & {
-        off: NodeJS.WritableStream['removeListener'];
-      };
-      const state: { broken?: Error } = {};
-      stdin.on('error', (e: Error) => {
-        state.broken = e;
-      });
-      const check = (): void => {
-        if (state.broken) throw state.broken;
-      };
       return {
-        async write(chunk) {
-          check();
-          if (!stdin.write(chunk)) {
-            await new Promise<void>((resolve) => {
-              const done = () => {
-                stdin.off('drain', done);
-                stdin.off('close', done);
-                resolve();
-              };
-              stdin.on('drain', done);
-              stdin.on('close', done);
-            });
-          }
-          check();
-        },
-        async finish() {
-          stdin.end();
-          const exitCode = await exit;
-          try {
-            if (exitCode === 0) await out.sync();
-          } finally {
-            await out.close();
-            forget();
-          }
-          return { exitCode, stderr: stderr() };
-        },
-        kill() {
-          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-          void exit.finally(() => out.close().catch(() => {}));
-        },
+        write: (chunk) => p.write(chunk),
+        finish: () => p.finish({ sync: true }),
+        kill: () => p.kill(),
       };
     },
   };

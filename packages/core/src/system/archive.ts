@@ -1,11 +1,13 @@
 /**
- * Safe extraction and packing of the per-architecture OCI archives (`<arch>.tar.xz`, docs/files.md#oci-archives, docs/weaknesses.md#w15-loading-oci-archives):
+ * Safe extraction and packing of xz-compressed tar archives, such as the per-architecture OCI archives
+ * (`<arch>.tar.xz`, docs/files.md#oci-archives, docs/weaknesses.md#w15-loading-oci-archives):
  * `xz -dc` streams into our own tar reader, which refuses absolute names, `..`, links, devices and FIFOs
  * and enforces size and count limits; files are created exclusively (no following of anything) inside
  * a fresh private directory. Memory stays bounded: bodies are streamed, never buffered.
  */
-import { escapeForTerminal, PodsecError, UsageError } from '@podsec/core';
-import { formatTarHeader, readTar, TarFormatError, tarEnd, tarPadding } from './tar.ts';
+import { ExternalCommandError, PodsecError, UsageError } from '../errors.ts';
+import { escapeForTerminal } from '../util.ts';
+import { BLOCK, formatTarHeader, readTar, TarFormatError, tarEnd, tarPadding } from './tar.ts';
 
 /** A file being written. */
 export interface OutputFile {
@@ -35,7 +37,7 @@ export interface HostEntry {
   readonly mode: number;
 }
 
-/** Host operations of the archive code (host paths, not root-prefixed): see archive-adapter.ts. */
+/** Host operations of the archive code (host paths, not root-prefixed): see archive-host.ts. */
 export interface ArchiveHost {
   /** Absolute host path of a user-given path. */
   resolve(path: string): string;
@@ -62,7 +64,8 @@ export interface ArchiveHost {
   list(dir: string): Promise<HostEntry[]>;
   rename(from: string, to: string): Promise<void>;
   syncDir(dir: string): Promise<void>;
-  xzDecompress(file: string, memlimitMiB: number): Promise<XzReader>;
+  /** `xz -dc < file`; more than `maxBytes` of output (if given) kills xz and fails the stream. */
+  xzDecompress(file: string, memlimitMiB: number, maxBytes?: number): Promise<XzReader>;
   /** `xz -<level> -T<threads>` (0 = one thread per core) into a new file. */
   xzCompress(outFile: string, level: number, threads: number): Promise<XzWriter>;
 }
@@ -101,6 +104,8 @@ export const DEFAULT_MAX_ENTRIES = 100_000;
 export const DEFAULT_MAX_RATIO = 50;
 const DEFAULT_RATIO_FLOOR = 64 * 1024 ** 2;
 const DEFAULT_RESERVE = 256 * 1024 ** 2;
+/** Bytes accepted after the end-of-archive block (GNU tar pads to a record; some writers add more). */
+const MAX_TRAILING = 16 * 1024 * 1024;
 
 /** Result of {@link extractArchive}. */
 export interface ExtractResult {
@@ -171,9 +176,13 @@ export async function extractArchive(
   const maxEntries = limits.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const maxEntry = Math.min(limits.maxEntrySize ?? maxTotal, maxTotal);
   const inspect = new Map((limits.inspect ?? []).map((m) => [m.name, m]));
+  // the whole decompressed stream is bounded as well: the content limit plus the tar framing of the most members
+  // (header, padding and a long-name extension each) and the trailing bytes the tar reader drains
+  const maxStream =
+    Math.min(maxTotal, byRatio) + maxEntries * 8 * BLOCK + MAX_TRAILING + 1024 * 1024;
   let xz: XzReader;
   try {
-    xz = await host.xzDecompress(archive, limits.xzMemlimitMiB ?? 1024);
+    xz = await host.xzDecompress(archive, limits.xzMemlimitMiB ?? 1024, maxStream);
   } catch (e) {
     throw invalid(archive, e instanceof Error ? e.message : String(e), e);
   }
@@ -192,7 +201,7 @@ export async function extractArchive(
   let total = 0;
   let failure: unknown;
   try {
-    const it = readTar(xz.chunks);
+    const it = readTar(xz.chunks, { maxTrailing: MAX_TRAILING });
     for (;;) {
       const next = await it.next();
       if (next.done) break;
@@ -291,6 +300,8 @@ export async function extractArchive(
       throw invalid(archive, `xz: ${status.stderr.trim()}`, failure);
     }
     if (failure instanceof TarFormatError) throw invalid(archive, failure.message, failure);
+    if (failure instanceof ExternalCommandError && failure.code === 'PROC_OUTPUT_LIMIT')
+      throw tooLarge(archive, `its decompressed stream exceeds ${maxStream} bytes`);
     if (failure instanceof PodsecError) throw failure;
     throw invalid(
       archive,
