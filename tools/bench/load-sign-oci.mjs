@@ -8,7 +8,8 @@
 // and of the per-round ratio ours/ref (target <= 1.0) and ends with one JSON summary line per comparison.
 // Run: npm run build && node --conditions=podsec-source tools/bench/load-sign-oci.mjs [ROUNDS=5] [BIG_MB=100]
 // (BENCH_QUICK=1: 3 rounds, 20 MB; BENCH_RUNS=N overrides the rounds; BENCH_ONLY=load or save, and
-// BENCH_VARIANTS=tiny or big, run only that part.)
+// BENCH_VARIANTS=tiny or big, run only that part; BENCH_PHASES=1 runs ours with --verbose and prints its phase
+// timings, and times the two steps of the reference.)
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
@@ -26,6 +27,7 @@ const quick = !['', '0', 'false', undefined].includes(process.env.BENCH_QUICK);
 const ROUNDS = Number(process.env.BENCH_RUNS || process.argv[2] || (quick ? 3 : 5));
 const BIG_MB = Number(process.argv[3] ?? (quick ? 20 : 100));
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : ['save', 'load'];
+const PHASES = !['', '0', 'false', undefined].includes(process.env.BENCH_PHASES);
 const VARIANTS = process.env.BENCH_VARIANTS
   ? process.env.BENCH_VARIANTS.split(',')
   : ['tiny', 'big'];
@@ -54,6 +56,10 @@ function timed(file, args, env = {}) {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const ms = performance.now() - t0;
+      if (PHASES) process.stdout.write(`    ${path.basename(file)}: ${Math.round(ms)} ms\n`);
+      if (PHASES)
+        for (const line of err.split('\n'))
+          if (line.startsWith('time: ')) process.stdout.write(`    ${line}\n`);
       if (code === 0) resolve(ms);
       else reject(new Error(`${file} ${args.join(' ')}: ${signal ?? code}\n${err.trim()}`));
     });
@@ -254,6 +260,7 @@ try {
             work,
             '--platform',
             'bench',
+            ...(PHASES ? ['--verbose'] : []),
           ]),
         ref: async ({ target, dir }) => {
           const t0 = performance.now();

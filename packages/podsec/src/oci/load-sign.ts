@@ -230,6 +230,13 @@ export async function loadSignOci(
   host: ArchiveHost,
   o: LoadSignOptions,
 ): Promise<LoadSignResult> {
+  // phase timings for --verbose: where the time of a load goes
+  let mark = performance.now();
+  const phase = (what: string) => {
+    const now = performance.now();
+    sys.report.debug(`time: ${what} ${Math.round(now - mark)} ms`);
+    mark = now;
+  };
   // 0: the platform (the original runs getPlatform first); unknown is only an error without a target
   let expected = o.platform;
   if (expected === undefined) {
@@ -280,7 +287,9 @@ export async function loadSignOci(
   checkLoadArguments(o.arch, target);
   // key, passphrase and signature store before any work
   const home = await homeOf(sys, user);
+  phase('checks');
   const signer = await loadKey(sys, host, o, home);
+  phase('signing key');
   const registriesD = o.lookaside === undefined ? await loadRegistriesD(sys, home) : undefined;
   const lookasideOf = (ref: string): string => {
     const url =
@@ -334,10 +343,11 @@ export async function loadSignOci(
       }
       checked = { plan, index: JSON.parse(text) as OciIndex };
     };
-    await extractArchive(host, archive, tmp, {
+    const extracted = await extractArchive(host, archive, tmp, {
       ...o.limits,
       inspect: [{ name: indexName, maxSize: MAX_INDEX_SIZE, onMember: checkIndex }],
     });
+    phase(`extract (${extracted.files} files, ${extracted.bytes} bytes)`);
     const layout = `${tmp}/${o.arch}`;
     if ((await host.kind(layout)) !== 'dir') {
       throw new UsageError('OCI_ARCH_DIR_MISSING', `the archive has no ${o.arch}/ directory`, {
@@ -446,6 +456,7 @@ export async function loadSignOci(
             ? undefined
             : prepareSignature(base, reference, expectedDigest).catch(() => undefined);
         const r = await sys.proc.run('skopeo', args, { timeoutMs: 3_600_000 });
+        phase(`skopeo copy ${q.source}`);
         if (r.exitCode !== 0) {
           await early;
           throw new ExternalCommandError(
@@ -457,9 +468,11 @@ export async function loadSignOci(
         const ready = await early;
         const sig =
           ready?.digest === digest ? ready : await prepareSignature(base, reference, digest);
+        phase(`signature${ready?.digest === digest ? ' (made during the push)' : ''}`);
         const location = sig.already
           ? undefined
           : (await writeSignature(base, reference, digest, sig.blob, { fs: sys.fs })).location;
+        phase('signature write');
         loaded.push({
           reference,
           source: q.source,
@@ -499,5 +512,6 @@ export async function loadSignOci(
     };
   } finally {
     await host.removeTree(tmp);
+    phase('cleanup');
   }
 }
