@@ -137,10 +137,14 @@ export async function startStreamingProcess(
   });
 
   const stdin = child.stdin;
-  let broken: Error | undefined;
+  // set by the 'error' listener, also while a write waits for the pipe
+  const pipeState: { broken?: Error } = {};
   stdin?.on('error', (e: Error) => {
-    broken = e;
+    pipeState.broken = e;
   });
+  const checkPipe = (): void => {
+    if (pipeState.broken) throw pipeState.broken;
+  };
 
   let bytesOut = 0;
   let stopped = false;
@@ -188,7 +192,7 @@ export async function startStreamingProcess(
     },
     async write(chunk) {
       if (!stdin) throw new Error(`${file}: stdin is not a pipe`);
-      if (broken) throw broken;
+      checkPipe();
       if (!stdin.write(chunk)) {
         await new Promise<void>((resolve) => {
           const done = () => {
@@ -200,7 +204,7 @@ export async function startStreamingProcess(
           stdin.on('close', done);
         });
       }
-      if (broken) throw broken;
+      checkPipe();
     },
     finish(options = {}) {
       finished ??= (async () => {
