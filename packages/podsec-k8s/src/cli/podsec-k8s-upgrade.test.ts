@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,7 @@ import {
   type ControlPlane,
 } from '@podsec/test-utils';
 import { planUpgrade, type UpgradeInput } from '../upgrade/plan-upgrade.ts';
+import { kubectlEnv } from '../upgrade/upgrade.ts';
 import { cli } from './podsec-k8s-upgrade.ts';
 
 const node = (name: string, v: string, cp = false) => ({
@@ -165,6 +167,9 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
       env: { PATH: `${path.dirname(kubectl)}:${process.env['PATH']}` },
     });
     const next = `v1.${cur + 1}.2`;
+    // the CLI's environment has no HOME: kubectl must not put its discovery cache into the current directory
+    const cwdKube = path.join(process.cwd(), '.kube');
+    const hadCwdKube = existsSync(cwdKube);
     const r = await runProgram(
       cli,
       [
@@ -181,6 +186,7 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
       { system: sys },
     );
     assert.equal(r.code, 0, r.stderr);
+    if (!hadCwdKube) assert.equal(existsSync(cwdKube), false, `kubectl wrote ${cwdKube}`);
     const doc = JSON.parse(r.stdout) as {
       dryRun: boolean;
       plan: { role: string; from: string; to: string };
@@ -236,5 +242,13 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
     assert.match(r.stderr, /not reachable through/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
     assert.ok(Date.now() - started < 30_000);
+  });
+});
+
+describe('kubectlEnv', () => {
+  it("gives kubectl root's home when HOME is absent or relative, and keeps an absolute one", () => {
+    assert.deepEqual(kubectlEnv({}), { HOME: '/root' });
+    assert.deepEqual(kubectlEnv({ HOME: 'tmp' }), { HOME: '/root' });
+    assert.deepEqual(kubectlEnv({ HOME: '/var/lib/x' }), { HOME: '/var/lib/x' });
   });
 });

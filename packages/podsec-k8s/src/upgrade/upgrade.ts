@@ -20,11 +20,23 @@ export interface UpgradeOptions {
 
 const LIMIT = 8 * 1024 * 1024;
 
+/**
+ * kubectl keeps a discovery cache under `$HOME/.kube/cache`, and without HOME in the current directory: root would
+ * then write into whatever directory it was started from (possibly one a user can write). The command is root-only,
+ * so an absent or relative HOME becomes root's home.
+ */
+export function kubectlEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
+  const home = env['HOME'];
+  return { HOME: home !== undefined && home.startsWith('/') ? home : '/root' };
+}
+
 async function kubectlJson(sys: System, o: UpgradeOptions, args: string[]): Promise<unknown> {
   const r = await sys.proc.run(
     o.kubectl ?? 'kubectl',
     [`--kubeconfig=${o.kubeconfig}`, '--request-timeout=10s', ...args, '-o', 'json'],
-    { timeoutMs: 20_000 },
+    { timeoutMs: 20_000, env: kubectlEnv(sys.env) },
   );
   if (r.exitCode !== 0 || r.stdout.length > LIMIT)
     throw new ExternalCommandError(
@@ -93,6 +105,7 @@ export async function runUpgrade(sys: System, o: UpgradeOptions, plan: UpgradePl
       if (s.kind === 'run') {
         const r = await sys.proc.run(tools[s.file] ?? s.file, [...s.args], {
           timeoutMs: s.timeoutSec * 1000,
+          ...(s.file === 'kubectl' ? { env: kubectlEnv(sys.env) } : {}),
         });
         if (r.exitCode !== 0)
           throw new ExternalCommandError(
