@@ -14,6 +14,8 @@ export { createTranslator, detectLanguage, formatMessage } from './i18n.ts';
 export type { Catalog, Language, Translator } from './i18n.ts';
 export { coreMessages } from './messages.ts';
 export { escapeForTerminal, isRecord } from './util.ts';
+// the one resolver of host paths named on the command line (light: no System needed)
+export { resolveHostPath } from './system/secret.ts';
 export {
   ARCHITECTURES,
   isArchitecture,

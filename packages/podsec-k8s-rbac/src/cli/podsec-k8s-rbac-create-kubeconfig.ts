@@ -1,4 +1,4 @@
-import path from 'node:path';
+import { resolveHostPath } from '@podsec/core';
 import {
   Command,
   InvalidArgumentError,
@@ -89,7 +89,7 @@ async function run(ctx: CliContext, target: string, groupArgs: string[], o: Opts
   if (o.namespace !== undefined) parseNamespace(o.namespace);
   if (remote !== undefined && !o.caFromSsh)
     ctx.system.report.warn(ctx.t('rbac.remoteIgnored', { remote }));
-  const abs = (f: string) => path.resolve(process.cwd(), f);
+  const abs = (f: string) => resolveHostPath(f);
   const caFromSsh = o.caFromSsh
     ? {
         account: parseSshAccount(remote ?? CA_SSH_ACCOUNT),

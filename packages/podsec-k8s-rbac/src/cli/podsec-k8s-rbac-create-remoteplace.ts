@@ -1,4 +1,4 @@
-import path from 'node:path';
+import { resolveHostPath } from '@podsec/core';
 import { Command, InvalidArgumentError, type CliDefinition } from '@podsec/core/cli';
 import { rbacMessages } from '../messages.ts';
 import { exitHelp, exitTable } from './common.ts';
@@ -40,7 +40,7 @@ export const cli: CliDefinition = {
       .option('--batch', 'never prompt for a password')
       .addHelpText('after', exitHelp(exitCodes))
       .action(async (host, o) => {
-        const abs = (f: string) => path.resolve(process.cwd(), f);
+        const abs = (f: string) => resolveHostPath(f);
         const { createRemotePlace } = await import('../remote/create-remoteplace.ts');
         const r = await createRemotePlace(ctx.system, {
           host,

@@ -1,4 +1,4 @@
-import path from 'node:path';
+import { resolveHostPath } from '@podsec/core';
 import {
   Command,
   requireRoot,
@@ -97,7 +97,7 @@ If control(8) is missing, /usr/bin/newuidmap and newgidmap are made root:podman 
 
 /** Files the user names (bundle, CA, export target) are host files, relative to the working directory. */
 function absolute(file: string, _option: string): string {
-  return path.resolve(process.cwd(), file);
+  return resolveHostPath(file);
 }
 
 interface Opts {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,7 +13,7 @@ import {
   readSignatures,
   verifySimpleSigning,
 } from '@podsec/core/trust';
-import { createTestSystem, FakeRunner, runProgram } from '@podsec/test-utils';
+import { createTestSystem, FakeRunner, runProgram, snapshotTree } from '@podsec/test-utils';
 import { createArchiveHost, packArchive } from '@podsec/core/system';
 import { cli } from './podsec-load-sign-oci.ts';
 
@@ -449,6 +449,38 @@ describe('podsec-load-sign-oci', () => {
       const ok = await run(s, [archive, 'amd64', 'maker@example.org', '--passphrase-file', pass]);
       assert.equal(ok.code, 0, ok.stderr);
     });
+  });
+
+  it('refuses a passphrase or key file others may read, a symlink and an oversized file before any work', async (t) => {
+    const s = await setup(t, { key: (await protectedKeyPromise).privateKeyArmored });
+    const archive = await s.archive(['c10f/pause:3.9']);
+    const f = (n: string) => path.join(s.work, n);
+    await writeFile(f('pass'), 'secret words\n', { mode: 0o600 });
+    await writeFile(f('pass-0640'), 'secret words\n', { mode: 0o640 });
+    await chmod(f('pass-0640'), 0o640);
+    await symlink(f('pass'), f('pass-link'));
+    await writeFile(f('pass-big'), 'x'.repeat(65 * 1024), { mode: 0o600 });
+    await writeFile(f('key-0644.asc'), (await protectedKeyPromise).privateKeyArmored, {
+      mode: 0o644,
+    });
+    await chmod(f('key-0644.asc'), 0o644);
+    const before = await snapshotTree(s.root);
+    for (const [extra, re] of [
+      [['--passphrase-file', f('pass-0640')], /mode 0640 lets others read/],
+      [['--passphrase-file', f('pass-link')], /symbolic link/],
+      [['--passphrase-file', f('pass-big')], /larger than 65536 bytes/],
+      [['--key', f('key-0644.asc'), '--passphrase-file', f('pass')], /mode 0644 lets others/],
+    ] as const) {
+      const r = await run(s, [archive, 'amd64', 'maker@example.org', ...extra]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, re);
+      // one error line, no stack (the line before it names the platform in use)
+      const errors = r.stderr.split('\n').filter((l) => l.startsWith('podsec-load-sign-oci:'));
+      assert.equal(errors.length, 1, r.stderr);
+      assert.doesNotMatch(r.stderr, /^\s+at /m);
+      assert.deepEqual(skopeoTargets(s), []);
+      assert.deepEqual(await snapshotTree(s.root), before);
+    }
   });
 
   it('spells TLS verification as podman and skopeo: --tls-verify, --tls-verify=false, --insecure', async (t) => {

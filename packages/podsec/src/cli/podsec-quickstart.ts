@@ -1,4 +1,4 @@
-import path from 'node:path';
+import { resolveHostPath } from '@podsec/core';
 import { Command, PodsecError, type CliContext, type CliDefinition } from '@podsec/core/cli';
 
 /** Exit codes of podsec-quickstart. */
@@ -37,7 +37,7 @@ function createProgram(ctx: CliContext) {
       const sys = ctx.system;
       const dir =
         o.dir !== undefined
-          ? path.resolve(process.cwd(), o.dir)
+          ? resolveHostPath(o.dir)
           : await sys.fs.makeTempDir('podsec-quickstart');
       const remove = o.dir === undefined && !o.keep;
       try {

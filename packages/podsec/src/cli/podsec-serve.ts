@@ -1,4 +1,4 @@
-import path from 'node:path';
+import { resolveHostPath } from '@podsec/core';
 import { Command, PodsecError, type CliContext, type CliDefinition } from '@podsec/core/cli';
 import { createRootFs } from '@podsec/core/system';
 
@@ -65,7 +65,7 @@ function createProgram(ctx: CliContext) {
       };
       // the ready file is a path on this host, not under --root
       const hostFs = createRootFs('/');
-      const readyFile = opts.readyFile === undefined ? undefined : path.resolve(opts.readyFile);
+      const readyFile = opts.readyFile === undefined ? undefined : resolveHostPath(opts.readyFile);
       const signals = ['SIGINT', 'SIGTERM'] as const;
       let onSignal: ((s: NodeJS.Signals) => void) | undefined;
       const signalled = new Promise<NodeJS.Signals>((resolve) => {

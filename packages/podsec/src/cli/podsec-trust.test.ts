@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +8,7 @@ import {
   buildTinyImage,
   createTestSystem,
   runProgram,
+  snapshotTree,
   startRegistry,
   type TestRegistry,
   type TinyImage,
@@ -109,6 +110,35 @@ describe('podsec-trust', () => {
     const text = await runProgram(cli, ['verify', signed.reference, '--insecure'], { system });
     assert.match(text.stdout, /signature-1: valid, key [0-9A-F]+ \(Maker <maker@example.org>\)/);
     assert.match(text.stdout, /policy: +ACCEPTED/);
+  });
+
+  it('sign refuses a key or passphrase file others may read, a symlink and an oversized file, changing nothing', async (t) => {
+    const system = await trustRoot(t);
+    const open = path.join(dir, 'pass-0640');
+    await writeFile(open, 'secret\n', { mode: 0o640 });
+    await chmod(open, 0o640);
+    const openKey = path.join(dir, 'key-0644.asc');
+    await writeFile(openKey, await readFile(keyFile), { mode: 0o644 });
+    await chmod(openKey, 0o644);
+    const link = path.join(dir, 'pass-link');
+    await symlink(passFile, link);
+    const big = path.join(dir, 'pass-big');
+    await writeFile(big, 'x'.repeat(65 * 1024), { mode: 0o600 });
+    const before = await snapshotTree(system.root);
+    for (const [extra, re] of [
+      [['--key', keyFile, '--passphrase-file', open], /mode 0640 lets others read/],
+      [['--key', openKey, '--passphrase-file', passFile], /mode 0644 lets others read/],
+      [['--key', keyFile, '--passphrase-file', link], /symbolic link/],
+      [['--key', keyFile, '--passphrase-file', big], /larger than 65536 bytes/],
+    ] as const) {
+      const r = await runProgram(cli, ['sign', signed.reference, ...extra, '--insecure'], {
+        system,
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, re);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.deepEqual(await snapshotTree(system.root), before);
+    }
   });
 
   it('exits 3 and says why when the image is unsigned or signed by an unknown key', async (t) => {

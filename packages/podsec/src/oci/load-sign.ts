@@ -3,7 +3,13 @@
  * straight from the OCI layout to the registry with skopeo, sign the manifest as stored with the maker's
  * key in-process and store the signature in the maker's lookaside staging area. Stops at the first failure.
  */
-import { errorMessage, ExternalCommandError, NotFoundError, UsageError } from '@podsec/core';
+import {
+  errorMessage,
+  ExternalCommandError,
+  isPodsecError,
+  NotFoundError,
+  UsageError,
+} from '@podsec/core';
 import {
   keyInfo,
   passphraseFromBytes,
@@ -16,6 +22,7 @@ import {
 import { lookasideFor } from '@podsec/core/config';
 import { checkSigstoreServer } from '../host/role.ts';
 import { readRegistriesD } from '../config-files/registries-d.ts';
+import { readSecretFile, resolveHostPath } from '@podsec/core/system';
 import {
   LOOKASIDE_WRITE_URL,
   PODMAN_DEV_GROUP,
@@ -156,16 +163,21 @@ async function loadRegistriesD(sys: System, home: string) {
 }
 
 /** The signing key, unlocked, and checked against the signer's e-mail. */
-async function loadKey(sys: System, host: ArchiveHost, o: LoadSignOptions, home: string) {
+async function loadKey(sys: System, _host: ArchiveHost, o: LoadSignOptions, home: string) {
   const keyBytes =
     o.keyFile !== undefined
-      ? await host.readFile(host.resolve(o.keyFile), 1024 * 1024).catch((e: unknown) => {
-          throw new NotFoundError(
-            'OCI_KEY_UNREADABLE',
-            `cannot read the signing key ${o.keyFile}: ${errorMessage(e)}`,
-            { details: { file: o.keyFile }, cause: e },
-          );
-        })
+      ? await readSecretFile(sys, resolveHostPath(o.keyFile), { maxBytes: 1024 * 1024 }).catch(
+          (e: unknown) => {
+            // a key file others may read, a link or an oversized file: core's one-line refusal
+            if (isPodsecError(e) && e.code.startsWith('SECRET_') && e.code !== 'SECRET_NOT_FOUND')
+              throw e;
+            throw new NotFoundError(
+              'OCI_KEY_UNREADABLE',
+              `cannot read the signing key ${o.keyFile}: ${errorMessage(e)}`,
+              { details: { file: o.keyFile }, cause: e },
+            );
+          },
+        )
       : await sys.fs.readFile(`${home}/${SIGNING_KEY_IN_HOME}`).catch((e: unknown) => {
           throw new NotFoundError(
             'OCI_KEY_UNREADABLE',
@@ -175,15 +187,18 @@ async function loadKey(sys: System, host: ArchiveHost, o: LoadSignOptions, home:
         });
   let passphrase: string | undefined;
   if (o.passphraseFile !== undefined) {
-    const bytes = await host
-      .readFile(host.resolve(o.passphraseFile), 64 * 1024)
-      .catch((e: unknown) => {
+    const bytes = await readSecretFile(sys, resolveHostPath(o.passphraseFile)).catch(
+      (e: unknown) => {
+        // a passphrase file others may read, a link or an oversized file: core's one-line refusal
+        if (isPodsecError(e) && e.code.startsWith('SECRET_') && e.code !== 'SECRET_NOT_FOUND')
+          throw e;
         throw new UsageError(
           'PASSPHRASE_UNREADABLE',
           `cannot read passphrase file ${o.passphraseFile}`,
           { details: { file: o.passphraseFile }, cause: e },
         );
-      });
+      },
+    );
     passphrase = passphraseFromBytes(bytes);
   }
   const key = await readPrivateKey(keyBytes, passphrase).catch((e: unknown) => {

@@ -23,6 +23,7 @@ import { lookasideFor, type Policy, type SignedByRequirement } from '@podsec/cor
 import type { System } from '@podsec/core/system';
 import { fetchManifest, type FetchedManifest, type FetchManifestOptions } from './image-source.ts';
 import { readTrustConfig, type TrustConfigOptions } from './trust-config.ts';
+import { readSecretFile } from '@podsec/core/system';
 
 export { planScopeTable, showTrust } from './show.ts';
 export type { ScopeRow, ShowTrustResult } from './show.ts';
@@ -235,8 +236,10 @@ export async function signTrust(
   const passphrase =
     o.passphraseFile === undefined
       ? undefined
-      : await readPassphrase({ file: o.passphraseFile }, (p) => sys.hostFs.readFile(p));
-  const privateKey = await readPrivateKey(await sys.hostFs.readFile(o.key), passphrase);
+      : await readPassphrase({ file: o.passphraseFile }, (p) => readSecretFile(sys, p));
+  // a private key is a secret too: no link, nobody else may read it, bounded
+  const keyBytes = await readSecretFile(sys, o.key, { maxBytes: 1024 * 1024 });
+  const privateKey = await readPrivateKey(keyBytes, passphrase);
   const m = await fetchManifest(sys, image, o);
   let base = o.lookaside;
   if (base === undefined)
