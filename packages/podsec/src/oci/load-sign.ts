@@ -163,7 +163,7 @@ async function loadRegistriesD(sys: System, home: string) {
 }
 
 /** The signing key, unlocked, and checked against the signer's e-mail. */
-async function loadKey(sys: System, _host: ArchiveHost, o: LoadSignOptions, home: string) {
+async function loadKey(sys: System, o: LoadSignOptions, home: string) {
   const keyBytes =
     o.keyFile !== undefined
       ? await readSecretFile(sys, resolveHostPath(o.keyFile), { maxBytes: 1024 * 1024 }).catch(
@@ -303,7 +303,7 @@ export async function loadSignOci(
   // key, passphrase and signature store before any work
   const home = await homeOf(sys, user);
   phase('checks');
-  const signer = await loadKey(sys, host, o, home);
+  const signer = await loadKey(sys, o, home);
   phase('signing key');
   const registriesD = o.lookaside === undefined ? await loadRegistriesD(sys, home) : undefined;
   const lookasideOf = (ref: string): string => {
