@@ -1,14 +1,7 @@
-import {
-  Command,
-  Option,
-  PodsecError,
-  type CliContext,
-  type CliDefinition,
-} from '@podsec/core/cli';
-import { getPlatform } from '../platform/get-platform.ts';
+import { Command, Option, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import { exitCodes, printPlatform } from './podsec-get-platform.fast.ts';
 
-/** Exit codes of podsec-get-platform. */
-export const exitCodes = { PLATFORM_UNKNOWN: 2, PLATFORM_ARCH_UNSUPPORTED: 3 } as const;
+export { exitCodes };
 
 function createProgram(ctx: CliContext) {
   return new Command('podsec-get-platform')
@@ -24,28 +17,7 @@ function createProgram(ctx: CliContext) {
       ).hideHelp(),
     )
     .argument('[ignored...]')
-    .action(async (ignored, opts) => {
-      if (ignored.length > 0)
-        ctx.stderr(`podsec-get-platform: extra arguments ignored: ${ignored.join(' ')}\n`);
-      const r = await getPlatform(
-        ctx.system,
-        opts.machine === undefined ? {} : { machine: opts.machine },
-      );
-      if ((opts.arch || ctx.options.json) && r.arch === undefined) {
-        throw new PodsecError(
-          'PLATFORM_ARCH_UNSUPPORTED',
-          `unsupported CPU architecture "${r.unsupportedMachine}"`,
-          {
-            details: { machine: r.unsupportedMachine },
-          },
-        );
-      }
-      ctx.system.report.result(opts.arch ? (r.arch ?? '') : r.platform, {
-        platform: r.platform,
-        arch: r.arch,
-        source: r.source,
-      });
-    });
+    .action((ignored, opts) => printPlatform(ctx, ignored, opts));
 }
 
 /** The podsec-get-platform binary. */

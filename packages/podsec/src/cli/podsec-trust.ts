@@ -6,65 +6,14 @@ import {
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
-import type { ShowTrustResult } from '../trust/show.ts';
 import type { VerifyTrustResult } from '../trust/trust.ts';
+import { exitCodes, messages, printTrustShow } from './podsec-trust.fast.ts';
+
+export { exitCodes };
 
 // the trust library (openpgp, yaml) is loaded when an action runs, not for --help or a usage error
 const trust = () => import('../trust/trust.ts');
 const imageSource = () => import('../trust/image-source.ts');
-
-/** Exit codes of podsec-trust. */
-export const exitCodes = {
-  TRUST_REJECTED: 3,
-  TRUST_MANIFEST_UNAVAILABLE: 4,
-  TRUST_NO_LOOKASIDE: 5,
-} as const;
-
-const messages = {
-  en: {
-    TRUST_REJECTED: 'the policy rejects {image}: {reason}',
-    TRUST_MANIFEST_UNAVAILABLE: 'cannot fetch the manifest of {image}',
-    TRUST_NO_LOOKASIDE: 'no lookaside configured for {image}: give --lookaside',
-    TRUST_LOOKASIDE_NOT_FILE: 'signatures can only be written to a file:// lookaside, not {url}',
-    TRUST_WEAK_SIGNATURE:
-      'warning: {image} is accepted by signature-{signature}, which is weak: {reason} (podman, skopeo and CRI-O accept it too; re-sign the image with a sound key)',
-    SIGNATURE_WEAK_DIGEST: 'the signature uses the weak {digest} digest',
-    SIGNATURE_WEAK_KEY: 'the signature was made by a weak {key} key',
-    SIGNATURE_FUTURE: 'the signature claims to be made in the future, at {time}',
-  },
-  ru: {
-    TRUST_REJECTED: 'политика отвергает {image}: {reason}',
-    TRUST_MANIFEST_UNAVAILABLE: 'не удалось получить манифест {image}',
-    TRUST_NO_LOOKASIDE: 'для {image} не настроено хранилище подписей: укажите --lookaside',
-    TRUST_LOOKASIDE_NOT_FILE: 'подписи можно записывать только в хранилище file://, а не {url}',
-    TRUST_WEAK_SIGNATURE:
-      'предупреждение: {image} принят по подписи signature-{signature}, но она слабая: {reason} (podman, skopeo и CRI-O её тоже принимают; переподпишите образ надёжным ключом)',
-    SIGNATURE_WEAK_DIGEST: 'подпись использует слабый алгоритм хэширования {digest}',
-    SIGNATURE_WEAK_KEY: 'подпись сделана слабым ключом {key}',
-    SIGNATURE_FUTURE: 'время создания подписи лежит в будущем: {time}',
-  },
-};
-
-function formatShow(r: ShowTrustResult): string {
-  if (r.scopes) {
-    const w1 = Math.max(9, ...r.scopes.map((s) => s.transport.length));
-    const w2 = Math.max(5, ...r.scopes.map((s) => s.scope.length));
-    const head = `${'TRANSPORT'.padEnd(w1)}  ${'SCOPE'.padEnd(w2)}  REQUIREMENTS`;
-    return [
-      head,
-      ...r.scopes.map(
-        (s) => `${s.transport.padEnd(w1)}  ${s.scope.padEnd(w2)}  ${s.requirements.join('; ')}`,
-      ),
-    ].join('\n');
-  }
-  const d = r.decision!;
-  return [
-    `image:        ${r.image}`,
-    `scope:        ${d.isDefault ? 'default' : d.scope}`,
-    `why:          ${d.reason}`,
-    ...d.described.map((x) => `requirement:  ${x}`),
-  ].join('\n');
-}
 
 function formatVerify(r: VerifyTrustResult): string {
   const lines = [
@@ -122,12 +71,7 @@ function createProgram(ctx: CliContext) {
       .command('show')
       .description('the requirements of the policy, or those that apply to an image and why')
       .argument('[image]'),
-  ).action(async (image, o) => {
-    // registries.d plays no part in showing the policy (the option is accepted for symmetry with verify)
-    const { showTrust } = await import('../trust/show.ts');
-    const r = await showTrust(ctx.system, image, { policy: o.policy });
-    ctx.system.report.result(formatShow(r), r);
-  });
+  ).action((image, o) => printTrustShow(ctx, image, o.policy));
   withConfig(
     program
       .command('verify')

@@ -57,8 +57,8 @@ export async function showTrust(
   const policyPath = o.policy ?? POLICY_JSON;
   const policy = parsePolicy(await sys.fs.readText(policyPath));
   if (image === undefined) return { policyPath, scopes: planScopeTable(policy) };
-  // the scope resolution lives with the signature code: loaded only to show the requirements of one image
-  const { requirementsFor } = await import('@podsec/core/trust');
+  // the scope resolution alone, without the signature code: loaded only to show the requirements of one image
+  const { requirementsFor } = await import('@podsec/core/trust/requirements');
   const decision = requirementsFor(policy, 'docker', image.replace(/^docker:\/\//, ''));
   return {
     policyPath,
