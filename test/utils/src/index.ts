@@ -34,3 +34,11 @@ export { CONTROL_PLANE_BINARIES, makeClientCsr, startControlPlane } from './cont
 export type { ClientCsr, ControlPlane, ControlPlaneOptions } from './control-plane.ts';
 export { buildTrivyTestImage, makeTrivyCache, trivyFixture } from './trivy.ts';
 export type { TrivyFixture, TrivyFixtureAdvisory, TrivyFixturePackage } from './trivy.ts';
+export {
+  httpsStatus,
+  startU7sControlPlane,
+  U7S_BUNDLE,
+  U7S_CONTROL_PLANE_BINARIES,
+  U7S_KUBEADM_BUNDLE,
+} from './u7s-control-plane.ts';
+export type { U7sControlPlane, U7sControlPlaneOptions } from './u7s-control-plane.ts';
