@@ -26,7 +26,10 @@ export interface EnterPlanOptions {
 
 /**
  * Pure: argv that runs `command` inside the namespace as its pseudo-root:
- * `[setpriv --reuid … --] nsenter --user --preserve-credentials --mount … -t PID --wd=DIR -- command`.
+ * `[setpriv --reuid … --] nsenter --user --preserve-credentials --mount … -t PID --wd=DIR -- setpriv
+ * --pdeathsig=KILL -- command`. nsenter forks the command (it enters a pid namespace) and forwards no signal: the
+ * parent-death signal ends the command when nsenter is killed (a timeout, a stop), so nothing is left running
+ * inside, orphaned and still holding our pipes.
  */
 export function planEnter(
   o: EnterPlanOptions,
@@ -40,6 +43,9 @@ export function planEnter(
     String(o.pid),
     // always a directory: nsenter otherwise reopens the caller's cwd as the user, which fails from /root
     `--wd=${o.cwd ?? '/'}`,
+    '--',
+    'setpriv',
+    '--pdeathsig=KILL',
     '--',
     ...command,
   ];

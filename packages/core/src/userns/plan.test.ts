@@ -116,7 +116,7 @@ describe('parsePortSpec', () => {
 });
 
 describe('planEnter', () => {
-  it('drops root to the namespace user before nsenter into all seven namespaces', () => {
+  it('drops root to the namespace user before nsenter into all seven namespaces; the command dies with nsenter', () => {
     assert.deepEqual(
       planEnter({ pid: 42, cwd: '/tmp', user: { uid: 990, gid: 990 }, self: { uid: 0 } }, [
         'id',
@@ -141,6 +141,9 @@ describe('planEnter', () => {
           '-t',
           '42',
           '--wd=/tmp',
+          '--',
+          'setpriv',
+          '--pdeathsig=KILL',
           '--',
           'id',
           '-u',

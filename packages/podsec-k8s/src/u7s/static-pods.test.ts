@@ -111,8 +111,8 @@ describe('parseStaticPodManifest', () => {
     });
     assert.equal(argv.file, 'setpriv');
     assert.deepEqual(argv.args.slice(0, 4), ['--reuid=990', '--regid=990', '--init-groups', '--']);
-    const dd = argv.args.indexOf('--');
-    const cmd = argv.args.slice(argv.args.indexOf('--', dd + 1) + 1);
+    // the command is the last part, after the inner setpriv that ties it to nsenter
+    const cmd = argv.args.slice(argv.args.lastIndexOf('--pdeathsig=KILL') + 2);
     assert.deepEqual(cmd, ['/opt/k8s/bin/etcd', ...etcd.args]);
     assert.ok(argv.args.includes('-t') && argv.args.includes('4242'));
   });
