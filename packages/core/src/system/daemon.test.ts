@@ -156,4 +156,25 @@ describe('createDaemonLauncher', () => {
   it('exec returns the exit status of a foreground program', async () => {
     assert.equal(await launcher.exec({ file: 'sh', args: ['-c', 'exit 7'], env }), 7);
   });
+
+  it('replace becomes the program: same pid, its output and exit status, only the given environment', async () => {
+    // a real process (replacing the test runner is not an option) that replaces itself with sh
+    const script = `import { createDaemonLauncher } from ${JSON.stringify(new URL('./daemon.ts', import.meta.url).href)};
+console.error('pid', process.pid);
+createDaemonLauncher({ uid: 0 }).replace({ file: '/bin/sh', args: ['-c', 'echo "$$ $FOO $HOME"; exit 7'], env: { FOO: 'bar' } });
+console.error('not reached');`;
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...env, HOME: '/nonexistent' },
+      timeout: 30_000,
+    });
+    assert.equal(r.status, 7, r.stderr);
+    const pid = /^pid (\d+)$/m.exec(r.stderr)?.[1];
+    assert.equal(r.stdout, `${pid} bar \n`);
+    assert.doesNotMatch(r.stderr, /not reached/);
+    assert.throws(() => launcher.replace({ file: '/nonexistent/prog', args: [], env }), {
+      code: 'PROC_SPAWN_FAILED',
+    });
+  });
 });

@@ -7,6 +7,7 @@
  * id; stopping signals the group, then sweeps `/proc` for any process still in that session.
  */
 import type { ChildProcess, spawn as nodeSpawn } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { ExternalCommandError, UsageError } from '../errors.ts';
 
@@ -113,6 +114,12 @@ export interface DaemonLauncher {
    * optionally as another user; resolves with its exit status (128+n for a signal).
    */
   exec(spec: Omit<DaemonSpec, 'ready' | 'restart' | 'onEvent' | 'name'>): Promise<number>;
+  /**
+   * Replaces this process with the program (execve, as ourselves): its output, exit status and signals are the
+   * program's, and no child is forked. For a pass-through with nothing left to do afterwards; nothing written to
+   * stdout before may still be buffered. Does not return; throws `PROC_SPAWN_FAILED` when the exec fails.
+   */
+  replace(spec: Pick<DaemonSpec, 'file' | 'args' | 'env'>): never;
   /**
    * Starts a program in a new session with stdio closed and does not supervise it (a background
    * supervisor that must outlive us); returns its pid and a probe telling whether it still runs.
@@ -257,6 +264,21 @@ export function createDaemonLauncher(self: { readonly uid: number }): DaemonLaun
         );
         child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? (SIGNALS[sig] ?? 1) : 1)));
       });
+    },
+
+    replace(spec) {
+      if (!process.execve)
+        throw new ExternalCommandError('PROC_SPAWN_FAILED', `cannot exec ${spec.file}: no execve`);
+      try {
+        // a failing execve ends the process with Node's own message: check what can be checked first
+        accessSync(spec.file, fsConstants.X_OK);
+        return process.execve(spec.file, [spec.file, ...spec.args], cleanEnv(spec.env));
+      } catch (e) {
+        throw new ExternalCommandError(
+          'PROC_SPAWN_FAILED',
+          `cannot exec ${spec.file}: ${(e as Error).message}`,
+        );
+      }
     },
 
     async start(spec) {
