@@ -264,3 +264,27 @@ describe('applyChanges', () => {
     assert.match(r.warnings[0]!, /^false \(in \/srv\/box\) failed \(exit 1\)/);
   });
 });
+
+describe('rename changes', () => {
+  it('move a directory aside so a link can take its place; refused when the destination exists', async (t) => {
+    const sys = await createTestSystem(t, { tree: { ...baseTree, 'srv/data/containers/f': 'x' } });
+    const list: Change[] = [
+      { kind: 'rename', path: '/srv/data/containers', to: '/srv/data/containers.old' },
+      { kind: 'symlink', path: '/srv/data/containers', target: 'usernetes/containers' },
+    ];
+    const r = await applyChanges(sys, list);
+    assert.deepEqual(
+      r.changes.map((c) => `${c.action} ${c.kind} ${c.target}`),
+      ['update rename /srv/data/containers', 'update symlink /srv/data/containers'],
+    );
+    assert.equal(await readFile(path.join(sys.root, 'srv/data/containers.old/f'), 'utf8'), 'x');
+    assert.equal((await applyChanges(sys, list)).changed, false);
+    // a directory again, and the destination taken: nothing moves
+    const sys2 = await createTestSystem(t, {
+      tree: { ...baseTree, 'srv/data/containers/f': 'x', 'srv/data/containers.old/g': 'y' },
+    });
+    const before = await snapshotTree(sys2.root);
+    await assert.rejects(applyChanges(sys2, list), /containers\.old is in the way/);
+    assert.deepEqual(await snapshotTree(sys2.root), before);
+  });
+});

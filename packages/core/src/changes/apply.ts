@@ -188,6 +188,10 @@ async function inspect(sys: System, c: Change, planned: Planned): Promise<Pendin
         ),
       };
     }
+    case 'rename':
+      return (await sys.fs.stat(c.path))?.kind !== 'dir'
+        ? undefined
+        : { change: c, record: record(c, 'update', `-> ${c.to}`) };
     case 'remove':
       return (await sys.fs.stat(c.path)) === undefined
         ? undefined
@@ -315,6 +319,9 @@ async function applyOne(
     }
     case 'remove':
       await sys.fs.remove(c.path, { recursive: c.recursive ?? false });
+      return;
+    case 'rename':
+      await sys.fs.rename(c.path, c.to);
       return;
     case 'password':
       await sys.users.setPassword(c.user, c.secret);

@@ -25,6 +25,7 @@ export type {
   OwnerRef,
   PasswordChange,
   RemoveChange,
+  RenameChange,
   RunChange,
   SubIdsChange,
   SymlinkChange,

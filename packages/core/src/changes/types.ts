@@ -101,6 +101,17 @@ export interface SubIdsChange {
   readonly count?: number;
 }
 
+/**
+ * Move a directory at `path` aside to `to` (one rename by descriptor, never following a link); nothing when
+ * `path` is not a directory (missing, or already replaced). `to` must not exist then. A later change in the
+ * list may use `path` (e.g. a symlink where the directory stood).
+ */
+export interface RenameChange {
+  readonly kind: 'rename';
+  readonly path: string;
+  readonly to: string;
+}
+
 /** Ensure nothing exists at `path`. */
 export interface RemoveChange {
   readonly kind: 'remove';
@@ -141,6 +152,7 @@ export type Change =
   | UserChange
   | VersionedChange
   | RemoveChange
+  | RenameChange
   | RunChange
   | PasswordChange
   | SubIdsChange;

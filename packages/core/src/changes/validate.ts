@@ -56,6 +56,8 @@ export async function validateChanges(sys: System, changes: readonly Change[]): 
   const seen = new Set<string>();
   const groups = new Set<string>();
   const users = new Set<string>();
+  // paths an earlier remove or rename frees: what stands there now is no longer in the way
+  const vacated = new Set<string>();
   const problem = (c: Change, reason: string) =>
     problems.push(`${c.kind} ${changeTarget(c)}: ${reason}`);
 
@@ -93,7 +95,12 @@ export async function validateChanges(sys: System, changes: readonly Change[]): 
   for (const c of changes) {
     const target = changeTarget(c);
     const key =
-      c.kind === 'group' || c.kind === 'user' || c.kind === 'password' || c.kind === 'subids'
+      c.kind === 'group' ||
+      c.kind === 'user' ||
+      c.kind === 'password' ||
+      c.kind === 'subids' ||
+      // a rename frees its path for a later change
+      c.kind === 'rename'
         ? `${c.kind}:${target}`
         : `path:${target}`;
     if (c.kind !== 'run') {
@@ -157,7 +164,7 @@ export async function validateChanges(sys: System, changes: readonly Change[]): 
           break;
         }
         await checkParents(c, c.path);
-        const st = await sys.fs.stat(c.path);
+        const st = vacated.has(c.path) ? undefined : await sys.fs.stat(c.path);
         if (c.kind === 'file') {
           checkMode(c, c.mode);
           if (st?.kind === 'dir' || st?.kind === 'other') problem(c, `exists and is not a file`);
@@ -177,6 +184,16 @@ export async function validateChanges(sys: System, changes: readonly Change[]): 
           if (typeof c.target !== 'string' || c.target === '' || c.target.includes('\0'))
             problem(c, 'empty or invalid target');
           if (st?.kind === 'dir') problem(c, 'a directory is in the way');
+        } else if (c.kind === 'rename') {
+          const badTo = checkPath(c.to);
+          if (badTo) problem(c, `destination ${badTo}`);
+          else if (st?.kind === 'dir') {
+            await checkParents(c, c.to);
+            if ((await sys.fs.stat(c.to)) !== undefined) problem(c, `${c.to} is in the way`);
+            vacated.add(c.path);
+          }
+        } else if (c.kind === 'remove') {
+          vacated.add(c.path);
         } else if (c.kind === 'versioned') {
           checkMode(c, c.mode);
           if (!PLAIN_NAME.test(c.prefix))

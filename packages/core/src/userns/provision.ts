@@ -3,8 +3,9 @@
  * when missing), one subordinate uid and gid range of at least `subIdCount` ids that overlaps no other
  * range, a 0700 home and a 0700 runtime dir owned by it. Idempotent: a second run changes nothing.
  */
+import { applyChanges } from '../changes/apply.ts';
+import type { Change, ChangeRecord, ChangeReport } from '../changes/types.ts';
 import { UsageError } from '../errors.ts';
-import { allocateSubIds } from '../system/subid.ts';
 import type { System } from '../system/types.ts';
 import { validateName, type SubIdRange } from '../system/users.ts';
 
@@ -20,6 +21,11 @@ export interface EnsureNamespaceUserOptions {
   readonly comment?: string;
   /** Create `/run/user/<uid>` (0700, owned by the user). @default true */
   readonly runtimeDir?: boolean;
+  /**
+   * More changes of the caller (its trees), applied in the same list after the account's, so one dry run
+   * shows them all; owners may name the new user and its group, resolved when applied.
+   */
+  readonly extra?: readonly Change[];
 }
 
 /** What {@link ensureNamespaceUser} found or made. */
@@ -30,8 +36,10 @@ export interface EnsureNamespaceUserResult {
   readonly runtimeDir: string;
   readonly subuid: SubIdRange;
   readonly subgid: SubIdRange;
-  /** What was changed (empty on an idempotent re-run). */
-  readonly changes: readonly string[];
+  /** What was changed, or planned in a dry run (empty on an idempotent re-run): the report's records. */
+  readonly changes: readonly ChangeRecord[];
+  /** The whole report of the change engine (`changeReportJson` / `formatChangeReport`). */
+  readonly report: ChangeReport;
 }
 
 function overlaps(a: SubIdRange, b: SubIdRange): boolean {
@@ -67,7 +75,12 @@ async function checkRange(
   return r;
 }
 
-/** Creates or checks the namespace user; validates everything before the first change. */
+/**
+ * Creates or checks the namespace user: validates everything before the first change, then one change list
+ * (groups, the account, its subordinate ids, its 0700 home, `extra`) goes through the change engine, and
+ * the runtime dir, whose name needs the uid, follows in a second list. A dry run lists the same records
+ * (the runtime dir of a user not created yet as `/run/user/<uid of NAME>`).
+ */
 export async function ensureNamespaceUser(
   sys: System,
   o: EnsureNamespaceUserOptions,
@@ -91,68 +104,69 @@ export async function ensureNamespaceUser(
   const haveUid = await checkRange(sys, '/etc/subuid', o.name, count);
   const haveGid = await checkRange(sys, '/etc/subgid', o.name, count);
 
-  const changes: string[] = [];
-  if (sys.dryRun) {
-    for (const g of [o.name, ...groups])
-      if (!(await sys.users.getGroup(g))) changes.push(`create group ${g}`);
-    if (!existing) changes.push(`create system user ${o.name} (home ${o.home})`);
-    if (!haveUid) changes.push(`allocate ${count} ids in /etc/subuid`);
-    if (!haveGid) changes.push(`allocate ${count} ids in /etc/subgid`);
-    if (!homeStat) changes.push(`create ${o.home} 0700`);
-    return {
-      uid: existing?.uid ?? -1,
-      gid: existing?.gid ?? -1,
-      home: o.home,
-      runtimeDir: existing ? `/run/user/${existing.uid}` : '/run/user/<uid>',
-      subuid: haveUid ?? { owner: o.name, start: -1, count },
-      subgid: haveGid ?? { owner: o.name, start: -1, count },
-      changes,
-    };
-  }
-  for (const g of [o.name, ...groups])
-    if (await sys.users.ensureGroup(g, { system: true })) changes.push(`created group ${g}`);
-  if (!existing) {
-    await sys.users.addUser(o.name, {
-      system: true,
-      group: o.name,
-      groups,
-      home: o.home,
-      createHome: false,
-      ...(o.comment === undefined ? {} : { comment: o.comment }),
-    });
-    changes.push(`created system user ${o.name}`);
-  } else {
-    const member = await sys.users.groupsOf(o.name);
-    const missing = groups.filter((g) => !member.includes(g));
-    if (missing.length) {
-      await sys.users.addToGroups(o.name, missing);
-      changes.push(`added ${o.name} to ${missing.join(',')}`);
-    }
-  }
+  const owner = { uid: o.name, gid: o.name };
+  const account: Change[] = [
+    ...[o.name, ...groups].map((g): Change => ({ kind: 'group', name: g, system: true })),
+    {
+      kind: 'user',
+      name: o.name,
+      options: {
+        system: true,
+        // an existing account keeps its primary group: only a new one is made with its own
+        ...(existing ? {} : { group: o.name }),
+        groups,
+        home: o.home,
+        createHome: false,
+        ...(o.comment === undefined ? {} : { comment: o.comment }),
+      },
+    },
+    { kind: 'subids', path: '/etc/subuid', user: o.name, count },
+    { kind: 'subids', path: '/etc/subgid', user: o.name, count },
+    { kind: 'dir', path: o.home, mode: 0o700, ...owner },
+    ...(o.extra ?? []),
+  ];
+  const first = await applyChanges(sys, account);
   const user = await sys.users.getUser(o.name);
-  if (!user) throw new UsageError('USERNS_USER_MISSING', `${o.name} was not created`);
-  const subuid = await allocateSubIds(sys.fs, o.name, '/etc/subuid', { count });
-  const subgid = await allocateSubIds(sys.fs, o.name, '/etc/subgid', { count });
-  if (subuid.created) changes.push(`allocated /etc/subuid ${subuid.range.start}:${count}`);
-  if (subgid.created) changes.push(`allocated /etc/subgid ${subgid.range.start}:${count}`);
-  const want = { mode: 0o700, uid: user.uid, gid: user.gid };
-  const ensureDir = async (dir: string) => {
-    const st = await sys.fs.stat(dir);
-    if (st && st.kind === 'dir' && st.mode === 0o700 && st.uid === user.uid && st.gid === user.gid)
-      return;
-    await sys.fs.mkdir(dir, want);
-    changes.push(`${st ? 'fixed' : 'created'} ${dir} 0700 ${o.name}`);
-  };
-  await ensureDir(o.home);
-  const runtimeDir = `/run/user/${user.uid}`;
-  if (o.runtimeDir ?? true) await ensureDir(runtimeDir);
+  if (!user && !sys.dryRun)
+    throw new UsageError('USERNS_USER_MISSING', `${o.name} was not created`);
+  const runtimeDir = user ? `/run/user/${user.uid}` : `/run/user/<uid of ${o.name}>`;
+  let second: ChangeReport | undefined;
+  if (o.runtimeDir ?? true) {
+    if (user)
+      second = await applyChanges(sys, [{ kind: 'dir', path: runtimeDir, mode: 0o700, ...owner }]);
+    else
+      // dry run for a new user: its uid is chosen by useradd when the real run creates it
+      second = {
+        ...first,
+        changed: true,
+        changes: [
+          { kind: 'dir', target: runtimeDir, action: 'create', detail: `0700 ${o.name}:${o.name}` },
+        ],
+        unchanged: 0,
+      };
+  }
+  const report: ChangeReport = second
+    ? {
+        dryRun: first.dryRun,
+        changed: first.changed || second.changed,
+        changes: [...first.changes, ...second.changes],
+        unchanged: first.unchanged + second.unchanged,
+        backups: [...first.backups, ...second.backups],
+        warnings: [...first.warnings, ...second.warnings],
+      }
+    : first;
+  const ranges = async (file: '/etc/subuid' | '/etc/subgid') =>
+    (file === '/etc/subuid' ? await sys.users.subuids() : await sys.users.subgids()).find(
+      (r) => r.owner === o.name,
+    );
   return {
-    uid: user.uid,
-    gid: user.gid,
+    uid: user?.uid ?? -1,
+    gid: user?.gid ?? -1,
     home: o.home,
     runtimeDir,
-    subuid: subuid.range,
-    subgid: subgid.range,
-    changes,
+    subuid: (await ranges('/etc/subuid')) ?? haveUid ?? { owner: o.name, start: -1, count },
+    subgid: (await ranges('/etc/subgid')) ?? haveGid ?? { owner: o.name, start: -1, count },
+    changes: report.changes,
+    report,
   };
 }

@@ -141,11 +141,12 @@ function createProgram(ctx: CliContext) {
         subIdCount: Number(o.subidCount) || 65536,
         libexec: o.libexec,
       });
+      const { report, ...rest } = r;
       sys().report.result(
-        r.changes.length
-          ? r.changes.join('\n')
+        report.changed
+          ? formatChangeReport(report, ctx.t).join('\n')
           : ctx.t('u7s.provision.unchanged', { user: r.name }),
-        r,
+        { ...rest, ...changeReportJson(report) },
       );
     });
 

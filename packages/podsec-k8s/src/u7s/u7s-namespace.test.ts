@@ -63,8 +63,25 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
   });
 
   it('provisions u7s-admin: system user, podman group, one subid range, 0700 trees, root-owned helpers', async () => {
+    // the dry run lists exactly what the real run then applies, and changes nothing
+    const before = await readFile('/etc/passwd', 'utf8');
+    const dry = await u7s(['provision', '--libexec', libexec, '--json', '--dry-run']);
+    assert.equal(dry.exitCode, 0, dry.stderr);
+    assert.equal(await readFile('/etc/passwd', 'utf8'), before);
     const r = await u7s(['provision', '--libexec', libexec, '--json']);
     assert.equal(r.exitCode, 0, r.stderr);
+    type Report = { dryRun: boolean; changes: { kind: string; target: string }[]; uid: number };
+    const planned = JSON.parse(dry.stdout) as Report;
+    const applied = JSON.parse(r.stdout) as Report;
+    assert.equal(planned.dryRun, true);
+    assert.ok(applied.changes.length > 10, r.stdout);
+    // the one name a dry run cannot know: the uid useradd picks
+    const runtime = (c: { target: string }) =>
+      c.target.replace(`/run/user/${applied.uid}`, '/run/user/<uid of u7s-admin>');
+    assert.deepEqual(
+      planned.changes.map((c) => ({ ...c, target: runtime(c) })),
+      applied.changes.map((c) => ({ ...c, target: runtime(c) })),
+    );
     const id = await execa('id', ['u7s-admin']);
     assert.match(id.stdout, /groups=.*\(podman\)/);
     const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
