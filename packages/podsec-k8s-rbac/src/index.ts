@@ -64,7 +64,7 @@ export type {
   KubeConnector,
 } from './kubeconfig/create-kubeconfig.ts';
 export { createUser, planUser } from './users/create-user.ts';
-export type { CreateUserOptions, CreateUserResult, UserChange } from './users/create-user.ts';
+export type { CreateUserOptions, CreateUserResult } from './users/create-user.ts';
 export { createRemotePlace } from './remote/create-remoteplace.ts';
 export type {
   CreateRemotePlaceOptions,

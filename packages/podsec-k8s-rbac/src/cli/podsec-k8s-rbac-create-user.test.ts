@@ -112,9 +112,13 @@ describe('podsec-k8s-rbac-create-user', () => {
     assert.equal(doc.dryRun, true);
     assert.deepEqual(
       doc.changes.map((c) => c.kind),
-      ['group', 'user', 'password', 'chmod', 'mkdir', 'chown'],
+      ['group', 'user', 'dir', 'dir'],
     );
     assert.deepEqual(await snapshotTree(sys.root), before);
+    // the real run applies exactly that list
+    const real = await runProgram(cli, ['u1', '--json'], { system: sys, isTTY: false });
+    assert.equal(real.code, 0, real.stderr);
+    assert.deepEqual((JSON.parse(real.stdout) as typeof doc).changes, doc.changes);
   });
 
   it('reads the password from a 0600 file, and refuses a file others may read before changing anything', async (t) => {

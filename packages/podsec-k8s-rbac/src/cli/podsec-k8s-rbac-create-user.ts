@@ -77,12 +77,19 @@ export const cli: CliDefinition = {
         const lines = r.dryRun
           ? [
               ctx.t('cli.dryRun'),
-              ...r.changes.map((c) => `  ${c.kind} ${c.target} (${c.detail ?? ''})`),
+              ...r.changes.map(
+                (c) => `  ${c.action} ${c.kind} ${c.target}${c.detail ? ` (${c.detail})` : ''}`,
+              ),
             ]
           : [
               ctx.t('rbac.userCreated', { user: r.user, home: r.home }),
               ...(password === undefined ? [ctx.t('rbac.passwordLocked', { user: r.user })] : []),
             ];
-        ctx.system.report.result(lines.join('\n'), r);
+        ctx.system.report.result(lines.join('\n'), {
+          user: r.user,
+          home: r.home,
+          changes: r.changes,
+          dryRun: r.dryRun,
+        });
       }),
 };

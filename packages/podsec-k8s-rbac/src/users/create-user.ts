@@ -1,4 +1,5 @@
 import { NotFoundError, PodsecError, UsageError } from '@podsec/core';
+import type { Change, ChangeRecord, ChangeReport } from '@podsec/core/changes';
 import type { System } from '@podsec/core/system';
 import { homeOf, K8S_GROUP, PODMAN_GROUP } from '../paths.ts';
 
@@ -14,40 +15,43 @@ export interface CreateUserOptions {
   readonly compatHomeMode?: boolean;
 }
 
-/** One step of create-user (what --dry-run and --json show). */
-export interface UserChange {
-  readonly kind: 'group' | 'user' | 'password' | 'chmod' | 'mkdir' | 'chown';
-  readonly target: string;
-  readonly detail?: string;
-}
-
 /** Result of {@link createUser}. */
 export interface CreateUserResult {
   readonly user: string;
   readonly home: string;
-  readonly changes: readonly UserChange[];
+  /** The change engine's records: what was applied, or planned in a dry run (the same list). */
+  readonly changes: readonly ChangeRecord[];
+  readonly report: ChangeReport;
   readonly dryRun: boolean;
 }
 
-/** The steps for a new user (pure). */
-export function planUser(o: CreateUserOptions, groupK8sExists: boolean): UserChange[] {
+/**
+ * The changes for a new user (pure): group k8s, the account in podman and k8s, its password when one is
+ * given, home 0700 (0770 with compatHomeMode) and ~/.kube 0700, both owned by user:k8s (names resolved when
+ * applied).
+ */
+export function planUser(o: CreateUserOptions, password: string | undefined): Change[] {
   const home = homeOf(o.user);
-  const mode = o.compatHomeMode ? '0770' : '0700';
+  const own = { uid: o.user, gid: K8S_GROUP } as const;
   return [
-    ...(groupK8sExists ? [] : [{ kind: 'group' as const, target: K8S_GROUP, detail: 'system' }]),
-    { kind: 'user', target: o.user, detail: `home ${home}, groups ${PODMAN_GROUP},${K8S_GROUP}` },
-    { kind: 'password', target: o.user, detail: o.password === undefined ? 'locked' : 'set' },
-    { kind: 'chmod', target: home, detail: mode },
-    { kind: 'mkdir', target: `${home}/.kube`, detail: '0700' },
-    { kind: 'chown', target: home, detail: `${o.user}:${K8S_GROUP}` },
+    { kind: 'group', name: K8S_GROUP, system: true },
+    {
+      kind: 'user',
+      name: o.user,
+      options: { groups: [PODMAN_GROUP, K8S_GROUP], home, createHome: true },
+    },
+    ...(password === undefined
+      ? []
+      : [{ kind: 'password', user: o.user, secret: password } as const]),
+    { kind: 'dir', path: home, mode: o.compatHomeMode ? 0o770 : 0o700, ...own },
+    { kind: 'dir', path: `${home}/.kube`, mode: 0o700, ...own },
   ];
 }
 
 /**
- * Creates the local account that owns the user's kubeconfig: group k8s, the user in podman and k8s,
- * home 0700 (0770 with compatHomeMode) and ~/.kube 0700, both owned by user:k8s. Every step is
- * checked; a failure after the account exists removes it again. Throws `RBAC_USER_EXISTS`,
- * `RBAC_GROUP_MISSING`, `RBAC_CREATE_USER_FAILED`.
+ * Creates the local account that owns the user's kubeconfig, through the core change engine (checks, then
+ * one list; `--dry-run` lists what the real run applies). A failure after the account exists removes it
+ * again. Throws `RBAC_USER_EXISTS`, `RBAC_GROUP_MISSING`, `RBAC_CREATE_USER_FAILED`.
  */
 export async function createUser(sys: System, o: CreateUserOptions): Promise<CreateUserResult> {
   const home = homeOf(o.user);
@@ -61,47 +65,29 @@ export async function createUser(sys: System, o: CreateUserOptions): Promise<Cre
       `group ${PODMAN_GROUP} does not exist (install podsec or run podsec-create-policy first)`,
       { details: { group: PODMAN_GROUP } },
     );
-  const changes = planUser(o, (await sys.users.getGroup(K8S_GROUP)) !== undefined);
-  if (sys.dryRun) return { user: o.user, home, changes, dryRun: true };
-  const password = typeof o.password === 'function' ? await o.password() : o.password;
-  await sys.users.ensureGroup(K8S_GROUP, { system: true });
-  await sys.users.addUser(o.user, {
-    groups: [PODMAN_GROUP, K8S_GROUP],
-    home,
-    createHome: true,
-  });
+  // the prompt is never shown in a dry run: its change is listed with a stand-in (never reported)
+  const password =
+    o.password === undefined
+      ? undefined
+      : sys.dryRun
+        ? 'asked-when-applied'
+        : typeof o.password === 'function'
+          ? await o.password()
+          : o.password;
+  // the engine (and the fs/users code behind it) is loaded when a user is created, not at start
+  const { applyChanges } = await import('@podsec/core/changes');
+  let report: ChangeReport;
   try {
-    if (password !== undefined) {
-      // PAM on the real root; a prefixed root has no PAM stack, so chroot with an explicit method
-      const args = sys.root === '/' ? [] : ['-c', 'SHA512', '-R', sys.root];
-      // the secret goes through stdin only, never on a command line
-      const r = await sys.proc.run('chpasswd', args, {
-        input: `${o.user}:${password}\n`,
-      });
-      if (r.exitCode !== 0)
-        throw new PodsecError('RBAC_CREATE_USER_FAILED', `chpasswd failed: ${r.stderr.trim()}`, {
-          details: { reason: r.stderr.trim() },
-        });
-    }
-    const entry = await sys.users.getUser(o.user);
-    const k8s = await sys.users.getGroup(K8S_GROUP);
-    if (!entry || !k8s)
-      throw new PodsecError('RBAC_CREATE_USER_FAILED', `user ${o.user} was not created`, {
-        details: { reason: 'not in the user database after useradd' },
-      });
-    const st = await sys.fs.stat(home);
-    if (st?.kind !== 'dir' || st.uid !== entry.uid)
-      throw new PodsecError('RBAC_CREATE_USER_FAILED', `${home} is not the new user's directory`, {
-        details: { reason: `${home} is not the new user's directory` },
-      });
-    await sys.fs.chmod(home, o.compatHomeMode ? 0o770 : 0o700);
-    await sys.fs.chown(home, entry.uid, k8s.gid);
-    await sys.fs.mkdir(`${home}/.kube`, { mode: 0o700, uid: entry.uid, gid: k8s.gid });
-    await sys.fs.chmod(`${home}/.kube`, 0o700);
-    await sys.fs.chown(`${home}/.kube`, entry.uid, k8s.gid);
+    report = await applyChanges(sys, planUser(o, password));
   } catch (e) {
-    await sys.users.deleteUser(o.user, { removeHome: true }).catch(() => undefined);
+    if (!sys.dryRun && (await sys.users.getUser(o.user)))
+      await sys.users.deleteUser(o.user, { removeHome: true }).catch(() => undefined);
+    if (e instanceof PodsecError && e.code === 'PROC_FAILED')
+      throw new PodsecError('RBAC_CREATE_USER_FAILED', e.message, {
+        details: { reason: e.message },
+        cause: e,
+      });
     throw e;
   }
-  return { user: o.user, home, changes, dryRun: false };
+  return { user: o.user, home, changes: report.changes, report, dryRun: sys.dryRun };
 }
