@@ -1,5 +1,7 @@
 export { runCli, requireRoot, parseBooleanArgument, EXIT_INTERNAL } from './run-cli.ts';
 export { PodsecError, UsageError } from '../errors.ts';
+export { readHiddenLine } from './prompt.ts';
+export type { HiddenLineOptions } from './prompt.ts';
 export {
   CONTAINERS_BOOLEAN_FLAGS,
   normalizeContainersFlags,

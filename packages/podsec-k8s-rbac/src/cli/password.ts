@@ -1,57 +1,19 @@
 import { isPodsecError, UsageError } from '@podsec/core';
-import type { CliContext } from '@podsec/core/cli';
+import { readHiddenLine, type CliContext } from '@podsec/core/cli';
 
 /** Longest password accepted (one line; anything longer is not a password). */
 export const MAX_PASSWORD_BYTES = 4096;
 
-/** A stream that may be a terminal (`tty.ReadStream` has `setRawMode`). */
-type MaybeTty = NodeJS.ReadableStream & { setRawMode?: (raw: boolean) => unknown; isTTY?: boolean };
-
 const aborted = () => new UsageError('RBAC_PASSWORD_ABORTED', 'aborted', { details: {} });
 
-/**
- * One line from a terminal without echo (raw mode: backspace edits, Ctrl-C/Ctrl-D abort with
- * `RBAC_PASSWORD_ABORTED`); the prompt goes to stderr. Refuses a stream that is not a terminal.
- */
-export async function readHiddenLine(
-  input: NodeJS.ReadableStream,
-  write: (s: string) => void,
-  prompt: string,
-): Promise<string> {
-  const tty = input as MaybeTty;
-  if (typeof tty.setRawMode !== 'function' || tty.isTTY !== true) throw aborted();
-  // raw (no echo) before the prompt shows: typing right after it must not be echoed
-  tty.setRawMode(true);
-  write(prompt);
-  input.resume();
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      let line = '';
-      const done = (err?: Error): void => {
-        input.off('data', onData);
-        input.off('end', onEnd);
-        if (err) reject(err);
-        else resolve(line);
-      };
-      const onEnd = (): void => done(aborted());
-      const onData = (chunk: Buffer | string): void => {
-        for (const ch of typeof chunk === 'string' ? chunk : chunk.toString('utf8')) {
-          if (ch === '\r' || ch === '\n') return done();
-          if (ch === '\u0003' || ch === '\u0004') return done(aborted());
-          if (ch === '\u007f' || ch === '\b') line = line.slice(0, -1);
-          else line += ch;
-          if (Buffer.byteLength(line) > MAX_PASSWORD_BYTES) return done(tooLong());
-        }
-      };
-      input.on('data', onData);
-      input.on('end', onEnd);
-    });
-  } finally {
-    tty.setRawMode(false);
-    input.pause();
-    write('\n');
-  }
-}
+/** One line from a terminal without echo (core's prompt); refuses a stream that is not a terminal. */
+const readHiddenPassword = (ctx: CliContext, prompt: string) =>
+  readHiddenLine(ctx.stdin, ctx.stderr, prompt, {
+    requireTty: true,
+    maxBytes: MAX_PASSWORD_BYTES,
+    aborted,
+    tooLong,
+  });
 
 const tooLong = () =>
   new UsageError(
@@ -77,10 +39,8 @@ export function checkPassword(text: string): string {
 
 /** Asks twice on the terminal. Throws `RBAC_PASSWORD_MISMATCH`, `RBAC_PASSWORD_INVALID`, `RBAC_PASSWORD_ABORTED`. */
 export async function promptPassword(ctx: CliContext, user: string): Promise<string> {
-  const a = checkPassword(
-    await readHiddenLine(ctx.stdin, ctx.stderr, ctx.t('rbac.passwordPrompt', { user })),
-  );
-  const b = await readHiddenLine(ctx.stdin, ctx.stderr, ctx.t('rbac.passwordAgain', { user }));
+  const a = checkPassword(await readHiddenPassword(ctx, ctx.t('rbac.passwordPrompt', { user })));
+  const b = await readHiddenPassword(ctx, ctx.t('rbac.passwordAgain', { user }));
   if (a !== b)
     throw new UsageError('RBAC_PASSWORD_MISMATCH', 'the passwords do not match', { details: {} });
   return a;
