@@ -71,8 +71,11 @@ export interface U7sControlPlane {
   readonly readyMs: number;
   /** `podsec-u7s …` (bundle), never rejects. */
   u7s(args: readonly string[], o?: { readonly timeout?: number }): Promise<Result>;
-  /** The kubeadm wrapper (bundle) with the real kubeadm, never rejects. */
-  kubeadm(args: readonly string[], o?: { readonly timeout?: number }): Promise<Result>;
+  /** The kubeadm wrapper (bundle) with the real kubeadm, never rejects; `env` adds to its environment. */
+  kubeadm(
+    args: readonly string[],
+    o?: { readonly timeout?: number; readonly env?: Readonly<Record<string, string>> },
+  ): Promise<Result>;
   /** Stops the static pods and the namespace, removes the user and what the run created. Idempotent. */
   stop(): Promise<void>;
 }
@@ -133,8 +136,14 @@ export async function startU7sControlPlane(
     });
   const u7s = (args: readonly string[], x: { timeout?: number } = {}) =>
     run(U7S_BUNDLE, args, x.timeout ?? 120_000);
-  const kubeadm = (args: readonly string[], x: { timeout?: number } = {}) =>
-    run(U7S_KUBEADM_BUNDLE, args, x.timeout ?? 240_000, { U7S_KUBEADM: `${binDir}/kubeadm` });
+  const kubeadm = (
+    args: readonly string[],
+    x: { timeout?: number; env?: Readonly<Record<string, string>> } = {},
+  ) =>
+    run(U7S_KUBEADM_BUNDLE, args, x.timeout ?? 240_000, {
+      ...x.env,
+      U7S_KUBEADM: `${binDir}/kubeadm`,
+    });
   let staticPods: ResultPromise | undefined;
   let stopped = false;
   const stop = async () => {

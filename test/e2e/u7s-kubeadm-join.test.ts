@@ -1,0 +1,214 @@
+// `kubeadm join` through the wrapper against the REAL control plane that the real kubeadm built inside u7s-admin's
+// namespace (test-utils startU7sControlPlane: the one stand-in there is for the kubelet, which cannot run in a
+// user namespace on this machine's cgroup v1). There is one machine, so the joining node is the same namespace:
+// its node-local preflight checks see the files of the first control-plane node, and the test names them. Each
+// join phase runs with our rendered JoinConfiguration, as far as kubeadm gets without a kubelet:
+//   preflight          discovery with the bootstrap token and the CA hash, and the cluster's kubeadm-config;
+//   control-plane-prepare download-certs  the certificates of the kubeadm-certs Secret (--certificate-key);
+//   kubelet-start      the bootstrap kubeconfig and the kubelet's configuration from the cluster;
+//   kubelet-wait-bootstrap  STOPS here: kubeadm polls the kubelet's healthz at 127.0.0.1:10248 and nothing serves
+//                      it. A recorder on that port inside the namespace shows the polls; the wrapper's --timeout
+//                      ends the wait (kubeadm's own is 4 min).
+// Needs `npm run build`, root, rootlesskit, slirp4netns, nsenter, setpriv, socat and the k8s-bin binaries.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  requireCommands,
+  startU7sControlPlane,
+  U7S_BUNDLE,
+  U7S_CONTROL_PLANE_BINARIES,
+  type U7sControlPlane,
+} from '@podsec/test-utils';
+import { createDaemonLauncher } from '@podsec/core/system';
+
+const isRoot = process.geteuid?.() === 0;
+const launcher = createDaemonLauncher({ uid: 0 });
+const DATA = '/var/lib/u7s-admin/.local/share/usernetes';
+const CERT_KEY = randomBytes(32).toString('hex');
+// The node-local preflight errors and why: the joining node is the first control-plane node itself (its
+// kubelet.conf and CA exist), and this machine has no kubelet binary and no CRI socket in the namespace.
+const PREFLIGHT: Record<string, RegExp> = {
+  'FileAvailable--etc-kubernetes-kubelet.conf': /\/etc\/kubernetes\/kubelet\.conf already exists/,
+  'FileAvailable--etc-kubernetes-pki-ca.crt': /\/etc\/kubernetes\/pki\/ca\.crt already exists/,
+  CRI: /dial unix \/run\/crio\/crio\.sock: connect: no such file or directory/,
+  ContainerRuntimeVersion: /dial unix \/run\/crio\/crio\.sock: connect: no such file or directory/,
+  KubeletVersion: /cannot execute 'kubelet --version': executable file not found/,
+  SystemVerification: /cannot execute 'kubelet --version': executable file not found/,
+};
+
+// a join has no --image-repository: the wrapper takes the platform of the images from the environment
+const JOIN_ENV = { U7S_PLATFORM: 'c10f' };
+const join = (cp: U7sControlPlane, args: readonly string[]) =>
+  cp.kubeadm(['join', 'phase', ...args], { env: JOIN_ENV });
+
+/** kubeadm's `[ERROR Name]: message` lines. */
+function preflightErrors(stderr: string): Map<string, string> {
+  return new Map(
+    [...stderr.matchAll(/^\s*\[ERROR ([^\]]+)\]: (.*)$/gm)].map((m) => [m[1]!, m[2]!] as const),
+  );
+}
+
+describe(
+  'kubeadm join phases through the wrapper against the real control plane in the namespace',
+  {
+    skip: !isRoot && 'needs root',
+  },
+  () => {
+    let cp: U7sControlPlane | undefined;
+    let joinFlags: string[] = [];
+    after(async () => {
+      await cp?.stop();
+    });
+
+    it('the control plane is up and gives a join line (token, CA hash) and uploaded certificates', async (t) => {
+      if (
+        !requireCommands(t, [
+          ...U7S_CONTROL_PLANE_BINARIES,
+          'rootlesskit',
+          'slirp4netns',
+          'nsenter',
+          'setpriv',
+          'socat',
+        ])
+      )
+        return;
+      cp = await startU7sControlPlane(t);
+      t.diagnostic(`namespace start to apiserver ready: ${cp.readyMs} ms`);
+      for (const phase of [
+        ['upload-config', 'all'],
+        ['upload-certs', '--upload-certs', '--certificate-key', CERT_KEY],
+        ['bootstrap-token'],
+      ]) {
+        const r = await cp.kubeadm(['init', 'phase', ...phase, ...cp.initFlags]);
+        assert.equal(r.exitCode, 0, `${phase.join(' ')}: ${String(r.stderr)}`);
+      }
+      const line = await cp.kubeadm(['token', 'create', '--print-join-command']);
+      assert.equal(line.exitCode, 0, String(line.stderr));
+      const m =
+        /kubeadm join (\S+) --token (\S+) --discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec(
+          String(line.stdout),
+        );
+      assert.ok(m, String(line.stdout));
+      joinFlags = [
+        m[1]!,
+        '--token',
+        m[2]!,
+        '--discovery-token-ca-cert-hash',
+        m[3]!,
+        '--apiserver-advertise-address',
+        cp.extIP,
+        '--node-name',
+        'u7s-node1',
+      ];
+    });
+
+    it('join phase preflight: refuses on the missing kubelet/CRI, then discovers the cluster with token and CA hash', async (t) => {
+      if (!cp || !joinFlags.length) return t.skip('no control plane');
+      const bare = await join(cp, ['preflight', ...joinFlags]);
+      assert.notEqual(bare.exitCode, 0);
+      const errors = preflightErrors(String(bare.stderr));
+      t.diagnostic(`preflight errors: ${[...errors.keys()].join(' ')}`);
+      assert.deepEqual(
+        [...errors.keys()].sort(),
+        Object.keys(PREFLIGHT).sort(),
+        String(bare.stderr),
+      );
+      for (const [name, why] of Object.entries(PREFLIGHT))
+        assert.match(errors.get(name)!, why, name);
+
+      // past the node checks kubeadm discovers the cluster through the namespace's EXTIP:6443 (the apiserver
+      // inside), validates the CA against the hash and reads the cluster's configuration with the bootstrap token
+      const ignore = ['--ignore-preflight-errors', Object.keys(PREFLIGHT).join(',')];
+      const ok = await join(cp, ['preflight', ...joinFlags, ...ignore]);
+      assert.equal(ok.exitCode, 0, String(ok.stderr));
+      assert.match(
+        String(ok.stdout),
+        /\[preflight\] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"/,
+      );
+
+      // a wrong CA hash is refused by the discovery
+      const wrong = joinFlags.map((f) =>
+        f.startsWith('sha256:') ? `sha256:${'0'.repeat(64)}` : f,
+      );
+      const bad = await join(cp, ['preflight', ...wrong, ...ignore]);
+      assert.notEqual(bad.exitCode, 0);
+      assert.match(String(bad.stderr), /none of the public keys|public key .* not pinned/i);
+    });
+
+    it('join phase control-plane-prepare download-certs: the kubeadm-certs Secret, decrypted with the certificate key', async (t) => {
+      if (!cp || !joinFlags.length) return t.skip('no control plane');
+      const cpFlags = [...joinFlags, '--control-plane', '--certificate-key', CERT_KEY];
+      const r = await join(cp, ['control-plane-prepare', 'download-certs', ...cpFlags]);
+      assert.equal(r.exitCode, 0, String(r.stderr));
+      assert.match(
+        String(r.stdout),
+        /\[download-certs\] Downloading the certificates in Secret "kubeadm-certs"/,
+      );
+      const ca = await cp.u7s(['enter', '--', 'cat', '/etc/kubernetes/pki/ca.crt']);
+      assert.equal(String(ca.stdout), cp.caPem);
+      const wrongKey = cpFlags.map((f) => (f === CERT_KEY ? 'f'.repeat(64) : f));
+      const bad = await join(cp, ['control-plane-prepare', 'download-certs', ...wrongKey]);
+      assert.notEqual(bad.exitCode, 0);
+      assert.match(String(bad.stderr), /decrypt|message authentication failed/i);
+    });
+
+    it('join phase kubelet-start writes the bootstrap kubeconfig and the kubelet configuration from the cluster', async (t) => {
+      if (!cp || !joinFlags.length) return t.skip('no control plane');
+      const r = await join(cp, ['kubelet-start', ...joinFlags]);
+      assert.equal(r.exitCode, 0, String(r.stderr));
+      assert.match(String(r.stdout), /\[kubelet-start\] Starting the kubelet/);
+      const boot = await cp.u7s(['enter', '--', 'cat', '/etc/kubernetes/bootstrap-kubelet.conf']);
+      assert.match(String(boot.stdout), /token: [a-z0-9]{6}\.[a-z0-9]{16}/);
+      // /var/lib/kubelet inside is u7s-admin's directory on the host
+      const config = `${DATA}/_var_lib_kubelet/config.yaml`;
+      assert.equal((await stat(config)).uid, cp.uid);
+      assert.match(await readFile(config, 'utf8'), /kind: KubeletConfiguration/);
+    });
+
+    it('join phase kubelet-wait-bootstrap stops at the kubelet healthz, which nothing serves without a kubelet', async (t) => {
+      if (!cp || !joinFlags.length) return t.skip('no control plane');
+      const c = cp;
+      // nothing listens on the kubelet's healthz port inside
+      const ss = await c.u7s(['enter', '--', 'ss', '-Hltn', 'sport = :10248']);
+      assert.equal(String(ss.stdout).trim(), '');
+      // a recorder on 127.0.0.1:10248 inside: notes each request line kubeadm sends, answers 503 (not healthy)
+      // in its own session through `podsec-u7s enter`, so that stopping it ends socat inside too
+      const rec = await launcher.start({
+        name: 'healthz recorder',
+        file: process.execPath,
+        args: [
+          U7S_BUNDLE,
+          'enter',
+          '--',
+          'socat',
+          'TCP-LISTEN:10248,bind=127.0.0.1,reuseaddr,fork',
+          'SYSTEM:read -r l; echo "$l" >> /var/log/kubelet-healthz-probe; printf "HTTP/1.0 503 Service Unavailable\\r\\n\\r\\n"',
+        ],
+        env: { PATH: process.env['PATH'], LANG: 'C' },
+      });
+      try {
+        for (let i = 0; i < 100; i++) {
+          const l = await c.u7s(['enter', '--', 'ss', '-Hltn', 'sport = :10248']);
+          if (String(l.stdout).includes('10248')) break;
+          await sleep(100);
+        }
+        const wait = await join(c, ['kubelet-wait-bootstrap', ...joinFlags, '--timeout', '15']);
+        // 5: the wrapper's timeout ended it (kubeadm's own wait would last 4 min)
+        assert.equal(wait.exitCode, 5, String(wait.stderr));
+        assert.match(
+          String(wait.stderr),
+          /kubelet-wait-bootstrap did not finish within 15 s and was stopped/,
+        );
+        const seen = await readFile(`${DATA}/_var_log/kubelet-healthz-probe`, 'utf8');
+        const polls = seen.split('\n').filter((l) => l.startsWith('GET /healthz HTTP/1.1'));
+        t.diagnostic(`kubeadm polled the kubelet healthz ${polls.length} times`);
+        assert.ok(polls.length >= 3, seen);
+      } finally {
+        await rec.stop(2000);
+      }
+    });
+  },
+);
