@@ -3,28 +3,10 @@ import { Command, requireRoot, type CliContext, type CliDefinition } from '@pods
 import { U7S_LIBEXEC } from '../paths.ts';
 import { u7sMessages } from '../messages.ts';
 import { KUBEADM_FLAGS } from '../kubeadm/flags.ts';
+import { exitCodes } from './podsec-u7s-kubeadm.fast.ts';
 
-/** Exit codes of podsec-u7s-kubeadm (kubeadm's own status for help, version and pass-through commands). */
-export const exitCodes = {
-  NOT_ROOT: 1,
-  KUBEADM_NO_COMMAND: 1,
-  KUBEADM_UNKNOWN_COMMAND: 1,
-  KUBEADM_UNKNOWN_FLAG: 1,
-  KUBEADM_FLAG_REFUSED: 1,
-  KUBEADM_FLAG_WRONG_COMMAND: 1,
-  KUBEADM_FLAG_NEEDS_VALUE: 1,
-  KUBEADM_BAD_ARGS: 1,
-  U7S_NET_OVERLAP: 1,
-  KUBEADM_FAILED: 1,
-  KUBEADM_NO_ADMIN_CONF: 2,
-  U7S_NOT_RUNNING: 3,
-  U7S_KUBE_DIR_HIDDEN: 3,
-  U7S_NO_USER: 3,
-  KUBEADM_BINARY_UNTRUSTED: 4,
-  KUBEADM_BINARY_UNREACHABLE: 4,
-  KUBEADM_BINARY_MISSING: 4,
-  KUBEADM_TIMEOUT: 5,
-} as const;
+// the exit codes live with the fast path (podsec-u7s-kubeadm.fast.ts), which is bundled without commander
+export { exitCodes };
 
 function flagTable(): string {
   const rows = KUBEADM_FLAGS.map((f) => {
