@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, link, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { request } from 'node:https';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +19,7 @@ import { execa, type ResultPromise } from 'execa';
 import {
   allowTun,
   freePort,
+  httpsStatus,
   k8sBinary,
   k8sVersion,
   lockTestUser,
@@ -61,27 +61,6 @@ function u7s(args: readonly string[], o: { timeout?: number; env?: Record<string
     extendEnv: false,
     timeout: o.timeout ?? 120_000,
     stdin: 'ignore',
-  });
-}
-
-/** GET https://127.0.0.1:port/path without credentials: the status (0 when the connection fails), bounded. */
-function httpsStatus(port: number, urlPath: string, ca: string): Promise<number> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      req.destroy();
-      resolve(0);
-    }, 5000);
-    const done = (code: number) => {
-      clearTimeout(timer);
-      resolve(code);
-    };
-    const req = request({ host: '127.0.0.1', port, path: urlPath, ca }, (res) => {
-      res.resume();
-      res.on('end', () => done(res.statusCode ?? 0));
-      res.on('error', () => done(0));
-    });
-    req.on('error', () => done(0));
-    req.end();
   });
 }
 
