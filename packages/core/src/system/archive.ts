@@ -11,7 +11,9 @@ import { BLOCK, formatTarHeader, readTar, TarFormatError, tarEnd, tarPadding } f
 
 /** A file being written. */
 export interface OutputFile {
+  /** Append a chunk. It may be kept and written later, up to `close`: the caller does not reuse its memory. */
   write(chunk: Uint8Array): Promise<void>;
+  /** Write what is kept, then close; a failed earlier write fails here at the latest. */
   close(sync?: boolean): Promise<void>;
 }
 

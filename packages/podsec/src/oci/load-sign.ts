@@ -245,13 +245,14 @@ export async function loadSignOci(
   host: ArchiveHost,
   o: LoadSignOptions,
 ): Promise<LoadSignResult> {
-  // phase timings for --verbose: where the time of a load goes
-  let mark = performance.now();
+  // phase timings for --verbose: where the time of a load goes (the first one counts from the start of the process)
+  let mark = 0;
   const phase = (what: string) => {
     const now = performance.now();
     sys.report.debug(`time: ${what} ${Math.round(now - mark)} ms`);
     mark = now;
   };
+  phase('start-up');
   // 0: the platform (the original runs getPlatform first); unknown is only an error without a target
   let expected = o.platform;
   if (expected === undefined) {
