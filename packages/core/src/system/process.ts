@@ -1,54 +1,103 @@
+import type { spawn as nodeSpawn } from 'node:child_process';
 import { ExternalCommandError } from '../errors.ts';
+import { onSignalCleanup } from './temp.ts';
 import type { ProcessResult, ProcessRunner, RunAs, RunOptions } from './types.ts';
 
-/** The real process runner over execa: argument arrays only, never a shell; no rejection on exit codes. */
+/** node:child_process is loaded on the first run, not when a binary creates its System. */
+const spawn: typeof nodeSpawn = ((...args: Parameters<typeof nodeSpawn>) =>
+  process.getBuiltinModule('node:child_process').spawn(...args)) as typeof nodeSpawn;
+
+/** Most bytes kept of a child's stdout and of its stderr; more and the child is killed. */
+const MAX_OUTPUT = 100_000_000;
+/** After a timeout: SIGTERM, then SIGKILL this much later if the child is still there. */
+const KILL_GRACE_MS = 5_000;
+
+/** Collects a stream's bytes up to {@link MAX_OUTPUT}; `onOverflow` runs once when more arrive. */
+function collect(stream: NodeJS.ReadableStream | null, onOverflow: () => void): () => Buffer {
+  const parts: Buffer[] = [];
+  let size = 0;
+  stream?.on('data', (d: Buffer) => {
+    if (size + d.length > MAX_OUTPUT) {
+      onOverflow();
+      return;
+    }
+    size += d.length;
+    parts.push(d);
+  });
+  return () => Buffer.concat(parts, size);
+}
+
+/**
+ * The real process runner over node:child_process: argument arrays only, never a shell; no rejection on exit codes;
+ * the environment is exactly the one given. A timeout sends SIGTERM, then SIGKILL; a signal that ends the command
+ * kills the child first. (No execa: loading it cost a command more time than many of the tools it runs.)
+ */
 export function createProcessRunner(
   baseEnv: Readonly<Record<string, string | undefined>> = {},
 ): ProcessRunner {
   return {
     async run(file0, args0, o: RunOptions = {}) {
-      // loaded on first use: most CLI runs start no process, and execa costs start-up time
-      const { execa } = await import('execa');
       const [file, args] = o.runAs ? setprivArgs(o.runAs, file0, args0) : [file0, [...args0]];
       const cwd = o.cwd ?? (o.runAs ? '/' : undefined);
-      const r = await execa(file, args, {
-        reject: false,
+      const env = Object.fromEntries(
+        Object.entries({ ...baseEnv, ...o.env }).filter(
+          (e): e is [string, string] => e[1] !== undefined,
+        ),
+      );
+      const child = spawn(file, args, {
         shell: false,
-        stripFinalNewline: false,
-        timeout: o.timeoutMs ?? 600_000,
+        env,
         ...(cwd === undefined ? {} : { cwd }),
-        env: { ...baseEnv, ...o.env },
-        extendEnv: false,
-        ...(o.input === undefined
-          ? { stdin: 'ignore' as const }
-          : { input: typeof o.input === 'string' ? o.input : Buffer.from(o.input) }),
-        stderr: o.inheritStderr ? 'inherit' : 'pipe',
-        encoding: o.binary ? 'buffer' : 'utf8',
+        stdio: [
+          o.input === undefined ? 'ignore' : 'pipe',
+          'pipe',
+          o.inheritStderr ? 'inherit' : 'pipe',
+        ],
       });
-      if (r.failed && r.exitCode === undefined && r.signal === undefined && !r.timedOut) {
+      const kill = (signal: NodeJS.Signals) => {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      };
+      const forget = onSignalCleanup(() => kill('SIGKILL'));
+      const stdout = collect(child.stdout, () => kill('SIGKILL'));
+      const stderr = collect(child.stderr, () => kill('SIGKILL'));
+      if (o.input !== undefined && child.stdin) {
+        // a child that exits without reading its input is not an error of ours
+        child.stdin.on('error', () => {});
+        child.stdin.end(typeof o.input === 'string' ? o.input : Buffer.from(o.input));
+      }
+      let timedOut = false;
+      let force: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        kill('SIGTERM');
+        force = setTimeout(() => kill('SIGKILL'), KILL_GRACE_MS);
+      }, o.timeoutMs ?? 600_000);
+      const ended = await new Promise<
+        { code: number | null; signal: NodeJS.Signals | null } | { error: Error }
+      >((resolve) => {
+        child.once('error', (error) => resolve({ error }));
+        child.once('close', (code, signal) => resolve({ code, signal }));
+      }).finally(() => {
+        clearTimeout(timer);
+        clearTimeout(force);
+        forget();
+      });
+      if ('error' in ended) {
         // the program could not be started at all (ENOENT, EACCES)
         throw new ExternalCommandError(
           'PROC_SPAWN_FAILED',
-          `cannot run ${file0}: ${r.shortMessage}`,
-          { cause: r },
+          `cannot run ${file0}: ${ended.error.message}`,
+          { cause: ended.error },
         );
       }
-      const stdoutBytes = o.binary ? new Uint8Array(r.stdout as unknown as Uint8Array) : undefined;
-      const stdout = o.binary ? '' : String(r.stdout ?? '');
-      const rawErr: unknown = r.stderr;
-      const stderr =
-        typeof rawErr === 'string'
-          ? rawErr
-          : rawErr instanceof Uint8Array
-            ? Buffer.from(rawErr).toString('utf8')
-            : '';
+      const out = stdout();
       return {
-        exitCode: r.exitCode ?? 128,
-        stdout,
-        stderr,
-        ...(r.signal ? { signal: r.signal } : {}),
-        ...(r.timedOut ? { timedOut: true } : {}),
-        ...(stdoutBytes ? { stdoutBytes } : {}),
+        exitCode: ended.code ?? 128,
+        stdout: o.binary ? '' : out.toString('utf8'),
+        stderr: stderr().toString('utf8'),
+        ...(ended.signal ? { signal: ended.signal } : {}),
+        ...(timedOut ? { timedOut: true } : {}),
+        ...(o.binary ? { stdoutBytes: new Uint8Array(out) } : {}),
       };
     },
   };
