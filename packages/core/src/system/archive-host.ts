@@ -2,7 +2,7 @@
  * The host side of the archive code (archive.ts): streaming `xz` processes (stream.ts) and plain file operations on
  * host paths: private temporary directories outside --root, the archive and the output directory the user names.
  */
-import { constants, createReadStream, writeSync } from 'node:fs';
+import { constants, createReadStream, writevSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ArchiveHost, HostEntry, OutputFile, XzReader, XzWriter } from './archive.ts';
@@ -26,18 +26,26 @@ async function openFile(file: string, flags: number, mode: number): Promise<Outp
   let pendingBytes = 0;
   const flush = (): void => {
     if (pendingBytes === 0) return;
-    const buf = pending.length === 1 ? (pending[0] as Uint8Array) : Buffer.concat(pending);
+    // one writev of the gathered chunks (no copy); a short write continues from where it stopped
+    let parts = pending;
     pending = [];
     pendingBytes = 0;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fh.fd, buf, off, buf.length - off);
+    while (parts.length > 0) {
+      let done = writevSync(fh.fd, parts);
+      if (done === 0) throw new Error(`${file}: write made no progress`);
+      let i = 0;
+      while (i < parts.length && done >= (parts[i] as Uint8Array).length)
+        done -= (parts[i++] as Uint8Array).length;
+      parts = parts.slice(i);
+      if (done > 0) parts[0] = (parts[0] as Uint8Array).subarray(done);
+    }
   };
   return {
     write(chunk) {
       try {
         pending.push(chunk);
         pendingBytes += chunk.length;
-        if (pendingBytes >= WRITE_BATCH) flush();
+        if (pendingBytes >= WRITE_BATCH || pending.length >= 256) flush();
         return Promise.resolve();
       } catch (e) {
         return Promise.reject(e instanceof Error ? e : new Error(String(e)));
