@@ -123,6 +123,30 @@ describe('binary launchers', () => {
     assert.equal(viaEntry.stdout, viaBundle.stdout);
   });
 
+  it('node_modules/.bin entries find the bundle and the Node without starting readlink', async (t) => {
+    // a readlink first on PATH that fails: the entry must not need it (one process less at every start)
+    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(path.join(dir, 'readlink'), '#!/bin/sh\necho "readlink ran" >&2\nexit 99\n');
+    await chmod(path.join(dir, 'readlink'), 0o755);
+    for (const b of bins) {
+      const r = await execa(path.join(repo, 'node_modules/.bin', b.name), ['--help'], {
+        reject: false,
+        env: { ...env, PATH: `${dir}:${env.PATH}` },
+        extendEnv: false,
+      });
+      assert.equal(r.exitCode, 0, `${b.name} --help: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^Usage: ${b.name}`), b.name);
+    }
+    // the package's own bin/ path (not next to node_modules/node) still resolves itself with readlink
+    const direct = await execa(path.join(repo, 'packages/podsec/bin/podsec-trust'), ['--help'], {
+      reject: false,
+      env: { ...env, PATH: `${dir}:${env.PATH}` },
+      extendEnv: false,
+    });
+    assert.equal(direct.exitCode, 127);
+  });
+
   it('--help on a pipe prints the text rendered at build, the same as the binary itself prints', async () => {
     // COLUMNS=80 makes the launcher load the binary, which renders its help with commander at the same width
     const run = (b: Bin, extra: Record<string, string>) =>
