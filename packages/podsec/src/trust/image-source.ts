@@ -2,6 +2,7 @@ import { UsageError } from '@podsec/core';
 import { createHash } from 'node:crypto';
 import { parseDockerReference } from '@podsec/core/config';
 import { runOrThrow, type System } from '@podsec/core/system';
+import { fetchManifestDirect } from './registry-client.ts';
 
 /** The manifest of an image as its registry stores it. */
 export interface FetchedManifest {
@@ -17,9 +18,12 @@ export interface FetchManifestOptions {
   readonly insecure?: boolean;
 }
 
+const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
 /**
- * Fetches the raw manifest of `image` with `skopeo inspect --raw` (the real client: registries.conf,
- * mirrors and credentials apply) and computes its digest over the exact bytes.
+ * Fetches the raw manifest of `image` from its registry (registry-client.ts), or with `skopeo inspect --raw` where
+ * that client steps aside (mirrors, certs.d, credential helpers, any answer but the manifest ...), and computes its
+ * digest over the exact bytes.
  */
 export async function fetchManifest(
   sys: System,
@@ -28,6 +32,14 @@ export async function fetchManifest(
 ): Promise<FetchedManifest> {
   const ref = parseDockerReference(image.replace(/^docker:\/\//, ''));
   const reference = ref.toString();
+  const direct = await fetchManifestDirect(sys, ref, { insecure: options.insecure === true });
+  if (direct.ok) {
+    const digest = sha256(direct.manifest);
+    // a reference by digest must name these bytes; anything else is for skopeo to judge
+    if (ref.digest === undefined || ref.digest === digest)
+      return { reference, manifest: direct.manifest, digest };
+    sys.report.debug(`manifest of ${reference} does not match its digest: asking skopeo`);
+  } else sys.report.debug(`manifest of ${reference} through skopeo: ${direct.why}`);
   const args = [
     'inspect',
     '--raw',
@@ -48,6 +60,5 @@ export async function fetchManifest(
   );
   const manifest = r.stdoutBytes ?? new TextEncoder().encode(r.stdout);
   // digested here (not with the trust library) so that this module stays small: it runs before openpgp loads
-  const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
-  return { reference, manifest, digest };
+  return { reference, manifest, digest: sha256(manifest) };
 }
