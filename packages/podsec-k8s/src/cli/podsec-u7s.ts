@@ -269,7 +269,11 @@ function createProgram(ctx: CliContext) {
       if (pid === undefined)
         throw new PodsecError('USERNS_NOT_RUNNING', 'nsenter failed: RootlessKit not running?');
       const cmd = command.length ? command : [ctx.env['SHELL'] ?? '/bin/sh'];
-      const argv = planEnter({ pid, user, self: sys().identity, cwd: process.cwd() }, cmd);
+      // root's cwd (say a clone under /root, 0700) is out of u7s-admin's reach: root's command starts in the
+      // user's home, as the original's `machinectl shell u7s-admin@` did; the user's own call keeps its cwd
+      const self = sys().identity;
+      const cwd = self.uid === user.uid ? process.cwd() : user.home;
+      const argv = planEnter({ pid, user, self, cwd }, cmd);
       const p = userPaths(user.uid, user.home);
       const code = await sys().daemons.exec({
         file: argv.file,

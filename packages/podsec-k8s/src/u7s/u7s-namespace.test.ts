@@ -24,9 +24,10 @@ const main = fileURLToPath(new URL('../test-helpers/podsec-u7s-main.ts', import.
 const SELF = JSON.stringify([process.execPath, '--conditions=podsec-source', main]);
 const launcher = createDaemonLauncher({ uid: 0 });
 
-function u7s(args: string[], o: { timeout?: number } = {}) {
+function u7s(args: string[], o: { timeout?: number; cwd?: string } = {}) {
   return execa(process.execPath, ['--conditions=podsec-source', main, ...args], {
     reject: false,
+    ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
     env: { PATH: process.env['PATH'], LANG: 'C', PODSEC_U7S_SELF: SELF },
     extendEnv: false,
     timeout: o.timeout ?? 60_000,
@@ -140,6 +141,12 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
 
     const id = await u7s(['enter', '--', 'id', '-u']);
     assert.equal(id.stdout.trim(), '0', id.stderr);
+    // root's cwd out of u7s-admin's reach (a clone under /root, 0700): the command starts in the user's home
+    const rootOnly = await mkdtemp(path.join(tmpdir(), 'u7s-root-cwd-'));
+    t.after(() => rm(rootOnly, { recursive: true, force: true }));
+    const pwd = await u7s(['enter', '--', 'pwd'], { cwd: rootOnly });
+    assert.equal(pwd.exitCode, 0, pwd.stderr);
+    assert.equal(pwd.stdout.trim(), '/var/lib/u7s-admin');
     assert.equal((await u7s(['enter', '--', 'sh', '-c', 'exit 7'])).exitCode, 7);
     const inside = await u7s([
       'enter',
