@@ -306,6 +306,54 @@ describe(
       assert.equal(m[2], createHash('sha256').update(spki).digest('hex'));
     });
 
+    it('kubeadm token list runs inside the namespace with its arguments; a failing command keeps its status', async (t) => {
+      if (!readyMs) return t.skip('no control plane');
+      // admin.conf names https://192.0.2.10:6443, an address that exists only inside the namespace (on its tap0):
+      // the real kubeadm reaches the apiserver only because it runs in there
+      const adminConf = await readFile('/etc/kubernetes/admin.conf', 'utf8');
+      assert.match(adminConf, new RegExp(`server: https://${EXTIP.replace(/\./g, '\\.')}:6443`));
+      const list = await kubeadm(['token', 'list', '-o', 'json']);
+      assert.equal(list.exitCode, 0, list.stderr);
+      const ids = list.stdout
+        .split(/\n(?=\{)/)
+        .filter((s) => s.trim())
+        .map((s) => (JSON.parse(s) as { token: string }).token.split('.')[0]);
+      assert.ok(ids.length >= 2, list.stdout); // bootstrap-token's and token create's
+      // the real kubeadm's failure: its status and its message, nothing of the wrapper's
+      const gone = await kubeadm(['token', 'delete', 'abcdef.0123456789abcdef']);
+      assert.equal(gone.exitCode, 1, gone.stderr);
+      assert.match(gone.stderr, /not found/);
+      assert.doesNotMatch(gone.stderr, /podsec-u7s-kubeadm|failed with exit status/);
+    });
+
+    it('the rootlessctl PATH shadow lists the forwards with the real rootlessctl, from the host and inside', async (t) => {
+      if (!readyMs) return t.skip('no control plane');
+      if (!requireCommands(t, ['rootlessctl'])) return;
+      const rootlessctl = path.join(repo, 'packages/podsec-k8s/libexec/rootlessctl');
+      // root on the host: the wrapper drops to u7s-admin and adds the socket of its namespace
+      const fromHost = await execa(rootlessctl, ['list-ports', '--json'], {
+        reject: false,
+        env: { PATH: process.env['PATH'], LANG: 'C' },
+        extendEnv: false,
+        timeout: 60_000,
+      });
+      assert.equal(fromHost.exitCode, 0, fromHost.stderr);
+      // one PortStatus per line
+      const specs = fromHost.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { spec: { parentPort: number; childPort: number } }).spec);
+      assert.ok(specs.some((s) => s.parentPort === apiPort && s.childPort === 6443));
+      assert.ok(specs.some((s) => s.childPort === 10250));
+      // inside, as the namespace's root (u7s-admin on the host): host root's binary shows with the overflow uid
+      const inside = await u7s(['enter', '--', rootlessctl, 'list-ports']);
+      assert.equal(inside.exitCode, 0, inside.stderr);
+      assert.match(
+        inside.stdout,
+        new RegExp(`\\d+\\s+tcp\\s+127\\.0\\.0\\.1\\s+${apiPort}\\s+6443`),
+      );
+    });
+
     it('every control-plane process runs as u7s-admin on the host; the apiserver has the audit flags and audits', async (t) => {
       if (!readyMs) return t.skip('no control plane');
       const mine = await launcher.userProcesses(uid);

@@ -76,13 +76,14 @@ export const u7sMessages = {
       'cannot choose the image repository: the platform is unknown (set U7S_PLATFORM, or give --image-repository)',
     KUBEADM_BINARY_UNTRUSTED: 'refusing to run {path}: {reason}',
     KUBEADM_BINARY_UNREACHABLE:
-      'the namespace user cannot reach or execute {path}: install kubeadm where u7s-admin can run it',
-    KUBEADM_BINARY_MISSING: 'the real kubeadm {path} does not exist',
+      'the namespace user cannot reach or execute {path}: install {name} where u7s-admin can run it',
+    KUBEADM_BINARY_MISSING: 'the real {name} {path} does not exist',
     KUBEADM_TIMEOUT: '{what} did not finish within {seconds} s and was stopped',
     KUBEADM_BAD_TREE: '{path} is not a directory',
     KUBEADM_NO_ADMIN_CONF: '{path} was not written: the administrator configuration is missing',
     KUBEADM_BAD_KUBECONFIG: 'admin.conf is not a kubeconfig with clusters ({reason})',
     KUBEADM_FAILED: 'kubeadm {command} failed with exit status {status}',
+    U7S_WRAP_UNKNOWN: 'no PATH shadow for "{tool}" (systemctl, rootlessctl)',
     U7S_KUBE_DIR_HIDDEN:
       "{path} inside the namespace is not the host's (it did not exist when the namespace started): restart the namespace (podsec-u7s stop; podsec-u7s start)",
     'u7s.provision.unchanged': '{user} is provisioned; nothing changed',
@@ -170,13 +171,14 @@ export const u7sMessages = {
       'не удалось выбрать репозиторий образов: платформа неизвестна (задайте U7S_PLATFORM или --image-repository)',
     KUBEADM_BINARY_UNTRUSTED: 'отказ запускать {path}: {reason}',
     KUBEADM_BINARY_UNREACHABLE:
-      'пользователь пространства имён не может открыть или запустить {path}: установите kubeadm туда, где u7s-admin может его запустить',
-    KUBEADM_BINARY_MISSING: 'настоящий kubeadm {path} не существует',
+      'пользователь пространства имён не может открыть или запустить {path}: установите {name} туда, где u7s-admin может его запустить',
+    KUBEADM_BINARY_MISSING: 'настоящий {name} {path} не существует',
     KUBEADM_TIMEOUT: '{what} не завершился за {seconds} с и был остановлен',
     KUBEADM_BAD_TREE: '{path} не является каталогом',
     KUBEADM_NO_ADMIN_CONF: '{path} не создан: конфигурационный файл администратора отсутствует',
     KUBEADM_BAD_KUBECONFIG: 'admin.conf не является kubeconfig с кластерами ({reason})',
     KUBEADM_FAILED: 'kubeadm {command} завершился с кодом {status}',
+    U7S_WRAP_UNKNOWN: 'для "{tool}" нет обёртки в PATH (systemctl, rootlessctl)',
     U7S_KUBE_DIR_HIDDEN:
       '{path} в пространстве имён не совпадает с каталогом хоста (его не было при запуске пространства имён): перезапустите его (podsec-u7s stop; podsec-u7s start)',
     'u7s.provision.unchanged': '{user} уже подготовлен; ничего не изменено',

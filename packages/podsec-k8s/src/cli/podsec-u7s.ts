@@ -41,6 +41,11 @@ export const exitCodes = {
   U7S_STATIC_POD_BINARY: 8,
   U7S_STATIC_PODS_RUNNING: 8,
   U7S_STATIC_POD_FAILED: 9,
+  U7S_WRAP_UNKNOWN: 1,
+  // wrap: the shell's statuses for a command that cannot be found or run
+  KUBEADM_BINARY_MISSING: 127,
+  KUBEADM_BINARY_UNTRUSTED: 126,
+  KUBEADM_BINARY_UNREACHABLE: 126,
 } as const;
 
 const ROLES: Record<string, U7sRole> = { worker: '', initMaster: 'initMaster', master: 'master' };
@@ -290,6 +295,21 @@ function createProgram(ctx: CliContext) {
         },
       });
       // the command's own status, passed through without a message
+      if (code !== 0) throw new CommanderError(code, 'podsec.passthrough', '');
+    });
+
+  program
+    .command('wrap')
+    .description(
+      'the PATH shadows of the helper directory: run the real systemctl (as u7s-admin: its user manager,\n' +
+        '--user -M u7s-admin@ -T) or rootlessctl (--socket of the namespace API) with these arguments',
+    )
+    .argument('<tool>', 'systemctl or rootlessctl')
+    .argument('[args...]', "the tool's arguments (after --, verbatim)")
+    .action(async (tool, args) => {
+      const { runShadowedTool } = await import('../kubeadm/shadow.ts');
+      const code = await runShadowedTool(sys(), tool, args);
+      // the real tool's status, passed through without a message
       if (code !== 0) throw new CommanderError(code, 'podsec.passthrough', '');
     });
 

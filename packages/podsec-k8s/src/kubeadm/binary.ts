@@ -23,6 +23,17 @@ function untrusted(path: string, why: string): never {
   });
 }
 
+/** Options of {@link checkTrustedBinary}. */
+export interface TrustedBinaryOptions {
+  /** What the binary is, for messages. @default 'kubeadm' */
+  readonly name?: string;
+  /**
+   * The uid that stands for the host's root where we look from: 0 on the host; inside a user namespace that does
+   * not map host root, the overflow uid (host root's files show with it there). @default 0
+   */
+  readonly rootUid?: number;
+}
+
 /**
  * Checks, without following any link unchecked, that `path` and every directory above it (and above every link
  * target) belong to root and are writable by nobody else, and that `user` may reach and execute it (it runs
@@ -33,9 +44,12 @@ export async function checkTrustedBinary(
   fs: FileSystem,
   path: string,
   user?: { readonly uid: number; readonly gid: number },
+  o: TrustedBinaryOptions = {},
 ): Promise<string> {
+  const tool = o.name ?? 'kubeadm';
+  const rootUid = o.rootUid ?? 0;
   if (!path.startsWith('/'))
-    throw new UsageError('KUBEADM_BINARY_UNTRUSTED', `the kubeadm path ${path} is not absolute`, {
+    throw new UsageError('KUBEADM_BINARY_UNTRUSTED', `the ${tool} path ${path} is not absolute`, {
       details: { path, reason: 'not an absolute path' },
     });
   let todo = path.split('/').filter((s) => s && s !== '.');
@@ -49,19 +63,19 @@ export async function checkTrustedBinary(
     const cur = `/${[...done, name].join('/')}`;
     const st = await fs.stat(cur);
     if (!st)
-      throw new NotFoundError('KUBEADM_BINARY_MISSING', `the real kubeadm ${path} does not exist`, {
-        details: { path },
+      throw new NotFoundError('KUBEADM_BINARY_MISSING', `the real ${tool} ${path} does not exist`, {
+        details: { path, name: tool },
       });
     if (st.kind === 'symlink') {
       if (++links > 40) untrusted(path, 'too many symbolic links');
-      if (st.uid !== 0) untrusted(path, `the link ${cur} does not belong to root`);
+      if (st.uid !== rootUid) untrusted(path, `the link ${cur} does not belong to root`);
       const target = (await fs.readlink(cur)) ?? '';
       const parts = target.split('/').filter((s) => s && s !== '.');
       if (target.startsWith('/')) done = [];
       todo = [...parts, ...todo];
       continue;
     }
-    if (st.uid !== 0) untrusted(path, `${cur} belongs to uid ${st.uid}, not root`);
+    if (st.uid !== rootUid) untrusted(path, `${cur} belongs to uid ${st.uid}, not root`);
     // a sticky directory (/tmp) is fine: nobody but root renames the root-owned entry below it
     const sticky = st.kind === 'dir' && (st.mode & 0o1000) !== 0 && todo.length > 0;
     if (st.mode & 0o022 && !sticky) untrusted(path, `${cur} is writable by group or others`);
@@ -72,8 +86,8 @@ export async function checkTrustedBinary(
       if (!(st.mode & bit))
         throw new UsageError(
           'KUBEADM_BINARY_UNREACHABLE',
-          `the namespace user cannot ${last ? 'execute' : 'reach'} ${last ? cur : `${cur}/`} (mode ${st.mode.toString(8)}): install kubeadm where u7s-admin can run it`,
-          { details: { path: cur } },
+          `the namespace user cannot ${last ? 'execute' : 'reach'} ${last ? cur : `${cur}/`} (mode ${st.mode.toString(8)}): install ${tool} where u7s-admin can run it`,
+          { details: { path: cur, name: tool } },
         );
     }
     if (last) {
