@@ -83,6 +83,11 @@ export const u7sMessages = {
     KUBEADM_NO_ADMIN_CONF: '{path} was not written: the administrator configuration is missing',
     KUBEADM_BAD_KUBECONFIG: 'admin.conf is not a kubeconfig with clusters ({reason})',
     KUBEADM_FAILED: 'kubeadm {command} failed with exit status {status}',
+    KUBEADM_ETCD_MEMBER_EXISTS:
+      '{path} exists (the etcd data of an earlier cluster): give --yes to remove it',
+    KUBEADM_ETCD_MEMBER_KEPT: '{path} kept: nothing was changed',
+    'kubeadm.etcd.prompt':
+      '{path} holds the etcd data of an earlier cluster. Clear the directory? [y/N] ',
     U7S_WRAP_UNKNOWN: 'no PATH shadow for "{tool}" (systemctl, rootlessctl)',
     U7S_KUBE_DIR_HIDDEN:
       "{path} inside the namespace is not the host's (it did not exist when the namespace started): restart the namespace (podsec-u7s stop; podsec-u7s start)",
@@ -175,6 +180,11 @@ export const u7sMessages = {
     KUBEADM_BINARY_MISSING: 'настоящий {name} {path} не существует',
     KUBEADM_TIMEOUT: '{what} не завершился за {seconds} с и был остановлен',
     KUBEADM_BAD_TREE: '{path} не является каталогом',
+    KUBEADM_ETCD_MEMBER_EXISTS:
+      '{path} существует (данные etcd прежнего кластера): укажите --yes, чтобы удалить его',
+    KUBEADM_ETCD_MEMBER_KEPT: '{path} сохранён: ничего не изменено',
+    'kubeadm.etcd.prompt':
+      '{path} содержит данные etcd прежнего кластера. Очистить каталог? [y/N] ',
     KUBEADM_NO_ADMIN_CONF: '{path} не создан: конфигурационный файл администратора отсутствует',
     KUBEADM_BAD_KUBECONFIG: 'admin.conf не является kubeconfig с кластерами ({reason})',
     KUBEADM_FAILED: 'kubeadm {command} завершился с кодом {status}',

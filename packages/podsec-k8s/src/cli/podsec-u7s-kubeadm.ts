@@ -8,6 +8,30 @@ import { exitCodes } from './podsec-u7s-kubeadm.fast.ts';
 // the exit codes live with the fast path (podsec-u7s-kubeadm.fast.ts), which is bundled without commander
 export { exitCodes };
 
+/** One line typed on the terminal (at most 1 KiB), "" at the end of input. */
+function readLine(input: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve) => {
+    let line = '';
+    const done = () => {
+      input.off('data', onData);
+      input.off('end', done);
+      input.pause();
+      resolve(line);
+    };
+    const onData = (chunk: Buffer | string) => {
+      line += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+      const nl = line.search(/[\r\n]/);
+      if (nl >= 0 || line.length > 1024) {
+        line = line.slice(0, nl >= 0 ? nl : 1024);
+        done();
+      }
+    };
+    input.on('data', onData);
+    input.on('end', done);
+    input.resume();
+  });
+}
+
 function flagTable(): string {
   const rows = KUBEADM_FLAGS.map((f) => {
     const name = `${f.short ? `-${f.short}, ` : ''}--${f.name}${f.value ? ' <v>' : ''}`;
@@ -43,6 +67,14 @@ function createProgram(ctx: CliContext) {
         libexec: U7S_LIBEXEC,
         requireRoot: () => requireRoot(ctx),
         out: ctx.stdout,
+        ...(ctx.isTTY
+          ? {
+              confirmClear: async (path: string) => {
+                ctx.stderr(ctx.t('kubeadm.etcd.prompt', { path }));
+                return /^y(es)?$/i.test((await readLine(ctx.stdin)).trim());
+              },
+            }
+          : {}),
       });
       // help, version and pass-through commands: the real kubeadm's status, without a message of ours
       if (r.passExitCode !== 0) throw new CommanderError(r.passExitCode, 'podsec.passthrough', '');

@@ -19,6 +19,38 @@ export interface ExecuteKubeadmOptions {
   readonly libexec: string;
   readonly requireRoot: () => void;
   readonly out: (text: string) => void;
+  /**
+   * Asks on the terminal whether the etcd member directory `path` may be cleared; absent when stdin is not a
+   * terminal (then nothing is asked).
+   */
+  readonly confirmClear?: (path: string) => Promise<boolean>;
+}
+
+/**
+ * The etcd member directory of an earlier cluster: removed with `--yes` or when the terminal says so; refused
+ * otherwise (the original's prompt blocked automation, and a "y" typed ahead wiped etcd). Returns the path to
+ * remove, or undefined when there is none. Throws `KUBEADM_ETCD_MEMBER_EXISTS` / `KUBEADM_ETCD_MEMBER_KEPT`.
+ */
+async function decideEtcdMember(
+  sys: System,
+  plan: KubeadmPlan,
+  o: ExecuteKubeadmOptions,
+): Promise<string | undefined> {
+  if (plan.kind !== 'configured' || plan.etcdMember === undefined) return undefined;
+  const path = plan.etcdMember;
+  if (!(await sys.fs.stat(path))) return undefined;
+  if (plan.yes) return path;
+  const details = { path };
+  if (!o.confirmClear)
+    throw new PodsecError(
+      'KUBEADM_ETCD_MEMBER_EXISTS',
+      `${path} exists (the etcd data of an earlier cluster): give --yes to remove it`,
+      { details },
+    );
+  if (await o.confirmClear(path)) return path;
+  throw new PodsecError('KUBEADM_ETCD_MEMBER_KEPT', `${path} kept: nothing was changed`, {
+    details,
+  });
 }
 
 /** Pure: the plan as data for `--dry-run --json` and as the `plan` of a run's JSON. */
@@ -134,6 +166,14 @@ export async function executeKubeadm(
   } else plan = planKubeadm(argv, undefined);
 
   if (dryRun) {
+    const member =
+      plan.kind === 'configured' && plan.etcdMember && (await sys.fs.stat(plan.etcdMember))
+        ? plan.etcdMember
+        : undefined;
+    if (member && !json)
+      o.out(
+        `# ${member} exists (an earlier cluster's etcd data): ${plan.kind === 'configured' && plan.yes ? 'removed first (--yes)' : 'the run asks on a terminal, else refuses without --yes'}\n`,
+      );
     o.out(
       json
         ? `${JSON.stringify({ dryRun: true, plan: describePlan(plan, kubeadm) }, null, 2)}\n`
@@ -142,8 +182,13 @@ export async function executeKubeadm(
     return { passExitCode: 0 };
   }
   if (plan.kind !== 'host') o.requireRoot();
+  const removeEtcdMember = await decideEtcdMember(sys, plan, o);
   const { runKubeadmPlan } = await import('./run.ts');
-  const r = await runKubeadmPlan(sys, plan, { user: user!, kubeadm });
+  const r = await runKubeadmPlan(sys, plan, {
+    user: user!,
+    kubeadm,
+    ...(removeEtcdMember ? { removeEtcdMember } : {}),
+  });
   if (json) o.out(`${JSON.stringify({ plan: describePlan(plan, kubeadm), ...r }, null, 2)}\n`);
   else {
     o.out(r.stdout);

@@ -93,6 +93,13 @@ export const KUBEADM_FLAGS: readonly FlagSpec[] = [
     treatment: 'wrapper',
     note: 'seconds the real kubeadm may run (default 900)',
   },
+  {
+    name: 'yes',
+    value: false,
+    commands: both,
+    treatment: 'wrapper',
+    note: 'remove the etcd member directory of an earlier cluster without asking',
+  },
   // passed next to --config
   pass('ignore-preflight-errors', true, both, 'checks to show as warnings'),
   pass('skip-certificate-key-print', false, init, 'do not print the certificate key'),
@@ -305,7 +312,9 @@ export function checkPassThroughFlags(p: ParsedKubeadmArgv): void {
 export function passThroughArgv(argv: readonly string[], p: ParsedKubeadmArgv): string[] {
   const drop = new Set<number>();
   for (const f of p.flags)
-    if (f.spec?.treatment === 'wrapper') f.raw.forEach((_, k) => drop.add(f.index + k));
+    // --yes is also kubeadm's own (upgrade apply): it stays
+    if (f.spec?.treatment === 'wrapper' && f.spec.name !== 'yes')
+      f.raw.forEach((_, k) => drop.add(f.index + k));
   return argv.filter((_, i) => !drop.has(i));
 }
 

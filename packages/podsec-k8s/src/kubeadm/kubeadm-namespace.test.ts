@@ -183,6 +183,28 @@ describe(
       const bad = await wrap(['token', 'list', '--nonsense-flag']);
       assert.equal(bad.exitCode, 1);
       assert.match(bad.stderr, /unknown flag: --nonsense-flag/);
+
+      // the etcd data of an earlier cluster (u7s-admin's, as etcd leaves it): kept without --yes, removed with it
+      const member = '/var/lib/podsec/u7s/etcd/member';
+      await execa('setpriv', [
+        `--reuid=${uid}`,
+        `--regid=${uid}`,
+        '--clear-groups',
+        'mkdir',
+        '-p',
+        `${member}/snap`,
+      ]);
+      const kept = await wrap(['init', ...common]);
+      assert.equal(kept.exitCode, 1, kept.stderr);
+      assert.match(kept.stderr, /etcd\/member exists .*give --yes/);
+      assert.ok((await stat(member)).isDirectory());
+      // with --yes it goes, then the real kubeadm init runs inside; there is no CRI in this namespace, so its
+      // preflight stops it (kubeadm's failure, exit 1), after the removal
+      const yes = await wrap(['init', ...common, '--yes', '--timeout', '240']);
+      assert.equal(yes.exitCode, 1, yes.stderr);
+      assert.match(yes.stderr, /removed \/var\/lib\/podsec\/u7s\/etcd\/member/);
+      assert.match(yes.stderr, /kubeadm init .*failed with exit status 1/);
+      await assert.rejects(stat(member), { code: 'ENOENT' });
     });
   },
 );

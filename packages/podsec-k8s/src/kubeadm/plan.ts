@@ -5,7 +5,7 @@
  */
 import { InternalError } from '@podsec/core';
 import { planHostArgv, precheckKubeadmArgv, timeoutOf, usage } from './classify.ts';
-import { ETC_U7S } from '../paths.ts';
+import { ETC_U7S, U7S_VARLIB } from '../paths.ts';
 import { checkNetOverlap, parseCidr, type HostAddress } from '../u7s/net.ts';
 import { planNode, type U7sNode, type U7sRole } from '../u7s/node-config.ts';
 import { renderAuditPolicy } from './audit.ts';
@@ -98,6 +98,13 @@ export interface ConfiguredPlan {
   readonly configFile: string;
   readonly argv: readonly string[];
   readonly timeoutMs: number;
+  /**
+   * The etcd member directory of an earlier cluster that must not be there when init/join runs (the whole
+   * command, not a phase); `--yes` removes it, a terminal is asked, otherwise the run is refused.
+   */
+  readonly etcdMember: string | undefined;
+  /** `--yes` was given. */
+  readonly yes: boolean;
   /** Write the host's admin kubeconfig afterwards, to this path. */
   readonly adminKubeconfig: string | undefined;
   readonly kubernetesVersion: string;
@@ -113,6 +120,8 @@ export {
 
 /** The host directory kubeadm writes into (shared with the namespace, owned by u7s-admin). */
 export const KUBE_DIR = '/etc/kubernetes';
+/** The etcd member directory of the rendered configuration's data dir (left over by an earlier cluster). */
+export const ETCD_MEMBER = `${U7S_VARLIB}/etcd/member`;
 /** Root-owned record of the rendered configurations. */
 export const KUBEADM_STATE_DIR = `${ETC_U7S}/kubeadm`;
 
@@ -349,6 +358,8 @@ function planConfigured(
     configFile,
     argv,
     timeoutMs,
+    etcdMember: isPhase ? undefined : ETCD_MEMBER,
+    yes: flagSet(p, 'yes'),
     adminKubeconfig: writesAdmin ? (f('admin-kubeconfig') ?? '/root/.kube/config') : undefined,
     kubernetesVersion,
     imageRepository,

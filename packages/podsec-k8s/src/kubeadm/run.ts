@@ -169,6 +169,8 @@ export interface RunKubeadmOptions {
   readonly user: NamespaceUser;
   /** The checked real kubeadm. */
   readonly kubeadm: string;
+  /** The etcd member directory of an earlier cluster, removed (once the namespace is known to run) first. */
+  readonly removeEtcdMember?: string;
 }
 
 /** Runs the plan. kubeadm's stdout is returned, its stderr streams through. */
@@ -195,6 +197,11 @@ export async function runKubeadmPlan(
       what: `kubeadm ${plan.argv[0] ?? ''}`,
     });
     return { exitCode: r.exitCode, stdout: r.stdout, argv: [argv.file, ...argv.args], written: [] };
+  }
+  if (o.removeEtcdMember) {
+    // in u7s-admin's tree: core's remove follows no link and stays on the device
+    await sys.fs.remove(o.removeEtcdMember, { recursive: true });
+    sys.report.info(`removed ${o.removeEtcdMember}`);
   }
   const written = await writePlanFiles(sys, plan);
   await checkKubeDirShared(sys, o.user, pid);
