@@ -138,7 +138,7 @@ describe(
       libexec = path.join(work, 'libexec');
       await mkdir(binDir, { mode: 0o755 });
       await mkdir(libexec, { mode: 0o755 });
-      for (const name of CONTROL_PLANE) {
+      for (const name of [...CONTROL_PLANE, 'kubectl']) {
         const src = k8sBinary(name);
         if (src) await link(src, path.join(binDir, name));
       }
@@ -262,6 +262,41 @@ describe(
       });
       assert.equal(who.status?.userInfo?.username, 'kubernetes-admin');
       assert.ok(who.status?.userInfo?.groups?.includes('kubeadm:cluster-admins'));
+
+      // u7s-admin's copy: ~/.kube/config, 0600 in a 0700 ~/.kube, both its own, the same forward
+      const mine = `${HOME}/.kube/config`;
+      for (const [p, mode] of [
+        [mine, 0o600],
+        [`${HOME}/.kube`, 0o700],
+      ] as const) {
+        const st = await stat(p);
+        assert.equal(st.mode & 0o777, mode, p);
+        assert.deepEqual([st.uid, st.gid], [uid, uid], p);
+      }
+      const theirs = new k8s.KubeConfig();
+      theirs.loadFromFile(mine);
+      assert.equal(theirs.getCurrentCluster()?.server, `https://127.0.0.1:${apiPort}`);
+      // and it works for u7s-admin itself, from the host: kubectl as u7s-admin finds it in its home
+      if (!requireCommands(t, ['kubectl'])) return;
+      const ready = await execa(
+        'setpriv',
+        [
+          `--reuid=${uid}`,
+          `--regid=${uid}`,
+          '--clear-groups',
+          '--',
+          'env',
+          '-i',
+          `HOME=${HOME}`,
+          `${binDir}/kubectl`,
+          'get',
+          '--raw',
+          '/readyz',
+        ],
+        { reject: false, cwd: '/', timeout: 60_000 },
+      );
+      assert.equal(ready.exitCode, 0, ready.stderr);
+      assert.equal(ready.stdout, 'ok');
     });
 
     it('upload-config, upload-certs, bootstrap-token and the kube-proxy and coredns addons succeed against it', async (t) => {

@@ -67,6 +67,7 @@ export function describePlan(plan: KubeadmPlan, kubeadm: string) {
     kubernetesVersion: plan.kubernetesVersion,
     imageRepository: plan.imageRepository,
     adminKubeconfig: plan.adminKubeconfig ?? null,
+    userKubeconfig: plan.userKubeconfig ?? null,
     dirs: plan.dirs.map((d) => ({ ...d, mode: d.mode.toString(8) })),
     files: plan.files.map((f) => ({ ...f, mode: f.mode.toString(8) })),
   };
@@ -87,7 +88,7 @@ function formatDryRun(plan: KubeadmPlan, kubeadm: string): string {
       );
     if (plan.adminKubeconfig)
       lines.push(
-        `# then: ${plan.adminKubeconfig} from /etc/kubernetes/admin.conf, server = the forward of port ${plan.node.apiserverBindPort}`,
+        `# then: ${plan.adminKubeconfig} and ${plan.userKubeconfig ?? ''} (u7s-admin's) from /etc/kubernetes/admin.conf, server = the forward of port ${plan.node.apiserverBindPort}`,
       );
   }
   const where = plan.kind === 'host' ? 'on the host' : "inside u7s-admin's namespace";

@@ -82,7 +82,7 @@ export const KUBEADM_FLAGS: readonly FlagSpec[] = [
   {
     name: 'admin-kubeconfig',
     value: true,
-    commands: init,
+    commands: both,
     treatment: 'wrapper',
     note: 'where the host admin kubeconfig goes (default /root/.kube/config)',
   },

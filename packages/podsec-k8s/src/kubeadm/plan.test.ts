@@ -95,6 +95,14 @@ const WALK: Record<string, { argv: string[]; check: (p: ConfiguredPlan) => void 
     },
   },
   timeout: { argv: ['init', '--timeout', '30'], check: (p) => assert.equal(p.timeoutMs, 30_000) },
+  yes: {
+    argv: ['init', '--yes'],
+    check: (p) => {
+      assert.equal(p.yes, true);
+      assert.equal(p.etcdMember, '/var/lib/podsec/u7s/etcd/member');
+      assert.ok(!p.argv.includes('--yes'));
+    },
+  },
   'apiserver-advertise-address': {
     argv: ['init', '--apiserver-advertise-address', '192.0.2.10'],
     check: (p) =>
@@ -514,5 +522,33 @@ describe('planned configurations and the real kubeadm', () => {
     const r = await validate('broken', broken);
     assert.notEqual(r.exitCode, 0);
     assert.match(r.stderr, /serviceSubnet|10\.96\.0\.0\/40/);
+  });
+});
+
+describe('the admin kubeconfigs and the etcd member check of a plan', () => {
+  it("writes root's and u7s-admin's kubeconfig after init and a control-plane join, not after a worker join", () => {
+    const init = configured(['init']);
+    assert.equal(init.adminKubeconfig, '/root/.kube/config');
+    assert.equal(init.userKubeconfig, '/var/lib/u7s-admin/.kube/config');
+    const cp = configured([...JOIN, '--control-plane', '--certificate-key', KEY]);
+    assert.equal(cp.userKubeconfig, '/var/lib/u7s-admin/.kube/config');
+    const worker = configured(JOIN);
+    assert.equal(worker.adminKubeconfig, undefined);
+    assert.equal(worker.userKubeconfig, undefined);
+    assert.equal(configured(['init', 'phase', 'certs', 'all']).userKubeconfig, undefined);
+  });
+  it('checks the etcd member directory for the whole init or join only, never for a phase', () => {
+    assert.equal(configured(JOIN).etcdMember, '/var/lib/podsec/u7s/etcd/member');
+    assert.equal(configured(['init', 'phase', 'etcd', 'local']).etcdMember, undefined);
+    assert.equal(configured(['init']).yes, false);
+  });
+  it("keeps --yes for pass-through commands, where it is kubeadm's own (upgrade apply -y)", () => {
+    const argv = ['upgrade', 'apply', 'v1.37.2', '--yes', '--json'];
+    assert.deepEqual(passThroughArgv(argv, parseKubeadmArgv(argv)), [
+      'upgrade',
+      'apply',
+      'v1.37.2',
+      '--yes',
+    ]);
   });
 });

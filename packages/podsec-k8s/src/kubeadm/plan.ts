@@ -107,6 +107,8 @@ export interface ConfiguredPlan {
   readonly yes: boolean;
   /** Write the host's admin kubeconfig afterwards, to this path. */
   readonly adminKubeconfig: string | undefined;
+  /** And u7s-admin's copy (`~u7s-admin/.kube/config`), owned by it. */
+  readonly userKubeconfig: string | undefined;
   readonly kubernetesVersion: string;
   readonly imageRepository: string;
 }
@@ -341,9 +343,11 @@ function planConfigured(
     { path: `${ETC_U7S}/config`, mode: 0o755, uid: 0, gid: 0 },
     ...(controlPlaneNode ? [{ path: AUDIT.dir, mode: 0o755, uid: 0, gid: 0 }] : []),
   ];
+  // a control plane gets admin.conf from kubeadm: init (or its kubeconfig phase) and a control-plane join
   const writesAdmin =
-    command === 'init' &&
-    (!isPhase || (phase[0] === 'kubeconfig' && (phase[1] === 'all' || phase[1] === 'admin')));
+    (command === 'init' &&
+      (!isPhase || (phase[0] === 'kubeconfig' && (phase[1] === 'all' || phase[1] === 'admin')))) ||
+    (command === 'join' && controlPlane && !isPhase);
   return {
     kind: 'configured',
     command,
@@ -361,6 +365,7 @@ function planConfigured(
     etcdMember: isPhase ? undefined : ETCD_MEMBER,
     yes: flagSet(p, 'yes'),
     adminKubeconfig: writesAdmin ? (f('admin-kubeconfig') ?? '/root/.kube/config') : undefined,
+    userKubeconfig: writesAdmin ? `${facts.user.home}/.kube/config` : undefined,
     kubernetesVersion,
     imageRepository,
   };

@@ -128,13 +128,17 @@ async function writePlanFiles(sys: System, plan: ConfiguredPlan): Promise<string
   return written;
 }
 
-/** Writes the host's admin kubeconfig from the namespace's admin.conf, server = the forward of the API port. */
-async function writeAdminKubeconfig(
+/**
+ * Writes the host's admin kubeconfigs from the namespace's admin.conf, server = the forward of the API port:
+ * root's (0600 in a 0700 directory) and u7s-admin's `~/.kube/config` (the same, owned by u7s-admin; its home is
+ * walked by descriptor without following links, so a link planted there cannot redirect root).
+ */
+async function writeAdminKubeconfigs(
   sys: System,
   user: NamespaceUser,
   plan: ConfiguredPlan,
-  target: string,
-): Promise<string> {
+  targets: readonly { path: string; uid: number; gid: number; ownDir: boolean }[],
+): Promise<string[]> {
   const adminConf = await sys.fs.readTextIfExists(`${KUBE_DIR}/admin.conf`, { maxBytes: 1 << 20 });
   if (!adminConf?.trim())
     throw new PodsecError(
@@ -158,10 +162,28 @@ async function writeAdminKubeconfig(
     advertiseAddress: plan.advertiseAddress,
   });
   const text = planHostKubeconfig(adminConf, server);
-  const dir = target.slice(0, target.lastIndexOf('/')) || '/';
-  if (!(await sys.fs.stat(dir))) await sys.fs.mkdir(dir, { mode: 0o700, uid: 0, gid: 0 });
-  await sys.fs.writeFileAtomic(target, text, { mode: 0o600, uid: 0, gid: 0, backup: true });
-  return target;
+  const written: string[] = [];
+  for (const t of targets) {
+    const dir = t.path.slice(0, t.path.lastIndexOf('/')) || '/';
+    const st = await sys.fs.stat(dir);
+    if (!st) await sys.fs.mkdir(dir, { mode: 0o700, uid: t.uid, gid: t.gid });
+    else if (st.kind !== 'dir')
+      throw new PodsecError('KUBEADM_BAD_TREE', `${dir} is not a directory`, {
+        details: { path: dir },
+      });
+    // a ~/.kube is the kubeconfig's own directory: 0700 (a directory named by --admin-kubeconfig is left alone)
+    else if (t.ownDir && st.uid === t.uid && (st.mode & 0o077) !== 0)
+      await sys.fs.chmod(dir, 0o700);
+    // the user's copy without backups: no stale credentials pile up in its home
+    await sys.fs.writeFileAtomic(t.path, text, {
+      mode: 0o600,
+      uid: t.uid,
+      gid: t.gid,
+      backup: t.uid === 0,
+    });
+    written.push(t.path);
+  }
+  return written;
 }
 
 /** Options of {@link runKubeadmPlan}. */
@@ -222,9 +244,24 @@ export async function runKubeadmPlan(
   if (plan.command === 'join' && !plan.phase) {
     for (const f of plan.files) if (f.secret) await sys.fs.remove(f.path);
   }
-  if (plan.adminKubeconfig && plan.role === 'initMaster') {
-    const adminKubeconfig = await writeAdminKubeconfig(sys, o.user, plan, plan.adminKubeconfig);
-    return { ...result, adminKubeconfig, written: [...written, adminKubeconfig] };
+  if (plan.adminKubeconfig && plan.role !== '') {
+    const targets = [
+      {
+        path: plan.adminKubeconfig,
+        uid: 0,
+        gid: 0,
+        ownDir: plan.adminKubeconfig.endsWith('/.kube/config'),
+      },
+      ...(plan.userKubeconfig
+        ? [{ path: plan.userKubeconfig, uid: o.user.uid, gid: o.user.gid, ownDir: true }]
+        : []),
+    ];
+    const kubeconfigs = await writeAdminKubeconfigs(sys, o.user, plan, targets);
+    return {
+      ...result,
+      adminKubeconfig: plan.adminKubeconfig,
+      written: [...written, ...kubeconfigs],
+    };
   }
   return result;
 }
