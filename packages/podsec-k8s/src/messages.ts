@@ -13,6 +13,11 @@ export const u7sMessages = {
     UPGRADE_UNREACHABLE: 'the cluster is not reachable through {kubeconfig}',
     UPGRADE_STEP_FAILED: 'upgrade step failed: {step}',
     UPGRADE_WAIT_TIMEOUT: 'gave up waiting: {step}',
+    UPGRADE_NO_VERSIONS:
+      'give the versions the registry offers: --available or --tags-from (one of them)',
+    UPGRADE_BAD_TAGS_URL:
+      'invalid --tags-from "{value}" (http(s)://registry/repository, e.g. https://registry.local/c10f/kube-apiserver)',
+    UPGRADE_TAGS_FAILED: 'cannot read the versions of {url}: {reason}',
     MASTER_USAGE: 'Format:\n\t{command} <adminUser>',
     MASTER_NO_USER: 'user {user} does not exist',
     MASTER_BAD_HOME: 'user {user} has no home directory',
@@ -112,6 +117,11 @@ export const u7sMessages = {
     UPGRADE_UNREACHABLE: 'кластер недоступен через {kubeconfig}',
     UPGRADE_STEP_FAILED: 'шаг обновления не выполнен: {step}',
     UPGRADE_WAIT_TIMEOUT: 'ожидание прекращено: {step}',
+    UPGRADE_NO_VERSIONS:
+      'укажите версии, которые предлагает реестр: --available или --tags-from (одно из двух)',
+    UPGRADE_BAD_TAGS_URL:
+      'недопустимый --tags-from "{value}" (http(s)://реестр/репозиторий, например https://registry.local/c10f/kube-apiserver)',
+    UPGRADE_TAGS_FAILED: 'не удалось прочитать версии {url}: {reason}',
     MASTER_USAGE: 'Формат:\n\t{command} <администратор>',
     MASTER_NO_USER: 'пользователь {user} не существует',
     MASTER_BAD_HOME: 'у пользователя {user} нет домашнего каталога',

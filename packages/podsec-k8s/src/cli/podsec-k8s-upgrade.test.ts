@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import {
+  buildTinyImage,
   CONTROL_PLANE_BINARIES,
   createTestSystem,
   freePort,
@@ -13,6 +14,7 @@ import {
   requireCommands,
   runProgram,
   startControlPlane,
+  startRegistry,
   type ControlPlane,
 } from '@podsec/test-utils';
 import { planUpgrade, type UpgradeInput } from '../upgrade/plan-upgrade.ts';
@@ -214,6 +216,75 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
     );
     assert.equal(skew.code, 2, skew.stderr);
     assert.match(skew.stderr, /w1/);
+  });
+
+  it('--tags-from reads the versions from the tags of a real registry; one source of versions is required', async (t) => {
+    const tools = requireCommands(t, [
+      ...CONTROL_PLANE_BINARIES,
+      'kubectl',
+      'docker-registry',
+      'buildah',
+      'skopeo',
+    ]);
+    if (!tools || !cp) return;
+    const server = JSON.parse(
+      (await execa(kubectl, [`--kubeconfig=${cp.kubeconfigPath}`, 'version', '-o', 'json'])).stdout,
+    ) as { serverVersion: { gitVersion: string } };
+    const cur = Number(/^v1\.(\d+)\./.exec(server.serverVersion.gitVersion)![1]);
+    for (const name of ['m1', 'w1'])
+      await execa(kubectl, [
+        `--kubeconfig=${cp.kubeconfigPath}`,
+        'patch',
+        'node',
+        name,
+        '--subresource=status',
+        '--type=merge',
+        '-p',
+        JSON.stringify({
+          status: { nodeInfo: { kubeletVersion: server.serverVersion.gitVersion } },
+        }),
+      ]);
+    const reg = await startRegistry();
+    t.after(() => reg.stop());
+    // one tiny image, tagged as the registry would offer kube-apiserver releases (and a tag that is none)
+    const repo = 'c10f/kube-apiserver';
+    const first = `v1.${cur + 1}.2`;
+    await buildTinyImage(reg.host, repo, first);
+    for (const tag of [`v1.${cur + 1}.10`, `v1.${cur + 2}.0`, 'latest'])
+      await execa('skopeo', [
+        'copy',
+        '--src-tls-verify=false',
+        '--dest-tls-verify=false',
+        `docker://${reg.host}/${repo}:${first}`,
+        `docker://${reg.host}/${repo}:${tag}`,
+      ]);
+    const sys = await createTestSystem(t, {
+      env: { PATH: `${path.dirname(kubectl)}:${process.env['PATH']}` },
+    });
+    const args = ['m1', '--node', 'm1', '--kubeconfig', cp.kubeconfigPath, '--dry-run', '--json'];
+    const r = await runProgram(cli, [...args, '--tags-from', `${reg.url}/${repo}`], {
+      system: sys,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as {
+      plan: { to: string; phases: { version: string }[] };
+    };
+    // one minor at a time, the latest patch of each by semantic order (v1.N.10 after v1.N.2)
+    assert.deepEqual(
+      doc.plan.phases.map((p) => p.version),
+      [`v1.${cur + 1}.10`, `v1.${cur + 2}.0`],
+    );
+    // no source, both sources, a bad URL, a repository the registry does not have: refused before anything
+    for (const [extra, code, re] of [
+      [[], 1, /--available or --tags-from/],
+      [['--available', first, '--tags-from', `${reg.url}/${repo}`], 1, /one of them/],
+      [['--tags-from', 'ftp://x/y'], 1, /invalid --tags-from/],
+      [['--tags-from', `${reg.url}/c10f/nothing`], 3, /cannot read the versions of .*HTTP 404/],
+    ] as [string[], number, RegExp][]) {
+      const bad = await runProgram(cli, [...args, ...extra], { system: sys });
+      assert.equal(bad.code, code, `${extra.join(' ')}: ${bad.stderr}`);
+      assert.match(bad.stderr, re);
+    }
   });
 
   it('refuses clearly, within the bound, when the cluster is unreachable', async (t) => {

@@ -100,6 +100,10 @@ describe(
       const prov = await u7s(['provision', '--libexec', path.join(dir, 'libexec')]);
       assert.equal(prov.exitCode, 0, prov.stderr);
       const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
+      // provision creates /etc/kubernetes for u7s-admin before any namespace starts ...
+      assert.equal((await stat('/etc/kubernetes')).uid, uid);
+      // ... here it is gone again (a tree provisioned before that), so the wrapper's guard is what is tested
+      await rm('/etc/kubernetes', { recursive: true, force: true });
       const start = () =>
         u7s([
           'start',

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
+import { parse as parseToml } from 'smol-toml';
 import { parseAllDocuments } from 'yaml';
 import { requireCommand } from '@podsec/test-utils';
 import { KUBEADM_FLAGS, parseKubeadmArgv, passThroughArgv } from './flags.ts';
@@ -550,5 +551,16 @@ describe('the admin kubeconfigs and the etcd member check of a plan', () => {
       'v1.37.2',
       '--yes',
     ]);
+  });
+  it('renders crio.conf (TOML) with the pause image of the repository, registry.local insecure, nothing else', () => {
+    const crio = (p: ConfiguredPlan) =>
+      parseToml(p.files.find((f) => f.path === '/etc/podsec/u7s/config/crio.conf')!.content) as {
+        crio: { image: { pause_image: string; insecure_registries: string[] } };
+      };
+    const local = crio(configured(['init', '--image-repository', 'registry.local/c10f']));
+    assert.equal(local.crio.image.pause_image, 'registry.local/c10f/pause:3.10');
+    assert.deepEqual(local.crio.image.insecure_registries, ['registry.local']);
+    const upstream = crio(configured(['init', '--image-repository', 'registry.k8s.io']));
+    assert.deepEqual(upstream.crio.image.insecure_registries, []);
   });
 });

@@ -328,7 +328,15 @@ function planConfigured(
     },
     {
       path: `${ETC_U7S}/config/crio.conf`,
-      content: renderCrioConf({ uid, home: facts.user.home, pauseImage }),
+      content: renderCrioConf({
+        uid,
+        home: facts.user.home,
+        pauseImage,
+        // podsec's own registry is plain HTTP (registries.conf marks it insecure the same way); the podsec
+        // signature policy still decides what runs
+        insecureRegistries:
+          imageRepository.split('/')[0] === 'registry.local' ? ['registry.local'] : [],
+      }),
       mode: 0o644,
       uid: 0,
       gid: 0,

@@ -103,6 +103,48 @@ describe('renderCrioConf and renderContainerdConf', () => {
     assert.equal(inner.runtime.default_runtime, 'crun');
     assert.equal(inner.runtime.runtimes.crun.runtime_path, '/usr/bin/crun');
     assert.deepEqual(inner.network.plugin_dirs, ['/opt/cni/bin/']);
+    // every path of the original's crio.sh for this uid and home, and an insecure registry when one is given
+    const full = parseToml(
+      renderCrioConf({
+        uid: 990,
+        home: '/var/lib/u7s-admin',
+        pauseImage: 'registry.local/c10f/pause:3.10',
+        insecureRegistries: ['registry.local'],
+      }),
+    ) as unknown as {
+      crio: {
+        version_file: string;
+        storage_driver: string;
+        image: { insecure_registries: string[] };
+        runtime: Record<string, unknown> & { runtimes: { crun: Record<string, unknown> } };
+        network: { network_dir: string };
+      };
+    };
+    assert.equal(full.crio.version_file, '/run/user/990/usernetes/crio/version');
+    assert.equal(full.crio.storage_driver, 'overlay');
+    assert.deepEqual(full.crio.image.insecure_registries, ['registry.local']);
+    const rt = full.crio.runtime;
+    assert.deepEqual(
+      [
+        rt['conmon'],
+        rt['conmon_cgroup'],
+        rt['hooks_dir'],
+        rt['container_exits_dir'],
+        rt['container_attach_socket_dir'],
+        rt['namespaces_dir'],
+        rt.runtimes.crun['runtime_root'],
+      ],
+      [
+        '/usr/bin/conmon',
+        'pod',
+        ['/var/lib/u7s-admin/.local/share/usernetes/containers/oci/hooks.d'],
+        '/run/user/990/usernetes/crio/exits',
+        '/run/user/990/usernetes/crio',
+        '/run/user/990/usernetes/crio/ns',
+        '/run/user/990/crio/crun',
+      ],
+    );
+    assert.equal(full.crio.network.network_dir, '/etc/cni/net.d/');
     const ctr = parseToml(
       renderContainerdConf({ uid: 990, home: '/var/lib/u7s-admin', pauseImage: 'p:1' }),
     ) as { version: number; grpc: { address: string } };

@@ -129,15 +129,23 @@ async function writePlanFiles(sys: System, plan: ConfiguredPlan): Promise<string
 }
 
 /**
- * Writes the host's admin kubeconfigs from the namespace's admin.conf, server = the forward of the API port:
- * root's (0600 in a 0700 directory) and u7s-admin's `~/.kube/config` (the same, owned by u7s-admin; its home is
- * walked by descriptor without following links, so a link planted there cannot redirect root).
+ * Writes the admin kubeconfigs from the namespace's admin.conf: root's (0600 in a 0700 directory), its server the
+ * host side of the forward of the API port, and u7s-admin's `~/.kube/config`, a verbatim copy owned by u7s-admin
+ * (the control-plane endpoint, which serves inside the namespace too: kubeadm there prefers ~/.kube/config to
+ * admin.conf). Its home is walked by descriptor without following links, so a link planted there cannot
+ * redirect root.
  */
 async function writeAdminKubeconfigs(
   sys: System,
   user: NamespaceUser,
   plan: ConfiguredPlan,
-  targets: readonly { path: string; uid: number; gid: number; ownDir: boolean }[],
+  targets: readonly {
+    path: string;
+    uid: number;
+    gid: number;
+    ownDir: boolean;
+    verbatim: boolean;
+  }[],
 ): Promise<string[]> {
   const adminConf = await sys.fs.readTextIfExists(`${KUBE_DIR}/admin.conf`, { maxBytes: 1 << 20 });
   if (!adminConf?.trim())
@@ -175,7 +183,7 @@ async function writeAdminKubeconfigs(
     else if (t.ownDir && st.uid === t.uid && (st.mode & 0o077) !== 0)
       await sys.fs.chmod(dir, 0o700);
     // the user's copy without backups: no stale credentials pile up in its home
-    await sys.fs.writeFileAtomic(t.path, text, {
+    await sys.fs.writeFileAtomic(t.path, t.verbatim ? adminConf : text, {
       mode: 0o600,
       uid: t.uid,
       gid: t.gid,
@@ -251,9 +259,18 @@ export async function runKubeadmPlan(
         uid: 0,
         gid: 0,
         ownDir: plan.adminKubeconfig.endsWith('/.kube/config'),
+        verbatim: false,
       },
       ...(plan.userKubeconfig
-        ? [{ path: plan.userKubeconfig, uid: o.user.uid, gid: o.user.gid, ownDir: true }]
+        ? [
+            {
+              path: plan.userKubeconfig,
+              uid: o.user.uid,
+              gid: o.user.gid,
+              ownDir: true,
+              verbatim: true,
+            },
+          ]
         : []),
     ];
     const kubeconfigs = await writeAdminKubeconfigs(sys, o.user, plan, targets);

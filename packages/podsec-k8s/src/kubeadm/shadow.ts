@@ -57,7 +57,11 @@ export function parseHostRootUid(uidMap: string): number | undefined {
 
 /** Where we run: on the host (host root is uid 0 here) or in a user namespace (host root unmapped). */
 async function readRootView(sys: System): Promise<{ initialNs: boolean; rootUid: number }> {
-  const map = await sys.hostFs.readTextIfExists('/proc/self/uid_map', { maxBytes: 64 << 10 });
+  // /proc/self is a link the rooted fs does not follow inside the namespace (there /proc is not root's): its pid
+  const self = await sys.hostFs.readlink('/proc/self');
+  const map = /^\d+$/.test(self ?? '')
+    ? await sys.hostFs.readTextIfExists(`/proc/${self}/uid_map`, { maxBytes: 64 << 10 })
+    : undefined;
   const mapped = map === undefined ? 0 : parseHostRootUid(map);
   if (mapped !== undefined)
     return { initialNs: mapped === 0 && sys.identity.uid === 0, rootUid: mapped };
