@@ -99,29 +99,183 @@ export function rootlessKubeletSettings(home: string) {
   };
 }
 
-/** Pure: renders the multi-document YAML. Throws `KUBEADM_BAD_*` on invalid input, before anything is written. */
-export function renderKubeadmConfig(i: KubeadmConfigInput): string {
-  const m = VERSION_RE.exec(i.kubernetesVersion);
+/** Error codes of the version and repository checks (the rootful master keeps its own). */
+interface RenderCodes {
+  readonly version: string;
+  readonly repository: string;
+}
+const KUBEADM_CODES: RenderCodes = {
+  version: 'KUBEADM_BAD_VERSION',
+  repository: 'KUBEADM_BAD_REPOSITORY',
+};
+
+/** Pure: a Kubernetes version of 1.26 or newer (`v1.37.2` or `1.37.2`) -> its minor and `1.37.2`. */
+function checkVersionAndRepository(
+  kubernetesVersion: string,
+  imageRepository: string,
+  codes: RenderCodes,
+): { minor: number; version: string } {
+  const m = VERSION_RE.exec(kubernetesVersion);
   if (!m)
-    bad(
-      'KUBEADM_BAD_VERSION',
-      `invalid Kubernetes version "${i.kubernetesVersion}"`,
-      i.kubernetesVersion,
-    );
+    bad(codes.version, `invalid Kubernetes version "${kubernetesVersion}"`, kubernetesVersion);
   const minor = Number(m[2]);
   if (minor < 26)
-    bad(
-      'KUBEADM_BAD_VERSION',
-      `Kubernetes ${i.kubernetesVersion} is older than 1.26`,
-      i.kubernetesVersion,
-    );
-  const version = `${m[1]}.${m[2]}.${m[3]}`;
-  if (!REPO_RE.test(i.imageRepository) || i.imageRepository.includes('//'))
-    bad(
-      'KUBEADM_BAD_REPOSITORY',
-      `invalid image repository "${i.imageRepository}"`,
-      i.imageRepository,
-    );
+    bad(codes.version, `Kubernetes ${kubernetesVersion} is older than 1.26`, kubernetesVersion);
+  if (!REPO_RE.test(imageRepository) || imageRepository.includes('//'))
+    bad(codes.repository, `invalid image repository "${imageRepository}"`, imageRepository);
+  return { minor, version: `${m[1]}.${m[2]}.${m[3]}` };
+}
+
+/** Where the API server's audit policy and log are, and how the policy is mounted into its pod. */
+export interface AuditWiring {
+  readonly policyFile: string;
+  /** Host path of the policy volume: the policy's directory or the file itself. */
+  readonly policyVolume: { readonly hostPath: string; readonly pathType: string };
+  readonly logDir: string;
+  readonly log: string;
+}
+
+/** The rootless node's audit wiring (the policy directory, logs under /var/log). */
+export const ROOTLESS_AUDIT: AuditWiring = {
+  policyFile: AUDIT.policy,
+  policyVolume: { hostPath: AUDIT.dir, pathType: 'DirectoryOrCreate' },
+  logDir: AUDIT.logDir,
+  log: AUDIT.log,
+};
+
+/** Inputs of the ClusterConfiguration document, shared by the rootless node and the rootful master. */
+interface ClusterDocInput {
+  readonly minor: number;
+  readonly version: string;
+  readonly imageRepository: string;
+  readonly podSubnet: string;
+  readonly serviceSubnet: string;
+  readonly dnsDomain?: string;
+  readonly controlPlaneEndpoint?: string;
+  readonly certificatesDir?: string;
+  readonly featureGates?: Readonly<Record<string, boolean>>;
+  readonly etcd?: Readonly<Record<string, unknown>>;
+  readonly certSANs?: readonly string[];
+  /** API server flags before the audit ones. */
+  readonly apiServerArgs?: Readonly<Record<string, string>>;
+  readonly audit: AuditWiring;
+}
+
+/** Pure: extraArgs in the API version's shape (v1beta4: a list of name/value, v1beta3: a map). */
+function extraArgs(minor: number, o: Readonly<Record<string, string>>) {
+  return minor >= 31 ? Object.entries(o).map(([name, value]) => ({ name, value })) : { ...o };
+}
+
+/** Pure: the ClusterConfiguration document: networks, image repository, controller CIDRs, the API audit. */
+function clusterDocument(c: ClusterDocInput): Record<string, unknown> {
+  const v4 = c.minor >= 31;
+  return {
+    apiVersion: kubeadmApiVersion(c.minor),
+    kind: 'ClusterConfiguration',
+    clusterName: 'kubernetes',
+    kubernetesVersion: c.version,
+    ...(c.controlPlaneEndpoint ? { controlPlaneEndpoint: c.controlPlaneEndpoint } : {}),
+    imageRepository: c.imageRepository,
+    ...(c.certificatesDir ? { certificatesDir: c.certificatesDir } : {}),
+    ...(c.featureGates && Object.keys(c.featureGates).length
+      ? { featureGates: { ...c.featureGates } }
+      : {}),
+    networking: {
+      dnsDomain: c.dnsDomain ?? 'cluster.local',
+      serviceSubnet: c.serviceSubnet,
+      podSubnet: c.podSubnet,
+    },
+    ...(c.etcd ? { etcd: c.etcd } : {}),
+    apiServer: {
+      ...(c.certSANs ? { certSANs: [...c.certSANs] } : {}),
+      extraArgs: extraArgs(c.minor, {
+        ...c.apiServerArgs,
+        'audit-policy-file': c.audit.policyFile,
+        'audit-log-path': c.audit.log,
+        'audit-log-maxsize': '500',
+        'audit-log-maxbackup': '3',
+      }),
+      extraVolumes: [
+        {
+          name: 'audit',
+          hostPath: c.audit.policyVolume.hostPath,
+          mountPath: c.audit.policyVolume.hostPath,
+          readOnly: true,
+          pathType: c.audit.policyVolume.pathType,
+        },
+        {
+          name: 'audit-log',
+          hostPath: c.audit.logDir,
+          mountPath: c.audit.logDir,
+          readOnly: false,
+          pathType: 'DirectoryOrCreate',
+        },
+      ],
+      ...(v4 ? {} : { timeoutForControlPlane: '4m0s' }),
+    },
+    controllerManager: {
+      extraArgs: extraArgs(c.minor, {
+        'allocate-node-cidrs': 'true',
+        'cluster-cidr': c.podSubnet,
+        'service-cluster-ip-range': c.serviceSubnet,
+      }),
+    },
+    scheduler: {},
+    dns: {},
+  };
+}
+
+const toYaml = (docs: readonly unknown[]) =>
+  docs.map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
+
+/** Inputs of {@link renderRootfulInitConfig}. */
+export interface RootfulInitInput {
+  readonly kubernetesVersion: string;
+  readonly imageRepository: string;
+  /** Checked by the caller. */
+  readonly podNetworkCidr: string;
+  readonly serviceCidr: string;
+  readonly advertiseAddress?: string;
+  readonly criSocket: string;
+  readonly audit: AuditWiring;
+}
+
+/**
+ * Pure: the kubeadm configuration of a rootful first control plane (`podsec-k8s-create-master`): the same
+ * ClusterConfiguration as a rootless node's, without the namespace's etcd, kubelet and kube-proxy settings.
+ * Throws `MASTER_BAD_VERSION` / `MASTER_BAD_REPOSITORY`.
+ */
+export function renderRootfulInitConfig(i: RootfulInitInput): string {
+  const { minor, version } = checkVersionAndRepository(i.kubernetesVersion, i.imageRepository, {
+    version: 'MASTER_BAD_VERSION',
+    repository: 'MASTER_BAD_REPOSITORY',
+  });
+  const init = {
+    apiVersion: kubeadmApiVersion(minor),
+    kind: 'InitConfiguration',
+    ...(i.advertiseAddress ? { localAPIEndpoint: { advertiseAddress: i.advertiseAddress } } : {}),
+    nodeRegistration: { criSocket: i.criSocket, imagePullPolicy: 'IfNotPresent' },
+  };
+  return toYaml([
+    init,
+    clusterDocument({
+      minor,
+      version,
+      imageRepository: i.imageRepository,
+      podSubnet: i.podNetworkCidr,
+      serviceSubnet: i.serviceCidr,
+      audit: i.audit,
+    }),
+  ]);
+}
+
+/** Pure: renders the multi-document YAML. Throws `KUBEADM_BAD_*` on invalid input, before anything is written. */
+export function renderKubeadmConfig(i: KubeadmConfigInput): string {
+  const { minor, version } = checkVersionAndRepository(
+    i.kubernetesVersion,
+    i.imageRepository,
+    KUBEADM_CODES,
+  );
   if (parseIPv4(i.advertiseAddress) === undefined)
     bad(
       'KUBEADM_BAD_ADDRESS',
@@ -178,8 +332,7 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
     );
   const v4 = minor >= 31;
   const apiVersion = kubeadmApiVersion(minor);
-  const args = (o: Record<string, string>) =>
-    v4 ? Object.entries(o).map(([name, value]) => ({ name, value })) : o;
+  const args = (o: Record<string, string>) => extraArgs(minor, o);
   const criSocket = i.criSocket ?? 'unix:///run/crio/crio.sock';
   const home = i.home ?? '/var/lib/u7s-admin';
   const nodeRegistration = {
@@ -250,69 +403,34 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
   }
   if (i.kind !== 'join') {
     const etcdDataDir = i.etcdDataDir ?? '/var/lib/podsec/u7s/etcd';
-    docs.push({
-      apiVersion,
-      kind: 'ClusterConfiguration',
-      clusterName: 'kubernetes',
-      kubernetesVersion: version,
-      controlPlaneEndpoint: endpoint,
-      imageRepository: i.imageRepository,
-      ...(i.certificatesDir ? { certificatesDir: i.certificatesDir } : {}),
-      ...(i.featureGates && Object.keys(i.featureGates).length
-        ? { featureGates: { ...i.featureGates } }
-        : {}),
-      networking: {
-        dnsDomain: i.dnsDomain ?? 'cluster.local',
-        serviceSubnet: i.node.serviceCidr,
+    docs.push(
+      clusterDocument({
+        minor,
+        version,
+        imageRepository: i.imageRepository,
         podSubnet: i.node.podNetworkCidr,
-      },
-      etcd: {
-        local: {
-          imageRepository: i.imageRepository,
-          dataDir: etcdDataDir,
-          serverCertSANs: [i.advertiseAddress, '127.0.0.1'],
-          peerCertSANs: [i.advertiseAddress],
-          extraArgs: args({ 'listen-peer-urls': 'https://0.0.0.0:2380' }),
+        serviceSubnet: i.node.serviceCidr,
+        ...(i.dnsDomain ? { dnsDomain: i.dnsDomain } : {}),
+        controlPlaneEndpoint: endpoint,
+        ...(i.certificatesDir ? { certificatesDir: i.certificatesDir } : {}),
+        ...(i.featureGates ? { featureGates: i.featureGates } : {}),
+        etcd: {
+          local: {
+            imageRepository: i.imageRepository,
+            dataDir: etcdDataDir,
+            serverCertSANs: [i.advertiseAddress, '127.0.0.1'],
+            peerCertSANs: [i.advertiseAddress],
+            extraArgs: args({ 'listen-peer-urls': 'https://0.0.0.0:2380' }),
+          },
         },
-      },
-      apiServer: {
         certSANs: [...new Set(['127.0.0.1', ...(i.certSANs ?? [])])],
-        extraArgs: args({
+        apiServerArgs: {
           'advertise-address': i.advertiseAddress,
           'etcd-servers': 'https://127.0.0.1:2379',
-          'audit-policy-file': AUDIT.policy,
-          'audit-log-path': AUDIT.log,
-          'audit-log-maxsize': '500',
-          'audit-log-maxbackup': '3',
-        }),
-        extraVolumes: [
-          {
-            name: 'audit',
-            hostPath: AUDIT.dir,
-            mountPath: AUDIT.dir,
-            readOnly: true,
-            pathType: 'DirectoryOrCreate',
-          },
-          {
-            name: 'audit-log',
-            hostPath: AUDIT.logDir,
-            mountPath: AUDIT.logDir,
-            readOnly: false,
-            pathType: 'DirectoryOrCreate',
-          },
-        ],
-        ...(v4 ? {} : { timeoutForControlPlane: '4m0s' }),
-      },
-      controllerManager: {
-        extraArgs: args({
-          'allocate-node-cidrs': 'true',
-          'cluster-cidr': i.node.podNetworkCidr,
-          'service-cluster-ip-range': i.node.serviceCidr,
-        }),
-      },
-      scheduler: {},
-      dns: {},
-    });
+        },
+        audit: ROOTLESS_AUDIT,
+      }),
+    );
   }
   docs.push({
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
@@ -327,7 +445,5 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
       clientConnection: { kubeconfig: '/var/lib/kube-proxy/kubeconfig.conf' },
       conntrack: { maxPerCore: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
     });
-  return docs
-    .map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false }))
-    .join('---\n');
+  return toYaml(docs);
 }

@@ -10,8 +10,7 @@
 import { NotFoundError, parseOsRelease, planPlatform, UsageError } from '@podsec/core';
 import { applyChanges, type Change, type ChangeReport } from '@podsec/core/changes';
 import type { System } from '@podsec/core/system';
-import { stringify } from 'yaml';
-import { kubeadmApiVersion } from '../kubeadm/render.ts';
+import { renderRootfulInitConfig, type AuditWiring } from '../kubeadm/render.ts';
 import { parseCidr, parseIPv4 } from '../u7s/net.ts';
 import { renderAuditPolicy } from '../kubeadm/audit.ts';
 
@@ -73,89 +72,36 @@ export interface CreateMasterResult {
   readonly skipped: readonly string[];
 }
 
-const VERSION_RE = /^v?1\.(\d{1,3})\.(\d{1,3})$/;
-const REPO_RE = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(\/[a-z0-9._-]+)*$/;
 const UNIT_RE = /^[A-Za-z0-9@._-]+$/;
 
 function bad(code: string, message: string, value: string): never {
   throw new UsageError(code, message, { details: { value } });
 }
 
+/** The audit of a rootful master: the policy file mounted into the API server pod, logs under /var/log. */
+const MASTER_AUDIT: AuditWiring = {
+  policyFile: MASTER_PATHS.auditPolicy,
+  policyVolume: { hostPath: MASTER_PATHS.auditPolicy, pathType: 'File' },
+  logDir: MASTER_PATHS.auditLogDir,
+  log: `${MASTER_PATHS.auditLogDir}/audit.log`,
+};
+
 /** Pure: the kubeadm configuration of a rootful first control plane, with the API audit wired in. */
 export function renderMasterConfig(s: MasterState, o: CreateMasterOptions): string {
-  const m = VERSION_RE.exec(s.kubernetesVersion);
-  if (!m)
-    bad(
-      'MASTER_BAD_VERSION',
-      `invalid Kubernetes version "${s.kubernetesVersion}"`,
-      s.kubernetesVersion,
-    );
-  const minor = Number(m[1]);
-  if (minor < 26)
-    bad(
-      'MASTER_BAD_VERSION',
-      `Kubernetes ${s.kubernetesVersion} is older than 1.26`,
-      s.kubernetesVersion,
-    );
-  if (!REPO_RE.test(s.imageRepository))
-    bad(
-      'MASTER_BAD_REPOSITORY',
-      `invalid image repository "${s.imageRepository}"`,
-      s.imageRepository,
-    );
   const pod = parseCidr(o.podNetworkCidr ?? '10.244.0.0/16', 'pod network CIDR').text;
   const svc = parseCidr(o.serviceCidr ?? '10.96.0.0/12', 'service CIDR').text;
   if (o.advertiseAddress !== undefined && parseIPv4(o.advertiseAddress) === undefined)
     bad('U7S_BAD_ADDRESS', `invalid address "${o.advertiseAddress}"`, o.advertiseAddress);
-  const apiVersion = kubeadmApiVersion(minor);
-  const v4 = apiVersion.endsWith('v1beta4');
-  const args = (a: Record<string, string>) =>
-    v4 ? Object.entries(a).map(([name, value]) => ({ name, value })) : a;
-  const init = {
-    apiVersion,
-    kind: 'InitConfiguration',
-    ...(o.advertiseAddress ? { localAPIEndpoint: { advertiseAddress: o.advertiseAddress } } : {}),
-    nodeRegistration: {
-      criSocket: o.criSocket ?? 'unix:///var/run/crio/crio.sock',
-      imagePullPolicy: 'IfNotPresent',
-    },
-  };
-  const cluster = {
-    apiVersion,
-    kind: 'ClusterConfiguration',
-    clusterName: 'kubernetes',
-    kubernetesVersion: `v1.${m[1]}.${m[2]}`,
+  // the one renderer of kubeadm configurations (kubeadm/render.ts), in its rootful form
+  return renderRootfulInitConfig({
+    kubernetesVersion: s.kubernetesVersion,
     imageRepository: s.imageRepository,
-    networking: { dnsDomain: 'cluster.local', podSubnet: pod, serviceSubnet: svc },
-    apiServer: {
-      extraArgs: args({
-        'audit-policy-file': MASTER_PATHS.auditPolicy,
-        'audit-log-path': `${MASTER_PATHS.auditLogDir}/audit.log`,
-        'audit-log-maxsize': '500',
-        'audit-log-maxbackup': '3',
-      }),
-      extraVolumes: [
-        {
-          name: 'audit',
-          hostPath: MASTER_PATHS.auditPolicy,
-          mountPath: MASTER_PATHS.auditPolicy,
-          readOnly: true,
-          pathType: 'File',
-        },
-        {
-          name: 'audit-log',
-          hostPath: MASTER_PATHS.auditLogDir,
-          mountPath: MASTER_PATHS.auditLogDir,
-          readOnly: false,
-          pathType: 'DirectoryOrCreate',
-        },
-      ],
-    },
-    controllerManager: {
-      extraArgs: args({ 'allocate-node-cidrs': 'true', 'cluster-cidr': pod }),
-    },
-  };
-  return [init, cluster].map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
+    podNetworkCidr: pod,
+    serviceCidr: svc,
+    ...(o.advertiseAddress ? { advertiseAddress: o.advertiseAddress } : {}),
+    criSocket: o.criSocket ?? 'unix:///var/run/crio/crio.sock',
+    audit: MASTER_AUDIT,
+  });
 }
 
 /**
