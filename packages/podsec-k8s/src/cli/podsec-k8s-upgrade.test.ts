@@ -142,29 +142,33 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
   after(async () => {
     await cp?.stop();
   });
+  // what a kubelet of that version would report, through the status subresource
+  const setKubelet = (name: string, version: string) =>
+    execa(kubectl, [
+      `--kubeconfig=${cp!.kubeconfigPath}`,
+      'patch',
+      'node',
+      name,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { nodeInfo: { kubeletVersion: version } } }),
+    ]);
+  const serverVersion = async () =>
+    (
+      JSON.parse(
+        (await execa(kubectl, [`--kubeconfig=${cp!.kubeconfigPath}`, 'version', '-o', 'json']))
+          .stdout,
+      ) as { serverVersion: { gitVersion: string } }
+    ).serverVersion.gitVersion;
 
   it('--dry-run reads the node versions from the API and prints the plan', async (t) => {
     const tools = requireCommands(t, [...CONTROL_PLANE_BINARIES, 'kubectl']);
     if (!tools || !cp) return;
-    const server = JSON.parse(
-      (await execa(kubectl, [`--kubeconfig=${cp.kubeconfigPath}`, 'version', '-o', 'json'])).stdout,
-    ) as { serverVersion: { gitVersion: string } };
-    const [, minor] = /^v1\.(\d+)\./.exec(server.serverVersion.gitVersion)!;
-    const cur = Number(minor);
-    for (const [name, v] of [
-      ['m1', server.serverVersion.gitVersion],
-      ['w1', `v1.${cur - 1}.3`],
-    ] as [string, string][])
-      await execa(kubectl, [
-        `--kubeconfig=${cp.kubeconfigPath}`,
-        'patch',
-        'node',
-        name,
-        '--subresource=status',
-        '--type=merge',
-        '-p',
-        JSON.stringify({ status: { nodeInfo: { kubeletVersion: v } } }),
-      ]);
+    const gitVersion = await serverVersion();
+    const cur = Number(/^v1\.(\d+)\./.exec(gitVersion)![1]);
+    await setKubelet('m1', gitVersion);
+    await setKubelet('w1', `v1.${cur - 1}.3`);
     const sys = await createTestSystem(t, {
       env: { PATH: `${path.dirname(kubectl)}:${process.env['PATH']}` },
     });
@@ -195,20 +199,11 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
     };
     assert.equal(doc.dryRun, true);
     assert.equal(doc.plan.role, 'worker');
-    assert.equal(doc.plan.from, server.serverVersion.gitVersion);
+    assert.equal(doc.plan.from, gitVersion);
     assert.equal(doc.plan.to, `v1.${cur + 1}.10`);
 
     // a node two minors behind: refused with exit 2, naming it
-    await execa(kubectl, [
-      `--kubeconfig=${cp.kubeconfigPath}`,
-      'patch',
-      'node',
-      'w1',
-      '--subresource=status',
-      '--type=merge',
-      '-p',
-      JSON.stringify({ status: { nodeInfo: { kubeletVersion: `v1.${cur - 2}.0` } } }),
-    ]);
+    await setKubelet('w1', `v1.${cur - 2}.0`);
     const skew = await runProgram(
       cli,
       ['m1', '--node', 'w1', '--kubeconfig', cp.kubeconfigPath, '--available', next, '--dry-run'],
@@ -227,23 +222,9 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
       'skopeo',
     ]);
     if (!tools || !cp) return;
-    const server = JSON.parse(
-      (await execa(kubectl, [`--kubeconfig=${cp.kubeconfigPath}`, 'version', '-o', 'json'])).stdout,
-    ) as { serverVersion: { gitVersion: string } };
-    const cur = Number(/^v1\.(\d+)\./.exec(server.serverVersion.gitVersion)![1]);
-    for (const name of ['m1', 'w1'])
-      await execa(kubectl, [
-        `--kubeconfig=${cp.kubeconfigPath}`,
-        'patch',
-        'node',
-        name,
-        '--subresource=status',
-        '--type=merge',
-        '-p',
-        JSON.stringify({
-          status: { nodeInfo: { kubeletVersion: server.serverVersion.gitVersion } },
-        }),
-      ]);
+    const gitVersion = await serverVersion();
+    const cur = Number(/^v1\.(\d+)\./.exec(gitVersion)![1]);
+    for (const name of ['m1', 'w1']) await setKubelet(name, gitVersion);
     const reg = await startRegistry();
     t.after(() => reg.stop());
     // one tiny image, tagged as the registry would offer kube-apiserver releases (and a tag that is none)

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { requireCommand } from '@podsec/test-utils';
+import { requireCommand, runInPty } from '@podsec/test-utils';
 
 const main = fileURLToPath(new URL('../test-helpers/podsec-u7s-kubeadm-main.ts', import.meta.url));
 const isRoot = process.geteuid?.() === 0;
@@ -219,33 +219,19 @@ describe('podsec-u7s-kubeadm', { skip: !isRoot && 'needs root' }, () => {
     const member = await withMember(s.root);
     const before = await files(s.root);
     for (const answer of ['n', '']) {
-      const r = await execa(
-        'python3',
-        [
-          '-c',
-          PTY_ANSWER,
-          process.execPath,
-          '--conditions=podsec-source',
-          main,
-          '--root',
-          s.root,
-          ...INIT,
-        ],
+      const out = await runInPty(
+        process.execPath,
+        ['--conditions=podsec-source', main, '--root', s.root, ...INIT],
         {
-          reject: false,
-          extendEnv: false,
           env: {
             PATH: process.env['PATH'],
             LANG: 'C',
             U7S_KUBEADM: s.kubeadm,
             U7S_PLATFORM: 'c10f',
-            ANSWER: answer,
           },
-          timeout: 120_000,
+          steps: [{ expect: '[y/N]', send: answer }],
         },
       );
-      assert.equal(r.exitCode, 0, `${r.stderr}\n${r.stdout}`);
-      const out = JSON.parse(r.stdout) as { code: number; out: string };
       assert.match(
         out.out,
         /etcd\/member holds the etcd data of an earlier cluster\. Clear the directory\? \[y\/N\]/,
@@ -257,33 +243,3 @@ describe('podsec-u7s-kubeadm', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(await readFile(path.join(member, 'snap/db'), 'utf8'), 'etcd data');
   });
 });
-
-/** Runs argv[1:] in a pty, types $ANSWER at the [y/N] prompt, prints {code, out} as JSON. */
-const PTY_ANSWER = `
-import json, os, pty, select, sys, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-out = b''
-def more(deadline):
-    global out
-    r, _, _ = select.select([fd], [], [], max(0, deadline - time.time()))
-    if not r:
-        return False
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        return False
-    out += chunk
-    return bool(chunk)
-deadline = time.time() + 90
-while b'[y/N]' not in out:
-    if not more(deadline):
-        raise SystemExit('no prompt in %r' % out)
-os.write(fd, os.environ['ANSWER'].encode() + b'\\r')
-deadline = time.time() + 90
-while more(deadline):
-    pass
-_, status = os.waitpid(pid, 0)
-print(json.dumps({'code': os.waitstatus_to_exitcode(status), 'out': out.decode('utf8', 'replace')}))
-`;
