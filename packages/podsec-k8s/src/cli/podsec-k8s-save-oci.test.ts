@@ -36,6 +36,17 @@ async function run(
   return runProgram(cli, args, { system, env: { LANG: o.lang ?? 'C' } });
 }
 
+/** The real kubeadm, a work dir and `save(extra)` = `<dir>/out amd64 --kubeadm <kubeadm> ...extra`. */
+async function setup(t: TestContext) {
+  const kubeadm = requireCommand(t, 'kubeadm');
+  if (kubeadm === undefined) return undefined;
+  const dir = await work(t);
+  const out = path.join(dir, 'out');
+  const save = (extra: readonly string[], o?: TestSystemOptions) =>
+    run(t, [out, 'amd64', '--kubeadm', kubeadm, ...extra], o);
+  return { kubeadm, dir, out, save };
+}
+
 describe('podsec-k8s-save-oci', () => {
   it('refuses bad arguments with exit 1 or 2 before anything is created', async (t) => {
     const kubeadm = requireCommand(t, 'kubeadm');
@@ -73,63 +84,42 @@ describe('podsec-k8s-save-oci', () => {
   });
 
   it('refuses an existing <dir> (exit 1) and leaves it as it was', async (t) => {
-    const kubeadm = requireCommand(t, 'kubeadm');
-    if (kubeadm === undefined) return;
-    const dir = await work(t);
-    const out = path.join(dir, 'out');
-    await mkdir(out);
-    const r = await run(t, [out, 'amd64', '--kubeadm', kubeadm]);
+    const s = await setup(t);
+    if (!s) return;
+    await mkdir(s.out);
+    const r = await s.save([]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /OCI catalog .*out already exists/);
-    assert.deepEqual(await readdir(out), []);
+    assert.deepEqual(await readdir(s.out), []);
   });
 
   it('exits 5 when kubeadm cannot list the images of the version, naming its reason', async (t) => {
-    const kubeadm = requireCommand(t, 'kubeadm');
-    if (kubeadm === undefined) return;
-    const dir = await work(t);
-    const r = await run(t, [
-      path.join(dir, 'out'),
-      'amd64',
-      '--kubeadm',
-      kubeadm,
-      '--kubernetes-version',
-      'v1.35.0',
-    ]);
+    const s = await setup(t);
+    if (!s) return;
+    const r = await s.save(['--kubernetes-version', 'v1.35.0']);
     assert.equal(r.code, 5, r.stderr);
     assert.match(
       r.stderr,
       /kubeadm cannot list the images of Kubernetes v1\.35\.0: .*only supports .*>= 1\.36/,
     );
-    assert.equal(existsSync(path.join(dir, 'out')), false);
+    assert.equal(existsSync(s.out), false);
   });
 
   it('exits 6 when --build-from lacks a binary, before any image is built', async (t) => {
-    const kubeadm = requireCommand(t, 'kubeadm');
-    if (kubeadm === undefined) return;
-    const dir = await work(t);
-    const r = await run(t, [
-      path.join(dir, 'out'),
-      'amd64',
-      '--kubeadm',
-      kubeadm,
-      '--build-from',
-      dir,
-      '--tmpdir',
-      dir,
-    ]);
+    const s = await setup(t);
+    if (!s) return;
+    const r = await s.save(['--build-from', s.dir, '--tmpdir', s.dir]);
     assert.equal(r.code, 6, r.stderr);
     assert.match(
       r.stderr,
       /the binary of kube-apiserver is missing: .*kube-apiserver does not exist/,
     );
-    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual(await readdir(s.dir), []);
   });
 
   it("copies kubeadm's images from a registry into <dir>/<arch>.tar.xz named <platform>/<name>:<tag>", async (t) => {
-    const kubeadm = requireCommand(t, 'kubeadm');
-    if (kubeadm === undefined) return;
-    const dir = await work(t);
+    const s = await setup(t);
+    if (!s) return;
     const registry = await startRegistry();
     t.after(() => registry.stop());
     // the source registry holds tiny stand-ins under the names kubeadm lists (the copy is what is tested here;
@@ -148,18 +138,13 @@ describe('podsec-k8s-save-oci', () => {
       await buildTinyImage(registry.host, repo, tag);
     }
     await buildTinyImage(registry.host, 'p11/flannel', 'v0.26.7');
-    const out = path.join(dir, 'out');
-    const r = await run(t, [
-      out,
-      'amd64',
-      '--kubeadm',
-      kubeadm,
+    const r = await s.save([
       '--registry',
       registry.host,
       '--extra-image',
       'p11/flannel:v0.26.7',
       '--tmpdir',
-      dir,
+      s.dir,
       '--xz-level',
       '1',
     ]);
@@ -170,54 +155,47 @@ describe('podsec-k8s-save-oci', () => {
       /\[amd64\] 8\/8 copied docker:\/\/127\.0\.0\.1:\d+\/p11\/flannel:v0\.26\.7/,
     );
     assert.match(r.stdout, /1 archives of the 7 images of Kubernetes v1\.37\.2 written to /);
-    assert.deepEqual(await readdir(out), ['amd64.tar.xz']);
-    const index = await execa('tar', ['-xJOf', path.join(out, 'amd64.tar.xz'), 'amd64/index.json']);
+    assert.deepEqual(await readdir(s.out), ['amd64.tar.xz']);
+    const index = await execa('tar', [
+      '-xJOf',
+      path.join(s.out, 'amd64.tar.xz'),
+      'amd64/index.json',
+    ]);
     const names = (
       JSON.parse(index.stdout) as { manifests: { annotations: Record<string, string> }[] }
     ).manifests.map((m) => m.annotations['org.opencontainers.image.ref.name']);
     assert.deepEqual(names.sort(), [...refs, 'p11/flannel:v0.26.7'].sort());
     assert.deepEqual(
-      (await readdir(dir)).filter((n) => n !== 'out'),
+      (await readdir(s.dir)).filter((n) => n !== 'out'),
       [],
       'no work directory is left',
     );
   });
 
   it('exits 3 when an image cannot be copied from the source registry, leaving no <dir>', async (t) => {
-    const kubeadm = requireCommand(t, 'kubeadm');
-    if (kubeadm === undefined) return;
-    const dir = await work(t);
+    const s = await setup(t);
+    if (!s) return;
     const registry = await startRegistry();
     t.after(() => registry.stop());
-    const r = await run(t, [
-      path.join(dir, 'out'),
-      'amd64',
-      '--kubeadm',
-      kubeadm,
-      '--registry',
-      registry.host,
-      '--tmpdir',
-      dir,
-    ]);
+    const r = await s.save(['--registry', registry.host, '--tmpdir', s.dir]);
     assert.equal(r.code, 3, r.stderr);
     assert.match(
       r.stderr,
       /copying docker:\/\/127\.0\.0\.1:\d+\/p11\/kube-apiserver:v1\.37\.2 \(amd64\) failed/,
     );
-    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual(await readdir(s.dir), []);
   });
 
   it("--dry-run --json lists kubeadm's images and the copies, and creates nothing", async (t) => {
-    const kubeadm = requireCommand(t, 'kubeadm');
-    if (kubeadm === undefined) return;
-    const dir = await work(t);
-    const out = path.join(dir, 'out');
+    const s = await setup(t);
+    if (!s) return;
+    const { out, dir } = s;
     const r = await run(t, [
       out,
       'amd64,arm64',
       'c10f',
       '--kubeadm',
-      kubeadm,
+      s.kubeadm,
       '--dry-run',
       '--json',
     ]);
