@@ -5,11 +5,11 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { execa } from 'execa';
 import {
   baseTree,
   createTestSystem,
   requireCommand,
+  runInPty,
   runProgram,
   snapshotTree,
 } from '@podsec/test-utils';
@@ -178,25 +178,18 @@ describe('podsec-k8s-rbac-create-user', () => {
       `const { runCli } = await import(${JSON.stringify(pathToFileURL(core).href)});` +
       `const { cli } = await import(${JSON.stringify(pathToFileURL(cliFile).href)});` +
       'process.exitCode = await runCli(cli, process.argv.slice(1));';
-    const r = await execa(
-      'python3',
-      [
-        '-c',
-        PTY_DRIVER,
-        process.execPath,
-        '--conditions=podsec-source',
-        '--input-type=module',
-        '-e',
-        main,
-        'u1',
-        '--root',
-        root,
-      ],
-      { env: { LANG: 'C', PW1: first, PW2: second }, timeout: 120_000, reject: false },
-    );
-    assert.equal(r.exitCode, 0, `${r.stderr}\n${r.stdout}`);
     void t;
-    return JSON.parse(r.stdout) as { code: number; out: string };
+    return runInPty(
+      process.execPath,
+      ['--conditions=podsec-source', '--input-type=module', '-e', main, 'u1', '--root', root],
+      {
+        env: { PATH: process.env['PATH'], LANG: 'C' },
+        steps: [
+          { expect: 'New password', send: first },
+          { expect: 'Retype', send: second },
+        ],
+      },
+    );
   }
 
   it('asks for the password twice on a terminal, without echo, and sets it', async (t) => {
@@ -219,37 +212,3 @@ describe('podsec-k8s-rbac-create-user', () => {
     assert.deepEqual(await snapshotTree(sys.root), before);
   });
 });
-
-/** Runs argv[1:] in a pty, types $PW1 and $PW2 at the two prompts, prints {code, out} as JSON. */
-const PTY_DRIVER = `
-import json, os, pty, select, sys, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-out = b''
-def more(deadline):
-    global out
-    r, _, _ = select.select([fd], [], [], max(0, deadline - time.time()))
-    if not r:
-        return False
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        return False
-    out += chunk
-    return bool(chunk)
-def until(pattern):
-    deadline = time.time() + 60
-    while pattern not in out:
-        if not more(deadline):
-            raise SystemExit('no %r in %r' % (pattern, out))
-until(b'New password')
-os.write(fd, os.environ['PW1'].encode() + b'\\r')
-until(b'Retype')
-os.write(fd, os.environ['PW2'].encode() + b'\\r')
-deadline = time.time() + 60
-while more(deadline):
-    pass
-_, status = os.waitpid(pid, 0)
-print(json.dumps({'code': os.waitstatus_to_exitcode(status), 'out': out.decode('utf8', 'replace')}))
-`;

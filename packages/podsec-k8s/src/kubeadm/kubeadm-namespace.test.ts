@@ -188,6 +188,16 @@ describe(
       assert.equal(bad.exitCode, 1);
       assert.match(bad.stderr, /unknown flag: --nonsense-flag/);
 
+      // every wait is bounded: a kubeadm that never finishes (its kubeconfig a FIFO nobody writes: open() blocks)
+      // is stopped after --timeout, exit 5 with a message
+      const fifo = path.join(dir, 'never.conf');
+      await execa('mkfifo', ['-m', '0644', fifo]);
+      const started = Date.now();
+      const hung = await wrap(['token', 'list', '--kubeconfig', fifo, '--timeout', '2']);
+      assert.equal(hung.exitCode, 5, hung.stderr);
+      assert.match(hung.stderr, /kubeadm token did not finish within 2 s and was stopped/);
+      assert.ok(Date.now() - started < 60_000);
+
       // the etcd data of an earlier cluster (u7s-admin's, as etcd leaves it): kept without --yes, removed with it
       const member = '/var/lib/podsec/u7s/etcd/member';
       await execa('setpriv', [
