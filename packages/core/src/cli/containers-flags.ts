@@ -37,3 +37,50 @@ export function tlsVerifyOption<F extends `--${string}` = '--tls-verify'>(
   const flags = `${flag ?? '--tls-verify'} <bool>` as `${F} <bool>`;
   return new Option(flags, description).argParser(parseBool);
 }
+
+function parseXzLevel(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 9) throw new InvalidArgumentError('expected 0 to 9');
+  return n;
+}
+
+/**
+ * The options podsec-save-oci and podsec-k8s-save-oci share (where the images come from, how the archive is
+ * written), new objects per call; {@link sourceTlsVerify} folds the three TLS spellings into one value.
+ */
+export function saveOciOptions() {
+  return {
+    transport: new Option(
+      '--transport <prefix>',
+      'transport prefix of the sources (default docker://)',
+    ),
+    registry: new Option(
+      '--registry <host>',
+      'source registry (default $U7S_ALTREGISTRY or registry.altlinux.org)',
+    ),
+    tlsVerify: tlsVerifyOption(
+      'bare or =true: HTTPS with a verified certificate for the source registry; =false: plain HTTP or unverified TLS (default: false for loopback, else true)',
+    ),
+    srcTlsVerify: tlsVerifyOption(
+      'the same as --tls-verify (skopeo copy spelling)',
+      '--src-tls-verify',
+    ),
+    insecure: new Option('--insecure', 'the same as --tls-verify=false'),
+    tmpdir: new Option(
+      '--tmpdir <dir>',
+      'parent of the private work directories (default $TMPDIR or /var/tmp)',
+    ),
+    xzLevel: new Option('--xz-level <n>', 'xz preset (default 9; xz uses every core)').argParser(
+      parseXzLevel,
+    ),
+  };
+}
+
+/** The source registry's TLS choice of {@link saveOciOptions}: `--insecure` wins, then `--tls-verify`. */
+export function sourceTlsVerify(o: {
+  readonly insecure?: boolean | undefined;
+  readonly tlsVerify?: boolean | undefined;
+  readonly srcTlsVerify?: boolean | undefined;
+}): boolean | undefined {
+  return o.insecure === true ? false : (o.tlsVerify ?? o.srcTlsVerify);
+}

@@ -5,6 +5,8 @@ export type { HiddenLineOptions } from './prompt.ts';
 export {
   CONTAINERS_BOOLEAN_FLAGS,
   normalizeContainersFlags,
+  saveOciOptions,
+  sourceTlsVerify,
   tlsVerifyOption,
 } from './containers-flags.ts';
 export type {

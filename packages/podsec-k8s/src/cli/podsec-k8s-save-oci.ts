@@ -1,8 +1,8 @@
 import {
   Command,
-  InvalidArgumentError,
   requireRoot,
-  tlsVerifyOption,
+  saveOciOptions,
+  sourceTlsVerify,
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
@@ -28,17 +28,12 @@ export const exitCodes = {
   K8S_BUILD_BINARY_INVALID: 6,
 } as const;
 
-function parseLevel(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 9) throw new InvalidArgumentError('expected 0 to 9');
-  return n;
-}
-
 function collect(v: string, all: string[] | undefined): string[] {
   return [...(all ?? []), v];
 }
 
 function createProgram(ctx: CliContext) {
+  const o = saveOciOptions();
   return new Command('podsec-k8s-save-oci')
     .description(
       'Save the images of a Kubernetes version (exactly the list the real kubeadm prints for the podsec-k8s ' +
@@ -61,11 +56,8 @@ function createProgram(ctx: CliContext) {
       'Kubernetes version, e.g. v1.37.2 (default U7S_KUBEVERSION, else the version of kubeadm)',
     )
     .option('--kubeadm <file>', 'the real kubeadm that lists the images (default kubeadm on PATH)')
-    .option(
-      '--registry <host>',
-      'source registry (default $U7S_ALTREGISTRY or registry.altlinux.org)',
-    )
-    .option('--transport <prefix>', 'transport prefix of the sources (default docker://)')
+    .addOption(o.registry)
+    .addOption(o.transport)
     .option(
       '--build-from <dir>',
       'build the images FROM scratch from the static binaries <dir>/<component> (kube-apiserver, ' +
@@ -76,20 +68,11 @@ function createProgram(ctx: CliContext) {
       'archive this image (<platform>/<name>:<tag>) too, e.g. flannel; repeatable',
       collect,
     )
-    .addOption(
-      tlsVerifyOption(
-        'bare or =true: HTTPS with a verified certificate for the source registry; =false: plain HTTP or unverified TLS (default: false for loopback, else true)',
-      ),
-    )
-    .addOption(
-      tlsVerifyOption('the same as --tls-verify (skopeo copy spelling)', '--src-tls-verify'),
-    )
-    .option('--insecure', 'the same as --tls-verify=false')
-    .option(
-      '--tmpdir <dir>',
-      'parent of the private work directories (default $TMPDIR or /var/tmp)',
-    )
-    .option('--xz-level <n>', 'xz preset (default 9; xz uses every core)', parseLevel)
+    .addOption(o.tlsVerify)
+    .addOption(o.srcTlsVerify)
+    .addOption(o.insecure)
+    .addOption(o.tmpdir)
+    .addOption(o.xzLevel)
     .action(async (dir, archs, platform, opts) => {
       const sys = ctx.system;
       const args = planSaveK8sArgs(dir, archs, platform);
@@ -106,7 +89,7 @@ function createProgram(ctx: CliContext) {
         transport: opts.transport,
         buildFrom: opts.buildFrom,
         extraImages: opts.extraImage ?? [],
-        srcTlsVerify: opts.insecure === true ? false : (opts.tlsVerify ?? opts.srcTlsVerify),
+        srcTlsVerify: sourceTlsVerify(opts),
         tmpDir: opts.tmpdir,
         level: opts.xzLevel,
         onProgress: (p) =>

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { execa } from 'execa';
 import {
   buildTinyImage,
@@ -113,6 +113,15 @@ describe('planUpgrade', () => {
   });
 });
 
+/** A test system whose kubectl is `kubectl`, with a HOME of its own (its cache, not ./.kube of the cwd). */
+async function kubectlSystem(t: TestContext, kubectl: string) {
+  const home = await mkdtemp(path.join(tmpdir(), 'upgrade-home-'));
+  t.after(() => rm(home, { recursive: true, force: true }));
+  return createTestSystem(t, {
+    env: { PATH: `${path.dirname(kubectl)}:${process.env['PATH']}`, HOME: home },
+  });
+}
+
 describe('podsec-k8s-upgrade against a real control plane', () => {
   let cp: ControlPlane | undefined;
   let kubectl = '';
@@ -169,9 +178,7 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
     const cur = Number(/^v1\.(\d+)\./.exec(gitVersion)![1]);
     await setKubelet('m1', gitVersion);
     await setKubelet('w1', `v1.${cur - 1}.3`);
-    const sys = await createTestSystem(t, {
-      env: { PATH: `${path.dirname(kubectl)}:${process.env['PATH']}` },
-    });
+    const sys = await kubectlSystem(t, kubectl);
     const next = `v1.${cur + 1}.2`;
     // the CLI's environment has no HOME: kubectl must not put its discovery cache into the current directory
     const cwdKube = path.join(process.cwd(), '.kube');
@@ -239,9 +246,7 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
         `docker://${reg.host}/${repo}:${first}`,
         `docker://${reg.host}/${repo}:${tag}`,
       ]);
-    const sys = await createTestSystem(t, {
-      env: { PATH: `${path.dirname(kubectl)}:${process.env['PATH']}` },
-    });
+    const sys = await kubectlSystem(t, kubectl);
     const args = ['m1', '--node', 'm1', '--kubeconfig', cp.kubeconfigPath, '--dry-run', '--json'];
     const r = await runProgram(cli, [...args, '--tags-from', `${reg.url}/${repo}`], {
       system: sys,
@@ -279,9 +284,7 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
       kc,
       `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:${port}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: x}\n`,
     );
-    const sys = await createTestSystem(t, {
-      env: { PATH: `${path.dirname(tools.kubectl)}:${process.env['PATH']}` },
-    });
+    const sys = await kubectlSystem(t, tools.kubectl);
     const started = Date.now();
     const r = await runProgram(
       cli,

@@ -45,29 +45,51 @@ async function namespacePid(sys: System, user: NamespaceUser): Promise<number> {
   return s.childPid;
 }
 
-/** Pure: the argv that runs `kubeadm argv` inside the namespace of `pid` as its pseudo-root. */
+/** What `timeout` exits with when it had to stop the command. */
+const TIMEOUT_STATUS = 124;
+/** How long `timeout` waits after SIGTERM before SIGKILL, and the outer backstop beyond the bound. */
+const KILL_AFTER_S = 10;
+
+/**
+ * Pure: the argv that runs `kubeadm argv` inside the namespace of `pid` as its pseudo-root, bounded by `timeout`
+ * in there: nsenter forks the command into the namespace's pid namespace, so stopping nsenter from the host would
+ * leave a hung kubeadm behind.
+ */
 export function planInside(
   sys: Pick<System, 'identity'>,
   user: NamespaceUser,
   pid: number,
   kubeadm: string,
   argv: readonly string[],
+  timeoutMs: number,
 ): { file: string; args: string[] } {
-  return planEnter({ pid, user, self: sys.identity, cwd: '/' }, [kubeadm, ...argv]);
+  return planEnter({ pid, user, self: sys.identity, cwd: '/' }, [
+    'timeout',
+    `--kill-after=${KILL_AFTER_S}`,
+    String(Math.ceil(timeoutMs / 1000)),
+    kubeadm,
+    ...argv,
+  ]);
 }
 
 async function runBounded(
   sys: System,
   file: string,
   args: readonly string[],
-  o: { env: Record<string, string | undefined>; timeoutMs: number; what: string },
+  o: {
+    env: Record<string, string | undefined>;
+    timeoutMs: number;
+    what: string;
+    /** Bounded by `timeout` inside the namespace: the host's own bound is only a backstop. */
+    inside?: boolean;
+  },
 ) {
   const r = await sys.proc.run(file, args, {
     env: o.env,
-    timeoutMs: o.timeoutMs,
+    timeoutMs: o.inside ? o.timeoutMs + 2 * KILL_AFTER_S * 1000 : o.timeoutMs,
     inheritStderr: true,
   });
-  if (r.timedOut)
+  if (r.timedOut || (o.inside && r.exitCode === TIMEOUT_STATUS))
     throw new PodsecError(
       'KUBEADM_TIMEOUT',
       `${o.what} did not finish within ${o.timeoutMs / 1000} s and was stopped`,
@@ -220,11 +242,12 @@ export async function runKubeadmPlan(
   const pid = await namespacePid(sys, o.user);
   const env = innerEnv(sys, o.user);
   if (plan.kind === 'passthrough') {
-    const argv = planInside(sys, o.user, pid, o.kubeadm, plan.argv);
+    const argv = planInside(sys, o.user, pid, o.kubeadm, plan.argv, plan.timeoutMs);
     const r = await runBounded(sys, argv.file, argv.args, {
       env,
       timeoutMs: plan.timeoutMs,
       what: `kubeadm ${plan.argv[0] ?? ''}`,
+      inside: true,
     });
     return { exitCode: r.exitCode, stdout: r.stdout, argv: [argv.file, ...argv.args], written: [] };
   }
@@ -235,10 +258,11 @@ export async function runKubeadmPlan(
   }
   const written = await writePlanFiles(sys, plan);
   await checkKubeDirShared(sys, o.user, pid);
-  const argv = planInside(sys, o.user, pid, o.kubeadm, plan.argv);
+  const argv = planInside(sys, o.user, pid, o.kubeadm, plan.argv, plan.timeoutMs);
   const r = await runBounded(sys, argv.file, argv.args, {
     env,
     timeoutMs: plan.timeoutMs,
+    inside: true,
     what: `kubeadm ${plan.command}${plan.phase ? ` phase ${plan.phase.join(' ')}` : ''}`,
   });
   const result = {

@@ -1,8 +1,8 @@
 import {
   Command,
-  InvalidArgumentError,
-  tlsVerifyOption,
   requireRoot,
+  saveOciOptions,
+  sourceTlsVerify,
   type CliContext,
   type CliDefinition,
 } from '@podsec/core/cli';
@@ -14,13 +14,8 @@ import { saveOci } from '../oci/save.ts';
 /** Exit codes of podsec-save-oci (docs/commands/podsec-save-oci.md#exit-codes; 3 and 4 are new, docs/weaknesses.md#w16-saving-oci-archives). Everything else exits 1. */
 export const exitCodes = { SAVE_UNKNOWN_ARCH: 2, SAVE_COPY_FAILED: 3, OCI_PACK_FAILED: 4 } as const;
 
-function parseLevel(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 9) throw new InvalidArgumentError('expected 0 to 9');
-  return n;
-}
-
 function createProgram(ctx: CliContext) {
+  const o = saveOciOptions();
   return new Command('podsec-save-oci')
     .description(
       'Save images per architecture into <dir>/<arch>.tar.xz OCI archives for podsec-load-sign-oci.\n' +
@@ -33,25 +28,13 @@ function createProgram(ctx: CliContext) {
       '[images...]',
       '[<transport>] <image> ...: images without registry host, e.g. c10f/pause:3.9',
     )
-    .option('--transport <prefix>', 'transport prefix of the sources (default docker://)')
-    .option(
-      '--registry <host>',
-      'source registry (default $U7S_ALTREGISTRY or registry.altlinux.org)',
-    )
-    .addOption(
-      tlsVerifyOption(
-        'bare or =true: HTTPS with a verified certificate for the source registry; =false: plain HTTP or unverified TLS (default: false for loopback, else true)',
-      ),
-    )
-    .addOption(
-      tlsVerifyOption('the same as --tls-verify (skopeo copy spelling)', '--src-tls-verify'),
-    )
-    .option('--insecure', 'the same as --tls-verify=false')
-    .option(
-      '--tmpdir <dir>',
-      'parent of the private work directories (default $TMPDIR or /var/tmp)',
-    )
-    .option('--xz-level <n>', 'xz preset (default 9)', parseLevel)
+    .addOption(o.transport)
+    .addOption(o.registry)
+    .addOption(o.tlsVerify)
+    .addOption(o.srcTlsVerify)
+    .addOption(o.insecure)
+    .addOption(o.tmpdir)
+    .addOption(o.xzLevel)
     .action(async (dir, archs, images, opts) => {
       const sys = ctx.system;
       const plan = planSaveOci({
@@ -59,7 +42,7 @@ function createProgram(ctx: CliContext) {
         transport: opts.transport,
         registry: opts.registry,
         env: sys.env,
-        srcTlsVerify: opts.insecure === true ? false : (opts.tlsVerify ?? opts.srcTlsVerify),
+        srcTlsVerify: sourceTlsVerify(opts),
       });
       requireRoot(ctx);
       const result = await saveOci(sys, createArchiveHost(sys.env), plan, {
