@@ -9,7 +9,17 @@
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, link, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  link,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -140,7 +150,11 @@ describe(
       await mkdir(libexec, { mode: 0o755 });
       for (const name of [...CONTROL_PLANE, 'kubectl']) {
         const src = k8sBinary(name);
-        if (src) await link(src, path.join(binDir, name));
+        // a hard link where the build cache shares the file system, a copy where it does not (/var apart)
+        if (src)
+          await link(src, path.join(binDir, name)).catch(() =>
+            copyFile(src, path.join(binDir, name)),
+          );
       }
     });
 

@@ -8,7 +8,7 @@
  * rootlesskit, slirp4netns, nsenter, setpriv and the k8s-bin binaries (callers check them with requireCommands).
  */
 import { existsSync } from 'node:fs';
-import { chmod, link, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -124,7 +124,9 @@ export async function startU7sControlPlane(
   await mkdir(libexec, { mode: 0o755 });
   for (const name of U7S_CONTROL_PLANE_BINARIES) {
     const src = k8sBinary(name);
-    if (src) await link(src, path.join(binDir, name));
+    // a hard link where the build cache shares the file system, a copy where it does not (/var apart)
+    if (src)
+      await link(src, path.join(binDir, name)).catch(() => copyFile(src, path.join(binDir, name)));
   }
   const run = (file: string, args: readonly string[], timeout: number, env = {}) =>
     execa(process.execPath, [file, ...args], {
