@@ -208,26 +208,6 @@ const builtinsWithoutNamespaces = {
 };
 
 /**
- * The fast path is one file (no splitting), so every package it could import on demand would be inlined into it;
- * execa is the one it never needs (the fast invocations run no process). Here it becomes a module that fails
- * loudly, should a fast invocation ever reach it (the tests compare every fast invocation with the full binary).
- */
-const notOnTheFastPath = {
-  name: 'not-on-the-fast-path',
-  setup(b) {
-    b.onResolve({ filter: /^execa$/ }, (args) =>
-      args.kind === 'dynamic-import'
-        ? { path: args.path, namespace: 'podsec-not-fast' }
-        : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'podsec-not-fast' }, (args) => ({
-      contents: `throw new Error(${JSON.stringify(`${args.path} is not available on the fast path`)});\n`,
-      loader: 'js',
-    }));
-  },
-};
-
-/**
  * What a binary loads before its first dynamic import: the main chunk and the chunks it imports statically, with
  * the bytes each input (a node_modules package or a source directory) contributes, largest first.
  */
@@ -345,7 +325,6 @@ for (const pkg of products) {
       // one file: each further module is a resolve, read and link of its own at start
       splitting: false,
       metafile: false,
-      plugins: [notOnTheFastPath, ...buildOptions.plugins],
     });
   }
   await rm(entries, { recursive: true, force: true });
