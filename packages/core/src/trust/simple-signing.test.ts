@@ -596,3 +596,37 @@ async function allPackets(msg: openpgp.Message<Uint8Array>): Promise<openpgp.Any
   const tail = rest !== undefined ? await rest.readToEnd((c) => c) : [];
   return [...msg.packets, ...(tail as openpgp.AnyPacket[])];
 }
+
+describe('verifySimpleSigning with many signatures by one key', () => {
+  it('checks the key once per signing time, not once per signature', async () => {
+    const s = await makeSigner('many');
+    const key = s.pub[0] as openpgp.PublicKey;
+    const digest = manifestDigest(enc('{"schemaVersion":2}'));
+    const when = Math.floor(Date.now() / 1000) - 60;
+    const blobs = await Promise.all(
+      ['a', 'b', 'c', 'd'].map((creator) =>
+        signSimpleSigning({
+          privateKey: s.priv,
+          dockerReference: 'registry.local/x:1',
+          manifestDigest: digest,
+          creator,
+          timestamp: when,
+        }),
+      ),
+    );
+    let calls = 0;
+    const original = key.getSigningKey.bind(key);
+    key.getSigningKey = (...args: Parameters<typeof original>) => {
+      calls++;
+      return original(...args);
+    };
+    const now = new Date();
+    const verified = await Promise.all(blobs.map((b) => verifySimpleSigning(b, [key], { now })));
+    assert.deepEqual(
+      verified.map((v) => v.payload.creator),
+      ['a', 'b', 'c', 'd'],
+    );
+    // the OpenPGP creation times are the seconds of signing: at most two of them here, and "now" once
+    assert.ok(calls >= 2 && calls <= 3, `getSigningKey called ${calls} times for 4 signatures`);
+  });
+});

@@ -778,6 +778,31 @@ function weaknesses(
   return out;
 }
 
+type SigningKey = Awaited<ReturnType<openpgp.PublicKey['getSigningKey']>>;
+const signingKeys = new WeakMap<openpgp.PublicKey, Map<string, Promise<SigningKey>>>();
+
+/**
+ * `key.getSigningKey(issuer, date)` once per key, issuer and date: it verifies the key's self-signatures and binding
+ * signatures every time, which is most of the cost of a signature when many are made by one key at one time (a
+ * hundred signatures of an image, most from the same second). The answer depends only on these inputs.
+ */
+function signingKeyAt(
+  key: openpgp.PublicKey,
+  issuer: openpgp.KeyID,
+  date: Date,
+  config: openpgp.Config,
+): Promise<SigningKey> {
+  let byKey = signingKeys.get(key);
+  if (byKey === undefined) signingKeys.set(key, (byKey = new Map<string, Promise<SigningKey>>()));
+  const k = `${issuer.toHex()}@${date.getTime()}/${config.maxDecompressedMessageSize}`;
+  let p = byKey.get(k);
+  if (p === undefined) {
+    p = key.getSigningKey(issuer, date, undefined, config);
+    byKey.set(k, p);
+  }
+  return p;
+}
+
 /**
  * Verify a simple-signing blob against `trustedKeys` and return its payload, with the verdict GnuPG and
  * containers/image reach. Refuses (never accepts on error): non-OpenPGP, truncated or oversized data,
@@ -860,10 +885,10 @@ export async function verifySimpleSigning(
   const verifyDate = created !== undefined && created > now ? created : now;
   // The common case (v4, RSA/Ed25519, SHA-2): node:crypto with a cached key; anything else: openpgp.
   let fast: boolean | undefined;
-  let atSigning: Awaited<ReturnType<openpgp.PublicKey['getSigningKey']>>;
+  let atSigning: SigningKey;
   try {
     // the key must be a valid signing key at signing time, as openpgp's message verification requires
-    atSigning = await key.getSigningKey(issuer, created ?? now, undefined, config);
+    atSigning = await signingKeyAt(key, issuer, created ?? now, config);
     fast =
       literal instanceof Uint8Array
         ? await fastVerifySignature(
@@ -897,7 +922,7 @@ export async function verifySimpleSigning(
   }
   // openpgp judges the key at signing time; like gpgme (valid summary) also require it to be valid now.
   try {
-    await key.getSigningKey(issuer, now, undefined, config);
+    await signingKeyAt(key, issuer, now, config);
   } catch (e) {
     return classify(e, 'signing key is not valid now');
   }

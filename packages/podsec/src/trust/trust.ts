@@ -132,12 +132,15 @@ export async function verifyTrust(
       : readSignatures(base, m.reference, m.digest, { fs: sys.fs }),
     keysPromise,
   ]);
+  // one time for the whole image: every signature and key is judged at the same instant (and keys are checked once);
+  // the wall clock, as gpgme judges them
+  const now = new Date();
   const outcomes = new Map<string, Promise<VerifiedSignature>>();
   const verifyOnce = (data: Uint8Array): Promise<VerifiedSignature> => {
     const k = contentKey(data);
     let p = outcomes.get(k);
     if (p === undefined) {
-      p = verifySimpleSigning(data, keys);
+      p = verifySimpleSigning(data, keys, { now });
       p.catch(() => {});
       outcomes.set(k, p);
     }
@@ -192,7 +195,7 @@ export async function verifyTrust(
           trusted.some((k) => k.getFingerprint().toUpperCase() === v.keyFingerprint)
         )
           return v;
-        return verifySimpleSigning(data, trusted);
+        return verifySimpleSigning(data, trusted, { now });
       },
     },
   );
