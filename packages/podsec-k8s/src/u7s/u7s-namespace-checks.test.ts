@@ -238,10 +238,19 @@ exec "$@"`,
       const mounts = await inside(
         `for d in ${BIND_MOUNTS.join(' ')}; do findmnt -n -o TARGET,SOURCE --mountpoint "$d"; done`,
       );
+      // findmnt names a bind's source by its path from the root of its file system, and the host's / need not be
+      // that root (a btrfs subvolume, a tree entered with pivot_root): the root's path, then DATA below the mount
+      const [mnt = '/', fsRoot = '/'] = (
+        await execa('findmnt', ['-n', '-o', 'TARGET,FSROOT', '--target', DATA])
+      ).stdout
+        .trim()
+        .split(/\s+/);
+      const source = path.posix.join(fsRoot, path.posix.relative(mnt, DATA));
+      const re = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       for (const d of BIND_MOUNTS)
         assert.match(
           mounts.stdout,
-          new RegExp(`^${d}\\s+\\S*\\[${DATA}/${d.replaceAll('/', '_')}\\]$`, 'm'),
+          new RegExp(`^${d}\\s+\\S*\\[${re(source)}/${d.replaceAll('/', '_')}\\]$`, 'm'),
         );
 
       // /opt/cni/bin is the host's CNI plugin directory (read-only)
