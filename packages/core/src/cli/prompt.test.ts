@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { execa } from 'execa';
-import { requireCommand } from '@podsec/test-utils';
+import { requireCommand, runInPty } from '@podsec/test-utils';
 import { readHiddenLine } from './prompt.ts';
 
 /** A stream that answers `text` once the prompt has resumed it. */
@@ -48,52 +47,15 @@ describe('readHiddenLine', () => {
       `const { readHiddenLine } = await import(${JSON.stringify(pathToFileURL(prompt).href)});` +
       `const a = await readHiddenLine(process.stdin, (s) => process.stderr.write(s), 'Secret: ', { requireTty: true });` +
       `process.stdout.write('RESULT:' + Buffer.from(a).toString('hex') + '\\n');`;
-    const r = await execa(
-      'python3',
-      [
-        '-c',
-        PTY,
-        process.execPath,
-        '--conditions=podsec-source',
-        '--input-type=module',
-        '-e',
-        main,
-      ],
-      { env: { LANG: 'C', ANSWER: 'Hunter2 secret' }, timeout: 60_000, reject: false },
+    const r = await runInPty(
+      process.execPath,
+      ['--conditions=podsec-source', '--input-type=module', '-e', main],
+      { env: { LANG: 'C' }, steps: [{ expect: 'Secret: ', send: 'Hunter2 secret' }] },
     );
-    assert.equal(r.exitCode, 0, `${r.stderr}\n${r.stdout}`);
-    const out = r.stdout;
+    assert.equal(r.code, 0, r.out);
+    const out = r.out;
     assert.match(out, /Secret: /);
     assert.doesNotMatch(out, /Hunter2/, 'the answer is never echoed');
     assert.match(out, new RegExp(`RESULT:${Buffer.from('Hunter2 secret').toString('hex')}`));
   });
 });
-
-/** Runs argv[1:] in a pty, types $ANSWER at the prompt, prints what the terminal showed. */
-const PTY = `
-import os, pty, select, sys, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-out = b''
-def more(deadline):
-    global out
-    r, _, _ = select.select([fd], [], [], max(0, deadline - time.time()))
-    if not r:
-        return False
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        return False
-    out += chunk
-    return bool(chunk)
-deadline = time.time() + 50
-while b'Secret: ' not in out:
-    if not more(deadline):
-        raise SystemExit('no prompt in %r' % out)
-os.write(fd, os.environ['ANSWER'].encode() + b'\\r')
-while more(deadline):
-    pass
-os.waitpid(pid, 0)
-sys.stdout.write(out.decode('utf8', 'replace'))
-`;
