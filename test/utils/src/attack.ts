@@ -4,8 +4,9 @@
  * renameat2(RENAME_EXCHANGE) in a tight loop; and a way to run the victim (our code, as root) in a private
  * mount namespace where the host is read-only, so that a won race can never damage the machine.
  */
+import assert from 'node:assert/strict';
 import { execa, type ResultPromise } from 'execa';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { lchown, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -140,4 +141,84 @@ export function requireAttackTools(t: TestContext): boolean {
     return false;
   }
   return true;
+}
+
+/** What one confined victim process reports: exit codes of its runs, refusals, read-only failures. */
+export interface RaceStats {
+  readonly exit: Record<string, number>;
+  readonly refused: number;
+  readonly readOnly: number;
+}
+
+/** Options of {@link raceConfigSwap}. */
+export interface RaceConfigSwapOptions {
+  /** The scratch root (the only writable place of the confined victims). */
+  readonly root: string;
+  /** The user's home (host path) and ids: the attacker swaps `<home>/.config` with a link to the tree's /etc. */
+  readonly home: string;
+  readonly uid: number;
+  readonly gid: number;
+  /** The victim script (run with node as root, confined) and its arguments for process `p`. */
+  readonly victim: string;
+  readonly args: (p: number) => readonly string[];
+  readonly processes: number;
+  readonly rounds: number;
+  /** The tree outside what the command may change: must be the same before and after. */
+  readonly outside: (root: string) => Promise<Record<string, string>>;
+}
+
+/**
+ * The attack of the privilege-safety tests: `<home>/etc-link` -> `../../etc` (relative, so that a raw kernel
+ * walk lands in the scratch root's /etc, never the machine's), the user exchanges it with `~/.config` in a
+ * tight loop while `processes` confined victims run `rounds` times each. Asserts the user really raced,
+ * nothing outside changed, no run failed read-only (a follow to the machine's files), and every failed run
+ * was a refusal. Returns the stats for the caller's own checks.
+ */
+export async function raceConfigSwap(
+  t: TestContext,
+  o: RaceConfigSwapOptions,
+): Promise<{
+  readonly stats: readonly RaceStats[];
+  readonly swaps: number;
+  readonly failed: number;
+}> {
+  const link = path.join(o.home, 'etc-link');
+  await symlink('../../etc', link);
+  await lchown(link, o.uid, o.gid);
+  const before = await o.outside(o.root);
+  const swapper = await startSwapper(t, {
+    uid: o.uid,
+    gid: o.gid,
+    a: path.join(o.home, '.config'),
+    b: link,
+  });
+  const results = await Promise.all(
+    Array.from({ length: o.processes }, (_, p) =>
+      runConfined([o.root], process.execPath, [
+        '--conditions=podsec-source',
+        o.victim,
+        ...o.args(p),
+      ]),
+    ),
+  );
+  const swaps = await swapper.stop();
+  const stats = results.map((r) => {
+    assert.equal(r.exitCode, 0, String(r.stderr));
+    return JSON.parse(String(r.stdout)) as RaceStats;
+  });
+  t.diagnostic(`${o.processes * o.rounds} runs, ${swaps} swaps: ${JSON.stringify(stats)}`);
+  assert.ok(swaps > 1000, `the user really raced (${swaps} swaps)`);
+  assert.deepEqual(await o.outside(o.root), before, 'nothing outside the user’s tree changed');
+  assert.equal(
+    stats.reduce((n, s) => n + s.readOnly, 0),
+    0,
+    JSON.stringify(stats),
+  );
+  const failed = stats.reduce((n, s) => n + (o.rounds - (s.exit['0'] ?? 0)), 0);
+  assert.equal(
+    stats.reduce((n, s) => n + s.refused, 0),
+    failed,
+    JSON.stringify(stats),
+  );
+  return { stats, swaps, failed };
 }

@@ -28,8 +28,8 @@ export type {
   LiveViewOptions,
 } from './crash.ts';
 export { allowTun, lockTestUser, removeTestUser } from './userns.ts';
-export { requireAttackTools, runConfined, startSwapper } from './attack.ts';
-export type { Swapper } from './attack.ts';
+export { raceConfigSwap, requireAttackTools, runConfined, startSwapper } from './attack.ts';
+export type { RaceConfigSwapOptions, RaceStats, Swapper } from './attack.ts';
 export { CONTROL_PLANE_BINARIES, makeClientCsr, startControlPlane } from './control-plane.ts';
 export type { ClientCsr, ControlPlane, ControlPlaneOptions } from './control-plane.ts';
 export { buildTrivyTestImage, makeTrivyCache, trivyFixture } from './trivy.ts';

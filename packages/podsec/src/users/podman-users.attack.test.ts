@@ -6,18 +6,16 @@
  * user's home (and the sub-id files the command owns) may change.
  */
 import assert from 'node:assert/strict';
-import { lchown, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   baseTree,
   createTestSystem,
+  raceConfigSwap,
   requireAttackTools,
-  runConfined,
   runProgram,
   snapshotTree,
-  startSwapper,
 } from '@podsec/test-utils';
 import { cli } from '../cli/podsec-create-podmanusers.ts';
 
@@ -42,49 +40,16 @@ describe('podsec-create-podmanusers against a user swapping ~/.config for a syml
     const made = await runProgram(cli, ['cu', '--no-password'], { system });
     assert.equal(made.code, 0, made.stderr);
     const user = (await system.users.getUser('cu'))!;
-    const home = path.join(root, 'home/cu');
-    await symlink('../../etc', path.join(home, 'etc-link'));
-    await lchown(path.join(home, 'etc-link'), user.uid, user.gid);
-    const before = await outside(root);
-    const swapper = await startSwapper(t, {
+    await raceConfigSwap(t, {
+      root,
+      home: path.join(root, 'home/cu'),
       uid: user.uid,
       gid: user.gid,
-      a: path.join(home, '.config'),
-      b: path.join(home, 'etc-link'),
+      victim: VICTIM,
+      args: () => [root, String(ROUNDS), 'cu'],
+      processes: PROCESSES,
+      rounds: ROUNDS,
+      outside,
     });
-    const results = await Promise.all(
-      Array.from({ length: PROCESSES }, () =>
-        runConfined([root], process.execPath, [
-          '--conditions=podsec-source',
-          VICTIM,
-          root,
-          String(ROUNDS),
-          'cu',
-        ]),
-      ),
-    );
-    const swaps = await swapper.stop();
-    const stats = results.map((r) => {
-      assert.equal(r.exitCode, 0, String(r.stderr));
-      return JSON.parse(String(r.stdout)) as {
-        exit: Record<string, number>;
-        refused: number;
-        readOnly: number;
-      };
-    });
-    t.diagnostic(`${PROCESSES * ROUNDS} runs, ${swaps} swaps: ${JSON.stringify(stats)}`);
-    assert.ok(swaps > 1000, `the user really raced (${swaps} swaps)`);
-    assert.deepEqual(await outside(root), before, 'nothing outside the user’s home changed');
-    assert.equal(
-      stats.reduce((n, s) => n + s.readOnly, 0),
-      0,
-      JSON.stringify(stats),
-    );
-    const failed = stats.reduce((n, s) => n + (ROUNDS - (s.exit['0'] ?? 0)), 0);
-    assert.equal(
-      stats.reduce((n, s) => n + s.refused, 0),
-      failed,
-      JSON.stringify(stats),
-    );
   });
 });
