@@ -8,52 +8,18 @@
  * import would leave the maker's gpg-agent running; the import steps are covered by the command's tests.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { crashEveryStep, runCrashChild, runProgram, type TestSystem } from '@podsec/test-utils';
-import { cli } from '../cli/podsec-create-imagemakeruser.ts';
-import { PASSPHRASE_FILE, prepareServer } from './test-helpers/server-root.ts';
+import { crashEveryStep, runCrashChild, type TestSystem } from '@podsec/test-utils';
+import {
+  CRASH_ARGS as ARGS,
+  crashOptions as options,
+  PATH_WITHOUT_GPG,
+} from './test-helpers/crash-fixture.ts';
 
 const CLI_MODULE = fileURLToPath(
   new URL('../cli/podsec-create-imagemakeruser.ts', import.meta.url),
 );
-const PATH_WITHOUT_GPG = '/usr/sbin:/sbin';
-const ARGS = [
-  '--key-type',
-  'ed25519',
-  '--passphrase-file',
-  PASSPHRASE_FILE,
-  '--no-password',
-  'a@registry.local/c10f',
-  'b@registry.local',
-];
-const RANDOM =
-  /(^home\/[a-z]+\/\.config\/podsec\/signing-key\.asc|^var\/sigstore\/keys\/[a-z]+\.pgp|^home\/[a-z]+\/\.gnupg\/openpgp-revocs\.d\/[0-9A-F]{40}\.rev)$/;
-/** The revocation certificate is named by the new key's fingerprint. */
-const stableName = (rel: string): string =>
-  rel.replace(/\/[0-9A-F]{40}\.rev$/, '/<fingerprint>.rev');
-
-async function policiesParse(root: string, step: number): Promise<void> {
-  for (const file of ['etc/containers/policy.json', 'var/sigstore/keys/policy.json']) {
-    const text = await readFile(path.join(root, file), 'utf8').catch((e: Error) => {
-      // the published copy is new with this run (the server had none yet)
-      if (file.startsWith('var')) return '{}';
-      throw new Error(`step ${step}: ${file} is missing: ${e.message}`);
-    });
-    assert.doesNotThrow(() => JSON.parse(text), `step ${step}: ${file} does not parse`);
-  }
-}
-
-const options = (t: TestContext) => ({
-  prepare: async () => (await prepareServer(t, { path: PATH_WITHOUT_GPG })).system,
-  rootOf: (s: TestSystem) => s.root,
-  invariant: policiesParse,
-  random: (rel: string) => RANDOM.test(rel),
-  stableName,
-  rerun: (sys: TestSystem) => runProgram(cli, [...ARGS, '--existing'], { system: sys }),
-});
 
 describe('podsec-create-imagemakeruser crash safety (SIGKILL)', () => {
   it('SIGKILL before every write step (child process): the same', async (t) => {
