@@ -64,6 +64,54 @@ export async function fetchManifest(
   };
 }
 
+/** A private buildah (vfs storage in a temp dir, chroot isolation) for building test images. */
+export interface ScratchBuildah {
+  /** The temp directory (removed after `fn`): room for the files to copy in. */
+  readonly work: string;
+  /** Runs `buildah <storage options> ...args`. */
+  run(args: readonly string[]): Promise<string>;
+  /** `buildah from scratch`, then the files copied in, then `commit` as `localhost/<name>-<uuid>:latest`. */
+  fromScratch(
+    name: string,
+    steps: (id: string) => Promise<void>,
+    format: 'oci' | 'docker',
+  ): Promise<string>;
+}
+
+/** Runs `fn` with a private buildah whose storage is removed afterwards. */
+export async function withScratchBuildah<T>(
+  prefix: string,
+  fn: (b: ScratchBuildah) => Promise<T>,
+): Promise<T> {
+  const work = await mkdtemp(path.join(tmpdir(), `${prefix}-`));
+  const storage = [
+    '--root',
+    path.join(work, 'root'),
+    '--runroot',
+    path.join(work, 'runroot'),
+    '--storage-driver',
+    'vfs',
+  ];
+  const env = { BUILDAH_ISOLATION: 'chroot', STORAGE_DRIVER: 'vfs' };
+  const run = async (args: readonly string[]) =>
+    (await execa('buildah', [...storage, ...args], { env })).stdout;
+  try {
+    return await fn({
+      work,
+      run,
+      async fromScratch(name, steps, format) {
+        const id = (await run(['from', 'scratch'])).trim();
+        await steps(id);
+        const local = `localhost/${name}-${randomUUID()}:latest`;
+        await run(['commit', '--format', format, id, local]);
+        return local;
+      },
+    });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
 /**
  * Build an image FROM scratch holding one small file with buildah (vfs storage in a temp dir),
  * push it to `registryHost/repo:tag` without TLS, and return its reference and manifest digest.
@@ -74,33 +122,19 @@ export async function buildTinyImage(
   tag: string,
   options: BuildTinyImageOptions = {},
 ): Promise<TinyImage> {
-  const work = await mkdtemp(path.join(tmpdir(), 'podsec-image-'));
-  const storage = [
-    '--root',
-    path.join(work, 'root'),
-    '--runroot',
-    path.join(work, 'runroot'),
-    '--storage-driver',
-    'vfs',
-  ];
-  const env = { BUILDAH_ISOLATION: 'chroot', STORAGE_DRIVER: 'vfs' };
-  try {
-    const file = path.join(work, 'hello.txt');
+  return withScratchBuildah('podsec-image', async (b) => {
+    const file = path.join(b.work, 'hello.txt');
     await writeFile(file, options.contents ?? `podsec test image ${randomUUID()}\n`);
-    const { stdout: container } = await execa('buildah', [...storage, 'from', 'scratch'], { env });
-    const id = container.trim();
-    await execa('buildah', [...storage, 'copy', id, file, '/hello.txt'], { env });
-    await execa('buildah', [...storage, 'config', '--cmd', '/hello.txt', id], { env });
-    const local = `localhost/podsec-test-${randomUUID()}:latest`;
-    await execa('buildah', [...storage, 'commit', '--format', options.format ?? 'oci', id, local], {
-      env,
-    });
-    const reference = `${registryHost}/${repo}:${tag}`;
-    await execa(
-      'buildah',
-      [...storage, 'push', '--tls-verify=false', local, `docker://${reference}`],
-      { env },
+    const local = await b.fromScratch(
+      'podsec-test',
+      async (id) => {
+        await b.run(['copy', id, file, '/hello.txt']);
+        await b.run(['config', '--cmd', '/hello.txt', id]);
+      },
+      options.format ?? 'oci',
     );
+    const reference = `${registryHost}/${repo}:${tag}`;
+    await b.run(['push', '--tls-verify=false', local, `docker://${reference}`]);
     const fetched = await fetchManifest(registryHost, repo, tag);
     return {
       reference,
@@ -108,7 +142,5 @@ export async function buildTinyImage(
       manifest: fetched.manifest,
       mediaType: fetched.mediaType,
     };
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+  });
 }

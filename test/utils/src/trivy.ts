@@ -3,12 +3,11 @@
  * tools/k8s-bin/build) from tools/trivy-db/fixture.json, and a small Debian 12 image (os-release + dpkg status of the
  * fixture's packages, built FROM scratch with buildah) saved as a docker-archive. No registry, no download.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomUUID } from 'node:crypto';
 import { execa } from 'execa';
+import { withScratchBuildah } from './image.ts';
 import { k8sBinary, k8sBinDir } from './requires.ts';
 
 const fixturePath = path.resolve(
@@ -87,36 +86,22 @@ function dpkgStatus(packages: readonly TrivyFixturePackage[]): string {
  */
 export async function buildTrivyTestImage(archivePath: string): Promise<string> {
   const fixture = await trivyFixture();
-  const work = await mkdtemp(path.join(tmpdir(), 'podsec-trivy-image-'));
-  const storage = [
-    '--root',
-    path.join(work, 'root'),
-    '--runroot',
-    path.join(work, 'runroot'),
-    '--storage-driver',
-    'vfs',
-  ];
-  const env = { BUILDAH_ISOLATION: 'chroot', STORAGE_DRIVER: 'vfs' };
-  try {
-    const rootfs = path.join(work, 'rootfs');
+  return withScratchBuildah('podsec-trivy-image', async (b) => {
+    const rootfs = path.join(b.work, 'rootfs');
     await mkdir(path.join(rootfs, 'etc'), { recursive: true });
     await mkdir(path.join(rootfs, 'var/lib/dpkg'), { recursive: true });
     await writeFile(path.join(rootfs, 'etc/os-release'), fixture.image.osRelease);
     await writeFile(path.join(rootfs, 'etc/debian_version'), fixture.image.debianVersion);
     await writeFile(path.join(rootfs, 'var/lib/dpkg/status'), dpkgStatus(fixture.image.packages));
-    const { stdout: container } = await execa('buildah', [...storage, 'from', 'scratch'], { env });
-    const id = container.trim();
-    await execa('buildah', [...storage, 'copy', id, `${rootfs}/`, '/'], { env });
-    const local = `localhost/podsec-trivy-test-${randomUUID()}:latest`;
-    await execa('buildah', [...storage, 'commit', '--format', 'docker', id, local], { env });
-    await rm(archivePath, { force: true });
-    await execa(
-      'buildah',
-      [...storage, 'push', local, `docker-archive:${archivePath}:podsec/trivy-test:1`],
-      { env },
+    const local = await b.fromScratch(
+      'podsec-trivy-test',
+      async (id) => {
+        await b.run(['copy', id, `${rootfs}/`, '/']);
+      },
+      'docker',
     );
+    await rm(archivePath, { force: true });
+    await b.run(['push', local, `docker-archive:${archivePath}:podsec/trivy-test:1`]);
     return archivePath;
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+  });
 }
