@@ -9,6 +9,8 @@ export type { StartRegistryOptions, TestRegistry } from './registry.ts';
 export { buildTinyImage, fetchManifest, MANIFEST_ACCEPT } from './image.ts';
 export type { BuildTinyImageOptions, FetchedManifest, TinyImage } from './image.ts';
 export { snapshotTree } from './snapshot.ts';
+export { makeTestCert } from './tls.ts';
+export type { TestCert } from './tls.ts';
 export {
   k8sBinary,
   k8sBinDir,

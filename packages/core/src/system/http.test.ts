@@ -1,48 +1,18 @@
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { execa } from 'execa';
+import { makeTestCert } from '@podsec/test-utils';
 import { createFetch, findFreePort, httpRequest, normalizeFingerprint } from './http.ts';
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'podsec-http-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-async function makeCert(dir: string, name: string) {
-  await execa('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=sigstore.local',
-    '-addext',
-    'subjectAltName=DNS:sigstore.local,IP:127.0.0.1',
-    '-keyout',
-    path.join(dir, `${name}.key`),
-    '-out',
-    path.join(dir, `${name}.pem`),
-  ]);
-  const cert = await readFile(path.join(dir, `${name}.pem`), 'utf8');
-  return {
-    key: await readFile(path.join(dir, `${name}.key`), 'utf8'),
-    cert,
-    file: path.join(dir, `${name}.pem`),
-    fingerprint: new X509Certificate(cert).fingerprint256,
-  };
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
@@ -181,7 +151,7 @@ describe('httpRequest', () => {
 
   it('refuses a CA file reached through a symlink in a directory another user can write', async (t) => {
     const dir = await tempDir(t);
-    const good = await makeCert(dir, 'good');
+    const good = await makeTestCert(dir, 'good');
     const userDir = path.join(dir, 'home');
     await mkdir(userDir);
     await chmod(userDir, 0o777);
@@ -195,8 +165,8 @@ describe('httpRequest', () => {
 
   it('https: accepts a server signed by the given CA (text or file), refuses one that is not', async (t) => {
     const dir = await tempDir(t);
-    const good = await makeCert(dir, 'good');
-    const other = await makeCert(dir, 'other');
+    const good = await makeTestCert(dir, 'good');
+    const other = await makeTestCert(dir, 'other');
     const server = https.createServer({ key: good.key, cert: good.cert }, hello);
     const port = await listen(t, server);
     const url = `https://127.0.0.1:${port}/keys/`;
@@ -219,8 +189,8 @@ describe('httpRequest', () => {
 
   it('https: a pinned fingerprint alone is enough; a wrong pin fails before any request is sent', async (t) => {
     const dir = await tempDir(t);
-    const good = await makeCert(dir, 'good');
-    const other = await makeCert(dir, 'other');
+    const good = await makeTestCert(dir, 'good');
+    const other = await makeTestCert(dir, 'other');
     let requests = 0;
     const server = https.createServer({ key: good.key, cert: good.cert }, (req, res) => {
       requests++;

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
-import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -9,13 +7,19 @@ import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { generateKey } from '@podsec/core/trust';
 import { parseRegistriesConf } from '@podsec/core/config';
-import { baseTree, createTestSystem, FakeRunner, runProgram, type Tree } from '@podsec/test-utils';
+import {
+  baseTree,
+  createTestSystem,
+  FakeRunner,
+  makeTestCert,
+  runProgram,
+  type Tree,
+} from '@podsec/test-utils';
 import { createProcessRunner } from '@podsec/core/system';
 import { cli } from '../cli/podsec-create-policy.ts';
 import { fetchTrust } from './fetch-trust.ts';
 import { snapshotTree as snapshot } from '@podsec/test-utils';
 
-const run = (file: string, args: readonly string[]) => execa(file, args);
 const IP = '192.168.10.5';
 const STAMP = '20250801-120000';
 const OLD_POLICY =
@@ -325,41 +329,13 @@ describe('createPolicy, server mode', () => {
 
 // ---------- client mode over a real HTTPS server
 
-async function makeCert(dir: string, name: string) {
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=sigstore.local',
-    '-addext',
-    'subjectAltName=DNS:sigstore.local,IP:127.0.0.1',
-    '-keyout',
-    path.join(dir, `${name}.key`),
-    '-out',
-    path.join(dir, `${name}.pem`),
-  ]);
-  const cert = await readFile(path.join(dir, `${name}.pem`), 'utf8');
-  return {
-    key: await readFile(path.join(dir, `${name}.key`), 'utf8'),
-    cert,
-    fingerprint: new X509Certificate(cert).fingerprint256,
-  };
-}
-
 type Routes = Record<string, { status?: number; body: string }>;
 
 async function startServer(t: TestContext, routes: Routes) {
   const dir = await mkdtemp(path.join(tmpdir(), 'podsec-tls-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const good = await makeCert(dir, 'server');
-  const other = await makeCert(dir, 'other');
+  const good = await makeTestCert(dir, 'server');
+  const other = await makeTestCert(dir, 'other');
   const server = https.createServer({ key: good.key, cert: good.cert }, (req, res) => {
     const r = routes[req.url ?? ''];
     res.writeHead(r ? (r.status ?? 200) : 404);
