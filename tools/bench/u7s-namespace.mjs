@@ -9,16 +9,17 @@
 // (it is root-only on this machine) and restored.
 // Run with: node --conditions=podsec-source tools/bench/u7s-namespace.mjs   (BENCH_QUICK=1: fewer runs)
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createMemoryReporter, createNodeSystem } from '@podsec/core/system';
 import { compare, runsFromEnv } from './lib.mjs';
-import { ensureU7sAdmin } from '../../packages/podsec-k8s/src/u7s/provision.ts';
+import { ensureNamespaceUser } from '@podsec/core/userns';
+import { CHILD_SCRIPT_TEXT } from '../../packages/podsec-k8s/src/u7s/child-script.ts';
 import { startU7sNamespace } from '../../packages/podsec-k8s/src/u7s/namespace.ts';
 import { planNode } from '../../packages/podsec-k8s/src/u7s/node-config.ts';
 import { planU7sEnv } from '../../packages/podsec-k8s/src/u7s/namespace.ts';
-import { READY_MARKER, userPaths } from '../../packages/podsec-k8s/src/paths.ts';
+import { CHILD_SCRIPT, READY_MARKER, userPaths } from '../../packages/podsec-k8s/src/paths.ts';
 import { removeTestUser } from '../../test/utils/src/userns.ts';
 
 if (process.geteuid?.() !== 0)
@@ -36,7 +37,14 @@ async function main() {
   await chmod(libexec, 0o755);
   const tunMode = (await stat('/dev/net/tun')).mode & 0o777;
   await removeTestUser(USER);
-  const prov = await ensureU7sAdmin(sys, { user: USER, home: `/var/lib/${USER}`, libexec });
+  // the namespace user and the root-owned child phase only: u7s-admin's node trees (/var/lib/podsec/u7s,
+  // /etc/kubernetes) are not the bench user's
+  const prov = await ensureNamespaceUser(sys, {
+    name: USER,
+    home: `/var/lib/${USER}`,
+    comment: 'u7s namespace bench',
+  });
+  await writeFile(path.join(libexec, CHILD_SCRIPT), CHILD_SCRIPT_TEXT, { mode: 0o755 });
   await chmod('/dev/net/tun', 0o666);
   const user = { name: USER, uid: prov.uid, gid: prov.gid, home: prov.home };
   const node = planNode({ role: '', parentIP: '127.0.0.1' });
