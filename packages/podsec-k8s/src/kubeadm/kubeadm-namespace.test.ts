@@ -114,7 +114,8 @@ describe(
           '--extip',
           ADDR,
         ]);
-      assert.equal((await start()).exitCode, 0);
+      const first = await start();
+      assert.equal(first.exitCode, 0, first.stderr);
 
       // /etc/kubernetes did not exist when the namespace started: the wrapper creates it and asks for a restart
       const hidden = await wrap(['init', 'phase', 'certs', 'all', ...common]);
@@ -122,7 +123,8 @@ describe(
       assert.match(hidden.stderr, /\/etc\/kubernetes inside the namespace is not the host's/);
       assert.equal((await stat('/etc/kubernetes')).uid, uid);
       assert.equal((await u7s(['stop'])).exitCode, 0);
-      assert.equal((await start()).exitCode, 0);
+      const restarted = await start();
+      assert.equal(restarted.exitCode, 0, restarted.stderr);
 
       const dry = await wrap(['init', 'phase', 'certs', 'all', ...common, '--dry-run', '--json']);
       assert.equal(dry.exitCode, 0, dry.stderr);
