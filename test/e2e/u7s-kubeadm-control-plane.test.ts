@@ -138,6 +138,8 @@ describe(
     before(async () => {
       release = await lockTestUser('u7s-admin');
       await removeTestUser('u7s-admin');
+      // an earlier run's etcd/log tree belongs to a u7s-admin that is gone: provision refuses a tree not its own
+      await rm('/var/lib/podsec/u7s', { recursive: true, force: true });
       for (const d of HOST_DIRS) if (existsSync(d)) existed.add(d);
       // root-owned, 0755, in a directory nobody else can write (the wrapper checks: not /tmp): u7s-admin may run
       // the binaries, not change them (/root is 0700, so the build cache itself is out of its reach)
