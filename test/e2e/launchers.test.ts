@@ -123,6 +123,33 @@ describe('binary launchers', () => {
     assert.equal(viaEntry.stdout, viaBundle.stdout);
   });
 
+  it('the fast paths print what the full binaries print (bundle/lib/<bin>/fast.mjs against main.mjs)', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const policy = path.join(dir, 'policy.json');
+    await writeFile(
+      policy,
+      '{"default":[{"type":"reject"}],"transports":{"docker":{"r.local":[]}}}',
+    );
+    const cases: [string, string[]][] = [
+      ['podsec-get-platform', ['--json']],
+      ['podsec-get-platform', ['--arch']],
+      ['podsec-trust', ['show', '--policy', policy]],
+      ['podsec-trust', ['show', 'r.local/x:1', '--json', '--policy', policy]],
+      ['podsec-trust', ['show', '--policy', path.join(dir, 'missing.json')]],
+    ];
+    for (const [name, args] of cases) {
+      const lib = path.join(repo, 'packages/podsec/bundle/lib', name);
+      assert.ok(existsSync(path.join(lib, 'fast.mjs')), `${name} has no fast path`);
+      const run = (file: string) =>
+        execa(process.execPath, [file, ...args], { env, extendEnv: false, reject: false });
+      const viaLauncher = await run(path.join(repo, 'packages/podsec/bundle', `${name}.mjs`));
+      const full = await run(path.join(lib, 'main.mjs'));
+      const got = (r: typeof full) => [r.exitCode, r.stdout, r.stderr];
+      assert.deepEqual(got(viaLauncher), got(full), `${name} ${args.join(' ')}`);
+    }
+  });
+
   it('node_modules/.bin entries find the bundle and the Node without starting readlink', async (t) => {
     // a readlink first on PATH that fails: the entry must not need it (one process less at every start)
     const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
