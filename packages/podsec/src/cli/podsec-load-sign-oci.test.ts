@@ -525,6 +525,22 @@ describe('podsec-load-sign-oci', () => {
     assert.deepEqual(await readdir(s.tmp), []);
   });
 
+  it('--dry-run lists exactly the pushes and aliases the real run then makes, in order', async (t) => {
+    const s = await setup(t);
+    const archive = await s.archive(['c10f/pause:3.9', 'c10f/etcd:3.5.9']);
+    const layout = (c: string) => c.replace(/oci:[^:]*\/amd64:/, 'oci:<tmp>/amd64:');
+    const dry = await run(s, [archive, 'amd64', 'maker@example.org', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    const planned = [...dry.stderr.matchAll(/would push (\S+) to (\S+) and sign it/g)].map((m) =>
+      layout(`${m[1]} -> docker://${m[2]}`),
+    );
+    assert.equal(planned.length, 4, dry.stderr);
+    assert.deepEqual(skopeoTargets(s), []);
+    const real = await run(s, [archive, 'amd64', 'maker@example.org']);
+    assert.equal(real.code, 0, real.stderr);
+    assert.deepEqual(skopeoTargets(s).map(layout), planned);
+  });
+
   it("writes signatures to the lookaside-staging of the maker's registries.d", async (t) => {
     const s = await setup(t);
     await mkdir(path.join(s.root, 'home/maker/.config/containers/registries.d'), {

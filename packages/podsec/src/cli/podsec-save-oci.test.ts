@@ -161,6 +161,43 @@ describe('podsec-save-oci', () => {
     assert.deepEqual((await readdir(dir)).sort(), ['out']);
   });
 
+  it('--dry-run lists exactly the copies and archives the real run then makes, and creates nothing', async (t) => {
+    const dir = await work(t);
+    const runner = fakeSkopeo();
+    const system = await createTestSystem(t, {
+      proc: runner,
+      env: { PATH: process.env['PATH'], U7S_ALTREGISTRY: 'registry.altlinux.org' },
+    });
+    const out = path.join(dir, 'out');
+    const args = [out, 'all', 'docker://', 'c10f/pause:3.9', 'c10f/etcd:3.5.9', '--tmpdir', dir];
+    const dry = await runProgram(cli, [...args, '--dry-run', '--json'], { system });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.deepEqual(skopeoCalls(runner), []);
+    assert.equal(existsSync(out), false);
+    const dryDoc = JSON.parse(dry.stdout) as { dryRun: boolean; archives: { file: string }[] };
+    assert.equal(dryDoc.dryRun, true);
+    const copied = (stderr: string) =>
+      [...stderr.matchAll(/\[(\w+)\] (\d+)\/(\d+) copied (\S+)/g)].map((m) => `${m[1]} ${m[4]}`);
+    const planned = copied(dry.stderr);
+    assert.equal(planned.length, 10, dry.stderr);
+    const real = await runProgram(cli, [...args, '--xz-level', '0', '--json'], { system });
+    assert.equal(real.code, 0, real.stderr);
+    assert.deepEqual(copied(real.stderr), planned);
+    assert.deepEqual(
+      skopeoCalls(runner).map((c) => `${c.split(' ')[1]} ${c.split(' ').at(-2)}`),
+      planned,
+    );
+    const realDoc = JSON.parse(real.stdout) as { dryRun: boolean; archives: { file: string }[] };
+    assert.deepEqual(
+      realDoc.archives.map((a) => a.file),
+      dryDoc.archives.map((a) => a.file),
+    );
+    assert.deepEqual(
+      (await readdir(out)).sort(),
+      dryDoc.archives.map((a) => path.basename(a.file)).sort(),
+    );
+  });
+
   it('stops at the first failed copy: non-zero exit, no archive for that arch (12.6-6)', async (t) => {
     const dir = await work(t);
     const runner = fakeSkopeo('c10f/etcd:3.5.9');
