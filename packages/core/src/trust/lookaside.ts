@@ -45,6 +45,8 @@ export interface WriteSignatureOptions {
   readonly dirMode?: number;
   /** Mode of the signature file. @default 0o644 */
   readonly fileMode?: number;
+  /** Only find where the signature would go (the next free `signature-<n>`); create and write nothing. */
+  readonly dryRun?: boolean;
 }
 
 /** One stored signature as {@link listSignatures} reports it. */
@@ -458,6 +460,18 @@ export async function writeSignature(
   const { fs } = options;
   const first = filePath(url, relativeLocation(dockerReference, digest, 1));
   const dir = first.slice(0, first.lastIndexOf('/'));
+  if (options.dryRun === true) {
+    const existing = await walk(base, dockerReference, digest, {
+      fs,
+      maxSignatures: Number.MAX_SAFE_INTEGER,
+    }).catch(() => []);
+    const index = existing.length + 1;
+    return {
+      index,
+      path: `${dir}/signature-${index}`,
+      location: signatureLocation(base, dockerReference, digest, index),
+    };
+  }
   let current = '';
   for (const part of dir.split('/').filter((p) => p !== '')) {
     current += `/${part}`;

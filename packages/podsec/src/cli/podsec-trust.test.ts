@@ -78,6 +78,16 @@ describe('podsec-trust', () => {
 
   it('signs into the lookaside, then reports the signer and the policy accepts', async (t) => {
     const system = await trustRoot(t);
+    // --dry-run checks everything and names the signature file, but writes nothing
+    const args = ['sign', signed.reference, '--key', keyFile, '--passphrase-file', passFile];
+    const dry = await runProgram(cli, [...args, '--insecure', '--json', '--dry-run'], { system });
+    assert.equal(dry.code, 0, dry.stderr);
+    const dryOut = JSON.parse(dry.stdout);
+    assert.equal(dryOut.dryRun, true);
+    const none = await runProgram(cli, ['verify', signed.reference, '--insecure', '--json'], {
+      system,
+    });
+    assert.equal(JSON.parse(none.stdout).signatures.length, 0, 'the dry run wrote a signature');
     const s = await runProgram(
       cli,
       [
@@ -96,6 +106,7 @@ describe('podsec-trust', () => {
     const signedOut = JSON.parse(s.stdout);
     assert.equal(signedOut.digest, signed.digest);
     assert.equal(signedOut.keyFingerprint, fingerprint);
+    assert.equal(signedOut.location, dryOut.location);
     const v = await runProgram(cli, ['verify', signed.reference, '--insecure', '--json'], {
       system,
     });

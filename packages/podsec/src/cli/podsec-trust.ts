@@ -153,7 +153,7 @@ function createProgram(ctx: CliContext) {
         ...(o.identity === undefined ? {} : { identity: o.identity }),
       });
       ctx.system.report.result(
-        `signed ${r.identity} (${r.digest}) with key ${r.keyFingerprint}: ${r.location}`,
+        `${r.dryRun === true ? 'would sign' : 'signed'} ${r.identity} (${r.digest}) with key ${r.keyFingerprint}: ${r.location}`,
         r,
       );
     });

@@ -228,6 +228,8 @@ export interface SignTrustResult {
   readonly digest: string;
   readonly keyFingerprint: string;
   readonly location: string;
+  /** Set when nothing was written (`--dry-run`). */
+  readonly dryRun?: boolean;
 }
 
 /** Signs an image in its registry and stores the signature in a `file://` lookaside. */
@@ -267,7 +269,11 @@ export async function signTrust(
     manifestDigest: m.digest,
   });
   // with --root the lookaside directory is a system path under the root
-  const w = await writeSignature(base, identity, m.digest, blob, { fs: sys.fs });
+  // --dry-run: everything is checked and the signature made, but only its location is reported
+  const w = await writeSignature(base, identity, m.digest, blob, {
+    fs: sys.fs,
+    ...(sys.dryRun ? { dryRun: true } : {}),
+  });
   const info = await keyInfo(privateKey);
   return {
     image: m.reference,
@@ -275,5 +281,6 @@ export async function signTrust(
     digest: m.digest,
     keyFingerprint: info.fingerprint,
     location: w.location,
+    ...(sys.dryRun ? { dryRun: true } : {}),
   };
 }
