@@ -1,4 +1,4 @@
-import path from 'node:path';
+import { resolveHostPath } from '@podsec/core';
 import {
   Command,
   PodsecError,
@@ -48,7 +48,8 @@ function formatVerify(r: VerifyTrustResult): string {
 }
 
 function createProgram(ctx: CliContext) {
-  const abs = (p: string) => path.resolve(process.cwd(), p);
+  // host paths from the command line: one resolver (an empty or NUL-carrying path is refused)
+  const abs = (p: string) => resolveHostPath(p);
   const program = new Command('podsec-trust').description(
     'Who signed this image, and will the policy accept it? Shows the containers policy that applies, verifies every\n' +
       'signature of an image (key, user id, creator, time, identity) and signs images into a lookaside store.',
