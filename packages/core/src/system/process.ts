@@ -3,8 +3,11 @@ import { ExternalCommandError } from '../errors.ts';
 import { onSignalCleanup } from './temp.ts';
 import type { ProcessResult, ProcessRunner, RunAs, RunOptions } from './types.ts';
 
-/** node:child_process is loaded on the first run, not when a binary creates its System. */
-const spawn: typeof nodeSpawn = ((...args: Parameters<typeof nodeSpawn>) =>
+/**
+ * The boundary's one way to start a child: node:child_process is loaded on the first spawn, not when a binary
+ * creates its System. The process runner and the streaming processes of stream.ts use it.
+ */
+export const spawn: typeof nodeSpawn = ((...args: Parameters<typeof nodeSpawn>) =>
   process.getBuiltinModule('node:child_process').spawn(...args)) as typeof nodeSpawn;
 
 /** Most bytes kept of a child's stdout and of its stderr; more and the child is killed. */

@@ -5,15 +5,11 @@
  * While the child runs, a SIGINT/SIGTERM/SIGHUP that ends the command kills it first (see temp.ts), so a killed
  * command leaves no process writing into a directory that is being removed.
  */
-import type { spawn as nodeSpawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ExternalCommandError } from '../errors.ts';
+import { spawn } from './process.ts';
 import { onSignalCleanup, removeOnSignal } from './temp.ts';
-
-/** node:child_process is loaded on the first spawn, not when a binary creates its System. */
-const spawn: typeof nodeSpawn = ((...args: Parameters<typeof nodeSpawn>) =>
-  process.getBuiltinModule('node:child_process').spawn(...args)) as typeof nodeSpawn;
 
 /** stderr kept for the error message. */
 const DEFAULT_STDERR_LIMIT = 64 * 1024;
