@@ -7,12 +7,23 @@ import type { System } from '@podsec/core/system';
 export async function runProgram(
   def: CliDefinition,
   args: readonly string[],
-  o: Omit<RunCliOptions, 'stdout' | 'stderr' | 'system'> & { readonly system?: System } = {},
+  o: InProcessOptions = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  const c = captured(o);
+  const code = await runCli(def, args, c.options);
+  return { code, stdout: c.stdout(), stderr: c.stderr() };
+}
+
+type InProcessOptions = Omit<RunCliOptions, 'stdout' | 'stderr' | 'system'> & {
+  readonly system?: System;
+};
+
+/** The options of an in-process run whose output is captured, with the test's System (if any). */
+function captured(o: InProcessOptions) {
   let stdout = '';
   let stderr = '';
   const { system, ...rest } = o;
-  const code = await runCli(def, args, {
+  const options: RunCliOptions = {
     ...rest,
     // the test's System, with the CLI's own reporter so that stdout/stderr are captured
     ...(system ? { system: (opts, report) => ({ ...system, report, dryRun: opts.dryRun }) } : {}),
@@ -23,8 +34,8 @@ export async function runProgram(
     stderr: (s) => {
       stderr += s;
     },
-  });
-  return { code, stdout, stderr };
+  };
+  return { options, stdout: () => stdout, stderr: () => stderr };
 }
 
 /**
@@ -35,27 +46,18 @@ export async function runBothPaths(
   fast: FastCliDefinition,
   def: CliDefinition,
   args: readonly string[],
-  o: Omit<RunCliOptions, 'stdout' | 'stderr' | 'system'> & { readonly system?: System } = {},
+  o: InProcessOptions = {},
 ): Promise<{
   fast: { code: number; stdout: string; stderr: string } | undefined;
   full: { code: number; stdout: string; stderr: string };
 }> {
-  let stdout = '';
-  let stderr = '';
-  const { system, ...rest } = o;
-  const code = await runFastCli(fast, args, {
-    ...rest,
-    ...(system ? { system: (opts, report) => ({ ...system, report, dryRun: opts.dryRun }) } : {}),
-    env: o.env ?? { LANG: 'C' },
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-  });
+  const c = captured(o);
+  const code = await runFastCli(fast, args, c.options);
   const full = await runProgram(def, args, o);
-  return { fast: code === undefined ? undefined : { code, stdout, stderr }, full };
+  return {
+    fast: code === undefined ? undefined : { code, stdout: c.stdout(), stderr: c.stderr() },
+    full,
+  };
 }
 
 /** Spawns a built binary (`packages/<pkg>/bin/<name>.js`) with the repo's Node. */
