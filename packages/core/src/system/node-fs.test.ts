@@ -194,6 +194,21 @@ describe('descriptor walk', () => {
     await assert.rejects(fs.readFile('/missing'), { code: 'FS_NOT_FOUND' });
   });
 
+  it('reads files whose size fstat does not tell (procfs: 0) and files larger than one read', async (t) => {
+    const root = await tempRoot(t);
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, 'abc');
+    await writeFile(path.join(root, 'big'), big);
+    const fs = createRootFs(root);
+    assert.deepEqual(Buffer.from(await fs.readFile('/big')), big);
+    // /proc/self/status: st_size 0, contents of a few hundred bytes, read whole
+    const status = await createRootFs('/').readText('/proc/self/status');
+    assert.match(status, /^Name:/);
+    assert.match(status, /\nVmRSS:/);
+    await assert.rejects(createRootFs('/').readFile('/proc/self/status', { maxBytes: 10 }), {
+      code: 'FS_TOO_LARGE',
+    });
+  });
+
   it('chownTree changes the tree, lchowns its links and leaves their targets alone', async (t) => {
     const root = await tempRoot(t);
     await mkdir(path.join(root, 'home/u/sub'), { recursive: true });

@@ -405,10 +405,14 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
             });
           const chunks: Buffer[] = [];
           let total = 0;
-          for (;;) {
-            const buf = Buffer.alloc(Math.min(1024 * 1024, max + 1 - total));
+          // the first buffer fits the size fstat reported (+1 to see a file that grew), later ones up to 1 MiB:
+          // a 1 MiB zeroed buffer per small file was most of the cost of reading a hundred signatures
+          // (after a short read, the one that sees the end of the file is small too); only bytes read are returned
+          for (let want = st.size + 1; ;) {
+            const buf = Buffer.allocUnsafe(Math.min(want, max + 1 - total));
             const { bytesRead } = await h.read(buf, 0, buf.length, null);
             if (bytesRead === 0) break;
+            want = bytesRead < buf.length ? 8192 : 1024 * 1024;
             total += bytesRead;
             if (total > max)
               throw new UsageError('FS_TOO_LARGE', `${p} is larger than ${max} bytes`, {
