@@ -4,7 +4,17 @@
 // nsenter, setpriv and the real kubeadm (copied to a root-owned directory u7s-admin can reach: the build cache is
 // under /root). /dev/net/tun is root-only here: allowTun() opens it for the test.
 import assert from 'node:assert/strict';
-import { chmod, copyFile, link, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  link,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -27,6 +37,7 @@ const wrapMain = fileURLToPath(
 );
 const SELF = JSON.stringify([process.execPath, '--conditions=podsec-source', u7sMain]);
 const ADDR = '192.0.2.10';
+const HOME = '/var/lib/u7s-admin';
 
 describe(
   'podsec-u7s-kubeadm inside a real u7s-admin namespace',
@@ -178,6 +189,35 @@ describe(
       assert.equal(host.clusters[0]!.cluster.server, `https://127.0.0.1:${port}`);
       assert.equal((await stat(adminOut)).mode & 0o777, 0o600);
       assert.equal((await stat(adminOut)).uid, 0);
+      // kubelet-start: kubeadm inside writes /var/lib/kubelet/config.yaml (u7s-admin's _var_lib_kubelet on the
+      // host). A kubeadm patch stands in for a rootful cluster's kubelet-config (systemd driver, a gate of its own,
+      // swap refused): the wrapper then sets the rootless values over it and keeps the cluster's gate
+      const patches = path.join(dir, 'patches');
+      await mkdir(patches, { mode: 0o755 });
+      await writeFile(
+        path.join(patches, 'kubeletconfiguration+strategic.yaml'),
+        'cgroupDriver: systemd\nfailSwapOn: true\nfeatureGates:\n  Foo: true\n',
+        { mode: 0o644 },
+      );
+      const ks = await wrap([
+        'init',
+        'phase',
+        'kubelet-start',
+        ...common,
+        '--patches',
+        patches,
+        '--json',
+      ]);
+      assert.equal(ks.exitCode, 0, ks.stderr);
+      const kubeletConf = `${HOME}/.local/share/usernetes/_var_lib_kubelet/config.yaml`;
+      assert.ok((JSON.parse(ks.stdout) as { written: string[] }).written.includes(kubeletConf));
+      const kubelet = parse(await readFile(kubeletConf, 'utf8')) as Record<string, unknown>;
+      assert.equal(kubelet['cgroupDriver'], 'cgroupfs');
+      assert.equal(kubelet['failSwapOn'], false);
+      assert.deepEqual(kubelet['featureGates'], { Foo: true, KubeletInUserNamespace: true });
+      assert.equal(kubelet['staticPodPath'], '/etc/kubernetes/manifests', 'kubeadm keys kept');
+      assert.equal((await stat(kubeletConf)).uid, uid);
+
       // the rendered configuration stays root-owned, readable by the namespace's group only
       const cfg = await stat('/etc/podsec/u7s/kubeadm/init.yaml');
       assert.deepEqual([cfg.uid, cfg.mode & 0o777], [0, 0o640]);

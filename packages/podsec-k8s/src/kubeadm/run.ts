@@ -3,6 +3,7 @@ import { PodsecError } from '@podsec/core';
 import type { System } from '@podsec/core/system';
 import { createPortApi, planEnter, type NamespaceUser } from '@podsec/core/userns';
 import { U7S_LIBEXEC, userPaths } from '../paths.ts';
+import { applyKubeletConfigPatch } from '../u7s/kubelet-config.ts';
 import { readU7sState } from '../u7s/namespace.ts';
 import { planHostKubeconfig, planHostServer } from './kubeconfig.ts';
 import { KUBE_DIR, type ConfiguredPlan, type KubeadmPlan } from './plan.ts';
@@ -272,6 +273,12 @@ export async function runKubeadmPlan(
     written,
   };
   if (r.exitCode !== 0) return result;
+  // kubeadm's kubelet-start wrote /var/lib/kubelet/config.yaml (on a join: the cluster's, rootful-oriented): the
+  // node's own rootless settings go over it before the kubelet starts
+  if (!plan.phase || plan.phase[0] === 'kubelet-start') {
+    const patched = await applyKubeletConfigPatch(sys, o.user);
+    if (patched?.changed) written.push(patched.path);
+  }
   // W-S5: the join credentials do not outlive a successful join
   if (plan.command === 'join' && !plan.phase) {
     for (const f of plan.files) if (f.secret) await sys.fs.remove(f.path);
