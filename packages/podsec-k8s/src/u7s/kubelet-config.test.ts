@@ -31,7 +31,7 @@ const kubeadm = k8sBinary('kubeadm');
 const isRoot = process.geteuid?.() === 0;
 const HOME = '/var/lib/u7s-admin';
 
-/** The §2.14 values of a kubelet in a user namespace. */
+/** The per-node values of a kubelet in a user namespace. */
 const ROOTLESS = {
   volumePluginDir: `${HOME}/.local/share/usernetes/kubelet-plugins-exec`,
   cgroupDriver: 'cgroupfs',
