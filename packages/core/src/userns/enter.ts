@@ -1,5 +1,6 @@
 /** Entering a RootlessKit namespace with nsenter, always with the namespace user's own credentials. */
 import { planRunAs, type RunAsUser } from '../system/daemon.ts';
+import type { System } from '../system/types.ts';
 
 /** The seven namespaces of a RootlessKit child. */
 export const NSENTER_NAMESPACES = [
@@ -50,4 +51,24 @@ export function planEnter(
     ...command,
   ];
   return planRunAs(o.self, o.user, 'nsenter', args);
+}
+
+/**
+ * The working directory a command entered on behalf of `user` starts in: `cwd` when the user can open it (nsenter
+ * opens `--wd` with the user's credentials, before entering), else the user's home (root's cwd, say a clone under
+ * /root 0700, is out of its reach). The user's own call keeps its cwd. Asked of the kernel as the user (`test -r -x`
+ * through setpriv), not guessed from modes: ACLs, supplementary groups and every directory above count.
+ */
+export async function enterCwd(
+  sys: Pick<System, 'identity' | 'proc'>,
+  user: RunAsUser & { readonly home: string },
+  cwd: string,
+): Promise<string> {
+  if (sys.identity.uid === user.uid) return cwd;
+  if (!cwd.startsWith('/')) return user.home;
+  const argv = planRunAs(sys.identity, user, 'test', ['-d', cwd, '-a', '-r', cwd, '-a', '-x', cwd]);
+  const r = await sys.proc
+    .run(argv.file, argv.args, { timeoutMs: 5000 })
+    .catch(() => ({ exitCode: 1 }));
+  return r.exitCode === 0 ? cwd : user.home;
 }

@@ -5,7 +5,7 @@ export { DEFAULT_COPY_UP, planRootlesskitArgs } from './rootlesskit.ts';
 export type { RootlesskitHostFacts, RootlesskitOptions, RootlesskitPlan } from './rootlesskit.ts';
 export { readNamespaceState, STATE_FILES } from './state.ts';
 export type { NamespaceState } from './state.ts';
-export { NSENTER_NAMESPACES, planEnter } from './enter.ts';
+export { enterCwd, NSENTER_NAMESPACES, planEnter } from './enter.ts';
 export type { EnterPlanOptions } from './enter.ts';
 export { createPortApi, formatPortSpec, parsePortSpec } from './ports.ts';
 export type { PortApi, PortSpec, PortStatus } from './ports.ts';

@@ -131,8 +131,11 @@ export async function startUserNamespace(
   };
   const daemon = await sys.daemons.start({
     name: 'rootlesskit',
-    file: spec.rootlesskitPath ?? 'rootlesskit',
-    args: plan.args,
+    // RootlessKit dies with its supervisor (the parent-death signal, set after the uid change, survives the exec),
+    // and its child and slirp4netns die with it: a supervisor killed with SIGKILL leaves no namespace behind that
+    // holds the state dir's lock and the forwarded ports, so the next start succeeds
+    file: 'setpriv',
+    args: ['--pdeathsig=KILL', '--', spec.rootlesskitPath ?? 'rootlesskit', ...plan.args],
     env: spec.env,
     cwd: spec.user.home,
     user: spec.user,

@@ -8,14 +8,27 @@ import {
   type CliDefinition,
 } from '@podsec/core/cli';
 import { waitUntil } from '@podsec/core/system';
-import { createPortApi, formatPortSpec, parsePortSpec, planEnter } from '@podsec/core/userns';
+import {
+  checkSubIds,
+  createPortApi,
+  enterCwd,
+  formatPortSpec,
+  parsePortSpec,
+  planEnter,
+} from '@podsec/core/userns';
 import { U7S_LIBEXEC, U7S_USER, userPaths } from '../paths.ts';
 import { u7sMessages } from '../messages.ts';
 import { readU7sState, readU7sUser } from '../u7s/namespace.ts';
 import { planNode, type U7sRole } from '../u7s/node-config.ts';
 import { planPreflight, readPreflightFacts } from '../u7s/preflight.ts';
 import { ensureU7sAdmin } from '../u7s/provision.ts';
-import { readSupervisorStatus, runSupervisor, stopSupervisor } from '../u7s/supervisor.ts';
+import {
+  ensureRunDir,
+  readSupervisorStatus,
+  runSupervisor,
+  START_LOCK,
+  stopSupervisor,
+} from '../u7s/supervisor.ts';
 import { installU7sUnits } from '../u7s/install-units.ts';
 import { changeReportJson, changesMessages, formatChangeReport } from '@podsec/core/changes';
 
@@ -32,6 +45,7 @@ export const exitCodes = {
   USERNS_SUBIDS_TOO_FEW: 3,
   DAEMON_FAILED: 4,
   U7S_START_TIMEOUT: 4,
+  U7S_ALREADY_RUNNING: 4,
   U7S_STOP_TIMEOUT: 5,
   U7S_PREFLIGHT_FAILED: 6,
   PORT_BAD_SPEC: 1,
@@ -182,40 +196,55 @@ function createProgram(ctx: CliContext) {
       requireRoot(ctx);
       const opts = startOptions(o, payload);
       const user = await readU7sUser(sys());
-      const running = await readSupervisorStatus(sys());
-      if (running) {
-        sys().report.result(ctx.t('u7s.start.running', { pid: running.childPid ?? '?' }), running);
-        return;
-      }
-      const [file, ...args] = selfCommand(ctx.env);
-      const child = sys().daemons.spawnDetached({
-        name: 'podsec-u7s run',
-        file: file!,
-        args: [...args, 'run', ...nodeArgs(o), ...(payload.length ? ['--', ...payload] : [])],
-        env: {
-          PATH: ctx.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-          LANG: ctx.env['LANG'] ?? 'C',
-        },
+      // refused here, at once and naming the file, not by a background supervisor that dies unseen
+      await checkSubIds(sys(), user.name);
+      await ensureRunDir(sys());
+      // from "is one running?" until it is ready: a second start at the same time waits, then finds it running
+      await sys().hostFs.withLock(START_LOCK, () => startLocked(opts, payload, o, user), {
+        timeoutMs: opts.readyTimeoutMs + 10_000,
       });
-      const ok = await waitUntil(
-        async () => {
-          const s = await readSupervisorStatus(sys());
-          return s?.state === 'ready' && (await readU7sState(sys(), user)).ready;
-        },
-        {
-          timeoutMs: opts.readyTimeoutMs + 5000,
-          intervalMs: 50,
-          abort: () => !child.running(),
-        },
-      );
-      if (!ok)
-        throw new PodsecError(
-          'U7S_START_TIMEOUT',
-          'the namespace did not become ready (see podsec-u7s run for details)',
-        );
-      const s = await readSupervisorStatus(sys());
-      sys().report.result(ctx.t('u7s.start.ready', { pid: s?.childPid ?? '?' }), s);
     });
+
+  async function startLocked(
+    opts: ReturnType<typeof startOptions>,
+    payload: readonly string[],
+    o: NodeOpts,
+    user: Awaited<ReturnType<typeof readU7sUser>>,
+  ) {
+    const running = await readSupervisorStatus(sys());
+    if (running) {
+      sys().report.result(ctx.t('u7s.start.running', { pid: running.childPid ?? '?' }), running);
+      return;
+    }
+    const [file, ...args] = selfCommand(ctx.env);
+    const child = sys().daemons.spawnDetached({
+      name: 'podsec-u7s run',
+      file: file!,
+      args: [...args, 'run', ...nodeArgs(o), ...(payload.length ? ['--', ...payload] : [])],
+      env: {
+        PATH: ctx.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+        LANG: ctx.env['LANG'] ?? 'C',
+      },
+    });
+    const ok = await waitUntil(
+      async () => {
+        const s = await readSupervisorStatus(sys());
+        return s?.state === 'ready' && (await readU7sState(sys(), user)).ready;
+      },
+      {
+        timeoutMs: opts.readyTimeoutMs + 5000,
+        intervalMs: 50,
+        abort: () => !child.running(),
+      },
+    );
+    if (!ok)
+      throw new PodsecError(
+        'U7S_START_TIMEOUT',
+        'the namespace did not become ready (see podsec-u7s run for details)',
+      );
+    const s = await readSupervisorStatus(sys());
+    sys().report.result(ctx.t('u7s.start.ready', { pid: s?.childPid ?? '?' }), s);
+  }
 
   program
     .command('stop')
@@ -274,10 +303,10 @@ function createProgram(ctx: CliContext) {
       if (pid === undefined)
         throw new PodsecError('USERNS_NOT_RUNNING', 'nsenter failed: RootlessKit not running?');
       const cmd = command.length ? command : [ctx.env['SHELL'] ?? '/bin/sh'];
-      // root's cwd (say a clone under /root, 0700) is out of u7s-admin's reach: root's command starts in the
-      // user's home, as the original's `machinectl shell u7s-admin@` did; the user's own call keeps its cwd
+      // the caller's cwd where u7s-admin can open it; root's cwd out of its reach (a clone under /root, 0700):
+      // the user's home, as the original's `machinectl shell u7s-admin@` did
       const self = sys().identity;
-      const cwd = self.uid === user.uid ? process.cwd() : user.home;
+      const cwd = await enterCwd(sys(), user, process.cwd());
       const argv = planEnter({ pid, user, self, cwd }, cmd);
       const p = userPaths(user.uid, user.home);
       const code = await sys().daemons.exec({

@@ -2,7 +2,7 @@
  * The foreground supervisor of the u7s namespace (what `u7s.service` runs) and its root-owned status file;
  * `start` runs it in the background, `stop` signals it and waits until no process of u7s-admin is left.
  */
-import { ExternalCommandError, NotFoundError } from '@podsec/core';
+import { ExternalCommandError, NotFoundError, PodsecError } from '@podsec/core';
 import { waitUntil, type System } from '@podsec/core/system';
 import type { UserNamespace } from '@podsec/core/userns';
 import { U7S_RUN } from '../paths.ts';
@@ -20,6 +20,16 @@ export interface SupervisorStatus {
 }
 
 export const STATUS_FILE = `${U7S_RUN}/supervisor.json`;
+/** Held by the supervisor for its whole life (`supervisor.lock`): one namespace, whoever starts it. */
+export const SUPERVISOR_LOCK = `${U7S_RUN}/supervisor`;
+/** Held by `start` from "is one running?" until it is ready (`start.lock`): two starts at once make one. */
+export const START_LOCK = `${U7S_RUN}/start`;
+
+/** Root's runtime directory of u7s (status file and locks), 0700 root. */
+export async function ensureRunDir(sys: System): Promise<void> {
+  await sys.hostFs.mkdir('/run/podsec', { mode: 0o755 });
+  await sys.hostFs.mkdir(U7S_RUN, { mode: 0o700, uid: 0, gid: 0 });
+}
 
 /** Reads the status file (root-owned dir); undefined when absent or when its supervisor is gone. */
 export async function readSupervisorStatus(sys: System): Promise<SupervisorStatus | undefined> {
@@ -51,8 +61,7 @@ async function writeStatus(
     restarts: ns.daemon.restarts(),
     since: since.toISOString(),
   };
-  await sys.hostFs.mkdir('/run/podsec', { mode: 0o755 });
-  await sys.hostFs.mkdir(U7S_RUN, { mode: 0o700, uid: 0, gid: 0 });
+  await ensureRunDir(sys);
   await sys.hostFs.writeFileAtomic(STATUS_FILE, `${JSON.stringify(status)}\n`, {
     mode: 0o600,
     backup: false,
@@ -64,6 +73,26 @@ async function writeStatus(
  * the status file. Returns 0 after a requested stop, 1 when the namespace failed for good.
  */
 export async function runSupervisor(
+  sys: System,
+  o: StartU7sOptions & { readonly until: Promise<unknown> },
+): Promise<number> {
+  await ensureRunDir(sys);
+  try {
+    // a dead holder's lock (a supervisor killed with SIGKILL) is taken over; a live one's is refused at once
+    return await sys.hostFs.withLock(SUPERVISOR_LOCK, () => supervise(sys, o), { timeoutMs: 200 });
+  } catch (e) {
+    if (!(e instanceof PodsecError) || e.code !== 'FS_LOCK_TIMEOUT') throw e;
+    const holder = e.details?.['pid'];
+    const pid = typeof holder === 'number' ? String(holder) : '?';
+    throw new PodsecError(
+      'U7S_ALREADY_RUNNING',
+      `another supervisor of the u7s namespace runs (pid ${pid})`,
+      { details: { pid } },
+    );
+  }
+}
+
+async function supervise(
   sys: System,
   o: StartU7sOptions & { readonly until: Promise<unknown> },
 ): Promise<number> {

@@ -3,7 +3,8 @@
 // nsenter, setpriv and socat. /dev/net/tun is root-only on this machine: allowTun() makes it usable by
 // u7s-admin for the duration of the test and restores it.
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,12 +24,16 @@ const isRoot = process.geteuid?.() === 0;
 const main = fileURLToPath(new URL('../test-helpers/podsec-u7s-main.ts', import.meta.url));
 const SELF = JSON.stringify([process.execPath, '--conditions=podsec-source', main]);
 const launcher = createDaemonLauncher({ uid: 0 });
+const HOME = '/var/lib/u7s-admin';
 
-function u7s(args: string[], o: { timeout?: number; cwd?: string } = {}) {
+function u7s(
+  args: string[],
+  o: { timeout?: number; cwd?: string; env?: Record<string, string> } = {},
+) {
   return execa(process.execPath, ['--conditions=podsec-source', main, ...args], {
     reject: false,
     ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
-    env: { PATH: process.env['PATH'], LANG: 'C', PODSEC_U7S_SELF: SELF },
+    env: { PATH: process.env['PATH'], LANG: 'C', PODSEC_U7S_SELF: SELF, ...o.env },
     extendEnv: false,
     timeout: o.timeout ?? 60_000,
   });
@@ -61,6 +66,26 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
     await rm(libexec, { recursive: true, force: true });
     await rm('/var/lib/podsec/u7s', { recursive: true, force: true });
     await release?.();
+  });
+
+  it('check 27: start for a real u7s-admin without subordinate ids is refused at once, naming /etc/subuid', async (t) => {
+    // a system account made by useradd gets no /etc/subuid or /etc/subgid line
+    await execa('useradd', ['--system', '--no-create-home', '--home-dir', HOME, 'u7s-admin']);
+    t.after(() => removeTestUser('u7s-admin'));
+    const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
+    assert.doesNotMatch(await readFile('/etc/subuid', 'utf8'), /^u7s-admin:/m);
+    const t0 = Date.now();
+    const r = await u7s(['start', '--libexec', libexec, '--parent-ip', '127.0.0.1']);
+    const ms = Date.now() - t0;
+    t.diagnostic(`refused in ${ms} ms`);
+    // refused by start itself (exit 3, one line naming the file), not reported as a namespace that never got ready
+    assert.equal(r.exitCode, 3, r.stderr);
+    assert.match(r.stderr, /\/etc\/subuid has no range for u7s-admin/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(ms < 10_000, `${ms} ms`);
+    // nothing was started
+    assert.deepEqual(await launcher.userProcesses(uid), []);
+    assert.equal(existsSync('/run/podsec/u7s/supervisor.json'), false);
   });
 
   it('provisions u7s-admin: system user, podman group, one subid range, 0700 trees, root-owned helpers', async () => {
@@ -147,6 +172,19 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
     const pwd = await u7s(['enter', '--', 'pwd'], { cwd: rootOnly });
     assert.equal(pwd.exitCode, 0, pwd.stderr);
     assert.equal(pwd.stdout.trim(), '/var/lib/u7s-admin');
+    // check 29: a cwd u7s-admin can open is kept, also when root enters on its behalf
+    const reachable = await mkdtemp(path.join(tmpdir(), 'u7s-cwd-'));
+    t.after(() => rm(reachable, { recursive: true, force: true }));
+    await chmod(reachable, 0o755);
+    const here = await u7s(['enter', '--', 'pwd'], { cwd: reachable });
+    assert.equal(here.exitCode, 0, here.stderr);
+    assert.equal(here.stdout.trim(), reachable);
+    // without a command: $SHELL, with no arguments, as pseudo-root, in that cwd
+    const shell = path.join(reachable, 'probe-shell');
+    await writeFile(shell, '#!/bin/sh\necho "shell $# $(id -u) $(pwd)"\n', { mode: 0o755 });
+    const sh = await u7s(['enter'], { cwd: reachable, env: { SHELL: shell } });
+    assert.equal(sh.exitCode, 0, sh.stderr);
+    assert.equal(sh.stdout.trim(), `shell 0 0 ${reachable}`);
     assert.equal((await u7s(['enter', '--', 'sh', '-c', 'exit 7'])).exitCode, 7);
     const inside = await u7s([
       'enter',
