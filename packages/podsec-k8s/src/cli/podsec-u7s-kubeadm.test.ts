@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { requireCommand, runInPty } from '@podsec/test-utils';
+import { requireCommand, runInPty, snapshotTree } from '@podsec/test-utils';
 
 const main = fileURLToPath(new URL('../test-helpers/podsec-u7s-kubeadm-main.ts', import.meta.url));
 const isRoot = process.geteuid?.() === 0;
@@ -241,5 +241,128 @@ describe('podsec-u7s-kubeadm', { skip: !isRoot && 'needs root' }, () => {
       assert.deepEqual(await files(s.root), before);
     }
     assert.equal(await readFile(path.join(member, 'snap/db'), 'utf8'), 'etcd data');
+  });
+
+  // check 7 and the node address: a private network namespace with two interfaces stands in for a host with
+  // 192.0.2.2/24 on d0 (default route via 192.0.2.1, metric 200) and 198.51.100.2/24 on d1 (a gateway-less default
+  // route, metric 100); the wrapper reads them with the real `ip` in there. The host's own network is not touched.
+  it('refuses networks overlapping a host interface (exit 1, names it, nothing written); takes the address of the lowest-metric default route', async (t) => {
+    const s = await setup(t);
+    if (!s) return;
+    const ip = requireCommand(t, 'ip');
+    if (ip === undefined) return;
+    const ns = `podsec-kconf-${process.pid}`;
+    await execa(ip, ['netns', 'add', ns]);
+    t.after(() => execa(ip, ['netns', 'del', ns], { reject: false }));
+    const inNs = (args: string[]) => execa(ip, ['-n', ns, ...args]);
+    for (const [dev, peer] of [
+      ['d0', 'p0'],
+      ['d1', 'p1'],
+    ] as const) {
+      await inNs(['link', 'add', dev, 'type', 'veth', 'peer', 'name', peer]);
+      for (const l of [dev, peer]) await inNs(['link', 'set', l, 'up']);
+    }
+    await inNs(['addr', 'add', '192.0.2.2/24', 'dev', 'd0']);
+    await inNs(['addr', 'add', '198.51.100.2/24', 'dev', 'd1']);
+    await inNs(['route', 'add', 'default', 'via', '192.0.2.1', 'dev', 'd0', 'metric', '200']);
+    await inNs(['route', 'add', 'default', 'dev', 'd1', 'metric', '100']);
+    const run = (args: string[]) =>
+      execa(
+        ip,
+        [
+          'netns',
+          'exec',
+          ns,
+          process.execPath,
+          '--conditions=podsec-source',
+          main,
+          '--root',
+          s.root,
+          ...args,
+        ],
+        {
+          reject: false,
+          extendEnv: false,
+          env: {
+            PATH: process.env['PATH'],
+            LANG: 'C',
+            U7S_KUBEADM: s.kubeadm,
+            U7S_PLATFORM: 'c10f',
+          },
+          timeout: 60_000,
+        },
+      );
+    const before = await snapshotTree(s.root);
+    for (const args of [
+      ['init', '--service-cidr', '192.0.2.0/24'],
+      ['init', '--pod-network-cidr', '192.0.0.0/16'],
+      ['init', '--apiserver-advertise-address', '192.0.2.10', '--service-cidr', '192.0.0.0/20'],
+    ]) {
+      const r = await run(args);
+      assert.equal(r.exitCode, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /overlaps 192\.0\.2\.2\/24 of interface d0/);
+      assert.deepEqual(await snapshotTree(s.root), before, `${args.join(' ')} changed nothing`);
+    }
+    // no --apiserver-advertise-address: the address of d1, whose default route has the lower metric and no gateway
+    const dry = await run(['init', '--dry-run', '--json']);
+    assert.equal(dry.exitCode, 0, dry.stderr);
+    const plan = (
+      JSON.parse(dry.stdout) as { plan: { advertiseAddress: string; endpoint: string } }
+    ).plan;
+    assert.equal(plan.advertiseAddress, '198.51.100.2');
+    assert.equal(plan.endpoint, '198.51.100.2:6443');
+    assert.deepEqual(await snapshotTree(s.root), before, 'the dry run changed nothing');
+  });
+
+  it('honours -v 5 before the command; refuses a service CIDR smaller than /24 (exit 1, nothing written)', async (t) => {
+    const s = await setup(t);
+    if (!s) return;
+    const before = await snapshotTree(s.root);
+    const v = await s.run([
+      '-v',
+      '5',
+      'init',
+      '--apiserver-advertise-address',
+      '192.0.2.10',
+      '--dry-run',
+      '--json',
+    ]);
+    assert.equal(v.exitCode, 0, v.stderr);
+    const argv = (JSON.parse(v.stdout) as { plan: { kubeadmArgv: string[]; role: string } }).plan;
+    assert.equal(argv.role, 'initMaster');
+    assert.deepEqual(argv.kubeadmArgv.slice(1), [
+      'init',
+      '--config',
+      '/etc/podsec/u7s/kubeadm/init.yaml',
+      '--v=5',
+      '--upload-certs',
+    ]);
+    for (const cidr of ['10.96.0.0/25', '10.96.0.0/30']) {
+      const r = await s.run([
+        'init',
+        '--service-cidr',
+        cidr,
+        '--apiserver-advertise-address',
+        '192.0.2.10',
+      ]);
+      assert.equal(r.exitCode, 1, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(`the network ${cidr.replace(/[./]/g, '\\$&')} is too small`),
+      );
+    }
+    // a /24 is the smallest accepted
+    const ok = await s.run([
+      'init',
+      '--service-cidr',
+      '10.96.0.0/24',
+      '--apiserver-advertise-address',
+      '192.0.2.10',
+      '--dry-run',
+    ]);
+    assert.equal(ok.exitCode, 0, ok.stderr);
+    assert.deepEqual(await snapshotTree(s.root), before);
   });
 });

@@ -8,13 +8,28 @@ import { hostsNameRegistryLocal } from './registry.ts';
 
 const SMALL = { maxBytes: 1 << 20 };
 
-/** Pure: the interface of the default route in `ip -j -4 route show default` output. */
+/**
+ * Pure: the interface of the default route in `ip -j -4 route show default` output: of several default routes the
+ * one with the lowest metric (the one the kernel uses), whether it has a gateway or not (a point-to-point or
+ * `dev`-only route has none); routes marked dead or linkdown are not used.
+ */
 export function parseDefaultRouteDev(json: string): string | undefined {
-  const data: unknown = JSON.parse(json);
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
   if (!Array.isArray(data)) return undefined;
-  for (const r of data as { dst?: string; dev?: string }[])
-    if (r.dst === 'default' && typeof r.dev === 'string') return r.dev;
-  return undefined;
+  let best: { dev: string; metric: number } | undefined;
+  for (const r of data as { dst?: unknown; dev?: unknown; metric?: unknown; flags?: unknown }[]) {
+    if (r === null || typeof r !== 'object' || r.dst !== 'default' || typeof r.dev !== 'string')
+      continue;
+    if (Array.isArray(r.flags) && r.flags.some((f) => f === 'dead' || f === 'linkdown')) continue;
+    const metric = typeof r.metric === 'number' ? r.metric : 0;
+    if (best === undefined || metric < best.metric) best = { dev: r.dev, metric };
+  }
+  return best?.dev;
 }
 
 /** Pure: the node address: the first address of the default route's interface. */

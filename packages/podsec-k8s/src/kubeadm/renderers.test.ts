@@ -205,6 +205,53 @@ describe('the host admin kubeconfig', () => {
   });
 });
 
+describe('the node address from the default route (getExtIP fix)', () => {
+  const addrs = [
+    { ifname: 'lo', address: '127.0.0.1', prefix: 8 },
+    { ifname: 'eth0', address: '192.0.2.2', prefix: 24 },
+    { ifname: 'wg0', address: '198.51.100.2', prefix: 32 },
+    { ifname: 'eth1', address: '203.0.113.5', prefix: 24 },
+  ];
+  it('takes the lowest metric of several default routes, in any order, with or without a gateway', () => {
+    const several = JSON.stringify([
+      { dst: 'default', gateway: '192.0.2.1', dev: 'eth0', metric: 200, flags: [] },
+      { dst: 'default', dev: 'wg0', scope: 'link', metric: 50, flags: [] },
+      { dst: 'default', gateway: '203.0.113.1', dev: 'eth1', metric: 100, flags: [] },
+    ]);
+    assert.equal(parseDefaultRouteDev(several), 'wg0');
+    assert.equal(pickDefaultAddress(addrs, parseDefaultRouteDev(several))?.address, '198.51.100.2');
+    // no metric is metric 0: the kernel's first choice
+    assert.equal(
+      parseDefaultRouteDev(
+        '[{"dst":"default","gateway":"203.0.113.1","dev":"eth1","metric":100},{"dst":"default","dev":"eth0"}]',
+      ),
+      'eth0',
+    );
+    // a gateway-less route alone
+    assert.equal(
+      parseDefaultRouteDev('[{"dst":"default","dev":"wg0","scope":"link","flags":[]}]'),
+      'wg0',
+    );
+  });
+  it('skips dead and linkdown routes and routes without a device; garbage is no route', () => {
+    assert.equal(
+      parseDefaultRouteDev(
+        JSON.stringify([
+          { dst: 'default', gateway: '192.0.2.1', dev: 'eth0', metric: 10, flags: ['linkdown'] },
+          { dst: 'default', gateway: '192.0.2.9', metric: 1 },
+          { dst: '192.0.2.0/24', dev: 'eth0', metric: 0 },
+          { dst: 'default', gateway: '203.0.113.1', dev: 'eth1', metric: 100, flags: [] },
+        ]),
+      ),
+      'eth1',
+    );
+    for (const bad of ['', 'not json', '{}', 'null', '[null, 1, "x"]'])
+      assert.equal(parseDefaultRouteDev(bad), undefined, bad);
+    assert.equal(pickDefaultAddress(addrs, 'eth9'), undefined);
+    assert.equal(pickDefaultAddress(addrs, undefined), undefined);
+  });
+});
+
 describe('host facts and the image repository (pure parts)', () => {
   it('takes the node address from the default route and registry.local only as a host name', () => {
     const dev = parseDefaultRouteDev('[{"dst":"default","gateway":"192.0.2.1","dev":"eth0"}]');
