@@ -1,5 +1,5 @@
 // The launchers of every binary (packages/<pkg>/bin/<bin>, linked into node_modules/.bin, and the bundle launcher
-// packages/<pkg>/bundle/<bin>.mjs): the same bundled code, on a Node >= 22.19, and nothing at start that the
+// packages/<pkg>/bundle/<bin>.cjs): the same bundled code, on a Node >= 22.19, and nothing at start that the
 // invocation does not use. Needs `npm run build` (npm test builds first).
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
@@ -27,7 +27,7 @@ function allBins(): Bin[] {
   return out;
 }
 const bins = allBins();
-const bundleOf = (b: Bin) => path.join(repo, 'packages', b.pkg, 'bundle', `${b.name}.mjs`);
+const bundleOf = (b: Bin) => path.join(repo, 'packages', b.pkg, 'bundle', `${b.name}.cjs`);
 
 // Packages that no binary may load before its action runs (--help, argument errors): signatures, YAML and TOML
 // parsing, process spawning. They are reached through dynamic imports only.
@@ -123,7 +123,7 @@ describe('binary launchers', () => {
     assert.equal(viaEntry.stdout, viaBundle.stdout);
   });
 
-  it('the fast paths print what the full binaries print (bundle/lib/<bin>/fast.mjs against main.mjs)', async (t) => {
+  it('the fast paths print what the full binaries print (bundle/lib/<bin>/fast.cjs against main.mjs)', async (t) => {
     const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const policy = path.join(dir, 'policy.json');
@@ -140,14 +140,63 @@ describe('binary launchers', () => {
     ];
     for (const [name, args] of cases) {
       const lib = path.join(repo, 'packages/podsec/bundle/lib', name);
-      assert.ok(existsSync(path.join(lib, 'fast.mjs')), `${name} has no fast path`);
+      assert.ok(existsSync(path.join(lib, 'fast.cjs')), `${name} has no fast path`);
       const run = (file: string) =>
         execa(process.execPath, [file, ...args], { env, extendEnv: false, reject: false });
-      const viaLauncher = await run(path.join(repo, 'packages/podsec/bundle', `${name}.mjs`));
+      const viaLauncher = await run(path.join(repo, 'packages/podsec/bundle', `${name}.cjs`));
       const full = await run(path.join(lib, 'main.mjs'));
       const got = (r: typeof full) => [r.exitCode, r.stdout, r.stderr];
       assert.deepEqual(got(viaLauncher), got(full), `${name} ${args.join(' ')}`);
     }
+  });
+
+  it('the help text and the fast paths start neither the ES module loader nor the stream machinery', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    // preloaded: at exit, the builtin modules the process loaded go to the file named by the environment
+    const hook = path.join(dir, 'loaded.cjs');
+    await writeFile(
+      hook,
+      "process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADED, JSON.stringify(process.moduleLoadList)));\n",
+    );
+    const policy = path.join(dir, 'policy.json');
+    await writeFile(policy, '{"default":[{"type":"reject"}]}');
+    const SLOW = [
+      'NativeModule internal/modules/esm/module_job',
+      'NativeModule stream',
+      'NativeModule net',
+    ];
+    const cases: [Bin, string[]][] = [
+      [{ pkg: 'podsec', name: 'podsec-trust' }, ['show', '--policy', policy]],
+      [{ pkg: 'podsec', name: 'podsec-get-platform' }, ['--json']],
+      [{ pkg: 'podsec', name: 'podsec-create-policy' }, ['--help']],
+    ];
+    for (const [b, args] of cases) {
+      const loaded = path.join(dir, `${b.name}.json`);
+      const r = await execa(process.execPath, ['--require', hook, bundleOf(b), ...args], {
+        env: { ...env, LOADED: loaded },
+        extendEnv: false,
+        reject: false,
+      });
+      assert.equal(r.exitCode, 0, `${b.name} ${args.join(' ')}: ${r.stderr}`);
+      assert.ok(r.stdout.length > 0, `${b.name} ${args.join(' ')} printed nothing`);
+      const list = JSON.parse(readFileSync(loaded, 'utf8')) as string[];
+      assert.deepEqual(
+        SLOW.filter((m) => list.includes(m)),
+        [],
+        `${b.name} ${args.join(' ')}`,
+      );
+    }
+  });
+
+  it('bundle/<bin>.mjs, the ES module entry, runs the same launcher', async () => {
+    const b = { pkg: 'podsec', name: 'podsec-get-platform' };
+    const run = (file: string) =>
+      execa(process.execPath, [file, '--json'], { env, extendEnv: false, reject: false });
+    const viaCjs = await run(bundleOf(b));
+    const viaMjs = await run(bundleOf(b).replace(/\.cjs$/, '.mjs'));
+    assert.equal(viaCjs.exitCode, 0, viaCjs.stderr);
+    assert.deepEqual([viaMjs.exitCode, viaMjs.stdout], [viaCjs.exitCode, viaCjs.stdout]);
   });
 
   it('node_modules/.bin entries find the bundle and the Node without starting readlink', async (t) => {
@@ -273,7 +322,7 @@ describe('binary launchers', () => {
     assert.equal(r.exitCode, 127);
     assert.match(
       r.stderr,
-      /^podsec-nothing: .*bundle\/podsec-nothing\.mjs is missing: run 'npm run build'/,
+      /^podsec-nothing: .*bundle\/podsec-nothing\.cjs is missing: run 'npm run build'/,
     );
   });
 });

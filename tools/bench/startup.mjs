@@ -2,7 +2,7 @@
 // Start-up of every binary of every product package against the bare Node start (`node -e 0`, same Node), ours and
 // the reference interleaved. The binaries are read from the `bin` fields of packages/*/package.json, so a binary
 // added later is measured without touching this file. For each binary:
-//   - `<bin> --help` through the bundle (packages/<pkg>/bundle/<bin>.mjs, what the RPM installs), and
+//   - `<bin> --help` through the bundle launcher (packages/<pkg>/bundle/<bin>.cjs, what the RPM installs), and
 //   - `<bin> --help` through its node_modules/.bin entry, run with a PATH that has no node_modules/.bin in it (as a
 //     user's shell has: the system Node, 20 on this machine, comes first), so the launcher has to pick Node 22 itself;
 // plus the everyday read-only commands `podsec-get-platform --json` and `podsec-trust show` both ways.
@@ -48,7 +48,7 @@ for (const { pkg, name } of bins) {
   for (const args of [['--help'], ...(EXTRA[name] ?? [])]) {
     const label = `${name} ${args.join(' ')}`;
     if (filters.length > 0 && !filters.some((f) => label.includes(f))) continue;
-    const bundle = path.join(repo, 'packages', pkg, 'bundle', `${name}.mjs`);
+    const bundle = path.join(repo, 'packages', pkg, 'bundle', `${name}.cjs`);
     cases.push({
       bench: `start-up: ${label} (bundle)`,
       file: bundle,

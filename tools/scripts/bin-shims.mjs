@@ -7,7 +7,7 @@
 // The launcher is a small POSIX sh script, not a JS shim: it has to pick the Node before any JavaScript runs. It
 // resolves its own path (node_modules/.bin/<bin> is a symlink), takes PODSEC_NODE, else the repository's Node (the
 // root devDependency `node`, node_modules/node/bin/node in a directory above), else `node` from PATH, and execs the
-// bundle (packages/<pkg>/bundle/<bin>.mjs) with it; the bundle checks the version again before it loads anything.
+// bundle (packages/<pkg>/bundle/<bin>.cjs) with it; the bundle checks the version again before it loads anything.
 // So `node_modules/.bin/podsec-trust` runs the same bundled code as the RPM's /usr/bin/podsec-trust, on Node 22,
 // even from a shell whose first `node` is the system's older one.
 import {
@@ -31,13 +31,13 @@ export const shim = (pkg) => `#!/bin/sh
 # As node_modules/.bin/<bin>, next to node_modules/${pkg} and node_modules/node: no readlink process needed.
 name=\${0##*/}
 dir=\${0%/*}
-if [ "$dir" != "$0" ] && [ -f "$dir/../${pkg}/bundle/$name.mjs" ] && [ -x "$dir/../node/bin/node" ]; then
-  exec "\${PODSEC_NODE:-$dir/../node/bin/node}" "$dir/../${pkg}/bundle/$name.mjs" "$@"
+if [ "$dir" != "$0" ] && [ -f "$dir/../${pkg}/bundle/$name.cjs" ] && [ -x "$dir/../node/bin/node" ]; then
+  exec "\${PODSEC_NODE:-$dir/../node/bin/node}" "$dir/../${pkg}/bundle/$name.cjs" "$@"
 fi
 self=$(readlink -f -- "$0") || exit 127
 pkg=\${self%/bin/*}
 name=\${self##*/}
-bundle=$pkg/bundle/$name.mjs
+bundle=$pkg/bundle/$name.cjs
 if [ ! -f "$bundle" ]; then
   echo "$name: $bundle is missing: run 'npm run build' in the repository first" >&2
   exit 127

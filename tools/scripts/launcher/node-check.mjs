@@ -20,10 +20,10 @@ function repositoryNode(from) {
   }
 }
 
-/** Re-run `launcherUrl` with a suitable Node; resolves to the exit code to end with. */
-export function rerunOnSuitableNode(launcherUrl) {
-  const launcher = fileURLToPath(launcherUrl);
-  const name = path.basename(launcher).replace(/\.mjs$/, '');
+/** Re-run the launcher (its path or file: URL) with a suitable Node; returns the exit code to end with. */
+export function rerunOnSuitableNode(launcherFile) {
+  const launcher = launcherFile.startsWith('file:') ? fileURLToPath(launcherFile) : launcherFile;
+  const name = path.basename(launcher).replace(/\.[cm]?js$/, '');
   const node = process.env.PODSEC_NODE || repositoryNode(path.dirname(realpathSync(launcher)));
   let self = process.execPath;
   try {

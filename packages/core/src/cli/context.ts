@@ -112,7 +112,10 @@ export function createCliSession(
     get stdin(): NodeJS.ReadableStream {
       return inject.stdin ?? process.stdin;
     },
-    isTTY: inject.isTTY ?? Boolean(process.stdin.isTTY),
+    // a getter: reading process.stdin creates the stream (and loads the stream machinery) at every start
+    get isTTY(): boolean {
+      return inject.isTTY ?? Boolean(process.stdin.isTTY);
+    },
   };
   return {
     ctx,
