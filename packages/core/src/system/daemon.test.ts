@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -151,6 +151,44 @@ describe('createDaemonLauncher', () => {
     assert.match(await status(), /^CapEff:\s+0+$/m);
     assert.ok((await launcher.userProcesses(65534)).includes(d.pid()!));
     await d.stop();
+  });
+
+  it('spawnDetached writes stdout and stderr to the log file (0600, truncated, a link not followed)', async (t) => {
+    const dir = await tempDir(t);
+    const log = path.join(dir, 'run.log');
+    await writeFile(log, 'an older and much longer run\n'.repeat(10), { mode: 0o644 });
+    const c = launcher.spawnDetached({
+      name: 'logged',
+      file: 'sh',
+      args: ['-c', 'echo out; echo err >&2'],
+      env,
+      logFile: log,
+    });
+    assert.ok(c.pid !== undefined);
+    for (let i = 0; i < 200 && c.running(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(c.running(), false);
+    assert.equal(await readFile(log, 'utf8'), 'out\nerr\n');
+    // the mode of a file that existed stays; a new one is 0600
+    const fresh = path.join(dir, 'new.log');
+    const d = launcher.spawnDetached({ name: 'n', file: 'true', args: [], env, logFile: fresh });
+    for (let i = 0; i < 200 && d.running(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal((await stat(fresh)).mode & 0o777, 0o600);
+    // a symlink planted as the log file is refused, and its target not truncated
+    const target = path.join(dir, 'target');
+    await writeFile(target, 'keep');
+    await symlink(target, path.join(dir, 'link.log'));
+    assert.throws(
+      () =>
+        launcher.spawnDetached({
+          name: 'l',
+          file: 'true',
+          args: [],
+          env,
+          logFile: path.join(dir, 'link.log'),
+        }),
+      { code: 'PROC_SPAWN_FAILED', message: /ELOOP/ },
+    );
+    assert.equal(await readFile(target, 'utf8'), 'keep');
   });
 
   it('exec returns the exit status of a foreground program', async () => {

@@ -7,7 +7,7 @@
  * id; stopping signals the group, then sweeps `/proc` for any process still in that session.
  */
 import type { ChildProcess, spawn as nodeSpawn } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { ExternalCommandError, UsageError } from '../errors.ts';
 
@@ -121,10 +121,14 @@ export interface DaemonLauncher {
    */
   replace(spec: Pick<DaemonSpec, 'file' | 'args' | 'env'>): never;
   /**
-   * Starts a program in a new session with stdio closed and does not supervise it (a background
+   * Starts a program in a new session with stdin closed and does not supervise it (a background
    * supervisor that must outlive us); returns its pid and a probe telling whether it still runs.
+   * Its stdout and stderr go to `logFile` (created or truncated, 0600, the last component not followed: the
+   * caller puts it in a directory only root can write) or nowhere.
    */
-  spawnDetached(spec: Omit<DaemonSpec, 'ready' | 'restart' | 'onEvent'>): {
+  spawnDetached(
+    spec: Omit<DaemonSpec, 'ready' | 'restart' | 'onEvent'> & { readonly logFile?: string },
+  ): {
     readonly pid: number | undefined;
     running(): boolean;
   };
@@ -193,6 +197,22 @@ async function scanProc(match: (s: { uid: number; sid: number }) => boolean): Pr
   return out.sort((a, b) => a - b);
 }
 
+/** Opens a log file for a detached child: created or truncated, 0600, the last component not followed. */
+function openLog(file: string): number {
+  try {
+    return openSync(
+      file,
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, // libuv adds O_CLOEXEC
+      0o600,
+    );
+  } catch (e) {
+    throw new ExternalCommandError(
+      'PROC_SPAWN_FAILED',
+      `cannot open the log file ${file}: ${(e as Error).message}`,
+    );
+  }
+}
+
 function killQuietly(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
@@ -236,12 +256,19 @@ export function createDaemonLauncher(self: { readonly uid: number }): DaemonLaun
 
     spawnDetached(spec) {
       const argv = planRunAs(self, spec.user, spec.file, spec.args);
-      const c = spawn(argv.file, argv.args, {
-        detached: true,
-        stdio: 'ignore',
-        env: cleanEnv(spec.env),
-        ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
-      });
+      const log = spec.logFile === undefined ? undefined : openLog(spec.logFile);
+      let c: ChildProcess;
+      try {
+        c = spawn(argv.file, argv.args, {
+          detached: true,
+          stdio: log === undefined ? 'ignore' : ['ignore', log, log],
+          env: cleanEnv(spec.env),
+          ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+        });
+      } finally {
+        // the child has its own copy
+        if (log !== undefined) closeSync(log);
+      }
       let running = c.pid !== undefined;
       c.on('exit', () => (running = false));
       c.on('error', () => (running = false));

@@ -16,7 +16,7 @@ import {
   parsePortSpec,
   planEnter,
 } from '@podsec/core/userns';
-import { U7S_LIBEXEC, U7S_USER, userPaths } from '../paths.ts';
+import { U7S_LIBEXEC, U7S_RUN, U7S_USER, userPaths } from '../paths.ts';
 import { u7sMessages } from '../messages.ts';
 import { readU7sState, readU7sUser } from '../u7s/namespace.ts';
 import { planNode, type U7sRole } from '../u7s/node-config.ts';
@@ -61,6 +61,9 @@ export const exitCodes = {
   KUBEADM_BINARY_UNTRUSTED: 126,
   KUBEADM_BINARY_UNREACHABLE: 126,
 } as const;
+
+/** Output of the background supervisor that `start` runs (root-only directory). */
+const RUN_LOG = `${U7S_RUN}/run.log`;
 
 const ROLES: Record<string, U7sRole> = { worker: '', initMaster: 'initMaster', master: 'master' };
 
@@ -217,7 +220,9 @@ function createProgram(ctx: CliContext) {
       return;
     }
     const [file, ...args] = selfCommand(ctx.env);
+    // what the background supervisor says goes to a root-only log (ensureRunDir): a start that fails repeats its end
     const child = sys().daemons.spawnDetached({
+      logFile: await sys().hostFs.resolve(RUN_LOG),
       name: 'podsec-u7s run',
       file: file!,
       args: [...args, 'run', ...nodeArgs(o), ...(payload.length ? ['--', ...payload] : [])],
@@ -237,11 +242,17 @@ function createProgram(ctx: CliContext) {
         abort: () => !child.running(),
       },
     );
-    if (!ok)
+    if (!ok) {
+      const log = await sys()
+        .hostFs.readTextIfExists(RUN_LOG, { maxBytes: 1 << 20 })
+        .catch(() => undefined);
+      const output = (log ?? '').trimEnd().split('\n').slice(-12).join('\n');
       throw new PodsecError(
         'U7S_START_TIMEOUT',
-        'the namespace did not become ready (see podsec-u7s run for details)',
+        `the namespace did not become ready (log of podsec-u7s run: ${RUN_LOG})${output ? `:\n${output}` : ''}`,
+        { details: { log: RUN_LOG, output: output ? `:\n${output}` : '' } },
       );
+    }
     const s = await readSupervisorStatus(sys());
     sys().report.result(ctx.t('u7s.start.ready', { pid: s?.childPid ?? '?' }), s);
   }

@@ -4,7 +4,7 @@
 // u7s-admin for the duration of the test and restores it.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -139,6 +139,26 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
     assert.equal(again.exitCode, 0, again.stderr);
     assert.match(again.stdout, /nothing changed/);
     assert.equal(await readFile('/etc/subuid', 'utf8'), subuid);
+  });
+
+  it("a start that fails says why: the end of the background supervisor's log", async (t) => {
+    if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter', 'setpriv'])) return;
+    await allowTun(t);
+    // a libexec without the namespace's child script: RootlessKit cannot run its payload
+    const empty = await mkdtemp(path.join(tmpdir(), 'u7s-libexec-empty-'));
+    await chmod(empty, 0o755);
+    t.after(() => rm(empty, { recursive: true, force: true }));
+    const r = await u7s(['start', '--libexec', empty, '--parent-ip', '127.0.0.1']);
+    assert.equal(r.exitCode, 4, r.stderr);
+    assert.match(
+      r.stderr,
+      /did not become ready \(log of podsec-u7s run: \/run\/podsec\/u7s\/run\.log\):\n/,
+    );
+    // the supervisor's own error, with RootlessKit's output naming the missing script
+    assert.match(r.stderr, /podsec-u7s: rootlesskit did not become ready/);
+    assert.match(r.stderr, new RegExp(`${empty}/`));
+    assert.equal((await stat('/run/podsec/u7s/run.log')).mode & 0o777, 0o600);
+    assert.equal((await u7s(['status'])).exitCode, 2);
   });
 
   it('start, enter as pseudo-root, forward, restart after a crash, stop with no process left', async (t) => {
