@@ -209,6 +209,11 @@ describe('descriptor walk', () => {
     });
   });
 
+  it('reads an integer sysctl whole (it answers only a read at offset 0)', async () => {
+    for (const p of ['/proc/sys/fs/inotify/max_user_instances', '/proc/sys/kernel/pid_max'])
+      assert.equal(await createRootFs('/').readText(p), await readFile(p, 'utf8'), p);
+  });
+
   it('chownTree changes the tree, lchowns its links and leaves their targets alone', async (t) => {
     const root = await tempRoot(t);
     await mkdir(path.join(root, 'home/u/sub'), { recursive: true });

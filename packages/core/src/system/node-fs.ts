@@ -407,8 +407,10 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
           let total = 0;
           // the first buffer fits the size fstat reported (+1 to see a file that grew), later ones up to 1 MiB:
           // a 1 MiB zeroed buffer per small file was most of the cost of reading a hundred signatures
-          // (after a short read, the one that sees the end of the file is small too); only bytes read are returned
-          for (let want = st.size + 1; ;) {
+          // (after a short read, the one that sees the end of the file is small too); only bytes read are returned.
+          // At least a page: procfs reports size 0, and an integer sysctl (/proc/sys/fs/inotify/...) answers only
+          // the first read of a file, at offset 0 (a 1-byte first read gave "1" for 128 and nothing after it)
+          for (let want = Math.max(st.size + 1, 4096); ;) {
             const buf = Buffer.allocUnsafe(Math.min(want, max + 1 - total));
             const { bytesRead } = await h.read(buf, 0, buf.length, null);
             if (bytesRead === 0) break;
