@@ -30,6 +30,8 @@ export type {
   LiveViewOptions,
 } from './crash.ts';
 export { allowTun, lockTestUser, removeTestUser } from './userns.ts';
+export { runWithBinds } from './binds.ts';
+export type { Bind } from './binds.ts';
 export { raceConfigSwap, requireAttackTools, runConfined, startSwapper } from './attack.ts';
 export type { RaceConfigSwapOptions, RaceStats, Swapper } from './attack.ts';
 export { CONTROL_PLANE_BINARIES, makeClientCsr, startControlPlane } from './control-plane.ts';

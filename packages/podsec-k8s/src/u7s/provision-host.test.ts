@@ -1,0 +1,442 @@
+// The real u7s-admin on this host: `podsec-u7s provision` and `podsec-u7s units` for real (useradd, /etc/subuid,
+// the unit directories), then what they left is checked (account, trees, subordinate ids, nothing root runs or
+// reads is u7s-admin's), a file planted in u7s-admin's ~/.config/usernetes/env is ignored by root's commands, and
+// `podsec-u7s preflight --json` reports each deliberately broken prerequisite. /etc/subuid and /dev/net/tun are
+// shared with every other process of the machine (tests of other users run in parallel), so they are broken for
+// the preflight process alone: in a private mount namespace a copy without u7s-admin's line, and a tun device
+// node of mode 0600, are bind-mounted over them. fs.inotify.max_user_instances cannot be replaced that way: it is
+// lowered for real and restored afterwards. The cgroup finding is this machine's own (cgroup v1 hybrid).
+import assert from 'node:assert/strict';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import {
+  k8sBinary,
+  lockTestUser,
+  removeTestUser,
+  requireCommands,
+  runWithBinds,
+  whichCommand,
+} from '@podsec/test-utils';
+import { U7S_BINARIES, type PreflightCheck } from './preflight.ts';
+import { UNIT_PATHS } from './units.ts';
+
+const isRoot = process.geteuid?.() === 0;
+const u7sMain = fileURLToPath(new URL('../test-helpers/podsec-u7s-main.ts', import.meta.url));
+const wrapMain = fileURLToPath(
+  new URL('../test-helpers/podsec-u7s-kubeadm-main.ts', import.meta.url),
+);
+const HOME = '/var/lib/u7s-admin';
+const INOTIFY = '/proc/sys/fs/inotify/max_user_instances';
+
+interface SubidLine {
+  readonly owner: string;
+  readonly start: number;
+  readonly count: number;
+}
+const subids = (text: string): SubidLine[] =>
+  text
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'))
+    .map((l) => {
+      const [owner = '', start = '', count = ''] = l.split(':');
+      return { owner, start: Number(start), count: Number(count) };
+    });
+
+describe('u7s-admin provisioned on this host', { skip: !isRoot && 'needs root' }, () => {
+  let dir = '';
+  let uid = 0;
+  let gid = 0;
+  let release: (() => Promise<void>) | undefined;
+  /** Unit files and lingering that did not exist before the test (removed after it). */
+  let unitsBefore = new Set<string>();
+  const unitFiles = () => [
+    `${UNIT_PATHS.system}/u7s.service`,
+    `${UNIT_PATHS.user}/rootlesskit.service`,
+    `${UNIT_PATHS.user}/kubelet.service`,
+    `${UNIT_PATHS.system}/user@${uid}.service.d/delegate.conf`,
+    `${UNIT_PATHS.system}/user@${uid}.service.d`,
+    UNIT_PATHS.modulesLoad,
+    UNIT_PATHS.linger,
+    `${UNIT_PATHS.linger}/u7s-admin`,
+  ];
+  const libexec = () => path.join(dir, 'libexec');
+  const env = (extra: Record<string, string> = {}) => ({
+    PATH: process.env['PATH'],
+    LANG: 'C',
+    U7S_PLATFORM: 'c10f',
+    ...extra,
+  });
+  const u7s = (args: string[], extra: Record<string, string> = {}) =>
+    execa(process.execPath, ['--conditions=podsec-source', u7sMain, ...args], {
+      reject: false,
+      env: env(extra),
+      extendEnv: false,
+      timeout: 90_000,
+    });
+  const wrap = (args: string[], extra: Record<string, string> = {}) =>
+    execa(process.execPath, ['--conditions=podsec-source', wrapMain, ...args], {
+      reject: false,
+      env: env(extra),
+      extendEnv: false,
+      timeout: 90_000,
+    });
+  let provisioned = false;
+
+  before(async () => {
+    if (!isRoot) return;
+    release = await lockTestUser('u7s-admin');
+    await removeTestUser('u7s-admin');
+    dir = await mkdtemp(path.join(tmpdir(), 'u7s-host-'));
+    await chmod(dir, 0o755);
+    await mkdir(libexec(), { mode: 0o755 });
+  });
+  after(async () => {
+    if (!isRoot) return;
+    for (const f of unitFiles().reverse())
+      if (uid && !unitsBefore.has(f)) await rm(f, { recursive: true, force: true });
+    await removeTestUser('u7s-admin');
+    for (const p of ['/etc/kubernetes', '/var/lib/podsec/u7s', dir])
+      await rm(p, { recursive: true, force: true });
+    await release?.();
+  });
+
+  async function provision(t: TestContext): Promise<boolean> {
+    if (!requireCommands(t, ['useradd', 'setpriv', 'unshare', 'mount'])) return false;
+    if (provisioned) return true;
+    const r = await u7s(['provision', '--libexec', libexec()]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
+    gid = Number((await execa('id', ['-g', 'u7s-admin'])).stdout);
+    unitsBefore = new Set();
+    for (const f of unitFiles()) if (await stat(f).catch(() => undefined)) unitsBefore.add(f);
+    const units = await u7s(['units', '--libexec', libexec(), '--extip', '192.0.2.10']);
+    assert.equal(units.exitCode, 0, units.stderr);
+    provisioned = true;
+    return true;
+  }
+
+  it('creates the system account, its primary group, supplementary groups and trees (checks 1, 3)', async (t) => {
+    if (!(await provision(t))) return;
+    assert.ok(uid > 0 && uid < 1000, `system uid ${uid}`);
+    assert.equal((await execa('id', ['-gn', 'u7s-admin'])).stdout, 'u7s-admin');
+    const groups = (await execa('id', ['-Gn', 'u7s-admin'])).stdout.split(' ');
+    for (const g of ['u7s-admin', 'podman', 'systemd-journal']) assert.ok(groups.includes(g), g);
+    const dirOf = async (p: string) => {
+      const st = await stat(p);
+      assert.ok(st.isDirectory(), p);
+      assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [uid, gid, 0o700], p);
+    };
+    await dirOf(HOME);
+    await dirOf(`${HOME}/.local/share/usernetes`);
+    await dirOf(`${HOME}/.local/share/usernetes/containers`);
+    assert.equal(
+      (await execa('readlink', [`${HOME}/.local/share/containers`])).stdout,
+      'usernetes/containers',
+    );
+    for (const p of ['etcd', 'log', 'log/kubeapi']) await dirOf(`/var/lib/podsec/u7s/${p}`);
+  });
+
+  it('gives it one subuid and one subgid range of 65536 ids overlapping no other line; a re-run changes neither file (check 2)', async (t) => {
+    if (!(await provision(t))) return;
+    const before = {
+      subuid: await readFile('/etc/subuid', 'utf8'),
+      subgid: await readFile('/etc/subgid', 'utf8'),
+    };
+    for (const [file, text] of Object.entries(before)) {
+      const lines = subids(text);
+      const mine = lines.filter((l) => l.owner === 'u7s-admin' || l.owner === String(uid));
+      assert.equal(mine.length, 1, `${file}: one line of u7s-admin`);
+      const m = mine[0]!;
+      assert.ok(m.count >= 65536, `${file}: ${m.count} ids`);
+      for (const o of lines)
+        if (o !== m)
+          assert.ok(
+            o.start + o.count <= m.start || m.start + m.count <= o.start,
+            `${file}: ${o.owner}:${o.start}:${o.count} overlaps u7s-admin's ${m.start}:${m.count}`,
+          );
+    }
+    const again = await u7s(['provision', '--libexec', libexec(), '--json']);
+    assert.equal(again.exitCode, 0, again.stderr);
+    assert.equal(await readFile('/etc/subuid', 'utf8'), before.subuid);
+    assert.equal(await readFile('/etc/subgid', 'utf8'), before.subgid);
+  });
+
+  it('leaves nothing root runs or reads owned by or writable by u7s-admin (check 4, W-S1)', async (t) => {
+    if (!(await provision(t))) return;
+    // what root executes or reads as code or configuration: the helpers, the units, the root-side configuration
+    // and state, the binaries of this package (here: the sources the test runs, and its bundles when built)
+    const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+    const roots = [
+      libexec(),
+      ...unitFiles().filter((f) => !f.endsWith('.service.d') && f !== UNIT_PATHS.linger),
+      '/etc/podsec/u7s',
+      '/run/podsec/u7s',
+      path.join(pkg, 'src'),
+      path.join(pkg, 'bundle'),
+      process.execPath,
+    ];
+    const present: string[] = [];
+    for (const r of roots) if (await stat(r).catch(() => undefined)) present.push(r);
+    assert.ok(present.includes(libexec()) && present.includes('/etc/podsec/u7s'));
+    assert.ok(present.includes(`${UNIT_PATHS.system}/u7s.service`));
+    // and every directory above them, up to /
+    const above = new Set<string>();
+    for (const p of present)
+      for (let d = path.dirname(p); ; d = path.dirname(d)) {
+        above.add(d);
+        if (d === '/') break;
+      }
+    const owned = await execa('find', [...present, '-uid', String(uid), '-print']);
+    assert.equal(owned.stdout, '', 'owned by u7s-admin');
+    for (const d of above) assert.notEqual((await stat(d)).uid, uid, d);
+    // writable, as the kernel decides for u7s-admin itself (its groups included)
+    const asUser = [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--'];
+    const writable = await execa(
+      'setpriv',
+      [...asUser, 'find', ...present, '-writable', '-print'],
+      {
+        reject: false,
+      },
+    );
+    assert.equal(writable.stdout, '', 'writable by u7s-admin');
+    const dirs = await execa(
+      'setpriv',
+      [...asUser, 'find', ...above, '-maxdepth', '0', '-writable'],
+      {
+        reject: false,
+      },
+    );
+    assert.deepEqual(
+      dirs.stdout.split('\n').filter((d) => d !== '' && d !== '/tmp' && d !== tmpdir()),
+      [],
+      'no directory above them is writable by u7s-admin (but the sticky temp dir)',
+    );
+  });
+
+  it("ignores a file planted in u7s-admin's ~/.config/usernetes/env (W-S1)", async (t) => {
+    if (!(await provision(t))) return;
+    const dryRuns = async () => ({
+      units: await u7s([
+        'units',
+        '--libexec',
+        libexec(),
+        '--extip',
+        '192.0.2.10',
+        '--dry-run',
+        '--json',
+      ]),
+      init: await wrap(
+        [
+          'init',
+          '--apiserver-advertise-address',
+          '192.0.2.10',
+          '--kubernetes-version',
+          'v1.37.2',
+          '--image-repository',
+          'registry.local/c10f',
+          '--dry-run',
+          '--json',
+        ],
+        { U7S_KUBEADM: k8sBinary('kubeadm') ?? '/usr/bin/kubeadm' },
+      ),
+    });
+    const clean = await dryRuns();
+    assert.equal(clean.units.exitCode, 0, clean.units.stderr);
+    // a marker program that leaves a trace if anything ran it
+    const trace = path.join(dir, 'marker-ran');
+    const marker = path.join(dir, 'marker');
+    await writeFile(marker, `#!/bin/sh\ntouch ${trace}\n`, { mode: 0o755 });
+    const envFile = `${HOME}/.config/usernetes/env`;
+    await execa('setpriv', [
+      `--reuid=${uid}`,
+      `--regid=${gid}`,
+      '--clear-groups',
+      'mkdir',
+      '-p',
+      path.dirname(envFile),
+    ]);
+    const planted = [
+      `PATH=${dir}:/usr/bin:/bin`,
+      `U7S_KUBEADM=${marker}`,
+      `U7S_SERVICECIDR=10.200.0.0/16`,
+      `U7S_REGISTRY=evil.example`,
+      `LD_PRELOAD=${marker}`,
+      `$(${marker})`,
+      '',
+    ].join('\n');
+    await execa('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'tee', envFile], {
+      input: planted,
+    });
+    assert.equal((await stat(envFile)).uid, uid);
+    const dirty = await dryRuns();
+    assert.equal(dirty.units.stdout, clean.units.stdout, 'podsec-u7s units: same plan');
+    assert.equal(dirty.init.exitCode, clean.init.exitCode, dirty.init.stderr);
+    assert.equal(dirty.init.stdout, clean.init.stdout, 'podsec-u7s-kubeadm init: same plan');
+    assert.doesNotMatch(dirty.init.stdout, /10\.200\.0\.0|evil\.example/);
+    await assert.rejects(stat(trace), { code: 'ENOENT' });
+  });
+
+  describe('preflight reports each broken prerequisite (proof P1)', () => {
+    /** A PATH directory with every program a node needs that this machine has, but `hide`. */
+    async function binDir(hide?: string): Promise<string> {
+      const d = await mkdtemp(path.join(dir, 'bin-'));
+      await chmod(d, 0o755);
+      for (const b of U7S_BINARIES) {
+        if (b === hide) continue;
+        const found = k8sBinary(b) ?? whichCommand(b);
+        if (found) await symlink(found, path.join(d, b));
+      }
+      return d;
+    }
+    async function tunNode(mode: number): Promise<string> {
+      const p = path.join(dir, `tun-${mode.toString(8)}`);
+      await rm(p, { force: true });
+      await execa('mknod', ['-m', mode.toString(8), p, 'c', '10', '200']);
+      return p;
+    }
+    async function preflight(o: {
+      hide?: string;
+      tunMode?: number;
+      subuid?: string;
+    }): Promise<{ code: number | undefined; checks: Map<string, PreflightCheck> }> {
+      const binds = [{ source: await tunNode(o.tunMode ?? 0o666), target: '/dev/net/tun' }];
+      if (o.subuid !== undefined) {
+        const copy = path.join(dir, 'subuid');
+        await writeFile(copy, o.subuid, { mode: 0o644 });
+        binds.push({ source: copy, target: '/etc/subuid' });
+      }
+      const r = await runWithBinds(
+        binds,
+        process.execPath,
+        ['--conditions=podsec-source', u7sMain, 'preflight', '--json'],
+        { env: { PATH: await binDir(o.hide), LANG: 'C' } },
+      );
+      const doc = JSON.parse(r.stdout) as { checks: PreflightCheck[]; ok: boolean };
+      assert.equal(r.exitCode, doc.ok ? 0 : 6, r.stderr);
+      return { code: r.exitCode, checks: new Map(doc.checks.map((c) => [c.id, c])) };
+    }
+    const expectOk = (c: Map<string, PreflightCheck>, id: string) =>
+      assert.equal(c.get(id)?.status, 'ok', `${id}: ${JSON.stringify(c.get(id))}`);
+    function expectFail(c: Map<string, PreflightCheck>, id: string, message: RegExp, fix: RegExp) {
+      const x = c.get(id);
+      assert.equal(x?.status, 'fail', `${id}: ${JSON.stringify(x)}`);
+      assert.match(x.message, message);
+      assert.match(x.fix ?? '', fix);
+    }
+
+    let inotify = '';
+    before(async () => {
+      if (isRoot) inotify = (await readFile(INOTIFY, 'utf8')).trim();
+    });
+    after(async () => {
+      if (inotify) await writeFile(INOTIFY, inotify);
+    });
+
+    it('passes subuid, tun, inotify-instances and the binaries when they are there; fails each one broken alone', async (t) => {
+      if (!(await provision(t))) return;
+      if (!requireCommands(t, ['mknod', 'rootlesskit', 'slirp4netns'])) return;
+      try {
+        // raised for the passing run (harmless for the other processes), lowered for the failing one
+        await writeFile(INOTIFY, '8192');
+        const good = await preflight({});
+        for (const id of [
+          'user',
+          'subuid',
+          'subgid',
+          'tun',
+          'inotify-instances',
+          'bin-slirp4netns',
+        ])
+          expectOk(good.checks, id);
+
+        const subuid = await readFile('/etc/subuid', 'utf8');
+        const without = subuid
+          .split('\n')
+          .filter((l) => !l.startsWith('u7s-admin:'))
+          .join('\n');
+        assert.notEqual(without, subuid);
+        const noSubuid = await preflight({ subuid: without });
+        expectFail(
+          noSubuid.checks,
+          'subuid',
+          /^\/etc\/subuid gives u7s-admin 0 ids$/,
+          /podsec-u7s provision \(allocates 65536 subordinate uids\)/,
+        );
+        expectOk(noSubuid.checks, 'subgid');
+        assert.equal(noSubuid.code, 6);
+        assert.equal(await readFile('/etc/subuid', 'utf8'), subuid, 'the host file is untouched');
+
+        const rootOnly = await preflight({ tunMode: 0o600 });
+        expectFail(
+          rootOnly.checks,
+          'tun',
+          /^\/dev\/net\/tun mode 0600$/,
+          /chmod 0666 \/dev\/net\/tun/,
+        );
+        expectOk(rootOnly.checks, 'subuid');
+
+        await writeFile(INOTIFY, '127');
+        const low = await preflight({});
+        expectFail(
+          low.checks,
+          'inotify-instances',
+          /^fs\.inotify\.max_user_instances = 127$/,
+          /^sysctl -w fs\.inotify\.max_user_instances=8192$/,
+        );
+        await writeFile(INOTIFY, '8192');
+
+        const hidden = await preflight({ hide: 'slirp4netns' });
+        expectFail(
+          hidden.checks,
+          'bin-slirp4netns',
+          /^slirp4netns not found$/,
+          /^install slirp4netns$/,
+        );
+        expectOk(hidden.checks, 'bin-rootlesskit');
+      } finally {
+        await writeFile(INOTIFY, inotify);
+      }
+      assert.equal((await readFile(INOTIFY, 'utf8')).trim(), inotify);
+    });
+
+    it("reports this machine's cgroup as it is, with the fix", async (t) => {
+      if (!(await provision(t))) return;
+      if (!requireCommands(t, ['mknod'])) return;
+      const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+      const v2Only = / - cgroup2 /.test(mountinfo) && !/ - cgroup /.test(mountinfo);
+      const r = await preflight({});
+      if (v2Only) return expectOk(r.checks, 'cgroup');
+      expectFail(
+        r.checks,
+        'cgroup',
+        /^cgroup v1 .*kubelet is configured to not run on a host using cgroup v1/,
+        /systemd\.unified_cgroup_hierarchy=1/,
+      );
+      assert.equal(r.code, 6);
+    });
+  });
+
+  it('left no process of u7s-admin behind', async (t) => {
+    if (!(await provision(t))) return;
+    const ps = await execa('pgrep', ['-u', String(uid)], { reject: false });
+    assert.equal(ps.stdout, '');
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f === 'marker-ran'),
+      [],
+    );
+  });
+});
