@@ -58,10 +58,10 @@ describe(
         extendEnv: false,
         timeout: 90_000,
       });
-    const wrap = (args: string[]) =>
+    const wrap = (args: string[], extra: Record<string, string> = {}) =>
       execa(process.execPath, ['--conditions=podsec-source', wrapMain, ...args], {
         reject: false,
-        env: env(),
+        env: { ...env(), ...extra },
         extendEnv: false,
         timeout: 300_000,
       });
@@ -261,6 +261,52 @@ describe(
       assert.match(yes.stderr, /removed \/var\/lib\/podsec\/u7s\/etcd\/member/);
       assert.match(yes.stderr, /kubeadm init .*failed with exit status 1/);
       await assert.rejects(stat(member), { code: 'ENOENT' });
+
+      // W-S5: the join configuration (bootstrap token, CA hash) is kept after a failed join and removed after a
+      // successful one. The real kubeadm join cannot succeed on this machine: it waits for the kubelet's TLS
+      // bootstrap, and the kubelet cannot run in this namespace on cgroup v1 (test/e2e/u7s-kubeadm-join.test.ts
+      // runs the real join as far as it gets). Two stand-ins that print the real kubeadm's version and then fail or
+      // succeed run in its place, inside the namespace like it.
+      const joinYaml = '/etc/podsec/u7s/kubeadm/join.yaml';
+      const realVersion = (await execa(real, ['version', '-o', 'short'])).stdout.trim();
+      const standIn = async (name: string, status: number) => {
+        const d = path.join(dir, name);
+        await mkdir(d, { mode: 0o755 });
+        await writeFile(
+          path.join(d, 'kubeadm'),
+          `#!/bin/sh\nif [ "$1" = version ]; then echo ${realVersion}; exit 0; fi\nexit ${status}\n`,
+          { mode: 0o755 },
+        );
+        return path.join(d, 'kubeadm');
+      };
+      const join = [
+        'join',
+        `${ADDR}:6443`,
+        '--token',
+        'abcdef.0123456789abcdef',
+        '--discovery-token-ca-cert-hash',
+        `sha256:${'a'.repeat(64)}`,
+        '--node-name',
+        'node2',
+      ];
+      const failed = await wrap(join, {
+        U7S_KUBEADM: await standIn('kubeadm-fails', 1),
+        U7S_PLATFORM: 'c10f',
+      });
+      assert.equal(failed.exitCode, 1, failed.stderr);
+      assert.match(failed.stderr, /kubeadm join failed with exit status 1/);
+      const keptYaml = await readFile(joinYaml, 'utf8');
+      assert.match(keptYaml, /token: abcdef\.0123456789abcdef/);
+      assert.deepEqual(
+        [(await stat(joinYaml)).uid, (await stat(joinYaml)).mode & 0o777],
+        [0, 0o640],
+      );
+      const joined = await wrap(join, {
+        U7S_KUBEADM: await standIn('kubeadm-succeeds', 0),
+        U7S_PLATFORM: 'c10f',
+      });
+      assert.equal(joined.exitCode, 0, joined.stderr);
+      await assert.rejects(stat(joinYaml), { code: 'ENOENT' });
     });
   },
 );
