@@ -59,6 +59,8 @@ export type {
   WriteSignatureResult,
 } from './lookaside.ts';
 export { matchesSignedIdentity } from './identity.ts';
+export { isTrustedKey, readTrustedKeys, verifierFingerprint } from './trusted-keys.ts';
+export type { TrustedKey, VerifierKey } from './trusted-keys.ts';
 export { signingKeyIds } from './inspect.ts';
 export {
   createEvaluationContext,

@@ -2,7 +2,10 @@
  * OpenPGP keys for simple signing: generation, reading keyrings (armoured or binary, as written by
  * `gpg --export` / `gpg --armor --export`), private key decryption and passphrase files.
  */
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
+
+/** openpgp.js, loaded when a key is generated, read or inspected (not for the native verifier's keys). */
+const loadOpenpgp = (): Promise<typeof openpgp> => import('openpgp');
 import { errorMessage, UsageError } from '../errors.ts';
 
 /** Key algorithms {@link generateKey} offers. Both give v4 keys that GnuPG 2.2 and gpgme accept. */
@@ -105,6 +108,7 @@ export async function generateKey(options: GenerateKeyOptions): Promise<Generate
       : {}),
     ...(options.date !== undefined ? { date: options.date } : {}),
   };
+  const openpgp = await loadOpenpgp();
   let generated;
   try {
     generated =
@@ -168,6 +172,7 @@ export function formatRevocationFile(
  * @throws UsageError `KEY_INVALID` when the data holds no readable key
  */
 export async function readPublicKeys(data: Uint8Array | string): Promise<openpgp.PublicKey[]> {
+  const openpgp = await loadOpenpgp();
   const text = armoredText(data);
   const keys: openpgp.Key[] = [];
   try {
@@ -194,6 +199,7 @@ export async function readPrivateKey(
   data: Uint8Array | string,
   passphrase?: string,
 ): Promise<openpgp.PrivateKey> {
+  const openpgp = await loadOpenpgp();
   const text = armoredText(data);
   let key: openpgp.PrivateKey;
   try {

@@ -3,7 +3,6 @@
  * scope, as containers/image's `requirementsForImageRef`), and whether an image with its manifest and
  * simple-signing signatures satisfies all of them (`IsRunningImageAllowed`).
  */
-import type * as openpgp from 'openpgp';
 import type { Policy, PolicyRequirement, SignedByRequirement } from '../config/policy.ts';
 import { parseDockerReference } from '../config/reference.ts';
 import type { DockerReference } from '../config/reference.ts';
@@ -14,7 +13,8 @@ import {
   MEDIA_TYPES,
 } from './digest.ts';
 import { matchesSignedIdentity } from './identity.ts';
-import { readPublicKeys as defaultReadPublicKeys } from './keys.ts';
+import { readTrustedKeys as defaultReadPublicKeys } from './trusted-keys.ts';
+import type { VerifierKey } from './trusted-keys.ts';
 import { parseStoredSignature, verifySimpleSigning } from './simple-signing.ts';
 import type { VerifiedSignature } from './simple-signing.ts';
 import { errorMessage } from '../errors.ts';
@@ -69,20 +69,20 @@ export interface EvaluationResult {
 /** Verifies one signature blob against trusted keys; throws on any failure. */
 export type VerifyFunction = (
   blob: Uint8Array,
-  trustedKeys: readonly openpgp.PublicKey[],
+  trustedKeys: readonly VerifierKey[],
 ) => Promise<Pick<VerifiedSignature, 'payload' | 'keyFingerprint'>>;
 
 /** Services of an evaluation: key loading (cached) and signature verification. */
 export interface EvaluationContext {
   /** Public keys of a signedBy requirement (keyPath, keyPaths or keyData). */
-  loadKeys(requirement: SignedByRequirement): Promise<readonly openpgp.PublicKey[]>;
+  loadKeys(requirement: SignedByRequirement): Promise<readonly VerifierKey[]>;
   readonly verify: VerifyFunction;
 }
 
 /** Options of {@link createEvaluationContext}. */
 export interface EvaluationContextOptions {
-  /** @default keys.ts readPublicKeys */
-  readonly readPublicKeys?: (data: Uint8Array | string) => Promise<readonly openpgp.PublicKey[]>;
+  /** @default trusted-keys.ts readTrustedKeys */
+  readonly readPublicKeys?: (data: Uint8Array | string) => Promise<readonly VerifierKey[]>;
   /** @default simple-signing.ts verifySimpleSigning */
   readonly verify?: VerifyFunction;
 }
@@ -96,11 +96,11 @@ export function createEvaluationContext(
   options: EvaluationContextOptions = {},
 ): EvaluationContext {
   const read = options.readPublicKeys ?? defaultReadPublicKeys;
-  const cache = new Map<string, Promise<readonly openpgp.PublicKey[]>>();
+  const cache = new Map<string, Promise<readonly VerifierKey[]>>();
   const cached = (
     key: string,
-    load: () => Promise<readonly openpgp.PublicKey[]>,
-  ): Promise<readonly openpgp.PublicKey[]> => {
+    load: () => Promise<readonly VerifierKey[]>,
+  ): Promise<readonly VerifierKey[]> => {
     let p = cache.get(key);
     if (p === undefined) {
       p = load();
@@ -108,7 +108,7 @@ export function createEvaluationContext(
     }
     return p;
   };
-  const fromPath = (path: string): Promise<readonly openpgp.PublicKey[]> =>
+  const fromPath = (path: string): Promise<readonly VerifierKey[]> =>
     cached(`path:${path}`, async () => {
       let data: Uint8Array;
       try {
@@ -199,7 +199,7 @@ async function evaluateSignedBy(
       signatures: [],
     };
   }
-  let keys: readonly openpgp.PublicKey[];
+  let keys: readonly VerifierKey[];
   try {
     keys = await context.loadKeys(requirement);
   } catch (e) {

@@ -11,10 +11,24 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { deflateSync, inflateRawSync, inflateSync } from 'node:zlib';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
 import { parseStrictJson as parseJson } from '../config/strict-json.ts';
 import { errorMessage, VerificationError } from '../errors.ts';
 import { manifestDigest as computeDigest, parseDigest } from './digest.ts';
+import { judgeNative, readNativeKeys, readNativeMessage, type NativeKey } from './native-verify.ts';
+import { isTrustedKey, type VerifierKey } from './trusted-keys.ts';
+
+type Openpgp = typeof openpgp;
+let openpgpModule: Openpgp | undefined;
+/** openpgp.js, loaded on first use: signing, and the signatures and keys the native verifier leaves to it. */
+async function loadOpenpgp(): Promise<Openpgp> {
+  return (openpgpModule ??= await import('openpgp'));
+}
+/** openpgp.js where a caller up the stack already loaded it. */
+function loaded(): Openpgp {
+  if (openpgpModule === undefined) throw new Error('openpgp.js is not loaded');
+  return openpgpModule;
+}
 
 /** The `critical.type` value of every simple-signing payload. */
 export const SIMPLE_SIGNING_TYPE = 'atomic container signature';
@@ -228,9 +242,11 @@ export async function signSimpleSigning(options: SignSimpleSigningOptions): Prom
       e,
     );
   }
-  const message = await openpgp.createMessage({ binary: payload, format: 'binary' });
+  const message = await (await loadOpenpgp()).createMessage({ binary: payload, format: 'binary' });
   // openpgp's declarations name web-stream types this lint setup cannot resolve; the binary format yields bytes
-  const signed: unknown = await openpgp.sign({
+  const signed: unknown = await (
+    await loadOpenpgp()
+  ).sign({
     message,
     signingKeys: options.privateKey,
     signingKeyIDs: primary,
@@ -264,12 +280,13 @@ function compressedDataPacket(zlibData: Uint8Array): Uint8Array {
     ];
   const out = new Uint8Array(header.length + bodyLength);
   out.set(header, 0);
-  out[header.length] = openpgp.enums.compression.zlib;
+  out[header.length] = 2; // ZLIB
   out.set(zlibData, header.length + 1);
   return out;
 }
 
-const PACKET = openpgp.enums.packet;
+/** Packet tags (RFC 4880 section 4.3). */
+const PACKET = { signature: 2, onePassSignature: 4, compressedData: 8, literalData: 11 } as const;
 
 /**
  * Fast path for the usual GnuPG layout, a blob that is exactly one ZIP/ZLIB Compressed Data packet:
@@ -307,9 +324,9 @@ function inflateCompressedPacket(blob: Uint8Array, maxSize: number): Uint8Array 
     return undefined;
   const algorithm = blob[start];
   const format =
-    algorithm === Number(openpgp.enums.compression.zip)
+    algorithm === 1 // ZIP
       ? 'deflate-raw'
-      : algorithm === Number(openpgp.enums.compression.zlib)
+      : algorithm === 2 // ZLIB
         ? 'deflate'
         : undefined;
   if (format === undefined) return undefined;
@@ -343,9 +360,9 @@ async function materialize(msg: openpgp.Message<Uint8Array>): Promise<openpgp.Me
   if (typeof reader.readToEnd !== 'function' || !Array.isArray(rest))
     throw new Error('unexpected streamed message');
   const tail = await reader.readToEnd((chunks) => chunks);
-  const list = new openpgp.PacketList<openpgp.AnyPacket>();
+  const list = new (loaded().PacketList)<openpgp.AnyPacket>();
   list.push(...msg.packets, ...(tail as openpgp.AnyPacket[]));
-  return new openpgp.Message(list);
+  return new (loaded().Message)(list);
 }
 
 /** Hash algorithms of the fast path (RFC 4880 ids -> node names); MD5 and RIPEMD-160 never. */
@@ -356,7 +373,8 @@ const FAST_HASHES: Readonly<Record<number, string>> = {
   10: 'sha512',
   11: 'sha224',
 };
-const PUBKEY = openpgp.enums.publicKey;
+/** Public-key algorithms (RFC 4880 / RFC 9580 ids). */
+const PUBKEY = { rsaEncryptSign: 1, rsaSign: 3, eddsaLegacy: 22, ed25519: 27 } as const;
 const nodeKeys = new WeakMap<object, KeyObject | null>();
 
 const b64url = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
@@ -466,7 +484,7 @@ async function fastVerifySignature(
   const key = nodePublicKey(keyPacket);
   if (
     s.version !== 4 ||
-    s.signatureType !== Number(openpgp.enums.signature.binary) ||
+    s.signatureType !== 0 ||
     hashName === undefined ||
     key === null ||
     s.publicKeyAlgorithm !== keyPacket.algorithm ||
@@ -657,7 +675,7 @@ function parsePlainSignedMessage(
     sig.body[0] !== 4
   )
     return undefined;
-  const sigPacket = new openpgp.SignaturePacket();
+  const sigPacket = new (loaded().SignaturePacket)();
   try {
     sigPacket.read(sig.body);
   } catch {
@@ -695,7 +713,7 @@ async function readFullMessage(
   let msg: openpgp.Message<Uint8Array>;
   try {
     msg = await materialize(
-      (await openpgp.readMessage({ binaryMessage: data, config })).unwrapCompressed(),
+      (await loaded().readMessage({ binaryMessage: data, config })).unwrapCompressed(),
     );
   } catch (e) {
     if (e instanceof VerificationError) throw e;
@@ -730,23 +748,26 @@ async function readFullMessage(
  * stricter: DSA keys, RSA keys of 1024 bits, SHA-1 and RIPEMD-160 data signatures. Such signatures verify here
  * too, and {@link VerifiedSignature.warnings} says they are weak; MD5 stays refused, as GnuPG refuses it.
  */
-const GNUPG_COMPATIBLE: Partial<openpgp.Config> = {
-  rejectPublicKeyAlgorithms: new Set([openpgp.enums.publicKey.elgamal]),
-  minRSABits: 1024,
-  rejectHashAlgorithms: new Set([openpgp.enums.hash.md5]),
-  rejectMessageHashAlgorithms: new Set([openpgp.enums.hash.md5]),
-};
+function gnupgCompatible(pgp: Openpgp): Partial<openpgp.Config> {
+  return {
+    rejectPublicKeyAlgorithms: new Set([pgp.enums.publicKey.elgamal]),
+    minRSABits: 1024,
+    rejectHashAlgorithms: new Set([pgp.enums.hash.md5]),
+    rejectMessageHashAlgorithms: new Set([pgp.enums.hash.md5]),
+  };
+}
 
 const HASH_NAMES: Readonly<Record<number, string>> = { 1: 'MD5', 2: 'SHA-1', 3: 'RIPEMD-160' };
 
 /** Why a verified signature is weak, or nothing. */
 function weaknesses(
-  sig: openpgp.SignaturePacket,
-  keyPacket: { getAlgorithmInfo(): { algorithm: string; bits?: number } },
+  hashAlgorithm: number,
+  info: { algorithm: string; bits?: number | undefined },
+  created: Date | undefined,
   now: Date,
 ): SignatureWarning[] {
   const out: SignatureWarning[] = [];
-  const hash = HASH_NAMES[sig.hashAlgorithm as number];
+  const hash = HASH_NAMES[hashAlgorithm];
   if (hash !== undefined) {
     out.push({
       code: 'SIGNATURE_WEAK_DIGEST',
@@ -754,7 +775,6 @@ function weaknesses(
       params: { digest: hash },
     });
   }
-  const info = keyPacket.getAlgorithmInfo();
   if (info.algorithm === 'dsa') {
     out.push({
       code: 'SIGNATURE_WEAK_KEY',
@@ -768,11 +788,11 @@ function weaknesses(
       params: { key: `RSA-${info.bits ?? 0}` },
     });
   }
-  if (sig.created instanceof Date && sig.created > now) {
+  if (created !== undefined && created > now) {
     out.push({
       code: 'SIGNATURE_FUTURE',
-      message: `the signature claims to be made in the future, at ${sig.created.toISOString()}`,
-      params: { time: sig.created.toISOString() },
+      message: `the signature claims to be made in the future, at ${created.toISOString()}`,
+      params: { time: created.toISOString() },
     });
   }
   return out;
@@ -818,11 +838,59 @@ function signingKeyAt(
  */
 export async function verifySimpleSigning(
   blob: Uint8Array,
-  trustedKeys: readonly openpgp.PublicKey[],
+  trustedKeys: readonly VerifierKey[],
   options: VerifySimpleSigningOptions = {},
 ): Promise<VerifiedSignature> {
+  return (
+    (await verifyNatively(blob, trustedKeys, options)) ??
+    verifyWithOpenpgp(blob, await openpgpKeys(trustedKeys), options)
+  );
+}
+
+/**
+ * The native verifier's answer (native-verify.ts) for the everyday case: a verified signature, the refusal of a
+ * signature whose issuer no trusted key carries, or `undefined` when openpgp.js must decide (every other refusal
+ * included, so that its reasons stay the reasons given). Exported for the tests that compare both verifiers.
+ * @throws VerificationError as {@link verifySimpleSigning}, for the checks made before any OpenPGP parsing and for
+ *   `SIGNATURE_UNTRUSTED_KEY` (no trusted key carries the issuer key id) and `SIGNATURE_PAYLOAD_INVALID`
+ */
+export async function verifyNatively(
+  blob: Uint8Array,
+  trustedKeys: readonly VerifierKey[],
+  options: VerifySimpleSigningOptions = {},
+): Promise<VerifiedSignature | undefined> {
   const maxSize = options.maxSize ?? MAX_SIGNATURE_SIZE;
   const now = options.now ?? new Date();
+  checkBlob(blob, maxSize);
+  const keys = nativeKeysOf(trustedKeys);
+  if (keys === undefined) return undefined;
+  const message = readNativeMessage(blob, maxSize);
+  if (message === undefined) return undefined;
+  const outcome = await judgeNative(message, keys, now);
+  if (outcome === undefined) return undefined;
+  if (!outcome.accepted)
+    return fail(
+      'SIGNATURE_UNTRUSTED_KEY',
+      `signature made by key ${outcome.untrustedIssuer.toUpperCase()}, which is not trusted`,
+    );
+  const payload = parseSimpleSigningPayload(message.literal);
+  return {
+    payload,
+    keyFingerprint: outcome.key.fingerprint,
+    signingKeyFingerprint: outcome.key.fingerprint,
+    userIds: [...outcome.key.userIds],
+    signedAt: outcome.created,
+    warnings: weaknesses(
+      outcome.hashAlgorithm,
+      { algorithm: outcome.algorithm, bits: outcome.bits },
+      outcome.created,
+      now,
+    ),
+  };
+}
+
+/** The checks of a blob before any OpenPGP parsing (both verifiers). */
+function checkBlob(blob: Uint8Array, maxSize: number): void {
   if (!(blob instanceof Uint8Array) || blob.length === 0)
     fail('SIGNATURE_NOT_OPENPGP', 'signature is empty');
   if (blob.length > maxSize)
@@ -830,9 +898,48 @@ export async function verifySimpleSigning(
   // Binary packets only: bit 7 of the first octet is set in every OpenPGP packet header (armour is not stored).
   if (((blob[0] as number) & 0x80) === 0)
     fail('SIGNATURE_NOT_OPENPGP', 'signature is not a binary OpenPGP message');
+}
+
+const nativeOfOpenpgp = new WeakMap<openpgp.PublicKey, NativeKey | null>();
+
+/** The native form of every key, or `undefined` when one of them has none (openpgp.js then judges). */
+function nativeKeysOf(keys: readonly VerifierKey[]): NativeKey[] | undefined {
+  const out: NativeKey[] = [];
+  for (const k of keys) {
+    let n: NativeKey | null | undefined;
+    if (isTrustedKey(k)) n = k.native;
+    else {
+      n = nativeOfOpenpgp.get(k);
+      if (n === undefined) {
+        const read = readNativeKeys(k.write());
+        n = (read?.length === 1 ? read[0] : undefined) ?? null;
+        nativeOfOpenpgp.set(k, n);
+      }
+    }
+    if (n === undefined || n === null) return undefined;
+    out.push(n);
+  }
+  return out;
+}
+
+/** The keys as openpgp.js objects (loading openpgp.js for keys read natively). */
+async function openpgpKeys(keys: readonly VerifierKey[]): Promise<openpgp.PublicKey[]> {
+  return Promise.all(keys.map(async (k) => (isTrustedKey(k) ? k.openpgp() : k)));
+}
+
+/** {@link verifySimpleSigning} with openpgp.js alone (the fallback of the native verifier). */
+export async function verifyWithOpenpgp(
+  blob: Uint8Array,
+  trustedKeys: readonly openpgp.PublicKey[],
+  options: VerifySimpleSigningOptions = {},
+): Promise<VerifiedSignature> {
+  const pgp = await loadOpenpgp();
+  const maxSize = options.maxSize ?? MAX_SIGNATURE_SIZE;
+  const now = options.now ?? new Date();
+  checkBlob(blob, maxSize);
   const config = {
-    ...openpgp.config,
-    ...GNUPG_COMPATIBLE,
+    ...pgp.config,
+    ...gnupgCompatible(pgp),
     maxDecompressedMessageSize: maxSize,
     enforceGrammar: true,
   };
@@ -935,7 +1042,12 @@ export async function verifySimpleSigning(
     signingKeyFingerprint: atSigning.getFingerprint().toUpperCase(),
     userIds: key.getUserIDs(),
     ...(created !== undefined ? { signedAt: created } : {}),
-    warnings: weaknesses(sigPacket, atSigning, now),
+    warnings: weaknesses(
+      sigPacket.hashAlgorithm as number,
+      atSigning.getAlgorithmInfo(),
+      sigPacket.created instanceof Date ? sigPacket.created : undefined,
+      now,
+    ),
   };
 }
 

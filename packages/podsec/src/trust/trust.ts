@@ -7,8 +7,9 @@ import {
   parseStoredSignature,
   readPassphrase,
   readPrivateKey,
-  readPublicKeys,
   readSignatures,
+  readTrustedKeys,
+  verifierFingerprint,
   signingKeyIds,
   signSimpleSigning,
   verifySimpleSigning,
@@ -18,6 +19,7 @@ import {
   type SignatureWarning,
   type StoredSignature,
   type VerifiedSignature,
+  type VerifierKey,
 } from '@podsec/core/trust';
 import { lookasideFor, type Policy, type SignedByRequirement } from '@podsec/core/config';
 import type { System } from '@podsec/core/system';
@@ -74,7 +76,7 @@ export interface VerifyTrustOptions extends TrustConfigOptions, FetchManifestOpt
   readonly manifest?: Promise<FetchedManifest>;
 }
 
-type PublicKeys = Awaited<ReturnType<typeof readPublicKeys>>;
+type PublicKeys = VerifierKey[];
 
 async function knownKeys(
   sys: System,
@@ -89,13 +91,13 @@ async function knownKeys(
   for (const r of policy.default) if (r.type === 'signedBy') requirements.push(r);
   const loaded = await Promise.all([
     ...requirements.map((r) => ctx.loadKeys(r).catch(() => [])),
-    ...extra.map(async (f) => readPublicKeys(await sys.hostFs.readFile(f))),
+    ...extra.map(async (f) => readTrustedKeys(await sys.hostFs.readFile(f))),
   ]);
   // one key object per fingerprint: a keyring named by several scopes is parsed (and searched) once
   const seen = new Set<string>();
   const out: PublicKeys = [];
   for (const k of loaded.flat()) {
-    const fpr = k.getFingerprint();
+    const fpr = verifierFingerprint(k);
     if (!seen.has(fpr)) {
       seen.add(fpr);
       out.push(k);
@@ -190,10 +192,7 @@ export async function verifyTrust(
       // the result of the report above when the requirement trusts its signer; else the requirement's own answer
       async verify(data, trusted) {
         const v = await verifyOnce(data).catch(() => undefined);
-        if (
-          v !== undefined &&
-          trusted.some((k) => k.getFingerprint().toUpperCase() === v.keyFingerprint)
-        )
+        if (v !== undefined && trusted.some((k) => verifierFingerprint(k) === v.keyFingerprint))
           return v;
         return verifySimpleSigning(data, trusted, { now });
       },
