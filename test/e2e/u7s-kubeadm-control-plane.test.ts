@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import {
   chmod,
   copyFile,
+  cp,
   link,
   mkdir,
   mkdtemp,
@@ -19,6 +20,7 @@ import {
   readFile,
   rm,
   stat,
+  writeFile,
 } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -393,8 +395,25 @@ describe(
         .map((l) => (JSON.parse(l) as { spec: { parentPort: number; childPort: number } }).spec);
       assert.ok(specs.some((s) => s.parentPort === apiPort && s.childPort === 6443));
       assert.ok(specs.some((s) => s.childPort === 10250));
-      // inside, as the namespace's root (u7s-admin on the host): host root's binary shows with the overflow uid
-      const inside = await u7s(['enter', '--', rootlessctl, 'list-ports']);
+      // inside, as the namespace's root (u7s-admin on the host): host root's binary shows with the overflow uid.
+      // u7s-admin runs the shadow there, and the checkout may be out of its reach (a clone under /root, 0700, on a
+      // fresh machine): the shadow, the bundle of podsec-u7s and Node go to the root-owned work dir, laid out as a
+      // package installs them (the shadow finds podsec-u7s beside itself)
+      const shadowDir = path.join(work, 'shadow');
+      await mkdir(shadowDir, { mode: 0o755 });
+      await cp(path.join(repo, 'packages/podsec-k8s/bundle'), path.join(shadowDir, 'bundle'), {
+        recursive: true,
+      });
+      const node = path.join(shadowDir, 'node');
+      await link(process.execPath, node).catch(() => copyFile(process.execPath, node));
+      await writeFile(
+        path.join(shadowDir, 'podsec-u7s'),
+        `#!/bin/sh\nexec ${node} ${shadowDir}/bundle/podsec-u7s.cjs "$@"\n`,
+        { mode: 0o755 },
+      );
+      await copyFile(rootlessctl, path.join(shadowDir, 'rootlessctl'));
+      await chmod(path.join(shadowDir, 'rootlessctl'), 0o755);
+      const inside = await u7s(['enter', '--', path.join(shadowDir, 'rootlessctl'), 'list-ports']);
       assert.equal(inside.exitCode, 0, inside.stderr);
       assert.match(
         inside.stdout,
