@@ -6,6 +6,7 @@ import { ExternalCommandError, NotFoundError, UsageError } from '@podsec/core';
 import { waitUntil, type System } from '@podsec/core/system';
 import { U7S_RUN } from '../paths.ts';
 import { readU7sState, readU7sUser } from './namespace.ts';
+import { isLiveProcess } from './proc.ts';
 import {
   readStaticPods,
   startStaticPods,
@@ -33,7 +34,7 @@ export async function readStaticPodsStatus(sys: System): Promise<StaticPodsStatu
   } catch {
     return undefined;
   }
-  if (!Number.isInteger(s.pid) || !(await sys.hostFs.exists(`/proc/${s.pid}`))) return undefined;
+  if (!(await isLiveProcess(sys, s.pid))) return undefined;
   return s;
 }
 
@@ -136,15 +137,8 @@ export async function stopStaticPods(
   const pids = [s.pid, ...s.pods.flatMap((p) => (p.pid === undefined ? [] : [p.pid]))];
   const alive = async () => {
     const left: number[] = [];
-    for (const p of pids) {
-      const stat = await sys.hostFs.readTextIfExists(`/proc/${p}/stat`).catch(() => undefined);
-      // a zombie is gone for our purposes
-      if (
-        stat !== undefined &&
-        stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-      )
-        left.push(p);
-    }
+    // a zombie is gone for our purposes
+    for (const p of pids) if (await isLiveProcess(sys, p)) left.push(p);
     return left;
   };
   if (!(await waitUntil(async () => (await alive()).length === 0, { timeoutMs, intervalMs: 50 })))

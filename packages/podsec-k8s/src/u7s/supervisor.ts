@@ -6,6 +6,7 @@ import { ExternalCommandError, NotFoundError, PodsecError } from '@podsec/core';
 import { waitUntil, type System } from '@podsec/core/system';
 import type { UserNamespace } from '@podsec/core/userns';
 import { U7S_RUN } from '../paths.ts';
+import { isLiveProcess } from './proc.ts';
 import { readU7sUser, startU7sNamespace, type StartU7sOptions } from './namespace.ts';
 
 /** What the supervisor records while it runs. */
@@ -41,7 +42,7 @@ export async function readSupervisorStatus(sys: System): Promise<SupervisorStatu
   } catch {
     return undefined;
   }
-  if (!Number.isInteger(s.pid) || !(await sys.hostFs.exists(`/proc/${s.pid}`))) return undefined;
+  if (!(await isLiveProcess(sys, s.pid))) return undefined;
   return s;
 }
 
@@ -138,7 +139,7 @@ export async function stopSupervisor(
   const timeoutMs = o.timeoutMs ?? 30_000;
   const gone = await waitUntil(
     async () =>
-      !(status && (await sys.hostFs.exists(`/proc/${status.pid}`))) &&
+      !(status && (await isLiveProcess(sys, status.pid))) &&
       (await sys.daemons.userProcesses(user.uid)).length === 0,
     { timeoutMs, intervalMs: 50 },
   );
