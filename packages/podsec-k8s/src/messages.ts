@@ -95,6 +95,7 @@ export const u7sMessages = {
     'kubeadm.etcd.prompt':
       '{path} holds the etcd data of an earlier cluster. Clear the directory? [y/N] ',
     U7S_WRAP_UNKNOWN: 'no PATH shadow for "{tool}" (systemctl, rootlessctl)',
+    U7S_BAD_FLANNEL: 'invalid flannel {what} "{value}"',
     U7S_BAD_KUBELET_CONFIG: 'the kubelet configuration {path} cannot be patched: {why}',
     U7S_KUBE_DIR_HIDDEN:
       "{path} inside the namespace is not the host's (it did not exist when the namespace started): restart the namespace (podsec-u7s stop; podsec-u7s start)",
@@ -202,6 +203,7 @@ export const u7sMessages = {
     KUBEADM_BAD_KUBECONFIG: 'admin.conf не является kubeconfig с кластерами ({reason})',
     KUBEADM_FAILED: 'kubeadm {command} завершился с кодом {status}',
     U7S_WRAP_UNKNOWN: 'для "{tool}" нет обёртки в PATH (systemctl, rootlessctl)',
+    U7S_BAD_FLANNEL: 'недопустимый параметр flannel ({what}) "{value}"',
     U7S_BAD_KUBELET_CONFIG: 'конфигурацию kubelet {path} нельзя исправить: {why}',
     U7S_KUBE_DIR_HIDDEN:
       '{path} в пространстве имён не совпадает с каталогом хоста (его не было при запуске пространства имён): перезапустите его (podsec-u7s stop; podsec-u7s start)',

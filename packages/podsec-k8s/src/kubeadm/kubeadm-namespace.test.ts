@@ -93,6 +93,7 @@ describe(
         '/etc/podsec/u7s/kubeadm',
         '/etc/podsec/u7s/audit',
         '/etc/podsec/u7s/config',
+        '/etc/podsec/u7s/manifests',
         '/var/lib/podsec/u7s',
         dir,
       ])
@@ -261,6 +262,10 @@ describe(
       assert.match(yes.stderr, /removed \/var\/lib\/podsec\/u7s\/etcd\/member/);
       assert.match(yes.stderr, /kubeadm init .*failed with exit status 1/);
       await assert.rejects(stat(member), { code: 'ENOENT' });
+      // the init wrote the network add-on for kubectl, root's, outside the static-pod directory
+      const flannel = await stat('/etc/podsec/u7s/manifests/kube-flannel.yml');
+      assert.deepEqual([flannel.uid, flannel.mode & 0o777], [0, 0o644]);
+      await assert.rejects(stat('/etc/kubernetes/manifests/kube-flannel.yml'), { code: 'ENOENT' });
 
       // W-S5: the join configuration (bootstrap token, CA hash) is kept after a failed join and removed after a
       // successful one. The real kubeadm join cannot succeed on this machine: it waits for the kubelet's TLS

@@ -11,6 +11,7 @@ import { planNode, type U7sNode, type U7sRole } from '../u7s/node-config.ts';
 import { renderAuditPolicy } from './audit.ts';
 import { renderCrioConf } from './cri.ts';
 import { renderEnvFile } from './env-file.ts';
+import { FLANNEL_MANIFEST, planFlannelRepository, renderFlannelManifest } from './flannel.ts';
 import {
   checkConfiguredFlags,
   flagSet,
@@ -303,6 +304,17 @@ function planConfigured(
     ? `${imageRepository}/${facts.env['U7S_PAUSE_IMAGE']}`
     : `${imageRepository}/pause:3.10`;
   const controlPlaneNode = role !== '';
+  const flannel =
+    command === 'init' && !isPhase && node.cniPlugin === 'flannel'
+      ? renderFlannelManifest({
+          ...planFlannelRepository(imageRepository, facts.env['U7S_FLANNEL_REGISTRY'] || undefined),
+          ...(facts.env['U7S_FLANNEL_TAG'] ? { tag: facts.env['U7S_FLANNEL_TAG'] } : {}),
+          ...(facts.env['U7S_FLANNELCNIPLUGIN_TAG']
+            ? { cniPluginTag: facts.env['U7S_FLANNELCNIPLUGIN_TAG'] }
+            : {}),
+          podNetworkCidr: node.podNetworkCidr,
+        })
+      : undefined;
   const files: PlannedFile[] = [
     { path: configFile, content: config, mode: 0o640, uid: 0, gid, secret: command === 'join' },
     {
@@ -344,12 +356,24 @@ function planConfigured(
     ...(controlPlaneNode
       ? [{ path: AUDIT.policy, content: renderAuditPolicy(), mode: 0o644, uid: 0, gid: 0 }]
       : []),
+    // the network add-on of a new cluster, with its pod CIDR, for kubectl apply (never a static pod)
+    ...(flannel ? [{ path: FLANNEL_MANIFEST, content: flannel, mode: 0o644, uid: 0, gid: 0 }] : []),
   ];
   const dirs: PlannedDir[] = [
     { path: KUBE_DIR, mode: 0o755, uid, gid },
     { path: KUBEADM_STATE_DIR, mode: 0o750, uid: 0, gid },
     { path: `${ETC_U7S}/config`, mode: 0o755, uid: 0, gid: 0 },
     ...(controlPlaneNode ? [{ path: AUDIT.dir, mode: 0o755, uid: 0, gid: 0 }] : []),
+    ...(flannel
+      ? [
+          {
+            path: FLANNEL_MANIFEST.slice(0, FLANNEL_MANIFEST.lastIndexOf('/')),
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+          },
+        ]
+      : []),
   ];
   // a control plane gets admin.conf from kubeadm: init (or its kubeconfig phase) and a control-plane join
   const writesAdmin =
