@@ -481,7 +481,9 @@ exec "$@"`,
         return ms;
       };
       assert.equal((await inside('id -u')).stdout.trim(), '0');
-      const dead = (await execa('true')).pid!;
+      const gone = execa('true');
+      await gone;
+      const dead = gone.pid!;
       try {
         await asUser(['rm', '-f', '--', marker]);
         await down('marker missing');
