@@ -53,6 +53,10 @@ export async function removeTestUser(name: string): Promise<void> {
   }
   await new Promise((r) => setTimeout(r, 200));
   const home = (await execa('getent', ['passwd', name], { reject: false })).stdout.split(':')[5];
+  // home and runtime dir go while the uid is still this user's: after userdel, useradd in a parallel test may give
+  // the same uid to its user (u7s-admin), whose namespace state in /run/user/<uid> this would then remove
+  if (home && home.startsWith('/var/lib/')) await rm(home, { recursive: true, force: true });
+  await rm(`/run/user/${uid}`, { recursive: true, force: true });
   await execa('userdel', ['--', name], { reject: false });
   await execa('groupdel', ['--', name], { reject: false });
   for (const file of ['/etc/subuid', '/etc/subgid']) {
@@ -64,8 +68,6 @@ export async function removeTestUser(name: string): Promise<void> {
       .join('');
     if (kept !== text) await writeFile(file, kept);
   }
-  if (home && home.startsWith('/var/lib/')) await rm(home, { recursive: true, force: true });
-  await rm(`/run/user/${uid}`, { recursive: true, force: true });
 }
 
 /**
