@@ -22,7 +22,7 @@ const run = promisify(execFile);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // BENCH_BUNDLE_DIR: a copy of packages/podsec/bundle, so that a rebuild during a long run changes nothing
 const bundleDir = process.env.BENCH_BUNDLE_DIR ?? path.join(repo, 'packages/podsec/bundle');
-const bundle = (bin) => path.join(bundleDir, `${bin}.mjs`);
+const bundle = (bin) => path.join(bundleDir, `${bin}.cjs`);
 const quick = !['', '0', 'false', undefined].includes(process.env.BENCH_QUICK);
 const ROUNDS = Number(process.env.BENCH_RUNS || process.argv[2] || (quick ? 3 : 5));
 const BIG_MB = Number(process.argv[3] ?? (quick ? 20 : 100));

@@ -8,6 +8,7 @@ import { createTranslator, detectLanguage, type Catalog, type Language } from '.
 import { coreMessages } from '../messages.ts';
 import { escapeForTerminal } from '../util.ts';
 import { createStreamReporter } from '../system/reporter.ts';
+import { writeStderr, writeStdout } from '../system/stderr.ts';
 import type { createNodeSystem } from '../system/node-system.ts';
 import type { Reporter, System } from '../system/types.ts';
 
@@ -82,13 +83,15 @@ export function createCliSession(
   options: () => CommonOptions,
 ): CliSession {
   const env = inject.env ?? process.env;
-  const rawOut = inject.stdout ?? ((s: string) => void process.stdout.write(s));
+  // blocking writes to the descriptors, not process.stdout/stderr: creating those streams loads the stream
+  // machinery (and on a pipe node:net), a measurable part of a short command's start
+  const rawOut = inject.stdout ?? writeStdout;
   let wrote = false;
   const out = (s: string) => {
     wrote = true;
     rawOut(s);
   };
-  const err = inject.stderr ?? ((s: string) => void process.stderr.write(s));
+  const err = inject.stderr ?? writeStderr;
   const lang = detectLanguage(env);
   const translate = createTranslator(lang, ...(def.messages ? [def.messages] : []), coreMessages);
   const t = (key: string, params?: Readonly<Record<string, unknown>>) =>

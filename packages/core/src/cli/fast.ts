@@ -9,7 +9,6 @@ import { createCliSession, reportCliError, type CliContext, type CliIdentity } f
 import type { CommonOptions, RunCliOptions } from './context.ts';
 // loaded at once: a fast invocation always needs the System
 import { createNodeSystem } from '../system/node-system.ts';
-import { writeStderr, writeStdout } from '../system/stderr.ts';
 import { installSignalCleanup } from '../system/temp.ts';
 
 export type { CliContext, CommonOptions, RunCliOptions } from './context.ts';
@@ -47,11 +46,7 @@ export async function runFastCli(
   const invocation = def.parse(argv);
   if (invocation === undefined) return undefined;
   const o = invocation.options;
-  const session = createCliSession(
-    def,
-    { stdout: writeStdout, stderr: writeStderr, ...inject },
-    () => o,
-  );
+  const session = createCliSession(def, inject, () => o);
   const uninstallSignalCleanup = installSignalCleanup();
   try {
     await session.startSystem(o, createNodeSystem);
