@@ -438,6 +438,26 @@ describe('podsec-load-sign-oci', () => {
       assert.deepEqual(skopeoTargets(s), []);
     });
 
+    it('reports a bad key before a bad archive or a platform question, though both are read at once', async (t) => {
+      // the key loads while the archive is extracted: its failure still comes first, as when one followed the other
+      const s = await setup(t);
+      const notXz = path.join(s.work, 'x.tar.xz');
+      await writeFile(notXz, 'plain text');
+      const bad = await run(s, [notXz, 'amd64', 'someone@example.org']);
+      assert.equal(bad.code, 1, bad.stderr);
+      assert.match(bad.stderr, /has no user id someone@example\.org/);
+      const other = await s.archive(['p10/pause:3.9']);
+      const asked = await run(s, [other, 'amd64', 'someone@example.org'], {
+        isTTY: true,
+        stdin: 'y\n',
+      });
+      assert.equal(asked.code, 1, asked.stderr);
+      assert.match(asked.stderr, /has no user id someone@example\.org/);
+      assert.doesNotMatch(asked.stderr, /Continue \(y\/N\)\?/);
+      assert.deepEqual(await readdir(s.tmp), []);
+      assert.deepEqual(skopeoTargets(s), []);
+    });
+
     it('needs --passphrase-file for a protected key and then signs', async (t) => {
       const s = await setup(t, { key: (await protectedKeyPromise).privateKeyArmored });
       const archive = await s.archive(['c10f/pause:3.9']);

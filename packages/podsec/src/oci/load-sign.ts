@@ -10,15 +10,8 @@ import {
   NotFoundError,
   UsageError,
 } from '@podsec/core';
-import {
-  keyInfo,
-  passphraseFromBytes,
-  readPrivateKey,
-  readSignatures,
-  signSimpleSigning,
-  verifySimpleSigning,
-  writeSignature,
-} from '@podsec/core/trust';
+// the trust library (openpgp) is loaded on first use, while the archive is extracted: see loadSignOci
+type Trust = typeof import('@podsec/core/trust');
 import { lookasideFor } from '@podsec/core/config';
 import { checkSigstoreServer } from '../host/role.ts';
 import { readRegistriesD } from '../config-files/registries-d.ts';
@@ -163,7 +156,7 @@ async function loadRegistriesD(sys: System, home: string) {
 }
 
 /** The signing key, unlocked, and checked against the signer's e-mail. */
-async function loadKey(sys: System, o: LoadSignOptions, home: string) {
+async function loadKey(sys: System, o: LoadSignOptions, home: string, trust: Promise<Trust>) {
   const keyBytes =
     o.keyFile !== undefined
       ? await readSecretFile(sys, resolveHostPath(o.keyFile), { maxBytes: 1024 * 1024 }).catch(
@@ -199,8 +192,9 @@ async function loadKey(sys: System, o: LoadSignOptions, home: string) {
         );
       },
     );
-    passphrase = passphraseFromBytes(bytes);
+    passphrase = (await trust).passphraseFromBytes(bytes);
   }
+  const { keyInfo, readPrivateKey } = await trust;
   const key = await readPrivateKey(keyBytes, passphrase).catch((e: unknown) => {
     // the core error carries no details: give the CLI a message that names the option
     if (e instanceof UsageError && e.code === 'KEY_PASSPHRASE_REQUIRED') {
@@ -253,6 +247,11 @@ export async function loadSignOci(
     mark = now;
   };
   phase('start-up');
+  // openpgp takes tens of milliseconds to load: it loads and the key is unlocked while the archive is extracted
+  // (into a private temporary directory, which changes nothing), and a failure of the key is still reported
+  // before any other (see afterKey)
+  const trust: Promise<Trust> = import('@podsec/core/trust');
+  trust.catch(() => undefined);
   // 0: the platform (the original runs getPlatform first); unknown is only an error without a target
   let expected = o.platform;
   if (expected === undefined) {
@@ -304,9 +303,22 @@ export async function loadSignOci(
   // key, passphrase and signature store before any work
   const home = await homeOf(sys, user);
   phase('checks');
-  const signer = await loadKey(sys, o, home);
-  phase('signing key');
-  const registriesD = o.lookaside === undefined ? await loadRegistriesD(sys, home) : undefined;
+  const keyLoad = loadKey(sys, o, home, trust);
+  let keyFailed = false;
+  keyLoad.catch(() => {
+    keyFailed = true;
+  });
+  /** `step`'s result; when it fails, the key's own failure first: the order the checks had one after another. */
+  const afterKey = async <T>(step: () => Promise<T>): Promise<T> => {
+    try {
+      return await step();
+    } catch (e) {
+      await keyLoad;
+      throw e;
+    }
+  };
+  const registriesD =
+    o.lookaside === undefined ? await afterKey(() => loadRegistriesD(sys, home)) : undefined;
   const lookasideOf = (ref: string): string => {
     const url =
       o.lookaside ??
@@ -323,18 +335,22 @@ export async function loadSignOci(
   };
 
   const tmpParent = o.tmpDir ?? sys.env['TMPDIR'] ?? '/var/tmp';
-  const tmp = await host.makeTempDir(host.resolve(tmpParent), 'podsec-oci');
+  const tmp = await afterKey(() => host.makeTempDir(host.resolve(tmpParent), 'podsec-oci'));
   try {
     // 9-13: safe extraction; index.json is checked as soon as it is met (the first member of the archives
     // podsec-save-oci writes), so a bad index or a refused platform stops before the blobs are written
     const indexName = `${o.arch}/index.json`;
     let checked: { plan: LoadPlan; index: OciIndex } | undefined;
-    const checkIndex = async (bytes: Uint8Array) => {
+    // a bad key is reported before the archive is judged and before a platform question is asked; a good index
+    // does not wait for the key, so the extraction goes on while it loads
+    const checkIndex = (bytes: Uint8Array) => afterKey(() => judgeIndex(bytes));
+    const judgeIndex = async (bytes: Uint8Array) => {
       const text = new TextDecoder().decode(bytes);
       const refs = parseIndexRefs(text);
       const plan: LoadPlan = planLoadImages(refs, target, expected);
       // 12-13: platform mismatch: --yes, or a confirmation on a terminal
       if (plan.mismatch) {
+        await keyLoad;
         const ok =
           o.yes === true ||
           (o.confirm !== undefined && (await o.confirm(plan.archivePlatform, expected ?? '')));
@@ -359,11 +375,25 @@ export async function loadSignOci(
       }
       checked = { plan, index: JSON.parse(text) as OciIndex };
     };
-    const extracted = await extractArchive(host, archive, tmp, {
-      ...o.limits,
-      inspect: [{ name: indexName, maxSize: MAX_INDEX_SIZE, onMember: checkIndex }],
-    });
-    phase(`extract (${extracted.files} files, ${extracted.bytes} bytes)`);
+    // a key that fails stops the extraction at its next file
+    const extractHost: ArchiveHost = {
+      ...host,
+      createFile: async (file, mode) => {
+        if (keyFailed) await keyLoad;
+        return host.createFile(file, mode);
+      },
+    };
+    const extracted = await afterKey(() =>
+      extractArchive(extractHost, archive, tmp, {
+        ...o.limits,
+        inspect: [{ name: indexName, maxSize: MAX_INDEX_SIZE, onMember: checkIndex }],
+      }),
+    );
+    const signer = await keyLoad;
+    phase(
+      `signing key and extract (${extracted.files} files, ${extracted.bytes} bytes, at the same time)`,
+    );
+    const { readSignatures, signSimpleSigning, verifySimpleSigning, writeSignature } = await trust;
     const layout = `${tmp}/${o.arch}`;
     if ((await host.kind(layout)) !== 'dir') {
       throw new UsageError('OCI_ARCH_DIR_MISSING', `the archive has no ${o.arch}/ directory`, {
