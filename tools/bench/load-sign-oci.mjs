@@ -12,6 +12,7 @@
 // timings, and times the two steps of the reference.)
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,7 +23,11 @@ const run = promisify(execFile);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // BENCH_BUNDLE_DIR: a copy of packages/podsec/bundle, so that a rebuild during a long run changes nothing
 const bundleDir = process.env.BENCH_BUNDLE_DIR ?? path.join(repo, 'packages/podsec/bundle');
-const bundle = (bin) => path.join(bundleDir, `${bin}.cjs`);
+// the launcher bundle/<bin>.cjs, or bundle/<bin>.mjs of a build from before it existed (to compare with one)
+const bundle = (bin) => {
+  const cjs = path.join(bundleDir, `${bin}.cjs`);
+  return existsSync(cjs) ? cjs : path.join(bundleDir, `${bin}.mjs`);
+};
 const quick = !['', '0', 'false', undefined].includes(process.env.BENCH_QUICK);
 const ROUNDS = Number(process.env.BENCH_RUNS || process.argv[2] || (quick ? 3 : 5));
 const BIG_MB = Number(process.argv[3] ?? (quick ? 20 : 100));

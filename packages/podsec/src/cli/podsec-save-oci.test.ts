@@ -32,6 +32,24 @@ function fakeSkopeo(fail?: string): FakeRunner {
   });
 }
 
+/**
+ * A test's scratch directory (`out` below it, not yet made) and System: with a fake skopeo (failing for `fail`),
+ * or with `real` the real one.
+ */
+async function setup(
+  t: TestContext,
+  o: { fail?: string; env?: Record<string, string>; uid?: number; real?: boolean } = {},
+) {
+  const dir = await work(t);
+  const runner = fakeSkopeo(o.fail);
+  const system = await createTestSystem(t, {
+    ...(o.real ? {} : { proc: runner }),
+    ...(o.env ? { env: { PATH: process.env['PATH'], ...o.env } } : {}),
+    ...(o.uid !== undefined ? { uid: o.uid } : {}),
+  });
+  return { dir, out: path.join(dir, 'out'), runner, system };
+}
+
 const skopeoCalls = (r: FakeRunner) =>
   r.calls
     .filter((c) => c[0] === 'skopeo')
@@ -79,10 +97,7 @@ describe('planSaveOci', () => {
 
 describe('podsec-save-oci', () => {
   it('exits 1 for no arguments, one argument, no image and an existing dir, without side effects (12.6-1, 12.6-6)', async (t) => {
-    const dir = await work(t);
-    const runner = fakeSkopeo();
-    const system = await createTestSystem(t, { proc: runner });
-    const out = path.join(dir, 'out');
+    const { dir, out, runner, system } = await setup(t);
     assert.match(
       (await runProgram(cli, [], { system })).stderr,
       /Image archiving directory not specified/,
@@ -98,8 +113,7 @@ describe('podsec-save-oci', () => {
   });
 
   it('exits 2 for any unknown architecture in the list (12.6-2)', async (t) => {
-    const dir = await work(t);
-    const system = await createTestSystem(t, { proc: fakeSkopeo() });
+    const { dir, system } = await setup(t);
     assert.equal(
       (await runProgram(cli, [path.join(dir, 'o'), 'foo', 'c10f/pause:3.9'], { system })).code,
       2,
@@ -114,8 +128,7 @@ describe('podsec-save-oci', () => {
   });
 
   it('exits 1 when not run as root (docs/weaknesses.md#w5-root-checks)', async (t) => {
-    const dir = await work(t);
-    const system = await createTestSystem(t, { proc: fakeSkopeo(), uid: 1000 });
+    const { dir, system } = await setup(t, { uid: 1000 });
     assert.equal(
       (
         await runProgram(cli, [path.join(dir, 'o'), 'amd64', 'c10f/pause:3.9'], {
@@ -127,13 +140,9 @@ describe('podsec-save-oci', () => {
   });
 
   it('copies straight into an OCI layout and writes archives in architecture order (12.6-3, 12.6-4)', async (t) => {
-    const dir = await work(t);
-    const runner = fakeSkopeo();
-    const system = await createTestSystem(t, {
-      proc: runner,
-      env: { PATH: process.env['PATH'], U7S_ALTREGISTRY: 'registry.altlinux.org' },
+    const { dir, out, runner, system } = await setup(t, {
+      env: { U7S_ALTREGISTRY: 'registry.altlinux.org' },
     });
-    const out = path.join(dir, 'out');
     const r = await runProgram(
       cli,
       [out, 'all', 'docker://', 'c10f/pause:3.9', '--tmpdir', dir, '--xz-level', '0'],
@@ -162,13 +171,9 @@ describe('podsec-save-oci', () => {
   });
 
   it('--dry-run lists exactly the copies and archives the real run then makes, and creates nothing', async (t) => {
-    const dir = await work(t);
-    const runner = fakeSkopeo();
-    const system = await createTestSystem(t, {
-      proc: runner,
-      env: { PATH: process.env['PATH'], U7S_ALTREGISTRY: 'registry.altlinux.org' },
+    const { dir, out, runner, system } = await setup(t, {
+      env: { U7S_ALTREGISTRY: 'registry.altlinux.org' },
     });
-    const out = path.join(dir, 'out');
     const args = [out, 'all', 'docker://', 'c10f/pause:3.9', 'c10f/etcd:3.5.9', '--tmpdir', dir];
     const dry = await runProgram(cli, [...args, '--dry-run', '--json'], { system });
     assert.equal(dry.code, 0, dry.stderr);
@@ -199,10 +204,7 @@ describe('podsec-save-oci', () => {
   });
 
   it('stops at the first failed copy: non-zero exit, no archive for that arch (12.6-6)', async (t) => {
-    const dir = await work(t);
-    const runner = fakeSkopeo('c10f/etcd:3.5.9');
-    const system = await createTestSystem(t, { proc: runner });
-    const out = path.join(dir, 'out');
+    const { dir, out, runner, system } = await setup(t, { fail: 'c10f/etcd:3.5.9' });
     const r = await runProgram(
       cli,
       [out, 'amd64,arm64', 'c10f/pause:3.9', 'c10f/etcd:3.5.9', '--tmpdir', dir],
@@ -226,26 +228,16 @@ describe('podsec-save-oci', () => {
       await buildTinyImage(registry.host, 'c10f/etcd', '3.5.9');
     });
     after(() => registry.stop());
+    /** podsec-save-oci <out> amd64 <args...> from the test registry. */
+    const save = (s: Awaited<ReturnType<typeof setup>>, args: string[]) =>
+      runProgram(cli, [s.out, 'amd64', ...args, '--registry', registry.host, '--tmpdir', s.dir], {
+        system: s.system,
+      });
 
     it('writes amd64.tar.xz with only amd64/ entries including index.json and oci-layout (12.6-3)', async (t) => {
-      const dir = await work(t);
-      const system = await createTestSystem(t);
-      const out = path.join(dir, 'out');
-      const r = await runProgram(
-        cli,
-        [
-          out,
-          'amd64',
-          'c10f/pause:3.9',
-          'c10f/etcd:3.5.9',
-          '--registry',
-          registry.host,
-          '--tmpdir',
-          dir,
-          '--json',
-        ],
-        { system },
-      );
+      const s = await setup(t, { real: true });
+      const { out } = s;
+      const r = await save(s, ['c10f/pause:3.9', 'c10f/etcd:3.5.9', '--json']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(JSON.parse(r.stdout).archives[0].arch, 'amd64');
       const { stdout } = await execa('tar', ['-tJf', path.join(out, 'amd64.tar.xz')]);
@@ -269,33 +261,14 @@ describe('podsec-save-oci', () => {
     });
 
     it('fails with exit 3 for an image missing in the registry and leaves no archive', async (t) => {
-      const dir = await work(t);
-      const system = await createTestSystem(t);
-      const out = path.join(dir, 'out');
-      const r = await runProgram(
-        cli,
-        [
-          out,
-          'amd64',
-          '--transport',
-          'docker://',
-          'c10f/nothere:1',
-          '--registry',
-          registry.host,
-          '--tmpdir',
-          dir,
-        ],
-        { system },
-      );
+      const s = await setup(t, { real: true });
+      const { dir, out } = s;
+      const r = await save(s, ['--transport', 'docker://', 'c10f/nothere:1']);
       assert.equal(r.code, 3);
       assert.match(r.stderr, /c10f\/nothere:1/);
       assert.deepEqual(await readdir(dir), []);
       // the re-run is not blocked by what the failed run left
-      const again = await runProgram(
-        cli,
-        [out, 'amd64', 'c10f/pause:3.9', '--registry', registry.host, '--tmpdir', dir],
-        { system },
-      );
+      const again = await save(s, ['c10f/pause:3.9']);
       assert.equal(again.code, 0, again.stderr);
       assert.deepEqual(await readdir(out), ['amd64.tar.xz']);
     });
