@@ -11,7 +11,8 @@ import {
   UsageError,
 } from '@podsec/core';
 // the trust library (openpgp) is loaded on first use, while the archive is extracted: see loadSignOci
-type Trust = typeof import('@podsec/core/trust');
+import type * as TrustLibrary from '@podsec/core/trust';
+type Trust = typeof TrustLibrary;
 import { lookasideFor } from '@podsec/core/config';
 import { checkSigstoreServer } from '../host/role.ts';
 import { readRegistriesD } from '../config-files/registries-d.ts';
