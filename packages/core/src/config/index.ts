@@ -27,14 +27,20 @@ export {
   parseCanonicalReference,
   parseDockerReference,
 } from './reference.ts';
+// the YAML reader and writer of registries.d (formatRegistriesD, mergeRegistriesD, parseRegistriesDFile,
+// updateRegistriesDText) are in @podsec/core/config/registries-d: importing this index never loads the YAML library
 export {
-  formatRegistriesD,
   lookasideFor,
-  mergeRegistriesD,
-  parseRegistriesDFile,
-  updateRegistriesDText,
-} from './registries-d.ts';
-export type { MergedRegistriesD, RegistriesDConfig, RegistryNamespace } from './registries-d.ts';
+  mergeParsedRegistriesD,
+  parsePlainRegistriesDFile,
+  readRegistriesDTexts,
+} from './registries-d-plain.ts';
+export type {
+  LookasideOptions,
+  MergedRegistriesD,
+  RegistriesDConfig,
+  RegistryNamespace,
+} from './registries-d-plain.ts';
 export { ensureInsecureRegistry, parseRegistriesConf } from './registries-conf.ts';
 export type {
   EnsureInsecureResult,

@@ -5,35 +5,21 @@
 import { isMap, isScalar, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
 import { errorMessage, UsageError } from '../errors.ts';
-import { dockerScopeCandidates, isValidDockerScope, parseDockerReference } from './reference.ts';
-import type { DockerReference } from './reference.ts';
+import { isValidDockerScope } from './reference.ts';
 import { isRecord } from '../util.ts';
 
-/** Settings of one namespace (`default-docker` or a `docker` scope). */
-export interface RegistryNamespace {
-  readonly lookaside?: string;
-  readonly 'lookaside-staging'?: string;
-  /** Deprecated alias of `lookaside` (still needed by CRI-O of Kubernetes < 1.26). */
-  readonly sigstore?: string;
-  /** Deprecated alias of `lookaside-staging`. */
-  readonly 'sigstore-staging'?: string;
-  readonly 'use-sigstore-attachments'?: boolean;
-}
+import {
+  lookasideFor,
+  mergeParsedRegistriesD,
+  registriesDYamlFiles,
+  type LookasideOptions,
+  type MergedRegistriesD,
+  type RegistriesDConfig,
+  type RegistryNamespace,
+} from './registries-d-plain.ts';
 
-/** Contents of one registries.d file, or of a merged directory. */
-export interface RegistriesDConfig {
-  readonly defaultDocker?: RegistryNamespace;
-  /** scope -> settings, file order kept. */
-  readonly docker: Readonly<Record<string, RegistryNamespace>>;
-}
-
-/** A merged directory, with the file each section came from. */
-export interface MergedRegistriesD extends RegistriesDConfig {
-  readonly sources: {
-    readonly defaultDocker?: string;
-    readonly docker: Readonly<Record<string, string>>;
-  };
-}
+export { lookasideFor };
+export type { LookasideOptions, MergedRegistriesD, RegistriesDConfig, RegistryNamespace };
 
 const STRING_KEYS = ['lookaside', 'lookaside-staging', 'sigstore', 'sigstore-staging'] as const;
 const NAMESPACE_KEYS: readonly string[] = [...STRING_KEYS, 'use-sigstore-attachments'];
@@ -114,102 +100,12 @@ export function parseRegistriesDFile(name: string, text: string): RegistriesDCon
 export function mergeRegistriesD(
   files: readonly { readonly name: string; readonly text: string }[],
 ): MergedRegistriesD {
-  let defaultDocker: RegistryNamespace | undefined;
-  let defaultSource: string | undefined;
-  const docker: Record<string, RegistryNamespace> = {};
-  const sources: Record<string, string> = {};
-  const yamlFiles = files
-    .filter((f) => f.name.endsWith('.yaml'))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const file of yamlFiles) {
-    const config = parseRegistriesDFile(file.name, file.text);
-    if (config.defaultDocker !== undefined) {
-      if (defaultSource !== undefined) {
-        throw new UsageError(
-          'REGISTRIES_D_CONFLICT',
-          `"default-docker" defined both in ${defaultSource} and ${file.name}`,
-          {
-            details: { files: [defaultSource, file.name] },
-          },
-        );
-      }
-      defaultDocker = config.defaultDocker;
-      defaultSource = file.name;
-    }
-    for (const [scope, ns] of Object.entries(config.docker)) {
-      const previous = sources[scope];
-      if (previous !== undefined) {
-        throw new UsageError(
-          'REGISTRIES_D_CONFLICT',
-          `docker scope ${JSON.stringify(scope)} defined both in ${previous} and ${file.name}`,
-          {
-            details: { files: [previous, file.name], scope },
-          },
-        );
-      }
-      Object.defineProperty(docker, scope, {
-        value: ns,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-      Object.defineProperty(sources, scope, {
-        value: file.name,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
-  }
-  return {
-    ...(defaultDocker === undefined ? {} : { defaultDocker }),
-    docker,
-    sources: {
-      ...(defaultSource === undefined ? {} : { defaultDocker: defaultSource }),
-      docker: sources,
-    },
-  };
-}
-
-function topLevel(ns: RegistryNamespace | undefined, write: boolean): string | undefined {
-  if (ns === undefined) return undefined;
-  if (write) {
-    if (ns['lookaside-staging']) return ns['lookaside-staging'];
-    if (ns['sigstore-staging']) return ns['sigstore-staging'];
-  }
-  if (ns.lookaside) return ns.lookaside;
-  if (ns.sigstore) return ns.sigstore;
-  return undefined;
-}
-
-/** Options of {@link lookasideFor}. */
-export interface LookasideOptions {
-  /** Where signatures are written (staging keys first) rather than read. @default false */
-  readonly write?: boolean;
-}
-
-/**
- * Lookaside base URL for an image: the most specific `docker` scope by path components (full
- * reference, repository, namespaces, host, `*.domain`) that defines a usable URL, else `default-docker`.
- * `lookaside` is preferred over `sigstore`; for writing `lookaside-staging`, then `sigstore-staging`,
- * then the read keys. `undefined` when nothing is configured.
- * @throws UsageError `REFERENCE_INVALID`
- */
-export function lookasideFor(
-  config: RegistriesDConfig,
-  dockerReference: string | DockerReference,
-  options: LookasideOptions = {},
-): string | undefined {
-  const write = options.write ?? false;
-  const ref = (
-    typeof dockerReference === 'string' ? parseDockerReference(dockerReference) : dockerReference
-  ).withDefaultTag();
-  for (const scope of dockerScopeCandidates(ref)) {
-    if (!Object.hasOwn(config.docker, scope)) continue;
-    const url = topLevel(config.docker[scope], write);
-    if (url !== undefined) return url;
-  }
-  return topLevel(config.defaultDocker, write);
+  return mergeParsedRegistriesD(
+    registriesDYamlFiles(files).map((f) => ({
+      name: f.name,
+      config: parseRegistriesDFile(f.name, f.text),
+    })),
+  );
 }
 
 /** Format a configuration as a registries.d YAML file (`default-docker` first). */

@@ -68,13 +68,14 @@ export class HttpError extends PodsecError {}
  * node:http, node:net and node:tls, loaded on the first request: most runs of a binary make none, and loading them
  * (with the HTTP parser and TLS behind them) at start is a measurable part of a cold start.
  */
-async function transport() {
+async function transport(https: boolean) {
+  // node:tls (OpenSSL contexts: a measurable part of a cold start) only for an https URL
   const [http, net, tls] = await Promise.all([
     import('node:http'),
     import('node:net'),
-    import('node:tls'),
+    https ? import('node:tls') : undefined,
   ]);
-  return { http: http.default, net: net.default, tls: tls.default };
+  return { http: http.default, net: net.default, tls: tls?.default };
 }
 
 const DEFAULT_MAX = 4 * 1024 * 1024;
@@ -189,7 +190,7 @@ async function exchange(
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || (https ? 443 : 80));
   const connectHost = o.resolve && o.resolve.names.includes(host) ? o.resolve.ip : host;
-  const { http, net, tls } = await transport();
+  const { http, net, tls } = await transport(https);
 
   return new Promise<HttpResponse>((resolve, reject) => {
     let settled = false;
@@ -230,6 +231,10 @@ async function exchange(
         const s = (live.socket = net.connect({ host: connectHost, port }));
         s.once('connect', () => cb(null, s));
         s.once('error', (e) => done(e));
+        return undefined;
+      }
+      if (tls === undefined) {
+        done(new Error('node:tls is not loaded'));
         return undefined;
       }
       const s = tls.connect({
@@ -322,7 +327,7 @@ export function createHttpClient(hostFs?: FileSystem): HttpClient {
 
 /** A TCP port the kernel reports free right now on `ip` (for services started on loopback). */
 export async function findFreePort(ip = '127.0.0.1'): Promise<number> {
-  const { net } = await transport();
+  const { net } = await transport(false);
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { readPublicKeys } from '@podsec/core/trust';
-import { parsePolicy, parseRegistriesDFile } from '@podsec/core/config';
+import { parsePolicy } from '@podsec/core/config';
+import { parseRegistriesDFile } from '@podsec/core/config/registries-d';
 import { runProgram } from '@podsec/test-utils';
 import {
   FRESH_POLICY,

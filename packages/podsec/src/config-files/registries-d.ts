@@ -1,4 +1,4 @@
-import { mergeRegistriesD, type MergedRegistriesD } from '@podsec/core/config';
+import { readRegistriesDTexts, type MergedRegistriesD } from '@podsec/core/config';
 import type { System } from '@podsec/core/system';
 
 /**
@@ -18,7 +18,10 @@ export async function readRegistriesDFiles(
   return files;
 }
 
-/** A registries.d directory merged as containers/image merges it (a scope defined twice is an error). */
+/**
+ * A registries.d directory merged as containers/image merges it (a scope defined twice is an error); the YAML parser
+ * is loaded only for a file that is not in the plain form.
+ */
 export async function readRegistriesD(sys: System, dir: string): Promise<MergedRegistriesD> {
-  return mergeRegistriesD(await readRegistriesDFiles(sys, dir));
+  return readRegistriesDTexts(await readRegistriesDFiles(sys, dir));
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parsePolicy, parseRegistriesDFile, type Policy } from '@podsec/core/config';
+import { parsePolicy, type Policy } from '@podsec/core/config';
+import { parseRegistriesDFile } from '@podsec/core/config/registries-d';
 import {
   formatMakerRegistriesD,
   normalizeMakerArgs,

@@ -6,13 +6,13 @@
 import { isDeepStrictEqual } from 'node:util';
 import { UsageError } from '@podsec/core';
 import {
-  formatRegistriesD,
   isValidDockerScope,
   setDockerScope,
   type Policy,
   type PolicyRequirement,
   type SignedByRequirement,
 } from '@podsec/core/config';
+import { formatRegistriesD } from '@podsec/core/config/registries-d';
 import { validateName } from '@podsec/core/system';
 import {
   DEFAULT_IMAGE_MAKER,

@@ -12,9 +12,9 @@ import {
   ensureInsecureRegistry,
   formatPolicy,
   parsePolicy,
-  parseRegistriesDFile,
   type Policy,
 } from '@podsec/core/config';
+import { parseRegistriesDFile } from '@podsec/core/config/registries-d';
 import {
   applyChanges,
   validateChanges,

@@ -7,12 +7,12 @@ import { isRecord, UsageError, VerificationError } from '@podsec/core';
 import { readPublicKeys } from '@podsec/core/trust';
 import {
   formatPolicy,
-  formatRegistriesD,
   parsePolicy,
   parsePolicyValue,
   type Policy,
   type PolicyRequirement,
 } from '@podsec/core/config';
+import { formatRegistriesD } from '@podsec/core/config/registries-d';
 import { bindingsOf, parseHosts, planHostsBinding } from '../host/hosts.ts';
 import { LOOKASIDE_READ_URL, PODSEC_HOSTNAMES, SIGSTORE_KEYS } from '../paths.ts';
 
