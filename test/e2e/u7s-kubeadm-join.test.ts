@@ -4,18 +4,24 @@
 // its node-local preflight checks see the files of the first control-plane node, and the test names them. Each
 // join phase runs with our rendered JoinConfiguration, as far as kubeadm gets without a kubelet:
 //   preflight          discovery with the bootstrap token and the CA hash, and the cluster's kubeadm-config;
+//                      the same by file discovery (--discovery-file: a kubeconfig with the cluster CA), and a
+//                      file with another CA refused by kubeadm within the wrapper's --timeout;
 //   control-plane-prepare download-certs  the certificates of the kubeadm-certs Secret (--certificate-key);
-//   kubelet-start      the bootstrap kubeconfig and the kubelet's configuration from the cluster;
+//   kubelet-start      the bootstrap kubeconfig and the kubelet's configuration from the cluster, patched with
+//                      the wrapper's rootless kubelet settings;
 //   kubelet-wait-bootstrap  STOPS here: kubeadm polls the kubelet's healthz at 127.0.0.1:10248 and nothing serves
 //                      it. A recorder on that port inside the namespace shows the polls; the wrapper's --timeout
 //                      ends the wait (kubeadm's own is 4 min).
 // Needs `npm run build`, root, rootlesskit, slirp4netns, nsenter, setpriv, socat and the k8s-bin binaries.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  makeTestCert,
   requireCommands,
   startU7sControlPlane,
   U7S_BUNDLE,
@@ -43,6 +49,25 @@ const PREFLIGHT: Record<string, RegExp> = {
 const JOIN_ENV = { U7S_PLATFORM: 'c10f' };
 const join = (cp: U7sControlPlane, args: readonly string[]) =>
   cp.kubeadm(['join', 'phase', ...args], { env: JOIN_ENV });
+
+/** A discovery kubeconfig (the shape of kube-public/cluster-info's): the server and the CA to trust, no user. */
+const discoveryFile = (server: string, caPem: string) =>
+  [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '  - name: kubernetes',
+    '    cluster:',
+    `      server: ${server}`,
+    `      certificate-authority-data: ${Buffer.from(caPem).toString('base64')}`,
+    'contexts:',
+    '  - name: join',
+    '    context:',
+    '      cluster: kubernetes',
+    '      user: ""',
+    'current-context: join',
+    '',
+  ].join('\n');
 
 /** kubeadm's `[ERROR Name]: message` lines. */
 function preflightErrors(stderr: string): Map<string, string> {
@@ -138,6 +163,57 @@ describe(
       assert.match(String(bad.stderr), /none of the public keys|public key .* not pinned/i);
     });
 
+    it('join phase preflight --discovery-file: the cluster CA in a kubeconfig discovers the cluster, another CA is refused', async (t) => {
+      if (!cp || !joinFlags.length) return t.skip('no control plane');
+      const dir = await mkdtemp(path.join(tmpdir(), 'u7s-discovery-'));
+      t.after(() => rm(dir, { recursive: true, force: true }));
+      const good = path.join(dir, 'discovery.conf');
+      await writeFile(good, discoveryFile(`https://${cp.extIP}:6443`, cp.caPem));
+      const other = await makeTestCert(dir, 'other-ca');
+      const wrong = path.join(dir, 'wrong-ca.conf');
+      await writeFile(wrong, discoveryFile(`https://${cp.extIP}:6443`, other.cert));
+      // the endpoint comes from the file; --token is the TLS bootstrap token (as kubeadm takes it)
+      const token = joinFlags[joinFlags.indexOf('--token') + 1]!;
+      const fileFlags = [
+        '--discovery-file',
+        good,
+        '--token',
+        token,
+        '--apiserver-advertise-address',
+        cp.extIP,
+        '--node-name',
+        'u7s-node1',
+        '--ignore-preflight-errors',
+        Object.keys(PREFLIGHT).join(','),
+      ];
+      const ok = await join(cp, ['preflight', ...fileFlags]);
+      assert.equal(ok.exitCode, 0, String(ok.stderr));
+      assert.match(
+        String(ok.stdout),
+        /\[preflight\] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"/,
+      );
+      // kubeadm read the wrapper's root-owned copy (the namespace sees /etc/podsec), which a join phase keeps
+      const copy = await stat('/etc/podsec/u7s/kubeadm/discovery.conf');
+      assert.deepEqual([copy.uid, copy.gid, copy.mode & 0o777], [0, cp.uid, 0o640]);
+
+      // another CA: kubeadm cannot verify the API server and gives up after its discovery timeout, which the
+      // wrapper ends 10 s before its own --timeout (kubeadm's default would be 5 min)
+      const started = Date.now();
+      const bad = await join(cp, [
+        'preflight',
+        ...fileFlags.map((f) => (f === good ? wrong : f)),
+        '--timeout',
+        '20',
+      ]);
+      const ms = Date.now() - started;
+      t.diagnostic(`wrong CA refused after ${ms} ms`);
+      assert.equal(bad.exitCode, 1, String(bad.stderr));
+      assert.match(String(bad.stderr), /couldn't validate the identity of the API Server/);
+      assert.match(String(bad.stderr), /x509: certificate signed by unknown authority/);
+      assert.match(String(bad.stderr), /kubeadm join phase preflight failed with exit status 1/);
+      assert.ok(ms < 20_000, `${ms} ms`);
+    });
+
     it('join phase control-plane-prepare download-certs: the kubeadm-certs Secret, decrypted with the certificate key', async (t) => {
       if (!cp || !joinFlags.length) return t.skip('no control plane');
       const cpFlags = [...joinFlags, '--control-plane', '--certificate-key', CERT_KEY];
@@ -160,6 +236,11 @@ describe(
       const r = await join(cp, ['kubelet-start', ...joinFlags]);
       assert.equal(r.exitCode, 0, String(r.stderr));
       assert.match(String(r.stdout), /\[kubelet-start\] Starting the kubelet/);
+      // the rootless kubelet settings: the wrapper's patch on the cluster's kubelet configuration
+      assert.match(
+        String(r.stdout),
+        /\[patches\] Applied patch of type "application\/merge-patch\+json" to target "kubeletconfiguration"/,
+      );
       const boot = await cp.u7s(['enter', '--', 'cat', '/etc/kubernetes/bootstrap-kubelet.conf']);
       assert.match(String(boot.stdout), /token: [a-z0-9]{6}\.[a-z0-9]{16}/);
       // /var/lib/kubelet inside is u7s-admin's directory on the host
@@ -201,6 +282,11 @@ describe(
         assert.match(
           String(wait.stderr),
           /kubelet-wait-bootstrap did not finish within 15 s and was stopped/,
+        );
+        // what kubeadm printed until it was stopped is kept: where it waited
+        assert.match(
+          String(wait.stdout),
+          /Waiting for a healthy kubelet at http:\/\/127\.0\.0\.1:10248\/healthz/,
         );
         const seen = await readFile(`${DATA}/_var_log/kubelet-healthz-probe`, 'utf8');
         const polls = seen.split('\n').filter((l) => l.startsWith('GET /healthz HTTP/1.1'));

@@ -92,6 +92,9 @@ export const u7sMessages = {
     KUBEADM_ETCD_MEMBER_EXISTS:
       '{path} exists (the etcd data of an earlier cluster): give --yes to remove it',
     KUBEADM_ETCD_MEMBER_KEPT: '{path} kept: nothing was changed',
+    KUBEADM_BAD_DISCOVERY_FILE: 'the discovery file {source} is refused: {reason}',
+    KUBEADM_BAD_DISCOVERY:
+      'file discovery takes no discovery token, CA hash or unsafe-skip-ca-verification',
     'kubeadm.etcd.prompt':
       '{path} holds the etcd data of an earlier cluster. Clear the directory? [y/N] ',
     U7S_WRAP_UNKNOWN: 'no PATH shadow for "{tool}" (systemctl, rootlessctl)',
@@ -197,6 +200,9 @@ export const u7sMessages = {
     KUBEADM_ETCD_MEMBER_EXISTS:
       '{path} существует (данные etcd прежнего кластера): укажите --yes, чтобы удалить его',
     KUBEADM_ETCD_MEMBER_KEPT: '{path} сохранён: ничего не изменено',
+    KUBEADM_BAD_DISCOVERY_FILE: 'файл обнаружения {source} отклонён: {reason}',
+    KUBEADM_BAD_DISCOVERY:
+      'обнаружение по файлу не принимает токен обнаружения, хеш CA и unsafe-skip-ca-verification',
     'kubeadm.etcd.prompt':
       '{path} содержит данные etcd прежнего кластера. Очистить каталог? [y/N] ',
     KUBEADM_NO_ADMIN_CONF: '{path} не создан: конфигурационный файл администратора отсутствует',

@@ -8,7 +8,10 @@ import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { requireCommand, runInPty, snapshotTree } from '@podsec/test-utils';
+import { createServer } from 'node:https';
+import { symlink } from 'node:fs/promises';
+import { makeTestCert, requireCommand, runInPty, snapshotTree } from '@podsec/test-utils';
+import { discoveryKubeconfig } from '../test-helpers/discovery-fixture.ts';
 
 const main = fileURLToPath(new URL('../test-helpers/podsec-u7s-kubeadm-main.ts', import.meta.url));
 const isRoot = process.geteuid?.() === 0;
@@ -44,6 +47,9 @@ async function setup(t: TestContext) {
     });
   return { kubeadm, root, run, dir };
 }
+
+const filesOf = async (root: string) =>
+  (await execa('find', [root, '-type', 'f'])).stdout.split('\n').sort();
 
 describe('podsec-u7s-kubeadm', { skip: !isRoot && 'needs root' }, () => {
   it('--dry-run prints the rendered files and the exact kubeadm argv, and changes nothing', async (t) => {
@@ -91,7 +97,10 @@ describe('podsec-u7s-kubeadm', { skip: !isRoot && 'needs root' }, () => {
     for (const [args, re] of [
       [['init', '--frobnicate'], /unknown flag --frobnicate/],
       [['init', '--config', '/x.yaml'], /flag --config is refused/],
-      [['join', '192.0.2.1:6443', '--discovery-file', '/x'], /flag --discovery-file is refused/],
+      [
+        ['join', '192.0.2.1:6443', '--discovery-file', 'https://h/x'],
+        /flag --discovery-file is refused: it and 192\.0\.2\.1:6443 exclude each other/,
+      ],
       [
         ['init', '--pod-network-cidr', '300.1.1.1/16'],
         /invalid pod network CIDR "300\.1\.1\.1\/16"/,
@@ -121,6 +130,63 @@ describe('podsec-u7s-kubeadm', { skip: !isRoot && 'needs root' }, () => {
     }
     const ru = await s.run(['init', '--frobnicate'], { LANG: 'ru_RU.UTF-8' });
     assert.match(ru.stderr, /неизвестный флаг --frobnicate/);
+  });
+
+  it('--discovery-file: read bounded, checked, planned as a root-owned copy; links of others and bad URLs refused', async (t) => {
+    const s = await setup(t);
+    if (!s) return;
+    const file = path.join(s.dir, 'discovery.conf');
+    await writeFile(file, discoveryKubeconfig());
+    const join = ['join', '--token', 'abcdef.0123456789abcdef', '--apiserver-advertise-address'];
+    const args = [...join, '192.0.2.10', '--discovery-file'];
+    const dry = await s.run([...args, file, '--dry-run', '--json']);
+    assert.equal(dry.exitCode, 0, dry.stderr);
+    const plan = (
+      JSON.parse(dry.stdout) as {
+        plan: { endpoint: string; files: { path: string; content: string; mode: string }[] };
+      }
+    ).plan;
+    assert.equal(plan.endpoint, '192.0.2.1:6443');
+    const copy = plan.files.find((f) => f.path === '/etc/podsec/u7s/kubeadm/discovery.conf')!;
+    assert.deepEqual([copy.content, copy.mode], [discoveryKubeconfig(), '640']);
+    assert.match(
+      plan.files[0]!.content,
+      /kubeConfigPath: \/etc\/podsec\/u7s\/kubeadm\/discovery\.conf/,
+    );
+    // nothing written under the root
+    assert.deepEqual(await filesOf(s.root), [
+      path.join(s.root, 'etc/group'),
+      path.join(s.root, 'etc/passwd'),
+    ]);
+    // the same file through a link in a directory every user can write (/tmp): refused, not followed
+    const link = path.join(tmpdir(), `kgaps-discovery-${process.pid}.conf`);
+    await symlink(file, link);
+    t.after(() => rm(link, { force: true }));
+    const bad: [string, RegExp][] = [
+      [link, /refused: a symbolic link in a directory another user can write/],
+      [path.join(s.dir, 'missing.conf'), /refused: no such file/],
+      ['http://192.0.2.1/discovery.conf', /a URL must be https/],
+    ];
+    // an https server whose certificate the host's CA bundle does not trust (kubeadm verifies the same way)
+    const cert = await makeTestCert(s.dir, 'tls');
+    const server = createServer({ key: cert.key, cert: cert.cert }, (_q, res) =>
+      res.end(discoveryKubeconfig()),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => server.close());
+    const port = (server.address() as { port: number }).port;
+    bad.push([`https://127.0.0.1:${port}/discovery.conf?key=secret`, /self-signed certificate/]);
+    for (const [value, re] of bad) {
+      const r = await s.run([...args, value, '--dry-run']);
+      assert.equal(r.exitCode, 1, `${value}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /the discovery file .* is refused: /);
+      assert.match(r.stderr, re);
+      // a query of the URL (it may carry a secret) is not shown
+      assert.doesNotMatch(r.stderr, /secret/);
+    }
+    const ru = await s.run([...args, link, '--dry-run'], { LANG: 'ru_RU.UTF-8' });
+    assert.match(ru.stderr, /файл обнаружения .* отклонён/);
   });
 
   it('refuses a kubeadm binary that anyone but root can change (exit 4), runs version on the host', async (t) => {
@@ -172,8 +238,7 @@ describe('podsec-u7s-kubeadm', { skip: !isRoot && 'needs root' }, () => {
     await writeFile(path.join(member, 'snap/db'), 'etcd data');
     return member;
   }
-  const files = async (root: string) =>
-    (await execa('find', [root, '-type', 'f'])).stdout.split('\n').sort();
+  const files = filesOf;
 
   it('refuses init over an existing etcd member directory without --yes when nobody can be asked (exit 1, kept)', async (t) => {
     const s = await setup(t);

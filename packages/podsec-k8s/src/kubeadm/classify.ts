@@ -89,8 +89,38 @@ export function precheckKubeadmArgv(argv: readonly string[]): void {
   if (!(KUBEADM_COMMANDS as readonly string[]).includes(cmd))
     usage('KUBEADM_UNKNOWN_COMMAND', `unknown kubeadm command "${cmd}"`, { command: cmd });
   timeoutOf(p);
-  if (isConfiguredArgv(argv)) checkConfiguredFlags(p, cmd as ConfiguredCommand);
-  else checkPassThroughFlags(p);
+  if (isConfiguredArgv(argv)) {
+    checkConfiguredFlags(p, cmd as ConfiguredCommand);
+    if (cmd === 'join') checkDiscoveryFlags(p);
+  } else checkPassThroughFlags(p);
+}
+
+/** `host:port` of a join's endpoint positional. */
+export const ENDPOINT_RE = /^([a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
+
+/**
+ * Pure: `--discovery-file` excludes token discovery (kubeadm: "bootstrapToken and file cannot both be set"):
+ * refused, before the file is read, with an endpoint positional or a discovery-token flag. Throws
+ * `KUBEADM_FLAG_REFUSED`.
+ */
+export function checkDiscoveryFlags(p: ParsedKubeadmArgv): void {
+  if (flagValue(p, 'discovery-file') === undefined) return;
+  const clash =
+    p.words.slice(1).find((w) => ENDPOINT_RE.test(w)) ??
+    [
+      'discovery-token',
+      'discovery-token-ca-cert-hash',
+      'discovery-token-unsafe-skip-ca-verification',
+    ]
+      .filter((n) => flagValue(p, n) !== undefined)
+      .map((n) => `--${n}`)[0];
+  if (clash) {
+    const reason = `it and ${clash} exclude each other (file or token discovery)`;
+    usage('KUBEADM_FLAG_REFUSED', `flag --discovery-file is refused: ${reason}`, {
+      flag: '--discovery-file',
+      reason,
+    });
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 /** One `podsec-u7s-kubeadm` invocation: facts, plan, dry-run or run, output. Loaded lazily by the CLI. */
-import { PodsecError } from '@podsec/core';
+import { PodsecError, resolveHostPath } from '@podsec/core';
 import type { System } from '@podsec/core/system';
 import { checkTrustedBinary, planKubeadmPath } from './binary.ts';
 import {
@@ -8,7 +8,7 @@ import {
   planHostArgv,
   precheckKubeadmArgv,
 } from './classify.ts';
-import { flagSet, parseKubeadmArgv } from './flags.ts';
+import { flagSet, flagValue, parseKubeadmArgv } from './flags.ts';
 import type { KubeadmPlan } from './plan.ts';
 import type { KubeadmRunResult } from './run.ts';
 
@@ -51,6 +51,49 @@ async function decideEtcdMember(
   throw new PodsecError('KUBEADM_ETCD_MEMBER_KEPT', `${path} kept: nothing was changed`, {
     details,
   });
+}
+
+/**
+ * Reads the discovery kubeconfig of `--discovery-file`, bounded: a file through the host file system's no-follow
+ * walk (a link in a directory another user can write is refused), an https URL verified against the host's CA
+ * bundle, as kubeadm would fetch it. Throws `KUBEADM_BAD_DISCOVERY_FILE`.
+ */
+async function readDiscoveryFile(
+  sys: System,
+  value: string,
+): Promise<{ source: string; content: string }> {
+  const d = await import('./discovery.ts');
+  const reason = (e: unknown) => {
+    if (!(e instanceof PodsecError)) throw e;
+    // the HTTP client's reason alone: its message names the whole URL, query included
+    const why = e.details?.['reason'];
+    return typeof why === 'string' ? why : e.message;
+  };
+  if (d.isDiscoveryUrl(value)) {
+    const url = d.checkDiscoveryUrl(value);
+    // a query may carry a secret: messages name the origin and path only
+    const source = `${url.origin}${url.pathname}`;
+    let caFile: string | undefined;
+    for (const f of d.HOST_CA_BUNDLES)
+      if ((await sys.hostFs.stat(f).catch(() => undefined))?.kind === 'file') {
+        caFile = f;
+        break;
+      }
+    const r = await sys.http
+      .request(url, {
+        maxBytes: d.DISCOVERY_MAX_BYTES,
+        timeoutMs: 30_000,
+        ...(caFile ? { caFile } : {}),
+      })
+      .catch((e: unknown) => d.discoveryRefused(source, reason(e)));
+    if (r.status !== 200) d.discoveryRefused(source, `the server answered ${r.status}`);
+    return { source, content: r.text() };
+  }
+  const file = resolveHostPath(value);
+  const content = await sys.hostFs
+    .readText(file, { maxBytes: d.DISCOVERY_MAX_BYTES })
+    .catch((e: unknown) => d.discoveryRefused(file, reason(e)));
+  return { source: file, content };
 }
 
 /** Pure: the plan as data for `--dry-run --json` and as the `plan` of a run's JSON. */
@@ -158,12 +201,15 @@ export async function executeKubeadm(
     const version = needsKubeadmVersion(argv, sys.env)
       ? await readKubeadmVersion(sys, kubeadm)
       : undefined;
+    const discoveryArg = cmd === 'join' ? flagValue(parsed, 'discovery-file') : undefined;
+    const discoveryFile =
+      discoveryArg === undefined ? undefined : await readDiscoveryFile(sys, discoveryArg);
     const facts = await readKubeadmFacts(sys, {
       user: user!,
       libexec: o.libexec,
       ...(version ? { kubeadmVersion: version } : {}),
     });
-    plan = planKubeadm(argv, facts);
+    plan = planKubeadm(argv, { ...facts, ...(discoveryFile ? { discoveryFile } : {}) });
   } else plan = planKubeadm(argv, undefined);
 
   if (dryRun) {
@@ -189,6 +235,11 @@ export async function executeKubeadm(
     user: user!,
     kubeadm,
     ...(removeEtcdMember ? { removeEtcdMember } : {}),
+  }).catch((e: unknown) => {
+    // a timeout keeps kubeadm's output so far (with --json it is the error's details.stdout)
+    const out = e instanceof PodsecError && e.code === 'KUBEADM_TIMEOUT' && e.details?.['stdout'];
+    if (typeof out === 'string' && !json) o.out(out);
+    throw e;
   });
   if (json) o.out(`${JSON.stringify({ plan: describePlan(plan, kubeadm), ...r }, null, 2)}\n`);
   else {

@@ -140,16 +140,17 @@ export const KUBEADM_FLAGS: readonly FlagSpec[] = [
     'discovery.bootstrapToken.unsafeSkipCAVerification',
   ),
   cfg('tls-bootstrap-token', true, join, 'discovery.tlsBootstrapToken'),
+  cfg(
+    'discovery-file',
+    true,
+    join,
+    'discovery.file: a kubeconfig with the cluster CA (file or https URL, read and checked here, given to kubeadm as a root-owned copy)',
+  ),
   // refused
   refuse(
     'config',
     true,
     'the wrapper renders the configuration a rootless node needs: use the flags, or --patches for more',
-  ),
-  refuse(
-    'discovery-file',
-    true,
-    'file-based discovery is not supported: use --token and --discovery-token-ca-cert-hash',
   ),
   refuse('add-dir-header', false, REMOVED_KLOG),
   refuse('alsologtostderr', false, REMOVED_KLOG),

@@ -9,6 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import { requireCommand } from '@podsec/test-utils';
 import { KUBEADM_FLAGS, parseKubeadmArgv, passThroughArgv } from './flags.ts';
 import { parseEnvFile } from './env-file.ts';
+import { discoveryKubeconfig } from '../test-helpers/discovery-fixture.ts';
 import {
   planKubeadm,
   precheckKubeadmArgv,
@@ -34,6 +35,12 @@ const facts: KubeadmFacts = {
   libexec: '/usr/libexec/podsec/u7s/bin',
 };
 const JOIN = ['join', '192.0.2.1:6443', '--token', TOKEN, '--discovery-token-ca-cert-hash', HASH];
+/** A join by file discovery, the discovery kubeconfig as the wrapper read it. */
+const FILE_JOIN = ['join', '--discovery-file', '/srv/discovery.conf', '--token', TOKEN];
+const fileFacts = (content = discoveryKubeconfig()): KubeadmFacts => ({
+  ...facts,
+  discoveryFile: { source: '/srv/discovery.conf', content },
+});
 
 function configured(argv: string[], f: KubeadmFacts = facts): ConfiguredPlan {
   const p = planKubeadm(argv, f);
@@ -257,6 +264,17 @@ const WALK: Record<string, { argv: string[]; check: (p: ConfiguredPlan) => void 
         true,
       ),
   },
+  'discovery-file': {
+    argv: FILE_JOIN,
+    check: (p) => {
+      const d = byKind(p, 'JoinConfiguration')['discovery'];
+      assert.deepEqual(d, {
+        file: { kubeConfigPath: '/etc/podsec/u7s/kubeadm/discovery.conf' },
+        tlsBootstrapToken: TOKEN,
+      });
+      assert.ok(!p.argv.some((a) => a.includes('/srv/discovery.conf')));
+    },
+  },
   'tls-bootstrap-token': {
     argv: [...JOIN, '--tls-bootstrap-token', 'zyxwvu.0123456789zyxwvu'],
     check: (p) =>
@@ -289,7 +307,7 @@ describe('the flag table of podsec-u7s-kubeadm', () => {
       }
       const row = WALK[spec.name];
       assert.ok(row, `no walk for --${spec.name}`);
-      const p = configured(row.argv);
+      const p = configured(row.argv, spec.name === 'discovery-file' ? fileFacts() : facts);
       row.check(p);
       // config flags never reach kubeadm itself: it refuses most of them next to --config
       if (spec.treatment === 'config')
@@ -389,10 +407,24 @@ describe('planKubeadm', () => {
     assert.equal(w.adminKubeconfig, undefined);
     assert.ok(!w.files.some((f) => f.path.endsWith('policy.yaml')));
     assert.doesNotMatch(w.files[1]!.content, /abcdef|sha256/);
+    // kubeadm join ignores (and warns about) other documents: the kubelet settings are the wrapper's patch
     assert.deepEqual(
       docs(w).map((d) => d['kind']),
-      ['JoinConfiguration', 'KubeletConfiguration'],
+      ['JoinConfiguration'],
     );
+    assert.deepEqual(byKind(w, 'JoinConfiguration')['patches'], {
+      directory: '/etc/podsec/u7s/kubeadm/patches',
+    });
+    const patch = w.files.find(
+      (f) => f.path === '/etc/podsec/u7s/kubeadm/patches/kubeletconfiguration+merge.yaml',
+    )!;
+    assert.deepEqual([patch.mode, patch.uid, patch.gid], [0o640, 0, 990]);
+    assert.match(patch.content, /cgroupDriver: cgroupfs/);
+    assert.match(patch.content, /KubeletInUserNamespace: true/);
+    assert.throws(() => planKubeadm([...JOIN, '--patches', '/p'], facts), {
+      code: 'KUBEADM_FLAG_REFUSED',
+      message: /--patches is refused for join/,
+    });
     const cp = configured([...JOIN, '--control-plane', '--certificate-key', KEY]);
     assert.equal(cp.role, 'master');
     assert.ok(cp.files.some((f) => f.path === '/etc/kubernetes/audit/policy.yaml'));
@@ -402,6 +434,31 @@ describe('planKubeadm', () => {
     assert.throws(() => planKubeadm(['join', '--token', TOKEN], facts), {
       code: 'KUBEADM_NO_ENDPOINT',
     });
+  });
+
+  it('file discovery: the checked kubeconfig copied root-owned for the namespace, its server the endpoint', () => {
+    const p = configured(FILE_JOIN, fileFacts());
+    assert.equal(p.endpoint, '192.0.2.1:6443');
+    const copy = p.files.find((f) => f.path === '/etc/podsec/u7s/kubeadm/discovery.conf')!;
+    assert.deepEqual([copy.mode, copy.uid, copy.gid, copy.secret], [0o640, 0, 990, true]);
+    assert.equal(copy.content, discoveryKubeconfig());
+    // the wrapper's --timeout bounds kubeadm's discovery wait too (it ends 10 s before, with kubeadm's error)
+    const short = configured([...FILE_JOIN, '--timeout', '25'], fileFacts());
+    assert.deepEqual(byKind(short, 'JoinConfiguration')['timeouts'], { discovery: '15s' });
+    assert.deepEqual(byKind(p, 'JoinConfiguration')['timeouts'], { discovery: '300s' });
+    // credentials in the file: no TLS bootstrap token needed
+    const withToken = configured(
+      ['join', '--discovery-file', '/srv/discovery.conf'],
+      fileFacts(discoveryKubeconfig({ user: { token: TOKEN } })),
+    );
+    assert.equal(byKind(withToken, 'JoinConfiguration')['discovery'].tlsBootstrapToken, undefined);
+    for (const [argv, f, re] of [
+      [['join', '--discovery-file', '/srv/discovery.conf'], fileFacts(), /carries no credentials/],
+      [[...FILE_JOIN, '192.0.2.1:6443'], fileFacts(), /exclude each other/],
+      [[...FILE_JOIN, '--discovery-token-ca-cert-hash', HASH], fileFacts(), /exclude each other/],
+      [FILE_JOIN, fileFacts('kind: Pod\n'), /kind is Pod/],
+    ] as [string[], KubeadmFacts, RegExp][])
+      assert.throws(() => planKubeadm(argv, f), re);
   });
 
   it('refuses pod or service networks that overlap a host network, naming the interface', () => {
@@ -502,6 +559,8 @@ describe('planned configurations and the real kubeadm', () => {
       'init-phase-certs': ['init', 'phase', 'certs', 'all'],
       join: JOIN,
       'join-control-plane': [...JOIN, '--control-plane', '--certificate-key', KEY],
+      'join-file': FILE_JOIN,
+      'join-file-control-plane': [...FILE_JOIN, '--control-plane', '--certificate-key', KEY],
       'join-unsafe': [
         'join',
         '192.0.2.1:6443',
@@ -512,9 +571,19 @@ describe('planned configurations and the real kubeadm', () => {
         'zyxwvu.0123456789zyxwvu',
       ],
     };
+    const discovery = path.join(dir, 'discovery.conf');
+    await writeFile(discovery, discoveryKubeconfig());
     for (const [name, argv] of Object.entries(cases)) {
-      const r = await validate(name, configured(argv).files[0]!.content);
+      const p = configured(
+        argv,
+        argv === FILE_JOIN || name === 'join-file-control-plane' ? fileFacts() : facts,
+      );
+      // kubeadm validate checks that the discovery file exists: the copy's path, here in the temp dir
+      const text = p.files[0]!.content.replace('/etc/podsec/u7s/kubeadm/discovery.conf', discovery);
+      const r = await validate(name, text);
       assert.equal(r.exitCode, 0, `${name}: ${r.stderr}`);
+      // and without a warning: no document kubeadm ignores
+      assert.doesNotMatch(r.stderr, /WARNING|Ignored/, `${name}: ${r.stderr}`);
     }
     const broken = configured(['init']).files[0]!.content.replace(
       'serviceSubnet: 10.96.0.0/12',

@@ -4,7 +4,7 @@
  * `--dry-run` prints exactly this plan; the executor only carries it out.
  */
 import { InternalError } from '@podsec/core';
-import { planHostArgv, precheckKubeadmArgv, timeoutOf, usage } from './classify.ts';
+import { ENDPOINT_RE, planHostArgv, precheckKubeadmArgv, timeoutOf, usage } from './classify.ts';
 import { ETC_U7S, U7S_VARLIB } from '../paths.ts';
 import { checkNetOverlap, parseCidr, type HostAddress } from '../u7s/net.ts';
 import { planNode, type U7sNode, type U7sRole } from '../u7s/node-config.ts';
@@ -23,7 +23,14 @@ import {
   type ParsedKubeadmArgv,
 } from './flags.ts';
 import { planImageRepository } from './registry.ts';
-import { AUDIT, renderKubeadmConfig, type KubeadmConfigKind } from './render.ts';
+import { checkDiscoveryKubeconfig, discoveryRefused } from './discovery.ts';
+import {
+  AUDIT,
+  KUBELET_PATCH_FILE,
+  renderKubeadmConfig,
+  renderKubeletPatch,
+  type KubeadmConfigKind,
+} from './render.ts';
 
 /** What the executor needs to know about the host (read by `readKubeadmFacts`). */
 export interface KubeadmFacts {
@@ -45,6 +52,11 @@ export interface KubeadmFacts {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Root-owned helper dir (PATH of the u7s processes). */
   readonly libexec: string;
+  /**
+   * `--discovery-file`: the discovery kubeconfig as the wrapper read it (bounded) from the file or the https URL
+   * named, undefined when the flag is not given.
+   */
+  readonly discoveryFile?: { readonly source: string; readonly content: string };
 }
 
 /** A file the plan writes. */
@@ -127,8 +139,15 @@ export const KUBE_DIR = '/etc/kubernetes';
 export const ETCD_MEMBER = `${U7S_VARLIB}/etcd/member`;
 /** Root-owned record of the rendered configurations. */
 export const KUBEADM_STATE_DIR = `${ETC_U7S}/kubeadm`;
+/** The checked copy of a join's discovery kubeconfig (the namespace sees /etc/podsec as the host's). */
+export const DISCOVERY_COPY = `${KUBEADM_STATE_DIR}/discovery.conf`;
+/** The wrapper's kubeadm patches of a join (the rootless kubelet settings). */
+export const JOIN_PATCHES_DIR = `${KUBEADM_STATE_DIR}/patches`;
 
-const ENDPOINT_RE = /^([a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
+/** Pure: the Go duration of kubeadm's discovery wait: 5 min, but ending 10 s before the wrapper's own bound. */
+export function discoveryTimeoutOf(timeoutMs: number): string {
+  return `${Math.max(1, Math.min(300, Math.floor(timeoutMs / 1000) - 10))}s`;
+}
 
 function list(v: string | undefined): string[] {
   return (v ?? '')
@@ -208,8 +227,23 @@ function planConfigured(
       flag: '--certificate-key',
       reason: 'only a control-plane join decrypts the uploaded certificates',
     });
-  if (command === 'join' && !endpointArg && !isPhase)
+  const fileDiscovery = command === 'join' ? f('discovery-file') : undefined;
+  if (fileDiscovery !== undefined) {
+    if (!facts.discoveryFile)
+      throw new InternalError('KUBEADM_NO_FACTS', 'the discovery file was not read');
+  }
+  const discovery =
+    fileDiscovery !== undefined && facts.discoveryFile
+      ? checkDiscoveryKubeconfig(facts.discoveryFile.content, facts.discoveryFile.source)
+      : undefined;
+  if (command === 'join' && !endpointArg && !discovery && !isPhase)
     usage('KUBEADM_NO_ENDPOINT', 'kubeadm join needs the API server endpoint (host:port)');
+  if (command === 'join' && f('patches') !== undefined)
+    usage(
+      'KUBEADM_FLAG_REFUSED',
+      `flag --patches is refused for join: kubeadm takes one patches directory, and the wrapper's (${JOIN_PATCHES_DIR}) carries the rootless kubelet settings`,
+      { flag: '--patches', reason: 'the wrapper patches the kubelet configuration of a join' },
+    );
 
   const advertise = f('apiserver-advertise-address') ?? facts.defaultAddress?.address;
   if (advertise === undefined)
@@ -247,12 +281,27 @@ function planConfigured(
   const endpoint =
     command === 'init'
       ? (f('control-plane-endpoint') ?? `${advertise}:${node.apiserverBindPort}`)
-      : (endpointArg ?? f('control-plane-endpoint') ?? `${advertise}:${node.apiserverBindPort}`);
-  const token = command === 'join' ? (f('discovery-token') ?? f('token')) : f('token');
+      : (endpointArg ??
+        discovery?.endpoint ??
+        f('control-plane-endpoint') ??
+        `${advertise}:${node.apiserverBindPort}`);
+  // kubeadm: --token is the discovery token and the TLS bootstrap token, unless those are given (with file
+  // discovery it can only be the TLS bootstrap token)
+  const token =
+    command === 'join'
+      ? discovery
+        ? undefined
+        : (f('discovery-token') ?? f('token'))
+      : f('token');
   const tls =
     command === 'join'
-      ? (f('tls-bootstrap-token') ?? (f('discovery-token') ? f('token') : undefined))
+      ? (f('tls-bootstrap-token') ?? (f('discovery-token') || discovery ? f('token') : undefined))
       : undefined;
+  if (discovery && !discovery.hasCredentials && !tls)
+    discoveryRefused(
+      facts.discoveryFile!.source,
+      'it carries no credentials: give --tls-bootstrap-token (or --token)',
+    );
   const hashes = list(f('discovery-token-ca-cert-hash'));
   if (hashes.length > 1)
     usage('KUBEADM_BAD_CA_HASH', 'give one --discovery-token-ca-cert-hash', {
@@ -283,6 +332,10 @@ function planConfigured(
     ...(tls ? { tlsBootstrapToken: tls } : {}),
     ...(flagSet(p, 'discovery-token-unsafe-skip-ca-verification')
       ? { unsafeSkipCAVerification: true }
+      : {}),
+    ...(discovery ? { discoveryFile: DISCOVERY_COPY } : {}),
+    ...(command === 'join'
+      ? { discoveryTimeout: discoveryTimeoutOf(timeoutMs), kubeletPatchesDir: JOIN_PATCHES_DIR }
       : {}),
   });
 
@@ -358,10 +411,35 @@ function planConfigured(
       : []),
     // the network add-on of a new cluster, with its pod CIDR, for kubectl apply (never a static pod)
     ...(flannel ? [{ path: FLANNEL_MANIFEST, content: flannel, mode: 0o644, uid: 0, gid: 0 }] : []),
+    ...(command === 'join'
+      ? [
+          {
+            path: `${JOIN_PATCHES_DIR}/${KUBELET_PATCH_FILE}`,
+            content: renderKubeletPatch(facts.user.home),
+            mode: 0o640,
+            uid: 0,
+            gid,
+          },
+        ]
+      : []),
+    // the discovery kubeconfig as checked (it may hold credentials): root's, readable by the namespace
+    ...(discovery
+      ? [
+          {
+            path: DISCOVERY_COPY,
+            content: facts.discoveryFile!.content,
+            mode: 0o640,
+            uid: 0,
+            gid,
+            secret: true,
+          },
+        ]
+      : []),
   ];
   const dirs: PlannedDir[] = [
     { path: KUBE_DIR, mode: 0o755, uid, gid },
     { path: KUBEADM_STATE_DIR, mode: 0o750, uid: 0, gid },
+    ...(command === 'join' ? [{ path: JOIN_PATCHES_DIR, mode: 0o750, uid: 0, gid }] : []),
     { path: `${ETC_U7S}/config`, mode: 0o755, uid: 0, gid: 0 },
     ...(controlPlaneNode ? [{ path: AUDIT.dir, mode: 0o755, uid: 0, gid: 0 }] : []),
     ...(flannel

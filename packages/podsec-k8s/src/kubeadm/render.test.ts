@@ -89,7 +89,7 @@ describe('renderKubeadmConfig', () => {
     const w = docs(renderKubeadmConfig(CASES.join));
     assert.deepEqual(
       w.map((x) => x['kind']),
-      ['JoinConfiguration', 'KubeletConfiguration'],
+      ['JoinConfiguration'],
     );
     assert.deepEqual(w[0]!['discovery'].bootstrapToken, {
       token: TOKEN,
@@ -99,6 +99,11 @@ describe('renderKubeadmConfig', () => {
     assert.equal(w[0]!['nodeRegistration'].name, 'node1');
     assert.equal(w[0]!['controlPlane'], undefined);
     const cp = docs(renderKubeadmConfig(CASES['join-control-plane']));
+    // the cluster's ClusterConfiguration is authoritative for a join: kubeadm ignores one next to it
+    assert.deepEqual(
+      cp.map((x) => x['kind']),
+      ['JoinConfiguration'],
+    );
     assert.deepEqual(cp[0]!['controlPlane'], {
       localAPIEndpoint: { advertiseAddress: '192.0.2.10', bindPort: 6443 },
       certificateKey: KEY,
@@ -149,6 +154,7 @@ describe('renderKubeadmConfig', () => {
       if (input.kubernetesVersion !== 'v1.37.2') continue; // validate checks against its own version
       const r = await validate(name, renderKubeadmConfig(input));
       assert.equal(r.exitCode, 0, `${name}: ${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /WARNING|Ignored/, `${name}: ${r.stderr}`);
     }
     const broken = renderKubeadmConfig(CASES.init).replace(
       'podSubnet: 10.244.0.0/16',

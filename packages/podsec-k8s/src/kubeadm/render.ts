@@ -52,6 +52,30 @@ export interface KubeadmConfigInput {
   readonly tlsBootstrapToken?: string;
   /** join: `--discovery-token-unsafe-skip-ca-verification` (no CA pinning). */
   readonly unsafeSkipCAVerification?: boolean;
+  /**
+   * join: file-based discovery, the path of the checked discovery kubeconfig as the namespace sees it (instead of
+   * the bootstrap token, endpoint and CA hash).
+   */
+  readonly discoveryFile?: string;
+  /** join: how long kubeadm's discovery may take (a Go duration). @default '5m0s' */
+  readonly discoveryTimeout?: string;
+  /**
+   * join: the directory of the wrapper's kubeadm patches (the rootless kubelet settings, {@link
+   * renderKubeletPatch}): kubeadm join takes the kubelet configuration from the cluster and ignores a
+   * KubeletConfiguration document, so the per-node settings go in as a patch of the `kubeletconfiguration` target.
+   */
+  readonly kubeletPatchesDir?: string;
+}
+
+/** File name of the wrapper's kubelet patch in {@link KubeadmConfigInput.kubeletPatchesDir} (a JSON merge patch). */
+export const KUBELET_PATCH_FILE = 'kubeletconfiguration+merge.yaml';
+
+/**
+ * Pure: the per-node kubelet patch of a joining rootless node: the rootless settings merged into the cluster's
+ * kubelet configuration (a merge patch: the cluster's other feature gates and keys stay).
+ */
+export function renderKubeletPatch(home: string): string {
+  return stringify(rootlessKubeletSettings(home), { lineWidth: 0 });
 }
 
 const VERSION_RE = /^v?(1)\.(\d{1,3})\.(\d{1,3})$/;
@@ -287,7 +311,20 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
   const endpoint = i.controlPlaneEndpoint ?? `${i.advertiseAddress}:${i.node.apiserverBindPort}`;
   if (!ENDPOINT_RE.test(endpoint))
     bad('KUBEADM_BAD_ENDPOINT', `invalid endpoint "${endpoint}" (host:port)`, endpoint);
-  if (i.kind !== 'init') {
+  if (i.kind !== 'init' && i.discoveryFile !== undefined) {
+    if (i.token !== undefined || i.caCertHash !== undefined || i.unsafeSkipCAVerification)
+      bad(
+        'KUBEADM_BAD_DISCOVERY',
+        'file discovery takes no discovery token, CA hash or unsafe-skip-ca-verification',
+        i.discoveryFile,
+      );
+    if (!i.discoveryFile.startsWith('/') || i.discoveryFile.includes('\0'))
+      bad(
+        'KUBEADM_BAD_PATH',
+        `invalid path "${i.discoveryFile}" (an absolute path)`,
+        i.discoveryFile,
+      );
+  } else if (i.kind !== 'init') {
     if (!i.token || !TOKEN_RE.test(i.token))
       bad('KUBEADM_BAD_TOKEN', 'invalid or missing bootstrap token', i.token ?? '');
     if (
@@ -308,13 +345,26 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
       bad('KUBEADM_BAD_FEATURE_GATE', `invalid feature gate "${gate}"`, gate);
   if (i.dnsDomain !== undefined && !DOMAIN_RE.test(i.dnsDomain))
     bad('KUBEADM_BAD_DOMAIN', `invalid DNS domain "${i.dnsDomain}"`, i.dnsDomain);
+  if (i.discoveryTimeout !== undefined && !DURATION_RE.test(i.discoveryTimeout))
+    bad(
+      'KUBEADM_BAD_DURATION',
+      `invalid discovery timeout "${i.discoveryTimeout}"`,
+      i.discoveryTimeout,
+    );
   if (i.tokenTtl !== undefined && !DURATION_RE.test(i.tokenTtl))
     bad('KUBEADM_BAD_DURATION', `invalid token ttl "${i.tokenTtl}" (e.g. 24h, 30m)`, i.tokenTtl);
   for (const phase of i.skipPhases ?? [])
     if (!PHASE_RE.test(phase)) bad('KUBEADM_BAD_PHASE', `invalid phase name "${phase}"`, phase);
+  if (i.kind !== 'init' && i.patchesDir !== undefined && i.kubeletPatchesDir !== undefined)
+    bad(
+      'KUBEADM_BAD_PATH',
+      "a join takes one patches directory: the rootless kubelet patch goes in the wrapper's own",
+      i.patchesDir,
+    );
   for (const [what, dir] of [
     ['certificate directory', i.certificatesDir],
     ['patches directory', i.patchesDir],
+    ['patches directory', i.kubeletPatchesDir],
   ] as const)
     if (dir !== undefined && (!dir.startsWith('/') || dir.includes('\0') || dir.length > 4096))
       bad('KUBEADM_BAD_PATH', `invalid ${what} "${dir}" (an absolute path)`, dir);
@@ -331,6 +381,7 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
       i.certificateKey ?? '',
     );
   const v4 = minor >= 31;
+  const discoveryTimeout = i.discoveryTimeout ?? '5m0s';
   const apiVersion = kubeadmApiVersion(minor);
   const args = (o: Record<string, string>) => extraArgs(minor, o);
   const criSocket = i.criSocket ?? 'unix:///run/crio/crio.sock';
@@ -341,9 +392,10 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
     imagePullPolicy: 'IfNotPresent',
     kubeletExtraArgs: args({ 'node-ip': i.advertiseAddress }),
   };
+  const patchesDir = i.kind === 'init' ? i.patchesDir : (i.kubeletPatchesDir ?? i.patchesDir);
   const common = {
     ...(i.skipPhases?.length ? { skipPhases: [...i.skipPhases] } : {}),
-    ...(i.patchesDir ? { patches: { directory: i.patchesDir } } : {}),
+    ...(patchesDir ? { patches: { directory: patchesDir } } : {}),
   };
   const docs: unknown[] = [];
   if (i.kind === 'init') {
@@ -376,14 +428,18 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
       apiVersion,
       kind: 'JoinConfiguration',
       discovery: {
-        bootstrapToken: {
-          token: i.token,
-          apiServerEndpoint: endpoint,
-          ...(i.caCertHash ? { caCertHashes: [i.caCertHash] } : {}),
-          ...(i.unsafeSkipCAVerification ? { unsafeSkipCAVerification: true } : {}),
-        },
+        ...(i.discoveryFile !== undefined
+          ? { file: { kubeConfigPath: i.discoveryFile } }
+          : {
+              bootstrapToken: {
+                token: i.token,
+                apiServerEndpoint: endpoint,
+                ...(i.caCertHash ? { caCertHashes: [i.caCertHash] } : {}),
+                ...(i.unsafeSkipCAVerification ? { unsafeSkipCAVerification: true } : {}),
+              },
+            }),
         ...(i.tlsBootstrapToken ? { tlsBootstrapToken: i.tlsBootstrapToken } : {}),
-        ...(v4 ? {} : { timeout: '5m0s' }),
+        ...(v4 ? {} : { timeout: discoveryTimeout }),
       },
       nodeRegistration,
       ...common,
@@ -398,10 +454,12 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
             },
           }
         : {}),
-      ...(v4 ? { timeouts: { discovery: '5m0s' } } : {}),
+      ...(v4 ? { timeouts: { discovery: discoveryTimeout } } : {}),
     });
   }
-  if (i.kind !== 'join') {
+  // a join takes its ClusterConfiguration and kubelet configuration from the cluster: kubeadm ignores (and warns
+  // about) any other document next to a JoinConfiguration; the per-node kubelet settings are the patch
+  if (i.kind === 'init') {
     const etcdDataDir = i.etcdDataDir ?? '/var/lib/podsec/u7s/etcd';
     docs.push(
       clusterDocument({
@@ -432,18 +490,20 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
       }),
     );
   }
-  docs.push({
-    apiVersion: 'kubelet.config.k8s.io/v1beta1',
-    kind: 'KubeletConfiguration',
-    ...rootlessKubeletSettings(home),
-  });
   if (i.kind === 'init')
-    docs.push({
-      apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
-      kind: 'KubeProxyConfiguration',
-      mode: 'iptables',
-      clientConnection: { kubeconfig: '/var/lib/kube-proxy/kubeconfig.conf' },
-      conntrack: { maxPerCore: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
-    });
+    docs.push(
+      {
+        apiVersion: 'kubelet.config.k8s.io/v1beta1',
+        kind: 'KubeletConfiguration',
+        ...rootlessKubeletSettings(home),
+      },
+      {
+        apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+        kind: 'KubeProxyConfiguration',
+        mode: 'iptables',
+        clientConnection: { kubeconfig: '/var/lib/kube-proxy/kubeconfig.conf' },
+        conntrack: { maxPerCore: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+      },
+    );
   return toYaml(docs);
 }

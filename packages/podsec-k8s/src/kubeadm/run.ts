@@ -91,10 +91,11 @@ async function runBounded(
     inheritStderr: true,
   });
   if (r.timedOut || (o.inside && r.exitCode === TIMEOUT_STATUS))
+    // what kubeadm printed up to then says where it hung: the caller prints it before the error
     throw new PodsecError(
       'KUBEADM_TIMEOUT',
       `${o.what} did not finish within ${o.timeoutMs / 1000} s and was stopped`,
-      { details: { what: o.what, seconds: String(o.timeoutMs / 1000) } },
+      { details: { what: o.what, seconds: String(o.timeoutMs / 1000), stdout: r.stdout } },
     );
   return r;
 }
