@@ -64,7 +64,10 @@ const discoveryFile = (server: string, caPem: string) =>
     '  - name: join',
     '    context:',
     '      cluster: kubernetes',
-    '      user: ""',
+    '      user: joiner',
+    'users:',
+    '  - name: joiner',
+    '    user: {}',
     'current-context: join',
     '',
   ].join('\n');
@@ -194,7 +197,10 @@ describe(
       );
       // kubeadm read the wrapper's root-owned copy (the namespace sees /etc/podsec), which a join phase keeps
       const copy = await stat('/etc/podsec/u7s/kubeadm/discovery.conf');
-      assert.deepEqual([copy.uid, copy.gid, copy.mode & 0o777], [0, cp.uid, 0o640]);
+      // u7s-admin's group (that of u7s-admin's home)
+      const gid = (await stat('/var/lib/u7s-admin')).gid;
+      assert.deepEqual([copy.uid, copy.gid, copy.mode & 0o777], [0, gid, 0o640]);
+      assert.notEqual(gid, 0);
 
       // another CA: kubeadm cannot verify the API server and gives up after its discovery timeout, which the
       // wrapper ends 10 s before its own --timeout (kubeadm's default would be 5 min)

@@ -8,7 +8,7 @@
  * rootlesskit, slirp4netns, nsenter, setpriv and the k8s-bin binaries (callers check them with requireCommands).
  */
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, link, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { request } from 'node:https';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -80,6 +80,12 @@ export interface U7sControlPlane {
   stop(): Promise<void>;
 }
 
+/** Whether /etc/passwd has an account with this uid. */
+async function uidExists(uid: number): Promise<boolean> {
+  const passwd = await readFile('/etc/passwd', 'utf8');
+  return passwd.split('\n').some((l) => l.split(':')[2] === String(uid));
+}
+
 /** GET https://127.0.0.1:port/path without credentials: the status (0 when the connection fails), bounded. */
 export function httpsStatus(port: number, urlPath: string, ca: string): Promise<number> {
   return new Promise((resolve) => {
@@ -112,6 +118,11 @@ export async function startU7sControlPlane(
   const extIP = o.extIP ?? '192.0.2.10';
   const release = await lockTestUser('u7s-admin');
   await removeTestUser('u7s-admin');
+  // an /etc/kubernetes of a u7s-admin that is gone (a run that was killed, or one that found it and so kept it) is
+  // stale: its files would fail the next node's preflight
+  const kubeDir = await stat('/etc/kubernetes').catch(() => undefined);
+  if (kubeDir && kubeDir.uid !== 0 && !(await uidExists(kubeDir.uid)))
+    await rm('/etc/kubernetes', { recursive: true, force: true });
   const existed = new Set(HOST_DIRS.filter((d) => existsSync(d)));
   // root-owned, 0755, in a directory nobody else can write (the wrapper checks: not /tmp): u7s-admin may run the
   // binaries, not change them

@@ -24,6 +24,10 @@ describe('the discovery kubeconfig of --discovery-file', () => {
       ['not: [yaml', /not YAML/],
       ['apiVersion: v1\nkind: Config\nclusters: []\n', /defines no cluster/],
       [discoveryKubeconfig({ currentContext: 'other' }), /current context "other"/],
+      [
+        discoveryKubeconfig().replace('user: joiner', 'user: nobody'),
+        /context "join" names the undefined user "nobody"/,
+      ],
       [discoveryKubeconfig({ server: 'http://192.0.2.1:6443' }), /not an https URL/],
       [
         discoveryKubeconfig({ cluster: { 'certificate-authority-data': undefined } }),

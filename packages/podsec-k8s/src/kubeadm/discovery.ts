@@ -98,7 +98,23 @@ export function checkDiscoveryKubeconfig(text: string, source: string): Discover
   if (clusters.size === 0) discoveryRefused(source, 'it defines no cluster');
   const contexts = named(source, cfg, 'contexts', 'context');
   const users = named(source, cfg, 'users', 'user');
+  // what kubeadm's client-go validation refuses: contexts must name an existing user and cluster
+  for (const [name, c] of contexts) {
+    if (!name) discoveryRefused(source, 'a context has an empty name');
+    for (const [key, defined] of [
+      ['user', users],
+      ['cluster', clusters],
+    ] as const) {
+      const ref = c[key];
+      if (typeof ref !== 'string' || !ref)
+        discoveryRefused(source, `context "${name}" names no ${key}`);
+      if (!defined.has(ref))
+        discoveryRefused(source, `context "${name}" names the undefined ${key} "${ref}"`);
+    }
+  }
   const current = typeof cfg['current-context'] === 'string' ? cfg['current-context'] : '';
+  if (current && !contexts.has(current))
+    discoveryRefused(source, `the current context "${current}" is not defined`);
   const ctx = contexts.get(current);
   let cluster = clusters.get('');
   let clusterName = '';

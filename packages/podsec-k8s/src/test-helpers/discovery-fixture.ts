@@ -38,7 +38,7 @@ export function discoveryKubeconfig(
       },
     ],
     contexts: [{ name: 'join', context: { cluster: 'kubernetes', user: 'joiner' } }],
-    users: o.user ? [{ name: 'joiner', user: o.user }] : [],
+    users: [{ name: 'joiner', user: o.user ?? {} }],
     'current-context': o.currentContext ?? 'join',
   });
 }
