@@ -93,7 +93,7 @@ export function checkDiscoveryKubeconfig(text: string, source: string): Discover
   }
   if (!isObj(cfg)) discoveryRefused(source, 'not a kubeconfig');
   if (cfg['kind'] !== undefined && cfg['kind'] !== 'Config')
-    discoveryRefused(source, `kind is ${String(cfg['kind'])}, not Config`);
+    discoveryRefused(source, `kind is ${JSON.stringify(cfg['kind'])}, not Config`);
   const clusters = named(source, cfg, 'clusters', 'cluster');
   if (clusters.size === 0) discoveryRefused(source, 'it defines no cluster');
   const contexts = named(source, cfg, 'contexts', 'context');
@@ -167,7 +167,7 @@ export function checkDiscoveryKubeconfig(text: string, source: string): Discover
   if (!blocks) discoveryRefused(source, 'certificate-authority-data holds no PEM certificate');
   let ca: X509Certificate;
   try {
-    ca = new X509Certificate(blocks[0]!);
+    ca = new X509Certificate(blocks[0]);
     for (const b of blocks.slice(1)) new X509Certificate(b);
   } catch {
     discoveryRefused(source, 'certificate-authority-data holds a certificate that does not parse');

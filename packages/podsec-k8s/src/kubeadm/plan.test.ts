@@ -456,7 +456,7 @@ describe('planKubeadm', () => {
       [['join', '--discovery-file', '/srv/discovery.conf'], fileFacts(), /carries no credentials/],
       [[...FILE_JOIN, '192.0.2.1:6443'], fileFacts(), /exclude each other/],
       [[...FILE_JOIN, '--discovery-token-ca-cert-hash', HASH], fileFacts(), /exclude each other/],
-      [FILE_JOIN, fileFacts('kind: Pod\n'), /kind is Pod/],
+      [FILE_JOIN, fileFacts('kind: Pod\n'), /kind is "Pod"/],
     ] as [string[], KubeadmFacts, RegExp][])
       assert.throws(() => planKubeadm(argv, f), re);
   });
