@@ -98,6 +98,8 @@ export const u7sMessages = {
     'kubeadm.etcd.prompt':
       '{path} holds the etcd data of an earlier cluster. Clear the directory? [y/N] ',
     U7S_WRAP_UNKNOWN: 'no PATH shadow for "{tool}" (systemctl, rootlessctl)',
+    U7S_NO_DRY_RUN:
+      'podsec-u7s {command} has no dry run: it starts, stops or enters processes (nothing was done)',
     U7S_BAD_FLANNEL: 'invalid flannel {what} "{value}"',
     U7S_BAD_KUBELET_CONFIG: 'the kubelet configuration {path} cannot be patched: {why}',
     U7S_KUBE_DIR_HIDDEN:
@@ -209,6 +211,8 @@ export const u7sMessages = {
     KUBEADM_BAD_KUBECONFIG: 'admin.conf не является kubeconfig с кластерами ({reason})',
     KUBEADM_FAILED: 'kubeadm {command} завершился с кодом {status}',
     U7S_WRAP_UNKNOWN: 'для "{tool}" нет обёртки в PATH (systemctl, rootlessctl)',
+    U7S_NO_DRY_RUN:
+      'у podsec-u7s {command} нет пробного запуска: команда запускает, останавливает процессы или входит в пространство имён (ничего не сделано)',
     U7S_BAD_FLANNEL: 'недопустимый параметр flannel ({what}) "{value}"',
     U7S_BAD_KUBELET_CONFIG: 'конфигурацию kubelet {path} нельзя исправить: {why}',
     U7S_KUBE_DIR_HIDDEN:

@@ -109,7 +109,14 @@ describe('podsec-k8s-create-master under --root', () => {
       'systemctl enable --now crio kubelet',
       'kubeadm init --config=/etc/kubernetes/podsec/kubeadm-master.yaml',
     ]);
-    assert.deepEqual(await snapshotTree(sys.root), before);
+    assert.deepEqual(await snapshotTree(sys.root), before); // the real run on the same tree makes exactly the planned changes and leaves out the same host commands
+    const real = await createTestSystem(t, { tree: TREE });
+    const done = await runProgram(cli, [...ARGS, '--json'], { system: real });
+    assert.equal(done.code, 0, done.stderr);
+    const applied = JSON.parse(done.stdout) as typeof doc;
+    assert.equal(applied.dryRun, false);
+    assert.deepEqual(applied.changes, doc.changes);
+    assert.deepEqual(applied.skipped, doc.skipped);
   });
 
   it('writes root-only files with the platform repository, the kubeconfigs once admin.conf exists, never sshd; a re-run changes nothing', async (t) => {

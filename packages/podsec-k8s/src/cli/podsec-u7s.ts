@@ -56,6 +56,7 @@ export const exitCodes = {
   U7S_STATIC_PODS_RUNNING: 8,
   U7S_STATIC_POD_FAILED: 9,
   U7S_WRAP_UNKNOWN: 1,
+  U7S_NO_DRY_RUN: 1,
   // wrap: the shell's statuses for a command that cannot be found or run
   KUBEADM_BINARY_MISSING: 127,
   KUBEADM_BINARY_UNTRUSTED: 126,
@@ -145,6 +146,18 @@ function nodeArgs(o: NodeOpts): string[] {
 
 function createProgram(ctx: CliContext) {
   const sys = () => ctx.system;
+  /**
+   * The commands that start, stop or enter processes have no plan to print: `--dry-run` is refused before
+   * anything happens (provision, units and static-pods run plan; status, preflight and ports list change nothing).
+   */
+  const noDryRun = (command: string) => {
+    if (ctx.options.dryRun)
+      throw new PodsecError(
+        'U7S_NO_DRY_RUN',
+        `podsec-u7s ${command} has no dry run: it starts, stops or enters processes (nothing was done)`,
+        { details: { command } },
+      );
+  };
   const program = new Command('podsec-u7s').description(
     'Control the rootless Kubernetes namespace of u7s-admin: provision the account, start/stop the\n' +
       'RootlessKit namespace, enter it as pseudo-root, manage port forwards, check the host (preflight).',
@@ -179,6 +192,7 @@ function createProgram(ctx: CliContext) {
   )
     .argument('[payload...]', 'payload of the namespace (default: sleep infinity)')
     .action(async (payload, o) => {
+      noDryRun('run');
       requireRoot(ctx);
       const until = new Promise((resolve) => {
         process.once('SIGTERM', resolve);
@@ -196,6 +210,7 @@ function createProgram(ctx: CliContext) {
   )
     .argument('[payload...]', 'payload of the namespace')
     .action(async (payload, o) => {
+      noDryRun('start');
       requireRoot(ctx);
       const opts = startOptions(o, payload);
       const user = await readU7sUser(sys());
@@ -262,6 +277,7 @@ function createProgram(ctx: CliContext) {
     .description('stop the namespace; waits until no process of u7s-admin is left')
     .option('--timeout <seconds>', 'how long to wait', '30')
     .action(async (o) => {
+      noDryRun('stop');
       requireRoot(ctx);
       const r = await stopSupervisor(sys(), { timeoutMs: seconds(o.timeout) });
       sys().report.result(ctx.t(r.wasRunning ? 'u7s.stop.stopped' : 'u7s.stop.not-running'), r);
@@ -301,6 +317,7 @@ function createProgram(ctx: CliContext) {
     .option('--wait <seconds>', 'how long to wait for a starting namespace', '10')
     .argument('[command...]', 'command and arguments (after --)')
     .action(async (command, o) => {
+      noDryRun('enter');
       const user = await readU7sUser(sys());
       let pid: number | undefined;
       await waitUntil(
@@ -347,6 +364,7 @@ function createProgram(ctx: CliContext) {
     .argument('<tool>', 'systemctl or rootlessctl')
     .argument('[args...]', "the tool's arguments (after --, verbatim)")
     .action(async (tool, args) => {
+      noDryRun('wrap');
       const { runShadowedTool } = await import('../kubeadm/shadow.ts');
       const code = await runShadowedTool(sys(), tool, args);
       // the real tool's status, passed through without a message
@@ -372,6 +390,7 @@ function createProgram(ctx: CliContext) {
     .description('add forwards, e.g. 0.0.0.0:30080:30080/tcp')
     .argument('<spec...>', '[IP:]HOSTPORT:NSPORT/tcp|udp')
     .action(async (specs: string[]) => {
+      noDryRun('ports add');
       const parsed = specs.map(parsePortSpec);
       const added = await (await api()).ensure(parsed);
       sys().report.result(added.map((p) => `${p.id}\t${formatPortSpec(p.spec)}`).join('\n'), added);
@@ -381,6 +400,7 @@ function createProgram(ctx: CliContext) {
     .description('remove forwards by id or spec')
     .argument('<id-or-spec...>', 'id from ports list, or the spec')
     .action(async (items: string[]) => {
+      noDryRun('ports remove');
       const a = await api();
       const have = await a.list();
       const ids = items.map((x) => {
