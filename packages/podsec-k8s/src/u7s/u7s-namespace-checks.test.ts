@@ -121,6 +121,21 @@ describe(
         timeout: 20_000,
       });
 
+    /** `podsec-u7s start` of a first control plane, its forwards on the loopback. */
+    const startArgs = () => [
+      'start',
+      '--role',
+      'initMaster',
+      '--libexec',
+      libexec,
+      '--parent-ip',
+      '127.0.0.1',
+      '--extip',
+      EXTIP,
+      '--timeout',
+      '60',
+    ];
+
     /**
      * `podsec-u7s start` of a first control plane (so with the extra forwards 2379, 2380 and 6443) in a new private
      * "host network": lo, with the node IP and another host address on it. The supervisor it leaves stays there.
@@ -140,17 +155,7 @@ ip addr add ${OTHER_HOST_IP}/32 dev lo
 exec "$@"`,
           'sh',
           ...NODE,
-          'start',
-          '--role',
-          'initMaster',
-          '--libexec',
-          libexec,
-          '--parent-ip',
-          '127.0.0.1',
-          '--extip',
-          EXTIP,
-          '--timeout',
-          '60',
+          ...startArgs(),
         ],
         { reject: false, env, extendEnv: false, stdin: 'ignore', timeout: 90_000 },
       );
@@ -211,6 +216,15 @@ exec "$@"`,
         out.push(`${pid} ppid ${f[1]} sid ${f[3]}: ${argv.join(' ').trim()}`);
       }
       return out.join('\n');
+    }
+
+    /**
+     * Whether `pid` runs: a zombie does not (the detached supervisor belongs to PID 1 once start exited, and the
+     * PID 1 of a container need not reap it at once).
+     */
+    async function alive(pid: number): Promise<boolean> {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+      return stat !== undefined && stat[stat.lastIndexOf(')') + 2] !== 'Z';
     }
 
     /** Waits, bounded, until `probe` holds. */
@@ -433,17 +447,7 @@ exec "$@"`,
     it('check 33: a second start is a no-op: the same child_pid and supervisor, no duplicate forward', async (t) => {
       if (!supervisorPid) return t.skip('no namespace');
       const before = await status();
-      const again = await u7s([
-        'start',
-        '--role',
-        'initMaster',
-        '--libexec',
-        libexec,
-        '--parent-ip',
-        '127.0.0.1',
-        '--extip',
-        EXTIP,
-      ]);
+      const again = await u7s(startArgs());
       assert.equal(again.exitCode, 0, again.stderr);
       assert.match(again.stdout, /already running/);
       const after = await status();
@@ -664,8 +668,7 @@ exec "$@"`,
       assert.ok(
         await until(
           async () =>
-            !existsSync(`/proc/${supervisorPid}`) &&
-            (await launcher.userProcesses(uid)).length === 0,
+            !(await alive(supervisorPid)) && (await launcher.userProcesses(uid)).length === 0,
           // the supervisor's own bound: 10 s of grace for RootlessKit, then SIGKILL (a loaded machine is slow)
           40_000,
         ),
@@ -717,7 +720,7 @@ exec "$@"`,
       const stop = await u7s(['stop']);
       assert.equal(stop.exitCode, 0, stop.stderr);
       assert.deepEqual(await launcher.userProcesses(uid), []);
-      assert.equal(existsSync(`/proc/${supervisorPid}`), false);
+      assert.equal(await alive(supervisorPid), false);
     });
 
     it('two podsec-u7s start at once make exactly one namespace (the start lock)', async (t) => {
