@@ -55,6 +55,13 @@ function needOlderNode(t: TestContext): string | undefined {
 
 const env = { LANG: 'C', U7S_PLATFORM: 'p10', PATH: '/usr/local/bin:/usr/bin:/bin' };
 
+/** A scratch directory removed after the test. */
+async function scratch(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 describe('binary launchers', () => {
   it('every bin field names the generated sh launcher (tools/scripts/bin-shims.mjs --check)', async () => {
     assert.ok(bins.length > 0);
@@ -96,8 +103,7 @@ describe('binary launchers', () => {
 
   it('node_modules/.bin entries run the bundle with the repository Node, whatever `node` is first on PATH', async (t) => {
     // a `node` first on PATH that must not be used
-    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await scratch(t);
     await writeFile(path.join(dir, 'node'), '#!/bin/sh\necho "wrong node" >&2\nexit 99\n');
     await chmod(path.join(dir, 'node'), 0o755);
     const pathWithOther = `${dir}:${env.PATH}`;
@@ -124,8 +130,7 @@ describe('binary launchers', () => {
   });
 
   it('the fast paths print what the full binaries print (bundle/lib/<bin>/fast.cjs against main.mjs)', async (t) => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await scratch(t);
     const policy = path.join(dir, 'policy.json');
     await writeFile(
       policy,
@@ -151,8 +156,7 @@ describe('binary launchers', () => {
   });
 
   it('the help text and the fast paths start neither the ES module loader nor the stream machinery', async (t) => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await scratch(t);
     // preloaded: at exit, the builtin modules the process loaded go to the file named by the environment
     const hook = path.join(dir, 'loaded.cjs');
     await writeFile(
@@ -201,8 +205,7 @@ describe('binary launchers', () => {
 
   it('node_modules/.bin entries find the bundle and the Node without starting readlink', async (t) => {
     // a readlink first on PATH that fails: the entry must not need it (one process less at every start)
-    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await scratch(t);
     await writeFile(path.join(dir, 'readlink'), '#!/bin/sh\necho "readlink ran" >&2\nexit 99\n');
     await chmod(path.join(dir, 'readlink'), 0o755);
     for (const b of bins) {
@@ -249,8 +252,7 @@ describe('binary launchers', () => {
   });
 
   it("V8's compile cache goes under the user's own ~/.cache, never into a directory others can write", async (t) => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await scratch(t);
     const bundle = bundleOf({ pkg: 'podsec', name: 'podsec-get-platform' });
     const home = path.join(dir, 'home');
     await mkdir(home, { mode: 0o700 });
@@ -312,8 +314,7 @@ describe('binary launchers', () => {
 
   it('a node_modules/.bin entry whose bundle is missing says how to build it', async (t) => {
     // a copy of a package's launcher beside no bundle
-    const dir = await mkdtemp(path.join(tmpdir(), 'podsec-launcher-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await scratch(t);
     const bin = path.join(dir, 'pkg/bin/podsec-nothing');
     await mkdir(path.dirname(bin), { recursive: true });
     await writeFile(bin, readFileSync(path.join(repo, 'packages/podsec/bin/podsec-trust'), 'utf8'));
