@@ -104,6 +104,10 @@ export const u7sMessages = {
     U7S_BAD_KUBELET_CONFIG: 'the kubelet configuration {path} cannot be patched: {why}',
     U7S_KUBE_DIR_HIDDEN:
       "{path} inside the namespace is not the host's (it did not exist when the namespace started): restart the namespace (podsec-u7s stop; podsec-u7s start)",
+    'u7s.kubelet-config.patched': '{path}: the rootless kubelet settings were set',
+    'u7s.kubelet-config.would': '{path}: the rootless kubelet settings would be set',
+    'u7s.kubelet-config.unchanged': '{path} already has the rootless kubelet settings',
+    'u7s.kubelet-config.none': '{path} does not exist yet (kubeadm writes it): nothing to do',
     'u7s.provision.unchanged': '{user} is provisioned; nothing changed',
     'u7s.start.ready': 'the u7s namespace is ready (PID {pid})',
     'u7s.start.running': 'the u7s namespace is already running (PID {pid})',
@@ -217,6 +221,10 @@ export const u7sMessages = {
     U7S_BAD_KUBELET_CONFIG: 'конфигурацию kubelet {path} нельзя исправить: {why}',
     U7S_KUBE_DIR_HIDDEN:
       '{path} в пространстве имён не совпадает с каталогом хоста (его не было при запуске пространства имён): перезапустите его (podsec-u7s stop; podsec-u7s start)',
+    'u7s.kubelet-config.patched': '{path}: заданы настройки kubelet без root',
+    'u7s.kubelet-config.would': '{path}: были бы заданы настройки kubelet без root',
+    'u7s.kubelet-config.unchanged': 'в {path} уже заданы настройки kubelet без root',
+    'u7s.kubelet-config.none': '{path} ещё нет (его пишет kubeadm): делать нечего',
     'u7s.provision.unchanged': '{user} уже подготовлен; ничего не изменено',
     'u7s.start.ready': 'пространство имён u7s готово (PID {pid})',
     'u7s.start.running': 'пространство имён u7s уже запущено (PID {pid})',

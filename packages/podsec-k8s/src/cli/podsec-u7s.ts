@@ -20,6 +20,7 @@ import { U7S_LIBEXEC, U7S_RUN, U7S_USER, userPaths } from '../paths.ts';
 import { u7sMessages } from '../messages.ts';
 import { readU7sState, readU7sUser } from '../u7s/namespace.ts';
 import { planNode, type U7sRole } from '../u7s/node-config.ts';
+import { applyKubeletConfigPatch, kubeletConfigHostPath } from '../u7s/kubelet-config.ts';
 import { planPreflight, readPreflightFacts } from '../u7s/preflight.ts';
 import { ensureU7sAdmin } from '../u7s/provision.ts';
 import {
@@ -48,6 +49,7 @@ export const exitCodes = {
   U7S_ALREADY_RUNNING: 4,
   U7S_STOP_TIMEOUT: 5,
   U7S_PREFLIGHT_FAILED: 6,
+  U7S_BAD_KUBELET_CONFIG: 10,
   PORT_BAD_SPEC: 1,
   PORT_API_FAILED: 7,
   U7S_BAD_MANIFEST: 8,
@@ -495,6 +497,38 @@ function createProgram(ctx: CliContext) {
       sys().report.result(
         ctx.t(r.wasRunning ? 'u7s.static-pods.stopped' : 'u7s.static-pods.not-running'),
         r,
+      );
+    });
+
+  program
+    .command('kubelet-config')
+    .description(
+      'set the rootless kubelet settings over the kubelet configuration kubeadm wrote in the namespace\n' +
+        '(every other key kept, feature gates merged); kubelet.service runs it as u7s-admin before each start',
+    )
+    .option('--user <name>', 'namespace user', U7S_USER)
+    .action(async (o) => {
+      const s = sys();
+      const user = await readU7sUser(s, o.user);
+      // root, or the user on its own file (the kubelet unit runs as u7s-admin)
+      if (s.identity.uid !== 0 && s.identity.uid !== user.uid) requireRoot(ctx);
+      const r = await applyKubeletConfigPatch(s, user);
+      s.report.result(
+        ctx.t(
+          r === undefined
+            ? 'u7s.kubelet-config.none'
+            : r.changed
+              ? s.dryRun
+                ? 'u7s.kubelet-config.would'
+                : 'u7s.kubelet-config.patched'
+              : 'u7s.kubelet-config.unchanged',
+          { path: r?.path ?? kubeletConfigHostPath(user) },
+        ),
+        {
+          path: r?.path ?? kubeletConfigHostPath(user),
+          present: r !== undefined,
+          changed: r?.changed ?? false,
+        },
       );
     });
 

@@ -20,7 +20,15 @@ import path from 'node:path';
 import { before, after, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { parse } from 'yaml';
-import { createTestSystem, k8sBinary, requireCommand } from '@podsec/test-utils';
+import { fileURLToPath } from 'node:url';
+import {
+  baseTree,
+  createTestSystem,
+  k8sBinary,
+  requireCommand,
+  runProgram,
+} from '@podsec/test-utils';
+import { cli } from '../cli/podsec-u7s.ts';
 import {
   applyKubeletConfigPatch,
   kubeletConfigHostPath,
@@ -181,5 +189,86 @@ describe('applyKubeletConfigPatch in the tree of another user', () => {
       'kind: KubeletConfiguration\ncgroupDriver: systemd\n',
     );
     assert.equal((await stat(secret)).uid, 0);
+  });
+});
+
+describe('podsec-u7s kubelet-config (what kubelet.service runs before each start)', () => {
+  const UID = 4243;
+  const user = { name: 'u7s-admin', uid: UID, gid: UID, home: HOME };
+  const hostFile = kubeletConfigHostPath(user);
+  const SAMPLE = 'kind: KubeletConfiguration\ncgroupDriver: systemd\nfeatureGates:\n  Foo: true\n';
+  const u7sMain = fileURLToPath(new URL('../test-helpers/podsec-u7s-main.ts', import.meta.url));
+
+  async function system(t: Parameters<typeof createTestSystem>[0]) {
+    const sys = await createTestSystem(t, {
+      tree: {
+        ...baseTree,
+        'etc/passwd': `root:x:0:0:root:/root:/bin/bash\nu7s-admin:x:${UID}:${UID}::${HOME}:/bin/sh\n`,
+        'etc/group': `root:x:0:\nu7s-admin:x:${UID}:\n`,
+      },
+    });
+    let p = sys.root;
+    for (const seg of hostFile.split('/').slice(1, -1)) {
+      p = path.join(p, seg);
+      await mkdir(p, { recursive: true });
+      if (p.startsWith(path.join(sys.root, 'var/lib/u7s-admin'))) await chown(p, UID, UID);
+    }
+    const file = path.join(sys.root, hostFile);
+    await writeFile(file, SAMPLE);
+    await chown(file, UID, UID);
+    return { sys, file };
+  }
+
+  it('--dry-run says it would patch and writes nothing; the run patches; a re-run reports it unchanged', async (t) => {
+    if (!isRoot) return t.skip('chown needs root');
+    const { sys, file } = await system(t);
+    const dry = await runProgram(cli, ['kubelet-config', '--dry-run', '--json'], { system: sys });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.deepEqual(JSON.parse(dry.stdout), { path: hostFile, present: true, changed: true });
+    assert.equal(await readFile(file, 'utf8'), SAMPLE);
+    const run = await runProgram(cli, ['kubelet-config'], { system: sys });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /the rootless kubelet settings were set/);
+    const out = parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    assert.equal(out['cgroupDriver'], 'cgroupfs');
+    assert.deepEqual(out['featureGates'], { Foo: true, KubeletInUserNamespace: true });
+    const again = await runProgram(cli, ['kubelet-config', '--json'], { system: sys });
+    assert.deepEqual(JSON.parse(again.stdout), { path: hostFile, present: true, changed: false });
+    await writeFile(file, 'kind: Pod\n');
+    const bad = await runProgram(cli, ['kubelet-config'], { system: sys });
+    assert.equal(bad.code, 10, bad.stderr);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    assert.match(bad.stderr, /cannot be patched: kind "Pod", not KubeletConfiguration/);
+  });
+
+  it('runs as u7s-admin itself on its own file, as the unit does (no root involved)', async (t) => {
+    if (!isRoot) return t.skip('setpriv to another uid needs root');
+    if (requireCommand(t, 'setpriv') === undefined) return;
+    const { sys, file } = await system(t);
+    const r = await execa(
+      'setpriv',
+      [
+        `--reuid=${UID}`,
+        `--regid=${UID}`,
+        '--clear-groups',
+        '--',
+        process.execPath,
+        '--conditions=podsec-source',
+        u7sMain,
+        '--root',
+        sys.root,
+        'kubelet-config',
+        '--json',
+      ],
+      { reject: false, extendEnv: false, env: { PATH: process.env['PATH'], LANG: 'C' } },
+    );
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { path: hostFile, present: true, changed: true });
+    const st = await stat(file);
+    assert.deepEqual([st.uid, st.gid], [UID, UID]);
+    assert.equal(
+      (parse(await readFile(file, 'utf8')) as Record<string, unknown>)['cgroupDriver'],
+      'cgroupfs',
+    );
   });
 });

@@ -56,8 +56,8 @@ export function kubeletConfigHostPath(user: Pick<NamespaceUser, 'uid' | 'home'>)
 /**
  * Patches the namespace's kubelet configuration in u7s-admin's tree. The file is reached through the rooted file
  * system's no-follow walk (a link u7s-admin planted there is refused, never followed) and written back atomically,
- * owned by u7s-admin, without a backup in its tree. Returns whether it changed; `undefined` when kubeadm wrote
- * none (nothing to patch).
+ * owned by u7s-admin, without a backup in its tree. Returns whether it changed (with `sys.dryRun`: would change,
+ * nothing written); `undefined` when kubeadm wrote none (nothing to patch).
  */
 export async function applyKubeletConfigPatch(
   sys: System,
@@ -68,6 +68,7 @@ export async function applyKubeletConfigPatch(
   if (text === undefined) return undefined;
   const patched = patchKubeletConfig(text, user.home, path);
   if (patched === text) return { path, changed: false };
+  if (sys.dryRun) return { path, changed: true };
   const r = await sys.fs.writeFileAtomic(path, patched, {
     mode: 0o644,
     uid: user.uid,

@@ -66,6 +66,10 @@ describe('planU7sUnits', () => {
     assert.deepEqual(key(k, 'Unit', 'After'), ['rootlesskit.service']);
     assert.deepEqual(key(k, 'Service', 'Type'), ['notify']);
     assert.deepEqual(key(k, 'Service', 'NotifyAccess'), ['all']);
+    // the node's kubelet settings over kubeadm's file before every start, as u7s-admin
+    assert.deepEqual(key(k, 'Service', 'ExecStartPre'), [
+      '/usr/bin/podsec-u7s kubelet-config --user u7s-admin',
+    ]);
     const exec = key(k, 'Service', 'ExecStart')![0]!;
     assert.match(exec, /^\/usr\/bin\/podsec-u7s enter --wait 10 -- \/usr\/bin\/kubelet /);
     assert.match(

@@ -164,6 +164,9 @@ export function planU7sUnits(o: U7sUnitsOptions): RenderedUnit[] {
     'Type=notify',
     'NotifyAccess=all',
     `Environment=XDG_RUNTIME_DIR=${p.runtime}`,
+    // on a join kubeadm wrote the cluster's (rootful) kubelet configuration: the node's own settings over it, as
+    // u7s-admin on its own file, before every start
+    `ExecStartPre=${cmd([bin.podsecU7s, 'kubelet-config', '--user', o.user])}`,
     `ExecStart=${cmd([bin.podsecU7s, 'enter', '--wait', '10', '--', ...kubeletArgs])}`,
     'TimeoutStartSec=120',
     'Restart=on-failure',
