@@ -11,8 +11,9 @@ import { isLiveProcess } from './proc.ts';
 describe('isLiveProcess', () => {
   it('a running process is live; a zombie, a pid that does not exist and garbage are not', async (t) => {
     const sys = await createTestSystem(t);
-    // sh starts `true` in the background, prints its pid and becomes sleep, which never reaps it
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], {
+    // sh starts a short sleep in the background, prints its pid and becomes `sleep 30`, which never reaps it; the
+    // background child outlives the exec (a `true` could exit and be reaped by sh itself before the exec)
+    const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     t.after(() => parent.kill('SIGKILL'));
