@@ -31,9 +31,12 @@ function parsePid(text: string | undefined): number | undefined {
   return Number(t);
 }
 
+/** The real uid of a live process; undefined when it is gone, a zombie or dead (a zombie keeps its /proc entry
+ * until its parent reaps it, and a namespace whose PID 1 is a zombie can no longer be entered). */
 async function ownerOf(sys: System, pid: number): Promise<number | undefined> {
   const status = await sys.hostFs.readTextIfExists(`/proc/${pid}/status`).catch(() => undefined);
-  const m = status === undefined ? null : /^Uid:\s+(\d+)/m.exec(status);
+  if (status === undefined || /^State:\s+[ZX]/m.test(status)) return undefined;
+  const m = /^Uid:\s+(\d+)/m.exec(status);
   return m ? Number(m[1]) : undefined;
 }
 
