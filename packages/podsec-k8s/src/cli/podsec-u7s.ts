@@ -20,7 +20,6 @@ import { U7S_LIBEXEC, U7S_RUN, U7S_USER, userPaths } from '../paths.ts';
 import { u7sMessages } from '../messages.ts';
 import { readU7sState, readU7sUser } from '../u7s/namespace.ts';
 import { planNode, type U7sRole } from '../u7s/node-config.ts';
-import { applyKubeletConfigPatch, kubeletConfigHostPath } from '../u7s/kubelet-config.ts';
 import { planPreflight, readPreflightFacts } from '../u7s/preflight.ts';
 import { ensureU7sAdmin } from '../u7s/provision.ts';
 import {
@@ -512,6 +511,9 @@ function createProgram(ctx: CliContext) {
       const user = await readU7sUser(s, o.user);
       // root, or the user on its own file (the kubelet unit runs as u7s-admin)
       if (s.identity.uid !== 0 && s.identity.uid !== user.uid) requireRoot(ctx);
+      // the YAML stack only for this subcommand, not at every podsec-u7s start
+      const { applyKubeletConfigPatch, kubeletConfigHostPath } =
+        await import('../u7s/kubelet-config.ts');
       const r = await applyKubeletConfigPatch(s, user);
       s.report.result(
         ctx.t(
