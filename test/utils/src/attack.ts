@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runNodeInPrivateMountNs } from './mount-ns.ts';
 import { requireCommands } from './requires.ts';
 
 const SWAPPER_C = `
@@ -107,26 +108,10 @@ export function runConfined(
   args: readonly string[],
   options: { readonly env?: Record<string, string | undefined>; readonly timeoutMs?: number } = {},
 ) {
-  return execa(
-    'unshare',
-    [
-      '--mount',
-      '--propagation',
-      'private',
-      '--',
-      process.execPath,
-      CONFINE,
-      String(writable.length),
-      ...writable,
-      file,
-      ...args,
-    ],
-    {
-      reject: false,
-      ...(options.env ? { env: options.env } : {}),
-      timeout: options.timeoutMs ?? 300_000,
-    },
-  );
+  return runNodeInPrivateMountNs(CONFINE, [String(writable.length), ...writable, file, ...args], {
+    ...(options.env ? { env: options.env } : {}),
+    timeoutMs: options.timeoutMs ?? 300_000,
+  });
 }
 
 /**

@@ -4,8 +4,8 @@
  * mode over /dev/net/tun), so a test can break a prerequisite of the machine without changing it for the other
  * processes that share it.
  */
-import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
+import { runNodeInPrivateMountNs } from './mount-ns.ts';
 
 const BINDS = fileURLToPath(new URL('./binds.mjs', import.meta.url));
 
@@ -25,21 +25,15 @@ export function runWithBinds(
   args: readonly string[],
   options: { readonly env?: Record<string, string | undefined>; readonly timeoutMs?: number } = {},
 ) {
-  return execa(
-    'unshare',
+  return runNodeInPrivateMountNs(
+    BINDS,
     [
-      '--mount',
-      '--propagation',
-      'private',
-      '--',
-      process.execPath,
-      BINDS,
       String(binds.length),
       ...binds.flatMap((b) => [b.source, b.target]),
       JSON.stringify(options.env ?? { PATH: process.env['PATH'] }),
       file,
       ...args,
     ],
-    { reject: false, timeout: options.timeoutMs ?? 60_000 },
+    { timeoutMs: options.timeoutMs ?? 60_000 },
   );
 }

@@ -46,5 +46,6 @@ export {
   U7S_KUBEADM_BUNDLE,
 } from './u7s-control-plane.ts';
 export type { U7sControlPlane, U7sControlPlaneOptions } from './u7s-control-plane.ts';
+export { spawnZombie } from './zombie.ts';
 export { runInPty } from './pty.ts';
 export type { PtyResult, PtyStep } from './pty.ts';

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { spawnZombie } from '@podsec/test-utils';
 import { createRootFs } from '../system/node-fs.ts';
 import type { System } from '../system/types.ts';
 import { readNamespaceState } from './state.ts';
@@ -48,20 +47,7 @@ describe('readNamespaceState', () => {
   it('a zombie child_pid is not a running namespace (its /proc entry stays until it is reaped)', async (t) => {
     const d = await mkdtemp(path.join(tmpdir(), 'podsec-state-'));
     t.after(() => rm(d, { recursive: true, force: true }));
-    // sh starts a short sleep, prints its pid and becomes `sleep 30`, which never reaps it
-    const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    t.after(() => parent.kill('SIGKILL'));
-    const [line] = (await once(parent.stdout, 'data')) as [Buffer];
-    const zombie = Number(String(line).trim());
-    let zombieNow = false;
-    for (let i = 0; i < 300 && !zombieNow; i++) {
-      const st = await readFile(`/proc/${zombie}/status`, 'utf8').catch(() => '');
-      zombieNow = /^State:\s+Z/m.test(st);
-      if (!zombieNow) await new Promise((r) => setTimeout(r, 10));
-    }
-    assert.ok(zombieNow, 'the background child became a zombie');
+    const { zombie } = await spawnZombie(t);
     await writeFile(path.join(d, 'child_pid'), `${zombie}\n`);
     await writeFile(path.join(d, 'ready'), `${zombie}\n`);
     const sys = { hostFs: createRootFs('/') } as unknown as System;
