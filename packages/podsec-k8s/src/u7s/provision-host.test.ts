@@ -3,9 +3,11 @@
 // reads is u7s-admin's), a file planted in u7s-admin's ~/.config/usernetes/env is ignored by root's commands, and
 // `podsec-u7s preflight --json` reports each deliberately broken prerequisite. /etc/subuid and /dev/net/tun are
 // shared with every other process of the machine (tests of other users run in parallel), so they are broken for
-// the preflight process alone: in a private mount namespace a copy without u7s-admin's line, and a tun device
-// node of mode 0600, are bind-mounted over them. fs.inotify.max_user_instances cannot be replaced that way: it is
-// lowered for real and restored afterwards. The cgroup finding is this machine's own (cgroup v1 hybrid).
+// the preflight process alone: in a private mount namespace a copy without u7s-admin's line, a tun device node of
+// mode 0600 and a file holding the fs.inotify.max_user_instances value are bind-mounted over them. The sysctl is
+// never written: it is the kernel's one value for every process of the machine (and of a fresh-machine tree on
+// it), so lowering it for real failed a parallel run of this test and changed it under the others. The cgroup
+// finding is this machine's own (cgroup v1 hybrid).
 import assert from 'node:assert/strict';
 import {
   chmod,
@@ -312,8 +314,14 @@ describe('u7s-admin provisioned on this host', { skip: !isRoot && 'needs root' }
       hide?: string;
       tunMode?: number;
       subuid?: string;
+      inotifyInstances?: number;
     }): Promise<{ code: number | undefined; checks: Map<string, PreflightCheck> }> {
-      const binds = [{ source: await tunNode(o.tunMode ?? 0o666), target: '/dev/net/tun' }];
+      const sysctl = path.join(dir, 'max_user_instances');
+      await writeFile(sysctl, `${o.inotifyInstances ?? 8192}\n`, { mode: 0o644 });
+      const binds = [
+        { source: await tunNode(o.tunMode ?? 0o666), target: '/dev/net/tun' },
+        { source: sysctl, target: INOTIFY },
+      ];
       if (o.subuid !== undefined) {
         const copy = path.join(dir, 'subuid');
         await writeFile(copy, o.subuid, { mode: 0o644 });
@@ -338,79 +346,55 @@ describe('u7s-admin provisioned on this host', { skip: !isRoot && 'needs root' }
       assert.match(x.fix ?? '', fix);
     }
 
-    let inotify = '';
-    before(async () => {
-      if (isRoot) inotify = (await readFile(INOTIFY, 'utf8')).trim();
-    });
-    after(async () => {
-      if (inotify) await writeFile(INOTIFY, inotify);
-    });
-
     it('passes subuid, tun, inotify-instances and the binaries when they are there; fails each one broken alone', async (t) => {
       if (!(await provision(t))) return;
       if (!requireCommands(t, ['mknod', 'rootlesskit', 'slirp4netns'])) return;
-      try {
-        // raised for the passing run (harmless for the other processes), lowered for the failing one
-        await writeFile(INOTIFY, '8192');
-        const good = await preflight({});
-        for (const id of [
-          'user',
-          'subuid',
-          'subgid',
-          'tun',
-          'inotify-instances',
-          'bin-slirp4netns',
-        ])
-          expectOk(good.checks, id);
+      const good = await preflight({});
+      for (const id of ['user', 'subuid', 'subgid', 'tun', 'inotify-instances', 'bin-slirp4netns'])
+        expectOk(good.checks, id);
 
-        const subuid = await readFile('/etc/subuid', 'utf8');
-        const without = subuid
-          .split('\n')
-          .filter((l) => !l.startsWith('u7s-admin:'))
-          .join('\n');
-        assert.notEqual(without, subuid);
-        const noSubuid = await preflight({ subuid: without });
-        expectFail(
-          noSubuid.checks,
-          'subuid',
-          /^\/etc\/subuid gives u7s-admin 0 ids$/,
-          /podsec-u7s provision \(allocates 65536 subordinate uids\)/,
-        );
-        expectOk(noSubuid.checks, 'subgid');
-        assert.equal(noSubuid.code, 6);
-        assert.equal(await readFile('/etc/subuid', 'utf8'), subuid, 'the host file is untouched');
+      const subuid = await readFile('/etc/subuid', 'utf8');
+      const without = subuid
+        .split('\n')
+        .filter((l) => !l.startsWith('u7s-admin:'))
+        .join('\n');
+      assert.notEqual(without, subuid);
+      const noSubuid = await preflight({ subuid: without });
+      expectFail(
+        noSubuid.checks,
+        'subuid',
+        /^\/etc\/subuid gives u7s-admin 0 ids$/,
+        /podsec-u7s provision \(allocates 65536 subordinate uids\)/,
+      );
+      expectOk(noSubuid.checks, 'subgid');
+      assert.equal(noSubuid.code, 6);
+      assert.equal(await readFile('/etc/subuid', 'utf8'), subuid, 'the host file is untouched');
 
-        const rootOnly = await preflight({ tunMode: 0o600 });
-        expectFail(
-          rootOnly.checks,
-          'tun',
-          /^\/dev\/net\/tun mode 0600$/,
-          /chmod 0666 \/dev\/net\/tun/,
-        );
-        expectOk(rootOnly.checks, 'subuid');
+      const rootOnly = await preflight({ tunMode: 0o600 });
+      expectFail(
+        rootOnly.checks,
+        'tun',
+        /^\/dev\/net\/tun mode 0600$/,
+        /chmod 0666 \/dev\/net\/tun/,
+      );
+      expectOk(rootOnly.checks, 'subuid');
 
-        await writeFile(INOTIFY, '127');
-        const low = await preflight({});
-        expectFail(
-          low.checks,
-          'inotify-instances',
-          /^fs\.inotify\.max_user_instances = 127$/,
-          /^sysctl -w fs\.inotify\.max_user_instances=8192$/,
-        );
-        await writeFile(INOTIFY, '8192');
+      const low = await preflight({ inotifyInstances: 127 });
+      expectFail(
+        low.checks,
+        'inotify-instances',
+        /^fs\.inotify\.max_user_instances = 127$/,
+        /^sysctl -w fs\.inotify\.max_user_instances=8192$/,
+      );
 
-        const hidden = await preflight({ hide: 'slirp4netns' });
-        expectFail(
-          hidden.checks,
-          'bin-slirp4netns',
-          /^slirp4netns not found$/,
-          /^install slirp4netns$/,
-        );
-        expectOk(hidden.checks, 'bin-rootlesskit');
-      } finally {
-        await writeFile(INOTIFY, inotify);
-      }
-      assert.equal((await readFile(INOTIFY, 'utf8')).trim(), inotify);
+      const hidden = await preflight({ hide: 'slirp4netns' });
+      expectFail(
+        hidden.checks,
+        'bin-slirp4netns',
+        /^slirp4netns not found$/,
+        /^install slirp4netns$/,
+      );
+      expectOk(hidden.checks, 'bin-rootlesskit');
     });
 
     it("reports this machine's cgroup as it is, with the fix", async (t) => {
