@@ -98,6 +98,10 @@ export const u7sMessages = {
     'kubeadm.etcd.prompt':
       '{path} holds the etcd data of an earlier cluster. Clear the directory? [y/N] ',
     U7S_WRAP_UNKNOWN: 'no PATH shadow for "{tool}" (systemctl, rootlessctl)',
+    USERNS_ACCOUNT_FAILED:
+      'cannot {action} {what}: {tool} exited {status}: {reason}; nothing was changed',
+    USERNS_ACCOUNT_LEFT:
+      'cannot {action} {what}: {tool} exited {status}: {reason}; left behind: group {left}',
     U7S_NO_DRY_RUN:
       'podsec-u7s {command} has no dry run: it starts, stops or enters processes (nothing was done)',
     U7S_BAD_FLANNEL: 'invalid flannel {what} "{value}"',
@@ -215,6 +219,10 @@ export const u7sMessages = {
     KUBEADM_BAD_KUBECONFIG: 'admin.conf не является kubeconfig с кластерами ({reason})',
     KUBEADM_FAILED: 'kubeadm {command} завершился с кодом {status}',
     U7S_WRAP_UNKNOWN: 'для "{tool}" нет обёртки в PATH (systemctl, rootlessctl)',
+    USERNS_ACCOUNT_FAILED:
+      'не удалось выполнить {action} для {what}: {tool} завершился с кодом {status}: {reason}; ничего не изменено',
+    USERNS_ACCOUNT_LEFT:
+      'не удалось выполнить {action} для {what}: {tool} завершился с кодом {status}: {reason}; осталась группа {left}',
     U7S_NO_DRY_RUN:
       'у podsec-u7s {command} нет пробного запуска: команда запускает, останавливает процессы или входит в пространство имён (ничего не сделано)',
     U7S_BAD_FLANNEL: 'недопустимый параметр flannel ({what}) "{value}"',

@@ -53,6 +53,8 @@ export interface UserDatabase {
   /** usermod -a -G. */
   addToGroups(name: string, groups: readonly string[]): Promise<void>;
   deleteUser(name: string, options?: { readonly removeHome?: boolean }): Promise<void>;
+  /** groupdel (undoes a group this run created when a later step failed). */
+  deleteGroup(name: string): Promise<void>;
   /**
    * Sets the primary group, resolved in this root's /etc/group (Debian's `usermod --prefix -g` looks the
    * group up on the host): the tree's /etc/passwd is rewritten under its lock, atomically, with a backup.
@@ -255,6 +257,10 @@ export function createUserDatabase(fs: FileSystem, proc: ProcessRunner): UserDat
     async deleteUser(name, o = {}) {
       validateName(name);
       await runOrThrow(proc, 'userdel', [...prefix, ...(o.removeHome ? ['-r'] : []), '--', name]);
+    },
+    async deleteGroup(name) {
+      validateName(name, 'group');
+      await runOrThrow(proc, 'groupdel', [...prefix, '--', name]);
     },
   };
   return db;

@@ -5,7 +5,7 @@
  */
 import { applyChanges } from '../changes/apply.ts';
 import type { Change, ChangeRecord, ChangeReport } from '../changes/types.ts';
-import { UsageError } from '../errors.ts';
+import { ExternalCommandError, isPodsecError, UsageError } from '../errors.ts';
 import type { System } from '../system/types.ts';
 import { validateName, type SubIdRange } from '../system/users.ts';
 
@@ -75,6 +75,57 @@ async function checkRange(
   return r;
 }
 
+/** The last line a failed tool printed (`useradd: Can't get unique UID ...`), or its exit status. */
+function toolReason(e: unknown): { status: string; reason: string } {
+  const d = (isPodsecError(e) ? e.details : undefined) ?? {};
+  const lines = String(d['stderr'] ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/can't create user$/.test(l));
+  const status = d['exitCode'] === undefined ? '?' : String(d['exitCode']);
+  return { status, reason: lines[0] ?? (e instanceof Error ? e.message.split('\n')[0]! : '') };
+}
+
+/**
+ * Applies the account's list. A failing groupadd or useradd (the original's `%pre` swallowed it with `||:`, and
+ * every later step failed obscurely) stops the run loudly, in one line: the groups this run created before it
+ * are removed again, so nothing is left half done and a re-run starts from the same state.
+ * @throws ExternalCommandError `USERNS_ACCOUNT_FAILED` (all undone), `USERNS_ACCOUNT_LEFT` (a group stayed)
+ */
+async function applyAccount(sys: System, name: string, account: readonly Change[]) {
+  const created: string[] = [];
+  let step: Change | undefined;
+  let action = 'create';
+  try {
+    return await applyChanges(sys, account, {
+      onStep: (c, r) => {
+        if (step?.kind === 'group') created.push(step.name);
+        step = c;
+        action = r.action;
+      },
+    });
+  } catch (e) {
+    if (step?.kind !== 'group' && step?.kind !== 'user') throw e;
+    const left: string[] = [];
+    for (const g of created.reverse()) await sys.users.deleteGroup(g).catch(() => left.push(g));
+    const { status, reason } = toolReason(e);
+    const what = `${step.kind} ${step.name}`;
+    const tool = step.kind === 'group' ? 'groupadd' : action === 'create' ? 'useradd' : 'usermod';
+    const details = { action, what, user: name, tool, status, reason, left: left.join(', ') };
+    if (left.length)
+      throw new ExternalCommandError(
+        'USERNS_ACCOUNT_LEFT',
+        `cannot ${action} ${what}: ${tool} exited ${status}: ${reason}; left behind: group ${details.left}`,
+        { cause: e, details },
+      );
+    throw new ExternalCommandError(
+      'USERNS_ACCOUNT_FAILED',
+      `cannot ${action} ${what}: ${tool} exited ${status}: ${reason}; nothing was changed`,
+      { cause: e, details },
+    );
+  }
+}
+
 /**
  * Creates or checks the namespace user: validates everything before the first change, then one change list
  * (groups, the account, its subordinate ids, its 0700 home, `extra`) goes through the change engine, and
@@ -125,7 +176,7 @@ export async function ensureNamespaceUser(
     { kind: 'dir', path: o.home, mode: 0o700, ...owner },
     ...(o.extra ?? []),
   ];
-  const first = await applyChanges(sys, account);
+  const first = await applyAccount(sys, o.name, account);
   const user = await sys.users.getUser(o.name);
   if (!user && !sys.dryRun)
     throw new UsageError('USERNS_USER_MISSING', `${o.name} was not created`);

@@ -49,6 +49,9 @@ export const exitCodes = {
   U7S_STOP_TIMEOUT: 5,
   U7S_PREFLIGHT_FAILED: 6,
   U7S_BAD_KUBELET_CONFIG: 10,
+  // provision: groupadd or useradd failed (loud, where the original's %pre swallowed it)
+  USERNS_ACCOUNT_FAILED: 11,
+  USERNS_ACCOUNT_LEFT: 11,
   PORT_BAD_SPEC: 1,
   PORT_API_FAILED: 7,
   U7S_BAD_MANIFEST: 8,

@@ -1,11 +1,14 @@
 // u7s-admin's provisioning as one change list, under --root of a temp tree with the real shadow tools
 // (useradd/groupadd --prefix): the dry run lists what the real run applies, a second run applies nothing,
-// and a containers directory of an earlier podman is moved aside before the link replaces it.
+// a containers directory of an earlier podman is moved aside before the link replaces it, the missing groups
+// (podman, systemd-journal) are created and listed, and a useradd that really fails (every system uid taken in
+// the tree's login.defs range) ends the run loudly with nothing left half done.
 import assert from 'node:assert/strict';
-import { lstat, mkdir, readlink, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { baseTree, createTestSystem, snapshotTree } from '@podsec/test-utils';
+import { baseTree, createTestSystem, runProgram, snapshotTree } from '@podsec/test-utils';
+import { cli } from '../cli/podsec-u7s.ts';
 import { ensureU7sAdmin } from './provision.ts';
 
 const tree = {
@@ -36,6 +39,22 @@ describe('ensureU7sAdmin', () => {
       applied.changes.map((c) => ({ ...c, target: runtime(c) })),
     );
     assert.ok(applied.changes.some((c) => c.kind === 'user' && c.action === 'create'));
+    // the tree has no podman or systemd-journal group (the original's %pre then silently made no account):
+    // both are created, first, and shown in the change list of the dry run and of the real run
+    const groups = (l: typeof planned.changes) =>
+      l.filter((c) => c.kind === 'group').map((c) => `${c.action} ${c.target} ${c.detail}`);
+    for (const l of [planned.changes, applied.changes])
+      assert.deepEqual(groups(l), [
+        'create u7s-admin system',
+        'create podman system',
+        'create systemd-journal system',
+      ]);
+    assert.equal(applied.changes[3]?.kind, 'user');
+    assert.deepEqual(await real.users.groupsOf('u7s-admin'), [
+      'u7s-admin',
+      'podman',
+      'systemd-journal',
+    ]);
     const home = path.join(real.root, 'var/lib/u7s-admin');
     assert.equal((await stat(home)).mode & 0o7777, 0o700);
     assert.equal((await stat(home)).uid, applied.uid);
@@ -76,5 +95,42 @@ describe('ensureU7sAdmin', () => {
     const before = await snapshotTree(real.root);
     await assert.rejects(ensureU7sAdmin(real, { libexec: LIBEXEC }), { code: 'U7S_BAD_TREE' });
     assert.deepEqual(await snapshotTree(real.root), before);
+  });
+
+  it('a useradd that fails stops it loudly: exit 11, one line, the groups it made removed, nothing changed', async (t) => {
+    const real = await createTestSystem(t, {
+      tree: {
+        ...tree,
+        // the system uid range of this tree is one uid, and it is taken: the real useradd -r finds none free
+        'etc/login.defs': 'SYS_UID_MIN 100\nSYS_UID_MAX 100\n',
+        'etc/passwd': 'root:x:0:0:root:/root:/bin/bash\nsys:x:100:100::/:/usr/sbin/nologin\n',
+      },
+    });
+    const before = await snapshotTree(real.root);
+    // the shadow tools keep their own backups (group-, gshadow-): not a change of the account database
+    const state = async () =>
+      Object.fromEntries(
+        Object.entries(await snapshotTree(real.root)).filter(([p]) => !/^etc\/\w+-$/.test(p)),
+      );
+    const r = await runProgram(cli, ['provision', '--libexec', LIBEXEC], { system: real });
+    assert.equal(r.code, 11, r.stderr);
+    assert.match(
+      r.stderr,
+      /^podsec-u7s: cannot create user u7s-admin: useradd exited 4: useradd: Can't get unique (system )?UID[^\n]*; nothing was changed\n$/,
+    );
+    assert.equal(r.stdout, '');
+    assert.deepEqual(await state(), before);
+    assert.equal(await real.users.getGroup('podman'), undefined);
+    // the same in Russian, and a re-run once the range is fixed creates everything
+    const ru = await runProgram(cli, ['provision', '--libexec', LIBEXEC], {
+      system: real,
+      env: { LANG: 'ru_RU.UTF-8' },
+    });
+    assert.equal(ru.code, 11);
+    assert.match(ru.stderr, /useradd завершился с кодом 4: .*; ничего не изменено\n$/);
+    await writeFile(path.join(real.root, 'etc/login.defs'), 'SYS_UID_MIN 100\nSYS_UID_MAX 999\n');
+    const fixed = await runProgram(cli, ['provision', '--libexec', LIBEXEC], { system: real });
+    assert.equal(fixed.code, 0, fixed.stderr);
+    assert.ok(await real.users.getUser('u7s-admin'));
   });
 });
