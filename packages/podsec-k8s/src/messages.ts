@@ -17,6 +17,9 @@ export const u7sMessages = {
       'give the versions the registry offers: --available or --tags-from (one of them)',
     UPGRADE_BAD_TAGS_URL:
       'invalid --tags-from "{value}" (http(s)://registry/repository, e.g. https://registry.local/c10f/kube-apiserver)',
+    UPGRADE_TLS_CONFLICT: '--tls-verify=false (or --insecure) and --ca-file exclude each other',
+    UPGRADE_TAGS_PLAIN_HTTP:
+      '{url} is plain HTTP: use https, or give --tls-verify=false to read it unprotected',
     UPGRADE_TAGS_FAILED: 'cannot read the versions of {url}: {reason}',
     MASTER_USAGE: 'Format:\n\t{command} <adminUser>',
     MASTER_NO_USER: 'user {user} does not exist',
@@ -137,6 +140,9 @@ export const u7sMessages = {
       'укажите версии, которые предлагает реестр: --available или --tags-from (одно из двух)',
     UPGRADE_BAD_TAGS_URL:
       'недопустимый --tags-from "{value}" (http(s)://реестр/репозиторий, например https://registry.local/c10f/kube-apiserver)',
+    UPGRADE_TLS_CONFLICT: '--tls-verify=false (или --insecure) и --ca-file несовместимы',
+    UPGRADE_TAGS_PLAIN_HTTP:
+      '{url} — это HTTP без TLS: используйте https или укажите --tls-verify=false, чтобы читать без защиты',
     UPGRADE_TAGS_FAILED: 'не удалось прочитать версии {url}: {reason}',
     MASTER_USAGE: 'Формат:\n\t{command} <администратор>',
     MASTER_NO_USER: 'пользователь {user} не существует',

@@ -33,6 +33,11 @@ export interface HttpRequestOptions {
    */
   readonly fingerprint?: string;
   /**
+   * Accept any server certificate (skopeo's `--tls-verify=false`): only when the user asked for it, for a
+   * registry configured insecure. Not combinable with `ca`, `caFile` or `fingerprint`.
+   */
+  readonly insecure?: boolean;
+  /**
    * Talk HTTP over this unix socket (host path); the URL's host is only the Host header. The socket is
    * pinned by the host file system's no-follow walk and connected through its descriptor, so a symlink in a
    * directory another user can write (a user's runtime dir) never redirects the connection.
@@ -156,6 +161,8 @@ export async function httpRequest(
     throw fail('HTTP_BAD_FINGERPRINT', href, `malformed SHA-256 fingerprint ${o.fingerprint}`);
   if (!https && (pin !== undefined || o.ca !== undefined || o.caFile !== undefined))
     throw fail('HTTP_BAD_URL', href, 'a CA or fingerprint needs an https URL');
+  if (o.insecure && (pin !== undefined || o.ca !== undefined || o.caFile !== undefined))
+    throw fail('HTTP_BAD_URL', href, 'insecure excludes a CA or fingerprint');
   const cas = [
     ...(o.ca === undefined ? [] : [o.ca]),
     ...(o.caFile === undefined ? [] : [await readCaFile(href, o.caFile, hostFsOf(hostFs))]),
@@ -243,7 +250,7 @@ async function exchange(
         servername: net.isIP(host) ? undefined : host,
         ...(cas.length ? { ca: cas } : {}),
         // a pin alone replaces the chain check; it is verified below before the socket is used
-        rejectUnauthorized: cas.length > 0 || pin === undefined,
+        rejectUnauthorized: o.insecure !== true && (cas.length > 0 || pin === undefined),
         ALPNProtocols: ['http/1.1'],
       } as ConnectionOptions);
       live.socket = s;

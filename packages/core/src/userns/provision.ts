@@ -78,11 +78,13 @@ async function checkRange(
 /** The last line a failed tool printed (`useradd: Can't get unique UID ...`), or its exit status. */
 function toolReason(e: unknown): { status: string; reason: string } {
   const d = (isPodsecError(e) ? e.details : undefined) ?? {};
-  const lines = String(d['stderr'] ?? '')
+  const stderr = d['stderr'];
+  const exitCode = d['exitCode'];
+  const lines = (typeof stderr === 'string' ? stderr : '')
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '' && !/can't create user$/.test(l));
-  const status = d['exitCode'] === undefined ? '?' : String(d['exitCode']);
+  const status = typeof exitCode === 'number' ? String(exitCode) : '?';
   return { status, reason: lines[0] ?? (e instanceof Error ? e.message.split('\n')[0]! : '') };
 }
 

@@ -1,6 +1,13 @@
 import path from 'node:path';
 import { UsageError } from '@podsec/core';
-import { Command, requireRoot, type CliContext, type CliDefinition } from '@podsec/core/cli';
+import {
+  Command,
+  Option,
+  requireRoot,
+  tlsVerifyOption,
+  type CliContext,
+  type CliDefinition,
+} from '@podsec/core/cli';
 import { u7sMessages } from '../messages.ts';
 
 const NAME = 'podsec-k8s-upgrade';
@@ -18,6 +25,8 @@ export const exitCodes = {
   UPGRADE_SKEW: 2,
   UPGRADE_MINOR_MISSING: 2,
   UPGRADE_BAD_TAGS_URL: 1,
+  UPGRADE_TLS_CONFLICT: 1,
+  UPGRADE_TAGS_PLAIN_HTTP: 1,
   UPGRADE_UNREACHABLE: 3,
   UPGRADE_TAGS_FAILED: 3,
   UPGRADE_STEP_FAILED: 4,
@@ -45,6 +54,12 @@ function createProgram(ctx: CliContext) {
       'or read them: the vX.Y.Z tags of this image repository (e.g. https://registry.local/c10f/kube-apiserver)',
     )
     .option('--ca-file <file>', 'CA of the registry for --tags-from (default: the system CAs)')
+    .addOption(
+      tlsVerifyOption(
+        'bare or =true: --tags-from over https with a verified certificate (the default; plain http only from a loopback registry); =false: an unverified certificate or plain http',
+      ),
+    )
+    .addOption(new Option('--insecure', 'the same as --tls-verify=false'))
     .option('--node <name>', 'this node (default: the host name)')
     .option('--kubeconfig <file>', 'admin kubeconfig', '/etc/kubernetes/admin.conf')
     .option('--rootless', 'the kubelet is the user unit of u7s-admin')
@@ -61,6 +76,11 @@ function createProgram(ctx: CliContext) {
         const { readRegistryVersions } = await import('../upgrade/tags.ts');
         available = await readRegistryVersions(ctx.system, o.tagsFrom, {
           ...(o.caFile ? { caFile: path.resolve(o.caFile) } : {}),
+          ...(o.insecure
+            ? { tlsVerify: false }
+            : o.tlsVerify === undefined
+              ? {}
+              : { tlsVerify: o.tlsVerify }),
         });
       }
       const opts = {
