@@ -61,6 +61,8 @@ export type {
 export { matchesSignedIdentity } from './identity.ts';
 export { isTrustedKey, readTrustedKeys, verifierFingerprint } from './trusted-keys.ts';
 export type { TrustedKey, VerifierKey } from './trusted-keys.ts';
+export { readNativeSigningKey, signSimpleSigningNatively } from './native-sign.ts';
+export type { NativeSigningKey, NativeSignOptions } from './native-sign.ts';
 export { signingKeyIds } from './inspect.ts';
 export {
   createEvaluationContext,

@@ -464,10 +464,36 @@ describe('podsec-load-sign-oci', () => {
       const r = await run(s, [archive, 'amd64', 'maker@example.org']);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /--passphrase-file/);
+      const wrong = path.join(s.work, 'wrong');
+      await writeFile(wrong, 'other words\n', { mode: 0o600 });
+      const bad = await run(s, [archive, 'amd64', 'maker@example.org', '--passphrase-file', wrong]);
+      assert.equal(bad.code, 1, bad.stderr);
+      // the native signer leaves a wrong passphrase to openpgp.js: one line with its reason, nothing pushed
+      const fpr = (await protectedKeyPromise).fingerprint;
+      assert.match(
+        bad.stderr,
+        new RegExp(`^podsec-load-sign-oci: cannot unlock private key ${fpr}: .*passphrase`, 'im'),
+      );
+      assert.equal(
+        bad.stderr.split('\n').filter((l) => l.startsWith('podsec-load-sign-oci:')).length,
+        1,
+        bad.stderr,
+      );
+      assert.doesNotMatch(bad.stderr, /\s+at /, 'no stack trace');
+      assert.deepEqual(skopeoTargets(s), []);
       const pass = path.join(s.work, 'pass');
       await writeFile(pass, 'secret words\n', { mode: 0o600 });
-      const ok = await run(s, [archive, 'amd64', 'maker@example.org', '--passphrase-file', pass]);
+      const ok = await run(s, [
+        archive,
+        'amd64',
+        'maker@example.org',
+        '--passphrase-file',
+        pass,
+        '--verbose',
+      ]);
       assert.equal(ok.code, 0, ok.stderr);
+      // unlocked and signed with node:crypto, without openpgp.js
+      assert.match(ok.stderr, /signing key read natively/);
     });
   });
 

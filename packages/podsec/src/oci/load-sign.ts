@@ -157,7 +157,16 @@ async function loadRegistriesD(sys: System, home: string) {
 }
 
 /** The signing key, unlocked, and checked against the signer's e-mail. */
-async function loadKey(sys: System, o: LoadSignOptions, home: string, trust: Promise<Trust>) {
+async function loadKey(
+  sys: System,
+  o: LoadSignOptions,
+  home: string,
+  trust: Promise<Trust>,
+): Promise<{
+  readonly fingerprint: string;
+  readonly publicKey: TrustLibrary.VerifierKey;
+  readonly sign: (s: SignRequest) => Promise<Uint8Array>;
+}> {
   const keyBytes =
     o.keyFile !== undefined
       ? await readSecretFile(sys, resolveHostPath(o.keyFile), { maxBytes: 1024 * 1024 }).catch(
@@ -195,7 +204,33 @@ async function loadKey(sys: System, o: LoadSignOptions, home: string, trust: Pro
     );
     passphrase = (await trust).passphraseFromBytes(bytes);
   }
-  const { keyInfo, readPrivateKey } = await trust;
+  const t = await trust;
+  const email = o.signerEmail.toLowerCase();
+  const hasEmail = (userIds: readonly string[]) =>
+    userIds.some((u) => (/<([^>]*)>\s*$/.exec(u)?.[1] ?? u).toLowerCase() === email);
+  const mismatch = (fingerprint: string) =>
+    new UsageError(
+      'OCI_SIGNER_MISMATCH',
+      `the signing key ${fingerprint} has no user id ${o.signerEmail}`,
+      {
+        details: { email: o.signerEmail, fingerprint },
+      },
+    );
+  // the usual key (v4 RSA or Ed25519, unprotected or AES/S2K-protected, valid for signing now) is unlocked and used
+  // with node:crypto; anything else, a wrong passphrase included, goes through openpgp.js and its messages
+  const native = await t.readNativeSigningKey(keyBytes, passphrase, sys.clock.now());
+  sys.report.debug(
+    `signing key ${native === undefined ? 'read with openpgp.js' : 'read natively (node:crypto)'}`,
+  );
+  if (native !== undefined) {
+    if (!hasEmail(native.userIds)) throw mismatch(native.fingerprint);
+    return {
+      fingerprint: native.fingerprint,
+      publicKey: native.publicKey as TrustLibrary.VerifierKey,
+      sign: (s: SignRequest) => Promise.resolve(t.signSimpleSigningNatively(native, s)),
+    };
+  }
+  const { keyInfo, readPrivateKey } = t;
   const key = await readPrivateKey(keyBytes, passphrase).catch((e: unknown) => {
     // the core error carries no details: give the CLI a message that names the option
     if (e instanceof UsageError && e.code === 'KEY_PASSPHRASE_REQUIRED') {
@@ -207,19 +242,7 @@ async function loadKey(sys: System, o: LoadSignOptions, home: string, trust: Pro
     throw e;
   });
   const info = await keyInfo(key, sys.clock.now());
-  const email = o.signerEmail.toLowerCase();
-  const matches = info.userIds.some(
-    (u) => (/<([^>]*)>\s*$/.exec(u)?.[1] ?? u).toLowerCase() === email,
-  );
-  if (!matches) {
-    throw new UsageError(
-      'OCI_SIGNER_MISMATCH',
-      `the signing key ${info.fingerprint} has no user id ${o.signerEmail}`,
-      {
-        details: { email: o.signerEmail, fingerprint: info.fingerprint },
-      },
-    );
-  }
+  if (!hasEmail(info.userIds)) throw mismatch(info.fingerprint);
   if (!info.canSign) {
     throw new UsageError(
       'OCI_KEY_CANNOT_SIGN',
@@ -227,7 +250,18 @@ async function loadKey(sys: System, o: LoadSignOptions, home: string, trust: Pro
       { details: { fingerprint: info.fingerprint } },
     );
   }
-  return { key, publicKey: key.toPublic(), fingerprint: info.fingerprint };
+  return {
+    fingerprint: info.fingerprint,
+    publicKey: key.toPublic() as TrustLibrary.VerifierKey,
+    sign: (s: SignRequest) => t.signSimpleSigning({ privateKey: key, ...s }),
+  };
+}
+
+/** What is signed for one pushed image. */
+interface SignRequest {
+  readonly dockerReference: string;
+  readonly manifestDigest: string;
+  readonly timestamp: number;
 }
 
 /**
@@ -394,7 +428,7 @@ export async function loadSignOci(
     phase(
       `signing key and extract (${extracted.files} files, ${extracted.bytes} bytes, at the same time)`,
     );
-    const { readSignatures, signSimpleSigning, verifySimpleSigning, writeSignature } = await trust;
+    const { readSignatures, verifySimpleSigning, writeSignature } = await trust;
     const layout = `${tmp}/${o.arch}`;
     if ((await host.kind(layout)) !== 'dir') {
       throw new UsageError('OCI_ARCH_DIR_MISSING', `the archive has no ${o.arch}/ directory`, {
@@ -470,8 +504,7 @@ export async function loadSignOci(
           // somebody else's or a broken signature: not ours
         }
       }
-      const blob = await signSimpleSigning({
-        privateKey: signer.key,
+      const blob = await signer.sign({
         dockerReference: reference,
         manifestDigest: digest,
         timestamp: timestamp(),
