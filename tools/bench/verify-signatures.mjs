@@ -20,7 +20,8 @@ import { compare, runsFromEnv, spawnTimer } from './lib.mjs';
 
 const run = promisify(execFile);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bundle = path.join(repo, 'packages/podsec/bundle/podsec-trust.mjs');
+// the launcher the RPM installs as /usr/bin/podsec-trust (bundle/<bin>.mjs is the same behind an ES module entry)
+const bundle = path.join(repo, 'packages/podsec/bundle/podsec-trust.cjs');
 const counts = (process.env.BENCH_SIGNATURES ?? '1,100').split(',').map(Number);
 const runs = runsFromEnv(15, 5);
 await access(bundle).catch(() => {

@@ -248,6 +248,33 @@ const builtinsWithoutNamespaces = {
 };
 
 /**
+ * The libraries a fast path loads only on first use (openpgp for the signatures the native verifier leaves to it,
+ * yaml for a registries.d beyond the plain form). In the one CommonJS file of a fast path every module is inlined,
+ * and a module reached by a dynamic import() only runs on first use, but its source is still read and compiled
+ * at every start: these two would be more than three quarters of the file. So each goes to a CommonJS file of its
+ * own, lib/<bin>/vendor-<name>.cjs, that the fast path require()s on first use. Only third-party packages go
+ * there, never our own modules: a class of ours in two files would be two classes (instanceof would fail).
+ */
+const FAST_VENDORED = ['openpgp', 'yaml'];
+const vendorForFast = (vendored) => ({
+  name: 'vendor-for-fast',
+  setup(b) {
+    const filter = new RegExp(`^(${FAST_VENDORED.join('|')})$`);
+    b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'podsec-vendor' }));
+    b.onLoad({ filter: /.*/, namespace: 'podsec-vendor' }, (args) => {
+      vendored.add(args.path);
+      return {
+        contents: `module.exports = require(${JSON.stringify(`./vendor-${args.path}.cjs`)});\n`,
+        loader: 'js',
+      };
+    });
+    b.onResolve({ filter: /^\.\/vendor-[a-z]+\.cjs$/ }, (args) =>
+      args.namespace === 'podsec-vendor' ? { path: args.path, external: true } : undefined,
+    );
+  },
+});
+
+/**
  * What a binary loads before its first dynamic import: the main chunk and the chunks it imports statically, with
  * the bytes each input (a node_modules package or a source directory) contributes, largest first.
  */
@@ -363,6 +390,7 @@ for (const pkg of products) {
     // one CommonJS file: the launcher require()s it, so the ES module loader never starts for a fast invocation,
     // and each further module would be a resolve, read and link of its own at start; CommonJS has require()
     // itself (no banner)
+    const vendored = new Set();
     await build({
       ...buildOptions,
       format: 'cjs',
@@ -372,7 +400,19 @@ for (const pkg of products) {
       splitting: false,
       metafile: false,
       banner: {},
+      plugins: [...buildOptions.plugins, vendorForFast(vendored)],
     });
+    for (const name of vendored)
+      await build({
+        ...buildOptions,
+        format: 'cjs',
+        outdir: out,
+        entryPoints: { [`lib/${bin}/vendor-${name}`]: name },
+        outExtension: { '.js': '.cjs' },
+        splitting: false,
+        metafile: false,
+        banner: {},
+      });
   }
   await rm(entries, { recursive: true, force: true });
   await copyFile(

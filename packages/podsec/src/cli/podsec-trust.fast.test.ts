@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { createTestSystem, runBothPaths } from '@podsec/test-utils';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { generateKey } from '@podsec/core/trust';
+import {
+  buildTinyImage,
+  createTestSystem,
+  runBothPaths,
+  runProgram,
+  startRegistry,
+  type TestRegistry,
+  type TinyImage,
+} from '@podsec/test-utils';
 import { cli } from './podsec-trust.ts';
 import { fast } from './podsec-trust.fast.ts';
 
@@ -68,10 +80,100 @@ describe('podsec-trust fast path', () => {
       ['show', '-vj'],
       ['show', '--', 'x'],
       ['show', '-'],
-      ['verify', 'registry.local/x'],
+      ['verify'],
+      ['verify', '--json'],
+      ['verify', 'a', 'b'],
+      ['verify', 'registry.local/x', '--key', '/k.asc'],
+      ['verify', 'registry.local/x', '--key=/k.asc'],
+      ['verify', 'registry.local/x', '--root', '/tmp'],
+      ['verify', 'registry.local/x', '--dry-run'],
+      ['verify', 'registry.local/x', '--help'],
+      ['verify', 'registry.local/x', '--lookaside'],
+      ['verify', 'registry.local/x', '--lookaside', '--insecure'],
+      ['verify', 'registry.local/x', '--tls-verify', 'false'],
+      ['verify', 'registry.local/x', '--tls-verify=no'],
+      ['verify', 'registry.local/x', '--insecure=true'],
+      ['verify', '--', 'registry.local/x'],
       ['sign', 'registry.local/x'],
       ['x', 'show'],
     ])
       assert.equal(fast.parse(args), undefined, args.join(' '));
+  });
+});
+
+// Real docker-registry and buildah: `verify` through the fast path prints what the commander program prints.
+describe('podsec-trust verify fast path', () => {
+  let registry: TestRegistry;
+  let signed: TinyImage;
+  let unsigned: TinyImage;
+  let dir: string;
+  before(async () => {
+    registry = await startRegistry();
+    signed = await buildTinyImage(registry.host, 'podsec/signed', '1', { contents: 'fast signed' });
+    unsigned = await buildTinyImage(registry.host, 'podsec/unsigned', '1', { contents: 'fast' });
+    dir = await mkdtemp(path.join(tmpdir(), 'podsec-trust-fast-'));
+  });
+  after(async () => {
+    await registry?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints the same bytes and exit code as the full program for every verify it handles', async (t) => {
+    const key = await generateKey({ type: 'ed25519', name: 'Maker', email: 'maker@example.org' });
+    const keyFile = path.join(dir, 'maker.asc');
+    await writeFile(keyFile, key.privateKeyArmored, { mode: 0o600 });
+    const system = await createTestSystem(t, {
+      tree: {
+        'etc/containers/policy.json': POLICY.replaceAll('registry.local', registry.host),
+        'etc/containers/registries.d/default.yaml':
+          'default-docker:\n  lookaside: file:///var/sigstore/sigstore/\n',
+        'etc/containers/other.d/default.yaml': 'default-docker:\n  lookaside: file:///nowhere\n',
+        'var/sigstore/keys/maker.pgp': key.publicKeyArmored,
+      },
+    });
+    const sign = await runProgram(
+      cli,
+      [
+        'sign',
+        signed.reference,
+        '--key',
+        keyFile,
+        '--lookaside',
+        '/var/sigstore/sigstore',
+        '--insecure',
+      ],
+      { system },
+    );
+    assert.equal(sign.code, 0, sign.stderr);
+    const handled = [
+      ['verify', signed.reference, '--insecure'],
+      ['verify', signed.reference, '--insecure', '--json'],
+      ['--json', 'verify', `docker://${signed.reference}`, '--tls-verify=false', '-v'],
+      ['verify', signed.reference, '--insecure', '--tls-verify=true', '--debug'],
+      ['verify', signed.reference, '--insecure', '--registries-d=/etc/containers/other.d'],
+      ['verify', signed.reference, '--insecure', '--lookaside', 'file:///var/sigstore/sigstore'],
+      ['verify', signed.reference, '--insecure', '--policy', '/etc/containers/missing.json'],
+      // rejected: no signature, then a plain HTTP registry asked for HTTPS, then a bad reference
+      ['verify', unsigned.reference, '--insecure'],
+      ['verify', unsigned.reference, '--insecure', '--json'],
+      ['verify', signed.reference, '--tls-verify'],
+      ['verify', 'UPPER/case', '--json'],
+    ];
+    for (const args of handled) {
+      for (const env of [{ LANG: 'C' }, { LANG: 'ru_RU.UTF-8' }]) {
+        const r = await runBothPaths(fast, cli, args, { system, env });
+        assert.ok(r.fast, `the fast path takes ${args.join(' ')}`);
+        assert.deepEqual(r.fast, r.full, `${args.join(' ')} (${env.LANG})`);
+      }
+    }
+    const ok = await runBothPaths(fast, cli, ['verify', signed.reference, '--insecure', '--json'], {
+      system,
+    });
+    assert.equal(ok.fast?.code, 0, ok.fast?.stderr);
+    assert.equal(JSON.parse(ok.fast.stdout).verdict.accepted, true);
+    const no = await runBothPaths(fast, cli, ['verify', unsigned.reference, '--insecure'], {
+      system,
+    });
+    assert.equal(no.fast?.code, 3, 'a rejected image exits 3');
   });
 });

@@ -57,6 +57,7 @@ function formatShow(r: ShowTrustResult): string {
 }
 
 const DEFAULT_POLICY = '/etc/containers/policy.json';
+const DEFAULT_REGISTRIES_D = '/etc/containers/registries.d';
 
 /** Prints the scopes of the policy, or the requirements that apply to `image` and why. */
 export async function printTrustShow(
@@ -69,9 +70,80 @@ export async function printTrustShow(
   ctx.system.report.result(formatShow(r), r);
 }
 
+/** `--name value` or `--name=value`: the value and the index of the last argument used; undefined when missing. */
+function optionValue(
+  args: readonly string[],
+  i: number,
+  name: string,
+): { value: string; i: number } | undefined {
+  const a = args[i] as string;
+  const value = a === name ? args[i + 1] : a.slice(name.length + 1);
+  // an empty value or one that looks like an option is commander's to judge
+  if (value === undefined || value === '' || value.startsWith('-')) return undefined;
+  return { value, i: a === name ? i + 1 : i };
+}
+
+/** `show [image]` with `--policy`, `--registries-d`: the command, or undefined for anything else. */
+function parseShow(rest: readonly string[]): ((ctx: CliContext) => Promise<void>) | undefined {
+  let policy = DEFAULT_POLICY;
+  let image: string | undefined;
+  for (let i = 1; i < rest.length; i++) {
+    const a = rest[i] as string;
+    const eq = a.indexOf('=');
+    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    if (name === '--policy' || name === '--registries-d') {
+      const v = optionValue(rest, i, name);
+      if (v === undefined) return undefined;
+      i = v.i;
+      if (name === '--policy') policy = v.value;
+    } else if (a.startsWith('-') || image !== undefined) return undefined;
+    else image = a;
+  }
+  return (ctx) => printTrustShow(ctx, image, policy);
+}
+
 /**
- * `podsec-trust show [image]` with `--policy`, `--registries-d`, `--json`, `-v`/`--verbose`, `--debug`; any other
- * argument (and any value that looks like an option) is left to commander.
+ * `verify <image>` with `--policy`, `--registries-d`, `--lookaside`, `--insecure`, `--tls-verify[=true|false]`: the
+ * command, or undefined for anything else (`--key`, whose list commander parses, `--root`, `--help` ...).
+ */
+function parseVerify(rest: readonly string[]): ((ctx: CliContext) => Promise<void>) | undefined {
+  const values = new Map<string, string>();
+  let insecure = false;
+  let tlsVerify: boolean | undefined;
+  let image: string | undefined;
+  for (let i = 1; i < rest.length; i++) {
+    const a = rest[i] as string;
+    const eq = a.indexOf('=');
+    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    if (name === '--policy' || name === '--registries-d' || name === '--lookaside') {
+      const v = optionValue(rest, i, name);
+      if (v === undefined) return undefined;
+      i = v.i;
+      values.set(name, v.value);
+    } else if (a === '--insecure') insecure = true;
+    // a bare --tls-verify is true, as podman and skopeo spell it (runCli rewrites it to =true for commander)
+    else if (a === '--tls-verify' || a === '--tls-verify=true') tlsVerify = true;
+    else if (a === '--tls-verify=false') tlsVerify = false;
+    else if (a.startsWith('-') || image !== undefined) return undefined;
+    else image = a;
+  }
+  if (image === undefined) return undefined;
+  const lookaside = values.get('--lookaside');
+  const o = {
+    policy: values.get('--policy') ?? DEFAULT_POLICY,
+    registriesD: values.get('--registries-d') ?? DEFAULT_REGISTRIES_D,
+    keys: [],
+    insecure: insecure || tlsVerify === false,
+    ...(lookaside === undefined ? {} : { lookaside }),
+  };
+  const ref = image;
+  return async (ctx) => (await import('./podsec-trust.verify.ts')).printTrustVerify(ctx, ref, o);
+}
+
+/**
+ * `podsec-trust show [image]` and `podsec-trust verify <image>` (see {@link parseShow} and {@link parseVerify}) with
+ * `--json`, `-v`/`--verbose`, `--debug`; any other argument (and any value that looks like an option) is left to
+ * commander.
  */
 export const fast: FastCliDefinition = {
   name: 'podsec-trust',
@@ -79,20 +151,8 @@ export const fast: FastCliDefinition = {
   messages,
   parse(argv) {
     const { options, rest } = takeCommonFlags(argv);
-    if (rest[0] !== 'show') return undefined;
-    let policy = DEFAULT_POLICY;
-    let image: string | undefined;
-    for (let i = 1; i < rest.length; i++) {
-      const a = rest[i] as string;
-      const eq = a.indexOf('=');
-      const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-      if (name === '--policy' || name === '--registries-d') {
-        const value = name === a ? rest[++i] : a.slice(eq + 1);
-        if (value === undefined || value === '' || value.startsWith('-')) return undefined;
-        if (name === '--policy') policy = value;
-      } else if (a.startsWith('-') || image !== undefined) return undefined;
-      else image = a;
-    }
-    return { options, run: (ctx) => printTrustShow(ctx, image, policy) };
+    const run =
+      rest[0] === 'show' ? parseShow(rest) : rest[0] === 'verify' ? parseVerify(rest) : undefined;
+    return run === undefined ? undefined : { options, run };
   },
 };

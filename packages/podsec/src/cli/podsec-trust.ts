@@ -1,51 +1,12 @@
 import { resolveHostPath } from '@podsec/core';
-import {
-  Command,
-  PodsecError,
-  tlsVerifyOption,
-  type CliContext,
-  type CliDefinition,
-} from '@podsec/core/cli';
-import type { VerifyTrustResult } from '../trust/trust.ts';
+import { Command, tlsVerifyOption, type CliContext, type CliDefinition } from '@podsec/core/cli';
 import { exitCodes, messages, printTrustShow } from './podsec-trust.fast.ts';
 
 export { exitCodes };
 
 // the trust library (openpgp, yaml) is loaded when an action runs, not for --help or a usage error
 const trust = () => import('../trust/trust.ts');
-const imageSource = () => import('../trust/image-source.ts');
-
-function formatVerify(r: VerifyTrustResult): string {
-  const lines = [
-    `image:     ${r.image}`,
-    `digest:    ${r.digest}`,
-    `lookaside: ${r.lookaside ?? '(none configured)'}`,
-  ];
-  if (r.signatures.length === 0) lines.push('signatures: none');
-  for (const s of r.signatures) {
-    if (s.valid) {
-      const when =
-        s.timestamp === undefined ? '' : ` at ${new Date(s.timestamp * 1000).toISOString()}`;
-      const weak = s.warnings?.length
-        ? ` WEAK (${s.warnings.map((w) => w.message).join('; ')}),`
-        : '';
-      lines.push(
-        `signature-${s.index}: valid,${weak} key ${s.keyFingerprint} (${(s.userIds ?? []).join(', ')})${when}`,
-        `  identity ${s.identity}, digest ${s.digestMatches ? 'matches' : 'DOES NOT MATCH'}${s.creator ? `, creator ${s.creator}` : ''}`,
-      );
-    } else {
-      lines.push(
-        `signature-${s.index}: NOT VALID (${s.reason})${s.keyIds?.length ? `, claims key id ${s.keyIds.join(', ')}` : ''}`,
-      );
-    }
-  }
-  lines.push(
-    `policy:    ${r.verdict.accepted ? 'ACCEPTED' : 'REJECTED'} (scope ${r.verdict.isDefault ? 'default' : r.verdict.scope}: ${r.verdict.reason})`,
-  );
-  for (const req of r.verdict.results)
-    lines.push(`  ${req.type}: ${req.accepted ? 'accepts' : 'rejects'} - ${req.reason}`);
-  return lines.join('\n');
-}
+const verify = () => import('./podsec-trust.verify.ts');
 
 function createProgram(ctx: CliContext) {
   // host paths from the command line: one resolver (an empty or NUL-carrying path is refused)
@@ -87,38 +48,15 @@ function createProgram(ctx: CliContext) {
       ),
     )
     .option('--insecure', 'plain HTTP / unverified TLS to the registry (= --tls-verify=false)')
-    .action(async (image, o) => {
-      const insecure = o.insecure === true || o.tlsVerify === false;
-      // skopeo starts fetching the manifest before the signature code (openpgp) is loaded
-      const manifest = (await imageSource()).fetchManifest(ctx.system, image, { insecure });
-      manifest.catch(() => {});
-      const r = await (
-        await trust()
-      ).verifyTrust(ctx.system, image, {
+    .action(async (image, o) =>
+      (await verify()).printTrustVerify(ctx, image, {
         policy: o.policy,
         registriesD: o.registriesD,
         keys: (o.key ?? []).map(abs),
-        insecure,
-        manifest,
+        insecure: o.insecure === true || o.tlsVerify === false,
         ...(o.lookaside === undefined ? {} : { lookaside: o.lookaside }),
-      });
-      ctx.system.report.result(formatVerify(r), r);
-      for (const w of r.warnings)
-        ctx.system.report.warn(
-          ctx.t('TRUST_WEAK_SIGNATURE', {
-            image: r.image,
-            signature: w.signature,
-            reason: ctx.t(w.code, w.params),
-          }),
-        );
-      if (!r.verdict.accepted) {
-        throw new PodsecError(
-          'TRUST_REJECTED',
-          `the policy rejects ${r.image}: ${r.verdict.reason}`,
-          { details: { image: r.image, reason: r.verdict.reason } },
-        );
-      }
-    });
+      }),
+    );
   withConfig(
     program
       .command('sign')
