@@ -411,7 +411,11 @@ for (const pkg of products) {
         outExtension: { '.js': '.cjs' },
         splitting: false,
         metafile: false,
-        banner: {},
+        // an ES module library may ask for its own URL (openpgp: createRequire(import.meta.url))
+        define: { 'import.meta.url': '__podsecModuleUrl' },
+        banner: {
+          js: "const __podsecModuleUrl=process.getBuiltinModule('node:url').pathToFileURL(__filename).href;",
+        },
       });
   }
   await rm(entries, { recursive: true, force: true });
