@@ -11,10 +11,13 @@
 import assert from 'node:assert/strict';
 import {
   chmod,
+  copyFile,
+  lstat,
   mkdir,
   mkdtemp,
   readdir,
   readFile,
+  readlink,
   rm,
   stat,
   symlink,
@@ -26,6 +29,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import {
+  allowTun,
   k8sBinary,
   lockTestUser,
   removeTestUser,
@@ -42,6 +46,28 @@ const wrapMain = fileURLToPath(
   new URL('../test-helpers/podsec-u7s-kubeadm-main.ts', import.meta.url),
 );
 const HOME = '/var/lib/u7s-admin';
+/** The host's CNI plugins, which the namespace mounts on /opt/cni/bin (the original chowned them: W-S2). */
+const CNI = '/usr/lib/cni';
+/** `podsec-u7s-kubeadm init` as the tests of the wrapper give it. */
+const INIT = [
+  'init',
+  '--apiserver-advertise-address',
+  '192.0.2.10',
+  '--kubernetes-version',
+  'v1.37.2',
+  '--image-repository',
+  'registry.local/c10f',
+];
+
+/** Kind, mode, owner and ctime of every entry below `dir`: a chown or chmod, even to the same values, moves the ctime. */
+async function statTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of (await readdir(dir)).sort()) {
+    const st = await lstat(path.join(dir, name));
+    out.push(`${name} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.ctimeMs}`);
+  }
+  return out;
+}
 const INOTIFY = '/proc/sys/fs/inotify/max_user_instances';
 
 interface SubidLine {
@@ -82,32 +108,34 @@ describe('u7s-admin provisioned on this host', { skip: !isRoot && 'needs root' }
     U7S_PLATFORM: 'c10f',
     ...extra,
   });
-  const u7s = (args: string[], extra: Record<string, string> = {}) =>
-    execa(process.execPath, ['--conditions=podsec-source', u7sMain, ...args], {
-      reject: false,
-      env: env(extra),
-      extendEnv: false,
-      timeout: 90_000,
-    });
-  const wrap = (args: string[], extra: Record<string, string> = {}) =>
-    execa(process.execPath, ['--conditions=podsec-source', wrapMain, ...args], {
-      reject: false,
-      env: env(extra),
-      extendEnv: false,
-      timeout: 90_000,
-    });
+  /** One of this package's binaries, from the sources, as a real process in exactly `env(extra)`. */
+  const runMain =
+    (main: string) =>
+    (args: string[], extra: Record<string, string> = {}) =>
+      execa(process.execPath, ['--conditions=podsec-source', main, ...args], {
+        reject: false,
+        env: env(extra),
+        extendEnv: false,
+        timeout: 90_000,
+      });
+  const u7s = runMain(u7sMain);
+  const wrap = runMain(wrapMain);
   let provisioned = false;
+  /** {@link statTree} of the CNI plugins before anything of this file ran. */
+  let cniBefore: string[] | undefined;
 
   before(async () => {
     if (!isRoot) return;
     release = await lockTestUser('u7s-admin');
     await removeTestUser('u7s-admin');
+    if (await stat(CNI).catch(() => undefined)) cniBefore = await statTree(CNI);
     dir = await mkdtemp(path.join(tmpdir(), 'u7s-host-'));
     await chmod(dir, 0o755);
     await mkdir(libexec(), { mode: 0o755 });
   });
   after(async () => {
     if (!isRoot) return;
+    if (provisioned) await u7s(['stop', '--timeout', '10']);
     for (const f of unitFiles().reverse())
       if (uid && !unitsBefore.has(f)) await rm(f, { recursive: true, force: true });
     await removeTestUser('u7s-admin');
@@ -241,20 +269,9 @@ describe('u7s-admin provisioned on this host', { skip: !isRoot && 'needs root' }
         '--dry-run',
         '--json',
       ]),
-      init: await wrap(
-        [
-          'init',
-          '--apiserver-advertise-address',
-          '192.0.2.10',
-          '--kubernetes-version',
-          'v1.37.2',
-          '--image-repository',
-          'registry.local/c10f',
-          '--dry-run',
-          '--json',
-        ],
-        { U7S_KUBEADM: k8sBinary('kubeadm') ?? '/usr/bin/kubeadm' },
-      ),
+      init: await wrap([...INIT, '--dry-run', '--json'], {
+        U7S_KUBEADM: k8sBinary('kubeadm') ?? '/usr/bin/kubeadm',
+      }),
     });
     const clean = await dryRuns();
     assert.equal(clean.units.exitCode, 0, clean.units.stderr);
@@ -412,6 +429,86 @@ describe('u7s-admin provisioned on this host', { skip: !isRoot && 'needs root' }
       );
       assert.equal(r.code, 6);
     });
+  });
+
+  it('provision, a namespace start and stop keep the CNI plugins as they were (W-S2) and use no predictable temp path (W-S4)', async (t) => {
+    if (!(await provision(t))) return;
+    if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter'])) return;
+    assert.ok(cniBefore, `${CNI} (containernetworking-plugins) is installed`);
+    await allowTun(t);
+    // the original's root wrote /tmp/kube-api-server.$$ and /tmp/cmd_$$.sh: links planted at those names for
+    // the next pids (the runs below take theirs from this window) point at a file that must stay as it is
+    const pidMax = Number(await readFile('/proc/sys/kernel/pid_max', 'utf8'));
+    const last = Number(await readFile('/proc/sys/kernel/ns_last_pid', 'utf8'));
+    const WINDOW = 5000;
+    const pids = Array.from({ length: WINDOW }, (_, i) => ((last + 1 + i) % pidMax) + 1);
+    const victim = path.join(dir, 'victim');
+    await writeFile(victim, 'untouched\n', { mode: 0o644 });
+    const planted: string[] = [];
+    t.after(() => Promise.all(planted.map((l) => rm(l, { force: true }))));
+    for (const l of pids.flatMap((p) => [`/tmp/kube-api-server.${p}`, `/tmp/cmd_${p}.sh`]))
+      if (
+        await symlink(victim, l).then(
+          () => true,
+          () => false,
+        )
+      )
+        planted.push(l);
+    assert.ok(planted.length > WINDOW, 'the links are planted');
+    // and every temp file of the runs would land here: it must be empty afterwards
+    const tmp = await mkdtemp(path.join(dir, 'tmp-'));
+    await chmod(tmp, 0o1777);
+    const extra = {
+      TMPDIR: tmp,
+      PODSEC_U7S_SELF: JSON.stringify([process.execPath, '--conditions=podsec-source', u7sMain]),
+    };
+    const ran: (number | undefined)[] = [];
+    const step = async (r: ReturnType<typeof u7s>, code = 0) => {
+      ran.push(r.pid);
+      const done = await r;
+      assert.equal(done.exitCode, code, `${done.command}: ${done.stderr}`);
+      return done;
+    };
+    await step(u7s(['provision', '--libexec', libexec()], extra));
+    // the wrapper renders what root writes for init (the original's temp files), before the namespace runs,
+    // with a kubeadm u7s-admin can reach (the built one is under root's 0700 home)
+    const kubeadm = path.join(dir, 'kubeadm');
+    const built = k8sBinary('kubeadm');
+    if (built) await copyFile(built, kubeadm);
+    await chmod(kubeadm, 0o755);
+    await step(wrap([...INIT, '--dry-run'], { ...extra, U7S_KUBEADM: kubeadm }));
+    await step(
+      u7s(
+        ['start', '--libexec', libexec(), '--parent-ip', '127.0.0.1', '--extip', '192.0.2.10'],
+        extra,
+      ),
+    );
+    const inside = await step(
+      u7s(
+        [
+          'enter',
+          '--',
+          'sh',
+          '-c',
+          'ls /opt/cni/bin; touch /opt/cni/bin/bridge /opt/cni/bin/new 2>/dev/null && echo WROTE; exit 0',
+        ],
+        extra,
+      ),
+    );
+    assert.deepEqual(
+      inside.stdout.split('\n').filter((l) => l !== ''),
+      (await readdir(CNI)).sort(),
+      'the host plugins, and nothing written through /opt/cni/bin',
+    );
+    await step(u7s(['stop', '--timeout', '10'], extra));
+    assert.deepEqual(await statTree(CNI), cniBefore, `${CNI}: owners, modes and ctimes as before`);
+    assert.ok(
+      ran.every((p) => p !== undefined && pids.includes(p)),
+      `the runs' pids ${ran.join(' ')} are in the planted window`,
+    );
+    assert.equal(await readFile(victim, 'utf8'), 'untouched\n');
+    for (const l of planted) assert.equal(await readlink(l), victim, l);
+    assert.deepEqual(await readdir(tmp), [], 'no temp file left behind');
   });
 
   it('left no process of u7s-admin behind', async (t) => {
