@@ -18,14 +18,14 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { allowTun, lockTestUser, removeTestUser, requireCommands } from '@podsec/test-utils';
 import { createDaemonLauncher } from '@podsec/core/system';
+import { runU7s as u7s, U7S_MAIN, U7S_NODE } from '../test-helpers/u7s-runner.ts';
 
 const isRoot = process.geteuid?.() === 0;
-const main = fileURLToPath(new URL('../test-helpers/podsec-u7s-main.ts', import.meta.url));
-const NODE = [process.execPath, '--conditions=podsec-source', main];
+const main = U7S_MAIN;
+const NODE = U7S_NODE;
 const SELF = JSON.stringify(NODE);
 const launcher = createDaemonLauncher({ uid: 0 });
 const EXTIP = '192.0.2.10';
@@ -61,16 +61,6 @@ const TOOLS = [
   'ps',
 ];
 const env = { PATH: process.env['PATH'], LANG: 'C', PODSEC_U7S_SELF: SELF };
-
-function u7s(args: readonly string[], o: { timeout?: number } = {}) {
-  return execa(NODE[0]!, [...NODE.slice(1), ...args], {
-    reject: false,
-    env,
-    extendEnv: false,
-    timeout: o.timeout ?? 60_000,
-    stdin: 'ignore',
-  });
-}
 
 /** A shell command inside the namespace as its pseudo-root. */
 const inside = (script: string) => u7s(['enter', '--', 'sh', '-c', script]);

@@ -9,7 +9,6 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import {
   allowTun,
@@ -19,25 +18,12 @@ import {
   requireCommands,
 } from '@podsec/test-utils';
 import { createDaemonLauncher } from '@podsec/core/system';
+import { runU7s as u7s, U7S_MAIN } from '../test-helpers/u7s-runner.ts';
 
 const isRoot = process.geteuid?.() === 0;
-const main = fileURLToPath(new URL('../test-helpers/podsec-u7s-main.ts', import.meta.url));
-const SELF = JSON.stringify([process.execPath, '--conditions=podsec-source', main]);
+const main = U7S_MAIN;
 const launcher = createDaemonLauncher({ uid: 0 });
 const HOME = '/var/lib/u7s-admin';
-
-function u7s(
-  args: string[],
-  o: { timeout?: number; cwd?: string; env?: Record<string, string> } = {},
-) {
-  return execa(process.execPath, ['--conditions=podsec-source', main, ...args], {
-    reject: false,
-    ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
-    env: { PATH: process.env['PATH'], LANG: 'C', PODSEC_U7S_SELF: SELF, ...o.env },
-    extendEnv: false,
-    timeout: o.timeout ?? 60_000,
-  });
-}
 
 async function connectRead(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
