@@ -18,6 +18,7 @@ import {
 } from '@podsec/core/userns';
 import { U7S_LIBEXEC, U7S_RUN, U7S_USER, userPaths } from '../paths.ts';
 import { u7sMessages } from '../messages.ts';
+import { childFailure } from '../u7s/child-script.ts';
 import { readU7sState, readU7sUser } from '../u7s/namespace.ts';
 import { planNode, type U7sRole } from '../u7s/node-config.ts';
 import { planPreflight, readPreflightFacts } from '../u7s/preflight.ts';
@@ -39,12 +40,14 @@ export const exitCodes = {
   U7S_BAD_CIDR: 1,
   U7S_BAD_ADDRESS: 1,
   U7S_BAD_ROLE: 1,
+  U7S_BAD_TIMEOUT: 1,
   U7S_NOT_RUNNING: 2,
   USERNS_NOT_RUNNING: 2,
   USERNS_NO_SUBIDS: 3,
   USERNS_SUBIDS_TOO_FEW: 3,
   DAEMON_FAILED: 4,
   U7S_START_TIMEOUT: 4,
+  U7S_CHILD_FAILED: 4,
   U7S_ALREADY_RUNNING: 4,
   U7S_STOP_TIMEOUT: 5,
   U7S_PREFLIGHT_FAILED: 6,
@@ -102,6 +105,14 @@ function seconds(v: string): number {
   if (!Number.isFinite(n) || n <= 0 || n > 3600)
     throw new PodsecError('U7S_BAD_TIMEOUT', `bad timeout "${v}"`, { details: { value: v } });
   return n * 1000;
+}
+
+/** Milliseconds since this process started: they count against its `--timeout`. */
+const elapsedMs = () => Math.round(process.uptime() * 1000);
+
+/** What is left of a budget of `totalMs` that began when this process started (at least `minMs`). */
+function remainingMs(totalMs: number, minMs = 1000): number {
+  return Math.max(minMs, totalMs - elapsedMs());
 }
 
 function startOptions(o: NodeOpts, payload: readonly string[]) {
@@ -202,7 +213,13 @@ function createProgram(ctx: CliContext) {
         process.once('SIGTERM', resolve);
         process.once('SIGINT', resolve);
       });
-      const code = await runSupervisor(sys(), { ...startOptions(o, payload), until });
+      const opts = startOptions(o, payload);
+      // the budget counts from this process's start (start hands down what is left of its own)
+      const code = await runSupervisor(sys(), {
+        ...opts,
+        readyTimeoutMs: remainingMs(opts.readyTimeoutMs),
+        until,
+      });
       if (code !== 0)
         throw new PodsecError('DAEMON_FAILED', 'the namespace failed and could not be restarted');
     });
@@ -239,12 +256,19 @@ function createProgram(ctx: CliContext) {
       return;
     }
     const [file, ...args] = selfCommand(ctx.env);
+    // the supervisor gets what is left of our --timeout, and its child phase that less a second
+    const budgetMs = remainingMs(opts.readyTimeoutMs);
     // what the background supervisor says goes to a root-only log (ensureRunDir): a start that fails repeats its end
     const child = sys().daemons.spawnDetached({
       logFile: await sys().hostFs.resolve(RUN_LOG),
       name: 'podsec-u7s run',
       file: file!,
-      args: [...args, 'run', ...nodeArgs(o), ...(payload.length ? ['--', ...payload] : [])],
+      args: [
+        ...args,
+        'run',
+        ...nodeArgs({ ...o, timeout: (budgetMs / 1000).toFixed(3) }),
+        ...(payload.length ? ['--', ...payload] : []),
+      ],
       env: {
         PATH: ctx.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
         LANG: ctx.env['LANG'] ?? 'C',
@@ -256,15 +280,32 @@ function createProgram(ctx: CliContext) {
         return s?.state === 'ready' && (await readU7sState(sys(), user)).ready;
       },
       {
-        timeoutMs: opts.readyTimeoutMs + 5000,
+        // the supervisor gives up within the budget and exits (the abort); this bounds a supervisor that hangs
+        timeoutMs: budgetMs + 3000,
         intervalMs: 50,
         abort: () => !child.running(),
       },
     );
     if (!ok) {
+      if (child.running() && child.pid !== undefined) {
+        // a supervisor past its budget: killed, and RootlessKit with it (its parent-death signal), so that nothing
+        // of the namespace is left running
+        process.kill(child.pid, 'SIGKILL');
+        await waitUntil(async () => (await sys().daemons.userProcesses(user.uid)).length === 0, {
+          timeoutMs: 5000,
+          intervalMs: 50,
+        });
+      }
       const log = await sys()
         .hostFs.readTextIfExists(RUN_LOG, { maxBytes: 1 << 20 })
         .catch(() => undefined);
+      const reason = childFailure(log ?? '');
+      if (reason !== undefined)
+        throw new PodsecError(
+          'U7S_CHILD_FAILED',
+          `the namespace did not come up: ${reason} (log of podsec-u7s run: ${RUN_LOG})`,
+          { details: { reason, log: RUN_LOG } },
+        );
       const output = (log ?? '').trimEnd().split('\n').slice(-12).join('\n');
       throw new PodsecError(
         'U7S_START_TIMEOUT',

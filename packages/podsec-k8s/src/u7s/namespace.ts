@@ -33,7 +33,11 @@ export interface StartU7sOptions {
   readonly cniDir?: string;
   /** Forwards instead of the node's default set. */
   readonly ports?: readonly PortSpec[];
-  /** @default 30000 */
+  /**
+   * How long the namespace may take to become ready: what is left of the caller's budget. The child phase gets it
+   * too, less a second (so that its own message beats the supervisor's timeout), at least one second.
+   * @default 30000
+   */
   readonly readyTimeoutMs?: number;
   /** @default true */
   readonly restart?: boolean;
@@ -54,11 +58,21 @@ export async function readU7sUser(sys: System, name = U7S_USER): Promise<Namespa
   return { name, uid: u.uid, gid: u.gid, home: u.home || U7S_HOME };
 }
 
+/** Pure: the child phase's budget for its waits (`U7S_WAIT_SECONDS`) within a ready timeout of `readyTimeoutMs`. */
+export function childWaitSeconds(readyTimeoutMs: number): number {
+  return Math.max(1, Math.floor(readyTimeoutMs / 1000) - 1);
+}
+
 /** Pure: the environment of RootlessKit, the child phase and the processes in the namespace. */
 export function planU7sEnv(
   user: NamespaceUser,
   node: U7sNode,
-  o: { readonly libexec: string; readonly cniDir: string },
+  o: {
+    readonly libexec: string;
+    readonly cniDir: string;
+    /** Budget of the child phase's waits (node address, child_pid, CRI socket). @default 30 */
+    readonly waitSeconds?: number;
+  },
 ): Record<string, string> {
   const p = userPaths(user.uid, user.home);
   return {
@@ -74,6 +88,9 @@ export function planU7sEnv(
     U7S_SERVICEMASK: String(node.serviceMask),
     U7S_SLIRP4IP: node.slirp4IP,
     U7S_CNI_DIR: o.cniDir,
+    U7S_WAIT_SECONDS: String(o.waitSeconds ?? 30),
+    // the payload (the CRI launcher) is ready when this socket exists
+    U7S_CRI_SOCKET: p.crioSocket,
     ...(node.extIP ? { U7S_EXTIP: node.extIP, U7S_PARENT_IP: node.extIP } : {}),
     _CONTAINERS_USERNS_CONFIGURED: '1',
     _CONTAINERS_ROOTLESS_UID: String(user.uid),
@@ -85,7 +102,12 @@ export async function startU7sNamespace(sys: System, o: StartU7sOptions): Promis
   const user = await readU7sUser(sys, o.user);
   const libexec = o.libexec ?? U7S_LIBEXEC;
   const p = userPaths(user.uid, user.home);
-  const env = planU7sEnv(user, o.node, { libexec, cniDir: o.cniDir ?? '/usr/lib/cni' });
+  const readyTimeoutMs = o.readyTimeoutMs ?? 30_000;
+  const env = planU7sEnv(user, o.node, {
+    libexec,
+    cniDir: o.cniDir ?? '/usr/lib/cni',
+    waitSeconds: childWaitSeconds(readyTimeoutMs),
+  });
   return startUserNamespace(sys, {
     user,
     stateDir: p.stateDir,
@@ -97,7 +119,7 @@ export async function startU7sNamespace(sys: System, o: StartU7sOptions): Promis
       payload: [`${libexec}/${CHILD_SCRIPT}`, ...(o.payload ?? [])],
     },
     ports: o.ports ?? planPorts(o.node),
-    readyTimeoutMs: o.readyTimeoutMs ?? 30_000,
+    readyTimeoutMs,
     ...(o.restart === undefined ? {} : { restart: o.restart }),
     ...(o.onEvent ? { onEvent: o.onEvent } : {}),
   });
