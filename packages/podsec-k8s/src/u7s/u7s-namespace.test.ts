@@ -127,6 +127,143 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
     assert.equal(await readFile('/etc/subuid', 'utf8'), subuid);
   });
 
+  /** After a failed start: no process of u7s-admin, no state dir, no supervisor status. */
+  async function assertNothingLeft(uid: number) {
+    assert.deepEqual(await launcher.userProcesses(uid), []);
+    assert.equal(existsSync(`/run/user/${uid}/usernetes/rootlesskit`), false);
+    assert.equal(existsSync('/run/podsec/u7s/supervisor.json'), false);
+    assert.equal((await u7s(['status'])).exitCode, 2);
+  }
+
+  it('an invalid node address is refused before anything starts (one line, exit 1)', async () => {
+    const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
+    for (const bad of ['192.0.2', '192.0.2.256', '192.0.2.010', '::1', '192.0.2.10/32']) {
+      const r = await u7s(['start', '--libexec', libexec, '--extip', bad]);
+      assert.equal(r.exitCode, 1, `${bad}: ${r.stderr}`);
+      assert.equal(r.stderr.trim(), `podsec-u7s: invalid address "${bad}"`);
+      await assertNothingLeft(uid);
+    }
+  });
+
+  it('check 37: the node-address wait follows --timeout: tap0 never carries 0.0.0.0, start fails in one line, nothing left', async (t) => {
+    if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter', 'setpriv'])) return;
+    await allowTun(t);
+    const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
+    // 0.0.0.0 is a dotted quad, and `ip addr add 0.0.0.0/32 dev tap0` succeeds but adds nothing: the one address
+    // the kernel never puts on tap0, so the child phase's wait for it cannot be satisfied
+    const t0 = Date.now();
+    const r = await u7s([
+      'start',
+      '--libexec',
+      libexec,
+      '--parent-ip',
+      '127.0.0.1',
+      '--extip',
+      '0.0.0.0',
+      '--timeout',
+      '4',
+    ]);
+    const ms = Date.now() - t0;
+    t.diagnostic(`start gave up after ${ms} ms (--timeout 4)`);
+    assert.equal(r.exitCode, 4, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(
+      r.stderr.trim(),
+      /^podsec-u7s: the namespace did not come up: tap0 did not take the node address 0\.0\.0\.0\/32 within [1-3] s \(log of podsec-u7s run: \/run\/podsec\/u7s\/run\.log\)$/,
+    );
+    // within the budget of --timeout, not the child's default of 30 s
+    assert.ok(ms < 4000 + 1500, `${ms} ms`);
+    await assertNothingLeft(uid);
+  });
+
+  it('the CRI socket wait: a payload whose socket never appears fails start within --timeout, naming the socket', async (t) => {
+    if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter', 'setpriv'])) return;
+    await allowTun(t);
+    const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
+    const socket = `/run/user/${uid}/usernetes/crio/crio.sock`;
+    const t0 = Date.now();
+    const r = await u7s([
+      'start',
+      '--libexec',
+      libexec,
+      '--parent-ip',
+      '127.0.0.1',
+      '--timeout',
+      '4',
+      '--',
+      'sleep',
+      'infinity',
+    ]);
+    const ms = Date.now() - t0;
+    t.diagnostic(`start gave up after ${ms} ms (--timeout 4)`);
+    assert.equal(r.exitCode, 4, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.equal(
+      r.stderr.trim().replace(/within \d s/, 'within N s'),
+      `podsec-u7s: the namespace did not come up: the CRI socket ${socket} did not appear within N s (log of podsec-u7s run: /run/podsec/u7s/run.log)`,
+    );
+    assert.ok(ms < 4000 + 1500, `${ms} ms`);
+    // the payload went with it
+    await assertNothingLeft(uid);
+  });
+
+  it('the CRI socket wait: a socket that appears late is waited for, then the namespace is ready', async (t) => {
+    if (
+      !requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter', 'setpriv', 'socat', 'mkfifo'])
+    )
+      return;
+    await allowTun(t);
+    const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
+    const socket = `/run/user/${uid}/usernetes/crio/crio.sock`;
+    const stateDir = `/run/user/${uid}/usernetes/rootlesskit`;
+    // the payload stands in for CRI-O: it listens on the socket only when the test says so (a line in the FIFO)
+    const go = path.join(libexec, 'cri-go');
+    await execa('mkfifo', ['-m', '0666', go]);
+    t.after(() => rm(go, { force: true }));
+    let done = false;
+    const starting = u7s([
+      'start',
+      '--libexec',
+      libexec,
+      '--parent-ip',
+      '127.0.0.1',
+      '--timeout',
+      '30',
+      '--',
+      'sh',
+      '-c',
+      'read go < "$0" && exec socat UNIX-LISTEN:"$U7S_CRI_SOCKET",fork SYSTEM:true',
+      go,
+    ]).finally(() => (done = true));
+    t.after(() => u7s(['stop', '--timeout', '10']));
+    // the payload runs (blocked on the FIFO) ...
+    const payloadRuns = async () => {
+      for (const pid of await launcher.userProcesses(uid))
+        if ((await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes('read go'))
+          return true;
+      return false;
+    };
+    for (let i = 0; i < 300 && !(await payloadRuns()); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.ok(await payloadRuns(), 'the payload did not start');
+    // ... and for a second the namespace is not ready: no marker, no socket, start still waiting
+    for (let i = 0; i < 20; i++) {
+      assert.equal(existsSync(`${stateDir}/_child_pid.u7s-ready`), false);
+      assert.equal(existsSync(socket), false);
+      assert.equal(done, false);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await writeFile(go, 'go\n');
+    const r = await starting;
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.ok((await stat(socket)).isSocket());
+    const status = await u7s(['status']);
+    assert.equal(status.exitCode, 0, status.stderr);
+    const stop = await u7s(['stop']);
+    assert.equal(stop.exitCode, 0, stop.stderr);
+    assert.deepEqual(await launcher.userProcesses(uid), []);
+  });
+
   it("a start that fails says why: the end of the background supervisor's log", async (t) => {
     if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter', 'setpriv'])) return;
     await allowTun(t);
