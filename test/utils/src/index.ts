@@ -4,6 +4,7 @@ export type { TestSystem, TestSystemOptions, Tree } from './test-system.ts';
 export { FakeRunner } from './fake-runner.ts';
 export type { FakeCall, FakeResponse } from './fake-runner.ts';
 export { runBin, runBothPaths, runProgram } from './run-bin.ts';
+export { execBytes } from './exec-bytes.ts';
 export { freePort, startRegistry } from './registry.ts';
 export type { StartRegistryOptions, TestRegistry } from './registry.ts';
 export { buildTinyImage, fetchManifest, MANIFEST_ACCEPT } from './image.ts';

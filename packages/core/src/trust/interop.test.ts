@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { execBytes } from '../../../../test/utils/src/exec-bytes.ts';
 import { buildTinyImage, fetchManifest } from '../../../../test/utils/src/image.ts';
 import type { TinyImage } from '../../../../test/utils/src/image.ts';
 import { startRegistry } from '../../../../test/utils/src/registry.ts';
@@ -238,17 +239,11 @@ describe('interop: skopeo (GnuPG) signatures verified by us', () => {
     await execa('gpgconf', ['--kill', 'gpg-agent'], { env, reject: false });
   });
 
-  async function exported(armor: boolean): Promise<Uint8Array> {
-    const { stdout } = await execa(
-      'gpg',
-      ['--batch', ...(armor ? ['--armor'] : []), '--export', fingerprint],
-      {
-        env: { GNUPGHOME: gnupgHome },
-        encoding: 'buffer',
-      },
-    );
-    return stdout;
-  }
+  // byte for byte: execa's default strips a final 0x0a, and a binary key ends in random MPI bytes
+  const exported = (armor: boolean): Promise<Uint8Array> =>
+    execBytes('gpg', ['--batch', ...(armor ? ['--armor'] : []), '--export', fingerprint], {
+      env: { GNUPGHOME: gnupgHome },
+    });
 
   it("verifies skopeo's signature with the key from gpg --export and matches the registry digest", async () => {
     const blobs = await readSignatures(`file://${lookaside}`, signedRef, signedDigest, {

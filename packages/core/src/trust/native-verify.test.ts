@@ -253,6 +253,8 @@ async function makeSetup(): Promise<Setup> {
     execa('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], {
       env,
       encoding: 'buffer',
+      // signatures byte for byte: execa strips a final 0x0a by default, and one in 256 signatures ends in it
+      stripFinalNewline: false,
       ...(input === undefined ? {} : { input }),
     });
   const fpr = async (k: KeyName) =>

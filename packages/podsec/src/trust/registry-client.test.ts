@@ -10,10 +10,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { execa } from 'execa';
 import {
   buildTinyImage,
   createTestSystem,
+  execBytes,
   k8sBinary,
   requireCommands,
   startRegistry,
@@ -98,13 +98,9 @@ describe('fetchManifest (direct registry client)', () => {
   });
 
   const noSkopeo = { PATH: '/nonexistent', HOME: '/nonexistent' };
-  const skopeoRaw = async (ref: string, env: Record<string, string> = {}) =>
-    (
-      await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {
-        encoding: 'buffer',
-        env,
-      })
-    ).stdout;
+  // byte for byte (execa strips a final newline by default, which a manifest may end with)
+  const skopeoRaw = (ref: string, env: Record<string, string> = {}) =>
+    execBytes('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], { env });
 
   it('gives the bytes and digest skopeo gives, without skopeo, from a plain HTTP registry', async (t) => {
     if (!requireCommands(t, TOOLS) || !ready) return;
