@@ -4,8 +4,13 @@
 // the cluster's kubelet-config ConfigMap. Then the patch in a tree owned by another user: written back as that
 // user's file, and a link planted in place of the file is refused, never followed.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import {
+  chmod,
   chown,
+  copyFile,
+  cp,
+  link,
   mkdir,
   mkdtemp,
   readFile,
@@ -197,7 +202,7 @@ describe('podsec-u7s kubelet-config (what kubelet.service runs before each start
   const user = { name: 'u7s-admin', uid: UID, gid: UID, home: HOME };
   const hostFile = kubeletConfigHostPath(user);
   const SAMPLE = 'kind: KubeletConfiguration\ncgroupDriver: systemd\nfeatureGates:\n  Foo: true\n';
-  const u7sMain = fileURLToPath(new URL('../test-helpers/podsec-u7s-main.ts', import.meta.url));
+  const bundleDir = fileURLToPath(new URL('../../bundle', import.meta.url));
 
   async function system(t: Parameters<typeof createTestSystem>[0]) {
     const sys = await createTestSystem(t, {
@@ -245,6 +250,16 @@ describe('podsec-u7s kubelet-config (what kubelet.service runs before each start
     if (!isRoot) return t.skip('setpriv to another uid needs root');
     if (requireCommand(t, 'setpriv') === undefined) return;
     const { sys, file } = await system(t);
+    // u7s-admin runs it, and the checkout may be out of its reach (a clone under /root, 0700, on a fresh machine:
+    // "Cannot find module"): the bundle of podsec-k8s and Node go to a directory it can read, as a package lays
+    // them out
+    assert.ok(existsSync(path.join(bundleDir, 'podsec-u7s.cjs')), `no ${bundleDir}: npm run build`);
+    const pkg = await mkdtemp(path.join(tmpdir(), 'kubelet-config-pkg-'));
+    t.after(() => rm(pkg, { recursive: true, force: true }));
+    await chmod(pkg, 0o755);
+    await cp(bundleDir, path.join(pkg, 'bundle'), { recursive: true });
+    const node = path.join(pkg, 'node');
+    await link(process.execPath, node).catch(() => copyFile(process.execPath, node));
     const r = await execa(
       'setpriv',
       [
@@ -252,9 +267,8 @@ describe('podsec-u7s kubelet-config (what kubelet.service runs before each start
         `--regid=${UID}`,
         '--clear-groups',
         '--',
-        process.execPath,
-        '--conditions=podsec-source',
-        u7sMain,
+        node,
+        path.join(pkg, 'bundle/podsec-u7s.cjs'),
         '--root',
         sys.root,
         'kubelet-config',
