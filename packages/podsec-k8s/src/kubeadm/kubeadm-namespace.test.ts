@@ -78,7 +78,9 @@ describe(
       if (!isRoot) return;
       release = await lockTestUser('u7s-admin');
       await removeTestUser('u7s-admin');
-      await rm('/etc/kubernetes', { recursive: true, force: true });
+      // what a run that died left (its u7s-admin's data dir makes provision refuse the new one)
+      for (const p of ['/etc/kubernetes', '/var/lib/podsec/u7s'])
+        await rm(p, { recursive: true, force: true });
       dir = await mkdtemp(path.join(tmpdir(), 'kubeadm-ns-'));
       await chmod(dir, 0o755);
       await mkdir(path.join(dir, 'bin'), { mode: 0o755 });

@@ -43,6 +43,8 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
     // other test files (and worktrees) create and remove u7s-admin too: one at a time
     release = await lockTestUser('u7s-admin');
     await removeTestUser('u7s-admin');
+    // a data dir a run that died left, of a former u7s-admin
+    await rm('/var/lib/podsec/u7s', { recursive: true, force: true });
     libexec = await mkdtemp(path.join(tmpdir(), 'u7s-libexec-'));
     await chmod(libexec, 0o755);
   });
