@@ -12,6 +12,7 @@ import { createServer } from 'node:https';
 import { symlink } from 'node:fs/promises';
 import { makeTestCert, requireCommand, runInPty, snapshotTree } from '@podsec/test-utils';
 import { discoveryKubeconfig } from '../test-helpers/discovery-fixture.ts';
+import { INIT_ARGS } from '../test-helpers/init-args.ts';
 
 const main = fileURLToPath(new URL('../test-helpers/podsec-u7s-kubeadm-main.ts', import.meta.url));
 const isRoot = process.geteuid?.() === 0;
@@ -223,15 +224,7 @@ describe('podsec-u7s-kubeadm', { skip: !isRoot && 'needs root' }, () => {
   });
 
   // check 36: the etcd data of an earlier cluster is never wiped without a yes
-  const INIT = [
-    'init',
-    '--apiserver-advertise-address',
-    '192.0.2.10',
-    '--kubernetes-version',
-    'v1.37.2',
-    '--image-repository',
-    'registry.local/c10f',
-  ];
+  const INIT = INIT_ARGS;
   async function withMember(root: string) {
     const member = path.join(root, 'var/lib/podsec/u7s/etcd/member');
     await mkdir(path.join(member, 'snap'), { recursive: true });

@@ -37,6 +37,7 @@ import {
   runWithBinds,
   whichCommand,
 } from '@podsec/test-utils';
+import { INIT_ARGS } from '../test-helpers/init-args.ts';
 import { U7S_BINARIES, type PreflightCheck } from './preflight.ts';
 import { UNIT_PATHS } from './units.ts';
 
@@ -48,16 +49,6 @@ const wrapMain = fileURLToPath(
 const HOME = '/var/lib/u7s-admin';
 /** The host's CNI plugins, which the namespace mounts on /opt/cni/bin (the original chowned them: W-S2). */
 const CNI = '/usr/lib/cni';
-/** `podsec-u7s-kubeadm init` as the tests of the wrapper give it. */
-const INIT = [
-  'init',
-  '--apiserver-advertise-address',
-  '192.0.2.10',
-  '--kubernetes-version',
-  'v1.37.2',
-  '--image-repository',
-  'registry.local/c10f',
-];
 
 /** Kind, mode, owner and ctime of every entry below `dir`: a chown or chmod, even to the same values, moves the ctime. */
 async function statTree(dir: string): Promise<string[]> {
@@ -269,7 +260,7 @@ describe('u7s-admin provisioned on this host', { skip: !isRoot && 'needs root' }
         '--dry-run',
         '--json',
       ]),
-      init: await wrap([...INIT, '--dry-run', '--json'], {
+      init: await wrap([...INIT_ARGS, '--dry-run', '--json'], {
         U7S_KUBEADM: k8sBinary('kubeadm') ?? '/usr/bin/kubeadm',
       }),
     });
@@ -476,7 +467,7 @@ describe('u7s-admin provisioned on this host', { skip: !isRoot && 'needs root' }
     const built = k8sBinary('kubeadm');
     if (built) await copyFile(built, kubeadm);
     await chmod(kubeadm, 0o755);
-    await step(wrap([...INIT, '--dry-run'], { ...extra, U7S_KUBEADM: kubeadm }));
+    await step(wrap([...INIT_ARGS, '--dry-run'], { ...extra, U7S_KUBEADM: kubeadm }));
     await step(
       u7s(
         ['start', '--libexec', libexec(), '--parent-ip', '127.0.0.1', '--extip', '192.0.2.10'],
