@@ -25,8 +25,9 @@ for (let i = 0; i < rounds; i++) {
   if (/read-only/i.test(err)) readOnly++;
   if (code !== 0) {
     errors.add(last);
+    // "no such directory": the swap moved ~/.config away between creating containers in it and opening that
     if (
-      /symbolic link|symlink|not a directory|changed while it was walked|no such file or directory/i.test(
+      /symbolic link|symlink|not a directory|changed while it was walked|no such (file or )?directory/i.test(
         last,
       )
     )
