@@ -164,6 +164,49 @@ describe('user namespace of a real system user', { skip: !isRoot && 'needs root'
     ns = undefined;
   });
 
+  it('the readiness wait keeps its timeout when the API socket accepts and never answers', async (t) => {
+    if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter', 'setpriv', 'socat'])) return;
+    await allowTun(t);
+    const runtimeDir = `/run/user/${uid}`;
+    const user = { name: USER, uid, gid, home: HOME };
+    const started = Date.now();
+    await assert.rejects(
+      startUserNamespace(sys, {
+        user,
+        stateDir: `${runtimeDir}/rk-mute`,
+        env: {
+          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+          HOME,
+          USER,
+          XDG_RUNTIME_DIR: runtimeDir,
+        },
+        rootlesskit: {
+          cidr: '10.96.0.0/12',
+          copyUp: ['/etc', '/run'],
+          // the payload puts a mute API in place of RootlessKit's: it accepts every connection and never answers
+          payload: [
+            'sh',
+            '-c',
+            'sock="$ROOTLESSKIT_STATE_DIR/api.sock"; while [ ! -S "$sock" ]; do sleep 0.05; done; rm -f "$sock"; ' +
+              'exec socat UNIX-LISTEN:"$sock",fork SYSTEM:"sleep 60"',
+          ],
+        },
+        readyTimeoutMs: 2000,
+        restart: false,
+      }),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'DAEMON_FAILED');
+        assert.match(e.message, /not ready after 2000 ms/);
+        return true;
+      },
+    );
+    const ms = Date.now() - started;
+    t.diagnostic(`gave up after ${ms} ms (ready timeout 2000 ms, one API request may take 10 s)`);
+    // the probe's requests end with the budget, not after their own 10 s
+    assert.ok(ms < 2000 + 1500, `${ms} ms`);
+    assert.deepEqual(await sys.daemons.userProcesses(uid), []);
+  });
+
   it('refuses a user without subordinate ids, naming /etc/subuid', async () => {
     const tsys = await createTestSystem(undefined, {});
     await assert.rejects(

@@ -116,7 +116,15 @@ export async function startUserNamespace(
   await checkSubIds(sys, spec.user.name);
   const facts = await readRootlesskitHostFacts(sys, spec.user.uid, spec.rootlesskit.copyUp);
   const plan = planRootlesskitArgs({ ...spec.rootlesskit, stateDir: spec.stateDir }, facts);
-  const ports = createPortApi(sys.http, `${spec.stateDir}/${STATE_FILES.apiSocket}`);
+  const apiSocket = `${spec.stateDir}/${STATE_FILES.apiSocket}`;
+  const ports = createPortApi(sys.http, apiSocket);
+  const readyTimeoutMs = spec.readyTimeoutMs ?? 30_000;
+  // the readiness probe's requests share the run's budget: an API socket that accepts and never answers must not
+  // hold the probe (and so the start) beyond the ready timeout
+  let runDeadline = 0;
+  const probePorts = createPortApi(sys.http, apiSocket, {
+    timeoutMs: () => Math.min(10_000, Math.max(100, runDeadline - sys.clock.now().getTime())),
+  });
   const stateOf = () =>
     readNamespaceState(sys, {
       stateDir: spec.stateDir,
@@ -125,8 +133,8 @@ export async function startUserNamespace(
     });
   const probe = async () => {
     if (!(await stateOf()).ready) return false;
-    await ports.info();
-    if (spec.ports?.length) await ports.ensure(spec.ports);
+    await probePorts.info();
+    if (spec.ports?.length) await probePorts.ensure(spec.ports);
     return true;
   };
   const daemon = await sys.daemons.start({
@@ -139,9 +147,13 @@ export async function startUserNamespace(
     env: spec.env,
     cwd: spec.user.home,
     user: spec.user,
-    ready: { probe, timeoutMs: spec.readyTimeoutMs ?? 30_000, intervalMs: 50 },
+    ready: { probe, timeoutMs: readyTimeoutMs, intervalMs: 50 },
     restart: { policy: spec.restart === false ? 'never' : 'on-failure', delayMs: 200 },
-    ...(spec.onEvent ? { onEvent: spec.onEvent } : {}),
+    onEvent: (e) => {
+      // every (re)start has its own ready timeout
+      if (e.type === 'started') runDeadline = sys.clock.now().getTime() + readyTimeoutMs;
+      spec.onEvent?.(e);
+    },
   });
   const childPid = async () => {
     const s = await stateOf();

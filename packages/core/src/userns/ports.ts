@@ -99,8 +99,17 @@ function toStatus(x: unknown): PortStatus {
   };
 }
 
-/** A client of the API socket at `socketPath` (host path; reached without following symlinks). */
-export function createPortApi(http: HttpClient, socketPath: string): PortApi {
+/**
+ * A client of the API socket at `socketPath` (host path; reached without following symlinks). Each request may take
+ * `timeoutMs` (a function: asked before every request, e.g. what is left of a readiness budget). @default 10000
+ */
+export function createPortApi(
+  http: HttpClient,
+  socketPath: string,
+  o: { readonly timeoutMs?: number | (() => number) } = {},
+): PortApi {
+  const timeoutMs = () =>
+    typeof o.timeoutMs === 'function' ? o.timeoutMs() : (o.timeoutMs ?? 10_000);
   const call = async (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) => {
     // the socket lives in the user's runtime dir: the HTTP client pins it by the no-follow walk
     const r = await http.request(`http://localhost${path}`, {
@@ -109,7 +118,7 @@ export function createPortApi(http: HttpClient, socketPath: string): PortApi {
       ...(body === undefined
         ? {}
         : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-      timeoutMs: 10_000,
+      timeoutMs: timeoutMs(),
       maxBytes: 1 << 20,
     });
     const text = r.text();
