@@ -7,9 +7,14 @@ import {
   readRootlesskitHostFacts,
 } from '@podsec/core/userns';
 import { U7S_LIBEXEC, userPaths } from '../paths.ts';
-import { planU7sEnv, readU7sUser } from './namespace.ts';
+import { childWaitSeconds, planU7sEnv, readU7sUser } from './namespace.ts';
 import { planPorts, type U7sNode } from './node-config.ts';
-import { planU7sUnitChanges, type UnitBinaries, type U7sUnitsOptions } from './units.ts';
+import {
+  planU7sUnitChanges,
+  UNIT_READY_TIMEOUT_SEC,
+  type UnitBinaries,
+  type U7sUnitsOptions,
+} from './units.ts';
 
 /** Options of {@link installU7sUnits}. */
 export interface InstallU7sUnitsOptions {
@@ -51,7 +56,12 @@ export async function readU7sUnitsOptions(
     gid: user.gid,
     home: user.home,
     rootlesskitArgs,
-    env: planU7sEnv(user, o.node, { libexec, cniDir: o.cniDir ?? '/usr/lib/cni' }),
+    env: planU7sEnv(user, o.node, {
+      libexec,
+      cniDir: o.cniDir ?? '/usr/lib/cni',
+      // the child phase gives up a second before the unit's bounded wait for its marker
+      waitSeconds: childWaitSeconds((o.readyTimeoutSec ?? UNIT_READY_TIMEOUT_SEC) * 1000),
+    }),
     ports: planPorts(o.node),
     ...(o.node.extIP ? { nodeIP: o.node.extIP } : {}),
     ...(o.payload?.length ? { payload: o.payload } : {}),

@@ -317,4 +317,23 @@ describe('installU7sUnits', () => {
     const again = await installU7sUnits(sys, { node });
     assert.equal(again.changed, false);
   });
+
+  it("gives the child phase's waits the unit's ready timeout less a second", async (t) => {
+    const node = planNode({ role: '', extIP: '192.0.2.10' });
+    for (const [readyTimeoutSec, wait] of [
+      [undefined, 59],
+      [30, 29],
+      [1, 1],
+    ] as const) {
+      const sys = await createTestSystem(t, { tree });
+      await installU7sUnits(sys, { node, ...(readyTimeoutSec ? { readyTimeoutSec } : {}) });
+      const text = await sys.fs.readText('/usr/lib/systemd/user/rootlesskit.service');
+      assert.match(text, new RegExp(`^Environment=U7S_WAIT_SECONDS=${wait}$`, 'm'));
+      assert.match(
+        text,
+        /^Environment=U7S_CRI_SOCKET=\/run\/user\/990\/usernetes\/crio\/crio\.sock$/m,
+      );
+      assert.match(text, new RegExp(`enter --wait ${readyTimeoutSec ?? 60} -- /bin/true$`, 'm'));
+    }
+  });
 });

@@ -21,6 +21,9 @@ export const UNIT_PATHS = {
   linger: '/var/lib/systemd/linger',
 } as const;
 
+/** Seconds the namespace may take to become ready under systemd, unless told otherwise. */
+export const UNIT_READY_TIMEOUT_SEC = 60;
+
 /** Programs the units run, by absolute path. */
 export interface UnitBinaries {
   /** @default '/usr/bin/podsec-u7s' */
@@ -89,7 +92,7 @@ export function planU7sUnits(o: U7sUnitsOptions): RenderedUnit[] {
     systemctl: o.bin?.systemctl ?? '/usr/bin/systemctl',
     sysctl: o.bin?.sysctl ?? '/usr/sbin/sysctl',
   };
-  const ready = o.readyTimeoutSec ?? 60;
+  const ready = o.readyTimeoutSec ?? UNIT_READY_TIMEOUT_SEC;
   const p = userPaths(o.uid, o.home);
   const userManager = `user@${o.uid}.service`;
 
