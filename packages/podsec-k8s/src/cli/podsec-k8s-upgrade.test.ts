@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -17,7 +17,7 @@ import {
   startRegistry,
   type ControlPlane,
 } from '@podsec/test-utils';
-import { planUpgrade, type UpgradeInput } from '../upgrade/plan-upgrade.ts';
+import { planUpgrade, type UpgradeInput, type UpgradePlan } from '../upgrade/plan-upgrade.ts';
 import { kubectlEnv } from '../upgrade/upgrade.ts';
 import { cli } from './podsec-k8s-upgrade.ts';
 
@@ -218,6 +218,97 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
     );
     assert.equal(skew.code, 2, skew.stderr);
     assert.match(skew.stderr, /w1/);
+  });
+
+  it('the real run executes exactly the steps of the dry run, in order: kubectl for real, kubeadm and systemctl recorded', async (t) => {
+    const tools = requireCommands(t, [...CONTROL_PLANE_BINARIES, 'kubectl']);
+    if (!tools || !cp) return;
+    const gitVersion = await serverVersion();
+    const cur = Number(/^v1\.(\d+)\./.exec(gitVersion)![1]);
+    const next = `v1.${cur + 1}.0`;
+    for (const name of ['m1', 'w1']) await setKubelet(name, gitVersion);
+    // Recorders first in PATH, each appending its argv to one log. kubectl is the real one behind its recorder
+    // (drain, uncordon and the waits' node reads go to the real API server). kubeadm is recorded only: the one
+    // kubeadm here is the cluster's own version, which cannot upgrade to a newer minor, and this cluster is not
+    // kubeadm-made (the real `upgrade node phase kubelet-config` runs in the u7s join e2e). systemctl is recorded
+    // only: no systemd as PID 1 and no kubelet here (cgroup v1), so its recorder stands in for the restarted
+    // kubelet, reporting the new version through the node's status as that kubelet would. The kubeadm recorder
+    // also notes whether the node was cordoned (drained) when kubeadm ran.
+    const dir = await mkdtemp(path.join(tmpdir(), 'upgrade-rec-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const log = path.join(dir, 'calls.log');
+    const kc = `--kubeconfig=${cp.kubeconfigPath}`;
+    const script = (body: string) =>
+      `#!/bin/sh\nprintf '%s\\n' "$(basename "$0") $*" >> ${log}\n${body}\n`;
+    await writeFile(path.join(dir, 'kubectl'), script(`exec ${tools.kubectl} "$@"`), {
+      mode: 0o755,
+    });
+    await writeFile(
+      path.join(dir, 'kubeadm'),
+      script(
+        `printf 'cordoned=%s\\n' "$(${tools.kubectl} ${kc} get node m1 -o jsonpath='{.spec.unschedulable}')" >> ${log}`,
+      ),
+      { mode: 0o755 },
+    );
+    const status = JSON.stringify({ status: { nodeInfo: { kubeletVersion: next } } });
+    await writeFile(
+      path.join(dir, 'systemctl'),
+      script(
+        `${tools.kubectl} ${kc} patch node m1 --subresource=status --type=merge -p '${status}' >/dev/null`,
+      ),
+      { mode: 0o755 },
+    );
+    const home = await mkdtemp(path.join(tmpdir(), 'upgrade-home-'));
+    t.after(() => rm(home, { recursive: true, force: true }));
+    const sys = await createTestSystem(t, {
+      env: { PATH: `${dir}:${process.env['PATH']}`, HOME: home },
+    });
+    const args = ['m1', '--node', 'm1', '--kubeconfig', cp.kubeconfigPath, '--available', next];
+    const calls = async () => {
+      const text = await readFile(log, 'utf8').catch(() => '');
+      await rm(log, { force: true });
+      return text.split('\n').filter(Boolean);
+    };
+
+    const dry = await runProgram(cli, [...args, '--dry-run', '--json'], { system: sys });
+    assert.equal(dry.code, 0, dry.stderr);
+    const plan = (JSON.parse(dry.stdout) as { plan: UpgradePlan }).plan;
+    // the dry run only read the cluster
+    assert.deepEqual(await calls(), [
+      `kubectl ${kc} --request-timeout=10s version -o json`,
+      `kubectl ${kc} --request-timeout=10s get nodes -o json`,
+    ]);
+
+    const run = await runProgram(cli, [...args, '--json'], { system: sys });
+    assert.equal(run.code, 0, run.stderr);
+    const ran = (JSON.parse(run.stdout) as { plan: UpgradePlan }).plan;
+    // the run executed the plan its dry run printed ...
+    assert.deepEqual(ran, plan);
+    // ... step by step, in order: a run step is one call with its argv; a wait step is the node reads until it holds
+    const read = `kubectl ${kc} --request-timeout=10s get nodes -o json`;
+    const expected = [`kubectl ${kc} --request-timeout=10s version -o json`, read];
+    for (const s of plan.phases.flatMap((p) => p.steps))
+      if (s.kind === 'wait') expected.push('wait');
+      else {
+        expected.push([s.file, ...s.args].join(' '));
+        if (s.file === 'kubeadm') expected.push('cordoned=true');
+      }
+    const seen: string[] = [];
+    for (const c of (await calls()).slice(2))
+      if (c === read) {
+        if (seen.at(-1) !== 'wait') seen.push('wait');
+      } else seen.push(c);
+    assert.deepEqual([expected[0], expected[1], ...seen], expected);
+    assert.deepEqual(
+      plan.phases.flatMap((p) => p.steps.map((s) => s.kind)),
+      ['wait', 'run', 'run', 'run', 'run', 'run', 'wait'],
+    );
+    // after the run: the node is schedulable again and reports the new kubelet
+    const node = JSON.parse(
+      (await execa(tools.kubectl, [kc, 'get', 'node', 'm1', '-o', 'json'])).stdout,
+    ) as { spec?: { unschedulable?: boolean }; status: { nodeInfo: { kubeletVersion: string } } };
+    assert.equal(node.spec?.unschedulable ?? false, false);
+    assert.equal(node.status.nodeInfo.kubeletVersion, next);
   });
 
   it('--tags-from reads the versions from the tags of a real registry; one source of versions is required', async (t) => {
