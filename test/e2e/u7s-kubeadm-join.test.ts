@@ -7,8 +7,10 @@
 //                      the same by file discovery (--discovery-file: a kubeconfig with the cluster CA), and a
 //                      file with another CA refused by kubeadm within the wrapper's --timeout;
 //   control-plane-prepare download-certs  the certificates of the kubeadm-certs Secret (--certificate-key);
-//   kubelet-start      the bootstrap kubeconfig and the kubelet's configuration from the cluster, patched with
-//                      the wrapper's rootless kubelet settings;
+//   kubelet-start      the bootstrap kubeconfig and the kubelet's configuration from the cluster (made rootful
+//                      here, as a rootful first node would have uploaded it), with the wrapper's rootless kubelet
+//                      settings set over it; then `upgrade node phase kubelet-config`, the kubelet step of the
+//                      upgrade of a node, rewrites it from the cluster and the wrapper sets them again;
 //   kubelet-wait-bootstrap  STOPS here: kubeadm polls the kubelet's healthz at 127.0.0.1:10248 and nothing serves
 //                      it. A recorder on that port inside the namespace shows the polls; the wrapper's --timeout
 //                      ends the wait (kubeadm's own is 4 min).
@@ -16,6 +18,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { parse as parseYaml } from 'yaml';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -237,22 +241,124 @@ describe(
       assert.match(String(bad.stderr), /decrypt|message authentication failed/i);
     });
 
-    it('join phase kubelet-start writes the bootstrap kubeconfig and the kubelet configuration from the cluster', async (t) => {
+    it("join phase kubelet-start: the cluster's kubelet configuration with the rootless settings over it, and again after upgrade node phase kubelet-config", async (t) => {
       if (!cp || !joinFlags.length) return t.skip('no control plane');
-      const r = await join(cp, ['kubelet-start', ...joinFlags]);
+      const tools = requireCommands(t, ['kubectl']);
+      if (!tools) return;
+      const c = cp;
+      // the cluster's kubelet-config as a rootful first node uploads it: systemd cgroup driver, swap refused, another
+      // feature gate, no user-namespace gate (our init's would already carry the rootless settings)
+      const kubectl = (args: readonly string[], input?: string) =>
+        execa(tools.kubectl, [`--kubeconfig=${c.kubeconfig}`, ...args], {
+          reject: false,
+          timeout: 60_000,
+          ...(input === undefined ? {} : { input }),
+          env: { HOME: path.dirname(c.kubeconfig) },
+        });
+      const rootful = (maxPods: number) =>
+        [
+          'apiVersion: kubelet.config.k8s.io/v1beta1',
+          'kind: KubeletConfiguration',
+          'cgroupDriver: systemd',
+          'failSwapOn: true',
+          `maxPods: ${maxPods}`,
+          'clusterDNS: [10.96.0.10]',
+          'clusterDomain: cluster.local',
+          'featureGates:',
+          '  Foo: true',
+          '',
+        ].join('\n');
+      const setClusterConfig = async (maxPods: number) => {
+        const cm = {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'kubelet-config', namespace: 'kube-system' },
+          data: { kubelet: rootful(maxPods) },
+        };
+        const r = await kubectl(['apply', '-f', '-'], JSON.stringify(cm));
+        assert.equal(r.exitCode, 0, r.stderr);
+      };
+      const config = `${DATA}/_var_lib_kubelet/config.yaml`;
+      const rootless = async (maxPods: number) => {
+        const doc = parseYaml(await readFile(config, 'utf8')) as Record<string, unknown>;
+        // the node's rootless settings ...
+        assert.equal(doc['cgroupDriver'], 'cgroupfs');
+        assert.equal(doc['failSwapOn'], false);
+        assert.equal(doc['localStorageCapacityIsolation'], false);
+        assert.equal(doc['cgroupsPerQOS'], true);
+        assert.deepEqual(doc['enforceNodeAllocatable'], []);
+        assert.deepEqual(doc['evictionHard'], { 'nodefs.available': '3%' });
+        assert.equal(
+          doc['volumePluginDir'],
+          '/var/lib/u7s-admin/.local/share/usernetes/kubelet-plugins-exec',
+        );
+        // ... the cluster's gate kept beside the user-namespace gate, the cluster's other keys kept
+        assert.deepEqual(doc['featureGates'], { Foo: true, KubeletInUserNamespace: true });
+        assert.equal(doc['maxPods'], maxPods);
+        assert.deepEqual(doc['clusterDNS'], ['10.96.0.10']);
+        assert.equal(doc['kind'], 'KubeletConfiguration');
+      };
+      await setClusterConfig(111);
+      const r = await join(c, ['kubelet-start', ...joinFlags]);
       assert.equal(r.exitCode, 0, String(r.stderr));
-      assert.match(String(r.stdout), /\[kubelet-start\] Starting the kubelet/);
-      // the rootless kubelet settings: the wrapper's patch on the cluster's kubelet configuration
       assert.match(
         String(r.stdout),
-        /\[patches\] Applied patch of type "application\/merge-patch\+json" to target "kubeletconfiguration"/,
+        /\[kubelet-start\] Writing kubelet configuration to file "\/var\/lib\/kubelet\/config\.yaml"/,
       );
-      const boot = await cp.u7s(['enter', '--', 'cat', '/etc/kubernetes/bootstrap-kubelet.conf']);
+      assert.match(String(r.stdout), /\[kubelet-start\] Starting the kubelet/);
+      // the wrapper, not a kubeadm patch of ours, sets the settings (kubeadm's own strategic patch of the
+      // instance configuration is there): a join keeps its --patches for the user
+      assert.doesNotMatch(
+        String(r.stdout),
+        /Applied patch of type "application\/merge-patch\+json"/,
+      );
+      const boot = await c.u7s(['enter', '--', 'cat', '/etc/kubernetes/bootstrap-kubelet.conf']);
       assert.match(String(boot.stdout), /token: [a-z0-9]{6}\.[a-z0-9]{16}/);
       // /var/lib/kubelet inside is u7s-admin's directory on the host
-      const config = `${DATA}/_var_lib_kubelet/config.yaml`;
-      assert.equal((await stat(config)).uid, cp.uid);
-      assert.match(await readFile(config, 'utf8'), /kind: KubeletConfiguration/);
+      assert.equal((await stat(config)).uid, c.uid);
+      await rootless(111);
+
+      // an upgrade rewrites config.yaml from the cluster's ConfigMap (kubeadm upgrade node, phase kubelet-config):
+      // the wrapper sets the rootless settings over the new file
+      await setClusterConfig(112);
+      // kubeadm upgrade node reads this node's registration from its Node object, which a kubelet would have
+      // registered (none runs here: cgroup v1): made as the kubelet would, with kubeadm's CRI annotation
+      const node = {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name: 'u7s-node1',
+          annotations: { 'kubeadm.alpha.kubernetes.io/cri-socket': 'unix:///run/crio/crio.sock' },
+        },
+      };
+      const made = await kubectl(['apply', '-f', '-'], JSON.stringify(node));
+      assert.equal(made.exitCode, 0, made.stderr);
+      // on a control-plane node it reads the API endpoint from the annotation of the apiserver's mirror pod, which
+      // the kubelet would have posted from the static pod kubeadm wrote: posted here the same way
+      const apiserver = parseYaml(
+        await readFile('/etc/kubernetes/manifests/kube-apiserver.yaml', 'utf8'),
+      ) as { metadata: Record<string, unknown>; spec: Record<string, unknown> };
+      const mirror = {
+        ...apiserver,
+        metadata: { ...apiserver.metadata, name: 'kube-apiserver-u7s-node1' },
+        spec: { ...apiserver.spec, nodeName: 'u7s-node1' },
+      };
+      const posted = await kubectl(['apply', '-f', '-'], JSON.stringify(mirror));
+      assert.equal(posted.exitCode, 0, posted.stderr);
+      const up = await c.kubeadm(['upgrade', 'node', 'phase', 'kubelet-config']);
+      t.diagnostic(
+        `upgrade node phase kubelet-config: ${String(up.stdout).trim().split('\n').at(-1)}`,
+      );
+      assert.equal(up.exitCode, 0, String(up.stderr));
+      assert.match(String(up.stdout), /\[upgrade\/kubelet-config\]/);
+      await rootless(112);
+      // kubeadm's own dry run of that phase: shown by the wrapper as its plan, with the patch after it
+      const dry = await c.kubeadm(['upgrade', 'node', 'phase', 'kubelet-config', '--dry-run']);
+      assert.equal(dry.exitCode, 0, String(dry.stderr));
+      assert.match(
+        String(dry.stdout),
+        /# then: the rootless kubelet settings over \/var\/lib\/kubelet\/config\.yaml/,
+      );
     });
 
     it('join phase kubelet-wait-bootstrap stops at the kubelet healthz, which nothing serves without a kubelet', async (t) => {

@@ -32,6 +32,9 @@ export const exitCodes = {
   KUBEADM_BINARY_UNREACHABLE: 4,
   KUBEADM_BINARY_MISSING: 4,
   KUBEADM_TIMEOUT: 5,
+  // init succeeded, the cluster has no network add-on yet: podsec-u7s apply-flannel tries again
+  KUBEADM_FLANNEL_FAILED: 6,
+  U7S_NO_FLANNEL_MANIFEST: 6,
 } as const;
 
 /** Pure: the argv of kubeadm for a fast `version`, or undefined when the full binary must handle `argv`. */

@@ -55,6 +55,8 @@ export const exitCodes = {
   // provision: groupadd or useradd failed (loud, where the original's %pre swallowed it)
   USERNS_ACCOUNT_FAILED: 11,
   USERNS_ACCOUNT_LEFT: 11,
+  U7S_NO_FLANNEL_MANIFEST: 12,
+  KUBEADM_FLANNEL_FAILED: 12,
   PORT_BAD_SPEC: 1,
   PORT_API_FAILED: 7,
   U7S_BAD_MANIFEST: 8,
@@ -575,6 +577,33 @@ function createProgram(ctx: CliContext) {
           present: r !== undefined,
           changed: r?.changed ?? false,
         },
+      );
+    });
+
+  program
+    .command('apply-flannel')
+    .description(
+      'apply the flannel manifest kubeadm init rendered (/etc/podsec/u7s/manifests/kube-flannel.yml): the\n' +
+        'checked kubectl inside the namespace with its admin.conf, tried until the API server takes it (a whole\n' +
+        'init through the wrapper does this itself)',
+    )
+    .option('--user <name>', 'namespace user', U7S_USER)
+    .option('--timeout <seconds>', 'how long to keep trying', '120')
+    .action(async (o) => {
+      requireRoot(ctx);
+      const s = sys();
+      const user = await readU7sUser(s, o.user);
+      const { checkTrustedBinary, planKubectlPath } = await import('../kubeadm/binary.ts');
+      const kubectl = await checkTrustedBinary(s.hostFs, planKubectlPath(s.env), user, {
+        name: 'kubectl',
+      });
+      const { applyFlannelManifest } = await import('../kubeadm/run.ts');
+      const r = await applyFlannelManifest(s, { user, kubectl, timeoutMs: seconds(o.timeout) });
+      s.report.result(
+        s.dryRun
+          ? `${ctx.t('u7s.flannel.would', { path: r.manifest })}\n${r.argv.join(' ')}`
+          : `${r.stdout.trimEnd()}\n${ctx.t('u7s.flannel.applied', { path: r.manifest, attempts: r.attempts })}`,
+        r,
       );
     });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { createRootFs } from '@podsec/core/system';
-import { checkTrustedBinary, planKubeadmPath } from './binary.ts';
+import { checkTrustedBinary, planKubeadmPath, planKubectlPath } from './binary.ts';
 
 const isRoot = process.geteuid?.() === 0;
 const fs = createRootFs('/');
@@ -77,5 +77,14 @@ describe('checkTrustedBinary', { skip: !isRoot && 'needs root (chown)' }, () => 
     );
     assert.equal(planKubeadmPath({ PODSEC_K8S_BIN: '/x/bin/' }), '/x/bin/kubeadm');
     assert.equal(planKubeadmPath({ PATH: '/usr/libexec/podsec/u7s/bin' }), '/usr/bin/kubeadm');
+  });
+
+  it('takes kubectl from U7S_KUBECTL, then $PODSEC_K8S_BIN/kubectl, then /usr/bin/kubectl, never PATH', () => {
+    assert.equal(
+      planKubectlPath({ U7S_KUBECTL: '/opt/k/kubectl', PODSEC_K8S_BIN: '/x' }),
+      '/opt/k/kubectl',
+    );
+    assert.equal(planKubectlPath({ PODSEC_K8S_BIN: '/x/bin/' }), '/x/bin/kubectl');
+    assert.equal(planKubectlPath({ PATH: '/usr/local/bin' }), '/usr/bin/kubectl');
   });
 });

@@ -17,6 +17,18 @@ export function planKubeadmPath(env: Readonly<Record<string, string | undefined>
   return REAL_KUBEADM;
 }
 
+/** Default location of kubectl (for the add-ons the wrapper applies inside the namespace). */
+export const REAL_KUBECTL = '/usr/bin/kubectl';
+
+/** Pure: kubectl: `U7S_KUBECTL` (a file), else `$PODSEC_K8S_BIN/kubectl`, else /usr/bin/kubectl (no PATH lookup). */
+export function planKubectlPath(env: Readonly<Record<string, string | undefined>>): string {
+  const file = env['U7S_KUBECTL'];
+  if (file) return file;
+  const dir = env['PODSEC_K8S_BIN'];
+  if (dir) return `${dir.replace(/\/+$/, '')}/kubectl`;
+  return REAL_KUBECTL;
+}
+
 function untrusted(path: string, why: string): never {
   throw new UsageError('KUBEADM_BINARY_UNTRUSTED', `refusing to run ${path}: ${why}`, {
     details: { path, reason: why },

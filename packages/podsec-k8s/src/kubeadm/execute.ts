@@ -1,7 +1,7 @@
 /** One `podsec-u7s-kubeadm` invocation: facts, plan, dry-run or run, output. Loaded lazily by the CLI. */
 import { PodsecError, resolveHostPath } from '@podsec/core';
 import type { System } from '@podsec/core/system';
-import { checkTrustedBinary, planKubeadmPath } from './binary.ts';
+import { checkTrustedBinary, planKubeadmPath, planKubectlPath } from './binary.ts';
 import {
   isConfiguredArgv,
   needsKubeadmVersion,
@@ -10,6 +10,9 @@ import {
 } from './classify.ts';
 import { flagSet, flagValue, parseKubeadmArgv } from './flags.ts';
 import type { KubeadmPlan } from './plan.ts';
+
+/** The kubelet configuration kubeadm writes inside the namespace (patched afterwards, see writesKubeletConfig). */
+const KUBELET_CONFIG = '/var/lib/kubelet/config.yaml';
 import type { KubeadmRunResult } from './run.ts';
 
 /** Options of {@link executeKubeadm}. */
@@ -98,7 +101,12 @@ async function readDiscoveryFile(
 
 /** Pure: the plan as data for `--dry-run --json` and as the `plan` of a run's JSON. */
 export function describePlan(plan: KubeadmPlan, kubeadm: string) {
-  const base = { kind: plan.kind, kubeadmArgv: [kubeadm, ...plan.argv], timeoutMs: plan.timeoutMs };
+  const base = {
+    kind: plan.kind,
+    kubeadmArgv: [kubeadm, ...plan.argv],
+    timeoutMs: plan.timeoutMs,
+    kubeletConfigPatch: plan.kind !== 'host' && plan.kubeletConfig ? KUBELET_CONFIG : null,
+  };
   if (plan.kind !== 'configured') return base;
   return {
     ...base,
@@ -111,6 +119,7 @@ export function describePlan(plan: KubeadmPlan, kubeadm: string) {
     imageRepository: plan.imageRepository,
     adminKubeconfig: plan.adminKubeconfig ?? null,
     userKubeconfig: plan.userKubeconfig ?? null,
+    flannelApply: plan.flannelApply ?? null,
     dirs: plan.dirs.map((d) => ({ ...d, mode: d.mode.toString(8) })),
     files: plan.files.map((f) => ({ ...f, mode: f.mode.toString(8) })),
   };
@@ -136,6 +145,15 @@ function formatDryRun(plan: KubeadmPlan, kubeadm: string): string {
   }
   const where = plan.kind === 'host' ? 'on the host' : "inside u7s-admin's namespace";
   lines.push(`# run ${where}:`, [kubeadm, ...plan.argv].map(shellQuote).join(' '));
+  if (plan.kind !== 'host' && plan.kubeletConfig)
+    lines.push(
+      `# then: the rootless kubelet settings over ${KUBELET_CONFIG} (if kubeadm wrote it)`,
+    );
+  if (plan.kind === 'configured' && plan.flannelApply)
+    lines.push(
+      `# then, inside the namespace, until the API server takes it, at most ${plan.flannelApply.timeoutMs / 1000} s:`,
+      ['kubectl', ...plan.flannelApply.kubectlArgs].join(' '),
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -229,12 +247,18 @@ export async function executeKubeadm(
     return { passExitCode: 0 };
   }
   if (plan.kind !== 'host') o.requireRoot();
+  // the kubectl that applies flannel after init is checked before anything is changed
+  const kubectl =
+    plan.kind === 'configured' && plan.flannelApply
+      ? await checkTrustedBinary(sys.hostFs, planKubectlPath(sys.env), user, { name: 'kubectl' })
+      : undefined;
   const removeEtcdMember = await decideEtcdMember(sys, plan, o);
   const { runKubeadmPlan } = await import('./run.ts');
   const r = await runKubeadmPlan(sys, plan, {
     user: user!,
     kubeadm,
     ...(removeEtcdMember ? { removeEtcdMember } : {}),
+    ...(kubectl ? { kubectl } : {}),
   }).catch((e: unknown) => {
     // a timeout keeps kubeadm's output so far (with --json it is the error's details.stdout)
     const out = e instanceof PodsecError && e.code === 'KUBEADM_TIMEOUT' && e.details?.['stdout'];

@@ -14,6 +14,20 @@ export const FLANNEL_DEFAULTS = { tag: 'v0.26.7', cniPluginTag: 'v1.6.2-flannel1
 /** Where the rendered manifest is written (root's, outside /etc/kubernetes/manifests). */
 export const FLANNEL_MANIFEST = '/etc/podsec/u7s/manifests/kube-flannel.yml';
 
+/** How long applying the manifest after init may keep trying (the API server may still be settling). */
+export const FLANNEL_APPLY_TIMEOUT_MS = 120_000;
+
+/** Pure: the kubectl arguments that apply the rendered manifest with the namespace's admin.conf. */
+export function planFlannelApply(): string[] {
+  return [
+    '--kubeconfig=/etc/kubernetes/admin.conf',
+    '--request-timeout=10s',
+    'apply',
+    '-f',
+    FLANNEL_MANIFEST,
+  ];
+}
+
 /** Inputs of {@link renderFlannelManifest}. */
 export interface FlannelInput {
   /** Registry host (with port), e.g. `registry.local`, or `docker.io`. */

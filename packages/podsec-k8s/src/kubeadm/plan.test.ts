@@ -12,6 +12,7 @@ import { parseEnvFile } from './env-file.ts';
 import { discoveryKubeconfig } from '../test-helpers/discovery-fixture.ts';
 import {
   planKubeadm,
+  writesKubeletConfig,
   precheckKubeadmArgv,
   type ConfiguredPlan,
   type KubeadmFacts,
@@ -407,24 +408,21 @@ describe('planKubeadm', () => {
     assert.equal(w.adminKubeconfig, undefined);
     assert.ok(!w.files.some((f) => f.path.endsWith('policy.yaml')));
     assert.doesNotMatch(w.files[1]!.content, /abcdef|sha256/);
-    // kubeadm join ignores (and warns about) other documents: the kubelet settings are the wrapper's patch
+    // kubeadm join ignores (and warns about) other documents: the kubelet settings go over config.yaml after
+    // kubelet-start, so a join keeps the user's --patches and writes no patch of its own
     assert.deepEqual(
       docs(w).map((d) => d['kind']),
       ['JoinConfiguration'],
     );
-    assert.deepEqual(byKind(w, 'JoinConfiguration')['patches'], {
-      directory: '/etc/podsec/u7s/kubeadm/patches',
-    });
-    const patch = w.files.find(
-      (f) => f.path === '/etc/podsec/u7s/kubeadm/patches/kubeletconfiguration+merge.yaml',
-    )!;
-    assert.deepEqual([patch.mode, patch.uid, patch.gid], [0o640, 0, 990]);
-    assert.match(patch.content, /cgroupDriver: cgroupfs/);
-    assert.match(patch.content, /KubeletInUserNamespace: true/);
-    assert.throws(() => planKubeadm([...JOIN, '--patches', '/p'], facts), {
-      code: 'KUBEADM_FLAG_REFUSED',
-      message: /--patches is refused for join/,
-    });
+    assert.equal(byKind(w, 'JoinConfiguration')['patches'], undefined);
+    assert.ok(!w.files.some((f) => f.path.includes('patches')));
+    assert.equal(w.kubeletConfig, true);
+    assert.deepEqual(
+      byKind(configured([...JOIN, '--patches', '/p']), 'JoinConfiguration')['patches'],
+      {
+        directory: '/p',
+      },
+    );
     const cp = configured([...JOIN, '--control-plane', '--certificate-key', KEY]);
     assert.equal(cp.role, 'master');
     assert.ok(cp.files.some((f) => f.path === '/etc/kubernetes/audit/policy.yaml'));
@@ -488,6 +486,60 @@ describe('planKubeadm', () => {
     assert.throws(() => planKubeadm(['init'], { ...facts, platform: undefined }), {
       code: 'KUBEADM_NO_PLATFORM',
     });
+  });
+
+  it('names the commands after which kubeadm has written config.yaml: kubelet-start, upgrade kubelet-config', () => {
+    const writes = [
+      'init',
+      'init phase kubelet-start',
+      'join 10.0.0.1:6443',
+      'join phase kubelet-start',
+      'join phase kubelet-start 10.0.0.1:6443',
+      'upgrade apply v1.37.2',
+      'upgrade node',
+      'upgrade node phase kubelet-config',
+      'upgrade apply phase kubelet-config',
+    ];
+    const keeps = [
+      'init phase certs all',
+      'join phase preflight',
+      'upgrade plan',
+      'upgrade diff',
+      'upgrade node phase control-plane',
+      'upgrade apply phase addon all',
+      'token create',
+      'reset',
+    ];
+    for (const w of writes) assert.equal(writesKubeletConfig(w.split(' ')), true, w);
+    for (const w of keeps) assert.equal(writesKubeletConfig(w.split(' ')), false, w);
+    const up = planKubeadm(['upgrade', 'node', 'phase', 'kubelet-config', '-v', '5'], undefined);
+    assert.equal(up.kind === 'passthrough' && up.kubeletConfig, true);
+    const plan = planKubeadm(['upgrade', 'plan'], undefined);
+    assert.equal(plan.kind === 'passthrough' && plan.kubeletConfig, false);
+    assert.equal(configured(['init', 'phase', 'certs', 'all']).kubeletConfig, false);
+    assert.equal(
+      configured(['join', 'phase', 'kubelet-start', ...JOIN.slice(1)]).kubeletConfig,
+      true,
+    );
+    assert.equal(configured(['join', 'phase', 'preflight', ...JOIN.slice(1)]).kubeletConfig, false);
+  });
+
+  it('a whole init applies the flannel manifest it renders, bounded; its phases and joins do not', () => {
+    const init = configured(['init']);
+    assert.deepEqual(init.flannelApply, {
+      manifest: '/etc/podsec/u7s/manifests/kube-flannel.yml',
+      kubectlArgs: [
+        '--kubeconfig=/etc/kubernetes/admin.conf',
+        '--request-timeout=10s',
+        'apply',
+        '-f',
+        '/etc/podsec/u7s/manifests/kube-flannel.yml',
+      ],
+      timeoutMs: 120_000,
+    });
+    assert.ok(init.files.some((f) => f.path === init.flannelApply!.manifest));
+    assert.equal(configured(['init', 'phase', 'addon', 'all']).flannelApply, undefined);
+    assert.equal(configured(JOIN).flannelApply, undefined);
   });
 
   it('other commands pass through verbatim (unknown flags included), minus the wrapper flags', () => {

@@ -11,7 +11,13 @@ import { planNode, type U7sNode, type U7sRole } from '../u7s/node-config.ts';
 import { renderAuditPolicy } from './audit.ts';
 import { renderCrioConf } from './cri.ts';
 import { renderEnvFile } from './env-file.ts';
-import { FLANNEL_MANIFEST, planFlannelRepository, renderFlannelManifest } from './flannel.ts';
+import {
+  FLANNEL_APPLY_TIMEOUT_MS,
+  FLANNEL_MANIFEST,
+  planFlannelApply,
+  planFlannelRepository,
+  renderFlannelManifest,
+} from './flannel.ts';
 import {
   checkConfiguredFlags,
   flagSet,
@@ -24,13 +30,7 @@ import {
 } from './flags.ts';
 import { planImageRepository } from './registry.ts';
 import { checkDiscoveryKubeconfig, discoveryRefused } from './discovery.ts';
-import {
-  AUDIT,
-  KUBELET_PATCH_FILE,
-  renderKubeadmConfig,
-  renderKubeletPatch,
-  type KubeadmConfigKind,
-} from './render.ts';
+import { AUDIT, renderKubeadmConfig, type KubeadmConfigKind } from './render.ts';
 
 /** What the executor needs to know about the host (read by `readKubeadmFacts`). */
 export interface KubeadmFacts {
@@ -91,6 +91,8 @@ export type KubeadmPlan =
       readonly kind: 'passthrough';
       readonly argv: readonly string[];
       readonly timeoutMs: number;
+      /** kubeadm rewrites /var/lib/kubelet/config.yaml from the cluster's: the rootless settings go over it. */
+      readonly kubeletConfig: boolean;
     }
   | ConfiguredPlan;
 
@@ -124,6 +126,31 @@ export interface ConfiguredPlan {
   readonly userKubeconfig: string | undefined;
   readonly kubernetesVersion: string;
   readonly imageRepository: string;
+  /** kubeadm writes /var/lib/kubelet/config.yaml (kubelet-start): the rootless settings go over it afterwards. */
+  readonly kubeletConfig: boolean;
+  /** A whole init: the rendered flannel manifest is applied (kubectl inside the namespace) once kubeadm is done. */
+  readonly flannelApply:
+    | {
+        readonly manifest: string;
+        readonly kubectlArgs: readonly string[];
+        readonly timeoutMs: number;
+      }
+    | undefined;
+}
+
+/**
+ * Pure: whether `kubeadm <words>` (flags left out) writes the kubelet's /var/lib/kubelet/config.yaml: init and
+ * join in their kubelet-start phase (from the rendered configuration, or on a join from the cluster's
+ * `kubelet-config` ConfigMap), and `upgrade apply` / `upgrade node` in their kubelet-config phase (from the
+ * ConfigMap again). After each, the wrapper sets the node's rootless settings over the file (one code path:
+ * u7s/kubelet-config.ts, also run by kubelet.service before every kubelet start).
+ */
+export function writesKubeletConfig(words: readonly string[]): boolean {
+  const [cmd, sub, ...rest] = words;
+  if (cmd === 'init' || cmd === 'join') return sub !== 'phase' || rest[0] === 'kubelet-start';
+  if (cmd === 'upgrade' && (sub === 'apply' || sub === 'node'))
+    return rest[0] !== 'phase' || rest[1] === 'kubelet-config';
+  return false;
 }
 
 export {
@@ -141,8 +168,6 @@ export const ETCD_MEMBER = `${U7S_VARLIB}/etcd/member`;
 export const KUBEADM_STATE_DIR = `${ETC_U7S}/kubeadm`;
 /** The checked copy of a join's discovery kubeconfig (the namespace sees /etc/podsec as the host's). */
 export const DISCOVERY_COPY = `${KUBEADM_STATE_DIR}/discovery.conf`;
-/** The wrapper's kubeadm patches of a join (the rootless kubelet settings). */
-export const JOIN_PATCHES_DIR = `${KUBEADM_STATE_DIR}/patches`;
 
 /** Pure: the Go duration of kubeadm's discovery wait: 5 min, but ending 10 s before the wrapper's own bound. */
 export function discoveryTimeoutOf(timeoutMs: number): string {
@@ -191,7 +216,12 @@ export function planKubeadm(argv: readonly string[], facts: KubeadmFacts | undef
   if (host) return { kind: 'host', argv: host, timeoutMs: Math.min(timeoutMs, 60_000) };
   const cmd = p.words[0];
   if (cmd !== 'init' && cmd !== 'join')
-    return { kind: 'passthrough', argv: passThroughArgv(argv, p), timeoutMs };
+    return {
+      kind: 'passthrough',
+      argv: passThroughArgv(argv, p),
+      timeoutMs,
+      kubeletConfig: writesKubeletConfig(p.words),
+    };
   if (!facts) throw new InternalError('KUBEADM_NO_FACTS', 'init/join planned without host facts');
   return planConfigured(p, cmd, p.words[1] === 'phase', facts, timeoutMs);
 }
@@ -238,12 +268,6 @@ function planConfigured(
       : undefined;
   if (command === 'join' && !endpointArg && !discovery && !isPhase)
     usage('KUBEADM_NO_ENDPOINT', 'kubeadm join needs the API server endpoint (host:port)');
-  if (command === 'join' && f('patches') !== undefined)
-    usage(
-      'KUBEADM_FLAG_REFUSED',
-      `flag --patches is refused for join: kubeadm takes one patches directory, and the wrapper's (${JOIN_PATCHES_DIR}) carries the rootless kubelet settings`,
-      { flag: '--patches', reason: 'the wrapper patches the kubelet configuration of a join' },
-    );
 
   const advertise = f('apiserver-advertise-address') ?? facts.defaultAddress?.address;
   if (advertise === undefined)
@@ -334,9 +358,7 @@ function planConfigured(
       ? { unsafeSkipCAVerification: true }
       : {}),
     ...(discovery ? { discoveryFile: DISCOVERY_COPY } : {}),
-    ...(command === 'join'
-      ? { discoveryTimeout: discoveryTimeoutOf(timeoutMs), kubeletPatchesDir: JOIN_PATCHES_DIR }
-      : {}),
+    ...(command === 'join' ? { discoveryTimeout: discoveryTimeoutOf(timeoutMs) } : {}),
   });
 
   const { uid, gid } = facts.user;
@@ -411,17 +433,6 @@ function planConfigured(
       : []),
     // the network add-on of a new cluster, with its pod CIDR, for kubectl apply (never a static pod)
     ...(flannel ? [{ path: FLANNEL_MANIFEST, content: flannel, mode: 0o644, uid: 0, gid: 0 }] : []),
-    ...(command === 'join'
-      ? [
-          {
-            path: `${JOIN_PATCHES_DIR}/${KUBELET_PATCH_FILE}`,
-            content: renderKubeletPatch(facts.user.home),
-            mode: 0o640,
-            uid: 0,
-            gid,
-          },
-        ]
-      : []),
     // the discovery kubeconfig as checked (it may hold credentials): root's, readable by the namespace
     ...(discovery
       ? [
@@ -439,7 +450,6 @@ function planConfigured(
   const dirs: PlannedDir[] = [
     { path: KUBE_DIR, mode: 0o755, uid, gid },
     { path: KUBEADM_STATE_DIR, mode: 0o750, uid: 0, gid },
-    ...(command === 'join' ? [{ path: JOIN_PATCHES_DIR, mode: 0o750, uid: 0, gid }] : []),
     { path: `${ETC_U7S}/config`, mode: 0o755, uid: 0, gid: 0 },
     ...(controlPlaneNode ? [{ path: AUDIT.dir, mode: 0o755, uid: 0, gid: 0 }] : []),
     ...(flannel
@@ -478,5 +488,13 @@ function planConfigured(
     userKubeconfig: writesAdmin ? `${facts.user.home}/.kube/config` : undefined,
     kubernetesVersion,
     imageRepository,
+    kubeletConfig: writesKubeletConfig(p.words),
+    flannelApply: flannel
+      ? {
+          manifest: FLANNEL_MANIFEST,
+          kubectlArgs: planFlannelApply(),
+          timeoutMs: FLANNEL_APPLY_TIMEOUT_MS,
+        }
+      : undefined,
   };
 }

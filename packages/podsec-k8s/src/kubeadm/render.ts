@@ -59,23 +59,6 @@ export interface KubeadmConfigInput {
   readonly discoveryFile?: string;
   /** join: how long kubeadm's discovery may take (a Go duration). @default '5m0s' */
   readonly discoveryTimeout?: string;
-  /**
-   * join: the directory of the wrapper's kubeadm patches (the rootless kubelet settings, {@link
-   * renderKubeletPatch}): kubeadm join takes the kubelet configuration from the cluster and ignores a
-   * KubeletConfiguration document, so the per-node settings go in as a patch of the `kubeletconfiguration` target.
-   */
-  readonly kubeletPatchesDir?: string;
-}
-
-/** File name of the wrapper's kubelet patch in {@link KubeadmConfigInput.kubeletPatchesDir} (a JSON merge patch). */
-export const KUBELET_PATCH_FILE = 'kubeletconfiguration+merge.yaml';
-
-/**
- * Pure: the per-node kubelet patch of a joining rootless node: the rootless settings merged into the cluster's
- * kubelet configuration (a merge patch: the cluster's other feature gates and keys stay).
- */
-export function renderKubeletPatch(home: string): string {
-  return stringify(rootlessKubeletSettings(home), { lineWidth: 0 });
 }
 
 const VERSION_RE = /^v?(1)\.(\d{1,3})\.(\d{1,3})$/;
@@ -355,16 +338,9 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
     bad('KUBEADM_BAD_DURATION', `invalid token ttl "${i.tokenTtl}" (e.g. 24h, 30m)`, i.tokenTtl);
   for (const phase of i.skipPhases ?? [])
     if (!PHASE_RE.test(phase)) bad('KUBEADM_BAD_PHASE', `invalid phase name "${phase}"`, phase);
-  if (i.kind !== 'init' && i.patchesDir !== undefined && i.kubeletPatchesDir !== undefined)
-    bad(
-      'KUBEADM_BAD_PATH',
-      "a join takes one patches directory: the rootless kubelet patch goes in the wrapper's own",
-      i.patchesDir,
-    );
   for (const [what, dir] of [
     ['certificate directory', i.certificatesDir],
     ['patches directory', i.patchesDir],
-    ['patches directory', i.kubeletPatchesDir],
   ] as const)
     if (dir !== undefined && (!dir.startsWith('/') || dir.includes('\0') || dir.length > 4096))
       bad('KUBEADM_BAD_PATH', `invalid ${what} "${dir}" (an absolute path)`, dir);
@@ -392,10 +368,9 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
     imagePullPolicy: 'IfNotPresent',
     kubeletExtraArgs: args({ 'node-ip': i.advertiseAddress }),
   };
-  const patchesDir = i.kind === 'init' ? i.patchesDir : (i.kubeletPatchesDir ?? i.patchesDir);
   const common = {
     ...(i.skipPhases?.length ? { skipPhases: [...i.skipPhases] } : {}),
-    ...(patchesDir ? { patches: { directory: patchesDir } } : {}),
+    ...(i.patchesDir ? { patches: { directory: i.patchesDir } } : {}),
   };
   const docs: unknown[] = [];
   if (i.kind === 'init') {
@@ -458,7 +433,8 @@ export function renderKubeadmConfig(i: KubeadmConfigInput): string {
     });
   }
   // a join takes its ClusterConfiguration and kubelet configuration from the cluster: kubeadm ignores (and warns
-  // about) any other document next to a JoinConfiguration; the per-node kubelet settings are the patch
+  // about) any other document next to a JoinConfiguration; the per-node kubelet settings go over the
+  // config.yaml kubeadm writes from the cluster's (u7s/kubelet-config.ts)
   if (i.kind === 'init') {
     const etcdDataDir = i.etcdDataDir ?? '/var/lib/podsec/u7s/etcd';
     docs.push(

@@ -1,10 +1,11 @@
 /** Carries out a kubeadm plan: files, the real kubeadm inside the namespace, the host's admin kubeconfig. */
-import { PodsecError } from '@podsec/core';
-import type { System } from '@podsec/core/system';
+import { InternalError, PodsecError } from '@podsec/core';
+import { waitUntil, type System } from '@podsec/core/system';
 import { createPortApi, planEnter, type NamespaceUser } from '@podsec/core/userns';
 import { U7S_LIBEXEC, userPaths } from '../paths.ts';
 import { applyKubeletConfigPatch } from '../u7s/kubelet-config.ts';
 import { readU7sState } from '../u7s/namespace.ts';
+import { FLANNEL_APPLY_TIMEOUT_MS, FLANNEL_MANIFEST, planFlannelApply } from './flannel.ts';
 import { planHostKubeconfig, planHostServer } from './kubeconfig.ts';
 import { KUBE_DIR, type ConfiguredPlan, type KubeadmPlan } from './plan.ts';
 
@@ -16,6 +17,8 @@ export interface KubeadmRunResult {
   readonly argv: readonly string[];
   readonly written: readonly string[];
   readonly adminKubeconfig?: string;
+  /** After a whole init: the flannel manifest applied, and in how many kubectl attempts. */
+  readonly flannel?: { readonly manifest: string; readonly attempts: number };
 }
 
 /** The environment of the real kubeadm inside the namespace. */
@@ -218,6 +221,73 @@ async function writeAdminKubeconfigs(
   return written;
 }
 
+/** One kubectl apply attempt. */
+const APPLY_ATTEMPT_MS = 30_000;
+
+/** Result of {@link applyFlannelManifest}. */
+export interface FlannelApplyResult {
+  readonly manifest: string;
+  /** The argv run (or, with `sys.dryRun`, that would run) inside the namespace. */
+  readonly argv: readonly string[];
+  readonly applied: boolean;
+  readonly attempts: number;
+  readonly stdout: string;
+}
+
+/**
+ * Applies the flannel manifest the wrapper rendered at init (the original applied it after init in an unbounded
+ * `until kubectl apply` loop): the checked `kubectl` inside the namespace as its pseudo-root (u7s-admin on the host)
+ * with the namespace's admin.conf, tried every 2 s until the API server takes it, at most `timeoutMs`. Throws
+ * `U7S_NO_FLANNEL_MANIFEST` (nothing rendered), `U7S_NOT_RUNNING`, `KUBEADM_FLANNEL_FAILED` (not applied in time).
+ */
+export async function applyFlannelManifest(
+  sys: System,
+  o: { readonly user: NamespaceUser; readonly kubectl: string; readonly timeoutMs?: number },
+): Promise<FlannelApplyResult> {
+  const st = await sys.fs.stat(FLANNEL_MANIFEST);
+  if (st?.kind !== 'file')
+    throw new PodsecError(
+      'U7S_NO_FLANNEL_MANIFEST',
+      `${FLANNEL_MANIFEST} does not exist: kubeadm init (the whole command, through the wrapper) renders it`,
+      { details: { path: FLANNEL_MANIFEST } },
+    );
+  const pid = await namespacePid(sys, o.user);
+  const timeoutMs = o.timeoutMs ?? FLANNEL_APPLY_TIMEOUT_MS;
+  const argv = planInside(
+    sys,
+    o.user,
+    pid,
+    o.kubectl,
+    planFlannelApply(),
+    Math.min(APPLY_ATTEMPT_MS, timeoutMs),
+  );
+  const base = { manifest: FLANNEL_MANIFEST, argv: [argv.file, ...argv.args] };
+  if (sys.dryRun) return { ...base, applied: false, attempts: 0, stdout: '' };
+  let attempts = 0;
+  let last = { exitCode: -1, stdout: '', stderr: '' };
+  const env = innerEnv(sys, o.user);
+  const ok = await waitUntil(
+    async () => {
+      attempts++;
+      last = await sys.proc.run(argv.file, argv.args, {
+        env,
+        timeoutMs: APPLY_ATTEMPT_MS + 2 * KILL_AFTER_S * 1000,
+      });
+      return last.exitCode === 0;
+    },
+    { timeoutMs, intervalMs: 2000 },
+  );
+  if (!ok) {
+    const why = last.stderr.trim().split('\n').at(-1)?.slice(0, 300) ?? '';
+    throw new PodsecError(
+      'KUBEADM_FLANNEL_FAILED',
+      `kubectl apply -f ${FLANNEL_MANIFEST} did not succeed within ${Math.round(timeoutMs / 1000)} s (${attempts} attempts): ${why}`,
+      { details: { path: FLANNEL_MANIFEST, attempts: String(attempts), reason: why } },
+    );
+  }
+  return { ...base, applied: true, attempts, stdout: last.stdout };
+}
+
 /** Options of {@link runKubeadmPlan}. */
 export interface RunKubeadmOptions {
   readonly user: NamespaceUser;
@@ -225,6 +295,8 @@ export interface RunKubeadmOptions {
   readonly kubeadm: string;
   /** The etcd member directory of an earlier cluster, removed (once the namespace is known to run) first. */
   readonly removeEtcdMember?: string;
+  /** The checked kubectl, for a plan that applies the flannel manifest after init. */
+  readonly kubectl?: string;
 }
 
 /** Runs the plan. kubeadm's stdout is returned, its stderr streams through. */
@@ -251,7 +323,13 @@ export async function runKubeadmPlan(
       what: `kubeadm ${plan.argv[0] ?? ''}`,
       inside: true,
     });
-    return { exitCode: r.exitCode, stdout: r.stdout, argv: [argv.file, ...argv.args], written: [] };
+    const written: string[] = [];
+    // kubeadm upgrade rewrote config.yaml from the cluster's ConfigMap: the node's rootless settings again
+    if (r.exitCode === 0 && plan.kubeletConfig) {
+      const patched = await applyKubeletConfigPatch(sys, o.user);
+      if (patched?.changed) written.push(patched.path);
+    }
+    return { exitCode: r.exitCode, stdout: r.stdout, argv: [argv.file, ...argv.args], written };
   }
   if (o.removeEtcdMember) {
     // in u7s-admin's tree: core's remove follows no link and stays on the device
@@ -275,8 +353,8 @@ export async function runKubeadmPlan(
   };
   if (r.exitCode !== 0) return result;
   // kubeadm's kubelet-start wrote /var/lib/kubelet/config.yaml (on a join: the cluster's, rootful-oriented): the
-  // node's own rootless settings go over it before the kubelet starts
-  if (!plan.phase || plan.phase[0] === 'kubelet-start') {
+  // node's own rootless settings go over it (kubelet.service sets them again before every kubelet start)
+  if (plan.kubeletConfig) {
     const patched = await applyKubeletConfigPatch(sys, o.user);
     if (patched?.changed) written.push(patched.path);
   }
@@ -284,6 +362,7 @@ export async function runKubeadmPlan(
   if (plan.command === 'join' && !plan.phase) {
     for (const f of plan.files) if (f.secret) await sys.fs.remove(f.path);
   }
+  let out: KubeadmRunResult = result;
   if (plan.adminKubeconfig && plan.role !== '') {
     const targets = [
       {
@@ -306,11 +385,23 @@ export async function runKubeadmPlan(
         : []),
     ];
     const kubeconfigs = await writeAdminKubeconfigs(sys, o.user, plan, targets);
-    return {
+    out = {
       ...result,
       adminKubeconfig: plan.adminKubeconfig,
       written: [...written, ...kubeconfigs],
     };
   }
-  return result;
+  // the network add-on of the new cluster (without it no node becomes Ready), once the kubeconfigs are there
+  if (plan.flannelApply) {
+    if (!o.kubectl) throw new InternalError('KUBEADM_NO_KUBECTL', 'no checked kubectl for flannel');
+    // the bound of the whole apply (as the plan and its dry run state it)
+    const f = await applyFlannelManifest(sys, {
+      user: o.user,
+      kubectl: o.kubectl,
+      timeoutMs: plan.flannelApply.timeoutMs,
+    });
+    sys.report.info(`applied ${f.manifest}`);
+    out = { ...out, flannel: { manifest: f.manifest, attempts: f.attempts } };
+  }
+  return out;
 }
