@@ -4,77 +4,46 @@
 // run the namespace, kubeadm/etcd/kube-apiserver/kube-controller-manager/kube-scheduler are the binaries of
 // tools/k8s-bin. The one stand-in: the kubelet cannot run in a user namespace on this machine's cgroup v1 (it needs
 // a delegated cgroup v2 tree), so `podsec-u7s static-pods run` starts the commands of the static-pod manifests
-// kubeadm wrote as processes in the same namespace, as the kubelet would have. Needs `npm run build` (npm test
-// builds first), root, rootlesskit, slirp4netns, nsenter, setpriv and curl.
+// kubeadm wrote as processes in the same namespace, as the kubelet would have. The bring-up is test-utils'
+// startU7sControlPlane (shared with the join test). Needs `npm run build` (npm test builds first), root,
+// rootlesskit, slirp4netns, nsenter, setpriv and curl.
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import {
   chmod,
   copyFile,
   cp,
   link,
   mkdir,
-  mkdtemp,
   readdir,
   readFile,
-  rm,
   stat,
   writeFile,
 } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
-import { execa, type ResultPromise } from 'execa';
+import { execa, type Result } from 'execa';
 import {
-  allowTun,
-  freePort,
-  httpsStatus,
-  k8sBinary,
-  k8sVersion,
-  lockTestUser,
-  removeTestUser,
   requireCommands,
+  startU7sControlPlane,
+  U7S_CONTROL_PLANE_BINARIES,
+  type U7sControlPlane,
 } from '@podsec/test-utils';
 import { createDaemonLauncher } from '@podsec/core/system';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const U7S = path.join(repo, 'packages/podsec-k8s/bundle/podsec-u7s.mjs');
-const WRAPPER = path.join(repo, 'packages/podsec-k8s/bundle/podsec-u7s-kubeadm.mjs');
 const isRoot = process.geteuid?.() === 0;
 const launcher = createDaemonLauncher({ uid: 0 });
-const CONTROL_PLANE = [
-  'kubeadm',
-  'etcd',
-  'kube-apiserver',
-  'kube-controller-manager',
-  'kube-scheduler',
-] as const;
 const EXTIP = '192.0.2.10';
 const HOME = '/var/lib/u7s-admin';
-const STATIC_PODS_STATUS = '/run/podsec/u7s/static-pods.json';
-// what the wrapper (and kubeadm in the namespace) creates on the host; removed after the test when it was not there
-const HOST_DIRS = [
-  '/etc/kubernetes',
-  '/etc/podsec/u7s/kubeadm',
-  '/etc/podsec/u7s/config',
-  '/etc/podsec/u7s/audit',
-];
+// the pod network of this cluster (not flannel's default): its ClusterConfiguration and flannel's net-conf.json
+const POD_CIDR = '10.50.0.0/16';
 // the wrapper writes the policy where the rendered ClusterConfiguration mounts it into the apiserver pod
 const AUDIT_POLICY = '/etc/kubernetes/audit/policy.yaml';
 const AUDIT_LOG = '/var/log/kubernetes/audit/audit.log';
-
-function u7s(args: readonly string[], o: { timeout?: number; env?: Record<string, string> } = {}) {
-  return execa(process.execPath, [U7S, ...args], {
-    reject: false,
-    env: { PATH: process.env['PATH'], LANG: 'C', ...o.env },
-    extendEnv: false,
-    timeout: o.timeout ?? 120_000,
-    stdin: 'ignore',
-  });
-}
+const FLANNEL_MANIFEST = '/etc/podsec/u7s/manifests/kube-flannel.yml';
 
 async function allPids(): Promise<number[]> {
   return (await readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number);
@@ -89,96 +58,35 @@ describe(
   "the real kubeadm control plane inside u7s-admin's namespace",
   { skip: !isRoot && 'needs root' },
   () => {
-    let release: (() => Promise<void>) | undefined;
-    let work = '';
-    let binDir = '';
-    let libexec = '';
-    const existed = new Set<string>();
+    let c: U7sControlPlane | undefined;
     let uid = 0;
     let apiPort = 0;
     let caPem = '';
     let readyMs = 0;
     let kubeconfig = '';
-    let staticPods: ResultPromise | undefined;
-    // the wrapper, which runs the real kubeadm inside the namespace as its pseudo-root
-    const kubeadm = (args: readonly string[]) =>
-      execa(process.execPath, [WRAPPER, ...args], {
-        reject: false,
-        env: { PATH: process.env['PATH'], LANG: 'C', U7S_KUBEADM: `${binDir}/kubeadm` },
-        extendEnv: false,
-        timeout: 240_000,
-        stdin: 'ignore',
-      });
-    // what the wrapper renders the configuration from
-    const NODE_FLAGS = [
-      '--apiserver-advertise-address',
-      EXTIP,
-      '--node-name',
-      'u7s-node1',
-      '--kubernetes-version',
-      k8sVersion(),
-      '--image-repository',
-      'registry.local/c10f',
-    ];
-    const startNamespace = async () => {
-      const start = await u7s([
-        'start',
-        '--libexec',
-        libexec,
-        '--parent-ip',
-        '127.0.0.1',
-        '--extip',
-        EXTIP,
-      ]);
-      assert.equal(start.exitCode, 0, start.stderr);
-      // a free loopback port of the host -> 6443 in the namespace, through RootlessKit's port API
-      apiPort = await freePort();
-      const fwd = await u7s(['ports', 'add', `127.0.0.1:${apiPort}:6443/tcp`]);
-      assert.equal(fwd.exitCode, 0, fwd.stderr);
-    };
-
-    before(async () => {
-      release = await lockTestUser('u7s-admin');
-      await removeTestUser('u7s-admin');
-      // an earlier run's etcd/log tree belongs to a u7s-admin that is gone: provision refuses a tree not its own
-      await rm('/var/lib/podsec/u7s', { recursive: true, force: true });
-      for (const d of HOST_DIRS) if (existsSync(d)) existed.add(d);
-      // root-owned, 0755, in a directory nobody else can write (the wrapper checks: not /tmp): u7s-admin may run
-      // the binaries, not change them (/root is 0700, so the build cache itself is out of its reach)
-      work = await mkdtemp('/var/lib/u7s-kcp-test-');
-      await chmod(work, 0o755);
-      binDir = path.join(work, 'bin');
-      kubeconfig = path.join(work, 'admin-host.conf');
-      libexec = path.join(work, 'libexec');
-      await mkdir(binDir, { mode: 0o755 });
-      await mkdir(libexec, { mode: 0o755 });
-      for (const name of [...CONTROL_PLANE, 'kubectl']) {
-        const src = k8sBinary(name);
-        // a hard link where the build cache shares the file system, a copy where it does not (/var apart)
-        if (src)
-          await link(src, path.join(binDir, name)).catch(() =>
-            copyFile(src, path.join(binDir, name)),
-          );
-      }
+    let binDir = '';
+    let work = '';
+    // the results with their output as text
+    const text = (r: Result) => ({
+      exitCode: r.exitCode,
+      stdout: String(r.stdout),
+      stderr: String(r.stderr),
     });
+    // the wrapper, which runs the real kubeadm inside the namespace as its pseudo-root
+    const kubeadm = async (args: readonly string[]) => text(await c!.kubeadm(args));
+    const u7s = async (args: readonly string[], o: { env?: Record<string, string> } = {}) =>
+      text(await c!.u7s(args, o));
+    // what the wrapper renders the configuration from (the helper's node flags and the pod network)
+    let NODE_FLAGS: readonly string[] = [];
 
     after(async () => {
-      if (staticPods) {
-        await u7s(['static-pods', 'stop', '--timeout', '30']);
-        await staticPods.catch(() => undefined);
-      }
-      await u7s(['stop', '--timeout', '30']);
-      await removeTestUser('u7s-admin');
-      await rm('/var/lib/podsec/u7s', { recursive: true, force: true });
-      for (const d of HOST_DIRS) if (!existed.has(d)) await rm(d, { recursive: true, force: true });
-      if (work) await rm(work, { recursive: true, force: true });
-      await release?.();
+      await c?.stop();
     });
 
     it('kubeadm init phases write /etc/kubernetes inside, the static pods run there, the host reaches the apiserver through the forward', async (t) => {
       if (
         !requireCommands(t, [
-          ...CONTROL_PLANE,
+          ...U7S_CONTROL_PLANE_BINARIES,
           'rootlesskit',
           'slirp4netns',
           'nsenter',
@@ -187,58 +95,21 @@ describe(
         ])
       )
         return;
-      await allowTun(t);
-      const prov = await u7s(['provision', '--libexec', libexec]);
-      assert.equal(prov.exitCode, 0, prov.stderr);
-      uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
-
-      const tStart = Date.now();
-      await startNamespace();
-      // only phases run, not `init phase preflight`: nothing pulls an image or needs the network
-      const phases = [
-        ['certs', 'all'],
-        ['kubeconfig', 'all', '--admin-kubeconfig', kubeconfig],
-        ['etcd', 'local'],
-        ['control-plane', 'all'],
-      ];
-      // provision created /etc/kubernetes (u7s-admin's) before the namespace started: RootlessKit's copy-up of /etc
-      // shows it inside, so the first phase needs no restart of the namespace
-      if (!existed.has('/etc/kubernetes')) assert.equal((await stat('/etc/kubernetes')).uid, uid);
-      const first = await kubeadm(['init', 'phase', ...phases[0]!, ...NODE_FLAGS]);
-      assert.equal(first.exitCode, 0, first.stderr);
-      for (const phase of phases.slice(1)) {
-        const r = await kubeadm(['init', 'phase', ...phase, ...NODE_FLAGS]);
-        assert.equal(r.exitCode, 0, `${phase.join(' ')}: ${r.stderr}`);
-      }
-
-      // stands in for the kubelet (cgroup v1 here): the manifests' commands as processes in the namespace
-      const sp = execa(process.execPath, [U7S, 'static-pods', 'run', '--bin-dir', binDir], {
-        reject: false,
-        env: { PATH: process.env['PATH'], LANG: 'C' },
-        extendEnv: false,
-        stdin: 'ignore',
+      // provision, namespace start with a forward of a free loopback port to 6443, the init phases certs all,
+      // kubeconfig all (the host admin kubeconfig), etcd local, control-plane all, then the static pods' commands
+      // as processes in the namespace (the stand-in for the kubelet, cgroup v1 here) and /readyz through the forward
+      c = await startU7sControlPlane(t, {
+        extIP: EXTIP,
+        initFlags: ['--pod-network-cidr', POD_CIDR],
       });
-      staticPods = sp;
-      let spExited = false;
-      void sp.finally(() => (spExited = true));
-      const failed = async () =>
-        assert.fail(`static-pods run exited: ${String((await sp).stderr)}`);
-      const spDeadline = Date.now() + 300_000;
-      while (!existsSync(STATIC_PODS_STATUS)) {
-        if (spExited) await failed();
-        assert.ok(Date.now() < spDeadline, 'static pods not ready in 300 s');
-        await sleep(200);
-      }
-      t.diagnostic(`static pods ready ${Date.now() - tStart} ms after the namespace start`);
-      caPem = (await u7s(['enter', '--', 'cat', '/etc/kubernetes/pki/ca.crt'])).stdout;
+      ({ uid, apiPort, caPem, readyMs, kubeconfig, binDir, work } = c);
+      NODE_FLAGS = c.initFlags;
+      // provision created /etc/kubernetes (u7s-admin's) before the namespace started: RootlessKit's copy-up of /etc
+      // showed it inside, so the first phase needed no restart of the namespace
+      assert.equal(c.restarted, false);
+      assert.equal((await stat('/etc/kubernetes')).uid, uid);
+      t.diagnostic(`static pods ready ${c.staticPodsMs} ms after the namespace start`);
       assert.match(caPem, /^-----BEGIN CERTIFICATE-----/);
-      const deadline = Date.now() + 240_000;
-      while ((await httpsStatus(apiPort, '/readyz', caPem)) !== 200) {
-        assert.ok(Date.now() < deadline, 'apiserver not ready through the forward in 240 s');
-        if (spExited) await failed();
-        await sleep(250);
-      }
-      readyMs = Date.now() - tStart;
       t.diagnostic(`namespace start to apiserver ready through the forward: ${readyMs} ms`);
 
       // a real /etc/kubernetes written in the namespace is the host's, owned by u7s-admin
@@ -339,6 +210,94 @@ describe(
       // the admin kubeconfig from the host now has its cluster-admin rights
       const names = (await core.listNamespace()).items.map((n) => n.metadata?.name);
       for (const n of ['default', 'kube-system', 'kube-public']) assert.ok(names.includes(n), n);
+    });
+
+    it('the flannel manifest of init, applied by podsec-u7s apply-flannel inside the namespace: our images, net-conf.json with the pod CIDR', async (t) => {
+      if (!readyMs) return t.skip('no control plane');
+      if (!requireCommands(t, ['kubectl'])) return;
+      const env = { U7S_KUBECTL: `${binDir}/kubectl` };
+      // nothing rendered yet: refused, exit 11, naming the file
+      const none = await u7s(['apply-flannel'], { env });
+      assert.equal(none.exitCode, 11, String(none.stderr));
+      assert.match(String(none.stderr), /kube-flannel\.yml does not exist/);
+      // a whole `kubeadm init` cannot run here (its kubelet-start and wait-control-plane need a kubelet): its plan,
+      // printed by the wrapper's dry run, holds the manifest it would write, and root writes it where init does
+      const dry = await kubeadm(['init', ...NODE_FLAGS, '--dry-run', '--json']);
+      assert.equal(dry.exitCode, 0, String(dry.stderr));
+      const plan = (
+        JSON.parse(String(dry.stdout)) as {
+          plan: {
+            files: { path: string; content: string; mode: string }[];
+            flannelApply: { manifest: string; kubectlArgs: string[]; timeoutMs: number } | null;
+          };
+        }
+      ).plan;
+      // the plan applies it after init, bounded
+      assert.deepEqual(plan.flannelApply, {
+        manifest: FLANNEL_MANIFEST,
+        kubectlArgs: [
+          '--kubeconfig=/etc/kubernetes/admin.conf',
+          '--request-timeout=10s',
+          'apply',
+          '-f',
+          FLANNEL_MANIFEST,
+        ],
+        timeoutMs: 120_000,
+      });
+      const file = plan.files.find((f) => f.path === FLANNEL_MANIFEST);
+      assert.ok(file, 'init renders the flannel manifest');
+      await mkdir(path.dirname(FLANNEL_MANIFEST), { recursive: true, mode: 0o755 });
+      await writeFile(FLANNEL_MANIFEST, file.content, { mode: 0o644 });
+
+      const kc = new k8s.KubeConfig();
+      kc.loadFromFile(kubeconfig);
+      const core = kc.makeApiClient(k8s.CoreV1Api);
+      const apps = kc.makeApiClient(k8s.AppsV1Api);
+      const exists = () =>
+        core.readNamespace({ name: 'kube-flannel' }).then(
+          () => true,
+          () => false,
+        );
+      // the dry run names the kubectl it would run inside and applies nothing
+      const would = await u7s(['apply-flannel', '--dry-run'], { env });
+      assert.equal(would.exitCode, 0, String(would.stderr));
+      assert.match(String(would.stdout), /kubectl --kubeconfig=\/etc\/kubernetes\/admin\.conf/);
+      assert.equal(await exists(), false);
+
+      const applied = await u7s(['apply-flannel', '--json'], { env });
+      assert.equal(applied.exitCode, 0, String(applied.stderr));
+      assert.match(String(applied.stdout), /daemonset\.apps\/kube-flannel-ds created/);
+      const ds = await apps.readNamespacedDaemonSet({
+        name: 'kube-flannel-ds',
+        namespace: 'kube-flannel',
+      });
+      const images = [
+        ...(ds.spec?.template.spec?.initContainers ?? []),
+        ...(ds.spec?.template.spec?.containers ?? []),
+      ].map((x) => x.image);
+      assert.deepEqual(images, [
+        'registry.local/c10f/flannel-cni-plugin:v1.6.2-flannel1',
+        'registry.local/c10f/flannel:v0.26.7',
+        'registry.local/c10f/flannel:v0.26.7',
+      ]);
+      const cm = await core.readNamespacedConfigMap({
+        name: 'kube-flannel-cfg',
+        namespace: 'kube-flannel',
+      });
+      const netConf = JSON.parse(cm.data?.['net-conf.json'] ?? '{}') as {
+        Network?: string;
+        Backend?: { Type?: string };
+      };
+      assert.equal(netConf.Network, POD_CIDR);
+      assert.equal(netConf.Backend?.Type, 'vxlan');
+      // the pod network of the cluster is the same (the controller-manager's cluster CIDR)
+      const kcm = await readFile('/etc/kubernetes/manifests/kube-controller-manager.yaml', 'utf8');
+      assert.match(kcm, new RegExp(`--cluster-cidr=${POD_CIDR.replace(/\./g, '\\.')}`));
+      // kubectl ran inside as the namespace's root: the apiserver saw kubernetes-admin from admin.conf, and the
+      // run is idempotent
+      const again = await u7s(['apply-flannel'], { env });
+      assert.equal(again.exitCode, 0, String(again.stderr));
+      assert.match(String(again.stdout), /daemonset\.apps\/kube-flannel-ds unchanged/);
     });
 
     it('token create --print-join-command prints a join line whose CA hash is that of the cluster CA', async (t) => {
@@ -473,13 +432,11 @@ describe(
     });
 
     it('stop leaves no process of u7s-admin', async (t) => {
-      if (!uid) return t.skip('no namespace');
-      const sps = await u7s(['static-pods', 'stop']);
-      assert.equal(sps.exitCode, 0, sps.stderr);
-      await staticPods;
-      staticPods = undefined;
+      if (!c) return t.skip('no namespace');
+      const sps = await c.stopStaticPods();
+      assert.equal(sps.exitCode, 0, String(sps.stderr));
       const stop = await u7s(['stop']);
-      assert.equal(stop.exitCode, 0, stop.stderr);
+      assert.equal(stop.exitCode, 0, String(stop.stderr));
       assert.deepEqual(await launcher.userProcesses(uid), []);
     });
   },

@@ -34,12 +34,15 @@ export const U7S_CONTROL_PLANE_BINARIES = [
   'kube-controller-manager',
   'kube-scheduler',
 ] as const;
+/** Linked into the binary directory too when built: u7s-admin's kubectl (the build cache is out of its reach). */
+const CLIENT_BINARIES = ['kubectl'] as const;
 /** What the wrapper and kubeadm create on the host; stop() removes those that were not there before. */
 const HOST_DIRS = [
   '/etc/kubernetes',
   '/etc/podsec/u7s/kubeadm',
   '/etc/podsec/u7s/config',
   '/etc/podsec/u7s/audit',
+  '/etc/podsec/u7s/manifests',
 ];
 const STATIC_PODS_STATUS = '/run/podsec/u7s/static-pods.json';
 
@@ -63,19 +66,30 @@ export interface U7sControlPlane {
   readonly caPem: string;
   /** The host admin kubeconfig the wrapper wrote (server: the forward). */
   readonly kubeconfig: string;
-  /** Root-owned directory of the k8s binaries (hard links). */
+  /** Root-owned directory of the k8s binaries (hard links), kubectl included when it is built. */
   readonly binDir: string;
+  /** Root-owned 0755 work directory (holds binDir; removed by stop()). */
+  readonly work: string;
+  /** Whether the namespace had to be restarted to see the host's /etc/kubernetes (RootlessKit's copy-up). */
+  readonly restarted: boolean;
+  /** Namespace start to the static pods' status file, ms. */
+  readonly staticPodsMs: number;
   /** Flags the init phases were given (node IP, name, version, image repository). */
   readonly initFlags: readonly string[];
   /** Namespace start to apiserver ready through the forward, ms (after the wrapper's restart request). */
   readonly readyMs: number;
-  /** `podsec-u7s …` (bundle), never rejects. */
-  u7s(args: readonly string[], o?: { readonly timeout?: number }): Promise<Result>;
+  /** `podsec-u7s …` (bundle), never rejects; `env` adds to its environment. */
+  u7s(
+    args: readonly string[],
+    o?: { readonly timeout?: number; readonly env?: Readonly<Record<string, string>> },
+  ): Promise<Result>;
   /** The kubeadm wrapper (bundle) with the real kubeadm, never rejects; `env` adds to its environment. */
   kubeadm(
     args: readonly string[],
     o?: { readonly timeout?: number; readonly env?: Readonly<Record<string, string>> },
   ): Promise<Result>;
+  /** `podsec-u7s static-pods stop`, then waits for `static-pods run` to exit. Idempotent. */
+  stopStaticPods(): Promise<Result>;
   /** Stops the static pods and the namespace, removes the user and what the run created. Idempotent. */
   stop(): Promise<void>;
 }
@@ -118,6 +132,8 @@ export async function startU7sControlPlane(
   const extIP = o.extIP ?? '192.0.2.10';
   const release = await lockTestUser('u7s-admin');
   await removeTestUser('u7s-admin');
+  // an earlier run's etcd/log tree belongs to a u7s-admin that is gone: provision refuses a tree not its own
+  await rm('/var/lib/podsec/u7s', { recursive: true, force: true });
   // an /etc/kubernetes of a u7s-admin that is gone (a run that was killed, or one that found it and so kept it) is
   // stale: its files would fail the next node's preflight
   const kubeDir = await stat('/etc/kubernetes').catch(() => undefined);
@@ -133,7 +149,7 @@ export async function startU7sControlPlane(
   const kubeconfig = path.join(work, 'admin-host.conf');
   await mkdir(binDir, { mode: 0o755 });
   await mkdir(libexec, { mode: 0o755 });
-  for (const name of U7S_CONTROL_PLANE_BINARIES) {
+  for (const name of [...U7S_CONTROL_PLANE_BINARIES, ...CLIENT_BINARIES]) {
     const src = k8sBinary(name);
     // a hard link where the build cache shares the file system, a copy where it does not (/var apart)
     if (src)
@@ -147,8 +163,10 @@ export async function startU7sControlPlane(
       timeout,
       stdin: 'ignore',
     });
-  const u7s = (args: readonly string[], x: { timeout?: number } = {}) =>
-    run(U7S_BUNDLE, args, x.timeout ?? 120_000);
+  const u7s = (
+    args: readonly string[],
+    x: { timeout?: number; env?: Readonly<Record<string, string>> } = {},
+  ) => run(U7S_BUNDLE, args, x.timeout ?? 120_000, { ...x.env });
   const kubeadm = (
     args: readonly string[],
     x: { timeout?: number; env?: Readonly<Record<string, string>> } = {},
@@ -159,13 +177,16 @@ export async function startU7sControlPlane(
     });
   let staticPods: ResultPromise | undefined;
   let stopped = false;
+  const stopStaticPods = async () => {
+    const r = await u7s(['static-pods', 'stop', '--timeout', '30']);
+    await staticPods?.catch(() => undefined);
+    staticPods = undefined;
+    return r;
+  };
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    if (staticPods) {
-      await u7s(['static-pods', 'stop', '--timeout', '30']);
-      await staticPods.catch(() => undefined);
-    }
+    if (staticPods) await stopStaticPods();
     await u7s(['stop', '--timeout', '30']);
     await removeTestUser('u7s-admin');
     await rm('/var/lib/podsec/u7s', { recursive: true, force: true });
@@ -212,7 +233,9 @@ export async function startU7sControlPlane(
     let tStart = Date.now();
     await startNamespace();
     let first = await phase(['certs', 'all']);
+    let restarted = false;
     if (first.exitCode === 3 && /restart the namespace/.test(String(first.stderr))) {
+      restarted = true;
       // RootlessKit copied /etc up before the wrapper created the host's /etc/kubernetes: restart, as asked
       const stopNs = await u7s(['stop']);
       if (stopNs.exitCode !== 0) throw new Error(`podsec-u7s stop: ${String(stopNs.stderr)}`);
@@ -247,6 +270,7 @@ export async function startU7sControlPlane(
       if (Date.now() > deadline) throw new Error('static pods not ready in 300 s');
       await sleep(200);
     }
+    const staticPodsMs = Date.now() - tStart;
     const caPem = String((await u7s(['enter', '--', 'cat', '/etc/kubernetes/pki/ca.crt'])).stdout);
     if (!caPem.startsWith('-----BEGIN CERTIFICATE-----')) throw new Error('no cluster CA');
     while ((await httpsStatus(apiPort, '/readyz', caPem)) !== 200) {
@@ -261,10 +285,14 @@ export async function startU7sControlPlane(
       caPem,
       kubeconfig,
       binDir,
+      work,
+      restarted,
+      staticPodsMs,
       initFlags,
       readyMs: Date.now() - tStart,
       u7s,
       kubeadm,
+      stopStaticPods,
       stop,
     };
   } catch (e) {
