@@ -216,9 +216,9 @@ describe(
       if (!readyMs) return t.skip('no control plane');
       if (!requireCommands(t, ['kubectl'])) return;
       const env = { U7S_KUBECTL: `${binDir}/kubectl` };
-      // nothing rendered yet: refused, exit 11, naming the file
+      // nothing rendered yet: refused, exit 12, naming the file
       const none = await u7s(['apply-flannel'], { env });
-      assert.equal(none.exitCode, 11, String(none.stderr));
+      assert.equal(none.exitCode, 12, String(none.stderr));
       assert.match(String(none.stderr), /kube-flannel\.yml does not exist/);
       // a whole `kubeadm init` cannot run here (its kubelet-start and wait-control-plane need a kubelet): its plan,
       // printed by the wrapper's dry run, holds the manifest it would write, and root writes it where init does
