@@ -47,6 +47,8 @@ export {
   U7S_KUBEADM_BUNDLE,
 } from './u7s-control-plane.ts';
 export type { U7sControlPlane, U7sControlPlaneOptions } from './u7s-control-plane.ts';
+export { copyPackageForUsers } from './package-copy.ts';
+export type { PackageCopy } from './package-copy.ts';
 export { spawnZombie } from './zombie.ts';
 export { runInPty } from './pty.ts';
 export type { PtyResult, PtyStep } from './pty.ts';

@@ -4,13 +4,8 @@
 // the cluster's kubelet-config ConfigMap. Then the patch in a tree owned by another user: written back as that
 // user's file, and a link planted in place of the file is refused, never followed.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import {
-  chmod,
   chown,
-  copyFile,
-  cp,
-  link,
   mkdir,
   mkdtemp,
   readFile,
@@ -28,6 +23,7 @@ import { parse } from 'yaml';
 import { fileURLToPath } from 'node:url';
 import {
   baseTree,
+  copyPackageForUsers,
   createTestSystem,
   k8sBinary,
   requireCommand,
@@ -253,13 +249,7 @@ describe('podsec-u7s kubelet-config (what kubelet.service runs before each start
     // u7s-admin runs it, and the checkout may be out of its reach (a clone under /root, 0700, on a fresh machine:
     // "Cannot find module"): the bundle of podsec-k8s and Node go to a directory it can read, as a package lays
     // them out
-    assert.ok(existsSync(path.join(bundleDir, 'podsec-u7s.cjs')), `no ${bundleDir}: npm run build`);
-    const pkg = await mkdtemp(path.join(tmpdir(), 'kubelet-config-pkg-'));
-    t.after(() => rm(pkg, { recursive: true, force: true }));
-    await chmod(pkg, 0o755);
-    await cp(bundleDir, path.join(pkg, 'bundle'), { recursive: true });
-    const node = path.join(pkg, 'node');
-    await link(process.execPath, node).catch(() => copyFile(process.execPath, node));
+    const { node, bundle } = await copyPackageForUsers(t, bundleDir);
     const r = await execa(
       'setpriv',
       [
@@ -268,7 +258,7 @@ describe('podsec-u7s kubelet-config (what kubelet.service runs before each start
         '--clear-groups',
         '--',
         node,
-        path.join(pkg, 'bundle/podsec-u7s.cjs'),
+        path.join(bundle, 'podsec-u7s.cjs'),
         '--root',
         sys.root,
         'kubelet-config',

@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import {
   allowTun,
+  copyPackageForUsers,
   k8sBinary,
   lockTestUser,
   removeTestUser,
@@ -47,6 +48,7 @@ const wrapMain = fileURLToPath(
   new URL('../test-helpers/podsec-u7s-kubeadm-main.ts', import.meta.url),
 );
 const HOME = '/var/lib/u7s-admin';
+const bundleDir = fileURLToPath(new URL('../../bundle', import.meta.url));
 /** The host's CNI plugins, which the namespace mounts on /opt/cni/bin (the original chowned them: W-S2). */
 const CNI = '/usr/lib/cni';
 
@@ -422,30 +424,33 @@ describe('u7s-admin provisioned on this host', { skip: !isRoot && 'needs root' }
     });
   });
 
-  it('provision, a namespace start and stop keep the CNI plugins as they were (W-S2) and use no predictable temp path (W-S4)', async (t) => {
+  it("provision, a namespace start and stop keep the CNI plugins as they were (W-S2) and use no predictable temp path (W-S4); u7s-admin's own enter is root's (check 29)", async (t) => {
     if (!(await provision(t))) return;
     if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter'])) return;
     assert.ok(cniBefore, `${CNI} (containernetworking-plugins) is installed`);
     await allowTun(t);
-    // the original's root wrote /tmp/kube-api-server.$$ and /tmp/cmd_$$.sh: links planted at those names for
-    // the next pids (the runs below take theirs from this window) point at a file that must stay as it is
+    // the original's root wrote /tmp/kube-api-server.$$ and /tmp/cmd_$$.sh: links planted at those names point
+    // at a file that must stay as it is, for every pid the kernel can hand out (pid_max is 32768 here), or on a
+    // host with a larger pid_max for the next 40000 (the runs below must take theirs from that window)
     const pidMax = Number(await readFile('/proc/sys/kernel/pid_max', 'utf8'));
     const last = Number(await readFile('/proc/sys/kernel/ns_last_pid', 'utf8'));
-    const WINDOW = 5000;
-    const pids = Array.from({ length: WINDOW }, (_, i) => ((last + 1 + i) % pidMax) + 1);
+    const span = Math.min(pidMax - 1, 40_000);
+    const pids = new Set(Array.from({ length: span }, (_, i) => ((last + i) % (pidMax - 1)) + 1));
     const victim = path.join(dir, 'victim');
     await writeFile(victim, 'untouched\n', { mode: 0o644 });
+    const names = [...pids].flatMap((p) => [`/tmp/kube-api-server.${p}`, `/tmp/cmd_${p}.sh`]);
     const planted: string[] = [];
-    t.after(() => Promise.all(planted.map((l) => rm(l, { force: true }))));
-    for (const l of pids.flatMap((p) => [`/tmp/kube-api-server.${p}`, `/tmp/cmd_${p}.sh`]))
-      if (
-        await symlink(victim, l).then(
-          () => true,
-          () => false,
-        )
-      )
-        planted.push(l);
-    assert.ok(planted.length > WINDOW, 'the links are planted');
+    const inBatches = async (all: readonly string[], f: (n: string) => Promise<void>) => {
+      for (let k = 0; k < all.length; k += 2000) await Promise.all(all.slice(k, k + 2000).map(f));
+    };
+    t.after(() => inBatches(planted, (l) => rm(l, { force: true })));
+    await inBatches(names, (l) =>
+      symlink(victim, l).then(
+        () => void planted.push(l),
+        () => undefined,
+      ),
+    );
+    assert.ok(planted.length > span, `${planted.length} links planted`);
     // and every temp file of the runs would land here: it must be empty afterwards
     const tmp = await mkdtemp(path.join(dir, 'tmp-'));
     await chmod(tmp, 0o1777);
@@ -491,11 +496,38 @@ describe('u7s-admin provisioned on this host', { skip: !isRoot && 'needs root' }
       (await readdir(CNI)).sort(),
       'the host plugins, and nothing written through /opt/cni/bin',
     );
+    // check 29: u7s-admin's own call gives what root's call on its behalf gives (its status, pseudo-root, the
+    // cwd); it runs the installed layout, as the checkout may be out of its reach
+    const { node, bundle } = await copyPackageForUsers(t, bundleDir);
+    const cwd = await mkdtemp(path.join(dir, 'cwd-'));
+    await chmod(cwd, 0o755);
+    const probe = ['enter', '--', 'sh', '-c', 'echo "$(id -u) $(pwd)"; exit 7'];
+    const byRoot = execa(process.execPath, ['--conditions=podsec-source', u7sMain, ...probe], {
+      reject: false,
+      cwd,
+      env: env(extra),
+      extendEnv: false,
+    });
+    const own = execa(
+      'setpriv',
+      [
+        `--reuid=${uid}`,
+        `--regid=${gid}`,
+        '--init-groups',
+        '--',
+        node,
+        path.join(bundle, 'podsec-u7s.cjs'),
+        ...probe,
+      ],
+      { reject: false, cwd, env: env(extra), extendEnv: false },
+    );
+    for (const r of [await step(byRoot, 7), await step(own, 7)])
+      assert.equal(r.stdout, `0 ${cwd}`, r.stderr);
     await step(u7s(['stop', '--timeout', '10'], extra));
     assert.deepEqual(await statTree(CNI), cniBefore, `${CNI}: owners, modes and ctimes as before`);
     assert.ok(
-      ran.every((p) => p !== undefined && pids.includes(p)),
-      `the runs' pids ${ran.join(' ')} are in the planted window`,
+      ran.every((p) => p !== undefined && pids.has(p)),
+      `the runs' pids ${ran.join(' ')} are among the planted ones`,
     );
     assert.equal(await readFile(victim, 'utf8'), 'untouched\n');
     for (const l of planted) assert.equal(await readlink(l), victim, l);
