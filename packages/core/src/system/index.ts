@@ -1,4 +1,6 @@
 export type {
+  DirEntryRead,
+  DirEntryReader,
   FileStat,
   FileSystem,
   PinnedEntry,

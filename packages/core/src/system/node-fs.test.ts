@@ -7,6 +7,7 @@ import {
   mkdtemp,
   readdir,
   readFile,
+  rename,
   rm,
   stat,
   symlink,
@@ -16,6 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { NotFoundError } from '../errors.ts';
 import { createRootFs } from './node-fs.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -252,6 +254,57 @@ describe('descriptor walk', () => {
     });
     assert.equal(out, path.join(root, 'd'));
     assert.equal(await readFile(path.join(root, 'd/made'), 'utf8'), 'y');
+  });
+
+  it('withDirReader reads the files of one pinned directory, reports links, FIFOs and sizes, follows nothing', async (t) => {
+    const root = await tempRoot(t);
+    await mkdir(path.join(root, 'd'));
+    await writeFile(path.join(root, 'd/f'), 'content');
+    await writeFile(path.join(root, 'd/big'), Buffer.alloc(100));
+    await writeFile(path.join(root, 'secret'), 'outside');
+    await symlink('/secret', path.join(root, 'd/link'));
+    await execa('mkfifo', [path.join(root, 'd/fifo')]);
+    await mkdir(path.join(root, 'd/sub'));
+    const fs = createRootFs(root);
+    const got = await fs.withDirReader!('/d', async (read) => {
+      const text = async (name: string, max = 1000) => {
+        const r = await read(name, max);
+        return r.kind === 'file' ? Buffer.from(r.data).toString() : r;
+      };
+      const first = await text('f');
+      // the directory stays the one opened: renamed away and replaced, the reader still sees its files
+      await rename(path.join(root, 'd'), path.join(root, 'moved'));
+      await mkdir(path.join(root, 'd'));
+      await writeFile(path.join(root, 'd/f'), 'planted');
+      return {
+        first,
+        again: await text('f'),
+        missing: await text('nothing'),
+        link: await text('link'),
+        fifo: await text('fifo'),
+        sub: await text('sub'),
+        big: await text('big', 99),
+        fits: ((await read('big', 100)) as { data: Uint8Array }).data.length,
+      };
+    });
+    assert.deepEqual(got, {
+      first: 'content',
+      again: 'content',
+      missing: { kind: 'missing' },
+      link: { kind: 'symlink' },
+      fifo: { kind: 'other' },
+      sub: { kind: 'other' },
+      big: { kind: 'too-large', size: 100 },
+      fits: 100,
+    });
+    await fs.withDirReader!('/moved', async (read) => {
+      for (const name of ['../secret', '..', '.', '', 'a/b'])
+        await assert.rejects(read(name, 10), /FS_UNSAFE_PATH|refusing/, name);
+    });
+    await assert.rejects(
+      fs.withDirReader!('/missing', async () => 'reached'),
+      (e: unknown) => e instanceof NotFoundError,
+    );
   });
 
   it('withPinned pins a file, directory or socket; refuses a link in a directory another user can write', async (t) => {

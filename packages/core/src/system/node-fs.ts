@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { NotFoundError, PodsecError, UsageError } from '../errors.ts';
-import type { FileStat, FileSystem, WriteOptions, WriteResult } from './types.ts';
+import type { DirEntryRead, FileStat, FileSystem, WriteOptions, WriteResult } from './types.ts';
 
 /** Random hex for temporary names; node:crypto is loaded on the first write, not when a binary starts. */
 const randomHex = (bytes: number): string =>
@@ -403,26 +403,12 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
             throw new UsageError('FS_TOO_LARGE', `${p} is larger than ${max} bytes`, {
               details: { path: p, maxBytes: max },
             });
-          const chunks: Buffer[] = [];
-          let total = 0;
-          // the first buffer fits the size fstat reported (+1 to see a file that grew), later ones up to 1 MiB:
-          // a 1 MiB zeroed buffer per small file was most of the cost of reading a hundred signatures
-          // (after a short read, the one that sees the end of the file is small too); only bytes read are returned.
-          // At least a page: procfs reports size 0, and an integer sysctl (/proc/sys/fs/inotify/...) answers only
-          // the first read of a file, at offset 0 (a 1-byte first read gave "1" for 128 and nothing after it)
-          for (let want = Math.max(st.size + 1, 4096); ;) {
-            const buf = Buffer.allocUnsafe(Math.min(want, max + 1 - total));
-            const { bytesRead } = await h.read(buf, 0, buf.length, null);
-            if (bytesRead === 0) break;
-            want = bytesRead < buf.length ? 8192 : 1024 * 1024;
-            total += bytesRead;
-            if (total > max)
-              throw new UsageError('FS_TOO_LARGE', `${p} is larger than ${max} bytes`, {
-                details: { path: p, maxBytes: max },
-              });
-            chunks.push(buf.subarray(0, bytesRead));
-          }
-          return new Uint8Array(Buffer.concat(chunks));
+          const data = await readBounded(h, st.size, max);
+          if (data === undefined)
+            throw new UsageError('FS_TOO_LARGE', `${p} is larger than ${max} bytes`, {
+              details: { path: p, maxBytes: max },
+            });
+          return data;
         } finally {
           await h.close();
         }
@@ -713,6 +699,46 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       });
     },
 
+    async withDirReader(p, fn) {
+      return withLocated(p, true, async (l) => {
+        const h = await openNoFollow(l, p, NOFOLLOW_DIR).catch((e: unknown) => {
+          if (errno(e) === 'ENOTDIR')
+            throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${p}`, {
+              details: { path: p },
+            });
+          throw e;
+        });
+        const read = async (name: string, max: number): Promise<DirEntryRead> => {
+          if (name === '' || name === '.' || name === '..' || name.includes('/'))
+            throw unsafe(`${p}/${name}`, 'not a name in the directory');
+          let f: FileHandle;
+          try {
+            f = await fsp.open(`/proc/self/fd/${h.fd}/${name}`, NOFOLLOW_FILE);
+          } catch (e) {
+            if (errno(e) === 'ENOENT') return { kind: 'missing' };
+            if (errno(e) === 'ELOOP') return { kind: 'symlink' };
+            throw e;
+          }
+          try {
+            const st = await f.stat();
+            if (!st.isFile()) return { kind: 'other' };
+            if (st.size > max) return { kind: 'too-large', size: st.size };
+            const data = await readBounded(f, st.size, max);
+            return data === undefined
+              ? { kind: 'too-large', size: max + 1 }
+              : { kind: 'file', data };
+          } finally {
+            await f.close();
+          }
+        };
+        try {
+          return await fn(read);
+        } finally {
+          await h.close();
+        }
+      });
+    },
+
     async withLock(p, fn, o = {}) {
       // The lock protocol of shadow-utils (commonio_lock): `<file>.lock` holds the owner's pid and is
       // created with link(2), so useradd/groupadd and podsec exclude each other on /etc/group etc.
@@ -784,6 +810,33 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
 }
 
 /** A lock file's content (at most 64 bytes); `undefined` when it is gone. */
+/**
+ * The rest of an opened file, at most `max` bytes (`undefined` beyond). The first buffer fits the size fstat
+ * reported (+1 to see a file that grew), later ones up to 1 MiB: a 1 MiB zeroed buffer per small file was most of
+ * the cost of reading a hundred signatures (after a short read, the one that sees the end of the file is small
+ * too); only bytes read are returned. At least a page: procfs reports size 0, and an integer sysctl
+ * (/proc/sys/fs/inotify/...) answers only the first read of a file, at offset 0 (a 1-byte first read gave "1"
+ * for 128 and nothing after it).
+ */
+async function readBounded(
+  h: FileHandle,
+  size: number,
+  max: number,
+): Promise<Uint8Array | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (let want = Math.max(size + 1, 4096); ;) {
+    const buf = Buffer.allocUnsafe(Math.min(want, max + 1 - total));
+    const { bytesRead } = await h.read(buf, 0, buf.length, null);
+    if (bytesRead === 0) break;
+    want = bytesRead < buf.length ? 8192 : 1024 * 1024;
+    total += bytesRead;
+    if (total > max) return undefined;
+    chunks.push(buf.subarray(0, bytesRead));
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
 async function readSmall(at: string): Promise<string | undefined> {
   let h: FileHandle;
   try {

@@ -58,6 +58,17 @@ export interface WriteResult {
   readonly changed: boolean;
 }
 
+/** What {@link FileSystem.withDirReader} found under one name: the bytes of a regular file, or what it is. */
+export type DirEntryRead =
+  | { readonly kind: 'file'; readonly data: Uint8Array }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'symlink' }
+  | { readonly kind: 'other' }
+  | { readonly kind: 'too-large'; readonly size: number };
+
+/** Reads `name` (one path component) of the pinned directory, at most `maxBytes`. */
+export type DirEntryReader = (name: string, maxBytes: number) => Promise<DirEntryRead>;
+
 /** A root-prefixed file system. Every method takes absolute system paths. */
 export interface FileSystem {
   /** Host directory that stands for "/". */
@@ -113,6 +124,13 @@ export interface FileSystem {
    * such a directory is refused (`FS_UNSAFE_PATH`), a missing path is `FS_NOT_FOUND`.
    */
   withPinned<T>(path: string, fn: (pinned: PinnedEntry) => Promise<T>): Promise<T>;
+  /**
+   * Opens directory `path` once by descriptor (the same no-follow walk) and hands `fn` a reader of the names
+   * directly in it: each read is one open relative to that descriptor that never follows a link (a link is
+   * reported, not read), bounded by `maxBytes`. For many small files of one directory (lookaside signatures):
+   * no walk from the root per file. Missing directory: `FS_NOT_FOUND` (NotFoundError) before `fn` runs.
+   */
+  withDirReader?<T>(path: string, fn: (read: DirEntryReader) => Promise<T>): Promise<T>;
   /** Run `fn` holding an exclusive advisory lock on `<path>.lock` (read-modify-write of shared files). */
   withLock<T>(
     path: string,

@@ -238,6 +238,27 @@ describe('readSignatures', () => {
     );
   });
 
+  it('reads the signatures through one pinned directory: no walk from the root per file', async (t) => {
+    const { root, fs } = await tempRoot(t);
+    const dir = path.join(root, `sig/c10f/pause@sha256=${HEX}`);
+    await mkdir(dir, { recursive: true });
+    for (let n = 1; n <= 40; n++) await writeFile(path.join(dir, `signature-${n}`), `sig ${n}`);
+    const calls: string[] = [];
+    const counted = {
+      ...fs,
+      stat: (p: string) => (calls.push(`stat ${p}`), fs.stat(p)),
+      readFile: (p: string) => (calls.push(`readFile ${p}`), fs.readFile(p)),
+      withDirReader: fs.withDirReader!.bind(fs) as typeof fs.withDirReader,
+    };
+    const reader = counted.withDirReader!;
+    counted.withDirReader = (p, fn) => (calls.push(`withDirReader ${p}`), reader(p, fn));
+    const got = await readSignatures('file:///sig', 'registry.local/c10f/pause:3.9', DIGEST, {
+      fs: counted,
+    });
+    assert.equal(got.length, 40);
+    assert.deepEqual(calls, [`withDirReader /sig/c10f/pause@sha256=${HEX}`]);
+  });
+
   it('refuses a FIFO in place of a signature without blocking on it', async (t) => {
     const { root, fs } = await tempRoot(t);
     const dir = path.join(root, `s/a/b@sha256=${HEX}`);

@@ -4,7 +4,6 @@
  * n = 1, 2, … without gaps; readers stop at the first missing index.
  */
 import { createFetch } from '../system/http.ts';
-import { createRootFs } from '../system/node-fs.ts';
 import type { ReadableStream } from 'node:stream/web';
 import { readLimited } from './read-limited.ts';
 import { parseDockerReference } from '../config/reference.ts';
@@ -18,7 +17,7 @@ export type LookasideFileSystem = Pick<
   FileSystem,
   'stat' | 'readFile' | 'mkdir' | 'writeFileAtomic'
 > &
-  Partial<Pick<FileSystem, 'withLock' | 'resolve'>>;
+  Partial<Pick<FileSystem, 'withLock' | 'withDirReader'>>;
 
 /** A `fetch` compatible function (injected; the System boundary's bounded client by default). */
 export type FetchFunction = (
@@ -68,6 +67,8 @@ export interface WriteSignatureResult {
 }
 
 const DEFAULT_MAX_SIGNATURES = 256;
+
+const isUsage = (e: unknown, code: string): boolean => e instanceof UsageError && e.code === code;
 
 function lookasideError(code: string, message: string, cause?: unknown): VerificationError {
   return new VerificationError(code, message, cause === undefined ? undefined : { cause });
@@ -279,57 +280,53 @@ async function readFileSignatures(
       throw lookasideError('SIGNATURE_TOO_LARGE', `signature ${path} exceeds ${limit} bytes`);
     return body;
   };
-  let probe: Probe = viaFs;
-  if (fs.resolve !== undefined) {
-    // The directory is resolved once (symlinks followed inside the root, ".." refused), then each file is looked
-    // up in it alone: two system calls and a read per signature instead of a readlink per path segment, twice.
-    const first = systemPath(1);
-    let hostDir: string;
-    try {
-      hostDir = await fs.resolve(first.slice(0, first.lastIndexOf('/')));
-    } catch (e) {
-      // no directory for this image: no signature at all
-      if (e instanceof NotFoundError) return [];
-      throw e;
-    }
-    const dirFs = createRootFs(hostDir);
-    probe = async (n) => {
-      const name = `/signature-${n}`;
-      const st = await dirFs.stat(name);
-      if (st === undefined) return undefined;
-      // a symlink is resolved by the caller's file system, inside its root
-      if (st.kind === 'symlink') return viaFs(n);
-      if (st.kind !== 'file')
-        throw lookasideError('LOOKASIDE_READ_FAILED', `${systemPath(n)} is not a regular file`);
-      if (st.size > limit)
-        throw lookasideError(
-          'SIGNATURE_TOO_LARGE',
-          `signature ${systemPath(n)} is ${st.size} bytes, limit is ${limit}`,
-        );
-      let body: Uint8Array;
-      try {
-        body = await dirFs.readFile(name);
-      } catch (e) {
-        throw lookasideError(
-          'LOOKASIDE_READ_FAILED',
-          `cannot read ${systemPath(n)}: ${errorMessage(e)}`,
-          e,
-        );
-      }
-      if (body.length > limit)
-        throw lookasideError(
-          'SIGNATURE_TOO_LARGE',
-          `signature ${systemPath(n)} exceeds ${limit} bytes`,
-        );
-      return body;
-    };
+  const exists = async (n: number) => (await fs.stat(systemPath(n))) !== undefined;
+  const what = `${dockerReference}@${digest}`;
+  if (fs.withDirReader === undefined) return collect(viaFs, exists, maxCount, what);
+  // The directory is opened once (symlinks followed inside the root, ".." refused), then each signature is one
+  // open relative to it that follows no link: no walk from the root per file
+  const first = systemPath(1);
+  let opened = false;
+  try {
+    return await fs.withDirReader(first.slice(0, first.lastIndexOf('/')), (read) => {
+      opened = true;
+      const probe: Probe = async (n) => {
+        let r;
+        try {
+          r = await read(`signature-${n}`, limit);
+        } catch (e) {
+          throw lookasideError(
+            'LOOKASIDE_READ_FAILED',
+            `cannot read ${systemPath(n)}: ${errorMessage(e)}`,
+            e,
+          );
+        }
+        switch (r.kind) {
+          case 'file':
+            return r.data;
+          case 'missing':
+            return undefined;
+          // a symlink is resolved by the caller's file system, inside its root
+          case 'symlink':
+            return viaFs(n);
+          case 'other':
+            throw lookasideError('LOOKASIDE_READ_FAILED', `${systemPath(n)} is not a regular file`);
+          case 'too-large':
+            throw lookasideError(
+              'SIGNATURE_TOO_LARGE',
+              r.size > limit && r.size !== limit + 1
+                ? `signature ${systemPath(n)} is ${r.size} bytes, limit is ${limit}`
+                : `signature ${systemPath(n)} exceeds ${limit} bytes`,
+            );
+        }
+      };
+      return collect(probe, exists, maxCount, what);
+    });
+  } catch (e) {
+    // no directory for this image: no signature at all
+    if (!opened && (e instanceof NotFoundError || isUsage(e, 'FS_NOT_A_DIRECTORY'))) return [];
+    throw e;
   }
-  return collect(
-    probe,
-    async (n) => (await fs.stat(systemPath(n))) !== undefined,
-    maxCount,
-    `${dockerReference}@${digest}`,
-  );
 }
 
 /** The stored signatures without their bodies (file: stat, HTTP: HEAD), one index after the other. */
