@@ -256,6 +256,39 @@ describe('evaluateImage', () => {
     );
   });
 
+  it('examines no signature after the first accepted one, as containers/image (signedBy returns there)', async () => {
+    const { fs } = ctx();
+    let verified = 0;
+    const signatures = [
+      sig('B', REF, DIGEST),
+      sig('A', REF, DIGEST),
+      sig('A', REF, DIGEST),
+      sig('B', REF, DIGEST),
+    ];
+    const context = createEvaluationContext(fs, {
+      verify: (data, keys) => {
+        verified++;
+        return fakeVerify(data, keys);
+      },
+      readPublicKeys: fakeReadKeys,
+    });
+    const r = await evaluateImage(
+      signedPolicy({ keyPath: '/k/a.pgp' }),
+      { transport: 'docker', reference: REF, manifest: MANIFEST, signatures },
+      context,
+    );
+    assert.equal(r.accepted, true);
+    assert.match(r.results[0]?.reason ?? '', /signature 2 accepted/);
+    assert.equal(verified, 2, 'signatures 3 and 4 are not verified');
+    assert.deepEqual(
+      r.results[0]?.signatures?.map((s) => [s.index, s.accepted]),
+      [
+        [0, false],
+        [1, true],
+      ],
+    );
+  });
+
   it('rejects an image without signatures', async () => {
     const r = await verdict(signedPolicy({ keyPath: '/k/a.pgp' }), REF, []);
     assert.equal(r.accepted, false);

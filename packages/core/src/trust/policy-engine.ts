@@ -52,7 +52,10 @@ export interface RequirementResult {
   readonly type: PolicyRequirement['type'];
   readonly accepted: boolean;
   readonly reason: string;
-  /** Per-signature details (signedBy only). */
+  /**
+   * Per-signature details (signedBy only), in order up to the first accepted signature: as in containers/image,
+   * the signatures after it are not examined.
+   */
   readonly signatures?: readonly SignatureResult[];
 }
 
@@ -242,6 +245,8 @@ async function evaluateSignedBy(
       reason: `signed by ${verified.keyFingerprint} for ${dockerReference}`,
       ...details,
     });
+    // one accepted signature is enough: containers/image (signedBy) examines no further one
+    break;
   }
   const ok = results.find((r) => r.accepted);
   if (ok !== undefined)

@@ -171,6 +171,71 @@ describe('podsec-trust verify fast path', () => {
     });
     assert.equal(ok.fast?.code, 0, ok.fast?.stderr);
     assert.equal(JSON.parse(ok.fast.stdout).verdict.accepted, true);
+    // a second signature: the policy accepts by the first and, as containers/image, never examines the second
+    const again = await runProgram(
+      cli,
+      [
+        'sign',
+        signed.reference,
+        '--key',
+        keyFile,
+        '--lookaside',
+        '/var/sigstore/sigstore',
+        '--insecure',
+      ],
+      { system },
+    );
+    assert.equal(again.code, 0, again.stderr);
+    for (const args of [
+      ['verify', signed.reference, '--insecure', '--json'],
+      ['verify', signed.reference, '--insecure'],
+    ]) {
+      const r = await runBothPaths(fast, cli, args, { system });
+      assert.deepEqual(r.fast, r.full, args.join(' '));
+    }
+    const two = await runProgram(cli, ['verify', signed.reference, '--insecure', '--json'], {
+      system,
+    });
+    const report = JSON.parse(two.stdout);
+    assert.equal(report.verdict.accepted, true);
+    assert.equal(report.signatures.length, 2, 'the report counts every signature');
+    assert.equal(report.signatures[0].valid, true);
+    assert.equal(report.signatures[0].examined, undefined);
+    assert.equal(report.signatures[1].examined, false);
+    assert.equal(report.signatures[1].valid, false);
+    assert.deepEqual(
+      report.verdict.results[0].signatures.map((s: { index: number }) => s.index),
+      [0],
+    );
+    const text = await runProgram(cli, ['verify', signed.reference, '--insecure'], { system });
+    assert.match(text.stdout, /^signature-2: not examined: the policy had already accepted/m);
+    // a garbage signature-3 refuses the image as containers/image does: then every signature is examined
+    const dirOf = path.dirname(
+      path.join(
+        system.root,
+        'var/sigstore/sigstore',
+        `podsec/signed@sha256=${signed.digest.slice(7)}`,
+        'x',
+      ),
+    );
+    await writeFile(path.join(dirOf, 'signature-3'), '\0garbage\n');
+    const bad = await runProgram(cli, ['verify', signed.reference, '--insecure', '--json'], {
+      system,
+    });
+    assert.equal(bad.code, 3, bad.stderr);
+    const badReport = JSON.parse(bad.stdout);
+    assert.equal(badReport.verdict.accepted, false);
+    assert.deepEqual(
+      badReport.signatures.map((s: { valid: boolean; examined?: boolean }) => [
+        s.valid,
+        s.examined,
+      ]),
+      [
+        [true, undefined],
+        [true, undefined],
+        [false, undefined],
+      ],
+    );
     const no = await runBothPaths(fast, cli, ['verify', unsigned.reference, '--insecure'], {
       system,
     });

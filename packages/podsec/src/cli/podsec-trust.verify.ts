@@ -20,7 +20,9 @@ function formatVerify(r: VerifyTrustResult): string {
     `lookaside: ${r.lookaside ?? '(none configured)'}`,
   ];
   if (r.signatures.length === 0) lines.push('signatures: none');
+  const skipped = r.signatures.filter((s) => s.examined === false);
   for (const s of r.signatures) {
+    if (s.examined === false) continue;
     if (s.valid) {
       const when =
         s.timestamp === undefined ? '' : ` at ${new Date(s.timestamp * 1000).toISOString()}`;
@@ -36,6 +38,14 @@ function formatVerify(r: VerifyTrustResult): string {
         `signature-${s.index}: NOT VALID (${s.reason})${s.keyIds?.length ? `, claims key id ${s.keyIds.join(', ')}` : ''}`,
       );
     }
+  }
+  // the tail the policy never looked at, in one line
+  if (skipped.length > 0) {
+    const first = skipped[0]!.index;
+    const last = skipped[skipped.length - 1]!.index;
+    lines.push(
+      `${first === last ? `signature-${first}` : `signature-${first} to signature-${last}`}: ${skipped[0]!.reason}`,
+    );
   }
   lines.push(
     `policy:    ${r.verdict.accepted ? 'ACCEPTED' : 'REJECTED'} (scope ${r.verdict.isDefault ? 'default' : r.verdict.scope}: ${r.verdict.reason})`,

@@ -53,6 +53,12 @@ export interface SignatureReport {
   readonly digestMatches?: boolean;
   /** Why a valid signature is weak (SHA-1, DSA, RSA-1024, made in the future); empty when it is sound. */
   readonly warnings?: readonly SignatureWeakness[];
+  /**
+   * `false` for a signature after those that decided an accepted image: it was read (a malformed one still refuses
+   * the image) but not verified, as containers/image stops at the first accepted signature; `valid` is then false
+   * and `reason` says so. Absent for every signature that was examined.
+   */
+  readonly examined?: false;
 }
 
 /** Result of {@link verifyTrust}. */
@@ -106,13 +112,18 @@ async function knownKeys(
   return out;
 }
 
+const NOT_EXAMINED =
+  'not examined: the policy had already accepted the image (podman and skopeo stop there too)';
+
 const contentKey = (b: Uint8Array): string =>
   Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 
 /**
  * Every signature of an image: who made it (key, user id), creator, time, identity, whether it is valid,
  * and the policy's verdict with the reason. Answers "who signed this image?". Each signature is verified
- * once, against every key the policy names (and `keys`); the policy's requirements reuse that result.
+ * once, against every key the policy names (and `keys`); the policy's requirements reuse that result. When the
+ * policy accepts the image by a signature, the signatures after the last one it examined are reported as not
+ * examined (`examined: false`), as containers/image never looks at them.
  */
 export async function verifyTrust(
   sys: System,
@@ -148,9 +159,39 @@ export async function verifyTrust(
     }
     return p;
   };
+  // the policy first: like containers/image it examines no signature after the first one it accepts
+  const verdict = await evaluateImage(
+    cfg.policy,
+    { transport: 'docker', reference: m.reference, manifest: m.manifest, signatures: blobs },
+    {
+      loadKeys: (r) => ctx.loadKeys(r),
+      // one verification against every known key, shared with the report below, when the requirement trusts its
+      // signer; else the requirement's own answer
+      async verify(data, trusted) {
+        const v = await verifyOnce(data).catch(() => undefined);
+        if (v !== undefined && trusted.some((k) => verifierFingerprint(k) === v.keyFingerprint))
+          return v;
+        return verifySimpleSigning(data, trusted, { now });
+      },
+    },
+  );
+  // the report: every signature the policy examined, and all of them when it did not accept by a signature
+  let examined = blobs.length;
+  const bySignature = verdict.results.filter((r) => r.type === 'signedBy');
+  if (verdict.accepted && bySignature.length > 0)
+    examined = Math.max(
+      ...bySignature.map((r) => Math.max(-1, ...(r.signatures ?? []).map((x) => x.index)) + 1),
+    );
   const signatures = await Promise.all(
     blobs.map(async (blob, i): Promise<SignatureReport> => {
       const index = i + 1;
+      if (i >= examined)
+        return {
+          index,
+          valid: false,
+          examined: false,
+          reason: NOT_EXAMINED,
+        };
       let stored: StoredSignature;
       try {
         stored = parseStoredSignature(blob);
@@ -183,20 +224,6 @@ export async function verifyTrust(
         return { index, valid: false, format: stored.format, reason: errorMessage(e), keyIds };
       }
     }),
-  );
-  const verdict = await evaluateImage(
-    cfg.policy,
-    { transport: 'docker', reference: m.reference, manifest: m.manifest, signatures: blobs },
-    {
-      loadKeys: (r) => ctx.loadKeys(r),
-      // the result of the report above when the requirement trusts its signer; else the requirement's own answer
-      async verify(data, trusted) {
-        const v = await verifyOnce(data).catch(() => undefined);
-        if (v !== undefined && trusted.some((k) => verifierFingerprint(k) === v.keyFingerprint))
-          return v;
-        return verifySimpleSigning(data, trusted, { now });
-      },
-    },
   );
   const accepting = new Set<number>();
   if (verdict.accepted)
