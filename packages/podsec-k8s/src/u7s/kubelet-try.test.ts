@@ -38,7 +38,7 @@ function containerdConfig(uid: number, home: string): string {
 root = "${p.usernetesData}/containerd"
 state = "${p.runtime}/usernetes/containerd"
 [grpc]
-  address = "${p.runtime}/usernetes/containerd/containerd.sock"
+  address = "${p.crioSocket}"
 [plugins."io.containerd.grpc.v1.cri"]
   disable_cgroup = true
   disable_apparmor = true
@@ -127,7 +127,8 @@ describe('the real kubelet inside the u7s namespace', { skip: !isRoot && 'needs 
     const kubelet = (await inside(tools.kubelet))!;
     const crictl = await inside(k8sBinary('crictl'));
     // containerd answers CRI inside the namespace (bounded)
-    const sock = `${p.runtime}/usernetes/containerd/containerd.sock`;
+    // containerd stands in for cri-o: it listens where the child phase waits for the CRI launcher's socket
+    const sock = p.crioSocket;
     let cri = '';
     for (let i = 0; i < 40 && crictl; i++) {
       const r = await ns.run([crictl, '--runtime-endpoint', `unix://${sock}`, 'version'], {
