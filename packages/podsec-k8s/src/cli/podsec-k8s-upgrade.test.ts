@@ -83,7 +83,7 @@ describe('planUpgrade', () => {
         [
           'wait m1>=1.37',
           'kubectl drain w1 --ignore-daemonsets --delete-emptydir-data --timeout=300s',
-          'kubeadm upgrade node',
+          'podsec-u7s-kubeadm upgrade node',
           'systemctl --user -M u7s-admin@ restart kubelet.service',
           'kubectl uncordon w1',
           'wait w1>=1.37',
@@ -243,13 +243,15 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
     await writeFile(path.join(dir, 'kubectl'), script(`exec ${tools.kubectl} "$@"`), {
       mode: 0o755,
     });
-    await writeFile(
-      path.join(dir, 'kubeadm'),
-      script(
-        `printf 'cordoned=%s\\n' "$(${tools.kubectl} ${kc} get node m1 -o jsonpath='{.spec.unschedulable}')" >> ${log}`,
-      ),
-      { mode: 0o755 },
-    );
+    // kubeadm, and the wrapper a rootless node runs it through
+    for (const name of ['kubeadm', 'podsec-u7s-kubeadm'])
+      await writeFile(
+        path.join(dir, name),
+        script(
+          `printf 'cordoned=%s\\n' "$(${tools.kubectl} ${kc} get node m1 -o jsonpath='{.spec.unschedulable}')" >> ${log}`,
+        ),
+        { mode: 0o755 },
+      );
     const status = JSON.stringify({ status: { nodeInfo: { kubeletVersion: next } } });
     await writeFile(
       path.join(dir, 'systemctl'),
@@ -263,52 +265,70 @@ describe('podsec-k8s-upgrade against a real control plane', () => {
     const sys = await createTestSystem(t, {
       env: { PATH: `${dir}:${process.env['PATH']}`, HOME: home },
     });
-    const args = ['m1', '--node', 'm1', '--kubeconfig', cp.kubeconfigPath, '--available', next];
     const calls = async () => {
       const text = await readFile(log, 'utf8').catch(() => '');
       await rm(log, { force: true });
       return text.split('\n').filter(Boolean);
     };
 
-    const dry = await runProgram(cli, [...args, '--dry-run', '--json'], { system: sys });
-    assert.equal(dry.code, 0, dry.stderr);
-    const plan = (JSON.parse(dry.stdout) as { plan: UpgradePlan }).plan;
-    // the dry run only read the cluster
-    assert.deepEqual(await calls(), [
-      `kubectl ${kc} --request-timeout=10s version -o json`,
-      `kubectl ${kc} --request-timeout=10s get nodes -o json`,
-    ]);
+    // a rootful node, then a rootless one (kubeadm through the wrapper, the kubelet the user unit)
+    for (const rootless of [false, true]) {
+      for (const name of ['m1', 'w1']) await setKubelet(name, gitVersion);
+      const args = [
+        'm1',
+        '--node',
+        'm1',
+        '--kubeconfig',
+        cp.kubeconfigPath,
+        '--available',
+        next,
+        ...(rootless ? ['--rootless'] : []),
+      ];
+      const dry = await runProgram(cli, [...args, '--dry-run', '--json'], { system: sys });
+      assert.equal(dry.code, 0, dry.stderr);
+      const plan = (JSON.parse(dry.stdout) as { plan: UpgradePlan }).plan;
+      // the dry run only read the cluster
+      assert.deepEqual(await calls(), [
+        `kubectl ${kc} --request-timeout=10s version -o json`,
+        `kubectl ${kc} --request-timeout=10s get nodes -o json`,
+      ]);
 
-    const run = await runProgram(cli, [...args, '--json'], { system: sys });
-    assert.equal(run.code, 0, run.stderr);
-    const ran = (JSON.parse(run.stdout) as { plan: UpgradePlan }).plan;
-    // the run executed the plan its dry run printed ...
-    assert.deepEqual(ran, plan);
-    // ... step by step, in order: a run step is one call with its argv; a wait step is the node reads until it holds
-    const read = `kubectl ${kc} --request-timeout=10s get nodes -o json`;
-    const expected = [`kubectl ${kc} --request-timeout=10s version -o json`, read];
-    for (const s of plan.phases.flatMap((p) => p.steps))
-      if (s.kind === 'wait') expected.push('wait');
-      else {
-        expected.push([s.file, ...s.args].join(' '));
-        if (s.file === 'kubeadm') expected.push('cordoned=true');
-      }
-    const seen: string[] = [];
-    for (const c of (await calls()).slice(2))
-      if (c === read) {
-        if (seen.at(-1) !== 'wait') seen.push('wait');
-      } else seen.push(c);
-    assert.deepEqual([expected[0], expected[1], ...seen], expected);
-    assert.deepEqual(
-      plan.phases.flatMap((p) => p.steps.map((s) => s.kind)),
-      ['wait', 'run', 'run', 'run', 'run', 'run', 'wait'],
-    );
-    // after the run: the node is schedulable again and reports the new kubelet
-    const node = JSON.parse(
-      (await execa(tools.kubectl, [kc, 'get', 'node', 'm1', '-o', 'json'])).stdout,
-    ) as { spec?: { unschedulable?: boolean }; status: { nodeInfo: { kubeletVersion: string } } };
-    assert.equal(node.spec?.unschedulable ?? false, false);
-    assert.equal(node.status.nodeInfo.kubeletVersion, next);
+      const run = await runProgram(cli, [...args, '--json'], { system: sys });
+      assert.equal(run.code, 0, run.stderr);
+      const ran = (JSON.parse(run.stdout) as { plan: UpgradePlan }).plan;
+      // the run executed the plan its dry run printed ...
+      assert.deepEqual(ran, plan);
+      // ... step by step, in order: a run step is one call with its argv; a wait step is the node reads until it holds
+      const read = `kubectl ${kc} --request-timeout=10s get nodes -o json`;
+      const expected = [`kubectl ${kc} --request-timeout=10s version -o json`, read];
+      for (const s of plan.phases.flatMap((p) => p.steps))
+        if (s.kind === 'wait') expected.push('wait');
+        else {
+          expected.push([s.file, ...s.args].join(' '));
+          if (s.file.endsWith('kubeadm')) expected.push('cordoned=true');
+        }
+      const seen: string[] = [];
+      for (const c of (await calls()).slice(2))
+        if (c === read) {
+          if (seen.at(-1) !== 'wait') seen.push('wait');
+        } else seen.push(c);
+      assert.deepEqual([expected[0], expected[1], ...seen], expected);
+      assert.deepEqual(
+        plan.phases.flatMap((p) => p.steps.map((s) => s.kind)),
+        ['wait', 'run', 'run', 'run', 'run', 'run', 'wait'],
+      );
+      assert.equal(
+        plan.phases[0]!.steps.filter((s) => s.kind === 'run' && s.file === 'podsec-u7s-kubeadm')
+          .length,
+        rootless ? 2 : 0,
+      );
+      // after the run: the node is schedulable again and reports the new kubelet
+      const node = JSON.parse(
+        (await execa(tools.kubectl, [kc, 'get', 'node', 'm1', '-o', 'json'])).stdout,
+      ) as { spec?: { unschedulable?: boolean }; status: { nodeInfo: { kubeletVersion: string } } };
+      assert.equal(node.spec?.unschedulable ?? false, false);
+      assert.equal(node.status.nodeInfo.kubeletVersion, next);
+    }
   });
 
   it('--tags-from reads the versions from the tags of a real registry; one source of versions is required', async (t) => {

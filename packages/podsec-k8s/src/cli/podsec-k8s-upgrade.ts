@@ -62,7 +62,10 @@ function createProgram(ctx: CliContext) {
     .addOption(new Option('--insecure', 'the same as --tls-verify=false'))
     .option('--node <name>', 'this node (default: the host name)')
     .option('--kubeconfig <file>', 'admin kubeconfig', '/etc/kubernetes/admin.conf')
-    .option('--rootless', 'the kubelet is the user unit of u7s-admin')
+    .option(
+      '--rootless',
+      "a rootless node: kubeadm through podsec-u7s-kubeadm (inside u7s-admin's namespace), the kubelet the user unit of u7s-admin",
+    )
     .action(async (master: string, toMinor: string | undefined, o) => {
       const { readUpgradePlan, runUpgrade } = await import('../upgrade/upgrade.ts');
       const { formatUpgradePlan } = await import('../upgrade/plan-upgrade.ts');

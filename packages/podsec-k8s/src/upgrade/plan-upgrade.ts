@@ -130,6 +130,9 @@ export function planUpgrade(i: UpgradeInput): UpgradePlan {
     i.self === i.master ? 'first-control-plane' : self.controlPlane ? 'control-plane' : 'worker';
   const kc = `--kubeconfig=${i.kubeconfig}`;
   const others = i.nodes.filter((n) => n.name !== i.master).map((n) => n.name);
+  // a rootless node's kubeadm is the wrapper: kubeadm runs inside u7s-admin's namespace (its /etc/kubernetes and
+  // /var/lib/kubelet), and the wrapper sets the rootless kubelet settings over the config.yaml kubeadm rewrote
+  const kubeadm = i.rootless ? 'podsec-u7s-kubeadm' : 'kubeadm';
   const phases: UpgradePhase[] = [];
   for (let minor = cur + 1; minor <= to; minor++) {
     const v = avail.get(minor);
@@ -180,14 +183,14 @@ export function planUpgrade(i: UpgradeInput): UpgradePlan {
         {
           kind: 'run',
           what: 'kubeadm upgrade plan',
-          file: 'kubeadm',
+          file: kubeadm,
           args: ['upgrade', 'plan', version],
           timeoutSec: 300,
         },
         {
           kind: 'run',
           what: `kubeadm upgrade apply ${version}`,
-          file: 'kubeadm',
+          file: kubeadm,
           args: ['upgrade', 'apply', '-y', version],
           timeoutSec: 1200,
         },
@@ -196,7 +199,7 @@ export function planUpgrade(i: UpgradeInput): UpgradePlan {
       steps.push({
         kind: 'run',
         what: 'kubeadm upgrade node',
-        file: 'kubeadm',
+        file: kubeadm,
         args: ['upgrade', 'node'],
         timeoutSec: 900,
       });
