@@ -33,7 +33,7 @@ async function setup(t: TestContext) {
     'root:x:0:0::/root:/bin/sh\nu7s-admin:x:990:990::/var/lib/u7s-admin:/bin/sh\n',
   );
   await writeFile(path.join(root, 'etc/group'), 'root:x:0:\nu7s-admin:x:990:\n');
-  const run = (args: string[], env: Record<string, string> = {}) =>
+  const run = (args: readonly string[], env: Record<string, string> = {}) =>
     execa(process.execPath, ['--conditions=podsec-source', main, '--root', root, ...args], {
       reject: false,
       extendEnv: false,
