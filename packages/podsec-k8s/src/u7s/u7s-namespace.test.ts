@@ -163,18 +163,18 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
       '--extip',
       '0.0.0.0',
       '--timeout',
-      '4',
+      '8',
     ]);
     const ms = Date.now() - t0;
-    t.diagnostic(`start gave up after ${ms} ms (--timeout 4)`);
+    t.diagnostic(`start gave up after ${ms} ms (--timeout 8)`);
     assert.equal(r.exitCode, 4, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(
       r.stderr.trim(),
-      /^podsec-u7s: the namespace did not come up: tap0 did not take the node address 0\.0\.0\.0\/32 within [1-3] s \(log of podsec-u7s run: \/run\/podsec\/u7s\/run\.log\)$/,
+      /^podsec-u7s: the namespace did not come up: tap0 did not take the node address 0\.0\.0\.0\/32 within [1-7] s \(log of podsec-u7s run: \/run\/podsec\/u7s\/run\.log\)$/,
     );
     // within the budget of --timeout, not the child's default of 30 s
-    assert.ok(ms < 4000 + 1500, `${ms} ms`);
+    assert.ok(ms < 8000 + 2500, `${ms} ms`);
     await assertNothingLeft(uid);
   });
 
@@ -191,20 +191,20 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
       '--parent-ip',
       '127.0.0.1',
       '--timeout',
-      '4',
+      '8',
       '--',
       'sleep',
       'infinity',
     ]);
     const ms = Date.now() - t0;
-    t.diagnostic(`start gave up after ${ms} ms (--timeout 4)`);
+    t.diagnostic(`start gave up after ${ms} ms (--timeout 8)`);
     assert.equal(r.exitCode, 4, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.equal(
-      r.stderr.trim().replace(/within \d s/, 'within N s'),
+      r.stderr.trim().replace(/within \d+ s/, 'within N s'),
       `podsec-u7s: the namespace did not come up: the CRI socket ${socket} did not appear within N s (log of podsec-u7s run: /run/podsec/u7s/run.log)`,
     );
-    assert.ok(ms < 4000 + 1500, `${ms} ms`);
+    assert.ok(ms < 8000 + 2500, `${ms} ms`);
     // the payload went with it
     await assertNothingLeft(uid);
   });
