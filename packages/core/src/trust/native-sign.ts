@@ -165,7 +165,7 @@ function publicPackets(packets: readonly Packet[]): Buffer {
 }
 
 /** The S2K key (RFC 4880 section 3.7.1): simple (0), salted (1) or iterated and salted (3). */
-function s2kKey(r: Reader, passphrase: Uint8Array, keySize: number): Buffer {
+async function s2kKey(r: Reader, passphrase: Uint8Array, keySize: number): Promise<Buffer> {
   const type = r.u8();
   if (type !== 0 && type !== 1 && type !== 3) throw new Unhandled(`S2K type ${type}`);
   const hash = S2K_HASHES[r.u8()];
@@ -188,9 +188,11 @@ function s2kKey(r: Reader, passphrase: Uint8Array, keySize: number): Buffer {
     const h = createHash(hash.name);
     if (i > 0) h.update(Buffer.alloc(i));
     let left = total;
-    while (left >= run.length && run.length > 0) {
+    for (let n = 1; left >= run.length && run.length > 0; n++) {
       h.update(run);
       left -= run.length;
+      // gpg's largest count is 65 MB of hashing: let the archive extraction that runs meanwhile go on every MiB
+      if (n % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     // the rest: whole copies, then a prefix of one
     while (left > 0) {
@@ -204,7 +206,11 @@ function s2kKey(r: Reader, passphrase: Uint8Array, keySize: number): Buffer {
 }
 
 /** The secret MPIs of a secret key body (after the public part), decrypted and checked. */
-function secretMaterial(body: Uint8Array, publicLength: number, passphrase?: string): Reader {
+async function secretMaterial(
+  body: Uint8Array,
+  publicLength: number,
+  passphrase?: string,
+): Promise<Reader> {
   const r = new Reader(body);
   r.at = publicLength;
   const usage = r.u8();
@@ -215,7 +221,7 @@ function secretMaterial(body: Uint8Array, publicLength: number, passphrase?: str
     if (passphrase === undefined || passphrase === '') throw new Unhandled('passphrase required');
     const cipher = CIPHERS[r.u8()];
     if (cipher === undefined) throw new Unhandled('cipher');
-    const key = s2kKey(r, new TextEncoder().encode(passphrase), cipher.keySize);
+    const key = await s2kKey(r, new TextEncoder().encode(passphrase), cipher.keySize);
     const iv = r.bytes(16);
     const decipher = createDecipheriv(cipher.name, key, iv);
     plain = Buffer.concat([decipher.update(r.bytes(body.length - r.at)), decipher.final()]);
@@ -256,10 +262,10 @@ function nodePrivateKey(jwk: JsonWebKey): KeyObject {
 }
 
 /** The node:crypto private key of a v4 RSA or Ed25519 (legacy) secret key packet body. */
-function privateKeyOf(
+async function privateKeyOf(
   body: Uint8Array,
   passphrase: string | undefined,
-): { algorithm: 1 | 22; key: KeyObject } {
+): Promise<{ algorithm: 1 | 22; key: KeyObject }> {
   const pub = new Reader(body);
   pub.bytes(5);
   const algorithm = pub.u8();
@@ -267,7 +273,7 @@ function privateKeyOf(
   if (algorithm === RSA) {
     const n = pub.mpi();
     const e = pub.mpi();
-    const s = secretMaterial(body, publicLength, passphrase);
+    const s = await secretMaterial(body, publicLength, passphrase);
     const d = big(s.mpi());
     // OpenPGP keeps p < q and u = p^-1 mod q; JWK's qi is q^-1 mod p: the primes change places
     const p = big(s.mpi());
@@ -292,7 +298,7 @@ function privateKeyOf(
     if (Buffer.from(oid).toString('hex') !== ED25519_OID) throw new Unhandled('curve');
     const point = pub.mpi();
     if (point.length !== 33 || point[0] !== 0x40) throw new Unhandled('point');
-    const s = secretMaterial(body, publicLength, passphrase);
+    const s = await secretMaterial(body, publicLength, passphrase);
     const seed = s.mpi();
     if (!s.done || seed.length > 32) throw new Unhandled('secret scalar');
     const padded = Buffer.alloc(32);
@@ -429,7 +435,7 @@ export async function readNativeSigningKey(
     const ring = readNativeKeys(publicPackets(packets));
     const pub: NativeKey | undefined = ring?.length === 1 ? ring[0] : undefined;
     if (pub?.judged === undefined) return undefined;
-    const { algorithm, key } = privateKeyOf(head.body, passphrase);
+    const { algorithm, key } = await privateKeyOf(head.body, passphrase);
     const fpr = Buffer.from(pub.fingerprint, 'hex');
     const publicKey: TrustedKey = {
       fingerprint: pub.fingerprint,
