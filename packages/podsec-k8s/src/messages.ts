@@ -89,6 +89,11 @@ export const u7sMessages = {
       'the namespace user cannot reach or execute {path}: install {name} where u7s-admin can run it',
     KUBEADM_BINARY_MISSING: 'the real {name} {path} does not exist',
     KUBEADM_TIMEOUT: '{what} did not finish within {seconds} s and was stopped',
+    U7S_NO_FLANNEL_MANIFEST:
+      '{path} does not exist: kubeadm init (the whole command, through the wrapper) renders it',
+    KUBEADM_FLANNEL_FAILED:
+      'kubectl apply -f {path} did not succeed ({attempts} attempts): {reason}; try again: podsec-u7s apply-flannel',
+    KUBEADM_NO_KUBECTL: 'no checked kubectl to apply the flannel manifest with',
     KUBEADM_BAD_TREE: '{path} is not a directory',
     KUBEADM_NO_ADMIN_CONF: '{path} was not written: the administrator configuration is missing',
     KUBEADM_BAD_KUBECONFIG: 'admin.conf is not a kubeconfig with clusters ({reason})',
@@ -216,6 +221,11 @@ export const u7sMessages = {
       'пользователь пространства имён не может открыть или запустить {path}: установите {name} туда, где u7s-admin может его запустить',
     KUBEADM_BINARY_MISSING: 'настоящий {name} {path} не существует',
     KUBEADM_TIMEOUT: '{what} не завершился за {seconds} с и был остановлен',
+    U7S_NO_FLANNEL_MANIFEST:
+      '{path} не существует: его создаёт kubeadm init (вся команда, через обёртку)',
+    KUBEADM_FLANNEL_FAILED:
+      'kubectl apply -f {path} не удался (попыток: {attempts}): {reason}; повторите: podsec-u7s apply-flannel',
+    KUBEADM_NO_KUBECTL: 'нет проверенного kubectl для применения манифеста flannel',
     KUBEADM_BAD_TREE: '{path} не является каталогом',
     KUBEADM_ETCD_MEMBER_EXISTS:
       '{path} существует (данные etcd прежнего кластера): укажите --yes, чтобы удалить его',
