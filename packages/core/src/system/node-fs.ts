@@ -1,4 +1,12 @@
-import { constants as C, promises as fsp, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants as C,
+  fstatSync,
+  openSync,
+  promises as fsp,
+  readSync,
+  type Stats,
+} from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -708,27 +716,29 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
             });
           throw e;
         });
+        // Synchronous system calls: the files are small and local, and four thread pool round trips per file were
+        // most of the cost of reading a hundred signatures. O_NONBLOCK: a FIFO never blocks the open.
         const read = async (name: string, max: number): Promise<DirEntryRead> => {
           if (name === '' || name === '.' || name === '..' || name.includes('/'))
             throw unsafe(`${p}/${name}`, 'not a name in the directory');
-          let f: FileHandle;
+          let fd: number;
           try {
-            f = await fsp.open(`/proc/self/fd/${h.fd}/${name}`, NOFOLLOW_FILE);
+            fd = openSync(`/proc/self/fd/${h.fd}/${name}`, NOFOLLOW_FILE);
           } catch (e) {
             if (errno(e) === 'ENOENT') return { kind: 'missing' };
             if (errno(e) === 'ELOOP') return { kind: 'symlink' };
             throw e;
           }
           try {
-            const st = await f.stat();
+            const st = fstatSync(fd);
             if (!st.isFile()) return { kind: 'other' };
             if (st.size > max) return { kind: 'too-large', size: st.size };
-            const data = await readBounded(f, st.size, max);
+            const data = await readBounded(fd, st.size, max);
             return data === undefined
               ? { kind: 'too-large', size: max + 1 }
               : { kind: 'file', data };
           } finally {
-            await f.close();
+            closeSync(fd);
           }
         };
         try {
@@ -809,7 +819,6 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
   return fs;
 }
 
-/** A lock file's content (at most 64 bytes); `undefined` when it is gone. */
 /**
  * The rest of an opened file, at most `max` bytes (`undefined` beyond). The first buffer fits the size fstat
  * reported (+1 to see a file that grew), later ones up to 1 MiB: a 1 MiB zeroed buffer per small file was most of
@@ -819,7 +828,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
  * for 128 and nothing after it).
  */
 async function readBounded(
-  h: FileHandle,
+  h: FileHandle | number,
   size: number,
   max: number,
 ): Promise<Uint8Array | undefined> {
@@ -827,7 +836,11 @@ async function readBounded(
   let total = 0;
   for (let want = Math.max(size + 1, 4096); ;) {
     const buf = Buffer.allocUnsafe(Math.min(want, max + 1 - total));
-    const { bytesRead } = await h.read(buf, 0, buf.length, null);
+    // a descriptor number is read synchronously (small local files: no thread pool round trip per read)
+    const bytesRead =
+      typeof h === 'number'
+        ? readSync(h, buf, 0, buf.length, null)
+        : (await h.read(buf, 0, buf.length, null)).bytesRead;
     if (bytesRead === 0) break;
     want = bytesRead < buf.length ? 8192 : 1024 * 1024;
     total += bytesRead;
@@ -837,6 +850,7 @@ async function readBounded(
   return new Uint8Array(Buffer.concat(chunks));
 }
 
+/** A lock file's content (at most 64 bytes); `undefined` when it is gone. */
 async function readSmall(at: string): Promise<string | undefined> {
   let h: FileHandle;
   try {
