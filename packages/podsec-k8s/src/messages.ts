@@ -94,6 +94,8 @@ export const u7sMessages = {
     KUBEADM_FLANNEL_FAILED:
       'kubectl apply -f {path} did not succeed ({attempts} attempts): {reason}; try again: podsec-u7s apply-flannel',
     KUBEADM_NO_KUBECTL: 'no checked kubectl to apply the flannel manifest with',
+    KUBEADM_BUSY:
+      'another podsec-u7s-kubeadm run (pid {pid}) is changing this node: wait for it to end',
     KUBEADM_BAD_TREE: '{path} is not a directory',
     KUBEADM_NO_ADMIN_CONF: '{path} was not written: the administrator configuration is missing',
     KUBEADM_BAD_KUBECONFIG: 'admin.conf is not a kubeconfig with clusters ({reason})',
@@ -226,6 +228,8 @@ export const u7sMessages = {
     KUBEADM_FLANNEL_FAILED:
       'kubectl apply -f {path} не удался (попыток: {attempts}): {reason}; повторите: podsec-u7s apply-flannel',
     KUBEADM_NO_KUBECTL: 'нет проверенного kubectl для применения манифеста flannel',
+    KUBEADM_BUSY:
+      'другой запуск podsec-u7s-kubeadm (pid {pid}) изменяет этот узел: дождитесь его окончания',
     KUBEADM_BAD_TREE: '{path} не является каталогом',
     KUBEADM_ETCD_MEMBER_EXISTS:
       '{path} существует (данные etcd прежнего кластера): укажите --yes, чтобы удалить его',

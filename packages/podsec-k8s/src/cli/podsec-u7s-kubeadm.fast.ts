@@ -35,6 +35,8 @@ export const exitCodes = {
   // init succeeded, the cluster has no network add-on yet: podsec-u7s apply-flannel tries again
   KUBEADM_FLANNEL_FAILED: 6,
   U7S_NO_FLANNEL_MANIFEST: 6,
+  // another node-changing run holds the run lock
+  KUBEADM_BUSY: 7,
 } as const;
 
 /** Pure: the argv of kubeadm for a fast `version`, or undefined when the full binary must handle `argv`. */

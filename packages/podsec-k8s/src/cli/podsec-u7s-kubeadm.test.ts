@@ -223,6 +223,34 @@ describe('podsec-u7s-kubeadm', { skip: !isRoot && 'needs root' }, () => {
     assert.match(r.stderr, /the u7s namespace is not running/);
   });
 
+  it('refuses a node-changing run while another holds the run lock (exit 7, one line, nothing written); a dead holder is taken over', async (t) => {
+    const s = await setup(t);
+    if (!s) return;
+    const args = ['init', 'phase', 'certs', 'all', '--apiserver-advertise-address', '192.0.2.10'];
+    const lock = path.join(s.root, 'run/podsec/u7s/kubeadm.lock');
+    await mkdir(path.dirname(lock), { recursive: true });
+    // a live holder: this test process (the lock file holds the runner's pid, as shadow-utils' locks do)
+    await writeFile(lock, `${process.pid}`);
+    const before = await filesOf(s.root);
+    const busy = await s.run(args);
+    assert.equal(busy.exitCode, 7, busy.stderr);
+    assert.equal(
+      busy.stderr.trim(),
+      `podsec-u7s-kubeadm: another podsec-u7s-kubeadm run (pid ${process.pid}) is changing this node: wait for it to end`,
+    );
+    assert.deepEqual(await filesOf(s.root), before);
+    assert.equal(await readFile(lock, 'utf8'), `${process.pid}`);
+    // a command that changes nothing on the node is not held up by it (here it stops at the missing namespace)
+    const list = await s.run(['token', 'list']);
+    assert.equal(list.exitCode, 3, list.stderr);
+    // the holder is gone (a pid no process has): the next run takes the lock over and gets as far as without one
+    await writeFile(lock, '4194303');
+    const stale = await s.run(args);
+    assert.equal(stale.exitCode, 3, stale.stderr);
+    assert.match(stale.stderr, /the u7s namespace is not running/);
+    await assert.rejects(readFile(lock), { code: 'ENOENT' });
+  });
+
   // check 36: the etcd data of an earlier cluster is never wiped without a yes
   const INIT = INIT_ARGS;
   async function withMember(root: string) {

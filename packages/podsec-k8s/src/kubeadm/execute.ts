@@ -14,6 +14,7 @@ import type { KubeadmPlan } from './plan.ts';
 /** The kubelet configuration kubeadm writes inside the namespace (patched afterwards, see writesKubeletConfig). */
 const KUBELET_CONFIG = '/var/lib/kubelet/config.yaml';
 import type { KubeadmRunResult } from './run.ts';
+import { U7S_RUN } from '../paths.ts';
 
 /** Options of {@link executeKubeadm}. */
 export interface ExecuteKubeadmOptions {
@@ -163,6 +164,37 @@ export interface ExecuteKubeadmResult {
   readonly result?: KubeadmRunResult;
 }
 
+/** The lock of the wrapper's node-changing runs (`<path>.lock` holds the runner's pid; under --root in the root). */
+export const KUBEADM_RUN_LOCK = `${U7S_RUN}/kubeadm`;
+
+/** Pure: whether `plan` changes the node (rendered init/join, or a pass-through reset or upgrade). */
+export function changesNode(plan: KubeadmPlan): boolean {
+  if (plan.kind === 'configured') return true;
+  return plan.kind === 'passthrough' && ['reset', 'upgrade'].includes(plan.argv[0] ?? '');
+}
+
+async function withRunLock<T>(sys: System, fn: () => Promise<T>): Promise<T> {
+  let inside = false;
+  return sys.fs
+    .withLock(
+      KUBEADM_RUN_LOCK,
+      () => {
+        inside = true;
+        return fn();
+      },
+      { timeoutMs: 500 },
+    )
+    .catch((e: unknown) => {
+      if (!inside && e instanceof PodsecError && e.code === 'FS_LOCK_TIMEOUT')
+        throw new PodsecError(
+          'KUBEADM_BUSY',
+          `another podsec-u7s-kubeadm run (pid ${String(e.details?.['pid'] ?? '?')}) is changing this node: wait for it to end`,
+          { details: { pid: String(e.details?.['pid'] ?? '?'), lock: `${KUBEADM_RUN_LOCK}.lock` } },
+        );
+      throw e;
+    });
+}
+
 /** Plans and runs one invocation. Throws `KUBEADM_*` / `U7S_*` (exit codes in the CLI's table). */
 export async function executeKubeadm(
   sys: System,
@@ -252,14 +284,19 @@ export async function executeKubeadm(
     plan.kind === 'configured' && plan.flannelApply
       ? await checkTrustedBinary(sys.hostFs, planKubectlPath(sys.env), user, { name: 'kubectl' })
       : undefined;
-  const removeEtcdMember = await decideEtcdMember(sys, plan, o);
-  const { runKubeadmPlan } = await import('./run.ts');
-  const r = await runKubeadmPlan(sys, plan, {
-    user: user!,
-    kubeadm,
-    ...(removeEtcdMember ? { removeEtcdMember } : {}),
-    ...(kubectl ? { kubectl } : {}),
-  }).catch((e: unknown) => {
+  const run = async () => {
+    const removeEtcdMember = await decideEtcdMember(sys, plan, o);
+    const { runKubeadmPlan } = await import('./run.ts');
+    return runKubeadmPlan(sys, plan, {
+      user: user!,
+      kubeadm,
+      ...(removeEtcdMember ? { removeEtcdMember } : {}),
+      ...(kubectl ? { kubectl } : {}),
+    });
+  };
+  // a run that changes the node (init, join, reset, upgrade) holds the run lock: a second one at the same time is
+  // refused at once, before it changes anything (two inits racing over /etc/kubernetes and the etcd data)
+  const r = await (changesNode(plan) ? withRunLock(sys, run) : run()).catch((e: unknown) => {
     // a timeout keeps kubeadm's output so far (with --json it is the error's details.stdout)
     const out = e instanceof PodsecError && e.code === 'KUBEADM_TIMEOUT' && e.details?.['stdout'];
     if (typeof out === 'string' && !json) o.out(out);
