@@ -185,12 +185,15 @@ async function withRunLock<T>(sys: System, fn: () => Promise<T>): Promise<T> {
       { timeoutMs: 500 },
     )
     .catch((e: unknown) => {
-      if (!inside && e instanceof PodsecError && e.code === 'FS_LOCK_TIMEOUT')
+      if (!inside && e instanceof PodsecError && e.code === 'FS_LOCK_TIMEOUT') {
+        const held = e.details?.['pid'];
+        const pid = typeof held === 'number' || typeof held === 'string' ? String(held) : '?';
         throw new PodsecError(
           'KUBEADM_BUSY',
-          `another podsec-u7s-kubeadm run (pid ${String(e.details?.['pid'] ?? '?')}) is changing this node: wait for it to end`,
-          { details: { pid: String(e.details?.['pid'] ?? '?'), lock: `${KUBEADM_RUN_LOCK}.lock` } },
+          `another podsec-u7s-kubeadm run (pid ${pid}) is changing this node: wait for it to end`,
+          { details: { pid, lock: `${KUBEADM_RUN_LOCK}.lock` } },
         );
+      }
       throw e;
     });
 }
