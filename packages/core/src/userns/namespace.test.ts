@@ -183,14 +183,20 @@ describe('user namespace of a real system user', { skip: !isRoot && 'needs root'
         rootlesskit: {
           cidr: '10.96.0.0/12',
           copyUp: ['/etc', '/run'],
-          // the payload puts a mute API in place of RootlessKit's: it accepts every connection and never answers
+          // the payload puts a mute API in place of RootlessKit's (it accepts every connection and never answers),
+          // and only then writes the ready marker: before the swap the namespace does not count as ready, so the
+          // probe cannot be answered by the real API first
           payload: [
             'sh',
             '-c',
-            'sock="$ROOTLESSKIT_STATE_DIR/api.sock"; while [ ! -S "$sock" ]; do sleep 0.05; done; rm -f "$sock"; ' +
-              'exec socat UNIX-LISTEN:"$sock",fork SYSTEM:"sleep 60"',
+            'd="$ROOTLESSKIT_STATE_DIR"; sock="$d/api.sock"; ' +
+              'while [ ! -S "$sock" ] || [ ! -s "$d/child_pid" ]; do sleep 0.05; done; rm -f "$sock"; ' +
+              'socat UNIX-LISTEN:"$sock",fork SYSTEM:"sleep 60" & ' +
+              'while [ ! -S "$sock" ]; do sleep 0.05; done; ' +
+              'cat "$d/child_pid" > "$d/mute-ready.tmp"; mv -f "$d/mute-ready.tmp" "$d/mute-ready"; wait',
           ],
         },
+        readyMarker: 'mute-ready',
         readyTimeoutMs: 2000,
         restart: false,
       }),
