@@ -87,7 +87,8 @@ async function gpgKey(
           '--export-secret-keys',
           fingerprint,
         ],
-        { env: { GNUPGHOME: gnupg }, encoding: 'buffer' },
+        // byte for byte: execa strips a final 0x0a by default, and one export in 256 ends in it
+        { env: { GNUPGHOME: gnupg }, encoding: 'buffer', stripFinalNewline: false },
       )
     ).stdout,
   );
@@ -96,6 +97,7 @@ async function gpgKey(
       await execa('gpg', ['--batch', '--export', fingerprint], {
         env: { GNUPGHOME: gnupg },
         encoding: 'buffer',
+        stripFinalNewline: false,
       })
     ).stdout,
   );
