@@ -21,11 +21,10 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
-import { errorMessage, VerificationError } from '../errors.ts';
-import { parseDigest } from './digest.ts';
+import { errorMessage } from '../errors.ts';
 import { judgeNative, readNativeKeys, readNativeMessage, type NativeKey } from './native-verify.ts';
 import { dearmor, readPackets, TAG, type Packet } from './pgp-packets.ts';
-import { DEFAULT_CREATOR, formatSimpleSigningPayload } from './simple-signing.ts';
+import { signingPayload, type SigningRequest } from './simple-signing.ts';
 import type { TrustedKey } from './trusted-keys.ts';
 
 /** Secret key packet tags (RFC 4880 section 5.5.1). */
@@ -72,14 +71,8 @@ export interface NativeSigningKey {
 }
 
 /** Options of {@link signSimpleSigningNatively}: those of signSimpleSigning without the key. */
-export interface NativeSignOptions {
-  readonly dockerReference: string;
-  readonly manifestDigest: string;
-  /** @default DEFAULT_CREATOR */
-  readonly creator?: string;
-  /** Seconds since the epoch. @default now */
-  readonly timestamp?: number;
-}
+/** What the native signer signs (the same request as the openpgp.js signer's). */
+export type NativeSignOptions = SigningRequest;
 
 /** Thrown inside this module for anything not handled here; never leaves it. */
 class Unhandled extends Error {}
@@ -466,10 +459,6 @@ export async function readNativeSigningKey(
   }
 }
 
-function fail(code: string, msg: string, cause?: unknown): never {
-  throw new VerificationError(code, msg, cause === undefined ? undefined : { cause });
-}
-
 /**
  * signSimpleSigning with a natively read key: the same payload, checks and error codes, a message in GnuPG's layout.
  * @throws VerificationError `SIGNATURE_PAYLOAD_INVALID` for a malformed digest, reference or timestamp
@@ -478,20 +467,6 @@ export function signSimpleSigningNatively(
   key: NativeSigningKey,
   options: NativeSignOptions,
 ): Uint8Array {
-  try {
-    parseDigest(options.manifestDigest);
-  } catch (e) {
-    fail('SIGNATURE_PAYLOAD_INVALID', `cannot sign: ${errorMessage(e)}`, e);
-  }
-  if (typeof options.dockerReference !== 'string' || options.dockerReference === '') {
-    fail('SIGNATURE_PAYLOAD_INVALID', 'cannot sign: empty docker reference');
-  }
-  const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
-  const payload = formatSimpleSigningPayload({
-    dockerReference: options.dockerReference,
-    manifestDigest: options.manifestDigest,
-    creator: options.creator ?? DEFAULT_CREATOR,
-    timestamp,
-  });
+  const { payload, timestamp } = signingPayload(options);
   return new Uint8Array(compressed(signedMessage(key, payload, timestamp)));
 }

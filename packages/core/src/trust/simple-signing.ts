@@ -209,13 +209,24 @@ export function parseSimpleSigningPayload(bytes: Uint8Array): SimpleSigningPaylo
   };
 }
 
+/** What a signature is made over: the reference and digest to sign, with the creator and time (seconds). */
+export interface SigningRequest {
+  readonly dockerReference: string;
+  readonly manifestDigest: string;
+  /** @default DEFAULT_CREATOR */
+  readonly creator?: string;
+  /** Seconds since the epoch. @default now */
+  readonly timestamp?: number;
+}
+
 /**
- * Sign a payload for `dockerReference` / `manifestDigest`: returns the binary, non-detached OpenPGP
- * signed message that is stored verbatim as a lookaside `signature-N` file.
- * @throws VerificationError `SIGNATURE_PAYLOAD_INVALID` for a malformed digest or timestamp,
- *   `SIGNATURE_KEY_CANNOT_SIGN` when the primary key is not a valid signing key
+ * The checked payload of a signature to make (for the openpgp.js and the native signer alike), and its time.
+ * @throws VerificationError `SIGNATURE_PAYLOAD_INVALID` for a malformed digest, reference or timestamp
  */
-export async function signSimpleSigning(options: SignSimpleSigningOptions): Promise<Uint8Array> {
+export function signingPayload(options: SigningRequest): {
+  readonly payload: Uint8Array;
+  readonly timestamp: number;
+} {
   try {
     parseDigest(options.manifestDigest);
   } catch (e) {
@@ -224,12 +235,24 @@ export async function signSimpleSigning(options: SignSimpleSigningOptions): Prom
   if (typeof options.dockerReference !== 'string' || options.dockerReference === '') {
     fail('SIGNATURE_PAYLOAD_INVALID', 'cannot sign: empty docker reference');
   }
+  const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
   const payload = formatSimpleSigningPayload({
     dockerReference: options.dockerReference,
     manifestDigest: options.manifestDigest,
     creator: options.creator ?? DEFAULT_CREATOR,
-    timestamp: options.timestamp ?? Math.floor(Date.now() / 1000),
+    timestamp,
   });
+  return { payload, timestamp };
+}
+
+/**
+ * Sign a payload for `dockerReference` / `manifestDigest`: returns the binary, non-detached OpenPGP
+ * signed message that is stored verbatim as a lookaside `signature-N` file.
+ * @throws VerificationError `SIGNATURE_PAYLOAD_INVALID` for a malformed digest or timestamp,
+ *   `SIGNATURE_KEY_CANNOT_SIGN` when the primary key is not a valid signing key
+ */
+export async function signSimpleSigning(options: SignSimpleSigningOptions): Promise<Uint8Array> {
+  const { payload } = signingPayload(options);
   // containers/image accepts only signatures by the primary key (gpgme names the signing key, and only the
   // primary fingerprints count as trusted): never let openpgp pick a signing subkey.
   const primary = options.privateKey.getKeyID();
