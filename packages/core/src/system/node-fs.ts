@@ -291,6 +291,17 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
     }
   }
 
+  /** {@link openNoFollow} of a directory: something else at `p` is `FS_NOT_A_DIRECTORY`. */
+  async function openDirNoFollow(l: Located, p: string): Promise<FileHandle> {
+    return openNoFollow(l, p, NOFOLLOW_DIR).catch((e: unknown) => {
+      if (errno(e) === 'ENOTDIR')
+        throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${p}`, {
+          details: { path: p },
+        });
+      throw e;
+    });
+  }
+
   /** A hard link planted by another user would make root act on a file elsewhere. */
   function refuseForeignHardLink(l: Located, s: Stats, p: string): void {
     if (!l.dir.trusted && !s.isDirectory() && s.nlink > 1 && s.uid !== euid)
@@ -455,11 +466,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
     },
     async readdir(p) {
       return withLocated(p, true, async (l) => {
-        const h = await openNoFollow(l, p, NOFOLLOW_DIR).catch((e: unknown) => {
-          if (errno(e) === 'ENOTDIR')
-            throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${p}`, {
-              details: { path: p },
-            });
+        const h = await openDirNoFollow(l, p).catch((e: unknown) => {
           if (e instanceof NotFoundError)
             throw new NotFoundError('FS_NOT_FOUND', `no such directory: ${p}`, {
               details: { path: p },
@@ -656,13 +663,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
 
     async withDir(p, fn) {
       return withLocated(p, true, async (l) => {
-        const h = await openNoFollow(l, p, NOFOLLOW_DIR).catch((e: unknown) => {
-          if (errno(e) === 'ENOTDIR')
-            throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${p}`, {
-              details: { path: p },
-            });
-          throw e;
-        });
+        const h = await openDirNoFollow(l, p);
         try {
           return await fn(`/proc/${process.pid}/fd/${h.fd}`);
         } finally {
@@ -709,13 +710,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
 
     async withDirReader(p, fn) {
       return withLocated(p, true, async (l) => {
-        const h = await openNoFollow(l, p, NOFOLLOW_DIR).catch((e: unknown) => {
-          if (errno(e) === 'ENOTDIR')
-            throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${p}`, {
-              details: { path: p },
-            });
-          throw e;
-        });
+        const h = await openDirNoFollow(l, p);
         // Synchronous system calls: the files are small and local, and four thread pool round trips per file were
         // most of the cost of reading a hundred signatures. O_NONBLOCK: a FIFO never blocks the open.
         const read = async (name: string, max: number): Promise<DirEntryRead> => {
