@@ -17,6 +17,7 @@ import {
   startRegistry,
   type TestRegistry,
   type TinyImage,
+  writeSignedByPolicy,
 } from '@podsec/test-utils';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -68,16 +69,7 @@ describe('podsec-trust verify through the bundle', () => {
         `{default-docker: {lookaside: "file://${dir}/${name}"}}\n`,
       );
     }
-    const policy = path.join(dir, 'policy.json');
-    await writeFile(
-      policy,
-      JSON.stringify({
-        default: [{ type: 'reject' }],
-        transports: {
-          docker: { [registry.host]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath }] },
-        },
-      }),
-    );
+    const policy = await writeSignedByPolicy(path.join(dir, 'policy.json'), registry.host, keyPath);
     const verify = (name: string) =>
       execa(
         process.execPath,

@@ -5,7 +5,7 @@ export { FakeRunner } from './fake-runner.ts';
 export type { FakeCall, FakeResponse } from './fake-runner.ts';
 export { runBin, runBothPaths, runProgram } from './run-bin.ts';
 export { execBytes } from './exec-bytes.ts';
-export { freePort, startRegistry } from './registry.ts';
+export { freePort, startRegistry, writeSignedByPolicy } from './registry.ts';
 export type { StartRegistryOptions, TestRegistry } from './registry.ts';
 export { buildTinyImage, fetchManifest, MANIFEST_ACCEPT } from './image.ts';
 export type { BuildTinyImageOptions, FetchedManifest, TinyImage } from './image.ts';

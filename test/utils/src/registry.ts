@@ -124,3 +124,24 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   }
   throw new Error('unreachable');
 }
+
+/**
+ * Writes a containers-policy.json to `file` that rejects everything except images of registry `host` signed by a
+ * key of the binary keyring `keyPath` (a signedBy GPGKeys requirement); returns `file`.
+ */
+export async function writeSignedByPolicy(
+  file: string,
+  host: string,
+  keyPath: string,
+): Promise<string> {
+  await writeFile(
+    file,
+    JSON.stringify({
+      default: [{ type: 'reject' }],
+      transports: {
+        docker: { [host]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath }] },
+      },
+    }),
+  );
+  return file;
+}

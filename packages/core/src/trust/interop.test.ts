@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { execBytes } from '../../../../test/utils/src/exec-bytes.ts';
 import { buildTinyImage, fetchManifest } from '../../../../test/utils/src/image.ts';
 import type { TinyImage } from '../../../../test/utils/src/image.ts';
-import { startRegistry } from '../../../../test/utils/src/registry.ts';
+import { startRegistry, writeSignedByPolicy } from '../../../../test/utils/src/registry.ts';
 import type { TestRegistry } from '../../../../test/utils/src/registry.ts';
 import { isPodsecError } from '../errors.ts';
 import { createRootFs } from '../system/node-fs.ts';
@@ -56,17 +56,11 @@ async function registriesD(lookaside: string): Promise<string> {
 
 /** policy.json requiring a signature by the binary keyring `keyPath` for the test registry. */
 async function signedByPolicy(keyPath: string): Promise<string> {
-  const file = path.join(await freshDir('policy'), 'policy.json');
-  await writeFile(
-    file,
-    JSON.stringify({
-      default: [{ type: 'reject' }],
-      transports: {
-        docker: { [registry.host]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath }] },
-      },
-    }),
+  return writeSignedByPolicy(
+    path.join(await freshDir('policy'), 'policy.json'),
+    registry.host,
+    keyPath,
   );
-  return file;
 }
 
 /** `skopeo copy` of the test image to a dir: destination under the given policy and lookaside. */

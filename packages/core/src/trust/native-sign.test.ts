@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { execa } from 'execa';
-import { requireCommands } from '@podsec/test-utils';
+import { requireCommands, writeSignedByPolicy } from '@podsec/test-utils';
 import { buildTinyImage, type TinyImage } from '../../../../test/utils/src/image.ts';
 import { startRegistry, type TestRegistry } from '../../../../test/utils/src/registry.ts';
 import { createRootFs } from '../system/node-fs.ts';
@@ -195,15 +195,10 @@ describe('native signing with keys of the real gpg', () => {
         });
         const keyPath = path.join(dir, 'key.gpg');
         await writeFile(keyPath, k.publicRing);
-        const policy = path.join(dir, 'policy.json');
-        await writeFile(
-          policy,
-          JSON.stringify({
-            default: [{ type: 'reject' }],
-            transports: {
-              docker: { [registry.host]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath }] },
-            },
-          }),
+        const policy = await writeSignedByPolicy(
+          path.join(dir, 'policy.json'),
+          registry.host,
+          keyPath,
         );
         const regd = path.join(dir, 'registries.d');
         await mkdir(regd);

@@ -19,6 +19,7 @@ import {
   startRegistry,
   type TestRegistry,
   type TinyImage,
+  writeSignedByPolicy,
 } from '@podsec/test-utils';
 import { cli } from '../cli/podsec-trust.ts';
 
@@ -259,19 +260,10 @@ describe('podsec-trust verify reaches the verdict of skopeo (containers/image, g
           path.join(regd, 'default.yaml'),
           `default-docker:\n  lookaside: file://${path.join(dir, 'sigstore')}\n`,
         );
-        const policy = path.join(dir, 'policy.json');
-        await writeFile(
-          policy,
-          JSON.stringify({
-            default: [{ type: 'reject' }],
-            transports: {
-              docker: {
-                [s.registry.host]: [
-                  { type: 'signedBy', keyType: 'GPGKeys', keyPath: s.keyFiles[c.trusted] },
-                ],
-              },
-            },
-          }),
+        const policy = await writeSignedByPolicy(
+          path.join(dir, 'policy.json'),
+          s.registry.host,
+          s.keyFiles[c.trusted],
         );
         const skopeo = await execa(
           'skopeo',
