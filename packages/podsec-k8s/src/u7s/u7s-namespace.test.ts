@@ -8,7 +8,7 @@ import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { execa } from 'execa';
 import {
   allowTun,
@@ -147,12 +147,8 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
     }
   });
 
-  it('check 37: the node-address wait follows --timeout: tap0 never carries 0.0.0.0, start fails in one line, nothing left', async (t) => {
-    if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter', 'setpriv'])) return;
-    await allowTun(t);
-    const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
-    // 0.0.0.0 is a dotted quad, and `ip addr add 0.0.0.0/32 dev tap0` succeeds but adds nothing: the one address
-    // the kernel never puts on tap0, so the child phase's wait for it cannot be satisfied
+  /** `start … --timeout 8 <extra>` that must fail in the child phase: exit 4, one line; with its wall time. */
+  async function failedStart(t: TestContext, extra: readonly string[]) {
     const t0 = Date.now();
     const r = await u7s([
       'start',
@@ -160,15 +156,24 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
       libexec,
       '--parent-ip',
       '127.0.0.1',
-      '--extip',
-      '0.0.0.0',
       '--timeout',
       '8',
+      ...extra,
     ]);
     const ms = Date.now() - t0;
     t.diagnostic(`start gave up after ${ms} ms (--timeout 8)`);
     assert.equal(r.exitCode, 4, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    return { r, ms };
+  }
+
+  it('check 37: the node-address wait follows --timeout: tap0 never carries 0.0.0.0, start fails in one line, nothing left', async (t) => {
+    if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter', 'setpriv'])) return;
+    await allowTun(t);
+    const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
+    // 0.0.0.0 is a dotted quad, and `ip addr add 0.0.0.0/32 dev tap0` succeeds but adds nothing: the one address
+    // the kernel never puts on tap0, so the child phase's wait for it cannot be satisfied
+    const { r, ms } = await failedStart(t, ['--extip', '0.0.0.0']);
     assert.match(
       r.stderr.trim(),
       /^podsec-u7s: the namespace did not come up: tap0 did not take the node address 0\.0\.0\.0\/32 within [1-7] s \(log of podsec-u7s run: \/run\/podsec\/u7s\/run\.log\)$/,
@@ -183,23 +188,7 @@ describe('podsec-u7s with a real u7s-admin', { skip: !isRoot && 'needs root' }, 
     await allowTun(t);
     const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
     const socket = `/run/user/${uid}/usernetes/crio/crio.sock`;
-    const t0 = Date.now();
-    const r = await u7s([
-      'start',
-      '--libexec',
-      libexec,
-      '--parent-ip',
-      '127.0.0.1',
-      '--timeout',
-      '8',
-      '--',
-      'sleep',
-      'infinity',
-    ]);
-    const ms = Date.now() - t0;
-    t.diagnostic(`start gave up after ${ms} ms (--timeout 8)`);
-    assert.equal(r.exitCode, 4, r.stderr);
-    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    const { r, ms } = await failedStart(t, ['--', 'sleep', 'infinity']);
     assert.equal(
       r.stderr.trim().replace(/within \d+ s/, 'within N s'),
       `podsec-u7s: the namespace did not come up: the CRI socket ${socket} did not appear within N s (log of podsec-u7s run: /run/podsec/u7s/run.log)`,
