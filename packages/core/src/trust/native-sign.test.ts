@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { execa } from 'execa';
-import { requireCommands, writeSignedByPolicy } from '@podsec/test-utils';
+import { execBytes, requireCommands, writeSignedByPolicy } from '@podsec/test-utils';
 import { buildTinyImage, type TinyImage } from '../../../../test/utils/src/image.ts';
 import { startRegistry, type TestRegistry } from '../../../../test/utils/src/registry.ts';
 import { createRootFs } from '../system/node-fs.ts';
@@ -74,32 +74,24 @@ async function gpgKey(
   await gpg(['--quick-gen-key', `${name} <${email}>`, algo, usage, expire], { protect });
   const colons = (await gpg(['--with-colons', '--list-keys', `<${email}>`])).stdout;
   const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(colons)?.[1] as string;
+  // gpg's exports byte for byte (execBytes: execa would strip a final 0x0a, and one export in 256 ends in it)
   const secret = new Uint8Array(
-    (
-      await execa(
-        'gpg',
-        [
-          '--batch',
-          '--pinentry-mode',
-          'loopback',
-          ...(protect ? ['--passphrase-file', path.join(work, 'pass')] : ['--passphrase', '']),
-          '--armor',
-          '--export-secret-keys',
-          fingerprint,
-        ],
-        // byte for byte: execa strips a final 0x0a by default, and one export in 256 ends in it
-        { env: { GNUPGHOME: gnupg }, encoding: 'buffer', stripFinalNewline: false },
-      )
-    ).stdout,
+    await execBytes(
+      'gpg',
+      [
+        '--batch',
+        '--pinentry-mode',
+        'loopback',
+        ...(protect ? ['--passphrase-file', path.join(work, 'pass')] : ['--passphrase', '']),
+        '--armor',
+        '--export-secret-keys',
+        fingerprint,
+      ],
+      { env: { GNUPGHOME: gnupg } },
+    ),
   );
   const publicRing = new Uint8Array(
-    (
-      await execa('gpg', ['--batch', '--export', fingerprint], {
-        env: { GNUPGHOME: gnupg },
-        encoding: 'buffer',
-        stripFinalNewline: false,
-      })
-    ).stdout,
+    await execBytes('gpg', ['--batch', '--export', fingerprint], { env: { GNUPGHOME: gnupg } }),
   );
   return { email, secret, publicRing, fingerprint };
 }
