@@ -106,6 +106,11 @@ export interface CrashEveryStepOptions<S> {
   readonly invariant?: (root: string, step: number) => Promise<void>;
   /** Entries whose content is random per run (keys): compared by kind, mode and owner only. */
   readonly random?: (rel: string) => boolean;
+  /**
+   * The part of a file's text that is the same in every run, for files whose text carries the day of the run:
+   * compared by that instead of the whole content; undefined for the other files. @default {@link shadowWithoutDay}
+   */
+  readonly normalise?: (rel: string, text: string) => string | undefined;
   /** A stable name for an entry whose name is random per run (a key's fingerprint in it). @default the name */
   readonly stableName?: (rel: string) => string;
   /** The clean re-run after an interruption. @default `run(prepared, undefined)` */
@@ -114,6 +119,40 @@ export interface CrashEveryStepOptions<S> {
   readonly concurrency?: number;
   /** Safety stop. @default 200 */
   readonly maxSteps?: number;
+}
+
+/**
+ * `etc/shadow` and its backup without the day of the last password change (field 3): useradd writes today's day,
+ * so a clean run and an interrupted one on each side of midnight UTC would differ there and nowhere else.
+ */
+export const shadowWithoutDay = (rel: string, text: string): string | undefined =>
+  /^etc\/shadow-?$/.test(rel) ? text.replace(/^([^:\n]*:[^:\n]*:)\d*:/gm, '$1<day>:') : undefined;
+
+/**
+ * The tree as {@link crashEveryStep} compares it: {@link liveView}, random entries by kind, mode and owner, random
+ * names made stable, day-stamped files normalised.
+ */
+export async function crashView(
+  root: string,
+  o: Pick<CrashEveryStepOptions<unknown>, 'random' | 'stableName' | 'normalise'> = {},
+): Promise<Record<string, string>> {
+  const normalise = o.normalise ?? shadowWithoutDay;
+  const v = await liveView(root);
+  for (const [rel, entry] of Object.entries(v)) {
+    if (o.random?.(rel)) v[rel] = entry.replace(/ [0-9a-f]{64}$/, ' <random>');
+    else if (entry.startsWith('file ')) {
+      const text = normalise(rel, await readFile(path.join(root, rel), 'utf8'));
+      if (text !== undefined)
+        v[rel] = entry.replace(
+          / [0-9a-f]{64}$/,
+          ` normalised ${createHash('sha256').update(text).digest('hex')}`,
+        );
+    }
+  }
+  if (o.stableName === undefined) return v;
+  const named: typeof v = {};
+  for (const [rel, entry] of Object.entries(v)) named[o.stableName(rel)] = entry;
+  return named;
 }
 
 /** What {@link crashEveryStep} saw. */
@@ -142,15 +181,7 @@ export async function crashEveryStep<S>(
       return false;
     }
   };
-  const view = async (root: string) => {
-    const v = await liveView(root);
-    for (const [rel, entry] of Object.entries(v))
-      if (o.random?.(rel)) v[rel] = entry.replace(/ [0-9a-f]{64}$/, ' <random>');
-    if (o.stableName === undefined) return v;
-    const named: typeof v = {};
-    for (const [rel, entry] of Object.entries(v)) named[o.stableName(rel)] = entry;
-    return named;
-  };
+  const view = (root: string) => crashView(root, o);
   const clean = await o.prepare();
   const oldView = await view(o.rootOf(clean));
   const full = await o.run(clean, undefined);
