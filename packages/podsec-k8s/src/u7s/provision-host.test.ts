@@ -426,7 +426,9 @@ describe('u7s-admin provisioned on this host', { skip: !isRoot && 'needs root' }
 
   it("provision, a namespace start and stop keep the CNI plugins as they were (W-S2) and use no predictable temp path (W-S4); u7s-admin's own enter is root's (check 29)", async (t) => {
     if (!(await provision(t))) return;
-    if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter'])) return;
+    // kubeadm too: the wrapper's init dry run below renders what root writes for init
+    const found = requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter', 'kubeadm']);
+    if (!found) return;
     assert.ok(cniBefore, `${CNI} (containernetworking-plugins) is installed`);
     await allowTun(t);
     // the original's root wrote /tmp/kube-api-server.$$ and /tmp/cmd_$$.sh: links planted at those names point
@@ -477,8 +479,7 @@ describe('u7s-admin provisioned on this host', { skip: !isRoot && 'needs root' }
     // the wrapper renders what root writes for init (the original's temp files), before the namespace runs,
     // with a kubeadm u7s-admin can reach (the built one is under root's 0700 home)
     const kubeadm = path.join(dir, 'kubeadm');
-    const built = k8sBinary('kubeadm');
-    if (built) await copyFile(built, kubeadm);
+    await copyFile(found.kubeadm, kubeadm);
     await chmod(kubeadm, 0o755);
     await step(wrap([...INIT_ARGS, '--dry-run'], { ...extra, U7S_KUBEADM: kubeadm }));
     await step(
