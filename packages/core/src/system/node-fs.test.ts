@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
 import { execa } from 'execa';
 import {
   chmod,
@@ -194,6 +195,36 @@ describe('descriptor walk', () => {
     await assert.rejects(fs.readFile('/dir'), { code: 'FS_IS_A_DIRECTORY' });
     await assert.rejects(fs.readFile('/fifo'), { code: 'FS_NOT_A_FILE' });
     await assert.rejects(fs.readFile('/missing'), { code: 'FS_NOT_FOUND' });
+  });
+
+  it('walks, stats, lists and reads with no thread pool round trip (what a read-only command does)', async (t) => {
+    const root = await tempRoot(t);
+    await mkdir(path.join(root, 'etc/containers/registries.d'), { recursive: true });
+    await writeFile(path.join(root, 'etc/containers/policy.json'), '{}');
+    await writeFile(path.join(root, 'etc/containers/registries.d/default.yaml'), 'x: 1\n');
+    await symlink('containers', path.join(root, 'etc/c'));
+    const fs = createRootFs(root);
+    // every fs/promises call and FileHandle is an async resource of its own; synchronous calls are none
+    const kinds: string[] = [];
+    const hook = createHook({
+      init: (_id, type) => {
+        if (/^(FSREQ|FILEHANDLE)/.test(type)) kinds.push(type);
+      },
+    }).enable();
+    try {
+      assert.equal(await fs.readText('/etc/c/policy.json'), '{}');
+      assert.equal(await fs.readTextIfExists('/etc/containers/missing.json'), undefined);
+      assert.equal((await fs.stat('/etc/containers/policy.json'))?.kind, 'file');
+      assert.equal(await fs.exists('/etc/c'), true);
+      assert.deepEqual(await fs.readdir('/etc/containers/registries.d'), ['default.yaml']);
+      const read = await fs.withDirReader!('/etc/containers/registries.d', (r) =>
+        r('default.yaml', 100),
+      );
+      assert.equal(read.kind, 'file');
+    } finally {
+      hook.disable();
+    }
+    assert.deepEqual(kinds, []);
   });
 
   it('reads files whose size fstat does not tell (procfs: 0) and files larger than one read', async (t) => {

@@ -1,9 +1,14 @@
 import {
   closeSync,
   constants as C,
+  fchmodSync,
   fstatSync,
+  fsyncSync,
+  lstatSync,
   openSync,
   promises as fsp,
+  readdirSync,
+  readlinkSync,
   readSync,
   type Stats,
 } from 'node:fs';
@@ -83,9 +88,43 @@ const NOFOLLOW_FILE = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY;
 // not exported by node: the Linux value on every architecture podsec supports
 const O_PATH = 0o10000000;
 
+/** What the walk and the readers need of an open descriptor: a FileHandle, or a {@link syncHandle}. */
+interface Handle {
+  readonly fd: number;
+  stat(): Promise<Stats>;
+  chmod(mode: number): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A descriptor opened with a synchronous call, behind the {@link Handle} methods. The walk and the reads are done
+ * with synchronous system calls: each path is a few opens and stats of local directories, and a thread pool round
+ * trip per call was most of the time a read-only command spent in the file system (and fs/promises' FileHandle
+ * machinery with it). Closing twice closes once: the number may already belong to another file.
+ */
+function syncHandle(fd: number): Handle {
+  let open = true;
+  return {
+    fd,
+    stat: () => settle(() => fstatSync(fd)),
+    chmod: (mode) => settle(() => fchmodSync(fd, mode)),
+    sync: () => settle(() => fsyncSync(fd)),
+    close: () =>
+      settle(() => {
+        if (!open) return;
+        open = false;
+        closeSync(fd);
+      }),
+  };
+}
+
+/** The result of a synchronous call as a promise: what it throws is a rejection, as for the fs/promises call. */
+const settle = <T>(f: () => T): Promise<T> => new Promise((resolve) => resolve(f()));
+
 /** An opened directory on the walk: operations go through `/proc/self/fd/<fd>/<name>`. */
 interface DirRef {
-  readonly h: FileHandle;
+  readonly h: Handle;
   /** Nobody but root (or we) can change its entries: symlinks in it may be followed. */
   readonly trusted: boolean;
   readonly dev: number;
@@ -125,9 +164,9 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
     name === undefined ? `/proc/self/fd/${d.h.fd}` : `/proc/self/fd/${d.h.fd}/${name}`;
 
   async function openRoot(): Promise<DirRef> {
-    let h: FileHandle;
+    let h: Handle;
     try {
-      h = await fsp.open(hostRoot, C.O_RDONLY | C.O_DIRECTORY);
+      h = syncHandle(openSync(hostRoot, C.O_RDONLY | C.O_DIRECTORY));
     } catch (e) {
       const code = errno(e);
       if (code === 'ENOENT')
@@ -181,7 +220,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
         const last = pending.length === 0;
         let st: Stats | undefined;
         try {
-          st = await fsp.lstat(procPath(top, seg));
+          st = lstatSync(procPath(top, seg));
         } catch (e) {
           if (errno(e) !== 'ENOENT') throw e;
           st = undefined;
@@ -199,7 +238,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
             throw new UsageError('FS_SYMLINK_LOOP', `too many symlinks: ${p}`, {
               details: { path: p },
             });
-          const target = await fsp.readlink(procPath(top, seg));
+          const target = readlinkSync(procPath(top, seg));
           if (target.startsWith('/')) await closeAll(1);
           pending.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
           continue;
@@ -209,9 +248,9 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
           throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${p}`, {
             details: { path: p },
           });
-        let h: FileHandle;
+        let h: Handle;
         try {
-          h = await fsp.open(procPath(top, seg), NOFOLLOW_DIR);
+          h = syncHandle(openSync(procPath(top, seg), NOFOLLOW_DIR));
         } catch (e) {
           // swapped for a link (ELOOP) or a file (ENOTDIR) since the lstat
           if (errno(e) === 'ELOOP' || errno(e) === 'ENOTDIR')
@@ -262,13 +301,15 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
     return l.name === undefined ? dir : path.join(dir, l.name);
   }
 
-  async function lstatAt(at: string): Promise<Stats | undefined> {
-    try {
-      return await fsp.lstat(at);
-    } catch (e) {
-      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
-      throw e;
-    }
+  function lstatAt(at: string): Promise<Stats | undefined> {
+    return settle(() => {
+      try {
+        return lstatSync(at);
+      } catch (e) {
+        if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return undefined;
+        throw e;
+      }
+    });
   }
 
   /** lstat of the located name; the opened directory itself for the root. */
@@ -277,22 +318,24 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
   }
 
   /** Opens a located non-link for fchown/fchmod/reading; refuses a link swapped in after the walk. */
-  async function openNoFollow(l: Located, p: string, flags = NOFOLLOW_FILE): Promise<FileHandle> {
-    try {
-      return await fsp.open(l.at, flags);
-    } catch (e) {
-      if (errno(e) === 'ELOOP') throw unsafe(p, 'it is a symbolic link');
-      if (errno(e) === 'ENOENT')
-        throw new NotFoundError('FS_NOT_FOUND', `no such file: ${p}`, {
-          details: { path: p },
-          cause: e,
-        });
-      throw e;
-    }
+  function openNoFollow(l: Located, p: string, flags = NOFOLLOW_FILE): Promise<Handle> {
+    return settle(() => {
+      try {
+        return syncHandle(openSync(l.at, flags));
+      } catch (e) {
+        if (errno(e) === 'ELOOP') throw unsafe(p, 'it is a symbolic link');
+        if (errno(e) === 'ENOENT')
+          throw new NotFoundError('FS_NOT_FOUND', `no such file: ${p}`, {
+            details: { path: p },
+            cause: e,
+          });
+        throw e;
+      }
+    });
   }
 
   /** {@link openNoFollow} of a directory: something else at `p` is `FS_NOT_A_DIRECTORY`. */
-  async function openDirNoFollow(l: Located, p: string): Promise<FileHandle> {
+  async function openDirNoFollow(l: Located, p: string): Promise<Handle> {
     return openNoFollow(l, p, NOFOLLOW_DIR).catch((e: unknown) => {
       if (errno(e) === 'ENOTDIR')
         throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${p}`, {
@@ -400,7 +443,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
     async readFile(p, o = {}) {
       const max = o.maxBytes ?? DEFAULT_MAX_READ;
       return withLocated(p, true, async (l) => {
-        let h: FileHandle;
+        let h: Handle;
         try {
           h = await openNoFollow(l, p);
         } catch (e) {
@@ -422,7 +465,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
             throw new UsageError('FS_TOO_LARGE', `${p} is larger than ${max} bytes`, {
               details: { path: p, maxBytes: max },
             });
-          const data = await readBounded(h, st.size, max);
+          const data = await readBounded(h.fd, st.size, max);
           if (data === undefined)
             throw new UsageError('FS_TOO_LARGE', `${p} is larger than ${max} bytes`, {
               details: { path: p, maxBytes: max },
@@ -475,7 +518,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
           throw e;
         });
         try {
-          return (await fsp.readdir(`/proc/self/fd/${h.fd}`)).sort();
+          return readdirSync(`/proc/self/fd/${h.fd}`).sort();
         } finally {
           await h.close();
         }
@@ -822,27 +865,22 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
  * (/proc/sys/fs/inotify/...) answers only the first read of a file, at offset 0 (a 1-byte first read gave "1"
  * for 128 and nothing after it).
  */
-async function readBounded(
-  h: FileHandle | number,
-  size: number,
-  max: number,
-): Promise<Uint8Array | undefined> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for (let want = Math.max(size + 1, 4096); ;) {
-    const buf = Buffer.allocUnsafe(Math.min(want, max + 1 - total));
-    // a descriptor number is read synchronously (small local files: no thread pool round trip per read)
-    const bytesRead =
-      typeof h === 'number'
-        ? readSync(h, buf, 0, buf.length, null)
-        : (await h.read(buf, 0, buf.length, null)).bytesRead;
-    if (bytesRead === 0) break;
-    want = bytesRead < buf.length ? 8192 : 1024 * 1024;
-    total += bytesRead;
-    if (total > max) return undefined;
-    chunks.push(buf.subarray(0, bytesRead));
-  }
-  return new Uint8Array(Buffer.concat(chunks));
+function readBounded(fd: number, size: number, max: number): Promise<Uint8Array | undefined> {
+  return settle(() => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (let want = Math.max(size + 1, 4096); ;) {
+      const buf = Buffer.allocUnsafe(Math.min(want, max + 1 - total));
+      // read synchronously (small local files: no thread pool round trip per read)
+      const bytesRead = readSync(fd, buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      want = bytesRead < buf.length ? 8192 : 1024 * 1024;
+      total += bytesRead;
+      if (total > max) return undefined;
+      chunks.push(buf.subarray(0, bytesRead));
+    }
+    return new Uint8Array(Buffer.concat(chunks));
+  });
 }
 
 /** A lock file's content (at most 64 bytes); `undefined` when it is gone. */
