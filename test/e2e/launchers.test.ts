@@ -155,13 +155,22 @@ describe('binary launchers', () => {
     }
   });
 
-  it('the help text and the fast paths start neither the ES module loader nor the stream machinery', async (t) => {
+  it('the help text and the fast paths start neither the ES module loader nor the stream machinery, and take the builtin modules as they are', async (t) => {
     const dir = await scratch(t);
-    // preloaded: at exit, the builtin modules the process loaded go to the file named by the environment
+    // preloaded: at exit, the builtin modules the process loaded go to the file named by the environment, with the
+    // number of objects given a `default` that is a builtin module (esbuild's __toESM wrapper of a CommonJS module:
+    // a getter per property, made again in every module that imports it)
     const hook = path.join(dir, 'loaded.cjs');
     await writeFile(
       hook,
-      "process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADED, JSON.stringify(process.moduleLoadList)));\n",
+      [
+        "const { builtinModules } = require('node:module');",
+        'const define = Object.defineProperty;',
+        'const defaults = [];',
+        "Object.defineProperty = function (o, k, d) { if (k === 'default' && d && d.value) defaults.push(d.value); return define(o, k, d); };",
+        "process.on('exit', () => { const list = [...process.moduleLoadList]; const wrapped = defaults.filter((v) => builtinModules.some((m) => process.getBuiltinModule(m) === v)).length; require('node:fs').writeFileSync(process.env.LOADED, JSON.stringify({ list, wrapped })); });",
+        '',
+      ].join('\n'),
     );
     const policy = path.join(dir, 'policy.json');
     await writeFile(policy, '{"default":[{"type":"reject"}]}');
@@ -184,12 +193,16 @@ describe('binary launchers', () => {
       });
       assert.equal(r.exitCode, 0, `${b.name} ${args.join(' ')}: ${r.stderr}`);
       assert.ok(r.stdout.length > 0, `${b.name} ${args.join(' ')} printed nothing`);
-      const list = JSON.parse(readFileSync(loaded, 'utf8')) as string[];
+      const { list, wrapped } = JSON.parse(readFileSync(loaded, 'utf8')) as {
+        list: string[];
+        wrapped: number;
+      };
       assert.deepEqual(
         SLOW.filter((m) => list.includes(m)),
         [],
         `${b.name} ${args.join(' ')}`,
       );
+      assert.equal(wrapped, 0, `${b.name} ${args.join(' ')}: builtins wrapped by __toESM`);
     }
   });
 

@@ -225,27 +225,53 @@ const lazyChildProcessForCommander = {
   },
 };
 
+/** A plugin that resolves every builtin import (`fs`, `node:fs`) to a module of its own whose source is `source(name)`. */
+const builtinsPlugin = (namespace, source) => ({
+  name: namespace,
+  setup(b) {
+    const names = new Set(builtinModules.filter((n) => !n.startsWith('_')));
+    b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
+      const name = args.path.replace(/^node:/, '');
+      if (!names.has(name) && !args.path.startsWith('node:')) return undefined;
+      return { path: `node:${name}`, namespace };
+    });
+    b.onLoad({ filter: /.*/, namespace }, (args) => ({
+      contents: source(args.path),
+      loader: 'js',
+    }));
+  },
+});
+
 /**
  * `import { x } from 'node:fs'` in an ES module makes Node build a module namespace of every export of the builtin,
  * which costs a few milliseconds per builtin at each start; `process.getBuiltinModule()` (Node >= 22.3) returns the
  * module object at no such cost. This plugin turns every builtin import into a tiny CommonJS module that returns it,
  * so that esbuild's interop reads the named imports as properties.
  */
-const builtinsWithoutNamespaces = {
-  name: 'builtins-without-namespaces',
-  setup(b) {
-    const names = new Set(builtinModules.filter((n) => !n.startsWith('_')));
-    b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
-      const name = args.path.replace(/^node:/, '');
-      if (!names.has(name) && !args.path.startsWith('node:')) return undefined;
-      return { path: `node:${name}`, namespace: 'podsec-builtin' };
-    });
-    b.onLoad({ filter: /.*/, namespace: 'podsec-builtin' }, (args) => ({
-      contents: `module.exports = process.getBuiltinModule(${JSON.stringify(args.path)});\n`,
-      loader: 'js',
-    }));
-  },
-};
+const builtinsWithoutNamespaces = builtinsPlugin(
+  'podsec-builtin',
+  (name) => `module.exports = process.getBuiltinModule(${JSON.stringify(name)});\n`,
+);
+
+/**
+ * The same for the one CommonJS file of a fast path, where esbuild would wrap a builtin that is a CommonJS module in
+ * `__toESM()` in every module that imports it: a copy of every property (a getter each) per importer, about two
+ * milliseconds of every start for node:fs, crypto, zlib and the rest. Here each builtin is an ES module instead, whose
+ * default export is the builtin and whose named exports are its data properties, read once (the property list of
+ * the Node that builds; an accessor such as crypto.webcrypto or fs.promises is never read, as that would load its
+ * module: an import of one fails the build).
+ */
+const RESERVED = new Set(['default', 'delete', 'import', 'export', 'new', 'function', 'class']);
+const builtinsAsModules = builtinsPlugin('podsec-builtin-module', (name) => {
+  const descriptors = Object.getOwnPropertyDescriptors(process.getBuiltinModule(name));
+  const data = Object.keys(descriptors).filter(
+    (k) => 'value' in descriptors[k] && /^[A-Za-z$][\w$]*$/.test(k) && !RESERVED.has(k),
+  );
+  return (
+    `const m = process.getBuiltinModule(${JSON.stringify(name)});\nexport default m;\n` +
+    (data.length > 0 ? `export const { ${data.join(', ')} } = m;\n` : '')
+  );
+});
 
 /**
  * The libraries a fast path loads only on first use (openpgp for the signatures the native verifier leaves to it,
@@ -400,7 +426,7 @@ for (const pkg of products) {
       splitting: false,
       metafile: false,
       banner: {},
-      plugins: [...buildOptions.plugins, vendorForFast(vendored)],
+      plugins: [builtinsAsModules, vendorForFast(vendored)],
     });
     for (const name of vendored)
       await build({

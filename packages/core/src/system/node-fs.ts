@@ -6,12 +6,12 @@ import {
   fsyncSync,
   lstatSync,
   openSync,
-  promises as fsp,
   readdirSync,
   readlinkSync,
   readSync,
   type Stats,
 } from 'node:fs';
+import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
