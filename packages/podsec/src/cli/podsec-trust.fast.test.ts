@@ -118,6 +118,50 @@ describe('podsec-trust verify fast path', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  it('sends the manifest request before it reads the policy and keys (the registry answers meanwhile)', async (t) => {
+    const base = await createTestSystem(t, {
+      tree: { 'etc/containers/policy.json': '{"default":[{"type":"insecureAcceptAnything"}]}' },
+    });
+    const events: string[] = [];
+    const system = {
+      ...base,
+      fs: {
+        ...base.fs,
+        readFile: (p: string, o?: { maxBytes?: number }) => {
+          events.push(`read ${p}`);
+          return base.fs.readFile(p, o);
+        },
+        readText: (p: string, o?: { maxBytes?: number }) => {
+          events.push(`read ${p}`);
+          return base.fs.readText(p, o);
+        },
+        readTextIfExists: (p: string, o?: { maxBytes?: number }) => {
+          events.push(`read ${p}`);
+          return base.fs.readTextIfExists(p, o);
+        },
+      },
+      http: {
+        ...base.http,
+        request: (...a: Parameters<typeof base.http.request>) => {
+          events.push('request');
+          return base.http.request(...a);
+        },
+      },
+    };
+    const r = await runBothPaths(
+      fast,
+      cli,
+      ['verify', unsigned.reference, '--insecure', '--json'],
+      {
+        system,
+      },
+    );
+    assert.equal(r.fast?.code, 0, r.fast?.stderr);
+    const policy = events.indexOf('read /etc/containers/policy.json');
+    assert.ok(policy >= 0, events.join(', '));
+    assert.ok(events.indexOf('request') < policy, events.join(', '));
+  });
+
   it('prints the same bytes and exit code as the full program for every verify it handles', async (t) => {
     const key = await generateKey({ type: 'ed25519', name: 'Maker', email: 'maker@example.org' });
     const keyFile = path.join(dir, 'maker.asc');

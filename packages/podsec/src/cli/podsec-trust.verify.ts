@@ -66,6 +66,11 @@ export async function printTrustVerify(
     insecure: o.insecure,
   });
   manifest.catch(() => {});
+  // The file system calls are synchronous (docs/architecture.md#the-system-boundary), so the configuration work of
+  // verifyTrust would run in one stretch of promise continuations, and the request's connect (queued on the tick
+  // queue) would wait behind all of it. One turn of the event loop lets the manifest request reach the network
+  // first; the registry answers while the policy and keys are read.
+  await new Promise((resolve) => setImmediate(resolve));
   const r = await (
     await import('../trust/trust.ts')
   ).verifyTrust(ctx.system, image, {
