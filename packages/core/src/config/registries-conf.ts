@@ -5,6 +5,7 @@
 import { parse, TomlError } from 'smol-toml';
 import { InternalError, UsageError } from '../errors.ts';
 import { isRecord } from '../util.ts';
+import { parsePlainToml } from './toml-plain.ts';
 
 /** A mirror of a `[[registry]]` entry. */
 export interface RegistryMirror {
@@ -65,7 +66,7 @@ function plain(v: unknown): unknown {
 
 function parseToml(text: string): Record<string, unknown> {
   try {
-    return plain(parse(text)) as Record<string, unknown>;
+    return plain(parsePlainToml(text) ?? parse(text)) as Record<string, unknown>;
   } catch (e) {
     if (e instanceof TomlError) throw invalid(e.message.split('\n')[0] ?? 'malformed TOML', e);
     throw invalid(String(e), e);
