@@ -5,7 +5,9 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
+import { PodsecError } from '../errors.ts';
 import { makeTestCert } from '@podsec/test-utils';
 import { createFetch, findFreePort, httpRequest, normalizeFingerprint } from './http.ts';
 
@@ -70,6 +72,92 @@ describe('httpRequest', () => {
     assert.equal(r.status, 201);
     assert.deepEqual(r.json(), { method: 'POST', auth: 't1' });
     assert.equal(got, '{"a":1}');
+  });
+
+  it('streams a body of a declared length with backpressure, never holding it whole', async (t) => {
+    // the server reads slowly: the source must wait for the socket, not run ahead into memory
+    let received = 0;
+    const hash = createHash('sha256');
+    const port = await listen(
+      t,
+      http.createServer((req, res) => {
+        req.on('data', (c: Buffer) => {
+          received += c.length;
+          hash.update(c);
+          req.pause();
+          setTimeout(() => req.resume(), 1);
+        });
+        req.on('end', () => res.writeHead(201).end(String(req.headers['content-length'])));
+      }),
+    );
+    const chunk = new Uint8Array(64 * 1024).fill(7);
+    const want = createHash('sha256');
+    let produced = 0;
+    let maxAhead = 0;
+    async function* chunks() {
+      for (let i = 0; i < 256; i++) {
+        produced += chunk.length;
+        maxAhead = Math.max(maxAhead, produced - received);
+        want.update(chunk);
+        yield chunk;
+      }
+    }
+    const r = await httpRequest(`http://127.0.0.1:${port}/`, {
+      method: 'PUT',
+      body: { length: 256 * chunk.length, chunks: chunks() },
+    });
+    assert.equal(r.status, 201);
+    assert.equal(r.text(), String(256 * chunk.length));
+    assert.equal(received, 256 * chunk.length);
+    assert.equal(hash.digest('hex'), want.digest('hex'));
+    // 16 MiB went through; what was produced but not yet received stayed a few socket buffers
+    assert.ok(maxAhead < 8 * 1024 * 1024, `${maxAhead} bytes ahead of the server`);
+  });
+
+  it('stops a streamed body before its last byte when its source fails, with the source error', async (t) => {
+    let complete: boolean | undefined;
+    let received = 0;
+    const port = await listen(
+      t,
+      http.createServer((req, res) => {
+        req.on('data', (c: Buffer) => (received += c.length));
+        req.on('end', () => {
+          complete = true;
+          res.writeHead(201).end();
+        });
+        req.on('close', () => (complete ??= false));
+      }),
+    );
+    const refused = new PodsecError('TEST_REFUSED', 'the last chunk is refused');
+    async function* chunks() {
+      yield new Uint8Array(1000);
+      await new Promise((r) => setTimeout(r, 20));
+      throw refused;
+    }
+    await assert.rejects(
+      httpRequest(`http://127.0.0.1:${port}/`, {
+        method: 'PUT',
+        body: { length: 2000, chunks: chunks() },
+      }),
+      (e: unknown) => e === refused,
+    );
+    // a shorter source than declared fails too, and nothing is sent beyond the declared length
+    await assert.rejects(
+      httpRequest(`http://127.0.0.1:${port}/`, {
+        method: 'PUT',
+        body: {
+          length: 10,
+          chunks: (async function* () {
+            yield new Uint8Array(4);
+          })(),
+        },
+      }),
+      /4 bytes, 10 were declared/,
+    );
+    for (let i = 0; i < 50 && complete === undefined; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.equal(complete, false, 'the server never saw a complete body');
+    assert.ok(received <= 1004);
   });
 
   it('refuses a body longer than maxBytes, declared or streamed without a length', async (t) => {

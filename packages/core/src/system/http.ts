@@ -7,6 +7,7 @@ import type { ClientRequest, IncomingHttpHeaders, RequestOptions } from 'node:ht
 import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { PodsecError } from '../errors.ts';
+import { drained } from './drain.ts';
 import { createRootFs } from './node-fs.ts';
 import type { FileSystem } from './types.ts';
 
@@ -15,7 +16,11 @@ export interface HttpRequestOptions {
   /** @default 'GET' */
   readonly method?: string;
   readonly headers?: Readonly<Record<string, string>>;
-  readonly body?: string | Uint8Array;
+  /**
+   * The request body: bytes, or a {@link HttpBodyStream} written with backpressure (a blob of any size is never
+   * held whole in memory).
+   */
+  readonly body?: string | Uint8Array | HttpBodyStream;
   /** Largest accepted response body; a longer one fails with `HTTP_TOO_LARGE`. @default 4 MiB */
   readonly maxBytes?: number;
   /** Deadline of the whole exchange (connect, TLS, headers, body). @default 30000 */
@@ -46,6 +51,16 @@ export interface HttpRequestOptions {
   /** Connect to `ip` instead of resolving these host names (TLS still checks the name). */
   readonly resolve?: { readonly names: readonly string[]; readonly ip: string };
   readonly signal?: AbortSignal;
+}
+
+/**
+ * A streamed request body of a known length (sent as Content-Length). When `chunks` throws, the request is
+ * aborted before its last byte, so the server never sees a complete body, and the exchange fails with that error.
+ * Fewer or more bytes than `length` fail the exchange the same way.
+ */
+export interface HttpBodyStream {
+  readonly length: number;
+  readonly chunks: AsyncIterable<Uint8Array>;
 }
 
 /** A complete, bounded response. */
@@ -199,7 +214,10 @@ async function exchange(
   const connectHost = o.resolve && o.resolve.names.includes(host) ? o.resolve.ip : host;
   const { http, net, tls } = await transport(https);
 
-  return new Promise<HttpResponse>((resolve, reject) => {
+  // a streamed body is written by `writing`; the exchange ends only when it has stopped, so the caller's source
+  // (a tar member) is never read by two parties
+  let writing: Promise<void> | undefined;
+  const answer = new Promise<HttpResponse>((resolve, reject) => {
     let settled = false;
     // set as they come into being; `done` may run before either exists
     const live: { req?: ClientRequest; socket?: Socket } = {};
@@ -211,8 +229,13 @@ async function exchange(
       if (e !== undefined) {
         live.req?.destroy();
         live.socket?.destroy();
-        reject(e instanceof HttpError ? e : fail('HTTP_FAILED', href, (e as Error).message, e));
-      } else resolve(r!);
+        // HttpErrors of this exchange, or the podsec error of a streamed body's source (a digest check), as is
+        reject(e instanceof PodsecError ? e : fail('HTTP_FAILED', href, (e as Error).message, e));
+      } else {
+        // an answer before the whole body was sent (an error status): stop sending
+        if (writing !== undefined && !live.req?.writableFinished) live.req?.destroy();
+        resolve(r!);
+      }
     };
     const timer = setTimeout(
       () => done(fail('HTTP_TIMEOUT', href, `no complete answer within ${timeoutMs} ms`)),
@@ -275,7 +298,11 @@ async function exchange(
     };
 
     const headers: Record<string, string> = { ...o.headers };
-    if (o.body !== undefined) headers['content-length'] = String(Buffer.byteLength(o.body));
+    const stream =
+      o.body !== undefined && typeof o.body === 'object' && 'chunks' in o.body ? o.body : undefined;
+    if (stream !== undefined) headers['content-length'] = String(stream.length);
+    else if (o.body !== undefined)
+      headers['content-length'] = String(Buffer.byteLength(o.body as string | Uint8Array));
     const req = http.request({
       method: o.method ?? 'GET',
       host: connectHost,
@@ -323,8 +350,38 @@ async function exchange(
         });
       });
     });
-    req.end(o.body === undefined ? undefined : o.body);
+    if (stream === undefined) {
+      req.end(o.body === undefined ? undefined : (o.body as string | Uint8Array));
+      return;
+    }
+    writing = writeStream(req, stream).then(
+      () => {
+        if (!req.destroyed) req.end();
+      },
+      (e: unknown) => done(e),
+    );
   });
+  if (writing === undefined) return answer;
+  try {
+    return await answer;
+  } finally {
+    await writing;
+  }
+}
+
+/** Write a streamed body with backpressure; a source error or a wrong length stops before the last byte. */
+async function writeStream(req: ClientRequest, body: HttpBodyStream): Promise<void> {
+  let sent = 0;
+  for await (const chunk of body.chunks) {
+    if (req.destroyed) return;
+    sent += chunk.length;
+    if (sent > body.length)
+      throw new Error(`request body longer than its declared ${body.length} bytes`);
+    if (chunk.length === 0) continue;
+    if (!req.write(chunk)) await drained(req);
+  }
+  if (sent !== body.length)
+    throw new Error(`request body of ${sent} bytes, ${body.length} were declared`);
 }
 
 /** The real HTTP client; `hostFs` (default: the host's `/`) reaches CA files and unix sockets. */

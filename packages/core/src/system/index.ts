@@ -38,7 +38,13 @@ export {
   httpRequest,
   normalizeFingerprint,
 } from './http.ts';
-export type { BoundedFetch, HttpClient, HttpRequestOptions, HttpResponse } from './http.ts';
+export type {
+  BoundedFetch,
+  HttpBodyStream,
+  HttpClient,
+  HttpRequestOptions,
+  HttpResponse,
+} from './http.ts';
 export { createDaemonLauncher, planRunAs, waitUntil } from './daemon.ts';
 export type {
   Daemon,

@@ -8,6 +8,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ExternalCommandError } from '../errors.ts';
+import { drained } from './drain.ts';
 import { spawn } from './process.ts';
 import { onSignalCleanup, removeOnSignal } from './temp.ts';
 
@@ -189,17 +190,7 @@ export async function startStreamingProcess(
     async write(chunk) {
       if (!stdin) throw new Error(`${file}: stdin is not a pipe`);
       checkPipe();
-      if (!stdin.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            stdin.off('drain', done);
-            stdin.off('close', done);
-            resolve();
-          };
-          stdin.on('drain', done);
-          stdin.on('close', done);
-        });
-      }
+      if (!stdin.write(chunk)) await drained(stdin);
       checkPipe();
     },
     finish(options = {}) {
