@@ -145,6 +145,28 @@ export interface ExtractOptions extends ExtractLimits {
   readonly inspect?: readonly InspectMember[];
 }
 
+/**
+ * Where the members of {@link readArchive} go: the disk ({@link extractArchive}) or elsewhere (a registry). Names are
+ * checked and normalised before they reach the sink; the sink never sees a link, device or FIFO.
+ */
+export interface ArchiveSink {
+  /** A directory member, or the parent directories of a file (normalised components). */
+  directory(parts: readonly string[]): Promise<void>;
+  /**
+   * A regular file of `size` bytes (already within the limits); `body` must be read to its end or not at all before
+   * this resolves. `rel` is the normalised path (`amd64/blobs/sha256/…`).
+   */
+  file(rel: string, size: number, body: AsyncIterable<Uint8Array>): Promise<void>;
+}
+
+/** Options of {@link readArchive}. */
+export interface ReadArchiveOptions extends ExtractOptions {
+  /** Bytes free where the content goes (the extraction stops before the disk is full). @default unknown */
+  readonly free?: number | undefined;
+  /** Named in the free-space message. */
+  readonly dest?: string;
+}
+
 function tooLarge(archive: string, reason: string): UsageError {
   return new UsageError('OCI_ARCHIVE_TOO_LARGE', `cannot extract ${archive}: ${reason}`, {
     details: { archive, reason },
@@ -167,13 +189,62 @@ export async function extractArchive(
   dest: string,
   limits: ExtractOptions = {},
 ): Promise<ExtractResult> {
+  const free = await host.freeSpace(dest).catch(() => undefined);
+  return readArchive(host, archive, diskSink(host, archive, dest), { ...limits, free, dest });
+}
+
+/** The sink of {@link extractArchive}: directories and exclusively created files under `dest`. */
+export function diskSink(host: ArchiveHost, archive: string, dest: string): ArchiveSink {
+  const dirs = new Set<string>();
+  return {
+    async directory(parts) {
+      let rel = '';
+      for (const p of parts) {
+        rel = rel === '' ? p : `${rel}/${p}`;
+        if (dirs.has(rel)) continue;
+        await host.mkdir(`${dest}/${rel}`, 0o755);
+        dirs.add(rel);
+      }
+    },
+    async file(rel, _size, body) {
+      let out: OutputFile;
+      try {
+        out = await host.createFile(`${dest}/${rel}`, 0o644);
+      } catch (e) {
+        throw invalid(
+          archive,
+          `cannot create ${escapeForTerminal(rel)} (duplicate member?): ${e instanceof Error ? e.message : String(e)}`,
+          e,
+        );
+      }
+      try {
+        for await (const chunk of body) await out.write(chunk);
+      } finally {
+        await out.close();
+      }
+    },
+  };
+}
+
+/**
+ * Read `<archive>` (xz-compressed tar) member by member into `sink`, with every check of {@link extractArchive}
+ * (names, member types, sizes, count, ratio, free space when `free` is given, the decompressed stream's bound).
+ * @throws as {@link extractArchive}, and whatever the sink throws (a podsec error as is)
+ */
+export async function readArchive(
+  host: ArchiveHost,
+  archive: string,
+  sink: ArchiveSink,
+  limits: ReadArchiveOptions = {},
+): Promise<ExtractResult> {
   const compressed = await host.sizeOf(archive).catch(() => 0);
   const byRatio = Math.max(
     (limits.maxRatio ?? DEFAULT_MAX_RATIO) * compressed,
     limits.ratioFloor ?? DEFAULT_RATIO_FLOOR,
   );
   const maxTotal = limits.maxTotalSize ?? DEFAULT_MAX_ARCHIVE_SIZE;
-  const free = await host.freeSpace(dest).catch(() => undefined);
+  const free = limits.free;
+  const dest = limits.dest ?? archive;
   const reserve = limits.reserveBytes ?? DEFAULT_RESERVE;
   const maxEntries = limits.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const maxEntry = Math.min(limits.maxEntrySize ?? maxTotal, maxTotal);
@@ -190,13 +261,8 @@ export async function extractArchive(
   }
   const dirs = new Set<string>();
   const ensureDirs = async (parts: readonly string[]): Promise<void> => {
-    let rel = '';
-    for (const p of parts) {
-      rel = rel === '' ? p : `${rel}/${p}`;
-      if (dirs.has(rel)) continue;
-      await host.mkdir(`${dest}/${rel}`, 0o755);
-      dirs.add(rel);
-    }
+    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+    await sink.directory(parts);
   };
   let files = 0;
   let entries = 0;
@@ -243,27 +309,16 @@ export async function extractArchive(
               `not enough free space in ${dest}: ${free} bytes free, the content needs more than ${total} and ${reserve} must stay free`,
             );
           await ensureDirs(parts.slice(0, -1));
-          let out: OutputFile;
-          try {
-            out = await host.createFile(`${dest}/${rel}`, 0o644);
-          } catch (e) {
-            throw invalid(
-              archive,
-              `cannot create ${escapeForTerminal(rel)} (duplicate member?): ${e instanceof Error ? e.message : String(e)}`,
-              e,
-            );
-          }
-          const kept: Uint8Array[] = [];
-          try {
-            for await (const chunk of body) {
-              if (check !== undefined) kept.push(chunk.slice());
-              await out.write(chunk);
-            }
-          } finally {
-            await out.close();
+          if (check === undefined) await sink.file(rel, entry.size, body);
+          else {
+            // small and bounded (maxSize): read whole, given to the sink, then judged
+            const kept: Uint8Array[] = [];
+            for await (const chunk of body) kept.push(chunk.slice());
+            const bytes = concat(kept);
+            await sink.file(rel, entry.size, once(bytes));
+            await check.onMember(bytes);
           }
           files++;
-          if (check !== undefined) await check.onMember(concat(kept));
           break;
         }
         case 'symlink':
@@ -312,6 +367,10 @@ export async function extractArchive(
     );
   }
   return { files, directories: dirs.size, bytes: total };
+}
+
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield await Promise.resolve(bytes);
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {

@@ -70,12 +70,15 @@ export {
   DEFAULT_MAX_ARCHIVE_SIZE,
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_RATIO,
+  diskSink,
   extractArchive,
   packArchive,
   planMemberPath,
+  readArchive,
 } from './archive.ts';
 export type {
   ArchiveHost,
+  ArchiveSink,
   ExtractLimits,
   ExtractOptions,
   ExtractResult,
@@ -83,6 +86,7 @@ export type {
   InspectMember,
   OutputFile,
   PackOptions,
+  ReadArchiveOptions,
   XzReader,
   XzWriter,
 } from './archive.ts';
