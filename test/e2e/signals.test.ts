@@ -113,7 +113,12 @@ describe('SIGINT and SIGTERM during podsec-load-sign-oci (bundled binary)', () =
           '--tmpdir',
           tmp,
         ],
-        { reject: false, env: { PATH: process.env['PATH'] ?? '', LANG: 'C' }, extendEnv: false },
+        {
+          reject: false,
+          // the skopeo path: the hanging registry keeps skopeo waiting (the native push would wait in its probe)
+          env: { PATH: process.env['PATH'] ?? '', LANG: 'C', PODSEC_OCI_PUSH: 'skopeo' },
+          extendEnv: false,
+        },
       );
       const early = child.then((r) => r);
       await Promise.race([

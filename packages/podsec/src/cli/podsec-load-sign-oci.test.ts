@@ -72,7 +72,8 @@ async function setup(
   const system0 = await createTestSystem(t, {
     tree: TREE(key, o.groupLine),
     proc: runner,
-    env: { PATH: process.env['PATH'], U7S_PLATFORM: 'c10f', ...o.env },
+    // skopeo is faked here, so every image takes the skopeo path (the native push: oci/round-trip.test.ts)
+    env: { PATH: process.env['PATH'], U7S_PLATFORM: 'c10f', PODSEC_OCI_PUSH: 'skopeo', ...o.env },
   });
   const system = { ...system0, identity: { uid: 1000, gid: 990, user: 'maker' } } as typeof system0;
   const work = await mkdtemp(path.join(tmpdir(), 'podsec-lso-test-'));

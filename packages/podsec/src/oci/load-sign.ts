@@ -26,11 +26,24 @@ import {
 } from '../paths.ts';
 import { getPlatform } from '../platform/get-platform.ts';
 import {
+  diskSink,
   extractArchive,
+  readArchive,
   type ArchiveHost,
   type ExtractLimits,
   type System,
 } from '@podsec/core/system';
+import { parseDockerReference } from '@podsec/core/config';
+import {
+  LayoutSink,
+  MAX_MANIFEST,
+  nativeAccessRefused,
+  probeNativePush,
+  RegistryPusher,
+  sha256,
+  type NativeTarget,
+  type PushProbe,
+} from './registry-push.ts';
 import {
   checkLoadArguments,
   isPlainHttpRegistry,
@@ -64,6 +77,51 @@ function singleManifestDigest(index: OciIndex, ref: string): string | undefined 
   return typeof m.digest === 'string' && /^sha256:[0-9a-f]{64}$/.test(m.digest)
     ? m.digest
     : undefined;
+}
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+/** Layer types skopeo pushes to a registry unchanged (an uncompressed layer it would compress). */
+const PUSHED_AS_IS = new Set([
+  'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.oci.image.layer.v1.tar+zstd',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+]);
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * The blobs an image manifest names (config first), or why the native push steps aside because skopeo would not
+ * push this manifest unchanged (another schema, a layer it would compress, a layer with external URLs).
+ */
+export function manifestBlobs(bytes: Uint8Array): { blobs: string[] } | { why: string } {
+  let m: {
+    schemaVersion?: unknown;
+    mediaType?: unknown;
+    config?: { digest?: unknown };
+    layers?: unknown;
+  };
+  try {
+    m = JSON.parse(new TextDecoder().decode(bytes)) as typeof m;
+  } catch {
+    return { why: 'the manifest is not JSON' };
+  }
+  if (typeof m !== 'object' || m === null || m.schemaVersion !== 2)
+    return { why: 'the manifest is not of schema 2' };
+  if (m.mediaType !== undefined && m.mediaType !== OCI_MANIFEST)
+    return { why: `the manifest is of type ${JSON.stringify(m.mediaType)}` };
+  const config = m.config?.digest;
+  if (typeof config !== 'string' || !DIGEST_RE.test(config))
+    return { why: 'the manifest names no sha256 config' };
+  if (!Array.isArray(m.layers)) return { why: 'the manifest has no layers list' };
+  const blobs = [config];
+  for (const l of m.layers as { mediaType?: unknown; digest?: unknown; urls?: unknown }[]) {
+    if (typeof l?.digest !== 'string' || !DIGEST_RE.test(l.digest))
+      return { why: 'a layer has no sha256 digest' };
+    if (typeof l.mediaType !== 'string' || !PUSHED_AS_IS.has(l.mediaType))
+      return { why: `layer ${l.digest} is of type ${JSON.stringify(l.mediaType)}` };
+    if (l.urls !== undefined) return { why: `layer ${l.digest} has external URLs` };
+    blobs.push(l.digest);
+  }
+  return { blobs };
 }
 
 /** Options of {@link loadSignOci}. */
@@ -370,6 +428,13 @@ export async function loadSignOci(
     return url;
   };
 
+  // the native push (docs/commands/podsec-load-sign-oci.md#how-the-images-reach-the-registry): its transport is
+  // probed while the key loads; a dry run pushes nothing and only extracts
+  const tlsVerify = o.tlsVerify ?? !isPlainHttpRegistry(target.registryHost);
+  const probe: Promise<PushProbe> = sys.dryRun
+    ? Promise.resolve({ ok: false, why: 'a dry run' })
+    : probeNativePush(sys, target.registryHost, tlsVerify);
+
   const tmpParent = o.tmpDir ?? sys.env['TMPDIR'] ?? '/var/tmp';
   const tmp = await afterKey(() => host.makeTempDir(host.resolve(tmpParent), 'podsec-oci'));
   try {
@@ -409,8 +474,36 @@ export async function loadSignOci(
           );
         }
       }
-      checked = { plan, index: JSON.parse(text) as OciIndex };
+      const parsedIndex = JSON.parse(text) as OciIndex;
+      checked = { plan, index: parsedIndex };
+      // native when the registry answers anonymously and every image is one manifest skopeo would push unchanged
+      const p = await probe;
+      const manifests = plan.images.map((img) => singleManifestDigest(parsedIndex, img.ref));
+      const unlisted = plan.images.find((_, i) => manifests[i] === undefined);
+      const why = !p.ok
+        ? p.why
+        : unlisted !== undefined
+          ? `${unlisted.ref} is not a single image manifest in index.json`
+          : await nativeAccessRefused(
+              sys,
+              plan.images.map((img) => img.target),
+            );
+      sys.report.debug(
+        why === undefined && p.ok
+          ? `push: native, blobs streamed from the archive to ${p.base}`
+          : `push: skopeo copy from the extracted archive (${why ?? ''})`,
+      );
+      if (why === undefined && p.ok) {
+        const first = plan.images[0] as PlannedImage;
+        native = {
+          pusher: new RegistryPusher(sys, p),
+          repo: parseDockerReference(first.target).path,
+          reference: first.target,
+          manifests: new Set(manifests as string[]),
+        };
+      }
     };
+    let native: NativeTarget | undefined;
     // a key that fails stops the extraction at its next file
     const extractHost: ArchiveHost = {
       ...host,
@@ -419,19 +512,35 @@ export async function loadSignOci(
         return host.createFile(file, mode);
       },
     };
+    // until the index is judged every member is extracted; then the blobs go to the registry
+    const sink = new LayoutSink(diskSink(extractHost, archive, tmp), {
+      arch: o.arch,
+      archive,
+      before: async () => {
+        if (keyFailed) await keyLoad;
+        // nothing reaches the registry before the key is known to be good
+        if (native !== undefined && !sink.native) {
+          await keyLoad;
+          sink.goNative(native);
+        }
+      },
+    });
+    const free = await host.freeSpace(tmp).catch(() => undefined);
     const extracted = await afterKey(() =>
-      extractArchive(extractHost, archive, tmp, {
+      readArchive(host, archive, sink, {
         ...o.limits,
+        free,
+        dest: tmp,
         inspect: [{ name: indexName, maxSize: MAX_INDEX_SIZE, onMember: checkIndex }],
       }),
     );
     const signer = await keyLoad;
     phase(
-      `signing key and extract (${extracted.files} files, ${extracted.bytes} bytes, at the same time)`,
+      `signing key and ${native !== undefined ? `native push of the blobs (${sink.counts()})` : 'extract'} (${extracted.files} files, ${extracted.bytes} bytes, at the same time)`,
     );
     const { readSignatures, verifySimpleSigning, writeSignature } = await trust;
     const layout = `${tmp}/${o.arch}`;
-    if ((await host.kind(layout)) !== 'dir') {
+    if (native === undefined && (await host.kind(layout)) !== 'dir') {
       throw new UsageError('OCI_ARCH_DIR_MISSING', `the archive has no ${o.arch}/ directory`, {
         details: { arch: o.arch },
       });
@@ -512,40 +621,118 @@ export async function loadSignOci(
       });
       return { digest, already: false as const, blob };
     };
+    /** Blobs each repository is known to have (the upload repository: what the stream uploaded or found). */
+    const present = new Map<string, Set<string>>();
+    if (native !== undefined) present.set(native.repo, sink.uploaded);
+    const has = (repo: string) => present.get(repo) ?? present.set(repo, new Set()).get(repo)!;
+    /**
+     * Put the manifest of `q` natively, after every blob it names is in its repository (uploaded from the stream,
+     * uploaded now from the spool, found by HEAD, or mounted from the upload repository); undefined when skopeo
+     * must push it after all (the manifest is not one skopeo pushes unchanged, or the registry mounts no blobs).
+     */
+    const pushNatively = async (
+      q: (typeof queue)[number],
+      n: NonNullable<typeof native>,
+      digest: string,
+    ): Promise<string | undefined> => {
+      const ref = parseDockerReference(q.reference);
+      const repo = ref.path;
+      const spooled = sink.spooled.get(digest);
+      const bytes =
+        sink.kept.get(digest) ??
+        (spooled === undefined
+          ? undefined
+          : await host.readFile(`${tmp}/${spooled.rel}`, MAX_MANIFEST));
+      if (bytes === undefined || sha256(bytes) !== digest)
+        throw new Error(`the manifest ${digest} of ${q.ref} is not in the archive`);
+      const named = manifestBlobs(bytes);
+      if ('why' in named) {
+        sys.report.debug(`push: skopeo copy for ${q.ref} after all (${named.why})`);
+        return undefined;
+      }
+      const have = has(repo);
+      for (const blob of named.blobs) {
+        if (have.has(blob)) continue;
+        const file = sink.spooled.get(blob);
+        if (await n.pusher.hasBlob(repo, blob)) {
+          // present
+        } else if (file !== undefined) {
+          await n.pusher.uploadBlob(repo, blob, file.size, host.readStream(`${tmp}/${file.rel}`));
+        } else if (repo !== n.repo && has(n.repo).has(blob)) {
+          if (!(await n.pusher.mountBlob(repo, blob, n.repo))) {
+            sys.report.debug(
+              `push: skopeo copy for ${q.ref} after all (the registry mounts no blobs)`,
+            );
+            return undefined;
+          }
+        } else
+          throw new Error(
+            `blob ${blob} named by the manifest of ${q.ref} is neither in the archive nor in the registry`,
+          );
+        have.add(blob);
+      }
+      const put = await n.pusher.putManifest(repo, ref.tag ?? 'latest', OCI_MANIFEST, bytes);
+      if (put !== digest)
+        throw new Error(`the registry stored the manifest as ${put}, not as ${digest}`);
+      return digest;
+    };
+    /** The layout on disk for skopeo: the extraction, or a second one when the blobs were streamed. */
+    let layoutNow: string | undefined = sink.native ? undefined : layout;
+    const extractedLayout = async (): Promise<string> => {
+      if (layoutNow !== undefined) return layoutNow;
+      const again = `${tmp}/again`;
+      await host.mkdir(again, 0o700);
+      await extractArchive(host, archive, again, o.limits);
+      phase('extract (for skopeo)');
+      return (layoutNow = `${again}/${o.arch}`);
+    };
+    let nativeLeft = native;
     for (const [i, q] of queue.entries()) {
       const reference = q.reference;
       const base = lookaside[reference] as string;
       const digestFile = `${tmp}/digest-${i + 1}`;
-      const tlsVerify = o.tlsVerify ?? !isPlainHttpRegistry(reference.split('/')[0] ?? '');
-      const args = [
-        '--override-arch',
-        o.arch,
-        'copy',
-        '--quiet',
-        '--digestfile',
-        digestFile,
-        ...(q.from === 'docker' ? ['--preserve-digests', `--src-tls-verify=${tlsVerify}`] : []),
-        `--dest-tls-verify=${tlsVerify}`,
-        q.source,
-        `docker://${reference}`,
-      ];
       try {
-        // the manifest of a single-image entry is pushed as stored: sign its digest while skopeo pushes
+        // the manifest of a single-image entry is pushed as stored: sign its digest while it is pushed
         const expectedDigest = q.from === 'oci' ? singleManifestDigest(index, q.ref) : undefined;
         const early =
           expectedDigest === undefined
             ? undefined
             : prepareSignature(base, reference, expectedDigest).catch(() => undefined);
-        const r = await sys.proc.run('skopeo', args, { timeoutMs: 3_600_000 });
-        phase(`skopeo copy ${q.source}`);
-        if (r.exitCode !== 0) {
-          await early;
-          throw new ExternalCommandError(
-            'PROC_FAILED',
-            r.stderr.trim().split('\n').slice(-3).join('\n') || `skopeo exit code ${r.exitCode}`,
-          );
+        let digest =
+          nativeLeft !== undefined && q.from === 'oci' && expectedDigest !== undefined
+            ? await pushNatively(q, nativeLeft, expectedDigest).catch(async (e: unknown) => {
+                await early;
+                throw e;
+              })
+            : undefined;
+        if (digest !== undefined) phase(`native push ${q.source}`);
+        else {
+          // skopeo from here on: this image's manifest or blobs could not go natively
+          if (q.from === 'oci') nativeLeft = undefined;
+          const source = q.from === 'oci' ? `oci:${await extractedLayout()}:${q.ref}` : q.source;
+          const args = [
+            '--override-arch',
+            o.arch,
+            'copy',
+            '--quiet',
+            '--digestfile',
+            digestFile,
+            ...(q.from === 'docker' ? ['--preserve-digests', `--src-tls-verify=${tlsVerify}`] : []),
+            `--dest-tls-verify=${tlsVerify}`,
+            source,
+            `docker://${reference}`,
+          ];
+          const r = await sys.proc.run('skopeo', args, { timeoutMs: 3_600_000 });
+          phase(`skopeo copy ${q.source}`);
+          if (r.exitCode !== 0) {
+            await early;
+            throw new ExternalCommandError(
+              'PROC_FAILED',
+              r.stderr.trim().split('\n').slice(-3).join('\n') || `skopeo exit code ${r.exitCode}`,
+            );
+          }
+          digest = new TextDecoder().decode(await host.readFile(digestFile, 1024)).trim();
         }
-        const digest = new TextDecoder().decode(await host.readFile(digestFile, 1024)).trim();
         const ready = await early;
         const sig =
           ready?.digest === digest ? ready : await prepareSignature(base, reference, digest);

@@ -184,19 +184,24 @@ function parseChallenge(header: string): { scheme: string; params: Record<string
 const basic = (c: { user: string; password: string }) =>
   `Basic ${Buffer.from(`${c.user}:${c.password}`).toString('base64')}`;
 
-/** The raw manifest of `ref` from its registry, or why skopeo has to fetch it (see the module comment). */
-export async function fetchManifestDirect(
+/**
+ * What a direct client needs to talk to `ref`'s registry as skopeo would (`insecure` of registries.conf, the
+ * caller's basic credentials), or why it must leave that to skopeo (see the module comment).
+ */
+export async function directAccess(
   sys: System,
   ref: DockerReference,
-  o: { readonly insecure: boolean },
 ): Promise<
-  | { readonly ok: true; readonly manifest: Uint8Array }
+  | {
+      readonly ok: true;
+      readonly insecure: boolean;
+      readonly creds: { readonly user: string; readonly password: string } | undefined;
+    }
   | { readonly ok: false; readonly why: string }
 > {
   const [conf, creds] = await Promise.all([registryConfig(sys, ref), credentials(sys, ref)]);
   if ('skip' in conf) return { ok: false, why: conf.skip };
   if (creds !== undefined && 'skip' in creds) return { ok: false, why: creds.skip };
-  const host = ref.domain === 'docker.io' ? 'registry-1.docker.io' : ref.domain;
   for (const dir of ['/etc/containers/certs.d', '/etc/docker/certs.d'])
     if ((await sys.hostFs.stat(`${dir}/${ref.domain}`)) !== undefined)
       return { ok: false, why: `${dir}/${ref.domain} exists` };
@@ -206,7 +211,23 @@ export async function fetchManifestDirect(
     (await sys.hostFs.stat(`${home}/.config/containers/certs.d/${ref.domain}`))
   )
     return { ok: false, why: `~/.config/containers/certs.d/${ref.domain} exists` };
-  const insecure = o.insecure || conf.insecure;
+  return { ok: true, insecure: conf.insecure, creds };
+}
+
+/** The raw manifest of `ref` from its registry, or why skopeo has to fetch it (see the module comment). */
+export async function fetchManifestDirect(
+  sys: System,
+  ref: DockerReference,
+  o: { readonly insecure: boolean },
+): Promise<
+  | { readonly ok: true; readonly manifest: Uint8Array }
+  | { readonly ok: false; readonly why: string }
+> {
+  const access = await directAccess(sys, ref);
+  if (!access.ok) return access;
+  const { creds } = access;
+  const host = ref.domain === 'docker.io' ? 'registry-1.docker.io' : ref.domain;
+  const insecure = o.insecure || access.insecure;
   const base = `${insecure ? 'http' : 'https'}://${host}`;
   const url = `${base}/v2/${ref.path}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`;
   try {
