@@ -398,6 +398,14 @@ export async function loadSignOci(
   const home = await homeOf(sys, user);
   phase('checks');
   const keyLoad = loadKey(sys, o, home, trust);
+  // when the key, the index and the registry's probe were ready, for the --verbose line of the stream
+  const since = process.uptime() * 1000;
+  const ready: Record<string, number> = {};
+  const readyAt = (what: string) => (ready[what] = Math.round(process.uptime() * 1000 - since));
+  keyLoad.then(
+    () => readyAt('key'),
+    () => undefined,
+  );
   let keyFailed = false;
   keyLoad.catch(() => {
     keyFailed = true;
@@ -433,7 +441,7 @@ export async function loadSignOci(
   const tlsVerify = o.tlsVerify ?? !isPlainHttpRegistry(target.registryHost);
   const probe: Promise<PushProbe> = sys.dryRun
     ? Promise.resolve({ ok: false, why: 'a dry run' })
-    : probeNativePush(sys, target.registryHost, tlsVerify);
+    : probeNativePush(sys, target.registryHost, tlsVerify).finally(() => readyAt('probe'));
 
   const tmpParent = o.tmpDir ?? sys.env['TMPDIR'] ?? '/var/tmp';
   const tmp = await afterKey(() => host.makeTempDir(host.resolve(tmpParent), 'podsec-oci'));
@@ -446,6 +454,7 @@ export async function loadSignOci(
     // does not wait for the key, so the extraction goes on while it loads
     const checkIndex = (bytes: Uint8Array) => afterKey(() => judgeIndex(bytes));
     const judgeIndex = async (bytes: Uint8Array) => {
+      readyAt('index');
       const text = new TextDecoder().decode(bytes);
       const refs = parseIndexRefs(text);
       const plan: LoadPlan = planLoadImages(refs, target, expected);
@@ -532,11 +541,25 @@ export async function loadSignOci(
         free,
         dest: tmp,
         inspect: [{ name: indexName, maxSize: MAX_INDEX_SIZE, onMember: checkIndex }],
-      }),
+      }).then(
+        // the small blobs still uploading beside the stream; a failure of the stream itself comes first
+        async (r) => {
+          await sink.settle();
+          return r;
+        },
+        async (e: unknown) => {
+          await sink.settle().catch(() => undefined);
+          throw e;
+        },
+      ),
     );
     const signer = await keyLoad;
     phase(
-      `signing key and ${native !== undefined ? `native push of the blobs (${sink.counts()})` : 'extract'} (${extracted.files} files, ${extracted.bytes} bytes, at the same time)`,
+      `signing key and ${native !== undefined ? `native push of the blobs (${sink.counts()})` : 'extract'} (${extracted.files} files, ${extracted.bytes} bytes, at the same time; ready after ${Object.entries(
+        ready,
+      )
+        .map(([k, v]) => `${k} ${v} ms`)
+        .join(', ')})`,
     );
     const { readSignatures, verifySimpleSigning, writeSignature } = await trust;
     const layout = `${tmp}/${o.arch}`;

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import {
   escapeForTerminal,
   ExternalCommandError,
+  isPodsecError,
   UsageError,
   VerificationError,
 } from '@podsec/core';
@@ -64,7 +65,7 @@ export type PushProbe =
 /**
  * Whether the registry `host` (`host[:port]`) can be pushed to natively, and over which URL: not when
  * `PODSEC_OCI_PUSH=skopeo`; else `GET /v2/` must answer 200 without authentication. With `tlsVerify` false HTTPS
- * without verification is tried first and plain HTTP after it, as skopeo does; with true only verified HTTPS (the
+ * without verification and plain HTTP are tried, the server skopeo would find; with true only verified HTTPS (the
  * system's CAs: a registry they do not verify is left to skopeo, which may know more).
  */
 export async function probeNativePush(
@@ -76,8 +77,15 @@ export async function probeNativePush(
   if (env === 'skopeo') return { ok: false, why: `${PUSH_ENV}=skopeo` };
   if (env !== undefined && env !== '' && env !== 'auto')
     return { ok: false, why: `${PUSH_ENV} is neither skopeo nor auto` };
+  // skopeo tries HTTPS first and plain HTTP when that fails. With a port both name the same server, which speaks
+  // one of them: asking in plain HTTP first finds the same one and spares loading TLS for the usual plain registry
+  const schemes = tlsVerify
+    ? ['https']
+    : /:\d+$/.test(host)
+      ? ['http', 'https']
+      : ['https', 'http'];
   let why = '';
-  for (const scheme of tlsVerify ? ['https'] : ['https', 'http']) {
+  for (const scheme of schemes) {
     const base = `${scheme}://${host}`;
     const insecure = scheme === 'https' && !tlsVerify;
     try {
@@ -87,11 +95,8 @@ export async function probeNativePush(
         ...(insecure ? { insecure } : {}),
       });
       if (res.status === 200) return { ok: true, base, insecure };
-      return {
-        ok: false,
-        why:
-          res.status === 401 ? `${host} asks for authentication` : `${base}/v2/: ${describe(res)}`,
-      };
+      if (res.status === 401) return { ok: false, why: `${host} asks for authentication` };
+      why = `${base}/v2/: ${describe(res)}`;
     } catch (e) {
       why = e instanceof Error ? e.message : String(e);
     }
@@ -270,6 +275,10 @@ async function* verified(
 
 /** Most bytes of manifests kept in memory while the archive streams; more go to the private temp directory. */
 const MAX_KEPT = 64 * 1024 * 1024;
+/** Blobs up to this size are read whole and uploaded beside the stream (configs, small layers)... */
+const SMALL_BLOB = 1024 * 1024;
+/** ...at most this many at a time; a larger blob streams while they go on. */
+const MAX_IN_FLIGHT = 4;
 
 /** Where the stream's blobs go: one repository of the registry (errors name `reference`). */
 export interface NativeTarget {
@@ -374,14 +383,57 @@ export class LayoutSink implements ArchiveSink {
         return;
       }
       if (this.uploaded.has(digest)) return;
-      if (await n.pusher.hasBlob(n.repo, digest)) this.#found++;
-      else {
-        await n.pusher.uploadBlob(n.repo, digest, size, body);
-        this.#streamed++;
+      if (size > SMALL_BLOB) {
+        await this.#upload(n, digest, size, body);
+        return;
       }
-      this.uploaded.add(digest);
+      // a small blob: read (checked) and uploaded while the stream goes on
+      const parts: Uint8Array[] = [];
+      for await (const chunk of body) parts.push(chunk.slice());
+      const bytes = new Uint8Array(Buffer.concat(parts));
+      verifyDigest(bytes, digest);
+      while (this.#inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.#inFlight);
+      const task: Promise<void> = this.#upload(n, digest, size, bytes).then(
+        () => void this.#inFlight.delete(task),
+        (e: unknown) => {
+          this.#inFlight.delete(task);
+          this.#failure ??= e;
+        },
+      );
+      this.#inFlight.add(task);
     } catch (e) {
-      throw pushFailed(n.reference, e instanceof Error ? e.message : String(e), e);
+      throw this.#failed(n, e);
     }
+    if (this.#failure !== undefined) throw this.#failed(n, this.#failure);
+  }
+
+  readonly #inFlight = new Set<Promise<void>>();
+  #failure: unknown;
+
+  #failed(n: NativeTarget, e: unknown) {
+    return isPodsecError(e) && e.code === 'OCI_PUSH_FAILED'
+      ? e
+      : pushFailed(n.reference, e instanceof Error ? e.message : String(e), e);
+  }
+
+  async #upload(
+    n: NativeTarget,
+    digest: string,
+    size: number,
+    body: AsyncIterable<Uint8Array> | Uint8Array,
+  ): Promise<void> {
+    if (await n.pusher.hasBlob(n.repo, digest)) this.#found++;
+    else {
+      await n.pusher.uploadBlob(n.repo, digest, size, body);
+      this.#streamed++;
+    }
+    this.uploaded.add(digest);
+  }
+
+  /** Wait for the uploads still going on; the first failure is thrown (OCI_PUSH_FAILED). */
+  async settle(): Promise<void> {
+    await Promise.all(this.#inFlight);
+    const n = this.#native;
+    if (this.#failure !== undefined && n !== undefined) throw this.#failed(n, this.#failure);
   }
 }

@@ -315,7 +315,7 @@ describe('save-oci -> load-sign-oci -> skopeo signedBy policy', () => {
   const status = async (url: string, method = 'GET') => (await fetch(url, { method })).status;
 
   it('refuses a blob whose content does not match its name: no manifest pushed, nothing signed', async () => {
-    const layer = await layerFile(300 * 1024);
+    const layer = await layerFile(3 * 1024 * 1024);
     const forged = `sha256:${'ab'.repeat(32)}`;
     const { archive: bad, manifestDigest } = await craft('forged', layer, { namedAs: forged });
     const maker = await makerSystem(work);
