@@ -155,7 +155,7 @@ describe('binary launchers', () => {
     }
   });
 
-  it('the help text and the fast paths start neither the ES module loader nor the stream machinery, and take the builtin modules as they are', async (t) => {
+  it('the help text and the fast paths start neither the ES module loader nor the stream machinery nor fs/promises, and take the builtin modules as they are', async (t) => {
     const dir = await scratch(t);
     // preloaded: at exit, the builtin modules the process loaded go to the file named by the environment, with the
     // number of objects given a `default` that is a builtin module (esbuild's __toESM wrapper of a CommonJS module:
@@ -178,6 +178,8 @@ describe('binary launchers', () => {
       'NativeModule internal/modules/esm/module_job',
       'NativeModule stream',
       'NativeModule net',
+      // the rooted file system reads with synchronous calls; fs/promises is for writes
+      'NativeModule fs/promises',
     ];
     const cases: [Bin, string[]][] = [
       [{ pkg: 'podsec', name: 'podsec-trust' }, ['show', '--policy', policy]],

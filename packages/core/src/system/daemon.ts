@@ -8,8 +8,8 @@
  */
 import type { ChildProcess, spawn as nodeSpawn } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, openSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
 import { ExternalCommandError, UsageError } from '../errors.ts';
+import { fsPromises } from './fs-promises.ts';
 
 /** node:child_process is loaded on the first spawn, not when a binary creates its System. */
 const spawn: typeof nodeSpawn = ((...args: Parameters<typeof nodeSpawn>) =>
@@ -173,10 +173,10 @@ function cleanEnv(env: Readonly<Record<string, string | undefined>> | undefined)
 
 async function procStat(pid: number): Promise<{ uid: number; sid: number } | undefined> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const stat = await fsPromises().readFile(`/proc/${pid}/stat`, 'utf8');
     // comm may contain spaces and parentheses: fields start after the last ')'
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const status = await fsPromises().readFile(`/proc/${pid}/status`, 'utf8');
     const uidLine = /^Uid:\s+(\d+)/m.exec(status);
     if (rest[0] === 'Z') return undefined; // zombies are gone for our purposes
     return { sid: Number(rest[3]), uid: uidLine ? Number(uidLine[1]) : -1 };
@@ -187,7 +187,7 @@ async function procStat(pid: number): Promise<{ uid: number; sid: number } | und
 
 async function scanProc(match: (s: { uid: number; sid: number }) => boolean): Promise<number[]> {
   const out: number[] = [];
-  for (const name of await readdir('/proc')) {
+  for (const name of await fsPromises().readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     if (pid === process.pid) continue;

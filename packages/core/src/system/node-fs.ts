@@ -11,11 +11,11 @@ import {
   readSync,
   type Stats,
 } from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { NotFoundError, PodsecError, UsageError } from '../errors.ts';
+import { fsPromises } from './fs-promises.ts';
 import type { DirEntryRead, FileStat, FileSystem, WriteOptions, WriteResult } from './types.ts';
 
 /** Random hex for temporary names; node:crypto is loaded on the first write, not when a binary starts. */
@@ -297,7 +297,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
 
   /** Host path of a located name, for messages and external tools. */
   async function hostPathOf(l: Located): Promise<string> {
-    const dir = await fsp.readlink(procPath(l.dir));
+    const dir = await fsPromises().readlink(procPath(l.dir));
     return l.name === undefined ? dir : path.join(dir, l.name);
   }
 
@@ -365,7 +365,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
   async function removeTree(dir: DirRef, name: string, dev: number): Promise<void> {
     const at = procPath(dir, name);
     try {
-      await fsp.unlink(at);
+      await fsPromises().unlink(at);
       return;
     } catch (e) {
       const code = errno(e);
@@ -374,7 +374,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
     }
     let h: FileHandle;
     try {
-      h = await fsp.open(at, NOFOLLOW_DIR);
+      h = await fsPromises().open(at, NOFOLLOW_DIR);
     } catch (e) {
       if (errno(e) === 'ENOENT') return;
       throw e;
@@ -383,13 +383,15 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       const st = await h.stat();
       if (st.dev !== dev) throw unsafe(at, 'a mount point inside the tree');
       const sub: DirRef = { h, trusted: isTrusted(st), dev: st.dev };
-      for (const n of await fsp.readdir(procPath(sub))) await removeTree(sub, n, dev);
+      for (const n of await fsPromises().readdir(procPath(sub))) await removeTree(sub, n, dev);
     } finally {
       await h.close();
     }
-    await fsp.rmdir(at).catch((e: unknown) => {
-      if (errno(e) !== 'ENOENT') throw e;
-    });
+    await fsPromises()
+      .rmdir(at)
+      .catch((e: unknown) => {
+        if (errno(e) !== 'ENOENT') throw e;
+      });
   }
 
   /** Recursive chown (and chmod of directories/files) by descriptor: links get lchown, never followed. */
@@ -402,14 +404,14 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
     const st = await lstatAt(at);
     if (st === undefined) return;
     if (st.isSymbolicLink()) {
-      await fsp.lchown(at, o.uid, o.gid);
+      await fsPromises().lchown(at, o.uid, o.gid);
       return;
     }
     if (!st.isDirectory() && !st.isFile()) return;
     if (st.dev !== o.dev) return;
     let h: FileHandle;
     try {
-      h = await fsp.open(at, st.isDirectory() ? NOFOLLOW_DIR : NOFOLLOW_FILE);
+      h = await fsPromises().open(at, st.isDirectory() ? NOFOLLOW_DIR : NOFOLLOW_FILE);
     } catch (e) {
       if (errno(e) === 'ELOOP' || errno(e) === 'ENOENT') return; // swapped meanwhile: not ours to touch
       throw e;
@@ -421,7 +423,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       await h.chown(o.uid, o.gid);
       if (hs.isDirectory()) {
         const sub: DirRef = { h, trusted: isTrusted(hs), dev: hs.dev };
-        for (const n of await fsp.readdir(procPath(sub))) await chownTreeAt(sub, n, o);
+        for (const n of await fsPromises().readdir(procPath(sub))) await chownTreeAt(sub, n, o);
       }
     } finally {
       await h.close();
@@ -533,19 +535,21 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
           if (l.name === undefined) return;
           let created = false;
           try {
-            await fsp.mkdir(l.at, last && o.mode !== undefined ? { mode: o.mode } : {});
+            await fsPromises().mkdir(l.at, last && o.mode !== undefined ? { mode: o.mode } : {});
             created = true;
           } catch (e) {
             if (errno(e) !== 'EEXIST') throw e;
           }
-          const h = await fsp.open(l.at, NOFOLLOW_DIR).catch((e: unknown) => {
-            if (errno(e) === 'ENOTDIR')
-              throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${sys}`, {
-                details: { path: sys },
-              });
-            if (errno(e) === 'ELOOP') throw unsafe(sys, 'it is a symbolic link');
-            throw e;
-          });
+          const h = await fsPromises()
+            .open(l.at, NOFOLLOW_DIR)
+            .catch((e: unknown) => {
+              if (errno(e) === 'ENOTDIR')
+                throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${sys}`, {
+                  details: { path: sys },
+                });
+              if (errno(e) === 'ELOOP') throw unsafe(sys, 'it is a symbolic link');
+              throw e;
+            });
           try {
             if (!last && !created) return;
             if (last && o.mode !== undefined) await h.chmod(o.mode);
@@ -576,7 +580,9 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
           (uid === undefined || uid === old.uid) &&
           (gid === undefined || gid === old.gid)
         ) {
-          const cur = await fsp.open(l.at, NOFOLLOW_FILE).catch(() => undefined);
+          const cur = await fsPromises()
+            .open(l.at, NOFOLLOW_FILE)
+            .catch(() => undefined);
           if (cur) {
             try {
               if ((await cur.stat()).size === bytes.length && (await cur.readFile()).equals(bytes))
@@ -588,7 +594,11 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
         }
         const tmpName = `.${l.name}.tmp-${randomHex(6)}`;
         const tmp = procPath(l.dir, tmpName);
-        const h = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+        const h = await fsPromises().open(
+          tmp,
+          C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW,
+          0o600,
+        );
         try {
           try {
             await h.writeFile(bytes);
@@ -603,15 +613,15 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
             const b = await uniqueBackupName(l);
             // A hard link keeps the old content exactly, at no copy cost, before the rename replaces the
             // name; link(2) never follows a symlink.
-            await fsp.link(l.at, procPath(l.dir, b));
-            backup = toSystem(path.join(await fsp.readlink(procPath(l.dir)), b));
+            await fsPromises().link(l.at, procPath(l.dir, b));
+            backup = toSystem(path.join(await fsPromises().readlink(procPath(l.dir)), b));
           }
           if (options.beforeRename) await options.beforeRename(tmp);
-          await fsp.rename(tmp, l.at);
+          await fsPromises().rename(tmp, l.at);
           await l.dir.h.sync();
           return backup === undefined ? { changed: true } : { changed: true, backup };
         } catch (e) {
-          await fsp.rm(tmp, { force: true });
+          await fsPromises().rm(tmp, { force: true });
           throw e;
         }
       });
@@ -621,11 +631,11 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       await withLocated(p, false, async (l) => {
         if (l.name === undefined) throw new UsageError('FS_IS_A_DIRECTORY', `is a directory: ${p}`);
         const tmp = procPath(l.dir, `.${l.name}.lnk-${randomHex(6)}`);
-        await fsp.symlink(target, tmp);
+        await fsPromises().symlink(target, tmp);
         try {
-          await fsp.rename(tmp, l.at);
+          await fsPromises().rename(tmp, l.at);
         } catch (e) {
-          await fsp.rm(tmp, { force: true });
+          await fsPromises().rm(tmp, { force: true });
           throw e;
         }
         await l.dir.h.sync();
@@ -633,7 +643,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
     },
     async readlink(p) {
       try {
-        return await withLocated(p, false, (l) => fsp.readlink(l.at));
+        return await withLocated(p, false, (l) => fsPromises().readlink(l.at));
       } catch (e) {
         if (errno(e) === 'EINVAL' || errno(e) === 'ENOENT' || e instanceof NotFoundError)
           return undefined;
@@ -641,7 +651,9 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       }
     },
     async rename(from, to) {
-      await withLocated(from, false, (a) => withLocated(to, false, (b) => fsp.rename(a.at, b.at)));
+      await withLocated(from, false, (a) =>
+        withLocated(to, false, (b) => fsPromises().rename(a.at, b.at)),
+      );
     },
     async remove(p, o = {}) {
       try {
@@ -657,9 +669,11 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
             await removeTree(l.dir, l.name, st.dev);
             return;
           }
-          await fsp.unlink(l.at).catch((e: unknown) => {
-            if (errno(e) !== 'ENOENT') throw e;
-          });
+          await fsPromises()
+            .unlink(l.at)
+            .catch((e: unknown) => {
+              if (errno(e) !== 'ENOENT') throw e;
+            });
         });
       } catch (e) {
         if (e instanceof NotFoundError) return;
@@ -671,7 +685,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
         const h = await openNoFollow(l, p).catch(async (e: unknown) => {
           // non-root without read permission on its own file: the parent is pinned, the name is not a link
           if (errno(e) === 'EACCES' && euid !== 0) {
-            await fsp.chmod(l.at, mode);
+            await fsPromises().chmod(l.at, mode);
             return undefined;
           }
           throw e;
@@ -692,7 +706,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
           throw new NotFoundError('FS_NOT_FOUND', `no such file: ${p}`, { details: { path: p } });
         refuseForeignHardLink(l, st, p);
         // lchown: the parent is pinned by descriptor and the last name is never followed
-        await fsp.lchown(l.at, uid, gid);
+        await fsPromises().lchown(l.at, uid, gid);
       });
     },
     async chownTree(p, uid, gid) {
@@ -719,14 +733,16 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       return withLocated(p, true, async (l) => {
         // O_PATH pins any kind of object (a socket cannot be opened for reading); O_NOFOLLOW keeps a link
         // swapped in after the walk from being followed: the descriptor would name the link itself
-        const h = await fsp.open(l.at, O_PATH | C.O_NOFOLLOW).catch((e: unknown) => {
-          if (errno(e) === 'ENOENT')
-            throw new NotFoundError('FS_NOT_FOUND', `no such file or directory: ${p}`, {
-              details: { path: p },
-              cause: e,
-            });
-          throw e;
-        });
+        const h = await fsPromises()
+          .open(l.at, O_PATH | C.O_NOFOLLOW)
+          .catch((e: unknown) => {
+            if (errno(e) === 'ENOENT')
+              throw new NotFoundError('FS_NOT_FOUND', `no such file or directory: ${p}`, {
+                details: { path: p },
+                cause: e,
+              });
+            throw e;
+          });
         try {
           const st = await h.stat();
           if (st.isSymbolicLink()) throw unsafe(p, 'it is a symbolic link');
@@ -797,13 +813,13 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       try {
         const lock = procPath(l.dir, `${l.name!}.lock`);
         const mine = procPath(l.dir, `${l.name!}.${process.pid}.${randomHex(4)}`);
-        await fsp.writeFile(mine, `${process.pid}`, { mode: 0o600, flag: 'wx' });
+        await fsPromises().writeFile(mine, `${process.pid}`, { mode: 0o600, flag: 'wx' });
         const deadline = Date.now() + (o.timeoutMs ?? 30_000);
         let delay = 2;
         try {
           for (;;) {
             try {
-              await fsp.link(mine, lock);
+              await fsPromises().link(mine, lock);
               break;
             } catch (e) {
               if (errno(e) !== 'EEXIST') throw e;
@@ -822,7 +838,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
             }
             if (!isAlive(holder)) {
               // stale lock of a dead process: take it over
-              await fsp.rm(lock, { force: true });
+              await fsPromises().rm(lock, { force: true });
               continue;
             }
             if (Date.now() > deadline) {
@@ -838,12 +854,12 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
             delay = Math.min(delay * 2, 50);
           }
         } finally {
-          await fsp.rm(mine, { force: true });
+          await fsPromises().rm(mine, { force: true });
         }
         try {
           return await fn();
         } finally {
-          await fsp.rm(lock, { force: true });
+          await fsPromises().rm(lock, { force: true });
         }
       } finally {
         await l.release();
@@ -851,7 +867,9 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
     },
 
     async makeTempDir(prefix) {
-      return fsp.mkdtemp(path.join(tmpdir(), `${prefix.replace(/[^A-Za-z0-9_.-]/g, '_')}-`));
+      return fsPromises().mkdtemp(
+        path.join(tmpdir(), `${prefix.replace(/[^A-Za-z0-9_.-]/g, '_')}-`),
+      );
     },
   };
   return fs;
@@ -887,7 +905,7 @@ function readBounded(fd: number, size: number, max: number): Promise<Uint8Array 
 async function readSmall(at: string): Promise<string | undefined> {
   let h: FileHandle;
   try {
-    h = await fsp.open(at, NOFOLLOW_FILE);
+    h = await fsPromises().open(at, NOFOLLOW_FILE);
   } catch (e) {
     if (errno(e) === 'ENOENT') return undefined;
     if (errno(e) === 'ELOOP') return 'symlink';

@@ -7,8 +7,8 @@
  * Child processes that would keep writing into such a directory register a hook with {@link onSignalCleanup}.
  */
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { fsPromises } from './fs-promises.ts';
 
 /** A registered temporary directory. */
 export interface TempDir {
@@ -40,12 +40,12 @@ export function onSignalCleanup(hook: () => void): () => void {
 
 /** `mkdtemp(<parent>/<prefix>-XXXXXX)` (mode 0700), registered with {@link removeOnSignal}. */
 export async function makeTempDir(parent: string, prefix: string): Promise<TempDir> {
-  const dir = await mkdtemp(path.join(parent, `${prefix}-`));
+  const dir = await fsPromises().mkdtemp(path.join(parent, `${prefix}-`));
   const forget = removeOnSignal(dir);
   return {
     path: dir,
     async remove() {
-      await rm(dir, { recursive: true, force: true });
+      await fsPromises().rm(dir, { recursive: true, force: true });
       forget();
     },
     forget,
