@@ -648,18 +648,66 @@ export async function loadSignOci(
     const present = new Map<string, Set<string>>();
     if (native !== undefined) present.set(native.repo, sink.uploaded);
     const has = (repo: string) => present.get(repo) ?? present.set(repo, new Set()).get(repo)!;
+    /** What was pushed natively, by reference: the alias is put from it. */
+    const pushed = new Map<string, { bytes: Uint8Array; blobs: readonly string[] }>();
     /**
-     * Put the manifest of `q` natively, after every blob it names is in its repository (uploaded from the stream,
-     * uploaded now from the spool, found by HEAD, or mounted from the upload repository); undefined when skopeo
-     * must push it after all (the manifest is not one skopeo pushes unchanged, or the registry mounts no blobs).
+     * Put `bytes` as `reference` natively, after every blob it names is in the repository (known, found by HEAD,
+     * uploaded from the spool, or mounted from `from`); false when the registry mounts no blobs (skopeo then).
+     */
+    const putImage = async (
+      n: NativeTarget,
+      reference: string,
+      image: { bytes: Uint8Array; blobs: readonly string[] },
+      from: string,
+      digest: string,
+    ): Promise<boolean> => {
+      const ref = parseDockerReference(reference);
+      const repo = ref.path;
+      const have = has(repo);
+      for (const blob of image.blobs) {
+        if (have.has(blob)) continue;
+        const file = sink.spooled.get(blob);
+        if (await n.pusher.hasBlob(repo, blob)) {
+          // present
+        } else if (file !== undefined) {
+          await n.pusher.uploadBlob(repo, blob, file.size, host.readStream(`${tmp}/${file.rel}`));
+        } else if (repo !== from && has(from).has(blob)) {
+          if (!(await n.pusher.mountBlob(repo, blob, from))) {
+            sys.report.debug(`push: skopeo copy for ${reference} (the registry mounts no blobs)`);
+            return false;
+          }
+        } else
+          throw new Error(
+            `blob ${blob} named by the manifest of ${reference} is neither in the archive nor in the registry`,
+          );
+        have.add(blob);
+      }
+      const put = await n.pusher.putManifest(repo, ref.tag ?? 'latest', OCI_MANIFEST, image.bytes);
+      if (put !== digest)
+        throw new Error(`the registry stored the manifest as ${put}, not as ${digest}`);
+      pushed.set(reference, image);
+      return true;
+    };
+    /**
+     * Push `q` natively: an image of the archive from its manifest there, an alias (the docker copy skopeo makes with
+     * --preserve-digests) from the image pushed before it; undefined when skopeo must push it after all (a manifest
+     * skopeo would not push unchanged, a registry that mounts no blobs).
      */
     const pushNatively = async (
       q: (typeof queue)[number],
-      n: NonNullable<typeof native>,
-      digest: string,
+      n: NativeTarget,
     ): Promise<string | undefined> => {
-      const ref = parseDockerReference(q.reference);
-      const repo = ref.path;
+      if (q.from === 'docker') {
+        const src = q.source.slice('docker://'.length);
+        const image = pushed.get(src);
+        if (image === undefined) return undefined;
+        const digest = sha256(image.bytes);
+        return (await putImage(n, q.reference, image, parseDockerReference(src).path, digest))
+          ? digest
+          : undefined;
+      }
+      const digest = singleManifestDigest(index, q.ref);
+      if (digest === undefined) return undefined;
       const spooled = sink.spooled.get(digest);
       const bytes =
         sink.kept.get(digest) ??
@@ -673,31 +721,9 @@ export async function loadSignOci(
         sys.report.debug(`push: skopeo copy for ${q.ref} after all (${named.why})`);
         return undefined;
       }
-      const have = has(repo);
-      for (const blob of named.blobs) {
-        if (have.has(blob)) continue;
-        const file = sink.spooled.get(blob);
-        if (await n.pusher.hasBlob(repo, blob)) {
-          // present
-        } else if (file !== undefined) {
-          await n.pusher.uploadBlob(repo, blob, file.size, host.readStream(`${tmp}/${file.rel}`));
-        } else if (repo !== n.repo && has(n.repo).has(blob)) {
-          if (!(await n.pusher.mountBlob(repo, blob, n.repo))) {
-            sys.report.debug(
-              `push: skopeo copy for ${q.ref} after all (the registry mounts no blobs)`,
-            );
-            return undefined;
-          }
-        } else
-          throw new Error(
-            `blob ${blob} named by the manifest of ${q.ref} is neither in the archive nor in the registry`,
-          );
-        have.add(blob);
-      }
-      const put = await n.pusher.putManifest(repo, ref.tag ?? 'latest', OCI_MANIFEST, bytes);
-      if (put !== digest)
-        throw new Error(`the registry stored the manifest as ${put}, not as ${digest}`);
-      return digest;
+      return (await putImage(n, q.reference, { bytes, blobs: named.blobs }, n.repo, digest))
+        ? digest
+        : undefined;
     };
     /** The layout on disk for skopeo: the extraction, or a second one when the blobs were streamed. */
     let layoutNow: string | undefined = sink.native ? undefined : layout;
@@ -715,15 +741,23 @@ export async function loadSignOci(
       const base = lookaside[reference] as string;
       const digestFile = `${tmp}/digest-${i + 1}`;
       try {
-        // the manifest of a single-image entry is pushed as stored: sign its digest while it is pushed
-        const expectedDigest = q.from === 'oci' ? singleManifestDigest(index, q.ref) : undefined;
+        // the manifest of a single-image entry is pushed as stored, and an alias copies it unchanged: sign its
+        // digest while it is pushed
+        const aliasOf =
+          q.from === 'docker' ? pushed.get(q.source.slice('docker://'.length)) : undefined;
+        const expectedDigest =
+          q.from === 'oci'
+            ? singleManifestDigest(index, q.ref)
+            : aliasOf === undefined
+              ? undefined
+              : sha256(aliasOf.bytes);
         const early =
           expectedDigest === undefined
             ? undefined
             : prepareSignature(base, reference, expectedDigest).catch(() => undefined);
         let digest =
-          nativeLeft !== undefined && q.from === 'oci' && expectedDigest !== undefined
-            ? await pushNatively(q, nativeLeft, expectedDigest).catch(async (e: unknown) => {
+          nativeLeft !== undefined
+            ? await pushNatively(q, nativeLeft).catch(async (e: unknown) => {
                 await early;
                 throw e;
               })

@@ -156,10 +156,12 @@ describe('save-oci -> load-sign-oci -> skopeo signedBy policy', () => {
     const maker = await makerSystem(work);
     const loaded = await runProgram(loadCli, loadArgs(archive, target.host), { system: maker });
     assert.equal(loaded.code, 0, loaded.stderr);
-    // the blobs went from the stream to the registry: no skopeo for the two images (only for their aliases)
+    // the blobs went from the stream to the registry, the aliases were put from the images: no skopeo at all
     assert.match(loaded.stderr, /push: native, blobs streamed from the archive to http:\/\//);
     assert.match(loaded.stderr, /native push of the blobs \([1-9]\d* uploaded as they streamed/);
     assert.equal((loaded.stderr.match(/time: native push oci:/g) ?? []).length, 2);
+    assert.equal((loaded.stderr.match(/time: native push docker:\/\//g) ?? []).length, 2);
+    assert.doesNotMatch(loaded.stderr, /skopeo/);
     assert.match(loaded.stderr, /\[4\/4\] pushed and signed /);
     const lookaside = path.join(maker.root, 'var/sigstore/sigstore');
     assert.deepEqual((await readdir(lookaside)).sort(), ['c10f', 'k8s-c10f2']);
@@ -202,6 +204,7 @@ describe('save-oci -> load-sign-oci -> skopeo signedBy policy', () => {
       /push: skopeo copy from the extracted archive \(the caller has credentials for /,
     );
     assert.equal((r.stderr.match(/time: skopeo copy oci:/g) ?? []).length, 2);
+    assert.equal((r.stderr.match(/time: skopeo copy docker:\/\//g) ?? []).length, 2);
     const native = await makerSystem(work);
     const n = await runProgram(loadCli, [...loadArgs(archive, target.host), '--json'], {
       system: native,
