@@ -3,7 +3,7 @@
 // invocation does not use. Needs `npm run build` (npm test builds first).
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -298,6 +298,89 @@ describe('binary launchers', () => {
     });
     assert.equal(l.exitCode, 0);
     assert.ok(!existsSync(path.join(home, 'podsec')), 'cache made through a symbolic link');
+  });
+
+  it('the fast paths run with the code cache the build trained, and without it when it is missing, stale, made by another Node or not ours', async (t) => {
+    const dir = await scratch(t);
+    // preloaded: each compile of the launcher's with a code cache is logged (used or refused by V8) at exit
+    const hook = path.join(dir, 'vm.cjs');
+    await writeFile(
+      hook,
+      [
+        "const vm = require('node:vm');",
+        'const Script = vm.Script;',
+        'const log = [];',
+        "vm.Script = class extends Script { constructor(s, o) { super(s, o); if (o && o.cachedData) log.push(this.cachedDataRejected ? 'refused' : 'used'); } };",
+        "process.on('exit', () => require('node:fs').writeFileSync(process.env.CACHE_LOG, JSON.stringify(log)));",
+        '',
+      ].join('\n'),
+    );
+    const policy = path.join(dir, 'policy.json');
+    await writeFile(
+      policy,
+      '{"default":[{"type":"reject"}],"transports":{"docker":{"r.local":[]}}}',
+    );
+    const cases: [string, string[]][] = [
+      ['podsec-trust', ['show', 'r.local/x:1', '--json', '--policy', policy]],
+      ['podsec-get-platform', ['--json']],
+    ];
+    // a copy of the bundles, to spoil the caches in
+    const copy = path.join(dir, 'bundle');
+    await cp(path.join(repo, 'packages/podsec/bundle'), copy, { recursive: true });
+    const run = async (bundleDir: string, name: string, args: string[]) => {
+      const log = path.join(dir, 'log.json');
+      const r = await execa(
+        process.execPath,
+        ['--require', hook, path.join(bundleDir, `${name}.cjs`), ...args],
+        { env: { ...env, CACHE_LOG: log }, extendEnv: false, reject: false },
+      );
+      return { out: [r.exitCode, r.stdout, r.stderr], log: JSON.parse(readFileSync(log, 'utf8')) };
+    };
+    for (const [name, args] of cases) {
+      const shipped = await run(path.join(repo, 'packages/podsec/bundle'), name, args);
+      assert.deepEqual(shipped.log, ['used'], `${name}: the trained cache`);
+      const cache = path.join(copy, 'lib', name, 'fast.cjs.cache');
+      const spoiled: [string, () => Promise<void>, string[]][] = [
+        // V8 refuses a cache of other code (another build, another Node) and compiles as without one
+        ['stale', () => writeFile(cache, Buffer.alloc(4096, 7), { mode: 0o644 }), ['refused']],
+        ['writable by others', () => chmod(cache, 0o666), []],
+        // (only root can give a file away)
+        ...(process.getuid?.() === 0
+          ? [
+              [
+                'owned by another user',
+                () => chmod(cache, 0o644).then(() => chown(cache, 65534, 65534)),
+                [],
+              ] as [string, () => Promise<void>, string[]],
+            ]
+          : []),
+        // made by another Node (the system's older one compiling the same source)
+        ...(olderSystemNode() === undefined
+          ? []
+          : [
+              [
+                'made by another Node',
+                async () => {
+                  await rm(cache, { force: true });
+                  await execa(olderSystemNode()!, [
+                    '-e',
+                    'const fs = require("fs"); const [f, out] = process.argv.slice(1); const src = `(function (exports, require, module, __filename, __dirname) {${fs.readFileSync(f, "utf8")}\\n})`; fs.writeFileSync(out, new (require("vm").Script)(src, { filename: f }).createCachedData(), { mode: 0o644 });',
+                    path.join(copy, 'lib', name, 'fast.cjs'),
+                    cache,
+                  ]);
+                },
+                ['refused'],
+              ] as [string, () => Promise<void>, string[]],
+            ]),
+        ['missing', () => rm(cache), []],
+      ];
+      for (const [what, spoil, log] of spoiled) {
+        await spoil();
+        const r = await run(copy, name, args);
+        assert.deepEqual(r.log, log, `${name}, cache ${what}`);
+        assert.deepEqual(r.out, shipped.out, `${name}, cache ${what}: the same output`);
+      }
+    }
   });
 
   it('a bundle started by an older Node re-runs itself on the repository Node', async (t) => {

@@ -7,6 +7,7 @@ import { access, chmod, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadFastPath, trustedCodeCache } from './launcher/code-cache.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -60,7 +61,7 @@ if (major > 22 || (major === 22 && minor >= 19)) {
     if (cache !== undefined) process.getBuiltinModule('node:module').enableCompileCache?.(cache);
     ${
       hasFast
-        ? `require('./lib/${bin}/fast.cjs')
+        ? `fastPath(fs, \`\${__dirname}/lib/${bin}/fast.cjs\`)
       .run(argv.slice(2))
       .then((code) => (code === undefined ? import('./lib/${bin}/main.mjs') : void (process.exitCode = code)));`
         : `import('./lib/${bin}/main.mjs');`
@@ -133,6 +134,23 @@ function compileCacheDir(fs, env) {
     return undefined;
   }
 }
+${hasFast ? fastPathSource : ''}`;
+
+/**
+ * The launcher's loader of lib/<bin>/fast.cjs: with the code cache the build trained next to it (see
+ * launcher/code-cache.mjs, whose functions are copied in), else a plain require().
+ */
+
+const fastPathSource = `
+/** lib/<bin>/fast.cjs, compiled with the code cache the build trained next to it when that is ours (code-cache.mjs). */
+function fastPath(fs, file) {
+  const cachedData = trustedCodeCache(fs, \`\${file}.cache\`);
+  return cachedData === undefined ? require(file) : loadFastPath(file, cachedData).exports;
+}
+
+${trustedCodeCache.toString()}
+
+${loadFastPath.toString()}
 `;
 
 /** bundle/<bin>.mjs: the launcher behind an ES module entry (it runs bundle/<bin>.cjs). */
@@ -350,6 +368,22 @@ const buildOptions = {
   plugins: [lazyChildProcessForCommander, builtinsWithoutNamespaces],
 };
 
+/** lib/<bin>/fast.cjs.cache, trained by launcher/train-code-cache.mjs; none (with a warning) when training fails. */
+async function trainCodeCache(bin, fast) {
+  await rm(`${fast}.cache`, { force: true });
+  const error = await new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(here, 'launcher', 'train-code-cache.mjs'), bin, fast],
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' }, timeout: 120_000 },
+      (e, _stdout, stderr) => resolve(e ? stderr.trim() || e.message : undefined),
+    );
+  });
+  if (error === undefined) return;
+  await rm(`${fast}.cache`, { force: true });
+  console.warn(`bundle: ${bin}: no code cache for the fast path: ${error}`);
+}
+
 let count = 0;
 for (const pkg of products) {
   const dir = path.join(repo, 'packages', pkg);
@@ -457,6 +491,7 @@ for (const pkg of products) {
     const entry = path.join(out, `${bin}.mjs`);
     await writeFile(entry, esmEntry(bin));
     await chmod(entry, 0o755);
+    if (hasFast[i]) await trainCodeCache(bin, path.join(out, 'lib', bin, 'fast.cjs'));
     count++;
     if (report) {
       const s = JSON.parse(await readFile(path.join(out, 'lib', bin, 'startup.json'), 'utf8'));
