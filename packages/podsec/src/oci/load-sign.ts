@@ -440,7 +440,7 @@ export async function loadSignOci(
   // probed while the key loads; a dry run pushes nothing and only extracts
   const tlsVerify = o.tlsVerify ?? !isPlainHttpRegistry(target.registryHost);
   const probe: Promise<PushProbe> = sys.dryRun
-    ? Promise.resolve({ ok: false, why: 'a dry run' })
+    ? Promise.resolve({ ok: false, why: 'a dry run: nothing is pushed' })
     : probeNativePush(sys, target.registryHost, tlsVerify).finally(() => readyAt('probe'));
 
   const tmpParent = o.tmpDir ?? sys.env['TMPDIR'] ?? '/var/tmp';

@@ -378,6 +378,27 @@ describe('save-oci -> load-sign-oci -> skopeo signedBy policy', () => {
     assert.equal(sha256(await rawManifest(target.host, 'test/big:1')), manifestDigest);
   });
 
+  it('--dry-run pushes nothing though the registry could be pushed to natively', async () => {
+    const layer = await layerFile(100 * 1024);
+    const { archive: dry } = await craft('dry', layer);
+    const maker = await makerSystem(work);
+    const r = await runProgram(
+      loadCli,
+      loadArgs(dry, target.host, '--platform', 'test', '--dry-run'),
+      {
+        system: maker,
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /push: skopeo copy from the extracted archive \(a dry run: nothing is pushed\)/,
+    );
+    assert.match(r.stderr, /would push /);
+    assert.equal(await status(`${target.url}/v2/test/dry/manifests/1`), 404);
+    assert.equal(await status(`${target.url}/v2/test/dry/blobs/${layer.digest}`, 'HEAD'), 404);
+  });
+
   it('uploads the blobs that come before index.json from the extraction, after the stream', async () => {
     const layer = await layerFile(200 * 1024);
     const { archive: late, manifestDigest } = await craft('late', layer, { blobsFirst: true });
