@@ -608,6 +608,7 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
           } finally {
             await h.close();
           }
+          if (o.gate) await o.gate();
           let backup: string | undefined;
           if (old && (o.backup ?? true)) {
             const b = await uniqueBackupName(l);

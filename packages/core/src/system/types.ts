@@ -42,6 +42,12 @@ export interface WriteOptions {
    * @default true
    */
   readonly backup?: boolean;
+  /**
+   * Awaited once the new content is durable in its temporary file (same directory), before the rename puts it in
+   * place: a write prepared while what it depends on is still under way. When it throws, the temporary file is
+   * removed, nothing is changed and its error is thrown. Not called when nothing is written (the same content).
+   */
+  readonly gate?: () => Promise<void>;
 }
 
 /** Options of {@link FileSystem.readFile}. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { mkdtemp, readFile, rm, stat, symlink, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -189,6 +189,63 @@ describe('writeSignature', () => {
       ),
     );
     assert.deepEqual(results.map((r) => r.index).sort(), [1, 2, 3, 4]);
+  });
+
+  it('two-phase: the signature is synced in a temporary file under the lock and renamed only when the gate returns', async (t) => {
+    const { root, fs } = await tempRoot(t);
+    const dir = path.join(root, `s/app@sha256=${HEX}`);
+    let open: () => void = () => {};
+    const gateOpen = new Promise<void>((resolve) => (open = resolve));
+    let seen: string[] = [];
+    const write = writeSignature('file:///s', 'localhost/app:1', DIGEST, new Uint8Array([7, 8]), {
+      fs,
+      gate: async () => {
+        seen = (await readdir(dir)).sort();
+        await gateOpen;
+      },
+    });
+    // a second writer meanwhile waits for the lock and takes the next index
+    const other = writeSignature('file:///s', 'localhost/app:1', DIGEST, new Uint8Array([9]), {
+      fs,
+    });
+    for (let i = 0; seen.length === 0 && i < 200; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(seen.length > 0, 'the gate was called');
+    assert.ok(!seen.includes('signature-1'), `not in place before the gate: ${seen.join(' ')}`);
+    assert.ok(
+      seen.some((n) => /^\.signature-1\.tmp-/.test(n)),
+      seen.join(' '),
+    );
+    open();
+    const r = await write;
+    assert.equal(r.index, 1);
+    assert.equal((await other).index, 2);
+    assert.deepEqual(await readFile(path.join(dir, 'signature-1')), Buffer.from([7, 8]));
+    assert.equal((await stat(path.join(dir, 'signature-1'))).mode & 0o777, 0o644);
+    assert.deepEqual((await readdir(dir)).sort(), ['signature-1', 'signature-2']);
+  });
+
+  it('two-phase: a gate that throws leaves no signature, no temporary file and no lock', async (t) => {
+    const { root, fs } = await tempRoot(t);
+    const dir = path.join(root, `s/app@sha256=${HEX}`);
+    await assert.rejects(
+      writeSignature('file:///s', 'localhost/app:1', DIGEST, new Uint8Array([7]), {
+        fs,
+        gate: async () => {
+          throw new Error('the manifest PUT failed');
+        },
+      }),
+      /the manifest PUT failed/,
+    );
+    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual(
+      (await readdir(path.dirname(dir))).filter((n) => n.includes('.lock')),
+      [],
+    );
+    // and the next write takes signature-1
+    const r = await writeSignature('file:///s', 'localhost/app:1', DIGEST, new Uint8Array([1]), {
+      fs,
+    });
+    assert.equal(r.index, 1);
   });
 });
 

@@ -46,6 +46,13 @@ export interface WriteSignatureOptions {
   readonly fileMode?: number;
   /** Only find where the signature would go (the next free `signature-<n>`); create and write nothing. */
   readonly dryRun?: boolean;
+  /**
+   * Two-phase write: awaited under the lock once the signature is durable in a temporary file next to its place;
+   * only when it returns is the file renamed to `signature-<n>`. When it throws, the temporary file is removed,
+   * nothing is stored and its error is thrown (a signature written while the image is still being pushed, kept
+   * only if the push succeeds: docs/commands/podsec-load-sign-oci.md#signing-beside-the-push).
+   */
+  readonly gate?: () => Promise<void>;
 }
 
 /** One stored signature as {@link listSignatures} reports it. */
@@ -485,7 +492,11 @@ export async function writeSignature(
     });
     const index = existing.length + 1;
     const path = `${dir}/signature-${index}`;
-    await fs.writeFileAtomic(path, blob, { mode: options.fileMode ?? 0o644, backup: false });
+    await fs.writeFileAtomic(path, blob, {
+      mode: options.fileMode ?? 0o644,
+      backup: false,
+      ...(options.gate ? { gate: options.gate } : {}),
+    });
     return { index, path, location: signatureLocation(base, dockerReference, digest, index) };
   };
   // Two writers choosing the same n would overwrite each other; the lock sits next to the directory.

@@ -755,15 +755,45 @@ export async function loadSignOci(
           expectedDigest === undefined
             ? undefined
             : prepareSignature(base, reference, expectedDigest).catch(() => undefined);
+        // and write it beside the put, renamed into place only once the registry took that digest
+        // (docs/commands/podsec-load-sign-oci.md#signing-beside-the-push)
+        let settle: (kept: boolean) => void = () => {};
+        const putDone = new Promise<boolean>((resolve) => (settle = resolve));
+        const staged =
+          early === undefined || nativeLeft === undefined
+            ? undefined
+            : early.then(async (sig) =>
+                sig === undefined || sig.already
+                  ? undefined
+                  : writeSignature(base, reference, sig.digest, sig.blob, {
+                      fs: sys.fs,
+                      gate: async () => {
+                        if (!(await putDone)) throw new Error('not pushed with this digest');
+                      },
+                    }).then(
+                      (w) => ({ digest: sig.digest, location: w.location }),
+                      (e: unknown) => ({ digest: sig.digest, error: e }),
+                    ),
+              );
+        /** The staged signature when the push gave its digest (else it is removed, as nothing is stored). */
+        const keepStaged = async (digest: string | undefined) => {
+          settle(digest !== undefined && digest === expectedDigest);
+          const w = await staged;
+          if (w === undefined || w.digest !== digest) return undefined;
+          if ('error' in w) throw w.error;
+          return w.location;
+        };
         let digest =
           nativeLeft !== undefined
             ? await pushNatively(q, nativeLeft).catch(async (e: unknown) => {
+                await keepStaged(undefined);
                 await early;
                 throw e;
               })
             : undefined;
         if (digest !== undefined) phase(`native push ${q.source}`);
-        else {
+        const stagedLocation = await keepStaged(digest);
+        if (digest === undefined) {
           // skopeo from here on: this image's manifest or blobs could not go natively
           if (q.from === 'oci') nativeLeft = undefined;
           const source = q.from === 'oci' ? `oci:${await extractedLayout()}:${q.ref}` : q.source;
@@ -796,8 +826,11 @@ export async function loadSignOci(
         phase(`signature${ready?.digest === digest ? ' (made during the push)' : ''}`);
         const location = sig.already
           ? undefined
-          : (await writeSignature(base, reference, digest, sig.blob, { fs: sys.fs })).location;
-        phase('signature write');
+          : (stagedLocation ??
+            (await writeSignature(base, reference, digest, sig.blob, { fs: sys.fs })).location);
+        phase(
+          stagedLocation === undefined ? 'signature write' : 'signature write (beside the push)',
+        );
         loaded.push({
           reference,
           source: q.source,

@@ -5,6 +5,7 @@
 // whose blobs come before its index. Everything lives in temp dirs; no /etc file is read for the policy.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -397,6 +398,105 @@ describe('save-oci -> load-sign-oci -> skopeo signedBy policy', () => {
     assert.match(r.stderr, /would push /);
     assert.equal(await status(`${target.url}/v2/test/dry/manifests/1`), 404);
     assert.equal(await status(`${target.url}/v2/test/dry/blobs/${layer.digest}`, 'HEAD'), 404);
+  });
+
+  /**
+   * The target registry behind a proxy on 127.0.0.1 that holds each manifest PUT until a temporary signature file
+   * (`.signature-1.tmp-…`) is in `sigDir` (at most 5 s), then forwards it or, when `fail`, answers 500.
+   */
+  const heldPutProxy = async (sigDir: () => string, fail: boolean) => {
+    const seen: boolean[] = [];
+    const [targetHost, targetPort] = target.host.split(':');
+    const server = http.createServer((req, res) => {
+      const forward = () => {
+        const up = http.request(
+          {
+            host: targetHost,
+            port: Number(targetPort),
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+          },
+          (r) => {
+            res.writeHead(r.statusCode ?? 502, r.headers);
+            r.pipe(res);
+          },
+        );
+        up.on('error', () => res.destroy());
+        req.pipe(up);
+      };
+      if (req.method !== 'PUT' || !/\/manifests\//.test(req.url ?? '')) return forward();
+      void (async () => {
+        let staged = false;
+        for (let i = 0; !staged && i < 500; i++) {
+          const names = await readdir(sigDir()).catch(() => [] as string[]);
+          staged = names.some((n) => n.startsWith('.signature-1.tmp-'));
+          if (!staged) await new Promise((r) => setTimeout(r, 10));
+        }
+        seen.push(staged);
+        if (!fail) return forward();
+        req.resume();
+        res
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end('{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}');
+      })();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    return {
+      host: `127.0.0.1:${port}`,
+      seen,
+      stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  };
+
+  it('writes the signature while the manifest is put and puts it in place only after the PUT succeeded', async () => {
+    const layer = await layerFile(64 * 1024);
+    const { archive: file, manifestDigest } = await craft('beside', layer);
+    const maker = await makerSystem(work);
+    const lookaside = path.join(maker.root, 'var/sigstore/sigstore');
+    const sigDir = path.join(lookaside, `test/beside@${manifestDigest.replace(':', '=')}`);
+    const proxy = await heldPutProxy(() => sigDir, false);
+    try {
+      const r = await runProgram(loadCli, loadArgs(file, proxy.host, '--platform', 'test'), {
+        system: maker,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /push: native/);
+      assert.match(r.stderr, /time: signature write \(beside the push\)/);
+      // the temporary file was there while the registry had not answered the PUT yet
+      assert.deepEqual(proxy.seen, [true]);
+      assert.deepEqual(await readdir(sigDir), ['signature-1']);
+      // signed for the name it was pushed as
+      const ok = await copySigned(proxy.host, 'test/beside:1', lookaside);
+      assert.equal(ok.exitCode, 0, ok.stderr);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('a manifest PUT that fails leaves no signature and no temporary file', async () => {
+    const layer = await layerFile(64 * 1024);
+    const { archive: file, manifestDigest } = await craft('refused', layer);
+    const maker = await makerSystem(work);
+    const sigDir = path.join(
+      maker.root,
+      `var/sigstore/sigstore/test/refused@${manifestDigest.replace(':', '=')}`,
+    );
+    const proxy = await heldPutProxy(() => sigDir, true);
+    try {
+      const r = await runProgram(loadCli, loadArgs(file, proxy.host, '--platform', 'test'), {
+        system: maker,
+        env: { LANG: 'C' },
+      });
+      assert.notEqual(r.code, 0, r.stderr);
+      assert.match(r.stderr, /pushing or signing \S+\/test\/refused:1 failed/);
+      assert.equal(proxy.seen[0], true);
+      assert.deepEqual(await readdir(sigDir).catch(() => []), []);
+      assert.equal(await status(`${target.url}/v2/test/refused/manifests/1`), 404);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('uploads the blobs that come before index.json from the extraction, after the stream', async () => {
