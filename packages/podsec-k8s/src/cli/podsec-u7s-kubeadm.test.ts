@@ -10,7 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { createServer } from 'node:https';
 import { symlink } from 'node:fs/promises';
-import { makeTestCert, requireCommand, runInPty, snapshotTree } from '@podsec/test-utils';
+import {
+  makeTestCert,
+  requireCommand,
+  requireCommands,
+  runInPty,
+  snapshotTree,
+} from '@podsec/test-utils';
 import { discoveryKubeconfig } from '../test-helpers/discovery-fixture.ts';
 import { INIT_ARGS } from '../test-helpers/init-args.ts';
 
@@ -18,14 +24,18 @@ const main = fileURLToPath(new URL('../test-helpers/podsec-u7s-kubeadm-main.ts',
 const isRoot = process.geteuid?.() === 0;
 
 async function setup(t: TestContext) {
-  const real = requireCommand(t, 'kubeadm');
-  if (real === undefined) return undefined;
+  const found = requireCommands(t, ['kubeadm', 'kubectl']);
+  if (found === undefined) return undefined;
+  const real = found.kubeadm;
   const dir = await mkdtemp(path.join(tmpdir(), 'kubeadm-cli-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   await chmod(dir, 0o755);
   const kubeadm = path.join(dir, 'bin/kubeadm');
   await mkdir(path.dirname(kubeadm), { mode: 0o755 });
   await link(real, kubeadm).catch(() => copyFile(real, kubeadm));
+  // where u7s-admin can run it, as kubeadm (the built ones are under root's 0700 home)
+  const kubectl = path.join(dir, 'bin/kubectl');
+  await link(found.kubectl, kubectl).catch(() => copyFile(found.kubectl, kubectl));
   const root = path.join(dir, 'root');
   await mkdir(path.join(root, 'etc'), { recursive: true });
   await writeFile(
@@ -33,20 +43,22 @@ async function setup(t: TestContext) {
     'root:x:0:0::/root:/bin/sh\nu7s-admin:x:990:990::/var/lib/u7s-admin:/bin/sh\n',
   );
   await writeFile(path.join(root, 'etc/group'), 'root:x:0:\nu7s-admin:x:990:\n');
+  const baseEnv = {
+    PATH: process.env['PATH'] ?? '',
+    LANG: 'C',
+    U7S_KUBEADM: kubeadm,
+    // init checks the add-ons' kubectl first: the built one, not /usr/bin's (none on a fresh host)
+    U7S_KUBECTL: kubectl,
+    U7S_PLATFORM: 'c10f',
+  };
   const run = (args: readonly string[], env: Record<string, string> = {}) =>
     execa(process.execPath, ['--conditions=podsec-source', main, '--root', root, ...args], {
       reject: false,
       extendEnv: false,
-      env: {
-        PATH: process.env['PATH'],
-        LANG: 'C',
-        U7S_KUBEADM: kubeadm,
-        U7S_PLATFORM: 'c10f',
-        ...env,
-      },
+      env: { ...baseEnv, ...env },
       timeout: 60_000,
     });
-  return { kubeadm, root, run, dir };
+  return { kubeadm, root, run, dir, env: baseEnv };
 }
 
 const filesOf = async (root: string) =>
@@ -309,12 +321,7 @@ describe('podsec-u7s-kubeadm', { skip: !isRoot && 'needs root' }, () => {
         process.execPath,
         ['--conditions=podsec-source', main, '--root', s.root, ...INIT],
         {
-          env: {
-            PATH: process.env['PATH'],
-            LANG: 'C',
-            U7S_KUBEADM: s.kubeadm,
-            U7S_PLATFORM: 'c10f',
-          },
+          env: s.env,
           steps: [{ expect: '[y/N]', send: answer }],
         },
       );
@@ -369,12 +376,7 @@ describe('podsec-u7s-kubeadm', { skip: !isRoot && 'needs root' }, () => {
         {
           reject: false,
           extendEnv: false,
-          env: {
-            PATH: process.env['PATH'],
-            LANG: 'C',
-            U7S_KUBEADM: s.kubeadm,
-            U7S_PLATFORM: 'c10f',
-          },
+          env: s.env,
           timeout: 60_000,
         },
       );

@@ -26,7 +26,6 @@ import {
   freePort,
   lockTestUser,
   removeTestUser,
-  requireCommand,
   requireCommands,
 } from '@podsec/test-utils';
 
@@ -50,6 +49,8 @@ describe(
       LANG: 'C',
       PODSEC_U7S_SELF: SELF,
       U7S_KUBEADM: path.join(dir, 'bin/kubeadm'),
+      // the wrapper checks the kubectl of the add-ons before init: the built one, not /usr/bin's (none on a fresh host)
+      U7S_KUBECTL: path.join(dir, 'bin/kubectl'),
     });
     const u7s = (args: string[]) =>
       execa(process.execPath, ['--conditions=podsec-source', u7sMain, ...args], {
@@ -104,13 +105,20 @@ describe(
     });
 
     it('runs init phase certs all and kubeconfig all for real: /etc/kubernetes on the host, owned by u7s-admin', async (t) => {
-      const real = requireCommand(t, 'kubeadm');
-      if (real === undefined) return;
-      if (!requireCommands(t, ['rootlesskit', 'slirp4netns', 'nsenter', 'setpriv'])) return;
+      const found = requireCommands(t, [
+        'kubeadm',
+        'kubectl',
+        'rootlesskit',
+        'slirp4netns',
+        'nsenter',
+        'setpriv',
+      ]);
+      if (!found) return;
       await allowTun(t);
-      await link(real, path.join(dir, 'bin/kubeadm')).catch(() =>
-        copyFile(real, path.join(dir, 'bin/kubeadm')),
-      );
+      for (const bin of ['kubeadm', 'kubectl'] as const)
+        await link(found[bin], path.join(dir, 'bin', bin)).catch(() =>
+          copyFile(found[bin], path.join(dir, 'bin', bin)),
+        );
       const prov = await u7s(['provision', '--libexec', path.join(dir, 'libexec')]);
       assert.equal(prov.exitCode, 0, prov.stderr);
       const uid = Number((await execa('id', ['-u', 'u7s-admin'])).stdout);
@@ -275,7 +283,7 @@ describe(
       // runs the real join as far as it gets). Two stand-ins that print the real kubeadm's version and then fail or
       // succeed run in its place, inside the namespace like it.
       const joinYaml = '/etc/podsec/u7s/kubeadm/join.yaml';
-      const realVersion = (await execa(real, ['version', '-o', 'short'])).stdout.trim();
+      const realVersion = (await execa(found.kubeadm, ['version', '-o', 'short'])).stdout.trim();
       const standIn = async (name: string, status: number) => {
         const d = path.join(dir, name);
         await mkdir(d, { mode: 0o755 });
