@@ -58,6 +58,9 @@ import {
 /** Largest index.json accepted (a layout of a few thousand images is well below). */
 export const MAX_INDEX_SIZE = 4 * 1024 * 1024;
 
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
 /** The part of an OCI index.json read here. */
 interface OciIndex {
   readonly manifests?: readonly {
@@ -73,20 +76,16 @@ interface OciIndex {
  */
 function singleManifestDigest(index: OciIndex, ref: string): string | undefined {
   const m = index.manifests?.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === ref);
-  if (m?.mediaType !== 'application/vnd.oci.image.manifest.v1+json') return undefined;
-  return typeof m.digest === 'string' && /^sha256:[0-9a-f]{64}$/.test(m.digest)
-    ? m.digest
-    : undefined;
+  if (m?.mediaType !== OCI_MANIFEST) return undefined;
+  return typeof m.digest === 'string' && DIGEST_RE.test(m.digest) ? m.digest : undefined;
 }
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 /** Layer types skopeo pushes to a registry unchanged (an uncompressed layer it would compress). */
 const PUSHED_AS_IS = new Set([
   'application/vnd.oci.image.layer.v1.tar+gzip',
   'application/vnd.oci.image.layer.v1.tar+zstd',
   'application/vnd.docker.image.rootfs.diff.tar.gzip',
 ]);
-const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 
 /**
  * The blobs an image manifest names (config first), or why the native push steps aside because skopeo would not
