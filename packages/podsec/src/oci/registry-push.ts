@@ -285,6 +285,15 @@ function verifyDigest(bytes: Uint8Array, digest: string): void {
   if (actual !== digest) throw new DigestMismatch(digest, actual);
 }
 
+/** A small member read whole (its size is bounded by the caller) and checked against its name. */
+async function readVerified(body: AsyncIterable<Uint8Array>, digest: string): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of body) parts.push(chunk.slice());
+  const bytes = new Uint8Array(Buffer.concat(parts));
+  verifyDigest(bytes, digest);
+  return bytes;
+}
+
 /**
  * `chunks` unchanged, hashed on the way; the last chunk is given only after the digest matched, so a blob whose
  * content differs from its name never reaches the registry complete.
@@ -404,10 +413,7 @@ export class LayoutSink implements ArchiveSink {
     try {
       if (n.manifests.has(digest)) {
         if (size <= MAX_MANIFEST && this.#keptBytes + size <= MAX_KEPT) {
-          const parts: Uint8Array[] = [];
-          for await (const chunk of body) parts.push(chunk.slice());
-          const bytes = new Uint8Array(Buffer.concat(parts));
-          verifyDigest(bytes, digest);
+          const bytes = await readVerified(body, digest);
           this.kept.set(digest, bytes);
           this.#keptBytes += size;
         } else {
@@ -423,10 +429,7 @@ export class LayoutSink implements ArchiveSink {
         return;
       }
       // a small blob: read (checked) and uploaded while the stream goes on
-      const parts: Uint8Array[] = [];
-      for await (const chunk of body) parts.push(chunk.slice());
-      const bytes = new Uint8Array(Buffer.concat(parts));
-      verifyDigest(bytes, digest);
+      const bytes = await readVerified(body, digest);
       while (this.#inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.#inFlight);
       const task: Promise<void> = n.pusher.uploadSmall(n.repo, digest, bytes).then(
         (r) => {
