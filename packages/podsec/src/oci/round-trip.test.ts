@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,11 @@ import { generateKey } from '@podsec/core/trust';
 import { createArchiveHost, packArchive } from '@podsec/core/system';
 import { createTestSystem, runProgram, type TestSystem } from '@podsec/test-utils';
 import { buildTinyImage } from '../../../../test/utils/src/image.ts';
-import { startRegistry, type TestRegistry } from '../../../../test/utils/src/registry.ts';
+import {
+  startRegistry,
+  writeSignedByPolicy,
+  type TestRegistry,
+} from '../../../../test/utils/src/registry.ts';
 import { cli as loadCli } from '../cli/podsec-load-sign-oci.ts';
 import { cli as saveCli } from '../cli/podsec-save-oci.ts';
 
@@ -110,17 +114,7 @@ describe('save-oci -> load-sign-oci -> skopeo signedBy policy', () => {
   /** skopeo copy of `registry/ref` under a policy that wants the maker's signature from `lookaside`. */
   const copySigned = async (registry: string, ref: string, lookaside: string) => {
     const dir = await mkdtemp(path.join(work, 'verify-'));
-    const policy = path.join(dir, 'policy.json');
-    await writeFile(
-      policy,
-      JSON.stringify({
-        default: [{ type: 'reject' }],
-        transports: {
-          docker: { [registry]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: pub }] },
-          dir: { '': [{ type: 'insecureAcceptAnything' }] },
-        },
-      }),
-    );
+    const policy = await writeSignedByPolicy(path.join(dir, 'policy.json'), registry, pub);
     await mkdir(path.join(dir, 'registries.d'));
     await writeFile(
       path.join(dir, 'registries.d', 'default.yaml'),
@@ -250,7 +244,7 @@ describe('save-oci -> load-sign-oci -> skopeo signedBy policy', () => {
       }),
     );
     const layerName = o.namedAs ?? layer.digest;
-    await execa('mv', [layer.file, path.join(blobs, layerName.slice(7))]);
+    await rename(layer.file, path.join(blobs, layerName.slice(7)));
     const manifest = new TextEncoder().encode(
       JSON.stringify({
         schemaVersion: 2,
@@ -288,13 +282,17 @@ describe('save-oci -> load-sign-oci -> skopeo signedBy policy', () => {
     const out = path.join(work, `${name}.tar.xz`);
     if (o.blobsFirst) {
       // GNU tar in the order given: the blobs, then the index
-      await execa('sh', [
-        '-c',
-        'tar -C "$1" -cf - amd64/blobs amd64/oci-layout amd64/index.json | xz -0 > "$2"',
-        'sh',
+      const tar = out.slice(0, -'.xz'.length);
+      await execa('tar', [
+        '-C',
         parent,
-        out,
+        '-cf',
+        tar,
+        'amd64/blobs',
+        'amd64/oci-layout',
+        'amd64/index.json',
       ]);
+      await execa('xz', ['-0', tar]);
     } else
       await packArchive(createArchiveHost({ PATH: process.env['PATH'] }), parent, 'amd64', out, {
         mtime: 0,
