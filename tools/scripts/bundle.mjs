@@ -140,7 +140,6 @@ ${hasFast ? fastPathSource : ''}`;
  * The launcher's loader of lib/<bin>/fast.cjs: with the code cache the build trained next to it (see
  * launcher/code-cache.mjs, whose functions are copied in), else a plain require().
  */
-
 const fastPathSource = `
 /** lib/<bin>/fast.cjs, compiled with the code cache the build trained next to it when that is ours (code-cache.mjs). */
 function fastPath(fs, file) {

@@ -1,6 +1,6 @@
 // Build step (bundle.mjs): `node train-code-cache.mjs <bin> <lib/<bin>/fast.cjs>` runs the everyday invocations of
 // a fast path in this process, then writes V8's code cache of all it compiled to <fast.cjs>.cache (see
-// code-cache.cjs). It runs with the Node that builds, which must be the Node that runs the binaries (V8 refuses the
+// code-cache.mjs). It runs with the Node that builds, which must be the Node that runs the binaries (V8 refuses the
 // cache otherwise). podsec-trust verifies a signed image from a registry served here on 127.0.0.1 (fixtures in
 // train/: a manifest, a gpg RSA key and its signature of the manifest for podsec.train/app:1, remapped from the
 // served name by the policy). Exits 1 when a training run fails, writing no cache.
