@@ -687,6 +687,12 @@ export async function loadSignOci(
       pushed.set(reference, image);
       return true;
     };
+    /** For an alias (a docker:// source): the image pushed natively before it, which it copies unchanged. */
+    const aliasOf = (q: (typeof queue)[number]) => {
+      const src = q.source.slice('docker://'.length);
+      const image = pushed.get(src);
+      return image === undefined ? undefined : { src, image, digest: sha256(image.bytes) };
+    };
     /**
      * Push `q` natively: an image of the archive from its manifest there, an alias (the docker copy skopeo makes with
      * --preserve-digests) from the image pushed before it; undefined when skopeo must push it after all (a manifest
@@ -697,12 +703,11 @@ export async function loadSignOci(
       n: NativeTarget,
     ): Promise<string | undefined> => {
       if (q.from === 'docker') {
-        const src = q.source.slice('docker://'.length);
-        const image = pushed.get(src);
-        if (image === undefined) return undefined;
-        const digest = sha256(image.bytes);
-        return (await putImage(n, q.reference, image, parseDockerReference(src).path, digest))
-          ? digest
+        const alias = aliasOf(q);
+        if (alias === undefined) return undefined;
+        const from = parseDockerReference(alias.src).path;
+        return (await putImage(n, q.reference, alias.image, from, alias.digest))
+          ? alias.digest
           : undefined;
       }
       const digest = singleManifestDigest(index, q.ref);
@@ -742,14 +747,8 @@ export async function loadSignOci(
       try {
         // the manifest of a single-image entry is pushed as stored, and an alias copies it unchanged: sign its
         // digest while it is pushed
-        const aliasOf =
-          q.from === 'docker' ? pushed.get(q.source.slice('docker://'.length)) : undefined;
         const expectedDigest =
-          q.from === 'oci'
-            ? singleManifestDigest(index, q.ref)
-            : aliasOf === undefined
-              ? undefined
-              : sha256(aliasOf.bytes);
+          q.from === 'oci' ? singleManifestDigest(index, q.ref) : aliasOf(q)?.digest;
         const early =
           expectedDigest === undefined
             ? undefined
