@@ -85,3 +85,24 @@ export function takeCommonFlags(argv: readonly string[]): {
   }
   return { options: { ...FAST_DEFAULTS, json, verbose, debug }, rest };
 }
+
+/**
+ * The value of the option `name` at `args[i]`, spelled `--name value` or `--name=value`, and the index of the last
+ * argument it used; undefined when the value is missing, empty or looks like an option (commander's to judge).
+ */
+export function optionValue(
+  args: readonly string[],
+  i: number,
+  name: string,
+): { value: string; i: number } | undefined {
+  const a = args[i] as string;
+  const value = a === name ? args[i + 1] : a.slice(name.length + 1);
+  if (value === undefined || value === '' || value.startsWith('-')) return undefined;
+  return { value, i: a === name ? i + 1 : i };
+}
+
+/** The option name of `arg`: `--name` of `--name=value`, else `arg` itself. */
+export function optionName(arg: string): string {
+  const eq = arg.indexOf('=');
+  return arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+}

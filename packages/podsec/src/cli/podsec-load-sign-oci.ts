@@ -6,26 +6,14 @@ import {
   type CliDefinition,
 } from '@podsec/core/cli';
 import {
-  createArchiveHost,
   DEFAULT_MAX_ARCHIVE_SIZE,
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_RATIO,
 } from '@podsec/core/system';
 import { ociMessages } from '../oci/messages.ts';
+import { exitCodes, runLoadSign } from './podsec-load-sign-oci.fast.ts';
 
-/** Exit codes of podsec-load-sign-oci (docs/commands/podsec-load-sign-oci.md#exit-codes; 9 is new, docs/weaknesses.md#w15-loading-oci-archives). Everything else exits 1. */
-export const exitCodes = {
-  OCI_UNKNOWN_ARCH: 3,
-  OCI_REGISTRY_MISSING: 4,
-  OCI_REGISTRY_NO_DOT: 5,
-  OCI_ARCHIVE_INVALID: 6,
-  OCI_ARCHIVE_TOO_LARGE: 6,
-  OCI_ARCH_DIR_MISSING: 7,
-  OCI_INDEX_MISSING: 8,
-  OCI_INDEX_INVALID: 8,
-  OCI_INDEX_TOO_LARGE: 8,
-  OCI_PUSH_FAILED: 9,
-} as const;
+export { exitCodes } from './podsec-load-sign-oci.fast.ts';
 
 /** `8G`, `512M`, `100k` or plain bytes. */
 export function parseSize(v: string): number {
@@ -43,18 +31,6 @@ function parseCount(v: string): number {
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new InvalidArgumentError('expected a positive integer');
   return n;
-}
-
-/** One line from a stream (the answer to the platform question); '' at end of input. */
-async function readLine(stream: NodeJS.ReadableStream): Promise<string> {
-  let text = '';
-  for await (const chunk of stream as AsyncIterable<string | Buffer>) {
-    text += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
-    const nl = text.indexOf('\n');
-    if (nl >= 0) return text.slice(0, nl);
-    if (text.length > 4096) break;
-  }
-  return text;
 }
 
 function createProgram(ctx: CliContext) {
@@ -112,49 +88,9 @@ function createProgram(ctx: CliContext) {
     )
     .option('--insecure', 'the same as --tls-verify=false')
     .showHelpAfterError()
-    .action(async (archive, arch, signerEmail, target, opts) => {
-      const sys = ctx.system;
-      // signing (openpgp) is loaded once the arguments are valid, not for --help or a usage error
-      const { loadSignOci } = await import('../oci/load-sign.ts');
-      const result = await loadSignOci(sys, createArchiveHost(sys.env), {
-        archive,
-        arch,
-        signerEmail,
-        target,
-        registryHost: opts.registryHost,
-        platform: opts.platform,
-        yes: opts.yes === true,
-        // asked only on a terminal; standard input is looked at only then (creating process.stdin loads the
-        // stream machinery: ~10 ms of every run)
-        confirm: async (archivePlatform: string, platform: string) => {
-          if (!ctx.isTTY) return false;
-          ctx.stderr(ctx.t('oci.confirm', { archivePlatform, platform }));
-          return (await readLine(ctx.stdin)) === 'y';
-        },
-        keyFile: opts.key,
-        passphraseFile: opts.passphraseFile,
-        lookaside: opts.lookaside,
-        tmpDir: opts.tmpdir,
-        limits: {
-          ...(opts.maxSize !== undefined ? { maxTotalSize: opts.maxSize } : {}),
-          ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
-          ...(opts.maxRatio !== undefined ? { maxRatio: opts.maxRatio } : {}),
-        },
-        tlsVerify: opts.insecure === true ? false : opts.tlsVerify,
-        onProgress: (p) =>
-          sys.report.progress(
-            ctx.t(
-              p.state === 'planned'
-                ? 'oci.would'
-                : p.state === 'signed'
-                  ? 'oci.pushed'
-                  : 'oci.pushedAlready',
-              p as unknown as Record<string, unknown>,
-            ),
-          ),
-      });
-      sys.report.result(ctx.t('oci.loaded', { count: result.loaded.length, archive }), result);
-    });
+    .action((archive, arch, signerEmail, target, opts) =>
+      runLoadSign(ctx, archive, arch, signerEmail, target, opts),
+    );
 }
 
 /** The podsec-load-sign-oci binary. */

@@ -1,5 +1,11 @@
 // `podsec-trust show` and its fast path (no commander), with the binary's exit codes and messages.
-import { takeCommonFlags, type CliContext, type FastCliDefinition } from '@podsec/core/cli/fast';
+import {
+  optionName,
+  optionValue,
+  takeCommonFlags,
+  type CliContext,
+  type FastCliDefinition,
+} from '@podsec/core/cli/fast';
 import { showTrust, type ShowTrustResult } from '../trust/show.ts';
 
 /** Exit codes of podsec-trust. */
@@ -70,27 +76,13 @@ export async function printTrustShow(
   ctx.system.report.result(formatShow(r), r);
 }
 
-/** `--name value` or `--name=value`: the value and the index of the last argument used; undefined when missing. */
-function optionValue(
-  args: readonly string[],
-  i: number,
-  name: string,
-): { value: string; i: number } | undefined {
-  const a = args[i] as string;
-  const value = a === name ? args[i + 1] : a.slice(name.length + 1);
-  // an empty value or one that looks like an option is commander's to judge
-  if (value === undefined || value === '' || value.startsWith('-')) return undefined;
-  return { value, i: a === name ? i + 1 : i };
-}
-
 /** `show [image]` with `--policy`, `--registries-d`: the command, or undefined for anything else. */
 function parseShow(rest: readonly string[]): ((ctx: CliContext) => Promise<void>) | undefined {
   let policy = DEFAULT_POLICY;
   let image: string | undefined;
   for (let i = 1; i < rest.length; i++) {
     const a = rest[i] as string;
-    const eq = a.indexOf('=');
-    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    const name = optionName(a);
     if (name === '--policy' || name === '--registries-d') {
       const v = optionValue(rest, i, name);
       if (v === undefined) return undefined;
@@ -113,8 +105,7 @@ function parseVerify(rest: readonly string[]): ((ctx: CliContext) => Promise<voi
   let image: string | undefined;
   for (let i = 1; i < rest.length; i++) {
     const a = rest[i] as string;
-    const eq = a.indexOf('=');
-    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    const name = optionName(a);
     if (name === '--policy' || name === '--registries-d' || name === '--lookaside') {
       const v = optionValue(rest, i, name);
       if (v === undefined) return undefined;
