@@ -17,3 +17,15 @@ export function escapeForTerminal(text: string): string {
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
   });
 }
+
+/**
+ * `f()` as a promise: its value, or a rejection with what it throws (never a synchronous throw). For the interfaces
+ * that are asynchronous but whose real implementation makes a quick synchronous system call.
+ */
+export function settled<T>(f: () => T): Promise<T> {
+  try {
+    return Promise.resolve(f());
+  } catch (e) {
+    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+  }
+}

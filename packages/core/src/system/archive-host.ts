@@ -2,10 +2,22 @@
  * The host side of the archive code (archive.ts): streaming `xz` processes (stream.ts) and plain file operations on
  * host paths: private temporary directories outside --root, the archive and the output directory the user names.
  */
-import { constants, createReadStream, writevSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fsync,
+  createReadStream,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  statfsSync,
+  statSync,
+  writevSync,
+} from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ArchiveHost, HostEntry, OutputFile, XzReader, XzWriter } from './archive.ts';
+import { settled } from '../util.ts';
 import { startStreamingProcess } from './stream.ts';
 import { makeTempDir, type TempDir } from './temp.ts';
 
@@ -20,8 +32,12 @@ const WRITE_BATCH = 1024 * 1024;
  * the round trip through the thread pool that an asynchronous write costs per chunk, and xz keeps decompressing
  * into the pipe meanwhile.
  */
-async function openFile(file: string, flags: number, mode: number): Promise<OutputFile> {
-  const fh = await fsp.open(file, flags, mode);
+function openFile(file: string, flags: number, mode: number): Promise<OutputFile> {
+  // opened and closed synchronously too (the many small files of a layout: two thread-pool round trips each)
+  return settled(() => openedFile(file, openSync(file, flags, mode)));
+}
+
+function openedFile(file: string, fd: number): OutputFile {
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   const flush = (): void => {
@@ -31,7 +47,7 @@ async function openFile(file: string, flags: number, mode: number): Promise<Outp
     pending = [];
     pendingBytes = 0;
     while (parts.length > 0) {
-      let done = writevSync(fh.fd, parts);
+      let done = writevSync(fd, parts);
       if (done === 0) throw new Error(`${file}: write made no progress`);
       let i = 0;
       while (i < parts.length && done >= (parts[i] as Uint8Array).length)
@@ -54,9 +70,12 @@ async function openFile(file: string, flags: number, mode: number): Promise<Outp
     async close(sync = false) {
       try {
         flush();
-        if (sync) await fh.sync();
+        if (sync)
+          await new Promise<void>((resolve, reject) =>
+            fsync(fd, (e) => (e ? reject(e) : resolve())),
+          );
       } finally {
-        await fh.close();
+        closeSync(fd);
       }
     },
   };
@@ -71,21 +90,22 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
   const temps = new Map<string, TempDir>();
   return {
     resolve: (p) => path.resolve(p),
-    async kind(p) {
-      try {
-        const st = await fsp.stat(p);
-        return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other';
-      } catch {
-        return undefined;
-      }
-    },
-    async sizeOf(p) {
-      return (await fsp.stat(p)).size;
-    },
-    async freeSpace(dir) {
-      const st = await fsp.statfs(dir);
-      return st.bavail * st.bsize;
-    },
+    // the metadata calls are synchronous: each is far less than a thread-pool round trip
+    kind: (p) =>
+      settled(() => {
+        const st = statSync(p);
+        return st.isFile()
+          ? ('file' as const)
+          : st.isDirectory()
+            ? ('dir' as const)
+            : ('other' as const);
+      }).catch(() => undefined),
+    sizeOf: (p) => settled(() => statSync(p).size),
+    freeSpace: (dir) =>
+      settled(() => {
+        const st = statfsSync(dir);
+        return st.bavail * st.bsize;
+      }),
     async makeTempDir(parent, prefix) {
       const dir = await makeTempDir(parent, prefix);
       temps.set(dir.path, dir);
@@ -101,17 +121,19 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
       temps.delete(p);
     },
     chmod: (p, mode) => fsp.chmod(p, mode),
-    async mkdir(p, mode) {
-      try {
-        await fsp.mkdir(p, { mode });
-        return 'created';
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const st = await fsp.lstat(p);
-        if (!st.isDirectory()) throw new Error(`${p} exists and is not a directory`, { cause: e });
-        return 'exists';
-      }
-    },
+    mkdir: (p, mode) =>
+      settled(() => {
+        try {
+          mkdirSync(p, { mode });
+          return 'created' as const;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          const st = lstatSync(p);
+          if (!st.isDirectory())
+            throw new Error(`${p} exists and is not a directory`, { cause: e });
+          return 'exists' as const;
+        }
+      }),
     createFile: (p, mode) => openFile(p, CREATE_FLAGS, mode),
     async readFile(p, maxBytes) {
       const fh = await fsp.open(p, constants.O_RDONLY | constants.O_NOFOLLOW);

@@ -5,7 +5,7 @@
  * While the child runs, a SIGINT/SIGTERM/SIGHUP that ends the command kills it first (see temp.ts), so a killed
  * command leaves no process writing into a directory that is being removed.
  */
-import { constants } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ExternalCommandError } from '../errors.ts';
 import { drained } from './drain.ts';
@@ -79,9 +79,17 @@ export async function startStreamingProcess(
   const env = Object.fromEntries(
     Object.entries(o.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined),
   );
-  const handles: FileHandle[] = [];
-  const closeHandles = async () => {
-    await Promise.all(handles.splice(0).map((h) => h.close().catch(() => {})));
+  // the stdin file is opened synchronously: one open() is far less than the thread-pool round trip of an
+  // asynchronous one, and the child starts sooner (xz of a small archive is on the critical path of a load)
+  const handles: number[] = [];
+  const closeHandles = () => {
+    for (const fd of handles.splice(0)) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed: nothing to release
+      }
+    }
   };
   let stdinFd: number | 'pipe' | 'ignore' = o.stdin === 'pipe' ? 'pipe' : 'ignore';
   let stdoutFd: number | 'pipe' | 'ignore' = o.stdout === 'pipe' ? 'pipe' : 'ignore';
@@ -89,9 +97,9 @@ export async function startStreamingProcess(
   let forgetOut: (() => void) | undefined;
   try {
     if (typeof o.stdin === 'object') {
-      const h = await open(o.stdin.file, constants.O_RDONLY);
-      handles.push(h);
-      stdinFd = h.fd;
+      const fd = openSync(o.stdin.file, constants.O_RDONLY);
+      handles.push(fd);
+      stdinFd = fd;
     }
     if (typeof o.stdout === 'object') {
       outFile = await open(o.stdout.createFile, CREATE_FLAGS, o.stdout.mode);
@@ -99,7 +107,7 @@ export async function startStreamingProcess(
       stdoutFd = outFile.fd;
     }
   } catch (e) {
-    await closeHandles();
+    closeHandles();
     await outFile?.close().catch(() => {});
     throw new ExternalCommandError(
       'PROC_SPAWN_FAILED',

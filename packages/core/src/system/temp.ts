@@ -6,8 +6,9 @@
  * command listens to the signal itself.
  * Child processes that would keep writing into such a directory register a hook with {@link onSignalCleanup}.
  */
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { settled } from '../util.ts';
 import { fsPromises } from './fs-promises.ts';
 
 /** A registered temporary directory. */
@@ -38,9 +39,15 @@ export function onSignalCleanup(hook: () => void): () => void {
   return () => void hooks.delete(hook);
 }
 
-/** `mkdtemp(<parent>/<prefix>-XXXXXX)` (mode 0700), registered with {@link removeOnSignal}. */
-export async function makeTempDir(parent: string, prefix: string): Promise<TempDir> {
-  const dir = await fsPromises().mkdtemp(path.join(parent, `${prefix}-`));
+/**
+ * `mkdtemp(<parent>/<prefix>-XXXXXX)` (mode 0700), registered with {@link removeOnSignal}. The mkdtemp is
+ * synchronous: a single mkdir costs far less than the thread-pool round trip of an asynchronous one.
+ */
+export function makeTempDir(parent: string, prefix: string): Promise<TempDir> {
+  return settled(() => registeredTempDir(mkdtempSync(path.join(parent, `${prefix}-`))));
+}
+
+function registeredTempDir(dir: string): TempDir {
   const forget = removeOnSignal(dir);
   return {
     path: dir,

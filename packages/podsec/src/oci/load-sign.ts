@@ -314,6 +314,9 @@ async function loadKey(
   };
 }
 
+/** Resolves after the current turn of the event loop (its microtasks and I/O callbacks) has run. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** What is signed for one pushed image. */
 interface SignRequest {
   readonly dockerReference: string;
@@ -396,7 +399,12 @@ export async function loadSignOci(
   // key, passphrase and signature store before any work
   const home = await homeOf(sys, user);
   phase('checks');
-  const keyLoad = loadKey(sys, o, home, trust);
+  // the xz process is started first (below): it starts on another core while the registry is asked (the probe,
+  // deferred by one turn of the event loop) and the key is unlocked (two turns), on this thread's own time; nothing
+  // between here and the start of xz waits for the thread pool or the network
+  const keyLoad = nextTurn()
+    .then(nextTurn)
+    .then(() => loadKey(sys, o, home, trust));
   // when the key, the index and the registry's probe were ready, for the --verbose line of the stream
   const since = process.uptime() * 1000;
   const ready: Record<string, number> = {};
@@ -440,7 +448,9 @@ export async function loadSignOci(
   const tlsVerify = o.tlsVerify ?? !isPlainHttpRegistry(target.registryHost);
   const probe: Promise<PushProbe> = sys.dryRun
     ? Promise.resolve({ ok: false, why: 'a dry run: nothing is pushed' })
-    : probeNativePush(sys, target.registryHost, tlsVerify).finally(() => readyAt('probe'));
+    : nextTurn()
+        .then(() => probeNativePush(sys, target.registryHost, tlsVerify))
+        .finally(() => readyAt('probe'));
 
   const tmpParent = o.tmpDir ?? sys.env['TMPDIR'] ?? '/var/tmp';
   const tmp = await afterKey(() => host.makeTempDir(host.resolve(tmpParent), 'podsec-oci'));
