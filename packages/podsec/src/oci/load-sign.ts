@@ -399,12 +399,13 @@ export async function loadSignOci(
   // key, passphrase and signature store before any work
   const home = await homeOf(sys, user);
   phase('checks');
-  // the xz process is started first (below): it starts on another core while the registry is asked (the probe,
-  // deferred by one turn of the event loop) and the key is unlocked (two turns), on this thread's own time; nothing
-  // between here and the start of xz waits for the thread pool or the network
-  const keyLoad = nextTurn()
-    .then(nextTurn)
-    .then(() => loadKey(sys, o, home, trust));
+  // xz is started first (below): its process starts on another core while the registry is asked (the probe goes
+  // out as soon as xz runs) and the key is unlocked (one turn of the event loop later) on this thread's own time.
+  // Nothing between here and the start of xz waits for the thread pool or the network; should anything fail first,
+  // the probe goes out after that turn all the same
+  let xzRuns!: () => void;
+  const xzStarted = Promise.race([new Promise<void>((resolve) => (xzRuns = resolve)), nextTurn()]);
+  const keyLoad = nextTurn().then(() => loadKey(sys, o, home, trust));
   // when the key, the index and the registry's probe were ready, for the --verbose line of the stream
   const since = process.uptime() * 1000;
   const ready: Record<string, number> = {};
@@ -448,7 +449,7 @@ export async function loadSignOci(
   const tlsVerify = o.tlsVerify ?? !isPlainHttpRegistry(target.registryHost);
   const probe: Promise<PushProbe> = sys.dryRun
     ? Promise.resolve({ ok: false, why: 'a dry run: nothing is pushed' })
-    : nextTurn()
+    : xzStarted
         .then(() => probeNativePush(sys, target.registryHost, tlsVerify))
         .finally(() => readyAt('probe'));
 
@@ -544,8 +545,13 @@ export async function loadSignOci(
       },
     });
     const free = await host.freeSpace(tmp).catch(() => undefined);
+    // (the host of the reader says when xz runs)
+    const readHost: ArchiveHost = {
+      ...host,
+      xzDecompress: (...a) => host.xzDecompress(...a).finally(xzRuns),
+    };
     const extracted = await afterKey(() =>
-      readArchive(host, archive, sink, {
+      readArchive(readHost, archive, sink, {
         ...o.limits,
         free,
         dest: tmp,
