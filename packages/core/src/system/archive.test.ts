@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -406,6 +407,45 @@ describe('extractArchive', () => {
     assert.equal(r.bytes, size);
     const maxRssMiB = process.resourceUsage().maxRSS / 1024;
     assert.ok(maxRssMiB < 256, `peak RSS ${maxRssMiB.toFixed(0)} MiB`);
+  });
+});
+
+describe('createArchiveHost', () => {
+  it('makes no thread-pool round trip on the way to the first member: metadata, temp directory, files, xz start', async (t) => {
+    const dir = await work(t);
+    const archive = await xzFile(dir, tarBytes([{ name: 'amd64/index.json', data: '{}' }]));
+    // every fs/promises call and FileHandle is an async resource of its own; synchronous calls are none
+    const kinds: string[] = [];
+    const hook = createHook({
+      init: (_id, type) => {
+        if (/^(FSREQ|FILEHANDLE)/.test(type)) kinds.push(type);
+      },
+    }).enable();
+    let xz;
+    try {
+      assert.equal(await host.kind(archive), 'file');
+      assert.equal(await host.kind(path.join(dir, 'missing')), undefined);
+      assert.ok((await host.sizeOf(archive)) > 0);
+      assert.ok((await host.freeSpace(dir)) > 0);
+      const tmp = await host.makeTempDir(dir, 'podsec-test');
+      assert.equal(await host.mkdir(path.join(tmp, 'amd64'), 0o755), 'created');
+      assert.equal(await host.mkdir(path.join(tmp, 'amd64'), 0o755), 'exists');
+      const out = await host.createFile(path.join(tmp, 'amd64', 'index.json'), 0o644);
+      await out.write(new TextEncoder().encode('{}'));
+      await out.close();
+      xz = await host.xzDecompress(archive, 64, 1024 * 1024);
+    } finally {
+      hook.disable();
+    }
+    let bytes = 0;
+    for await (const chunk of xz.chunks) bytes += chunk.length;
+    await xz.finish();
+    assert.ok(bytes > 0);
+    assert.deepEqual(kinds, []);
+    // a failure is a rejection, not a throw
+    await assert.rejects(host.sizeOf(path.join(dir, 'missing')), { code: 'ENOENT' });
+    await assert.rejects(host.makeTempDir(path.join(dir, 'missing'), 'x'), { code: 'ENOENT' });
+    await assert.rejects(host.createFile(path.join(dir, 'a.tar.xz'), 0o644), { code: 'EEXIST' });
   });
 });
 

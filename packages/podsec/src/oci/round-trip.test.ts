@@ -4,6 +4,7 @@
 // with skopeo's push of the same archive, and checked against a forged blob, a layer larger than 100 MB and an archive
 // whose blobs come before its index. Everything lives in temp dirs; no /etc file is read for the policy.
 import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { mkdir, mkdtemp, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -177,6 +178,45 @@ describe('save-oci -> load-sign-oci -> skopeo signedBy policy', () => {
     const refused = await copySigned(target.host, 'c10f/unsigned:1', lookaside);
     assert.notEqual(refused.exitCode, 0);
     assert.match(refused.stderr, /signature|rejected|A signature was required/i);
+  });
+
+  it('starts xz before it asks the registry, and unlocks the key after both: the first member comes sooner', async () => {
+    const maker = await makerSystem(work);
+    const keyFile = path.join(work, 'key.asc');
+    const events: string[] = [];
+    const seen = (e: string) => {
+      if (!events.includes(e)) events.push(e);
+    };
+    // the key is read through the host file system: its stat is the first step of unlocking it
+    const hostFs = new Proxy(maker.hostFs, {
+      get(t, k) {
+        const v: unknown = Reflect.get(t, k);
+        if (k === 'stat')
+          return (file: string, ...rest: unknown[]) => {
+            if (file === keyFile) seen('key');
+            return (v as (...a: unknown[]) => unknown).call(t, file, ...rest);
+          };
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    // a child process (xz: nothing else is run) and a TCP connection (the registry's probe) as they are made
+    const hook = createHook({
+      init: (_id, type) => {
+        if (type === 'PROCESSWRAP') seen('xz');
+        if (type === 'TCPCONNECTWRAP') seen('registry');
+      },
+    }).enable();
+    let loaded;
+    try {
+      loaded = await runProgram(loadCli, loadArgs(archive, other.host), {
+        system: { ...maker, hostFs },
+      });
+    } finally {
+      hook.disable();
+    }
+    assert.equal(loaded.code, 0, loaded.stderr);
+    assert.match(loaded.stderr, /push: native/);
+    assert.deepEqual(events, ['xz', 'registry', 'key']);
   });
 
   it('pushes exactly what skopeo pushes: skopeo does it for a registry the caller has credentials for', async () => {
