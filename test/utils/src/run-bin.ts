@@ -40,20 +40,27 @@ function captured(o: InProcessOptions) {
 
 /**
  * Runs `args` through a binary's fast path (runFastCli) and through its commander program (runCli) with the same
- * System and environment: both results, `fast` undefined when the fast path stepped aside.
+ * System and environment: both results, `fast` undefined when the fast path stepped aside. A run that changes its
+ * System (a push, a signature) gives the commander program `fullSystem`, an identical fresh one, so that it does not
+ * see what the fast path did.
  */
 export async function runBothPaths(
   fast: FastCliDefinition,
   def: CliDefinition,
   args: readonly string[],
-  o: InProcessOptions = {},
+  o: InProcessOptions & { readonly fullSystem?: System } = {},
 ): Promise<{
   fast: { code: number; stdout: string; stderr: string } | undefined;
   full: { code: number; stdout: string; stderr: string };
 }> {
-  const c = captured(o);
+  const { fullSystem, ...common } = o;
+  const c = captured(common);
   const code = await runFastCli(fast, args, c.options);
-  const full = await runProgram(def, args, o);
+  const full = await runProgram(
+    def,
+    args,
+    fullSystem === undefined ? common : { ...common, system: fullSystem },
+  );
   return {
     fast: code === undefined ? undefined : { code, stdout: c.stdout(), stderr: c.stderr() },
     full,
