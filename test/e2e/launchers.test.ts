@@ -2,13 +2,17 @@
 // packages/<pkg>/bundle/<bin>.cjs): the same bundled code, on a Node >= 22.19, and nothing at start that the
 // invocation does not use. Needs `npm run build` (npm test builds first).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { execa, execaSync } from 'execa';
+import { generateKey } from '@podsec/core/trust';
+import { fetchManifest, startRegistry } from '@podsec/test-utils';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -61,6 +65,105 @@ async function scratch(t: TestContext): Promise<string> {
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/**
+ * A real podsec-load-sign-oci load: amd64.tar.xz, an OCI layout of one image c10f/app:1 (index.json first, as
+ * podsec-save-oci writes it), loaded into a docker-registry on 127.0.0.1 and signed with a fresh key into a lookaside
+ * under a root of its own, where the caller is a member of podman_dev. `load(...more)` are the arguments of a load
+ * (more appended), `refused(archive, arch)` those of one refused before any work; `reset()` empties the registry and
+ * the lookaside, so that each run of a load starts from the same state (a second load into the same state prints
+ * "already signed").
+ */
+async function loadSetup(t: TestContext) {
+  const dir = await scratch(t);
+  const registry = await startRegistry();
+  t.after(() => registry.stop());
+  const layout = path.join(dir, 'layout', 'amd64');
+  const blobs = path.join(layout, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const blob = async (bytes: Buffer) => {
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    await writeFile(path.join(blobs, hex), bytes);
+    return { digest: `sha256:${hex}`, size: bytes.length };
+  };
+  const layer = await blob(gzipSync(Buffer.from('launcher test layer\n')));
+  const config = await blob(
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: [] },
+      }),
+    ),
+  );
+  const manifest = await blob(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
+      }),
+    ),
+  );
+  await writeFile(
+    path.join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          annotations: { 'org.opencontainers.image.ref.name': 'c10f/app:1' },
+        },
+      ],
+    }),
+  );
+  await writeFile(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  const archive = path.join(dir, 'amd64.tar.xz');
+  await execa('tar', [
+    ...['-C', path.dirname(layout), '-cJf', archive],
+    ...['amd64/index.json', 'amd64/oci-layout', 'amd64/blobs'],
+  ]);
+  // the caller in podman_dev (the user database is read under --root); the lookaside is a path under the root
+  const me = userInfo();
+  const root = path.join(dir, 'root');
+  await mkdir(path.join(root, 'etc'), { recursive: true });
+  await writeFile(
+    path.join(root, 'etc/passwd'),
+    `${me.username}:x:${me.uid}:${me.gid}::${dir}:/bin/sh\n`,
+  );
+  await writeFile(path.join(root, 'etc/group'), `podman_dev:x:991:${me.username}\n`);
+  const key = await generateKey({ type: 'ed25519', name: 'Launcher', email: 'maker@example.org' });
+  const keyFile = path.join(dir, 'key.asc');
+  await writeFile(keyFile, key.privateKeyArmored, { mode: 0o600 });
+  const tmp = path.join(dir, 'tmp');
+  await mkdir(tmp);
+  const load = (...more: string[]) => [
+    ...[archive, 'amd64', 'maker@example.org', '--root', root, '--platform', 'c10f'],
+    ...['--registry-host', registry.host, '--key', keyFile, '--tmpdir', tmp],
+    ...['--lookaside', 'file:///var/sigstore/sigstore', ...more],
+  ];
+  const refused = (file: string, arch: string) => [
+    file,
+    arch,
+    'maker@example.org',
+    '--root',
+    root,
+    '--registry-host',
+    registry.host,
+  ];
+  const reset = async () => {
+    await rm(path.join(registry.dir, 'data'), { recursive: true, force: true });
+    await rm(path.join(root, 'var'), { recursive: true, force: true });
+  };
+  return { dir, registry, archive, root, load, refused, reset, manifest: manifest.digest };
+}
+
+// The name of a load's private work directory (a mkdtemp under --tmpdir), in its --json result: the one thing that
+// differs between two runs of the same load.
+const workDirName = (s: string) =>
+  s.replace(/\/podsec-oci-[A-Za-z0-9]{6}\//g, '/podsec-oci-XXXXXX/');
 
 describe('binary launchers', () => {
   it('every bin field names the generated sh launcher (tools/scripts/bin-shims.mjs --check)', async () => {
@@ -136,22 +239,61 @@ describe('binary launchers', () => {
       policy,
       '{"default":[{"type":"reject"}],"transports":{"docker":{"r.local":[]}}}',
     );
-    const cases: [string, string[]][] = [
+    const l = await loadSetup(t);
+    // a load changes the registry and the lookaside: each of its runs starts from the same empty ones
+    const cases: [string, string[], (() => Promise<void>)?][] = [
       ['podsec-get-platform', ['--json']],
       ['podsec-get-platform', ['--arch']],
       ['podsec-trust', ['show', '--policy', policy]],
       ['podsec-trust', ['show', 'r.local/x:1', '--json', '--policy', policy]],
       ['podsec-trust', ['show', '--policy', path.join(dir, 'missing.json')]],
+      ['podsec-load-sign-oci', l.load(), l.reset],
+      ['podsec-load-sign-oci', l.load('--json'), l.reset],
+      ['podsec-load-sign-oci', l.load('--dry-run', '--json')],
+      // refused: an unknown architecture (3), a missing archive (1)
+      ['podsec-load-sign-oci', l.refused(l.archive, 'mips')],
+      ['podsec-load-sign-oci', [...l.refused(l.archive, 'mips'), '--json']],
+      ['podsec-load-sign-oci', l.refused(path.join(dir, 'none.tar.xz'), 'amd64')],
     ];
-    for (const [name, args] of cases) {
+    for (const [name, args, fresh] of cases) {
       const lib = path.join(repo, 'packages/podsec/bundle/lib', name);
       assert.ok(existsSync(path.join(lib, 'fast.cjs')), `${name} has no fast path`);
-      const run = (file: string) =>
-        execa(process.execPath, [file, ...args], { env, extendEnv: false, reject: false });
+      const run = async (file: string) => {
+        await fresh?.();
+        return execa(process.execPath, [file, ...args], { env, extendEnv: false, reject: false });
+      };
       const viaLauncher = await run(path.join(repo, 'packages/podsec/bundle', `${name}.cjs`));
       const full = await run(path.join(lib, 'main.mjs'));
-      const got = (r: typeof full) => [r.exitCode, r.stdout, r.stderr];
+      const got = (r: typeof full) => [r.exitCode, workDirName(r.stdout), workDirName(r.stderr)];
       assert.deepEqual(got(viaLauncher), got(full), `${name} ${args.join(' ')}`);
+    }
+    const refused = await execa(
+      process.execPath,
+      [
+        path.join(repo, 'packages/podsec/bundle/podsec-load-sign-oci.cjs'),
+        ...l.refused(l.archive, 'mips'),
+      ],
+      { env, extendEnv: false, reject: false },
+    );
+    assert.equal(refused.exitCode, 3, refused.stderr);
+    // the load through the launcher is a real one: both references in the registry, each with its signature
+    await l.reset();
+    const loaded = await execa(
+      process.execPath,
+      [path.join(repo, 'packages/podsec/bundle/podsec-load-sign-oci.cjs'), ...l.load('--json')],
+      { env, extendEnv: false, reject: false },
+    );
+    assert.equal(loaded.exitCode, 0, loaded.stderr);
+    assert.match(loaded.stderr, /^\[1\/2\] pushed and signed 127\.0\.0\.1:\d+\/c10f\/app:1$/m);
+    assert.match(loaded.stderr, /^\[2\/2\] pushed and signed 127\.0\.0\.1:\d+\/k8s-c10f2\/app:1$/m);
+    for (const repoName of ['c10f/app', 'k8s-c10f2/app']) {
+      assert.equal((await fetchManifest(l.registry.host, repoName, '1')).digest, l.manifest);
+      const sigs = path.join(
+        l.root,
+        'var/sigstore/sigstore',
+        `${repoName}@sha256=${l.manifest.slice(7)}`,
+      );
+      assert.deepEqual(readdirSync(sigs), ['signature-1'], repoName);
     }
   });
 
@@ -174,19 +316,29 @@ describe('binary launchers', () => {
     );
     const policy = path.join(dir, 'policy.json');
     await writeFile(policy, '{"default":[{"type":"reject"}]}');
+    const ESM_LOADER = 'NativeModule internal/modules/esm/module_job';
     const SLOW = [
-      'NativeModule internal/modules/esm/module_job',
+      ESM_LOADER,
       'NativeModule stream',
       'NativeModule net',
       // the rooted file system reads with synchronous calls; fs/promises is for writes
       'NativeModule fs/promises',
     ];
-    const cases: [Bin, string[]][] = [
-      [{ pkg: 'podsec', name: 'podsec-trust' }, ['show', '--policy', policy]],
-      [{ pkg: 'podsec', name: 'podsec-get-platform' }, ['--json']],
-      [{ pkg: 'podsec', name: 'podsec-create-policy' }, ['--help']],
+    const l = await loadSetup(t);
+    // a load (xz, the archive stream, HTTP to the registry) legitimately loads the stream machinery, node:net and
+    // fs/promises: of it only the ES module loader is checked
+    const cases: [Bin, string[], string[]][] = [
+      [{ pkg: 'podsec', name: 'podsec-trust' }, ['show', '--policy', policy], SLOW],
+      [{ pkg: 'podsec', name: 'podsec-get-platform' }, ['--json'], SLOW],
+      [{ pkg: 'podsec', name: 'podsec-create-policy' }, ['--help'], SLOW],
+      [{ pkg: 'podsec', name: 'podsec-load-sign-oci' }, l.load('--json'), [ESM_LOADER]],
+      [
+        { pkg: 'podsec', name: 'podsec-load-sign-oci' },
+        l.load('--dry-run', '--json'),
+        [ESM_LOADER],
+      ],
     ];
-    for (const [b, args] of cases) {
+    for (const [b, args, slow] of cases) {
       const loaded = path.join(dir, `${b.name}.json`);
       const r = await execa(process.execPath, ['--require', hook, bundleOf(b), ...args], {
         env: { ...env, LOADED: loaded },
@@ -200,7 +352,7 @@ describe('binary launchers', () => {
         wrapped: number;
       };
       assert.deepEqual(
-        SLOW.filter((m) => list.includes(m)),
+        slow.filter((m) => list.includes(m)),
         [],
         `${b.name} ${args.join(' ')}`,
       );
@@ -320,24 +472,37 @@ describe('binary launchers', () => {
       policy,
       '{"default":[{"type":"reject"}],"transports":{"docker":{"r.local":[]}}}',
     );
-    const cases: [string, string[]][] = [
+    const l = await loadSetup(t);
+    // a real load, from an empty registry and lookaside each time (else "already signed"), and a refused one
+    const cases: [string, string[], (() => Promise<void>)?][] = [
       ['podsec-trust', ['show', 'r.local/x:1', '--json', '--policy', policy]],
       ['podsec-get-platform', ['--json']],
+      ['podsec-load-sign-oci', l.load('--json'), l.reset],
+      ['podsec-load-sign-oci', l.refused(l.archive, 'mips')],
     ];
     // a copy of the bundles, to spoil the caches in
     const copy = path.join(dir, 'bundle');
     await cp(path.join(repo, 'packages/podsec/bundle'), copy, { recursive: true });
-    const run = async (bundleDir: string, name: string, args: string[]) => {
+    const run = async (
+      bundleDir: string,
+      name: string,
+      args: string[],
+      fresh?: () => Promise<void>,
+    ) => {
       const log = path.join(dir, 'log.json');
+      await fresh?.();
       const r = await execa(
         process.execPath,
         ['--require', hook, path.join(bundleDir, `${name}.cjs`), ...args],
         { env: { ...env, CACHE_LOG: log }, extendEnv: false, reject: false },
       );
-      return { out: [r.exitCode, r.stdout, r.stderr], log: JSON.parse(readFileSync(log, 'utf8')) };
+      return {
+        out: [r.exitCode, workDirName(r.stdout), workDirName(r.stderr)],
+        log: JSON.parse(readFileSync(log, 'utf8')),
+      };
     };
-    for (const [name, args] of cases) {
-      const shipped = await run(path.join(repo, 'packages/podsec/bundle'), name, args);
+    for (const [name, args, fresh] of cases) {
+      const shipped = await run(path.join(repo, 'packages/podsec/bundle'), name, args, fresh);
       assert.deepEqual(shipped.log, ['used'], `${name}: the trained cache`);
       const cache = path.join(copy, 'lib', name, 'fast.cjs.cache');
       const spoiled: [string, () => Promise<void>, string[]][] = [
@@ -376,7 +541,7 @@ describe('binary launchers', () => {
       ];
       for (const [what, spoil, log] of spoiled) {
         await spoil();
-        const r = await run(copy, name, args);
+        const r = await run(copy, name, args, fresh);
         assert.deepEqual(r.log, log, `${name}, cache ${what}`);
         assert.deepEqual(r.out, shipped.out, `${name}, cache ${what}: the same output`);
       }
