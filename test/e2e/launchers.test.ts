@@ -9,6 +9,7 @@ import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
 import { gzipSync } from 'node:zlib';
 import { execa, execaSync } from 'execa';
 import { generateKey } from '@podsec/core/trust';
@@ -546,6 +547,57 @@ describe('binary launchers', () => {
         assert.deepEqual(r.out, shipped.out, `${name}, cache ${what}: the same output`);
       }
     }
+  });
+
+  it('the build trains the code cache of podsec-load-sign-oci on real loads (train-code-cache.mjs): several times an untrained one', async (t) => {
+    const dir = await scratch(t);
+    const lib = path.join(dir, 'podsec-load-sign-oci');
+    await cp(path.join(repo, 'packages/podsec/bundle/lib/podsec-load-sign-oci'), lib, {
+      recursive: true,
+    });
+    const fast = path.join(lib, 'fast.cjs');
+    const train = (bin: string) =>
+      execa(
+        process.execPath,
+        [path.join(repo, 'tools/scripts/launcher/train-code-cache.mjs'), bin, fast],
+        {
+          // as bundle.mjs runs it
+          env: { PATH: env.PATH, LANG: 'C' },
+          extendEnv: false,
+          reject: false,
+        },
+      );
+    await rm(`${fast}.cache`);
+    // no training runs (a binary it has none for): the code of the file's top level only
+    const none = await train('podsec-no-training');
+    assert.equal(none.exitCode, 0, none.stderr);
+    const loadedOnly = statSync(`${fast}.cache`).size;
+    await rm(`${fast}.cache`);
+    // the loads into the registry it serves: exit 0 (a failed run exits 1 and writes no cache)
+    const r = await train('podsec-load-sign-oci');
+    assert.equal(r.exitCode, 0, r.stderr);
+    // each of its two loads (an RSA key, an Ed25519 key with a passphrase) pushed and signed train/app:1
+    assert.deepEqual(
+      r.stderr.split('\n').map((line) => line.replace(/127\.0\.0\.1:\d+/, '<registry>')),
+      Array(2).fill('[1/1] pushed and signed <registry>/train/app:1'),
+    );
+    const trained = statSync(`${fast}.cache`).size;
+    // V8's cache of the source compiled and not run, as a launcher without training would get
+    const source = readFileSync(fast, 'utf8');
+    const untrained = new vm.Script(
+      `(function (exports, require, module, __filename, __dirname) {${source}\n})`,
+      { filename: fast },
+    ).createCachedData().length;
+    // the functions a load runs (archive, key, signature, push) are in the trained cache: 3 to 4 times as large here
+    assert.ok(trained > 2 * loadedOnly, `trained ${trained} bytes, loaded only ${loadedOnly}`);
+    assert.ok(trained > 2 * untrained, `trained ${trained} bytes, untrained ${untrained}`);
+    const shipped = statSync(
+      path.join(repo, 'packages/podsec/bundle/lib/podsec-load-sign-oci/fast.cjs.cache'),
+    ).size;
+    assert.ok(
+      shipped > 2 * untrained,
+      `the build's cache ${shipped} bytes, untrained ${untrained}`,
+    );
   });
 
   it('a bundle started by an older Node re-runs itself on the repository Node', async (t) => {
