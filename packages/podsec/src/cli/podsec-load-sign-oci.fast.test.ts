@@ -77,11 +77,13 @@ async function archive(work: string, name: string, refs: string[]): Promise<stri
 
 // What differs between two runs of the same invocation, and only that: the name of the private work directory, a
 // mkdtemp (podsec-oci-XXXXXX) under --tmpdir, in a dry run's "would push oci:<dir>/amd64:..." and in the skopeo
-// calls, and the durations of the timing lines -v prints ("time: <step> 12 ms").
+// calls; the durations of the timing lines -v prints ("time: <step> 12 ms"); and in the stack trace --debug prints,
+// the frames below the action (runFastCli or commander's parseAsync and runCli, and the test's).
 const normalise = (s: string) =>
   s
     .replace(/\/podsec-oci-[A-Za-z0-9]{6}\b/g, '/podsec-oci-XXXXXX')
-    .replace(/^time: .*$/gm, (line) => line.replace(/\b\d+ ms\b/g, 'N ms'));
+    .replace(/^time: .*$/gm, (line) => line.replace(/\b\d+ ms\b/g, 'N ms'))
+    .replace(/^( {4}at async runLoadSign \(.*\n)(?: {4}at .*\n)*/gm, '$1    at <caller>\n');
 
 describe('podsec-load-sign-oci fast path', () => {
   it('prints the same bytes and exit code as the full program for every invocation it handles', async (t) => {
@@ -168,6 +170,9 @@ describe('podsec-load-sign-oci fast path', () => {
       [1, p10Load('--json', '-v')],
       [1, p10Load('--platform', 'k8s-p10')],
       [1, [c10f, 'amd64', me, '--tmpdir', path.join(work, 'no-such-dir')]],
+      // with --debug, the stack (a system error) and the causes (a wrong passphrase)
+      [1, [c10f, 'amd64', me, '--tmpdir', path.join(work, 'no-such-dir'), '--debug']],
+      [1, c10fLoad('--key', protectedKey, '--passphrase-file', plainKey, '--debug')],
     ];
     for (const [code, args] of handled) {
       const label = args.map((a) => a.replace(work, '<work>')).join(' ');
