@@ -69,11 +69,12 @@ async function scratch(t: TestContext): Promise<string> {
 
 /**
  * A real podsec-load-sign-oci load: amd64.tar.xz, an OCI layout of one image c10f/app:1 (index.json first, as
- * podsec-save-oci writes it), loaded into a docker-registry on 127.0.0.1 and signed with a fresh key into a lookaside
- * under a root of its own, where the caller is a member of podman_dev. `load(...more)` are the arguments of a load
- * (more appended), `refused(archive, arch)` those of one refused before any work; `reset()` empties the registry and
- * the lookaside, so that each run of a load starts from the same state (a second load into the same state prints
- * "already signed").
+ * podsec-save-oci writes it), loaded into a docker-registry on 127.0.0.1 and signed with a fresh key into the
+ * lookaside-staging of the caller's registries.d, under a root of its own where the caller is a member of podman_dev.
+ * The registries.d file is JSON, which only the YAML library reads. `load(...more)` are the arguments of a load (more
+ * appended), `refused(archive, arch)` those of one refused before any work; `reset()` empties the registry and the
+ * lookaside, so that each run of a load starts from the same state (a second load into the same state prints
+ * "already signed"). `protectedKey` needs the passphrase in `passphrase`; `wrongPassphrase` is another.
  */
 async function loadSetup(t: TestContext) {
   const dir = await scratch(t);
@@ -135,15 +136,33 @@ async function loadSetup(t: TestContext) {
     `${me.username}:x:${me.uid}:${me.gid}::${dir}:/bin/sh\n`,
   );
   await writeFile(path.join(root, 'etc/group'), `podman_dev:x:991:${me.username}\n`);
+  const registriesD = path.join(root, dir, '.config/containers/registries.d');
+  await mkdir(registriesD, { recursive: true });
+  await writeFile(
+    path.join(registriesD, 'default.yaml'),
+    JSON.stringify({ 'default-docker': { 'lookaside-staging': 'file:///var/sigstore/sigstore' } }),
+  );
   const key = await generateKey({ type: 'ed25519', name: 'Launcher', email: 'maker@example.org' });
   const keyFile = path.join(dir, 'key.asc');
   await writeFile(keyFile, key.privateKeyArmored, { mode: 0o600 });
+  const secret = async (name: string, text: string) => {
+    await writeFile(path.join(dir, name), text, { mode: 0o600 });
+    return path.join(dir, name);
+  };
+  const locked = await generateKey({
+    type: 'ed25519',
+    name: 'Launcher',
+    email: 'maker@example.org',
+    passphrase: 'launcher words',
+  });
+  const protectedKey = await secret('protected.asc', locked.privateKeyArmored);
+  const passphrase = await secret('passphrase', 'launcher words\n');
+  const wrongPassphrase = await secret('wrong', 'other words\n');
   const tmp = path.join(dir, 'tmp');
   await mkdir(tmp);
   const load = (...more: string[]) => [
     ...[archive, 'amd64', 'maker@example.org', '--root', root, '--platform', 'c10f'],
-    ...['--registry-host', registry.host, '--key', keyFile, '--tmpdir', tmp],
-    ...['--lookaside', 'file:///var/sigstore/sigstore', ...more],
+    ...['--registry-host', registry.host, '--key', keyFile, '--tmpdir', tmp, ...more],
   ];
   const refused = (file: string, arch: string) => [
     file,
@@ -158,7 +177,19 @@ async function loadSetup(t: TestContext) {
     await rm(path.join(registry.dir, 'data'), { recursive: true, force: true });
     await rm(path.join(root, 'var'), { recursive: true, force: true });
   };
-  return { dir, registry, archive, root, load, refused, reset, manifest: manifest.digest };
+  return {
+    dir,
+    registry,
+    archive,
+    root,
+    load,
+    refused,
+    reset,
+    manifest: manifest.digest,
+    protectedKey,
+    passphrase,
+    wrongPassphrase,
+  };
 }
 
 // The name of a load's private work directory (a mkdtemp under --tmpdir), in its --json result: the one thing that
@@ -251,7 +282,21 @@ describe('binary launchers', () => {
       ['podsec-load-sign-oci', l.load(), l.reset],
       ['podsec-load-sign-oci', l.load('--json'), l.reset],
       ['podsec-load-sign-oci', l.load('--dry-run', '--json')],
-      // refused: an unknown architecture (3), a missing archive (1)
+      [
+        'podsec-load-sign-oci',
+        l.load('--lookaside', 'file:///var/sigstore/other', '--json'),
+        l.reset,
+      ],
+      [
+        'podsec-load-sign-oci',
+        l.load('--key', l.protectedKey, '--passphrase-file', l.passphrase),
+        l.reset,
+      ],
+      // refused: a wrong passphrase (openpgp.js says why), an unknown architecture (3), a missing archive (1)
+      [
+        'podsec-load-sign-oci',
+        l.load('--key', l.protectedKey, '--passphrase-file', l.wrongPassphrase),
+      ],
       ['podsec-load-sign-oci', l.refused(l.archive, 'mips')],
       ['podsec-load-sign-oci', [...l.refused(l.archive, 'mips'), '--json']],
       ['podsec-load-sign-oci', l.refused(path.join(dir, 'none.tar.xz'), 'amd64')],
