@@ -300,6 +300,10 @@ describe('binary launchers', () => {
       ['podsec-load-sign-oci', l.refused(l.archive, 'mips')],
       ['podsec-load-sign-oci', [...l.refused(l.archive, 'mips'), '--json']],
       ['podsec-load-sign-oci', l.refused(path.join(dir, 'none.tar.xz'), 'amd64')],
+      ['podsec-load-sign-oci', l.load('--root', path.join(dir, 'no-root'))],
+      // commander's (the launcher steps aside)
+      ['podsec-load-sign-oci', l.load('--max-size', '1G'), l.reset],
+      ['podsec-load-sign-oci', l.load('--max-entries', '2')],
     ];
     for (const [name, args, fresh] of cases) {
       const lib = path.join(repo, 'packages/podsec/bundle/lib', name);
