@@ -2,7 +2,6 @@
 // packages/<pkg>/bundle/<bin>.cjs): the same bundled code, on a Node >= 22.19, and nothing at start that the
 // invocation does not use. Needs `npm run build` (npm test builds first).
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
@@ -10,10 +9,9 @@ import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
-import { gzipSync } from 'node:zlib';
 import { execa, execaSync } from 'execa';
 import { generateKey } from '@podsec/core/trust';
-import { fetchManifest, startRegistry } from '@podsec/test-utils';
+import { fetchManifest, startRegistry, writeOciArchive } from '@podsec/test-utils';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -80,53 +78,10 @@ async function loadSetup(t: TestContext) {
   const dir = await scratch(t);
   const registry = await startRegistry();
   t.after(() => registry.stop());
-  const layout = path.join(dir, 'layout', 'amd64');
-  const blobs = path.join(layout, 'blobs', 'sha256');
-  await mkdir(blobs, { recursive: true });
-  const blob = async (bytes: Buffer) => {
-    const hex = createHash('sha256').update(bytes).digest('hex');
-    await writeFile(path.join(blobs, hex), bytes);
-    return { digest: `sha256:${hex}`, size: bytes.length };
-  };
-  const layer = await blob(gzipSync(Buffer.from('launcher test layer\n')));
-  const config = await blob(
-    Buffer.from(
-      JSON.stringify({
-        architecture: 'amd64',
-        os: 'linux',
-        rootfs: { type: 'layers', diff_ids: [] },
-      }),
-    ),
-  );
-  const manifest = await blob(
-    Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
-      }),
-    ),
-  );
-  await writeFile(
-    path.join(layout, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          ...manifest,
-          annotations: { 'org.opencontainers.image.ref.name': 'c10f/app:1' },
-        },
-      ],
-    }),
-  );
-  await writeFile(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  const archive = path.join(dir, 'amd64.tar.xz');
-  await execa('tar', [
-    ...['-C', path.dirname(layout), '-cJf', archive],
-    ...['amd64/index.json', 'amd64/oci-layout', 'amd64/blobs'],
-  ]);
+  const { archive, digest } = await writeOciArchive(dir, {
+    ref: 'c10f/app:1',
+    layer: 'launcher test layer\n',
+  });
   // the caller in podman_dev (the user database is read under --root); the lookaside is a path under the root
   const me = userInfo();
   const root = path.join(dir, 'root');
@@ -185,7 +140,7 @@ async function loadSetup(t: TestContext) {
     load,
     refused,
     reset,
-    manifest: manifest.digest,
+    manifest: digest,
     protectedKey,
     passphrase,
     wrongPassphrase,

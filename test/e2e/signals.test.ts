@@ -1,59 +1,21 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { generateKey } from '@podsec/core/trust';
+import { writeOciArchive } from '@podsec/test-utils';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(repo, 'packages/podsec/bundle/podsec-load-sign-oci.mjs');
 
-const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
 /** `<file>` = amd64.tar.xz of a valid OCI layout holding one image without layers, named `p1/img:1`. */
 async function tinyArchive(dir: string, file: string): Promise<void> {
-  const layout = path.join(dir, 'layout', 'amd64');
-  await mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true });
-  const blob = async (text: string) => {
-    const d = sha(text);
-    await writeFile(path.join(layout, 'blobs', 'sha256', d.slice(7)), text);
-    return { digest: d, size: Buffer.byteLength(text) };
-  };
-  const config = await blob(
-    JSON.stringify({
-      architecture: 'amd64',
-      os: 'linux',
-      rootfs: { type: 'layers', diff_ids: [] },
-    }),
-  );
-  const manifest = await blob(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: [],
-    }),
-  );
-  await writeFile(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  await writeFile(
-    path.join(layout, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          ...manifest,
-          annotations: { 'org.opencontainers.image.ref.name': 'p1/img:1' },
-        },
-      ],
-    }),
-  );
-  await execa('tar', ['-C', path.join(dir, 'layout'), '-cJf', file, 'amd64']);
+  await rename((await writeOciArchive(dir, { ref: 'p1/img:1' })).archive, file);
 }
 
 // The real signal to the bundled binary mid-run (while skopeo pushes): the handler of runCli removes the private temp

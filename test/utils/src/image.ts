@@ -1,10 +1,11 @@
 /**
  * Tiny test images: built FROM scratch with buildah in isolated storage and pushed to a test registry.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 
 /** Accept header for manifests: Docker v2s2, manifest list, OCI manifest and index. */
@@ -143,4 +144,79 @@ export async function buildTinyImage(
       mediaType: fetched.mediaType,
     };
   });
+}
+
+/** Options of {@link writeOciArchive}. */
+export interface OciArchiveOptions {
+  /** `org.opencontainers.image.ref.name` of the one image. */
+  readonly ref: string;
+  /** Contents of its one gzip layer; none when absent. */
+  readonly layer?: string;
+}
+
+/**
+ * `<dir>/amd64.tar.xz` as podsec-save-oci writes it (index.json first): an OCI layout under `amd64/` holding one
+ * image manifest named `o.ref`, with a config and at most one gzip layer. The layout stays in `<dir>/layout`.
+ * Returns the archive's path and the manifest's digest.
+ */
+export async function writeOciArchive(
+  dir: string,
+  o: OciArchiveOptions,
+): Promise<{ archive: string; digest: string }> {
+  const layout = path.join(dir, 'layout', 'amd64');
+  const blobs = path.join(layout, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const blob = async (bytes: Buffer) => {
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    await writeFile(path.join(blobs, hex), bytes);
+    return { digest: `sha256:${hex}`, size: bytes.length };
+  };
+  const layers =
+    o.layer === undefined
+      ? []
+      : [
+          {
+            mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+            ...(await blob(gzipSync(Buffer.from(o.layer)))),
+          },
+        ];
+  const config = await blob(
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: [] },
+      }),
+    ),
+  );
+  const manifest = await blob(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers,
+      }),
+    ),
+  );
+  await writeFile(
+    path.join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          annotations: { 'org.opencontainers.image.ref.name': o.ref },
+        },
+      ],
+    }),
+  );
+  await writeFile(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  const archive = path.join(dir, 'amd64.tar.xz');
+  await execa('tar', [
+    ...['-C', path.dirname(layout), '-cJf', archive],
+    ...['amd64/index.json', 'amd64/oci-layout', 'amd64/blobs'],
+  ]);
+  return { archive, digest: manifest.digest };
 }

@@ -7,8 +7,13 @@ export { runBin, runBothPaths, runProgram } from './run-bin.ts';
 export { execBytes } from './exec-bytes.ts';
 export { freePort, startRegistry, writeSignedByPolicy } from './registry.ts';
 export type { StartRegistryOptions, TestRegistry } from './registry.ts';
-export { buildTinyImage, fetchManifest, MANIFEST_ACCEPT } from './image.ts';
-export type { BuildTinyImageOptions, FetchedManifest, TinyImage } from './image.ts';
+export { buildTinyImage, fetchManifest, MANIFEST_ACCEPT, writeOciArchive } from './image.ts';
+export type {
+  BuildTinyImageOptions,
+  FetchedManifest,
+  OciArchiveOptions,
+  TinyImage,
+} from './image.ts';
 export { snapshotTree } from './snapshot.ts';
 export { makeTestCert } from './tls.ts';
 export type { TestCert } from './tls.ts';
