@@ -204,12 +204,15 @@ describe('writeSignature', () => {
         await gateOpen;
       },
     });
-    // a second writer meanwhile waits for the lock and takes the next index
+    for (let i = 0; seen.length === 0 && i < 200; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(seen.length > 0, 'the gate was called');
+    // a second writer, started while the first holds the lock in its gate, waits for it and takes the next index
+    // (started together, either could take the lock first)
     const other = writeSignature('file:///s', 'localhost/app:1', DIGEST, new Uint8Array([9]), {
       fs,
     });
-    for (let i = 0; seen.length === 0 && i < 200; i++) await new Promise((r) => setTimeout(r, 5));
-    assert.ok(seen.length > 0, 'the gate was called');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual((await readdir(dir)).sort(), seen, 'the second writer waits for the lock');
     assert.ok(!seen.includes('signature-1'), `not in place before the gate: ${seen.join(' ')}`);
     assert.ok(
       seen.some((n) => /^\.signature-1\.tmp-/.test(n)),
