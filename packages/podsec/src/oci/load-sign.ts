@@ -400,16 +400,24 @@ export async function loadSignOci(
   const home = await homeOf(sys, user);
   phase('checks');
   // xz is started first (below): its process starts on another core while the registry is asked (the probe goes
-  // out as soon as xz runs) and the key is unlocked (one turn of the event loop later) on this thread's own time.
-  // Nothing between here and the start of xz waits for the thread pool or the network; should anything fail first,
-  // the probe goes out after that turn all the same
+  // out as soon as xz runs) and the key is unlocked right after, on this thread's own time while xz and the registry
+  // answer. Nothing between here and the start of xz waits for the thread pool or the network; should anything fail
+  // first, both go ahead after one turn of the event loop all the same
   let xzRuns!: () => void;
   const xzStarted = Promise.race([new Promise<void>((resolve) => (xzRuns = resolve)), nextTurn()]);
-  const keyLoad = nextTurn().then(() => loadKey(sys, o, home, trust));
   // when the key, the index and the registry's probe were ready, for the --verbose line of the stream
   const since = process.uptime() * 1000;
   const ready: Record<string, number> = {};
   const readyAt = (what: string) => (ready[what] = Math.round(process.uptime() * 1000 - since));
+  // the native push (docs/commands/podsec-load-sign-oci.md#how-the-images-reach-the-registry): its transport is
+  // probed while the key loads; a dry run pushes nothing and only extracts
+  const tlsVerify = o.tlsVerify ?? !isPlainHttpRegistry(target.registryHost);
+  const probe: Promise<PushProbe> = sys.dryRun
+    ? Promise.resolve({ ok: false, why: 'a dry run: nothing is pushed' })
+    : xzStarted
+        .then(() => probeNativePush(sys, target.registryHost, tlsVerify))
+        .finally(() => readyAt('probe'));
+  const keyLoad = xzStarted.then(() => loadKey(sys, o, home, trust));
   keyLoad.then(
     () => readyAt('key'),
     () => undefined,
@@ -443,15 +451,6 @@ export async function loadSignOci(
     }
     return url;
   };
-
-  // the native push (docs/commands/podsec-load-sign-oci.md#how-the-images-reach-the-registry): its transport is
-  // probed while the key loads; a dry run pushes nothing and only extracts
-  const tlsVerify = o.tlsVerify ?? !isPlainHttpRegistry(target.registryHost);
-  const probe: Promise<PushProbe> = sys.dryRun
-    ? Promise.resolve({ ok: false, why: 'a dry run: nothing is pushed' })
-    : xzStarted
-        .then(() => probeNativePush(sys, target.registryHost, tlsVerify))
-        .finally(() => readyAt('probe'));
 
   const tmpParent = o.tmpDir ?? sys.env['TMPDIR'] ?? '/var/tmp';
   const tmp = await afterKey(() => host.makeTempDir(host.resolve(tmpParent), 'podsec-oci'));
