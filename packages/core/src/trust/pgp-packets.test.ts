@@ -198,6 +198,13 @@ describe('dearmor', () => {
     };
     const good = crcOf(bytes(1, 2, 3));
     assert.deepEqual(dearmor(armored('AQID', good), 'PUBLIC KEY BLOCK'), bytes(1, 2, 3));
+    // a key's worth of every octet value, in lines of 64 as gpg writes them (the table of the code meets them all)
+    const key = new Uint8Array(4096).map((_, i) => (i * 7919 + (i >> 8)) & 0xff);
+    const lines = Buffer.from(key)
+      .toString('base64')
+      .match(/.{1,64}/g)!
+      .join('\n');
+    assert.deepEqual(dearmor(armored(lines, crcOf(key)), 'PUBLIC KEY BLOCK'), key);
     assert.equal(dearmor(armored('AQID', 'AAAA'), 'PUBLIC KEY BLOCK'), undefined);
     assert.equal(dearmor(armored('AQ*D', good), 'PUBLIC KEY BLOCK'), undefined);
     assert.equal(dearmor(armored('AQID', good), 'PRIVATE KEY BLOCK'), undefined);
