@@ -400,9 +400,10 @@ export async function loadSignOci(
   const home = await homeOf(sys, user);
   phase('checks');
   // xz is started first (below): its process starts on another core while the registry is asked (the probe goes
-  // out as soon as xz runs) and the key is unlocked right after, on this thread's own time while xz and the registry
-  // answer. Nothing between here and the start of xz waits for the thread pool or the network; should anything fail
-  // first, both go ahead after one turn of the event loop all the same
+  // out as soon as xz runs) and the key is unlocked one turn of the event loop later, on this thread's own time
+  // while xz and the registry answer (not before the turn: the probe's request is written in it). Nothing between
+  // here and the start of xz waits for the thread pool or the network; should anything fail first, both go ahead
+  // after that turn all the same
   let xzRuns!: () => void;
   const xzStarted = Promise.race([new Promise<void>((resolve) => (xzRuns = resolve)), nextTurn()]);
   // when the key, the index and the registry's probe were ready, for the --verbose line of the stream
@@ -417,7 +418,7 @@ export async function loadSignOci(
     : xzStarted
         .then(() => probeNativePush(sys, target.registryHost, tlsVerify))
         .finally(() => readyAt('probe'));
-  const keyLoad = xzStarted.then(() => loadKey(sys, o, home, trust));
+  const keyLoad = xzStarted.then(nextTurn).then(() => loadKey(sys, o, home, trust));
   keyLoad.then(
     () => readyAt('key'),
     () => undefined,
