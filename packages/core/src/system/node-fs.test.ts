@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
+import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import {
   chmod,
@@ -225,6 +226,35 @@ describe('descriptor walk', () => {
       hook.disable();
     }
     assert.deepEqual(kinds, []);
+  });
+
+  it('creates directories and takes and releases a lock with no thread pool round trip (the way in of a signature)', async (t) => {
+    const root = await tempRoot(t);
+    const fs = createRootFs(root);
+    const kinds: string[] = [];
+    const hook = createHook({
+      init: (_id, type) => {
+        if (/^(FSREQ|FILEHANDLE)/.test(type)) kinds.push(type);
+      },
+    }).enable();
+    let held = false;
+    try {
+      await fs.mkdir('/var/sigstore/sigstore/app@sha256=1', { mode: 0o750 });
+      await fs.mkdir('/var/sigstore/sigstore/app@sha256=1');
+      await fs.withLock('/var/sigstore/sigstore/app@sha256=1', () => {
+        held = existsSync(path.join(root, 'var/sigstore/sigstore/app@sha256=1.lock'));
+        return Promise.resolve();
+      });
+    } finally {
+      hook.disable();
+    }
+    assert.deepEqual(kinds, []);
+    assert.ok(held, 'the lock file exists while the lock is held');
+    assert.equal(
+      (await stat(path.join(root, 'var/sigstore/sigstore/app@sha256=1'))).mode & 0o777,
+      0o750,
+    );
+    assert.deepEqual(await readdir(path.join(root, 'var/sigstore/sigstore')), ['app@sha256=1']);
   });
 
   it('reads files whose size fstat does not tell (procfs: 0) and files larger than one read', async (t) => {

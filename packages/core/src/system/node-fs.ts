@@ -2,6 +2,11 @@ import {
   closeSync,
   constants as C,
   fchmodSync,
+  fchownSync,
+  linkSync,
+  mkdirSync,
+  rmSync,
+  writeFileSync,
   fstatSync,
   fsyncSync,
   lstatSync,
@@ -15,6 +20,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { NotFoundError, PodsecError, UsageError } from '../errors.ts';
+import { settled } from '../util.ts';
 import { fsPromises } from './fs-promises.ts';
 import type { DirEntryRead, FileStat, FileSystem, WriteOptions, WriteResult } from './types.ts';
 
@@ -531,34 +537,39 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       for (let i = 1; i <= segs.length; i++) {
         const sys = '/' + segs.slice(0, i).join('/');
         const last = i === segs.length;
-        await withLocated(sys, true, async (l) => {
-          if (l.name === undefined) return;
-          let created = false;
-          try {
-            await fsPromises().mkdir(l.at, last && o.mode !== undefined ? { mode: o.mode } : {});
-            created = true;
-          } catch (e) {
-            if (errno(e) !== 'EEXIST') throw e;
-          }
-          const h = await fsPromises()
-            .open(l.at, NOFOLLOW_DIR)
-            .catch((e: unknown) => {
+        await withLocated(sys, true, (l) =>
+          settled(() => {
+            if (l.name === undefined) return;
+            // synchronous calls: each is one system call, far less than a thread-pool round trip (a signature's
+            // directory is eight levels deep)
+            let created = false;
+            try {
+              mkdirSync(l.at, last && o.mode !== undefined ? { mode: o.mode } : {});
+              created = true;
+            } catch (e) {
+              if (errno(e) !== 'EEXIST') throw e;
+            }
+            let fd: number;
+            try {
+              fd = openSync(l.at, NOFOLLOW_DIR);
+            } catch (e) {
               if (errno(e) === 'ENOTDIR')
                 throw new UsageError('FS_NOT_A_DIRECTORY', `not a directory: ${sys}`, {
                   details: { path: sys },
                 });
               if (errno(e) === 'ELOOP') throw unsafe(sys, 'it is a symbolic link');
               throw e;
-            });
-          try {
-            if (!last && !created) return;
-            if (last && o.mode !== undefined) await h.chmod(o.mode);
-            if (last && (o.uid !== undefined || o.gid !== undefined))
-              await h.chown(o.uid ?? -1, o.gid ?? -1);
-          } finally {
-            await h.close();
-          }
-        });
+            }
+            try {
+              if (!last && !created) return;
+              if (last && o.mode !== undefined) fchmodSync(fd, o.mode);
+              if (last && (o.uid !== undefined || o.gid !== undefined))
+                fchownSync(fd, o.uid ?? -1, o.gid ?? -1);
+            } finally {
+              closeSync(fd);
+            }
+          }),
+        );
       }
     },
 
@@ -814,13 +825,14 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
       try {
         const lock = procPath(l.dir, `${l.name!}.lock`);
         const mine = procPath(l.dir, `${l.name!}.${process.pid}.${randomHex(4)}`);
-        await fsPromises().writeFile(mine, `${process.pid}`, { mode: 0o600, flag: 'wx' });
+        // (the lock's few system calls are synchronous: see mkdir)
+        writeFileSync(mine, `${process.pid}`, { mode: 0o600, flag: 'wx' });
         const deadline = Date.now() + (o.timeoutMs ?? 30_000);
         let delay = 2;
         try {
           for (;;) {
             try {
-              await fsPromises().link(mine, lock);
+              linkSync(mine, lock);
               break;
             } catch (e) {
               if (errno(e) !== 'EEXIST') throw e;
@@ -855,12 +867,12 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
             delay = Math.min(delay * 2, 50);
           }
         } finally {
-          await fsPromises().rm(mine, { force: true });
+          rmSync(mine, { force: true });
         }
         try {
           return await fn();
         } finally {
-          await fsPromises().rm(lock, { force: true });
+          rmSync(lock, { force: true });
         }
       } finally {
         await l.release();
