@@ -317,6 +317,25 @@ async function loadKey(
 /** Resolves after the current turn of the event loop (its microtasks and I/O callbacks) has run. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** A signature for a push: a new one, or `already` when one of ours is in the store. */
+type PreparedSignature =
+  | { readonly digest: string; readonly already: true }
+  | { readonly digest: string; readonly already: false; readonly blob: Uint8Array };
+
+/** A signature made for a push and, when staged, being written beside it. */
+interface StagedSignature {
+  readonly early: Promise<PreparedSignature | undefined> | undefined;
+  readonly staged:
+    | Promise<
+        | { readonly digest: string; readonly location: string }
+        | { readonly digest: string; readonly error: unknown }
+        | undefined
+      >
+    | undefined;
+  /** Whether the registry took the expected digest: the staged signature is renamed into place, or removed. */
+  readonly settle: (kept: boolean) => void;
+}
+
 /** What is signed for one pushed image. */
 interface SignRequest {
   readonly dockerReference: string;
@@ -455,11 +474,84 @@ export async function loadSignOci(
 
   const tmpParent = o.tmpDir ?? sys.env['TMPDIR'] ?? '/var/tmp';
   const tmp = await afterKey(() => host.makeTempDir(host.resolve(tmpParent), 'podsec-oci'));
+  /** The first image's signature, made as soon as its native push is decided (see stageSignature). */
+  let first:
+    | {
+        readonly reference: string;
+        readonly digest: string;
+        readonly made: Promise<PreparedSignature | undefined>;
+      }
+    | undefined;
   try {
     // 9-13: safe extraction; index.json is checked as soon as it is met (the first member of the archives
     // podsec-save-oci writes), so a bad index or a refused platform stops before the blobs are written
     const indexName = `${o.arch}/index.json`;
     let checked: { plan: LoadPlan; index: OciIndex } | undefined;
+    const timestamp = () => Math.floor(sys.clock.now().getTime() / 1000);
+    /** A valid signature of ours for this reference and digest in the store, else a new one (not yet written). */
+    const prepareSignature = async (
+      base: string,
+      reference: string,
+      digest: string,
+    ): Promise<PreparedSignature> => {
+      const [{ readSignatures, verifySimpleSigning }, signer] = await Promise.all([trust, keyLoad]);
+      const have = await readSignatures(base, reference, digest, { fs: sys.fs }).catch(
+        () => [] as Uint8Array[],
+      );
+      for (const blob of have) {
+        try {
+          const v = await verifySimpleSigning(blob, [signer.publicKey]);
+          if (v.payload.dockerReference === reference && v.payload.manifestDigest === digest)
+            return { digest, already: true as const };
+        } catch {
+          // somebody else's or a broken signature: not ours
+        }
+      }
+      const blob = await signer.sign({
+        dockerReference: reference,
+        manifestDigest: digest,
+        timestamp: timestamp(),
+      });
+      return { digest, already: false as const, blob };
+    };
+    /**
+     * The signature of `reference` at `expectedDigest` (the digest its push will give), made now (or `made` before)
+     * and, when `stage`, written beside the push: renamed into place only once `settle(true)` says the registry took
+     * that digest (docs/commands/podsec-load-sign-oci.md#signing-beside-the-push); `settle(false)` removes it.
+     */
+    const stageSignature = (
+      base: string,
+      reference: string,
+      expectedDigest: string | undefined,
+      stage: boolean,
+      made?: Promise<PreparedSignature | undefined>,
+    ): StagedSignature => {
+      const early =
+        expectedDigest === undefined
+          ? undefined
+          : (made ?? prepareSignature(base, reference, expectedDigest).catch(() => undefined));
+      let settle: (kept: boolean) => void = () => {};
+      const putDone = new Promise<boolean>((resolve) => (settle = resolve));
+      const staged =
+        early === undefined || !stage
+          ? undefined
+          : early.then(async (sig) =>
+              sig === undefined || sig.already
+                ? undefined
+                : (await trust)
+                    .writeSignature(base, reference, sig.digest, sig.blob, {
+                      fs: sys.fs,
+                      gate: async () => {
+                        if (!(await putDone)) throw new Error('not pushed with this digest');
+                      },
+                    })
+                    .then(
+                      (w) => ({ digest: sig.digest, location: w.location }),
+                      (e: unknown) => ({ digest: sig.digest, error: e }),
+                    ),
+            );
+      return { early, staged, settle };
+    };
     // a bad key is reported before the archive is judged and before a platform question is asked; a good index
     // does not wait for the key, so the extraction goes on while it loads
     const checkIndex = (bytes: Uint8Array) => afterKey(() => judgeIndex(bytes));
@@ -513,13 +605,28 @@ export async function loadSignOci(
           : `push: skopeo copy from the extracted archive (${why ?? ''})`,
       );
       if (why === undefined && p.ok) {
-        const first = plan.images[0] as PlannedImage;
+        const firstImage = plan.images[0] as PlannedImage;
         native = {
           pusher: new RegistryPusher(sys, p),
-          repo: parseDockerReference(first.target).path,
-          reference: first.target,
+          repo: parseDockerReference(firstImage.target).path,
+          reference: firstImage.target,
           manifests: new Set(manifests as string[]),
         };
+        // its signature is made while the blobs stream (the registry's time: this thread waits); it is written
+        // beside its manifest's push, as the others (nothing reaches the signature store before the blobs are in)
+        const digest = manifests[0] as string;
+        let base: string | undefined;
+        try {
+          base = lookasideOf(firstImage.target);
+        } catch {
+          // refused where the queue is made, as before
+        }
+        if (base !== undefined)
+          first = {
+            reference: firstImage.target,
+            digest,
+            made: prepareSignature(base, firstImage.target, digest).catch(() => undefined),
+          };
       }
     };
     let native: NativeTarget | undefined;
@@ -568,7 +675,8 @@ export async function loadSignOci(
         },
       ),
     );
-    const signer = await keyLoad;
+    await keyLoad;
+    const { writeSignature } = await trust;
     phase(
       `signing key and ${native !== undefined ? `native push of the blobs (${sink.counts()})` : 'extract'} (${extracted.files} files, ${extracted.bytes} bytes, at the same time; ready after ${Object.entries(
         ready,
@@ -576,7 +684,6 @@ export async function loadSignOci(
         .map(([k, v]) => `${k} ${v} ms`)
         .join(', ')})`,
     );
-    const { readSignatures, verifySimpleSigning, writeSignature } = await trust;
     const layout = `${tmp}/${o.arch}`;
     if (native === undefined && (await host.kind(layout)) !== 'dir') {
       throw new UsageError('OCI_ARCH_DIR_MISSING', `the archive has no ${o.arch}/ directory`, {
@@ -637,28 +744,6 @@ export async function loadSignOci(
     }
 
     const loaded: LoadedImage[] = [];
-    const timestamp = () => Math.floor(sys.clock.now().getTime() / 1000);
-    /** A valid signature of ours for this reference and digest in the store, else a new one (not yet written). */
-    const prepareSignature = async (base: string, reference: string, digest: string) => {
-      const have = await readSignatures(base, reference, digest, { fs: sys.fs }).catch(
-        () => [] as Uint8Array[],
-      );
-      for (const blob of have) {
-        try {
-          const v = await verifySimpleSigning(blob, [signer.publicKey]);
-          if (v.payload.dockerReference === reference && v.payload.manifestDigest === digest)
-            return { digest, already: true as const };
-        } catch {
-          // somebody else's or a broken signature: not ours
-        }
-      }
-      const blob = await signer.sign({
-        dockerReference: reference,
-        manifestDigest: digest,
-        timestamp: timestamp(),
-      });
-      return { digest, already: false as const, blob };
-    };
     /** Blobs each repository is known to have (the upload repository: what the stream uploaded or found). */
     const present = new Map<string, Set<string>>();
     if (native !== undefined) present.set(native.repo, sink.uploaded);
@@ -765,30 +850,16 @@ export async function loadSignOci(
         // digest while it is pushed
         const expectedDigest =
           q.from === 'oci' ? singleManifestDigest(index, q.ref) : aliasOf(q)?.digest;
-        const early =
-          expectedDigest === undefined
-            ? undefined
-            : prepareSignature(base, reference, expectedDigest).catch(() => undefined);
-        // and write it beside the put, renamed into place only once the registry took that digest
-        // (docs/commands/podsec-load-sign-oci.md#signing-beside-the-push)
-        let settle: (kept: boolean) => void = () => {};
-        const putDone = new Promise<boolean>((resolve) => (settle = resolve));
-        const staged =
-          early === undefined || nativeLeft === undefined
-            ? undefined
-            : early.then(async (sig) =>
-                sig === undefined || sig.already
-                  ? undefined
-                  : writeSignature(base, reference, sig.digest, sig.blob, {
-                      fs: sys.fs,
-                      gate: async () => {
-                        if (!(await putDone)) throw new Error('not pushed with this digest');
-                      },
-                    }).then(
-                      (w) => ({ digest: sig.digest, location: w.location }),
-                      (e: unknown) => ({ digest: sig.digest, error: e }),
-                    ),
-              );
+        // (the first image's was made while the blobs streamed)
+        const { early, staged, settle } = stageSignature(
+          base,
+          reference,
+          expectedDigest,
+          nativeLeft !== undefined,
+          i === 0 && first?.reference === reference && first.digest === expectedDigest
+            ? first.made
+            : undefined,
+        );
         /** The staged signature when the push gave its digest (else it is removed, as nothing is stored). */
         const keepStaged = async (digest: string | undefined) => {
           settle(digest !== undefined && digest === expectedDigest);
@@ -883,6 +954,8 @@ export async function loadSignOci(
       dryRun: false,
     };
   } finally {
+    // (a first signature made for a load that failed before its push is forgotten: nothing was written)
+    await first?.made;
     await host.removeTree(tmp);
     phase('cleanup');
   }
