@@ -3,10 +3,12 @@ import {
   constants as C,
   fchmodSync,
   fchownSync,
+  fsync,
   linkSync,
   mkdirSync,
   rmSync,
   writeFileSync,
+  writeSync,
   fstatSync,
   fsyncSync,
   lstatSync,
@@ -605,19 +607,20 @@ export function createRootFs(root: string, options: RootFsOptions = {}): FileSys
         }
         const tmpName = `.${l.name}.tmp-${randomHex(6)}`;
         const tmp = procPath(l.dir, tmpName);
-        const h = await fsPromises().open(
-          tmp,
-          C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW,
-          0o600,
-        );
+        // the temporary file is created, written and given its owner and mode with synchronous calls (a few system
+        // calls on a small file, far less than their thread-pool round trips); only the fsync, which waits for the
+        // disk, is left to the thread pool
+        const fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
         try {
           try {
-            await h.writeFile(bytes);
-            if (uid !== undefined || gid !== undefined) await h.chown(uid ?? -1, gid ?? -1);
-            await h.chmod(mode);
-            await h.sync();
+            for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+            if (uid !== undefined || gid !== undefined) fchownSync(fd, uid ?? -1, gid ?? -1);
+            fchmodSync(fd, mode);
+            await new Promise<void>((resolve, reject) =>
+              fsync(fd, (e) => (e ? reject(e) : resolve())),
+            );
           } finally {
-            await h.close();
+            closeSync(fd);
           }
           if (o.gate) await o.gate();
           let backup: string | undefined;

@@ -625,7 +625,10 @@ export async function loadSignOci(
           first = {
             reference: firstImage.target,
             digest,
-            made: prepareSignature(base, firstImage.target, digest).catch(() => undefined),
+            // (a turn later: the blob uploads of the members behind index.json go out first)
+            made: nextTurn()
+              .then(() => prepareSignature(base, firstImage.target, digest))
+              .catch(() => undefined),
           };
       }
     };
