@@ -14,10 +14,10 @@ import {
   statSync,
   writevSync,
 } from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ArchiveHost, HostEntry, OutputFile, XzReader, XzWriter } from './archive.ts';
 import { settled } from '../util.ts';
+import { fsPromises } from './fs-promises.ts';
 import { startStreamingProcess } from './stream.ts';
 import { makeTempDir, type TempDir } from './temp.ts';
 
@@ -114,13 +114,13 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
     async removeTree(p) {
       const temp = temps.get(p);
       temps.delete(p);
-      await (temp ? temp.remove() : fsp.rm(p, { recursive: true, force: true }));
+      await (temp ? temp.remove() : fsPromises().rm(p, { recursive: true, force: true }));
     },
     forget(p) {
       temps.get(p)?.forget();
       temps.delete(p);
     },
-    chmod: (p, mode) => fsp.chmod(p, mode),
+    chmod: (p, mode) => fsPromises().chmod(p, mode),
     mkdir: (p, mode) =>
       settled(() => {
         try {
@@ -136,7 +136,7 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
       }),
     createFile: (p, mode) => openFile(p, CREATE_FLAGS, mode),
     async readFile(p, maxBytes) {
-      const fh = await fsp.open(p, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const fh = await fsPromises().open(p, constants.O_RDONLY | constants.O_NOFOLLOW);
       try {
         const st = await fh.stat();
         if (!st.isFile()) throw new Error(`${p} is not a regular file`);
@@ -148,10 +148,10 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
     },
     readStream: (p) => createReadStream(p, { highWaterMark: 256 * 1024, flags: 'r' }),
     async list(dir) {
-      const names = (await fsp.readdir(dir)).sort();
+      const names = (await fsPromises().readdir(dir)).sort();
       const out: HostEntry[] = [];
       for (const name of names) {
-        const st = await fsp.lstat(path.join(dir, name));
+        const st = await fsPromises().lstat(path.join(dir, name));
         out.push({
           name,
           kind: st.isFile()
@@ -167,9 +167,9 @@ export function createArchiveHost(env: Readonly<Record<string, string | undefine
       }
       return out;
     },
-    rename: (from, to) => fsp.rename(from, to),
+    rename: (from, to) => fsPromises().rename(from, to),
     async syncDir(dir) {
-      const fh = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+      const fh = await fsPromises().open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
       try {
         await fh.sync();
       } finally {

@@ -6,9 +6,10 @@
  * command leaves no process writing into a directory that is being removed.
  */
 import { closeSync, constants, openSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { ExternalCommandError } from '../errors.ts';
 import { drained } from './drain.ts';
+import { fsPromises } from './fs-promises.ts';
 import { spawn } from './process.ts';
 import { onSignalCleanup, removeOnSignal } from './temp.ts';
 
@@ -102,7 +103,7 @@ export async function startStreamingProcess(
       stdinFd = fd;
     }
     if (typeof o.stdout === 'object') {
-      outFile = await open(o.stdout.createFile, CREATE_FLAGS, o.stdout.mode);
+      outFile = await fsPromises().open(o.stdout.createFile, CREATE_FLAGS, o.stdout.mode);
       forgetOut = removeOnSignal(o.stdout.createFile);
       stdoutFd = outFile.fd;
     }
