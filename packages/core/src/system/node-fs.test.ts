@@ -30,6 +30,17 @@ async function tempRoot(t: TestContext): Promise<string> {
   return d;
 }
 
+/** Every fs/promises call and FileHandle is an async resource of its own; synchronous calls are none. */
+function threadPoolRequests(): { kinds: string[]; hook: ReturnType<typeof createHook> } {
+  const kinds: string[] = [];
+  const hook = createHook({
+    init: (_id, type) => {
+      if (/^(FSREQ|FILEHANDLE)/.test(type)) kinds.push(type);
+    },
+  }).enable();
+  return { kinds, hook };
+}
+
 describe('createRootFs', () => {
   it('maps absolute system paths under the root', async (t) => {
     const root = await tempRoot(t);
@@ -205,13 +216,7 @@ describe('descriptor walk', () => {
     await writeFile(path.join(root, 'etc/containers/registries.d/default.yaml'), 'x: 1\n');
     await symlink('containers', path.join(root, 'etc/c'));
     const fs = createRootFs(root);
-    // every fs/promises call and FileHandle is an async resource of its own; synchronous calls are none
-    const kinds: string[] = [];
-    const hook = createHook({
-      init: (_id, type) => {
-        if (/^(FSREQ|FILEHANDLE)/.test(type)) kinds.push(type);
-      },
-    }).enable();
+    const { kinds, hook } = threadPoolRequests();
     try {
       assert.equal(await fs.readText('/etc/c/policy.json'), '{}');
       assert.equal(await fs.readTextIfExists('/etc/containers/missing.json'), undefined);
@@ -231,12 +236,7 @@ describe('descriptor walk', () => {
   it('creates directories and takes and releases a lock with no thread pool round trip (the way in of a signature)', async (t) => {
     const root = await tempRoot(t);
     const fs = createRootFs(root);
-    const kinds: string[] = [];
-    const hook = createHook({
-      init: (_id, type) => {
-        if (/^(FSREQ|FILEHANDLE)/.test(type)) kinds.push(type);
-      },
-    }).enable();
+    const { kinds, hook } = threadPoolRequests();
     let held = false;
     try {
       await fs.mkdir('/var/sigstore/sigstore/app@sha256=1', { mode: 0o750 });
