@@ -1,9 +1,10 @@
 // Control plane of @podsec/test-utils: start (kubeadm certs + etcd + kube-apiserver + kube-controller-manager) to
 // ready, and stop() to no process left; median/min/max of N runs (default 5). There is no second implementation to
-// run interleaved here: the figures are absolute, for the README of tools/k8s-bin.
+// run interleaved here: the figures are absolute, for the README of tools/k8s-bin (summary lines without a ratio).
 //   node --conditions=podsec-source tools/bench/control-plane.mjs [runs]
 import { readdir, readFile } from 'node:fs/promises';
 import { startControlPlane } from '@podsec/test-utils';
+import { printSummary } from './lib.mjs';
 
 const runs = Number(process.argv[2] ?? 5);
 
@@ -46,4 +47,13 @@ for (const [name, xs] of [
   console.log(
     `${name}: median ${median.toFixed(0)} ms, min ${min.toFixed(0)} ms, max ${max.toFixed(0)} ms (n=${runs})`,
   );
+  // an absolute figure (no ratio): `npm run bench` shows it in its table with this note
+  printSummary({
+    bench: `control plane ${name}`,
+    ours_ms: Math.round(median),
+    ours_min_ms: Math.round(min),
+    ours_max_ms: Math.round(max),
+    runs,
+    note: `absolute (test harness, no reference); min ${min.toFixed(0)}, max ${max.toFixed(0)} ms`,
+  });
 }
