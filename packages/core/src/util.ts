@@ -29,3 +29,8 @@ export function settled<T>(f: () => T): Promise<T> {
     return Promise.reject(e instanceof Error ? e : new Error(String(e)));
   }
 }
+
+/** The errno name (`ENOENT`, ...) of a failed Node system call, or undefined. */
+export function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}

@@ -445,7 +445,9 @@ describe('createArchiveHost', () => {
     assert.deepEqual(kinds, []);
     // a failure is a rejection, not a throw
     await assert.rejects(host.sizeOf(path.join(dir, 'missing')), { code: 'ENOENT' });
-    await assert.rejects(host.makeTempDir(path.join(dir, 'missing'), 'x'), { code: 'ENOENT' });
+    await assert.rejects(host.makeTempDir(path.join(dir, 'missing'), 'x'), {
+      code: 'TEMP_DIR_UNUSABLE',
+    });
     await assert.rejects(host.createFile(path.join(dir, 'a.tar.xz'), 0o644), { code: 'EEXIST' });
   });
 });

@@ -22,7 +22,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { NotFoundError, PodsecError, UsageError } from '../errors.ts';
-import { settled } from '../util.ts';
+import { errno, settled } from '../util.ts';
 import { fsPromises } from './fs-promises.ts';
 import type { DirEntryRead, FileStat, FileSystem, WriteOptions, WriteResult } from './types.ts';
 
@@ -41,10 +41,6 @@ export interface RootFsOptions {
    * Lets a test kill the writer at the most dangerous moment.
    */
   readonly beforeRename?: (tempHostPath: string) => Promise<void>;
-}
-
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
 /** Splits an absolute system path into segments, refusing relative paths and NUL bytes. */

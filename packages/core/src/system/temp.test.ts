@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { makeTempDir, onSignalCleanup, removeOnSignal, runSignalCleanup } from './temp.ts';
+import { UsageError } from '../errors.ts';
 
 describe('temporary paths removed on signals', () => {
   it('runSignalCleanup runs the hooks and removes registered directories and files, not forgotten ones', async (t) => {
@@ -37,5 +38,23 @@ describe('temporary paths removed on signals', () => {
     assert.match(path.basename(d.path), /^work-/);
     await d.remove();
     assert.equal(existsSync(d.path), false);
+  });
+
+  it('makeTempDir in a missing or non-directory parent is a usage error naming the parent', async (t) => {
+    const parent = await mkdtemp(path.join(tmpdir(), 'podsec-temp-test-'));
+    t.after(() => rm(parent, { recursive: true, force: true }));
+    const file = path.join(parent, 'file');
+    await writeFile(file, '');
+    for (const [where, reason] of [
+      [path.join(parent, 'missing'), 'no such directory'],
+      [file, 'not a directory'],
+    ] as const) {
+      await assert.rejects(makeTempDir(where, 'work'), (e: unknown) => {
+        assert.ok(e instanceof UsageError);
+        assert.equal(e.code, 'TEMP_DIR_UNUSABLE');
+        assert.equal(e.message, `cannot create a temporary directory in ${where}: ${reason}`);
+        return true;
+      });
+    }
   });
 });

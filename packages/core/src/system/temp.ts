@@ -8,7 +8,8 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { settled } from '../util.ts';
+import { UsageError } from '../errors.ts';
+import { errno, settled } from '../util.ts';
 import { fsPromises } from './fs-promises.ts';
 
 /** A registered temporary directory. */
@@ -44,8 +45,32 @@ export function onSignalCleanup(hook: () => void): () => void {
  * synchronous: a single mkdir costs far less than the thread-pool round trip of an asynchronous one.
  */
 export function makeTempDir(parent: string, prefix: string): Promise<TempDir> {
-  return settled(() => registeredTempDir(mkdtempSync(path.join(parent, `${prefix}-`))));
+  return settled(() => {
+    let dir: string;
+    try {
+      dir = mkdtempSync(path.join(parent, `${prefix}-`));
+    } catch (e) {
+      const code = errno(e) ?? '';
+      const reason = UNUSABLE[code];
+      if (reason === undefined) throw e;
+      // a missing or read-only --tmpdir is the caller's to fix: one clear line, not mkdtemp's errno text
+      throw new UsageError(
+        'TEMP_DIR_UNUSABLE',
+        `cannot create a temporary directory in ${parent}: ${reason}`,
+        { details: { parent, reason, errno: code }, cause: e },
+      );
+    }
+    return registeredTempDir(dir);
+  });
 }
+
+const UNUSABLE: Readonly<Record<string, string>> = {
+  ENOENT: 'no such directory',
+  ENOTDIR: 'not a directory',
+  EACCES: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+};
 
 function registeredTempDir(dir: string): TempDir {
   const forget = removeOnSignal(dir);

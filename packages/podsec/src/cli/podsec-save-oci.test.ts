@@ -220,6 +220,27 @@ describe('podsec-save-oci', () => {
     assert.equal(skopeoCalls(runner).length, 2);
   });
 
+  it('a missing --tmpdir is a usage error naming it, before any copy, and leaves nothing behind', async (t) => {
+    const { dir, out, runner, system } = await setup(t);
+    const missing = path.join(dir, 'no-such-tmp');
+    const r = await runProgram(cli, [out, 'amd64', 'c10f/pause:3.9', '--tmpdir', missing], {
+      system,
+    });
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.stderr,
+      `podsec-save-oci: cannot create a temporary directory in ${missing}: no such directory\n`,
+    );
+    assert.deepEqual(skopeoCalls(runner), []);
+    assert.deepEqual(await readdir(dir), []);
+    const ru = await runProgram(cli, [out, 'amd64', 'c10f/pause:3.9', '--tmpdir', missing], {
+      system,
+      env: { LANG: 'ru_RU.UTF-8' },
+    });
+    assert.equal(ru.code, 1);
+    assert.match(ru.stderr, /не удаётся создать временный каталог в .*no-such-tmp \(ENOENT\)/);
+  });
+
   describe('with a real registry and skopeo', () => {
     let registry: TestRegistry;
     before(async () => {
