@@ -329,6 +329,23 @@ describe('podsec-load-sign-oci', () => {
       assert.deepEqual(skopeoTargets(s), []);
     });
 
+    it('exits 1 with one line naming a missing --tmpdir, and copies nothing', async (t) => {
+      const s = await setup(t);
+      const archive = await s.archive(['c10f/pause:3.9']);
+      const missing = path.join(s.work, 'no-such-tmp');
+      const r = await run(s, [archive, 'amd64', 'maker@example.org', '--tmpdir', missing]);
+      assert.equal(r.code, 1);
+      // after the platform line, the one error line
+      assert.deepEqual(
+        r.stderr.split('\n').filter((l) => l.startsWith('podsec-load-sign-oci:')),
+        [
+          `podsec-load-sign-oci: cannot create a temporary directory in ${missing}: no such directory`,
+        ],
+      );
+      assert.deepEqual(skopeoTargets(s), []);
+      assert.deepEqual(await readdir(path.join(s.root, LOOKASIDE)).catch(() => []), []);
+    });
+
     it('exits 6 for a non-xz file, 7 without <arch>/, 8 without index.json, and removes the temp dir (12.5-5)', async (t) => {
       const s = await setup(t);
       const notXz = path.join(s.work, 'x.tar.xz');
