@@ -2,12 +2,12 @@
 // just above the final counts, so a log cut to its tail still names what failed. Runs a real `node --test` on
 // two throw-away test files in a temporary directory.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const reporter = path.join(repo, 'tools/scripts/test-reporter.mjs');
@@ -21,17 +21,18 @@ function write(name: string, text: string): string {
   return file;
 }
 
-function runNodeTest(files: string[]): { status: number | null; lines: string[] } {
+async function runNodeTest(
+  files: string[],
+): Promise<{ status: number | undefined; lines: string[] }> {
   // NODE_TEST_CONTEXT would make the inner run report to this one in node:test's child protocol
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
   delete env.NODE_TEST_CONTEXT;
-  const run = spawnSync(
+  const run = await execa(
     process.execPath,
     ['--test', `--test-reporter=${reporter}`, '--test-concurrency=2', ...files],
-    { cwd: dir, encoding: 'utf8', timeout: 60_000, env },
+    { cwd: dir, env, extendEnv: false, reject: false, timeout: 60_000 },
   );
-  assert.equal(run.error, undefined);
-  return { status: run.status, lines: run.stdout.trimEnd().split('\n') };
+  return { status: run.exitCode, lines: run.stdout.split('\n') };
 }
 
 describe('the test reporter', () => {
@@ -57,8 +58,8 @@ describe('the test reporter', () => {
     ].join('\n'),
   );
 
-  it('lists each failed test, with its suites, file, line and error, right above the counts', () => {
-    const { status, lines } = runNodeTest([failing, throwing]);
+  it('lists each failed test, with its suites, file, line and error, right above the counts', async () => {
+    const { status, lines } = await runNodeTest([failing, throwing]);
     assert.equal(status, 1);
     const first = lines.indexOf('# failed tests: 2');
     const counts = lines.findIndex((line) => /^# tests \d+$/.test(line));
@@ -84,12 +85,12 @@ describe('the test reporter', () => {
     assert.ok(/^# duration_ms [\d.]+$/.test(lines.at(-1) ?? ''));
   });
 
-  it('adds nothing when every test passes', () => {
+  it('adds nothing when every test passes', async () => {
     const passing = write(
       'passing.test.mjs',
       "import { it } from 'node:test';\nit('passes', () => {});\n",
     );
-    const { status, lines } = runNodeTest([passing]);
+    const { status, lines } = await runNodeTest([passing]);
     assert.equal(status, 0);
     assert.ok(!lines.some((line) => line.startsWith('# failed tests')));
     assert.equal(lines.at(-5), '# fail 0');

@@ -27,7 +27,7 @@ function errorText(error) {
 
 /** A suite fails because a test in it did; that test is listed, the suite is not. */
 function onlyForSubtests(error) {
-  return /^\d+ subtests? failed$/.test(String(error?.message ?? ''));
+  return error?.failureType === 'subtestsFailed';
 }
 
 export async function* withFailureList(source) {
